@@ -1,0 +1,82 @@
+// Composes the Koa app: error rendering, security headers, views, the hosted pages (with CSRF
+// protection and their own body parser) and the mounted oidc-provider.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import Koa, { type Context } from 'koa';
+import mount from 'koa-mount';
+import views from 'koa-views';
+import helmet from 'koa-helmet';
+import session from 'koa-session';
+import CSRF from 'koa-csrf';
+import compose from 'koa-compose';
+import { bodyParser } from '@koa/bodyparser';
+import type Provider from 'oidc-provider';
+import type { Config } from './config/schema.ts';
+import type { AccountStore } from './accounts/store.ts';
+import { errorMiddleware } from './http/errors.ts';
+import { interactionRouter } from './interaction/routes.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+
+export interface AppDeps {
+  config: Config;
+  provider: Provider;
+  accounts: AccountStore;
+  log?: (err: unknown, ctx: Context) => void;
+}
+
+function defaultLog(err: unknown, ctx: Context): void {
+  console.error(`[tessera] ${ctx.method} ${ctx.path} failed:`, err);
+}
+
+export function createApp({ config, provider, accounts, log = defaultLog }: AppDeps): Koa {
+  const app = new Koa();
+  // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
+  app.keys = config.cookieKeys;
+  app.proxy = config.trustProxy;
+  app.silent = true;
+
+  app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
+  app.use(errorMiddleware(log));
+  app.use(helmet({
+    contentSecurityPolicy: {
+      useDefaults: true,
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'frame-ancestors': ["'none'"],
+        // form-action would also block the redirect back to the relying party after a form post
+        'form-action': null,
+      },
+    },
+    crossOriginEmbedderPolicy: false,
+  }));
+
+  const css = readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css'));
+  app.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === '/static/tessera.css') {
+      ctx.type = 'text/css';
+      ctx.set('Cache-Control', 'public, max-age=3600');
+      ctx.body = css;
+      return;
+    }
+    await next();
+  });
+
+  // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
+  // the provider's own endpoints parse their own bodies and keep their own CSRF defences
+  const interactions = interactionRouter({ provider, accounts });
+  const pages = compose([
+    session({ key: 'tessera.form', signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session' }, app),
+    bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
+    CSRF(),
+    interactions.routes(),
+    interactions.allowedMethods(),
+  ] as Koa.Middleware[]);
+  app.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? pages(ctx, next) : next()));
+
+  app.use(mount(provider));
+  return app;
+}

@@ -1,0 +1,60 @@
+// The one typed description of every Tessera setting, with its environment variable.
+// Defaults live in config/default.json; this file says what a valid value is.
+import { z } from 'zod';
+
+const seconds = z.number().int().positive();
+
+export const configSchema = z.object({
+  env: z.enum(['development', 'test', 'production']),
+  port: z.number().int().min(0).max(65535),
+  issuer: z
+    .url()
+    .refine((u) => !u.includes('?') && !u.includes('#') && !u.endsWith('/'), 'must have no query, fragment or trailing slash'),
+  dataDir: z.string().min(1),
+  mongodbUri: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://')
+    .optional(),
+  trustProxy: z.boolean(),
+  cookieKeys: z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1),
+  encryptionKey: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
+  database: z.object({
+    serverSelectionTimeoutMs: z.number().int().positive(),
+    connectTimeoutMs: z.number().int().positive(),
+    expiryPurgeIntervalSeconds: seconds,
+  }),
+  password: z.object({
+    memoryCostKiB: z.number().int().min(1024),
+    timeCost: z.number().int().min(1),
+    parallelism: z.number().int().min(1),
+  }),
+  ttl: z.object({
+    sessionSeconds: seconds,
+    interactionSeconds: seconds,
+    authorizationCodeSeconds: seconds,
+    accessTokenSeconds: seconds,
+    idTokenSeconds: seconds,
+    refreshTokenSeconds: seconds,
+    grantSeconds: seconds,
+    clientCredentialsSeconds: seconds,
+  }),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** Environment variable → config path. The only names Tessera reads from the environment. */
+export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | 'bool' | 'list' }> = {
+  NODE_ENV: { path: 'env', kind: 'string' },
+  PORT: { path: 'port', kind: 'int' },
+  ISSUER: { path: 'issuer', kind: 'string' },
+  TESSERA_DATA_DIR: { path: 'dataDir', kind: 'string' },
+  MONGODB_URI: { path: 'mongodbUri', kind: 'string' },
+  TRUST_PROXY: { path: 'trustProxy', kind: 'bool' },
+  COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
+  ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },
+  DB_SERVER_SELECTION_TIMEOUT_MS: { path: 'database.serverSelectionTimeoutMs', kind: 'int' },
+  PASSWORD_MEMORY_COST_KIB: { path: 'password.memoryCostKiB', kind: 'int' },
+  PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
+};

@@ -1,0 +1,157 @@
+// The embedded development database: FerretDB v1 (SQLite backend) built from tools/ferretdb on first
+// use into a cache outside git, with its data under <dataDir>/ferretdb. Used when no MONGODB_URI is set.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const SOURCE_DIR = path.resolve(import.meta.dirname, '../../tools/ferretdb');
+const DB_NAME = 'tessera';
+
+export class EmbeddedDatabaseError extends Error {
+  override name = 'EmbeddedDatabaseError';
+}
+
+export interface EmbeddedDatabase {
+  uri: string;
+  /** Stops the FerretDB process if this launcher started it; a shared instance is left running. */
+  stop(): Promise<void>;
+}
+
+interface InstanceFile {
+  pid: number;
+  uri: string;
+  owner: 'server' | 'cli' | 'test';
+}
+
+function cacheRoot(): string {
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'tessera');
+}
+
+/** Path of the FerretDB binary for the current source; builds it with Go if the cache lacks it. */
+export function ensureFerretdbBinary(log: (line: string) => void = () => {}): string {
+  const hash = createHash('sha256');
+  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(SOURCE_DIR, f)));
+  const dir = path.join(cacheRoot(), `ferretdb-v1.24.2-${hash.digest('hex').slice(0, 12)}`);
+  const binary = path.join(dir, 'tessera-ferretdb');
+  if (existsSync(binary)) return binary;
+
+  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
+  const version = /go(\d+)\.(\d+)/.exec(go.stdout ?? '');
+  if (go.error || !version || Number(version[1]) * 100 + Number(version[2]) < 124) {
+    throw new EmbeddedDatabaseError(
+      'The embedded database needs Go >= 1.24 to build FerretDB once (found: ' +
+        (go.error ? 'no go command' : go.stdout.trim()) +
+        '). Install Go >= 1.24, or set MONGODB_URI to a MongoDB server, or run `docker compose up`.',
+    );
+  }
+  log(`Building the embedded database (FerretDB v1.24.2) into ${dir}; the first build takes a few minutes...`);
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${binary}.${process.pid}.tmp`;
+  const build = spawnSync('go', ['build', '-o', tmp, '.'], {
+    cwd: SOURCE_DIR,
+    env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+    encoding: 'utf8',
+  });
+  if (build.status !== 0) {
+    rmSync(tmp, { force: true });
+    throw new EmbeddedDatabaseError(`Building FerretDB failed:\n${build.stderr}`);
+  }
+  renameSync(tmp, binary);
+  return binary;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function reachable(uri: string): Promise<boolean> {
+  const { hostname, port } = new URL(uri);
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    socket.setTimeout(1000);
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+  });
+}
+
+async function liveInstance(file: string): Promise<InstanceFile | undefined> {
+  if (!existsSync(file)) return undefined;
+  try {
+    const info = JSON.parse(readFileSync(file, 'utf8')) as InstanceFile;
+    if (alive(info.pid) && (await reachable(info.uri))) return info;
+  } catch { /* unreadable or stale: treated as absent */ }
+  return undefined;
+}
+
+function startProcess(binary: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, ['-dir', dir, '-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    let stdout = '';
+    const timer = setTimeout(() => { child.kill(); reject(new EmbeddedDatabaseError('The embedded database did not start within 30 s')); }, 30_000);
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      const m = /^READY (\S+)/m.exec(stdout);
+      if (m) { clearTimeout(timer); resolve({ child, uri: m[1]!.replace(/\/?$/, `/${DB_NAME}`) }); }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new EmbeddedDatabaseError(`The embedded database exited (code ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`));
+    });
+  });
+}
+
+export interface LaunchOptions {
+  dataDir: string;
+  owner: InstanceFile['owner'];
+  log?: (line: string) => void;
+}
+
+/**
+ * Starts (or, for the CLI, joins) the embedded database for dataDir. A server never joins another
+ * process's instance: it waits for a CLI's short-lived one to finish, and refuses to start twice.
+ */
+export async function launchEmbedded({ dataDir, owner, log = () => {} }: LaunchOptions): Promise<EmbeddedDatabase> {
+  const root = path.join(dataDir, 'ferretdb');
+  const stateFile = path.join(root, 'instance.json');
+  mkdirSync(root, { recursive: true });
+
+  for (let waited = 0; ; waited += 250) {
+    const existing = await liveInstance(stateFile);
+    if (!existing) break;
+    if (owner === 'cli') return { uri: existing.uri, stop: async () => {} };
+    if (existing.owner === 'server') {
+      throw new EmbeddedDatabaseError(`Another Tessera server (pid ${existing.pid}) is already using the embedded database in ${root}`);
+    }
+    if (waited > 30_000) throw new EmbeddedDatabaseError(`The embedded database in ${root} stayed busy (pid ${existing.pid})`);
+    await sleep(250);
+  }
+
+  const binary = ensureFerretdbBinary(log);
+  const { child, uri } = await startProcess(binary, path.join(root, 'db'));
+  writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, uri, owner } satisfies InstanceFile));
+  child.removeAllListeners('exit');
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    uri,
+    async stop() {
+      try {
+        const info = JSON.parse(readFileSync(stateFile, 'utf8')) as InstanceFile;
+        if (info.pid === child.pid) rmSync(stateFile, { force: true });
+      } catch { /* already gone */ }
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

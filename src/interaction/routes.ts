@@ -1,0 +1,112 @@
+// Hosted sign-in pages: thin routes that carry one OIDC interaction from the sign-in form to the
+// consent decision and back to the provider. Decisions live in policy/, accounts in accounts/.
+import Router from '@koa/router';
+import type { Context, Next } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AccountStore } from '../accounts/store.ts';
+import { PASSWORD_SIGN_IN } from '../policy/assurance.ts';
+import { SKIP_CONSENT } from '../oidc/clients.ts';
+import { UserFacingError } from '../http/errors.ts';
+
+export interface InteractionDeps {
+  provider: Provider;
+  accounts: AccountStore;
+}
+
+type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const SIGN_IN_FAILED = 'Incorrect email or password.';
+
+function field(ctx: Context, name: string, max = 1024): string {
+  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string' || value.length > max) return '';
+  return value;
+}
+
+export function interactionRouter({ provider, accounts }: InteractionDeps): Router {
+  const router = new Router({ prefix: '/interaction/:uid' });
+
+  async function details(ctx: Context, expectedPrompt?: string): Promise<Details> {
+    const d = await provider.interactionDetails(ctx.req, ctx.res);
+    if (d.uid !== ctx.params.uid) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.');
+    if (expectedPrompt && d.prompt.name !== expectedPrompt) {
+      throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+    }
+    return d;
+  }
+
+  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]) {
+    const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  }
+
+  async function clientName(d: Details): Promise<string> {
+    const client = await provider.Client.find(String(d.params.client_id));
+    return client?.clientName ?? String(d.params.client_id);
+  }
+
+  async function grantConsent(ctx: Context, d: Details) {
+    const { accountId } = d.session ?? {};
+    if (!accountId) throw new UserFacingError(400, 'no_session', 'You are not signed in. Go back to the application and start again.');
+    const grant = d.grantId
+      ? (await provider.Grant.find(d.grantId))!
+      : new provider.Grant({ accountId, clientId: String(d.params.client_id) });
+    const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
+    const grantId = await grant.save();
+    await finish(ctx, { consent: d.grantId ? {} : { grantId } });
+  }
+
+  router.use(async (ctx: Context, next: Next) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+    await next();
+  });
+
+  router.get('/', async (ctx) => {
+    const d = await details(ctx);
+    const client = await provider.Client.find(String(d.params.client_id));
+    if (d.prompt.name === 'login') {
+      await ctx.render('interaction/login', {
+        title: 'Sign in', uid: d.uid, client: await clientName(d), email: String(d.params.login_hint ?? ''), error: undefined, csrf: ctx.state._csrf,
+      });
+      return;
+    }
+    if (d.prompt.name === 'consent') {
+      if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
+      const scopes = (d.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
+      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, client: await clientName(d), scopes, csrf: ctx.state._csrf });
+      return;
+    }
+    throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.');
+  });
+
+  router.post('/login', async (ctx) => {
+    const d = await details(ctx, 'login');
+    const email = field(ctx, 'email', 320).trim();
+    const password = field(ctx, 'password');
+    const account = email && password ? await accounts.authenticate(email, password) : undefined;
+    if (!account) {
+      await ctx.render('interaction/login', {
+        title: 'Sign in', uid: d.uid, client: await clientName(d), email, error: SIGN_IN_FAILED, csrf: ctx.state._csrf,
+      });
+      return;
+    }
+    await finish(ctx, { login: { accountId: account.id, acr: PASSWORD_SIGN_IN.acr, amr: [...PASSWORD_SIGN_IN.amr] } });
+  });
+
+  router.post('/confirm', async (ctx) => {
+    const d = await details(ctx, 'consent');
+    await grantConsent(ctx, d);
+  });
+
+  router.post('/abort', async (ctx) => {
+    await details(ctx);
+    await finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+  });
+
+  return router;
+}

@@ -1,0 +1,113 @@
+// Relying-party clients, stored in MongoDB through the provider's own Client storage so admins can
+// add them at run time. Metadata is validated by oidc-provider's client schema before it is saved.
+import { randomBytes } from 'node:crypto';
+import type { OidcStorage } from './adapter.ts';
+
+export const SKIP_CONSENT = 'urn:tessera:skip_consent';
+
+export class ClientError extends Error {
+  override name = 'ClientError';
+  readonly code: 'invalid_client_metadata' | 'client_exists' | 'not_found';
+  constructor(code: ClientError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+export interface NewClient {
+  clientId: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[];
+  /** Extra grants beyond authorization_code: refresh_token, client_credentials. */
+  grants?: ('refresh_token' | 'client_credentials')[];
+  public?: boolean;
+  skipConsent?: boolean;
+  name?: string;
+  backchannelLogoutUri?: string;
+}
+
+export interface ClientView {
+  clientId: string;
+  clientSecret?: string;
+  name?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris: string[];
+  grantTypes: string[];
+  authMethod: string;
+  skipConsent: boolean;
+}
+
+const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/;
+
+type Metadata = Record<string, unknown>;
+
+function view(m: Metadata): ClientView {
+  return {
+    clientId: m.client_id as string,
+    ...(m.client_secret ? { clientSecret: m.client_secret as string } : {}),
+    ...(m.client_name ? { name: m.client_name as string } : {}),
+    redirectUris: (m.redirect_uris as string[] | undefined) ?? [],
+    postLogoutRedirectUris: (m.post_logout_redirect_uris as string[] | undefined) ?? [],
+    grantTypes: (m.grant_types as string[] | undefined) ?? ['authorization_code'],
+    authMethod: (m.token_endpoint_auth_method as string | undefined) ?? 'client_secret_basic',
+    skipConsent: m[SKIP_CONSENT] === true,
+  };
+}
+
+export function buildClientMetadata(input: NewClient): Metadata {
+  if (!CLIENT_ID.test(input.clientId)) {
+    throw new ClientError('invalid_client_metadata', 'client id must be 1-128 letters, digits, "_", ":" or "-" (no dots)');
+  }
+  const grants = new Set(input.grants ?? []);
+  const interactive = input.redirectUris.length > 0;
+  if (!interactive && !grants.has('client_credentials')) {
+    throw new ClientError('invalid_client_metadata', 'a client needs at least one redirect URI, or the client_credentials grant');
+  }
+  if (input.public && grants.has('client_credentials')) {
+    throw new ClientError('invalid_client_metadata', 'a public client cannot use client_credentials');
+  }
+  const grantTypes = [...(interactive ? ['authorization_code'] : []), ...grants];
+  return {
+    client_id: input.clientId,
+    ...(input.name ? { client_name: input.name } : {}),
+    ...(input.public ? { token_endpoint_auth_method: 'none' } : { client_secret: randomBytes(32).toString('base64url') }),
+    redirect_uris: input.redirectUris,
+    post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
+    grant_types: grantTypes,
+    response_types: interactive ? ['code'] : [],
+    ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+    [SKIP_CONSENT]: input.skipConsent === true,
+  };
+}
+
+export type ClientStore = ReturnType<typeof createClientStore>;
+
+/** `validate` is the provider's Client.validate: it throws InvalidClientMetadata with a description. */
+export function createClientStore(storage: OidcStorage, validate: (metadata: Metadata) => Promise<void>) {
+  const clients = storage.adapter('Client');
+  return {
+    async create(input: NewClient): Promise<ClientView> {
+      const metadata = buildClientMetadata(input);
+      try {
+        await validate(metadata);
+      } catch (err) {
+        const e = err as { error_description?: string; message: string };
+        throw new ClientError('invalid_client_metadata', e.error_description ?? e.message);
+      }
+      if (await clients.find(input.clientId)) throw new ClientError('client_exists', `client ${input.clientId} already exists`);
+      await clients.upsert(input.clientId, metadata, 0);
+      return view(metadata);
+    },
+    async find(clientId: string): Promise<ClientView | undefined> {
+      const m = await clients.find(clientId);
+      return m ? view(m) : undefined;
+    },
+    async list(): Promise<ClientView[]> {
+      return (await storage.list('Client')).map(view);
+    },
+    async remove(clientId: string): Promise<void> {
+      if (!(await clients.find(clientId))) throw new ClientError('not_found', `no client ${clientId}`);
+      await clients.destroy(clientId);
+    },
+  };
+}

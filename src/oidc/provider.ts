@@ -1,0 +1,128 @@
+// oidc-provider configuration: what Tessera enables, how accounts and clients are found, and how
+// provider-rendered pages (errors, logout) look. Everything stateful comes in through `deps`.
+import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { JsonWebKey } from 'node:crypto';
+import type { Config } from '../config/schema.ts';
+import type { AccountStore } from '../accounts/store.ts';
+import type { OidcStorage } from './adapter.ts';
+import { SKIP_CONSENT } from './clients.ts';
+import { ACR_LEVELS } from '../policy/assurance.ts';
+
+export interface ProviderDeps {
+  config: Config;
+  storage: OidcStorage;
+  accounts: AccountStore;
+  jwks: JsonWebKey[];
+  /** Lets the provider call relying parties on loopback/private addresses (tests, internal RPs). */
+  allowPrivateFetch?: boolean;
+}
+
+type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
+const render = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>) =>
+  (ctx as unknown as { render: Render }).render(view, locals);
+
+export function createProvider({ config, storage, accounts, jwks, allowPrivateFetch = false }: ProviderDeps): Provider {
+  const { ttl } = config;
+  const configuration: Configuration = {
+    adapter: storage.adapter,
+    jwks: { keys: jwks as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: config.cookieKeys,
+      long: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
+    },
+    acrValues: [...ACR_LEVELS],
+    claims: {
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      email: ['email', 'email_verified'],
+      profile: ['name'],
+    },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'ES256',
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ['ES256', 'RS256'],
+      userinfoSigningAlgValues: ['ES256', 'RS256'],
+      introspectionSigningAlgValues: ['ES256', 'RS256'],
+      authorizationSigningAlgValues: ['ES256', 'RS256'],
+    },
+    extraClientMetadata: {
+      properties: [SKIP_CONSENT],
+      validator(_ctx, key, value) {
+        if (key === SKIP_CONSENT && value !== undefined && typeof value !== 'boolean') {
+          throw new Error(`${SKIP_CONSENT} must be a boolean`);
+        }
+      },
+    },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      resourceIndicators: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => render(ctx, 'logout/confirm', { title: 'Sign out', form, client: ctx.oidc.client?.clientName }),
+        postLogoutSuccessSource: (ctx) => render(ctx, 'logout/done', { title: 'Signed out', client: ctx.oidc.client?.clientName }),
+      },
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    ttl: {
+      Session: ttl.sessionSeconds,
+      Interaction: ttl.interactionSeconds,
+      AuthorizationCode: ttl.authorizationCodeSeconds,
+      AccessToken: ttl.accessTokenSeconds,
+      IdToken: ttl.idTokenSeconds,
+      RefreshToken: ttl.refreshTokenSeconds,
+      Grant: ttl.grantSeconds,
+      ClientCredentials: ttl.clientCredentialsSeconds,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    async findAccount(_ctx, sub) {
+      const account = await accounts.findById(sub);
+      if (!account || account.disabled) return undefined;
+      return {
+        accountId: account.id,
+        async claims() {
+          return { sub: account.id, email: account.email, email_verified: account.emailVerified, name: account.name };
+        },
+      };
+    },
+    /** First-party clients (skip_consent) get their grant without a consent page. */
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      if (ctx.oidc.client![SKIP_CONSENT] !== true) return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+      grant.addOIDCScope(ctx.oidc.requestParamScopes ? [...ctx.oidc.requestParamScopes].join(' ') : 'openid');
+      grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
+      await grant.save();
+      return grant;
+    },
+    async renderError(ctx, out) {
+      await render(ctx, 'error', {
+        title: 'Sign-in error',
+        message: out.error_description ?? 'The request could not be completed.',
+        code: out.error,
+      });
+    },
+    ...(allowPrivateFetch
+      ? { fetch: (url: URL | string | Request, options?: RequestInit & { dispatcher?: unknown }) => { if (options) delete options.dispatcher; return fetch(url, options); } }
+      : {}),
+  };
+  return new Provider(config.issuer, configuration);
+}

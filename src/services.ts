@@ -1,0 +1,64 @@
+// Opens everything Tessera runs on — database (embedded or MONGODB_URI), stores, signing keys and
+// the configured provider — in one place, for the server, the CLI and the tests alike.
+import type Provider from 'oidc-provider';
+import type { Config } from './config/schema.ts';
+import { connectDatabase, type Database } from './db/database.ts';
+import { launchEmbedded, type EmbeddedDatabase } from './db/embedded.ts';
+import { createSealer } from './crypto/seal.ts';
+import { createPasswordHasher } from './accounts/password.ts';
+import { createAccountStore, type AccountStore } from './accounts/store.ts';
+import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
+import { createKeyStore, type KeyStore } from './oidc/keys.ts';
+import { createClientStore, type ClientStore } from './oidc/clients.ts';
+import { createProvider } from './oidc/provider.ts';
+
+export interface Services {
+  config: Config;
+  db: Database;
+  accounts: AccountStore;
+  keys: KeyStore;
+  clients: ClientStore;
+  storage: OidcStorage;
+  provider: Provider;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Who starts the embedded database when MONGODB_URI is unset; the CLI may join a running one. */
+  owner: 'server' | 'cli' | 'test';
+  log?: (line: string) => void;
+  allowPrivateFetch?: boolean;
+}
+
+export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch }: OpenOptions): Promise<Services> {
+  let embedded: EmbeddedDatabase | undefined;
+  const uri = config.mongodbUri ?? (embedded = await launchEmbedded({ dataDir: config.dataDir, owner, log })).uri;
+  let db: Database;
+  try {
+    db = await connectDatabase(uri, config.database);
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+  try {
+    const sealer = createSealer(config.encryptionKey);
+    const accounts = createAccountStore(db, createPasswordHasher(config.password));
+    const storage = createOidcStorage(db);
+    const keys = createKeyStore(db, sealer);
+    await db.init();
+    await keys.ensure();
+    const provider = createProvider({ config, storage, accounts, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
+    return {
+      config, db, accounts, keys, clients, storage, provider,
+      async close() {
+        await db.close();
+        await embedded?.stop();
+      },
+    };
+  } catch (err) {
+    await db.close();
+    await embedded?.stop();
+    throw err;
+  }
+}

@@ -1,0 +1,54 @@
+// Command tessera-ferretdb runs an embedded FerretDB v1 (SQLite backend) for development and tests.
+// Tessera's `npm start` launches it when no MONGODB_URI is configured; it prints the MongoDB URI
+// on its first stdout line ("READY mongodb://...") and serves until SIGINT/SIGTERM.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on")
+	dir := flag.String("dir", "", "directory that holds the SQLite files (created if missing)")
+	flag.Parse()
+	if *dir == "" {
+		fmt.Fprintln(os.Stderr, "tessera-ferretdb: -dir is required")
+		os.Exit(2)
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		fmt.Fprintln(os.Stderr, "tessera-ferretdb:", err)
+		os.Exit(1)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + *dir + "/",
+		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tessera-ferretdb:", err)
+		os.Exit(1)
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+
+	fmt.Println("READY", f.MongoDBURI())
+
+	if err := <-done; err != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "tessera-ferretdb:", err)
+		os.Exit(1)
+	}
+}
