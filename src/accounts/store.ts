@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
+import { passwordProblems } from '../policy/password.ts';
 
 export type Role = 'user' | 'admin';
 
@@ -34,7 +35,7 @@ interface AccountDoc {
 
 export class AccountError extends Error {
   override name = 'AccountError';
-  readonly code: 'email_taken' | 'invalid_email' | 'not_found';
+  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'not_found';
   constructor(code: AccountError['code'], message: string) {
     super(message);
     this.code = code;
@@ -91,6 +92,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
     async create(input: NewAccount): Promise<AccountView> {
       const email = input.email.trim();
       if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
+      const problems = passwordProblems(input.password);
+      if (problems.length) throw new AccountError('weak_password', `the password needs ${problems.join(', ')}`);
       const passwordHash = await hasher.hash(input.password);
       try {
         const doc = await Accounts.create({

@@ -71,14 +71,14 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
     const client = await provider.Client.find(String(d.params.client_id));
     if (d.prompt.name === 'login') {
       await ctx.render('interaction/login', {
-        title: 'Sign in', uid: d.uid, client: await clientName(d), email: String(d.params.login_hint ?? ''), error: undefined, csrf: ctx.state._csrf,
+        title: 'Sign in', uid: d.uid, clientName: await clientName(d), email: String(d.params.login_hint ?? ''), error: undefined, csrf: ctx.state._csrf,
       });
       return;
     }
     if (d.prompt.name === 'consent') {
       if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
       const scopes = (d.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, client: await clientName(d), scopes, csrf: ctx.state._csrf });
+      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, clientName: await clientName(d), scopes, csrf: ctx.state._csrf });
       return;
     }
     throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.');
@@ -91,7 +91,7 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
     const account = email && password ? await accounts.authenticate(email, password) : undefined;
     if (!account) {
       await ctx.render('interaction/login', {
-        title: 'Sign in', uid: d.uid, client: await clientName(d), email, error: SIGN_IN_FAILED, csrf: ctx.state._csrf,
+        title: 'Sign in', uid: d.uid, clientName: await clientName(d), email, error: SIGN_IN_FAILED, csrf: ctx.state._csrf,
       });
       return;
     }

@@ -68,15 +68,16 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // a client may introspect or revoke only tokens that were issued to it
+      introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => !!client.clientId && token.clientId === client.clientId },
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       backchannelLogout: { enabled: true },
       resourceIndicators: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: (ctx, form) => render(ctx, 'logout/confirm', { title: 'Sign out', form, client: ctx.oidc.client?.clientName }),
-        postLogoutSuccessSource: (ctx) => render(ctx, 'logout/done', { title: 'Signed out', client: ctx.oidc.client?.clientName }),
+        logoutSource: (ctx, form) => render(ctx, 'logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName }),
+        postLogoutSuccessSource: (ctx) => render(ctx, 'logout/done', { title: 'Signed out', clientName: ctx.oidc.client?.clientName }),
       },
     },
     rotateRefreshToken: true,

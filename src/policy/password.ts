@@ -1,0 +1,25 @@
+// The password rule set (pure): what a new password must contain. Defaults follow the spec:
+// at least 8 characters, upper and lower case, a digit and one of !@#$%^&*.
+export interface PasswordRules {
+  minLength: number;
+  requireUpper: boolean;
+  requireLower: boolean;
+  requireDigit: boolean;
+  symbols: string;
+}
+
+export const DEFAULT_PASSWORD_RULES: PasswordRules = {
+  minLength: 8, requireUpper: true, requireLower: true, requireDigit: true, symbols: '!@#$%^&*',
+};
+
+/** Returns what the password lacks, in words a person can act on; empty when it is acceptable. */
+export function passwordProblems(password: string, rules: PasswordRules = DEFAULT_PASSWORD_RULES): string[] {
+  const problems: string[] = [];
+  if ([...password].length < rules.minLength) problems.push(`at least ${rules.minLength} characters`);
+  if (rules.requireUpper && !/\p{Lu}/u.test(password)) problems.push('an upper-case letter');
+  if (rules.requireLower && !/\p{Ll}/u.test(password)) problems.push('a lower-case letter');
+  if (rules.requireDigit && !/\d/.test(password)) problems.push('a digit');
+  if (rules.symbols && ![...rules.symbols].some((c) => password.includes(c))) problems.push(`one of ${rules.symbols}`);
+  if ([...password].length > 256) problems.push('at most 256 characters');
+  return problems;
+}

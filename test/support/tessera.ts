@@ -1,0 +1,67 @@
+// Starts a real Tessera on a real port against the run's database, the way main.ts does, so tests
+// exercise the whole stack. Each instance gets its own database unless one is passed in.
+import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load.ts';
+import type { Config } from '../../src/config/schema.ts';
+import { openServices, type Services } from '../../src/services.ts';
+import { createApp } from '../../src/app.ts';
+import { databaseServerUri } from './hooks.ts';
+
+export interface Tessera {
+  issuer: string;
+  config: Config;
+  services: Services;
+  server: http.Server;
+  /** The Koa callback, for supertest. */
+  callback: http.RequestListener;
+  close(): Promise<void>;
+}
+
+export interface TesseraOptions {
+  database?: string;
+  /** Same secrets as an earlier instance (restart scenarios). */
+  secrets?: { cookieKeys: string[]; encryptionKey: string };
+  port?: number;
+  env?: Record<string, string>;
+}
+
+export function freshDatabaseName(prefix = 't'): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`;
+}
+
+export async function startTessera(options: TesseraOptions = {}): Promise<Tessera> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const secrets = options.secrets ?? { cookieKeys: [randomBytes(32).toString('base64url')], encryptionKey: randomBytes(32).toString('base64') };
+  const config = loadConfig({
+    env: {
+      NODE_ENV: 'test',
+      ISSUER: `http://127.0.0.1:${port}`,
+      PORT: String(port),
+      MONGODB_URI: `${databaseServerUri()}${options.database ?? freshDatabaseName()}`,
+      TESSERA_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tessera-data-')),
+      COOKIE_KEYS: secrets.cookieKeys.join(','),
+      ENCRYPTION_KEY: secrets.encryptionKey,
+      PASSWORD_MEMORY_COST_KIB: '4096',
+      ...options.env,
+    },
+  });
+  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true });
+  const app = createApp({ config, provider: services.provider, accounts: services.accounts, log: (err) => console.error('    [tessera 500]', err) });
+  const callback = app.callback();
+  server.on('request', callback);
+  return {
+    issuer: config.issuer, config, services, server, callback,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await services.close();
+    },
+  };
+}
