@@ -142,7 +142,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
       const doc = await Accounts.findOneAndUpdate(
         { emailNormalized: normalizeEmail(email) },
         { $set: { disabled } },
-        { new: true },
+        { returnDocument: 'after' },
       ).lean<AccountDoc>();
       if (!doc) throw new AccountError('not_found', `no account with email ${email}`);
       return view(doc);

@@ -52,7 +52,10 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       ...options.env,
     },
   });
-  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true });
+  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true }).catch((err: unknown) => {
+    server.close();
+    throw err;
+  });
   const app = createApp({ config, provider: services.provider, accounts: services.accounts, log: (err) => console.error('    [tessera 500]', err) });
   const callback = app.callback();
   server.on('request', callback);
