@@ -1,0 +1,135 @@
+// The two commands a newcomer runs, as real processes: `npm start` on a fresh embedded database,
+// the CLI beside it, and clear failures for bad configuration.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { ENV_VARS } from '../../src/config/schema.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.keys(ENV_VARS)) delete env[name];
+  return { ...env, NODE_ENV: 'development', PASSWORD_MEMORY_COST_KIB: '4096', ...extra };
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}; output:\n${out}`)), timeoutMs);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m) { clearTimeout(timer); resolve(m[0]); }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited with ${code}:\n${out}`)); });
+  });
+}
+
+describe('running Tessera as a process', function () {
+  this.timeout(120_000);
+  let dataDir: string;
+
+  beforeEach(() => { dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-proc-')); });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('starts on a fresh embedded database, serves discovery, shares it with the CLI and stops cleanly', async () => {
+    const port = await freePort();
+    const issuer = `http://127.0.0.1:${port}`;
+    const env = cleanEnv({ TESSERA_DATA_DIR: dataDir, PORT: String(port), ISSUER: issuer });
+    const server = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env });
+    try {
+      const line = await waitForLine(server, /Tessera is listening: issuer \S+/, 60_000);
+      assert.ok(line.includes(issuer), 'prints the issuer URL');
+      const discovery = await (await fetch(`${issuer}/.well-known/openid-configuration`)).json() as Record<string, unknown>;
+      assert.deepEqual(discovery.code_challenge_methods_supported, ['S256']);
+      assert.ok(existsSync(path.join(dataDir, 'secrets.json')), 'development secrets generated once');
+
+      const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Cli#Passw0rd', '--json'], env);
+      assert.equal(created.code, 0, created.stderr);
+      assert.equal(JSON.parse(created.stdout).email, 'cli@example.com');
+      const client = await run(['src/cli/main.ts', 'client', 'create', '--client-id', 'app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--json'], env);
+      assert.equal(client.code, 0, client.stderr);
+      const { client_id, client_secret } = JSON.parse(client.stdout) as { client_id: string; client_secret: string };
+      assert.equal(client_id, 'app');
+      assert.ok(client_secret.length >= 32);
+
+      // the running server sees the client the CLI just created
+      const res = await fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`app:${client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&redirect_uri=http://127.0.0.1:9/cb&code_verifier=' + 'a'.repeat(43) });
+      assert.equal(((await res.json()) as { error: string }).error, 'invalid_grant', 'client authenticated; only the code is wrong');
+    } finally {
+      server.kill('SIGTERM');
+    }
+    const code = await new Promise((resolve) => server.once('exit', resolve));
+    assert.equal(code, 0);
+    assert.ok(!existsSync(path.join(dataDir, 'ferretdb', 'instance.json')), 'embedded database stopped with the server');
+
+    const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], cleanEnv({ TESSERA_DATA_DIR: dataDir }));
+    assert.equal(list.code, 0, list.stderr);
+    assert.deepEqual(JSON.parse(list.stdout).users.map((u: { email: string }) => u.email), ['cli@example.com'], 'data persisted; CLI starts the database itself');
+  });
+
+  it('exits non-zero with one clear line when MONGODB_URI cannot be reached', async () => {
+    const result = await run(['src/main.ts'], cleanEnv({ TESSERA_DATA_DIR: dataDir, MONGODB_URI: 'mongodb://127.0.0.1:1/tessera', DB_SERVER_SELECTION_TIMEOUT_MS: '1000', PORT: '0' }));
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^tessera: Cannot connect to the database at mongodb:\/\/127\.0\.0\.1:1\/tessera \(MONGODB_URI\)/m);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+  });
+
+  it('names the setting when the configuration is invalid', async () => {
+    for (const [name, value, message] of [
+      ['MONGODB_URI', 'http://db', /MONGODB_URI \(mongodbUri\): must start with mongodb:\/\//],
+      ['PORT', 'eighty', /PORT must be a whole number/],
+      ['ISSUER', 'not a url', /ISSUER \(issuer\)/],
+    ] as const) {
+      const result = await run(['src/main.ts'], cleanEnv({ TESSERA_DATA_DIR: dataDir, [name]: value }));
+      assert.equal(result.code, 1, `${name}=${value} exits 1`);
+      assert.match(result.stderr.trim(), message);
+      assert.equal(result.stderr.trim().split('\n').length, 1, 'one line');
+    }
+    const prod = await run(['src/main.ts'], cleanEnv({ TESSERA_DATA_DIR: dataDir, NODE_ENV: 'production' }));
+    assert.equal(prod.code, 1);
+    assert.match(prod.stderr, /COOKIE_KEYS is required when NODE_ENV=production/);
+  });
+
+  it('answers CLI misuse with a usage line, exit 2, and writes nothing', async () => {
+    const env = cleanEnv({ TESSERA_DATA_DIR: dataDir });
+    for (const args of [['frobnicate'], ['user', 'create', '--email', 'x@example.com'], ['user', 'create', '--bogus'], ['client', 'create', '--client-id', 'x', '--grant', 'password']]) {
+      const result = await run(['src/cli/main.ts', ...args], env);
+      assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /usage: tessera/);
+    }
+    const weak = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'short'], env);
+    assert.equal(weak.code, 1);
+    assert.match(weak.stderr, /the password needs/);
+    const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], env);
+    assert.deepEqual(JSON.parse(list.stdout).users, []);
+    const clients = await run(['src/cli/main.ts', 'client', 'list', '--json'], env);
+    assert.deepEqual(JSON.parse(clients.stdout).clients, []);
+  });
+});
