@@ -1,0 +1,63 @@
+// A person in Chromium: opens the RP's authorization URL, types email and password, allows access,
+// and the RP receives a code it can redeem. Sets up the browser harness later work builds on.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+// flags for this closed network: no background services phoning home (playwright makes a fresh profile)
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('sign-in in a real browser', function () {
+  this.timeout(60_000);
+  let t: Tessera;
+  let rp: RelyingParty;
+  let user: TestUser;
+  let browser: Browser;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.log(`      SKIPPED: ${CHROMIUM} not found; run \`npm run browser:install\` (Debian's chromium package)`);
+      this.skip();
+    }
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { name: 'Demo App' });
+    user = await createUser(t);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('lets a person sign in and the relying party receive a code', async () => {
+    const page = await browser.newPage();
+    let callback: string | undefined;
+    await page.route(`${REDIRECT_URI}**`, async (route) => {
+      callback = route.request().url();
+      await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>RP got the code</h1>' });
+    });
+    const auth = await rp.authorize();
+    await page.goto(auth.url);
+    assert.equal(await page.locator('h1').textContent(), 'Sign in');
+    assert.match((await page.locator('.lead').textContent())!, /Demo App/);
+
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password').fill('Wrong#Password1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('.error');
+    assert.equal(await page.locator('.error').textContent(), 'Incorrect email or password.');
+
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForSelector('text=Allow access?');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForSelector('text=RP got the code');
+
+    assert.ok(callback?.startsWith(REDIRECT_URI), 'the browser was sent back to the RP');
+    const tokens = await rp.tokens(callback!, auth);
+    assert.equal(tokens.claims()?.sub, user.id);
+  });
+});
