@@ -43,7 +43,8 @@ describe('rejections', () => {
 
   it('requires PKCE for every client and accepts only S256', async () => {
     const agent = new UserAgent();
-    for (const params of [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }]) {
+    const attempts: Record<string, string>[] = [{}, { code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' }];
+    for (const params of attempts) {
       const page = await agent.visit(authorizeUrl(t, rp, params));
       const back = new URL(page.url);
       assert.ok(page.url.startsWith(REDIRECT_URI), 'error returned to the RP');

@@ -1,0 +1,84 @@
+// The benchmark's baseline: a bare oidc-provider with the same storage adapter, database server,
+// signing algorithm and argon2id parameters as Tessera, and the least interaction code that works.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { generateKeyPairSync } from 'node:crypto';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import Provider, { type Configuration } from 'oidc-provider';
+import argon2 from 'argon2';
+import { connectDatabase, type Database } from '../src/db/database.ts';
+import { createOidcStorage } from '../src/oidc/adapter.ts';
+import type { PasswordParams } from '../src/accounts/password.ts';
+
+export interface Baseline {
+  issuer: string;
+  close(): Promise<void>;
+}
+
+export async function startBaseline(opts: {
+  mongodbUri: string; password: PasswordParams; user: { email: string; password: string };
+  clients: Configuration['clients'];
+}): Promise<Baseline> {
+  const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
+  const storage = createOidcStorage(db);
+  await db.init();
+  const hash = await argon2.hash(opts.user.password, { type: argon2.argon2id as 2, memoryCost: opts.password.memoryCostKiB, timeCost: opts.password.timeCost, parallelism: opts.password.parallelism });
+
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const jwk = { ...generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }), kid: 'base', alg: 'ES256', use: 'sig' };
+  const provider = new Provider(issuer, {
+    adapter: storage.adapter,
+    clients: opts.clients,
+    jwks: { keys: [jwk as never] },
+    cookies: { keys: ['baseline-cookie-key-baseline-cookie-key'] },
+    pkce: { required: () => true },
+    features: { devInteractions: { enabled: false }, clientCredentials: { enabled: true }, resourceIndicators: { enabled: false } },
+    clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
+    scopes: ['openid', 'offline_access'],
+    rotateRefreshToken: true,
+    findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+  });
+
+  const router = new Router();
+  router.get('/interaction/:uid', async (ctx) => {
+    const d = await provider.interactionDetails(ctx.req, ctx.res);
+    ctx.type = 'html';
+    ctx.body = d.prompt.name === 'login'
+      ? `<form method="post" action="/interaction/${d.uid}/login"><input name="email"><input name="password"></form>`
+      : `<form method="post" action="/interaction/${d.uid}/confirm"></form>`;
+  });
+  router.post('/interaction/:uid/login', async (ctx) => {
+    const body = ctx.request.body as Record<string, string>;
+    const ok = body.email === opts.user.email && (await argon2.verify(hash, body.password ?? ''));
+    if (!ok) { ctx.status = 400; return; }
+    ctx.status = 303;
+    ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: 'bench-user' } }, { mergeWithLastSubmission: false }));
+  });
+  router.post('/interaction/:uid/confirm', async (ctx) => {
+    const d = await provider.interactionDetails(ctx.req, ctx.res);
+    const grant = new provider.Grant({ accountId: d.session!.accountId, clientId: String(d.params.client_id) });
+    grant.addOIDCScope(String(d.params.scope));
+    ctx.status = 303;
+    ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true }));
+  });
+
+  const app = new Koa();
+  app.keys = ['baseline-cookie-key-baseline-cookie-key'];
+  app.use(bodyParser({ enableTypes: ['form'] }));
+  app.use(router.routes());
+  app.use(mount(provider));
+  server.on('request', app.callback());
+  return {
+    issuer,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await db.close();
+    },
+  };
+}
