@@ -12,6 +12,7 @@ import argon2 from 'argon2';
 import { connectDatabase, type Database } from '../src/db/database.ts';
 import { createOidcStorage } from '../src/oidc/adapter.ts';
 import type { PasswordParams } from '../src/accounts/password.ts';
+import type { Config } from '../src/config/schema.ts';
 
 export interface Baseline {
   issuer: string;
@@ -19,7 +20,7 @@ export interface Baseline {
 }
 
 export async function startBaseline(opts: {
-  mongodbUri: string; password: PasswordParams; user: { email: string; password: string };
+  mongodbUri: string; password: PasswordParams; ttl: Config['ttl']; user: { email: string; password: string };
   clients: Configuration['clients'];
 }): Promise<Baseline> {
   const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
@@ -41,6 +42,11 @@ export async function startBaseline(opts: {
     clientDefaults: { id_token_signed_response_alg: 'ES256', grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' },
     scopes: ['openid', 'offline_access'],
     rotateRefreshToken: true,
+    ttl: {
+      Session: opts.ttl.sessionSeconds, Interaction: opts.ttl.interactionSeconds, AuthorizationCode: opts.ttl.authorizationCodeSeconds,
+      AccessToken: opts.ttl.accessTokenSeconds, IdToken: opts.ttl.idTokenSeconds, RefreshToken: opts.ttl.refreshTokenSeconds,
+      Grant: opts.ttl.grantSeconds, ClientCredentials: opts.ttl.clientCredentialsSeconds,
+    },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   });
 
@@ -69,7 +75,8 @@ export async function startBaseline(opts: {
 
   const app = new Koa();
   app.keys = ['baseline-cookie-key-baseline-cookie-key'];
-  app.use(bodyParser({ enableTypes: ['form'] }));
+  const forms = bodyParser({ enableTypes: ['form'] });
+  app.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? forms(ctx, next) : next()));
   app.use(router.routes());
   app.use(mount(provider));
   server.on('request', app.callback());

@@ -23,15 +23,15 @@ const MACHINE = { id: 'bench-machine', secret: randomBytes(24).toString('base64u
 
 interface Result { perSecond: number; p50: number; p99: number }
 
-async function measure(total: number, concurrency: number, once: (i: number) => Promise<void>): Promise<Result> {
+async function measure(total: number, concurrency: number, once: (worker: number) => Promise<void>): Promise<Result> {
   const latencies: number[] = [];
   let next = 0;
   const start = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
+  await Promise.all(Array.from({ length: concurrency }, async (_, worker) => {
     while (next < total) {
-      const i = next++;
+      next++;
       const t0 = performance.now();
-      await once(i);
+      await once(worker);
       latencies.push(performance.now() - t0);
     }
   }));
@@ -72,10 +72,10 @@ async function run(issuer: string): Promise<Record<string, Result>> {
     await token(issuer, basic(MACHINE.id, MACHINE.secret), { grant_type: 'client_credentials' });
   });
   const chains = await Promise.all(Array.from({ length: CONCURRENCY }, async () => (await signInFlow(issuer, 'openid offline_access')).refresh_token!));
-  const refresh = await measure(TOKEN_REQUESTS, CONCURRENCY, async (i) => {
-    const slot = i % CONCURRENCY;
-    const out = await token(issuer, basic(CLIENT.id, CLIENT.secret), { grant_type: 'refresh_token', refresh_token: chains[slot]! });
-    chains[slot] = out.refresh_token!;
+  // one rotation chain per worker: reusing a refresh token would (rightly) revoke the grant
+  const refresh = await measure(TOKEN_REQUESTS, CONCURRENCY, async (worker) => {
+    const out = await token(issuer, basic(CLIENT.id, CLIENT.secret), { grant_type: 'refresh_token', refresh_token: chains[worker]! });
+    chains[worker] = out.refresh_token!;
   });
   return { 'sign-in flows': flows, 'client_credentials': cc, 'refresh_token': refresh };
 }
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   MACHINE.secret = machine.clientSecret!;
 
   const baseline = await startBaseline({
-    mongodbUri: `${serverUri}bench_baseline_${suffix}`, password: config.password, user: USER,
+    mongodbUri: `${serverUri}bench_baseline_${suffix}`, password: config.password, ttl: config.ttl, user: USER,
     clients: [
       { client_id: CLIENT.id, client_secret: CLIENT.secret, redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
       { client_id: MACHINE.id, client_secret: MACHINE.secret, redirect_uris: [], grant_types: ['client_credentials'], response_types: [] },
