@@ -1,7 +1,10 @@
 // A real relying party (openid-client) signs a user in through the hosted pages and uses every
 // token endpoint Tessera offers.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, POST_LOGOUT_URI, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
@@ -106,6 +109,35 @@ describe('authorization code flow with a real relying party', () => {
     // the session is gone: a new authorization asks for the password again
     const again = await agent.visit((await rp.authorize()).url);
     assert.match(again.body, /name="password"/);
+  });
+
+  it('tells a relying party with a back-channel logout URI that the session ended', async () => {
+    const received: string[] = [];
+    const listener = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const bcUri = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/backchannel`;
+      const bcRp = await RelyingParty.register(t, { backchannelLogoutUri: bcUri });
+      const { agent, tokens } = await signInAndGetTokens(bcRp, user);
+      const sid = tokens.claims()!.sid;
+      assert.ok(sid, 'ID token carries sid for back-channel logout');
+      const endSession = oidc.buildEndSessionUrl(bcRp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+      const confirm = await agent.visit(endSession.href, POST_LOGOUT_URI);
+      await agent.submit(confirm, /session\/end\/confirm/, { logout: 'yes' }, POST_LOGOUT_URI);
+
+      assert.equal(received.length, 1, 'one logout token delivered');
+      const { payload } = await jwtVerify(received[0]!, createRemoteJWKSet(new URL('/jwks', t.issuer)), { issuer: t.issuer, audience: bcRp.clientId });
+      assert.equal(payload.sub, user.id);
+      assert.equal(payload.sid, sid);
+      assert.ok('http://schemas.openid.net/event/backchannel-logout' in (payload.events as object));
+      assert.equal(payload.nonce, undefined, 'logout tokens carry no nonce');
+    } finally {
+      listener.close();
+    }
   });
 
   it('skips the consent page for a first-party client', async () => {
