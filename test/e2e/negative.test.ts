@@ -92,6 +92,18 @@ describe('rejections', () => {
     assert.match(still.body, /name="password"/, 'still on the sign-in page');
   });
 
+  it('serves the sign-in page with CSP, no framing and no caching', async () => {
+    const login = await new UserAgent().visit((await rp.authorize()).url);
+    const csp = login.headers.get('content-security-policy')!;
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.match(csp, /script-src 'self'/);
+    assert.match(login.headers.get('cache-control')!, /no-store/);
+    assert.equal(login.headers.get('x-content-type-options'), 'nosniff');
+    assert.match(login.headers.get('set-cookie') ?? '', /httponly/i, 'form session cookie is HttpOnly');
+    const tokenRes = await request(t.server).post('/token').type('form').send({ grant_type: 'client_credentials' });
+    assert.match(tokenRes.headers['cache-control'] ?? '', /no-store/);
+  });
+
   it('shows a restart page, not an error 500, for an unknown interaction', async () => {
     const res = await request(t.server).get('/interaction/does-not-exist').set('accept', 'text/html');
     assert.equal(res.status, 400);
