@@ -9,7 +9,7 @@ import { createPasswordHasher } from './accounts/password.ts';
 import { createAccountStore, type AccountStore } from './accounts/store.ts';
 import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
 import { createKeyStore, type KeyStore } from './oidc/keys.ts';
-import { createClientStore, type ClientStore } from './oidc/clients.ts';
+import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
 
 export interface Services {
@@ -43,7 +43,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   try {
     const sealer = createSealer(config.encryptionKey);
     const accounts = createAccountStore(db, createPasswordHasher(config.password));
-    const storage = createOidcStorage(db);
+    const storage = withSealedClientSecrets(createOidcStorage(db), sealer);
     const keys = createKeyStore(db, sealer);
     await db.init();
     await keys.ensure();

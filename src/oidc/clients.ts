@@ -1,7 +1,9 @@
 // Relying-party clients, stored in MongoDB through the provider's own Client storage so admins can
 // add them at run time. Metadata is validated by oidc-provider's client schema before it is saved.
 import { randomBytes } from 'node:crypto';
+import type { AdapterPayload } from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
+import type { Sealer } from '../crypto/seal.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 
@@ -77,6 +79,32 @@ export function buildClientMetadata(input: NewClient): Metadata {
     response_types: interactive ? ['code'] : [],
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     [SKIP_CONSENT]: input.skipConsent === true,
+  };
+}
+
+/**
+ * Wraps the provider storage so client secrets are sealed with ENCRYPTION_KEY at rest and opened
+ * only when oidc-provider (or the client store) reads a client.
+ */
+export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): OidcStorage {
+  const context = (p: AdapterPayload) => `client-secret:${p.client_id}`;
+  const open = (p: AdapterPayload | undefined) =>
+    p && typeof p.client_secret === 'string' ? { ...p, client_secret: sealer.open(p.client_secret, context(p)) } : p;
+  return {
+    adapter(name) {
+      const inner = storage.adapter(name);
+      if (name !== 'Client') return inner;
+      return {
+        ...inner,
+        upsert: (id, p, expiresIn) =>
+          inner.upsert(id, typeof p.client_secret === 'string' ? { ...p, client_secret: sealer.seal(p.client_secret, context(p)) } : p, expiresIn),
+        find: async (id) => open((await inner.find(id)) ?? undefined),
+      };
+    },
+    async list(name) {
+      const all = await storage.list(name);
+      return name === 'Client' ? all.map((p) => open(p)!) : all;
+    },
   };
 }
 

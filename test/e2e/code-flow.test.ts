@@ -140,6 +140,13 @@ describe('authorization code flow with a real relying party', () => {
     }
   });
 
+  it('keeps client secrets sealed in the database', async () => {
+    const raw = await t.services.db.connection.collection('oidc_client').findOne({ _id: rp.clientId as never });
+    assert.ok(raw, 'client stored in MongoDB');
+    assert.ok(!JSON.stringify(raw).includes(rp.clientSecret!), 'the secret is not stored in clear');
+    assert.equal((await t.services.clients.find(rp.clientId))?.clientSecret, rp.clientSecret, 'the store opens it');
+  });
+
   it('skips the consent page for a first-party client', async () => {
     const firstParty = await RelyingParty.register(t, { skipConsent: true });
     const agent = new UserAgent();
