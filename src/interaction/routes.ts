@@ -41,10 +41,9 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
     ctx.redirect(returnTo);
   }
 
-  async function clientName(d: Details): Promise<string> {
-    const client = await provider.Client.find(String(d.params.client_id));
-    return client?.clientName ?? String(d.params.client_id);
-  }
+  const findClient = (d: Details) => provider.Client.find(String(d.params.client_id));
+  const displayName = (d: Details, client: Awaited<ReturnType<typeof findClient>>) => client?.clientName ?? String(d.params.client_id);
+  const clientName = async (d: Details) => displayName(d, await findClient(d));
 
   async function grantConsent(ctx: Context, d: Details) {
     const { accountId } = d.session ?? {};
@@ -68,17 +67,17 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
 
   router.get('/', async (ctx) => {
     const d = await details(ctx);
-    const client = await provider.Client.find(String(d.params.client_id));
+    const client = await findClient(d);
     if (d.prompt.name === 'login') {
       await ctx.render('interaction/login', {
-        title: 'Sign in', uid: d.uid, clientName: await clientName(d), email: String(d.params.login_hint ?? ''), error: undefined, csrf: ctx.state._csrf,
+        title: 'Sign in', uid: d.uid, clientName: displayName(d, client), email: String(d.params.login_hint ?? ''), error: undefined, csrf: ctx.state._csrf,
       });
       return;
     }
     if (d.prompt.name === 'consent') {
       if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
       const scopes = (d.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, clientName: await clientName(d), scopes, csrf: ctx.state._csrf });
+      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, clientName: displayName(d, client), scopes, csrf: ctx.state._csrf });
       return;
     }
     throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.');
