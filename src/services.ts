@@ -32,7 +32,9 @@ export interface OpenOptions {
 
 export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch }: OpenOptions): Promise<Services> {
   let embedded: EmbeddedDatabase | undefined;
-  const uri = config.mongodbUri ?? (embedded = await launchEmbedded({ dataDir: config.dataDir, owner, log })).uri;
+  const uri = config.mongodbUri ?? (embedded = await launchEmbedded({
+    dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
+  })).uri;
   let db: Database;
   try {
     db = await connectDatabase(uri, config.database);
@@ -46,6 +48,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const storage = withSealedClientSecrets(createOidcStorage(db), sealer);
     const keys = createKeyStore(db, sealer);
     await db.init();
+    await accounts.backfillEmailLookups();
     await keys.ensure();
     const provider = createProvider({ config, storage, accounts, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));

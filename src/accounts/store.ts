@@ -1,5 +1,7 @@
 // The account store: the only module that touches the accounts collection. Everything else calls
 // these functions and receives plain AccountView objects (never the mongoose document or hash).
+// Accounts are found by _id only; sign-in by email goes through a lookup document keyed by the
+// normalised email (account_emails), whose unique _id also keeps emails unique.
 import { randomUUID } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
@@ -42,6 +44,7 @@ export class AccountError extends Error {
   }
 }
 
+const BACKFILL_MARKER = '#email-lookups-backfilled';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export function normalizeEmail(email: string): string {
@@ -69,6 +72,11 @@ export interface NewAccount {
   emailVerified?: boolean;
 }
 
+interface EmailDoc {
+  _id: string; // normalised email
+  accountId: string;
+}
+
 export type AccountStore = ReturnType<typeof createAccountStore>;
 
 export function createAccountStore(db: Database, hasher: PasswordHasher) {
@@ -87,6 +95,17 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
   const Accounts = db.model<AccountDoc>('Account', schema);
+  const Emails = db.model<EmailDoc>('AccountEmail', new Schema<EmailDoc>(
+    { _id: String, accountId: { type: String, required: true } },
+    { collection: 'account_emails', versionKey: false },
+  ));
+
+  async function byEmail(email: string): Promise<AccountDoc | undefined> {
+    const pointer = await Emails.findById(normalizeEmail(email)).lean<EmailDoc>();
+    if (!pointer) return undefined;
+    const doc = await Accounts.findById(pointer.accountId).lean<AccountDoc>();
+    return doc && doc.emailNormalized === pointer._id ? doc : undefined;
+  }
 
   return {
     async create(input: NewAccount): Promise<AccountView> {
@@ -95,11 +114,20 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
       const problems = passwordProblems(input.password);
       if (problems.length) throw new AccountError('weak_password', `the password needs ${problems.join(', ')}`);
       const passwordHash = await hasher.hash(input.password);
+      const id = randomUUID();
+      const emailNormalized = normalizeEmail(email);
+      try {
+        // the lookup document first: its unique _id decides who gets the email, on every server
+        await Emails.create({ _id: emailNormalized, accountId: id });
+      } catch (err) {
+        if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${email} already exists`);
+        throw err;
+      }
       try {
         const doc = await Accounts.create({
-          _id: randomUUID(),
+          _id: id,
           email,
-          emailNormalized: normalizeEmail(email),
+          emailNormalized,
           emailVerified: input.emailVerified ?? false,
           name: input.name ?? '',
           passwordHash,
@@ -107,9 +135,25 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
         });
         return view(doc.toObject());
       } catch (err) {
+        await Emails.deleteOne({ _id: emailNormalized, accountId: id });
         if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${email} already exists`);
         throw err;
       }
+    },
+
+    /**
+     * Once per database: writes the email lookup documents of accounts made before they existed.
+     * A marker document (no "@", so never an email) records that it ran.
+     */
+    async backfillEmailLookups(): Promise<number> {
+      if (await Emails.findById(BACKFILL_MARKER).lean()) return 0;
+      let added = 0;
+      for (const doc of await Accounts.find().lean<AccountDoc[]>()) {
+        if (await Emails.findById(doc.emailNormalized).lean()) continue;
+        await Emails.create({ _id: doc.emailNormalized, accountId: doc._id }).then(() => added++, () => {});
+      }
+      await Emails.create({ _id: BACKFILL_MARKER, accountId: '-' }).catch(() => {});
+      return added;
     },
 
     async findById(id: string): Promise<AccountView | undefined> {
@@ -118,7 +162,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
     },
 
     async findByEmail(email: string): Promise<AccountView | undefined> {
-      const doc = await Accounts.findOne({ emailNormalized: normalizeEmail(email) }).lean<AccountDoc>();
+      const doc = await byEmail(email);
       return doc ? view(doc) : undefined;
     },
 
@@ -127,7 +171,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
      * after the same amount of work, so the caller cannot tell them apart.
      */
     async authenticate(email: string, password: string): Promise<AccountView | undefined> {
-      const doc = await Accounts.findOne({ emailNormalized: normalizeEmail(email) }).lean<AccountDoc>();
+      const doc = await byEmail(email);
       const ok = await hasher.verify(doc?.passwordHash, password);
       if (!ok || !doc || doc.disabled) return undefined;
       return view(doc);
@@ -139,13 +183,10 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<AccountView> {
-      const doc = await Accounts.findOneAndUpdate(
-        { emailNormalized: normalizeEmail(email) },
-        { $set: { disabled } },
-        { returnDocument: 'after' },
-      ).lean<AccountDoc>();
-      if (!doc) throw new AccountError('not_found', `no account with email ${email}`);
-      return view(doc);
+      const found = await byEmail(email);
+      if (!found) throw new AccountError('not_found', `no account with email ${email}`);
+      await Accounts.updateOne({ _id: found._id }, { $set: { disabled } });
+      return view({ ...found, disabled });
     },
   };
 }

@@ -1,6 +1,14 @@
 // The database handle every store receives: one mongoose connection, the detected server kind,
-// and the expiry strategy (TTL index on MongoDB, a periodic purge on FerretDB which has none).
-import mongoose, { type Connection, type Model, type Schema } from 'mongoose';
+// the expiry strategy (TTL index on MongoDB; on the embedded FerretDB, which has none, the keeper in
+// tools/ferretdb purges through an index) and the one exactly-once primitive, updateIf.
+//
+// Data-access rule (README, Architecture): every lookup on a request path is a filter of exactly
+// one key, `_id`. It is the only filter FerretDB pushes down to SQLite, and the keeper makes that
+// use an index; on MongoDB `_id` is always indexed. Other access paths are lookup documents keyed by
+// the natural key. Expiry is checked in code after the read.
+import mongoose, { type Connection, type Model, type Schema, type UpdateQuery } from 'mongoose';
+import siftModule from 'sift';
+import { createKeyedLock } from './keyed-lock.ts';
 
 export type ServerKind = 'mongodb' | 'ferretdb';
 
@@ -20,7 +28,20 @@ export interface Database {
   model<T>(name: string, schema: Schema<T>, options?: ModelOptions): Model<T>;
   /** Creates every registered model's collection and indexes; fails loudly on an unsupported index. */
   init(): Promise<void>;
-  /** Deletes expired documents in every expiring collection (FerretDB's substitute for TTL). */
+  /**
+   * Applies `update` to the document with this _id only if it matches `when`, as one atomic step:
+   * a conditional update on MongoDB, a per-key in-process lock around read-check-write on FerretDB.
+   * Resolves to whether the document matched and was updated.
+   */
+  updateIf<T>(model: Model<T>, id: string, when: Record<string, unknown>, update: UpdateQuery<T>): Promise<boolean>;
+  /** Runs `work` holding `key` where single-document updates are not atomic (FerretDB); no lock on MongoDB. */
+  exclusive<R>(key: string, work: () => Promise<R>): Promise<R>;
+  /**
+   * Whether `find({_id})` on this model is served by an index (explain(), either server kind). On
+   * the embedded server SQLite plans a scan while a table is empty, so ask once it holds documents.
+   */
+  idLookupIndexed(model: Model<unknown>): Promise<boolean>;
+  /** Deletes expired documents now (tests, CLI); the server's own expiry needs no call. */
   purgeExpired(now?: Date): Promise<number>;
   close(): Promise<void>;
 }
@@ -32,7 +53,21 @@ export function redactUri(uri: string): string {
 export interface ConnectOptions {
   serverSelectionTimeoutMs: number;
   connectTimeoutMs: number;
-  expiryPurgeIntervalSeconds?: number;
+}
+
+// sift is CommonJS: under NodeNext the default import is its module object, which carries .default
+const sift = siftModule.default;
+
+type Plan = { queryPlanner?: { Plan?: string[]; winningPlan?: unknown } };
+
+/** True when an explain() result shows an index seek and no full scan, on FerretDB or MongoDB. */
+export function planUsesIndex(plan: Plan): boolean {
+  if (plan.queryPlanner?.Plan) {
+    const lines = plan.queryPlanner.Plan;
+    return lines.some((l) => /USING (COVERING )?INDEX/.test(l)) && !lines.some((l) => /\bSCAN\b/.test(l));
+  }
+  const text = JSON.stringify(plan.queryPlanner?.winningPlan ?? {});
+  return /IDHACK|IXSCAN|EXPRESS_IXSCAN|EXPRESS_CLUSTERED_IXSCAN|CLUSTERED_IXSCAN/.test(text) && !text.includes('COLLSCAN');
 }
 
 export async function connectDatabase(uri: string, options: ConnectOptions): Promise<Database> {
@@ -53,15 +88,14 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
 
   const models: Model<unknown>[] = [];
   const expiring: { model: Model<unknown>; field: string }[] = [];
-  let sweeper: NodeJS.Timeout | undefined;
+  const lock = createKeyedLock();
 
   const db: Database = {
     connection,
     kind,
     model<T>(name: string, schema: Schema<T>, { expiresField }: ModelOptions = {}) {
-      if (expiresField) {
-        schema.index({ [expiresField]: 1 }, kind === 'mongodb' ? { expireAfterSeconds: 0 } : {});
-      }
+      // FerretDB: the keeper indexes expiresAt itself (it would ignore a plain index here)
+      if (expiresField && kind === 'mongodb') schema.index({ [expiresField]: 1 }, { expireAfterSeconds: 0 });
       const model = connection.model<T>(name, schema);
       models.push(model as unknown as Model<unknown>);
       if (expiresField) expiring.push({ model: model as unknown as Model<unknown>, field: expiresField });
@@ -75,10 +109,25 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
         await model.init();
         await model.createIndexes();
       }
-      if (kind === 'ferretdb' && options.expiryPurgeIntervalSeconds && !sweeper) {
-        sweeper = setInterval(() => { db.purgeExpired().catch(() => {}); }, options.expiryPurgeIntervalSeconds * 1000);
-        sweeper.unref();
+    },
+    async updateIf(model, id, when, update) {
+      if (kind === 'mongodb') {
+        const res = await model.updateOne({ $and: [{ _id: id }, when] } as never, update);
+        return res.modifiedCount === 1;
       }
+      return lock(`${model.collection.name}/${id}`, async () => {
+        const doc = await model.findById(id).lean();
+        if (!doc || !sift(when)(doc)) return false;
+        const res = await model.updateOne({ _id: id } as never, update);
+        return res.matchedCount === 1;
+      });
+    },
+    exclusive(key, work) {
+      return kind === 'mongodb' ? work() : lock(key, work);
+    },
+    async idLookupIndexed(model) {
+      const plan = await model.find({ _id: '-probe-' } as never).explain() as Plan | Plan[];
+      return planUsesIndex(Array.isArray(plan) ? plan[0]! : plan);
     },
     async purgeExpired(now = new Date()) {
       let removed = 0;
@@ -89,7 +138,6 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       return removed;
     },
     async close() {
-      if (sweeper) clearInterval(sweeper);
       await connection.close();
     },
   };

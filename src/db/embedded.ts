@@ -2,7 +2,7 @@
 // use into a cache outside git, with its data under <dataDir>/ferretdb. Used when no MONGODB_URI is set.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,7 +34,8 @@ function cacheRoot(): string {
 /** Path of the FerretDB binary for the current source; builds it with Go if the cache lacks it. */
 export function ensureFerretdbBinary(log: (line: string) => void = () => {}): string {
   const hash = createHash('sha256');
-  for (const f of ['go.mod', 'go.sum', 'main.go']) hash.update(readFileSync(path.join(SOURCE_DIR, f)));
+  const sources = readdirSync(SOURCE_DIR).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort();
+  for (const f of sources) hash.update(f).update(readFileSync(path.join(SOURCE_DIR, f)));
   const dir = path.join(cacheRoot(), `ferretdb-v1.24.2-${hash.digest('hex').slice(0, 12)}`);
   const binary = path.join(dir, 'tessera-ferretdb');
   if (existsSync(binary)) return binary;
@@ -93,9 +94,10 @@ async function liveInstance(file: string): Promise<InstanceFile | undefined> {
   return undefined;
 }
 
-function startProcess(binary: string, dir: string): Promise<{ child: ChildProcess; uri: string }> {
+function startProcess(binary: string, dir: string, purgeSeconds: number): Promise<{ child: ChildProcess; uri: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, ['-dir', dir, '-listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = ['-dir', dir, '-listen', '127.0.0.1:0', '-purge-interval', `${purgeSeconds}s`];
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
     const timer = setTimeout(() => { child.kill(); reject(new EmbeddedDatabaseError('The embedded database did not start within 30 s')); }, 30_000);
@@ -116,13 +118,15 @@ export interface LaunchOptions {
   dataDir: string;
   owner: InstanceFile['owner'];
   log?: (line: string) => void;
+  /** How often the keeper deletes expired documents (config database.expiryPurgeIntervalSeconds). */
+  purgeIntervalSeconds?: number;
 }
 
 /**
  * Starts (or, for the CLI, joins) the embedded database for dataDir. A server never joins another
  * process's instance: it waits for a CLI's short-lived one to finish, and refuses to start twice.
  */
-export async function launchEmbedded({ dataDir, owner, log = () => {} }: LaunchOptions): Promise<EmbeddedDatabase> {
+export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeIntervalSeconds = 60 }: LaunchOptions): Promise<EmbeddedDatabase> {
   const root = path.join(dataDir, 'ferretdb');
   const stateFile = path.join(root, 'instance.json');
   mkdirSync(root, { recursive: true });
@@ -139,7 +143,7 @@ export async function launchEmbedded({ dataDir, owner, log = () => {} }: LaunchO
   }
 
   const binary = ensureFerretdbBinary(log);
-  const { child, uri } = await startProcess(binary, path.join(root, 'db'));
+  const { child, uri } = await startProcess(binary, path.join(root, 'db'), purgeIntervalSeconds);
   writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, uri, owner } satisfies InstanceFile));
   child.removeAllListeners('exit');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

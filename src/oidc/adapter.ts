@@ -1,14 +1,38 @@
 // oidc-provider's storage adapter on MongoDB: one collection per provider model, documents
-// { _id, payload, expiresAt }. Payloads are stored verbatim (mongoose must not strip fields), and
-// every read ignores expired documents because FerretDB has no TTL indexes.
+// { _id, payload, expiresAt }. Payloads are stored verbatim (mongoose must not strip fields).
+// Every lookup is by exact _id (the data-access rule in db/database.ts): the provider's secondary
+// lookups go through lookup documents kept beside the models —
+//   oidc_session_uid    { _id: session uid, jti }         findByUid
+//   oidc_grant_tokens   { _id: grantId, <Model>: {id: 1} }  revokeByGrantId
+//   oidc_account_refs   { _id: accountId, sessions: {uid: 1}, grants: {grantId: 1} }
+// Expiry is checked in code after the read; single use (consume) is a conditional update.
 import { Schema, type Model } from 'mongoose';
-import type { Adapter, AdapterPayload } from 'oidc-provider';
+import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
 
 interface StoredDoc {
   _id: string;
   payload: AdapterPayload;
   expiresAt?: Date;
+}
+
+interface SessionUidDoc {
+  _id: string;
+  jti: string;
+  expiresAt: Date;
+}
+
+type RefMap = Record<string, 1>;
+interface GrantTokensDoc {
+  _id: string;
+  expiresAt?: Date;
+  [model: string]: RefMap | Date | string | undefined;
+}
+
+interface AccountRefsDoc {
+  _id: string;
+  sessions?: RefMap;
+  grants?: RefMap;
 }
 
 const MODEL_NAMES = [
@@ -19,6 +43,9 @@ const MODEL_NAMES = [
 
 const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 
+/** A session pointer outlives its session by this much, and is rewritten when less than half is left. */
+const POINTER_MARGIN_MS = 86_400_000;
+
 export function collectionFor(name: string): string {
   return `oidc_${name.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c.toLowerCase())}`;
 }
@@ -26,11 +53,22 @@ export function collectionFor(name: string): string {
 export interface OidcStorage {
   /** The factory oidc-provider calls once per model name. */
   adapter: (name: string) => Adapter;
-  /** Every live payload of one model, oldest first (the provider's interface has no listing). */
+  /** Every live payload of one model (admin listings only: this reads the whole collection). */
   list(name: string): Promise<AdapterPayload[]>;
+  /** Live session payloads of one account. */
+  sessionsOf(accountId: string): Promise<AdapterPayload[]>;
+  /** Live grant payloads of one account. */
+  grantsOf(accountId: string): Promise<AdapterPayload[]>;
 }
 
-/** Registers one model per provider model name; call before db.init(). */
+const idKey = (id: string) => {
+  // keys become field names in lookup documents: no dots, no leading "$" (the provider's ids are
+  // url-safe base64, client ids are checked by the client store)
+  if (id.includes('.') || id.startsWith('$')) throw new errors.InvalidRequest('malformed identifier');
+  return id;
+};
+
+/** Registers one model per provider model name plus the lookup documents; call before db.init(). */
 export function createOidcStorage(db: Database, clock: () => Date = () => new Date()): OidcStorage {
   const models = new Map<string, Model<StoredDoc>>();
   for (const name of MODEL_NAMES) {
@@ -38,29 +76,77 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
       { _id: { type: String, required: true }, payload: { type: Schema.Types.Mixed, required: true }, expiresAt: Date },
       { collection: collectionFor(name), versionKey: false, minimize: false, strict: false },
     );
-    if (GRANT_BOUND.has(name)) schema.index({ 'payload.grantId': 1 });
-    if (name === 'Session') {
-      schema.index({ 'payload.uid': 1 }, { unique: true });
-      schema.index({ 'payload.accountId': 1 });
-    }
-    if (name === 'Grant') schema.index({ 'payload.accountId': 1 });
-    if (name === 'DeviceCode') schema.index({ 'payload.userCode': 1 });
     models.set(name, db.model<StoredDoc>(`Oidc${name}`, schema, { expiresField: 'expiresAt' }));
   }
+  const SessionUids = db.model<SessionUidDoc>('OidcSessionUid', new Schema<SessionUidDoc>(
+    { _id: String, jti: { type: String, required: true }, expiresAt: { type: Date, required: true } },
+    { collection: 'oidc_session_uid', versionKey: false },
+  ), { expiresField: 'expiresAt' });
+  const GrantTokens = db.model<GrantTokensDoc>('OidcGrantTokens', new Schema<GrantTokensDoc>(
+    { _id: String, expiresAt: Date },
+    { collection: 'oidc_grant_tokens', versionKey: false, minimize: false, strict: false },
+  ), { expiresField: 'expiresAt' });
+  const AccountRefs = db.model<AccountRefsDoc>('OidcAccountRefs', new Schema<AccountRefsDoc>(
+    { _id: String, sessions: Schema.Types.Mixed, grants: Schema.Types.Mixed },
+    { collection: 'oidc_account_refs', versionKey: false, minimize: false },
+  ));
 
-  const live = () => ({ $or: [{ expiresAt: { $exists: false } }, { expiresAt: null }, { expiresAt: { $gt: clock() } }] });
+  const alive = (doc: { expiresAt?: Date | null } | null | undefined) => !!doc && (!doc.expiresAt || doc.expiresAt > clock());
   const modelFor = (name: string) => {
     const M = models.get(name);
     if (!M) throw new Error(`no storage for oidc-provider model ${name}`);
     return M;
   };
+  const findPayload = async (M: Model<StoredDoc>, id: string) => {
+    const doc = await M.findById(id).lean<StoredDoc>();
+    return alive(doc) ? doc!.payload : undefined;
+  };
+
+  // Writes that would change nothing are skipped: a session is saved on every provider request,
+  // its pointer and account reference only when they are new (or the pointer nears its expiry).
+  const written = new Map<string, number>();
+  const remember = (key: string, until: number) => {
+    if (written.size > 50_000) written.clear();
+    written.set(key, until);
+  };
+
+  async function addAccountRef(accountId: string, kind: 'sessions' | 'grants', member: string) {
+    const key = `${kind}|${accountId}|${member}`;
+    if (written.has(key)) return;
+    await db.exclusive(`account-refs/${accountId}`, () =>
+      AccountRefs.updateOne({ _id: idKey(accountId) }, { $set: { [`${kind}.${idKey(member)}`]: 1 } }, { upsert: true }));
+    remember(key, 0);
+  }
+
+  async function indexSession(jti: string, payload: AdapterPayload, expiresAt: Date | undefined) {
+    const uid = payload.uid as string | undefined;
+    if (!uid) return;
+    const pointerUntil = (expiresAt?.getTime() ?? clock().getTime()) + POINTER_MARGIN_MS;
+    const key = `uid|${uid}|${jti}`;
+    const until = written.get(key);
+    if (until === undefined || until - pointerUntil < POINTER_MARGIN_MS / 2) {
+      await SessionUids.updateOne({ _id: uid }, { $set: { jti, expiresAt: new Date(pointerUntil) } }, { upsert: true });
+      remember(key, pointerUntil);
+    }
+    if (typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'sessions', uid);
+  }
+
+  async function indexGrantBound(name: string, id: string, grantId: string, expiresAt: Date | undefined) {
+    const update: Record<string, unknown> = { $set: { [`${name}.${idKey(id)}`]: 1 } };
+    // the lookup document lives as long as the longest-lived token it lists
+    if (expiresAt) update.$max = { expiresAt };
+    await db.exclusive(`grant-tokens/${grantId}`, () => GrantTokens.updateOne({ _id: idKey(grantId) }, update, { upsert: true }));
+  }
+
+  async function findByUid(uid: string) {
+    const pointer = await SessionUids.findById(uid).lean<SessionUidDoc>();
+    if (!alive(pointer)) return undefined;
+    const payload = await findPayload(modelFor('Session'), pointer!.jti);
+    return payload?.uid === uid ? payload : undefined;
+  }
 
   const adapter = (name: string): Adapter => {
     const M = modelFor(name);
-    const findOne = async (filter: Record<string, unknown>) => {
-      const doc = await M.findOne({ $and: [filter, live()] }).lean<StoredDoc>();
-      return doc?.payload;
-    };
     return {
       async upsert(id, payload, expiresIn) {
         const set: Partial<StoredDoc> = { payload };
@@ -68,27 +154,70 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
         if (expiresIn) set.expiresAt = new Date(clock().getTime() + expiresIn * 1000);
         else update.$unset = { expiresAt: '' };
         await M.updateOne({ _id: id }, update, { upsert: true });
+        if (name === 'Session') await indexSession(id, payload, set.expiresAt);
+        else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
+        else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
       },
-      find: (id) => findOne({ _id: id }),
-      findByUid: (uid) => findOne({ 'payload.uid': uid }),
-      findByUserCode: (userCode) => findOne({ 'payload.userCode': userCode }),
+      find: (id) => findPayload(M, id),
+      // only sessions have uids; the device flow is off, so nothing is stored under a user code
+      findByUid: (uid) => (name === 'Session' ? findByUid(uid) : Promise.resolve(undefined)),
+      findByUserCode: async () => undefined,
+      /** Marks the document consumed once; a second (or concurrent) consume fails the request. */
       async consume(id) {
-        await M.updateOne({ _id: id }, { $set: { 'payload.consumed': Math.floor(clock().getTime() / 1000) } });
+        const now = Math.floor(clock().getTime() / 1000);
+        const done = await db.updateIf(M, id, { 'payload.consumed': { $exists: false } }, { $set: { 'payload.consumed': now } });
+        if (!done) throw new errors.InvalidGrant(`${name} already consumed`);
       },
       async destroy(id) {
         await M.deleteOne({ _id: id });
       },
       async revokeByGrantId(grantId) {
-        await M.deleteMany({ 'payload.grantId': grantId });
+        await db.exclusive(`grant-tokens/${grantId}`, async () => {
+          const doc = await GrantTokens.findById(grantId).lean<GrantTokensDoc>();
+          const ids = Object.keys((doc?.[name] as RefMap | undefined) ?? {});
+          if (!ids.length) return;
+          await Promise.all(ids.map((id) => M.deleteOne({ _id: id })));
+          await GrantTokens.updateOne({ _id: grantId }, { $unset: { [name]: '' } });
+        });
       },
     };
   };
 
+  /** Members of an account's reference set that still resolve; members gone for good are dropped. */
+  async function resolveRefs(accountId: string, kind: 'sessions' | 'grants', resolve: (member: string) => Promise<AdapterPayload | undefined>, gone: (member: string) => Promise<boolean>) {
+    const doc = await AccountRefs.findById(accountId).lean<AccountRefsDoc>();
+    const members = Object.keys(doc?.[kind] ?? {});
+    const found: AdapterPayload[] = [];
+    const dead: string[] = [];
+    await Promise.all(members.map(async (m) => {
+      const payload = await resolve(m);
+      if (payload) found.push(payload);
+      else if (await gone(m)) dead.push(m);
+    }));
+    if (dead.length) {
+      const unset = Object.fromEntries(dead.map((m) => [`${kind}.${m}`, '']));
+      await db.exclusive(`account-refs/${accountId}`, () => AccountRefs.updateOne({ _id: accountId }, { $unset: unset }));
+      for (const m of dead) written.delete(`${kind}|${accountId}|${m}`);
+    }
+    return found;
+  }
+
   return {
     adapter,
     async list(name) {
-      const docs = await modelFor(name).find(live()).sort({ _id: 1 }).lean<StoredDoc[]>();
-      return docs.map((d) => d.payload);
+      const docs = await modelFor(name).find().lean<StoredDoc[]>();
+      return docs.filter(alive).sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => d.payload);
     },
+    sessionsOf: (accountId) => resolveRefs(
+      accountId, 'sessions',
+      async (uid) => { const p = await findByUid(uid); return p?.accountId === accountId ? p : undefined; },
+      // a session between two identifiers (sign-in renews its jti) still has its pointer
+      async (uid) => !alive(await SessionUids.findById(uid).lean<SessionUidDoc>()),
+    ),
+    grantsOf: (accountId) => resolveRefs(
+      accountId, 'grants',
+      async (grantId) => { const p = await findPayload(modelFor('Grant'), grantId); return p?.accountId === accountId ? p : undefined; },
+      async () => true,
+    ),
   };
 }

@@ -91,6 +91,7 @@ export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): O
   const open = (p: AdapterPayload | undefined) =>
     p && typeof p.client_secret === 'string' ? { ...p, client_secret: sealer.open(p.client_secret, context(p)) } : p;
   return {
+    ...storage,
     adapter(name) {
       const inner = storage.adapter(name);
       if (name !== 'Client') return inner;

@@ -70,16 +70,73 @@ describe('MongoDB adapter for oidc-provider', () => {
     assert.deepEqual((await storage.list('Client')).map((c) => c.client_id), ['client-x']);
   });
 
-  it('uses a TTL index where the server has them, and the purge where it does not', async () => {
-    const indexes = await db.connection.collection('oidc_session').indexes();
-    const expiry = indexes.find((i) => i.key.expiresAt === 1);
-    assert.ok(expiry, 'expiresAt is indexed');
-    if (db.kind === 'mongodb') assert.equal(expiry.expireAfterSeconds, 0);
-    else {
-      console.log('      (FerretDB: no TTL index support; expiry is enforced by read filters and the periodic purge)');
-      assert.equal(expiry.expireAfterSeconds, undefined);
+  it('uses a TTL index on MongoDB, and the keeper\'s indexed purge on the embedded server', async function () {
+    const expired = { _id: `purge-${Date.now()}`, payload: { kind: 'Interaction' }, expiresAt: new Date(Date.now() - 1000) };
+    const interactions = db.connection.collection<{ _id: string }>('oidc_interaction');
+    if (db.kind === 'mongodb') {
+      const ttl = (await interactions.indexes()).find((i) => i.key.expiresAt === 1);
+      assert.equal(ttl?.expireAfterSeconds, 0, 'a TTL index on expiresAt');
+      return;
     }
-    assert.ok(indexes.some((i) => i.key['payload.uid'] === 1 && i.unique), 'session uid is unique');
-    assert.ok(indexes.some((i) => i.key['payload.accountId'] === 1), 'sessions are findable by account');
+    // the suite's embedded server purges every second (test/support/hooks.ts); real clock here
+    await interactions.insertOne(expired);
+    const live = { _id: `${expired._id}-live`, payload: {}, expiresAt: new Date(Date.now() + 3_600_000) };
+    await interactions.insertOne(live);
+    for (let waited = 0; await interactions.countDocuments({ _id: expired._id }); waited += 100) {
+      assert.ok(waited < 5000, 'the keeper removed the expired document within 5 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(await interactions.countDocuments({ _id: live._id }), 1, 'a live document stays');
+  });
+
+  it('finds a session by uid after sign-in gave it a new identifier', async () => {
+    const sessions = storage.adapter('Session');
+    const payload = { uid: 'uid-renew', kind: 'Session', accountId: 'acct-renew', exp: 1 };
+    await sessions.upsert('jti-old', { ...payload, jti: 'jti-old' }, 600);
+    assert.equal((await sessions.findByUid!('uid-renew'))!.jti, 'jti-old');
+    await sessions.destroy('jti-old');
+    await sessions.upsert('jti-new', { ...payload, jti: 'jti-new' }, 600);
+    assert.equal((await sessions.findByUid!('uid-renew'))!.jti, 'jti-new');
+    assert.equal(await sessions.find('jti-old'), undefined);
+  });
+
+  it('consumes a code once: the second consume fails the request', async () => {
+    const codes = storage.adapter('AuthorizationCode');
+    await codes.upsert('once', { jti: 'once', kind: 'AuthorizationCode', grantId: 'g-once' }, 60);
+    await codes.consume('once');
+    await assert.rejects(codes.consume('once'), { error: 'invalid_grant', error_detail: 'AuthorizationCode already consumed' });
+    await assert.rejects(codes.consume('never-issued'), { error: 'invalid_grant' });
+  });
+
+  it('revokes every token of a grant, per model, and nothing of another grant', async () => {
+    const access = storage.adapter('AccessToken');
+    const refresh = storage.adapter('RefreshToken');
+    for (const i of [1, 2, 3]) await access.upsert(`at-g${i}`, { jti: `at-g${i}`, kind: 'AccessToken', grantId: 'g-rev' }, 600);
+    await refresh.upsert('rt-g', { jti: 'rt-g', kind: 'RefreshToken', grantId: 'g-rev' }, 6000);
+    await access.upsert('at-other', { jti: 'at-other', kind: 'AccessToken', grantId: 'g-keep' }, 600);
+    await access.revokeByGrantId!('g-rev');
+    for (const i of [1, 2, 3]) assert.equal(await access.find(`at-g${i}`), undefined);
+    assert.ok(await refresh.find('rt-g'), 'only the access tokens were asked for');
+    assert.ok(await access.find('at-other'));
+    await refresh.revokeByGrantId!('g-rev');
+    assert.equal(await refresh.find('rt-g'), undefined);
+  });
+
+  it('lists the live sessions and grants of one account and forgets those gone for good', async () => {
+    const sessions = storage.adapter('Session');
+    const grants = storage.adapter('Grant');
+    await sessions.upsert('s-a1', { jti: 's-a1', uid: 'u-a1', kind: 'Session', accountId: 'acct-list' }, 600);
+    await sessions.upsert('s-a2', { jti: 's-a2', uid: 'u-a2', kind: 'Session', accountId: 'acct-list' }, 600);
+    await sessions.upsert('s-b', { jti: 's-b', uid: 'u-b', kind: 'Session', accountId: 'acct-other' }, 600);
+    await grants.upsert('g-a', { jti: 'g-a', kind: 'Grant', accountId: 'acct-list', clientId: 'c' }, 600);
+    await grants.upsert('g-b', { jti: 'g-b', kind: 'Grant', accountId: 'acct-other', clientId: 'c' }, 600);
+    assert.deepEqual((await storage.sessionsOf('acct-list')).map((s) => s.uid).sort(), ['u-a1', 'u-a2']);
+    assert.deepEqual((await storage.grantsOf('acct-list')).map((g) => g.jti), ['g-a']);
+    await grants.destroy('g-a');
+    await sessions.destroy('s-a1');
+    assert.deepEqual((await storage.sessionsOf('acct-list')).map((s) => s.uid), ['u-a2']);
+    assert.deepEqual(await storage.grantsOf('acct-list'), []);
+    const refs = await db.connection.collection<{ _id: string; grants?: object }>('oidc_account_refs').findOne({ _id: 'acct-list' });
+    assert.deepEqual(refs?.grants, {}, 'the destroyed grant is no longer listed');
   });
 });

@@ -23,7 +23,7 @@ export const mochaHooks = {
       return;
     }
     tmp = mkdtempSync(path.join(os.tmpdir(), 'tessera-test-'));
-    embedded = await launchEmbedded({ dataDir: tmp, owner: 'test', log: (l) => console.log(`    ${l}`) });
+    embedded = await launchEmbedded({ dataDir: tmp, owner: 'test', purgeIntervalSeconds: 1, log: (l) => console.log(`    ${l}`) });
     serverUri = embedded.uri.replace(/\/[^/]*$/, '/');
   },
   async afterAll() {

@@ -1,6 +1,7 @@
 // Command tessera-ferretdb runs an embedded FerretDB v1 (SQLite backend) for development and tests.
 // Tessera's `npm start` launches it when no MONGODB_URI is configured; it prints the MongoDB URI
-// on its first stdout line ("READY mongodb://...") and serves until SIGINT/SIGTERM.
+// on its first stdout line ("READY mongodb://...") and serves until SIGINT/SIGTERM. Beside FerretDB
+// it runs the keeper (keeper.go), which makes _id lookups use an index and purges expired documents.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -18,6 +20,8 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "TCP address to listen on")
 	dir := flag.String("dir", "", "directory that holds the SQLite files (created if missing)")
+	poll := flag.Duration("index-poll", 100*time.Millisecond, "how often to look for new collections to index")
+	purge := flag.Duration("purge-interval", time.Minute, "how often to delete expired documents (0: never)")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "tessera-ferretdb: -dir is required")
@@ -31,11 +35,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:    logger,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tessera-ferretdb:", err)
@@ -44,6 +49,8 @@ func main() {
 
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
+
+	go newKeeper(*dir, logger).run(ctx, *poll, *purge)
 
 	fmt.Println("READY", f.MongoDBURI())
 
