@@ -28,16 +28,18 @@ export interface OpenOptions {
   owner: 'server' | 'cli' | 'test';
   log?: (line: string) => void;
   allowPrivateFetch?: boolean;
+  /** Emit the database driver's command events (tests and the benchmark count operations). */
+  monitorCommands?: boolean;
 }
 
-export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch }: OpenOptions): Promise<Services> {
+export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands }: OpenOptions): Promise<Services> {
   let embedded: EmbeddedDatabase | undefined;
   const uri = config.mongodbUri ?? (embedded = await launchEmbedded({
     dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
   })).uri;
   let db: Database;
   try {
-    db = await connectDatabase(uri, config.database);
+    db = await connectDatabase(uri, { ...config.database, monitorCommands });
   } catch (err) {
     await embedded?.stop();
     throw err;

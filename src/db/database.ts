@@ -76,6 +76,7 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
     connectTimeoutMS: options.connectTimeoutMs,
     autoIndex: false,
     autoCreate: false,
+    monitorCommands: options.monitorCommands ?? false,
   });
   try {
     await connection.asPromise();

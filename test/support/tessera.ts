@@ -52,7 +52,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       ...options.env,
     },
   });
-  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true }).catch((err: unknown) => {
+  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true }).catch((err: unknown) => {
     server.close();
     throw err;
   });

@@ -1,0 +1,77 @@
+// The data-access rule, checked on whichever server the suite runs against: every database
+// lookup a request makes is a filter of exactly one key, `_id`, and explain() shows each
+// collection answering such a lookup from an index once it holds thousands of documents.
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import type { Model } from 'mongoose';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, type TestUser } from '../support/flow.ts';
+import { recordCommands, isExactIdFilter, type Command } from '../support/commands.ts';
+
+describe('data-access rule: every request-path lookup is an indexed _id lookup', () => {
+  let t: Tessera;
+  let rp: RelyingParty;
+  let user: TestUser;
+  let machine: { id: string; secret: string };
+
+  before(async () => {
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { grants: ['refresh_token'] });
+    user = await createUser(t);
+    const m = await t.services.clients.create({ clientId: 'machine-rule', redirectUris: [], grants: ['client_credentials'] });
+    machine = { id: m.clientId, secret: m.clientSecret! };
+  });
+  after(() => t.close());
+
+  // MongoDB's conditional update (db.updateIf) is `{ $and: [{ _id }, condition] }`: still an _id seek
+  const servedByIdIndex = (filter: Record<string, unknown>) =>
+    isExactIdFilter(filter) || (t.services.db.kind === 'mongodb' && Array.isArray(filter.$and) && isExactIdFilter(filter.$and[0] as Record<string, unknown>));
+
+  const offenders = (commands: Command[]) => commands.flatMap((c) =>
+    c.filters.filter((f) => !servedByIdIndex(f)).map((f) => `${c.name} ${c.collection} ${JSON.stringify(f)}`));
+
+  it('holds through sign-in, consent, tokens, refresh, userinfo, introspection, revocation, SSO and logout', async () => {
+    const recorder = recordCommands(t);
+    try {
+      const { agent, tokens } = await signInAndGetTokens(rp, user, { scope: 'openid email profile offline_access', prompt: 'consent' });
+      const refreshed = await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
+      await oidc.fetchUserInfo(rp.config, refreshed.access_token, user.id);
+      const introspected = await oidc.tokenIntrospection(rp.config, refreshed.access_token);
+      assert.equal(introspected.active, true);
+      // single sign-on: the session carries a second authorization without the password
+      const again = await rp.authorize();
+      assert.ok((await agent.visit(again.url)).url.includes('code='));
+      await oidc.tokenRevocation(rp.config, refreshed.refresh_token!);
+      const logout = await agent.visit(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).href);
+      assert.equal(logout.status, 200);
+      const cc = await fetch(`${t.issuer}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${machine.id}:${machine.secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      assert.equal(cc.status, 200);
+      const failed = new UserAgent();
+      await signIn(failed, (await rp.authorize()).url, { email: user.email, password: 'Wrong#Password1' }).catch(() => {});
+    } finally {
+      recorder.stop();
+    }
+    const lookups = recorder.commands.filter((c) => c.filters.length);
+    assert.ok(lookups.length > 30, `the flows made database lookups (${lookups.length})`);
+    assert.deepEqual(offenders(recorder.commands), [], 'every filter is exactly { _id }');
+  });
+
+  it('explain() shows an index seek on every collection at a few thousand documents', async function () {
+    this.timeout(120_000);
+    const { db } = t.services;
+    const models = Object.values(db.connection.models) as Model<unknown>[];
+    assert.ok(models.length >= 18, `every store registered its models (${models.length})`);
+    const expiresAt = new Date(Date.now() + 3_600_000);
+    for (const model of models) {
+      const docs = Array.from({ length: 2000 }, (_, i) => ({ _id: `explain-${model.collection.name}-${i}`, payload: {}, expiresAt }));
+      await model.collection.insertMany(docs as never[], { ordered: false });
+    }
+    const unindexed: string[] = [];
+    for (const model of models) if (!(await db.idLookupIndexed(model))) unindexed.push(model.collection.name);
+    assert.deepEqual(unindexed, [], `${db.kind}: find({ _id }) seeks an index`);
+  });
+});
