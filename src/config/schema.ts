@@ -16,6 +16,8 @@ export const configSchema = z.object({
     .regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://')
     .optional(),
   trustProxy: z.boolean(),
+  /** HTTP worker processes sharing the port (node:cluster); state lives only in the database. */
+  workers: z.number().int().min(1).max(64),
   cookieKeys: z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1),
   encryptionKey: z
     .string()
@@ -52,6 +54,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   TESSERA_DATA_DIR: { path: 'dataDir', kind: 'string' },
   MONGODB_URI: { path: 'mongodbUri', kind: 'string' },
   TRUST_PROXY: { path: 'trustProxy', kind: 'bool' },
+  WORKERS: { path: 'workers', kind: 'int' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },
   DB_SERVER_SELECTION_TIMEOUT_MS: { path: 'database.serverSelectionTimeoutMs', kind: 'int' },

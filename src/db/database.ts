@@ -53,6 +53,8 @@ export function redactUri(uri: string): string {
 export interface ConnectOptions {
   serverSelectionTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Emit the driver's commandStarted events (tests and the benchmark count database operations). */
+  monitorCommands?: boolean;
 }
 
 // sift is CommonJS: under NodeNext the default import is its module object, which carries .default

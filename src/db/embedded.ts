@@ -2,7 +2,7 @@
 // use into a cache outside git, with its data under <dataDir>/ferretdb. Used when no MONGODB_URI is set.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -101,7 +101,11 @@ function startProcess(binary: string, dir: string, purgeSeconds: number): Promis
     let stderr = '';
     let stdout = '';
     const timer = setTimeout(() => { child.kill(); reject(new EmbeddedDatabaseError('The embedded database did not start within 30 s')); }, 30_000);
-    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.length > 65_536) stderr = stderr.slice(-16_384);
+      if (process.env.TESSERA_FERRETDB_LOG) appendFileSync(process.env.TESSERA_FERRETDB_LOG, d);
+    });
     child.stdout!.on('data', (d: Buffer) => {
       stdout += d.toString();
       const m = /^READY (\S+)/m.exec(stdout);

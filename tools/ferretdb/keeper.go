@@ -135,10 +135,8 @@ func (k *keeper) ensureIndexes(db *sql.DB, file string) error {
 			return fmt.Errorf("table %s: %w", table, err)
 		}
 	}
-	// read again: our own DDL bumped it
-	if err := db.QueryRow("PRAGMA schema_version").Scan(&version); err != nil {
-		return err
-	}
+	// remember the version read before listing: a collection created during this pass (and our own
+	// DDL) changes it, so the next tick looks again; a pass with nothing to do settles it
 	k.mu.Lock()
 	k.schema[file] = version
 	k.mu.Unlock()
