@@ -8,7 +8,7 @@ import mount from 'koa-mount';
 import Router from '@koa/router';
 import { bodyParser } from '@koa/bodyparser';
 import Provider, { type Configuration } from 'oidc-provider';
-import argon2 from 'argon2';
+import { createPasswordHasher } from '../src/accounts/password.ts';
 import { connectDatabase, type Database } from '../src/db/database.ts';
 import { createOidcStorage } from '../src/oidc/adapter.ts';
 import type { PasswordParams } from '../src/accounts/password.ts';
@@ -26,7 +26,8 @@ export async function startBaseline(opts: {
   const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
   const storage = createOidcStorage(db);
   await db.init();
-  const hash = await argon2.hash(opts.user.password, { type: argon2.argon2id as 2, memoryCost: opts.password.memoryCostKiB, timeCost: opts.password.timeCost, parallelism: opts.password.parallelism });
+  const hasher = createPasswordHasher(opts.password);
+  const hash = await hasher.hash(opts.user.password);
 
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -60,7 +61,7 @@ export async function startBaseline(opts: {
   });
   router.post('/interaction/:uid/login', async (ctx) => {
     const body = ctx.request.body as Record<string, string>;
-    const ok = body.email === opts.user.email && (await argon2.verify(hash, body.password ?? ''));
+    const ok = body.email === opts.user.email && (await hasher.verify(hash, body.password ?? ''));
     if (!ok) { ctx.status = 400; return; }
     ctx.status = 303;
     ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, { login: { accountId: 'bench-user' } }, { mergeWithLastSubmission: false }));

@@ -17,6 +17,8 @@ export class EmbeddedDatabaseError extends Error {
 
 export interface EmbeddedDatabase {
   uri: string;
+  /** The FerretDB process id (the benchmark reads its CPU time). */
+  pid: number;
   /** Stops the FerretDB process if this launcher started it; a shared instance is left running. */
   stop(): Promise<void>;
 }
@@ -138,7 +140,7 @@ export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeInte
   for (let waited = 0; ; waited += 250) {
     const existing = await liveInstance(stateFile);
     if (!existing) break;
-    if (owner === 'cli') return { uri: existing.uri, stop: async () => {} };
+    if (owner === 'cli') return { uri: existing.uri, pid: existing.pid, stop: async () => {} };
     if (existing.owner === 'server') {
       throw new EmbeddedDatabaseError(`Another Tessera server (pid ${existing.pid}) is already using the embedded database in ${root}`);
     }
@@ -153,6 +155,7 @@ export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeInte
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     uri,
+    pid: child.pid!,
     async stop() {
       try {
         const info = JSON.parse(readFileSync(stateFile, 'utf8')) as InstanceFile;

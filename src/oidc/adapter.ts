@@ -109,6 +109,14 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
     if (written.size > 50_000) written.clear();
     written.set(key, until);
   };
+  // The last session id this process saw for a uid. A live session document under that id that
+  // names the same uid is the current one (the provider destroys an old id before saving the new
+  // one, and ids are never reused), so findByUid can skip the pointer read when this is warm.
+  const lastJti = new Map<string, string>();
+  const rememberJti = (uid: string, jti: string) => {
+    if (lastJti.size > 50_000) lastJti.clear();
+    lastJti.set(uid, jti);
+  };
 
   async function addAccountRef(accountId: string, kind: 'sessions' | 'grants', member: string) {
     const key = `${kind}|${accountId}|${member}`;
@@ -121,6 +129,7 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
   async function indexSession(jti: string, payload: AdapterPayload, expiresAt: Date | undefined) {
     const uid = payload.uid as string | undefined;
     if (!uid) return;
+    rememberJti(uid, jti);
     const pointerUntil = (expiresAt?.getTime() ?? clock().getTime()) + POINTER_MARGIN_MS;
     const key = `uid|${uid}|${jti}`;
     const until = written.get(key);
@@ -139,10 +148,18 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
   }
 
   async function findByUid(uid: string) {
+    const Sessions = modelFor('Session');
+    const known = lastJti.get(uid);
+    if (known) {
+      const payload = await findPayload(Sessions, known);
+      if (payload?.uid === uid) return payload;
+    }
     const pointer = await SessionUids.findById(uid).lean<SessionUidDoc>();
-    if (!alive(pointer)) return undefined;
-    const payload = await findPayload(modelFor('Session'), pointer!.jti);
-    return payload?.uid === uid ? payload : undefined;
+    if (!alive(pointer) || pointer!.jti === known) return undefined;
+    const payload = await findPayload(Sessions, pointer!.jti);
+    if (payload?.uid !== uid) return undefined;
+    rememberJti(uid, pointer!.jti);
+    return payload;
   }
 
   const adapter = (name: string): Adapter => {

@@ -100,6 +100,25 @@ describe('MongoDB adapter for oidc-provider', () => {
     assert.equal(await sessions.find('jti-old'), undefined);
   });
 
+  it('finds the current session by uid from another process after the identifier changed there', async () => {
+    const other = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
+    try {
+      const there = createOidcStorage(other, () => now).adapter('Session');
+      await other.init();
+      const here = storage.adapter('Session');
+      const payload = { uid: 'uid-xproc', kind: 'Session', accountId: 'acct-xproc' };
+      await here.upsert('xp-1', { ...payload, jti: 'xp-1' }, 600);
+      assert.equal((await there.findByUid!('uid-xproc'))!.jti, 'xp-1', 'through the pointer');
+      await here.destroy('xp-1');
+      await here.upsert('xp-2', { ...payload, jti: 'xp-2' }, 600);
+      assert.equal((await there.findByUid!('uid-xproc'))!.jti, 'xp-2', 'a stale remembered id is not trusted');
+      await here.destroy('xp-2');
+      assert.equal(await there.findByUid!('uid-xproc'), undefined, 'a signed-out session is gone everywhere');
+    } finally {
+      await other.close();
+    }
+  });
+
   it('consumes a code once: the second consume fails the request', async () => {
     const codes = storage.adapter('AuthorizationCode');
     await codes.upsert('once', { jti: 'once', kind: 'AuthorizationCode', grantId: 'g-once' }, 60);

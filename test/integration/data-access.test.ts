@@ -2,11 +2,13 @@
 // lookup a request makes is a filter of exactly one key, `_id`, and explain() shows each
 // collection answering such a lookup from an index once it holds thousands of documents.
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import * as oidc from 'openid-client';
 import type { Model } from 'mongoose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, type TestUser } from '../support/flow.ts';
 import { recordCommands, isExactIdFilter, type Command } from '../support/commands.ts';
+import { embeddedSqliteDir } from '../support/hooks.ts';
 
 describe('data-access rule: every request-path lookup is an indexed _id lookup', () => {
   let t: Tessera;
@@ -78,5 +80,25 @@ describe('data-access rule: every request-path lookup is an indexed _id lookup',
       if (!unindexed.length || Date.now() > deadline) break;
     }
     assert.deepEqual(unindexed, [], `${db.kind}: find({ _id }) seeks an index`);
+  });
+
+  it('purges expired documents on the embedded server through an index, reading only what expired', async function () {
+    const dir = embeddedSqliteDir();
+    if (!dir) this.skip(); // MongoDB: TTL indexes (adapter test)
+    const { DatabaseSync } = await import('node:sqlite');
+    const file = path.join(dir!, `${t.services.db.connection.name}.sqlite`);
+    const sqlite = new DatabaseSync(file, { readOnly: true });
+    try {
+      const tables = sqlite.prepare('SELECT table_name AS t FROM _ferretdb_collections').all() as { t: string }[];
+      assert.ok(tables.length >= 18);
+      for (const { t: table } of tables) {
+        // the statement tools/ferretdb/keeper.go runs
+        const plan = sqlite.prepare(`EXPLAIN QUERY PLAN DELETE FROM "${table}" WHERE _ferretdb_sjson->>'$.expiresAt' <= ?`).all(Date.now()) as { detail: string }[];
+        const details = plan.map((p) => p.detail).join('; ');
+        assert.match(details, new RegExp(`USING INDEX ${table}_tessera_expires`), `${table}: ${details}`);
+      }
+    } finally {
+      sqlite.close();
+    }
   });
 });

@@ -15,6 +15,11 @@ export function databaseServerUri(): string {
   return serverUri;
 }
 
+/** The embedded server's SQLite directory, or undefined when the suite runs against MongoDB. */
+export function embeddedSqliteDir(): string | undefined {
+  return tmp && path.join(tmp, 'ferretdb', 'db');
+}
+
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(600_000); // a fresh machine builds FerretDB once
