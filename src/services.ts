@@ -46,7 +46,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   }
   try {
     const sealer = createSealer(config.encryptionKey);
-    const accounts = createAccountStore(db, createPasswordHasher(config.password));
+    const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength });
     const storage = withSealedClientSecrets(createOidcStorage(db), sealer);
     const keys = createKeyStore(db, sealer);
     await db.init();

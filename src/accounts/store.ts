@@ -7,6 +7,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
 import { passwordProblems } from '../policy/password.ts';
+import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
 
 export type Role = 'user' | 'admin';
 
@@ -79,7 +80,12 @@ interface EmailDoc {
 
 export type AccountStore = ReturnType<typeof createAccountStore>;
 
-export function createAccountStore(db: Database, hasher: PasswordHasher) {
+export interface AccountRules {
+  /** zxcvbn score every new password must reach (config password.minStrength). */
+  minStrength: Strength;
+}
+
+export function createAccountStore(db: Database, hasher: PasswordHasher, rules: AccountRules = { minStrength: 3 }) {
   const schema = new Schema<AccountDoc>(
     {
       _id: { type: String, required: true },
@@ -113,6 +119,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher) {
       if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
       const problems = passwordProblems(input.password);
       if (problems.length) throw new AccountError('weak_password', `the password needs ${problems.join(', ')}`);
+      const guessable = await guessabilityProblem(input.password, rules.minStrength, [email, input.name ?? '']);
+      if (guessable) throw new AccountError('weak_password', `the password ${guessable}`);
       const passwordHash = await hasher.hash(input.password);
       const id = randomUUID();
       const emailNormalized = normalizeEmail(email);

@@ -31,6 +31,8 @@ export const configSchema = z.object({
     memoryCostKiB: z.number().int().min(1024),
     timeCost: z.number().int().min(1),
     parallelism: z.number().int().min(1),
+    /** New passwords must reach this zxcvbn score (0 turns the common-password check off). */
+    minStrength: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
   }),
   ttl: z.object({
     sessionSeconds: seconds,
@@ -60,4 +62,5 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   DB_SERVER_SELECTION_TIMEOUT_MS: { path: 'database.serverSelectionTimeoutMs', kind: 'int' },
   PASSWORD_MEMORY_COST_KIB: { path: 'password.memoryCostKiB', kind: 'int' },
   PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
+  PASSWORD_MIN_STRENGTH: { path: 'password.minStrength', kind: 'int' },
 };

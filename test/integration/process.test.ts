@@ -70,7 +70,7 @@ describe('running Tessera as a process', function () {
       assert.deepEqual(discovery.code_challenge_methods_supported, ['S256']);
       assert.ok(existsSync(path.join(dataDir, 'secrets.json')), 'development secrets generated once');
 
-      const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Cli#Passw0rd', '--json'], env);
+      const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Cli#Harbour7Lantern', '--json'], env);
       assert.equal(created.code, 0, created.stderr);
       assert.equal(JSON.parse(created.stdout).email, 'cli@example.com');
       const client = await run(['src/cli/main.ts', 'client', 'create', '--client-id', 'app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--json'], env);
@@ -127,6 +127,9 @@ describe('running Tessera as a process', function () {
     const weak = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'short'], env);
     assert.equal(weak.code, 1);
     assert.match(weak.stderr, /the password needs/);
+    const common = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Password1!'], env);
+    assert.equal(common.code, 1, 'a password from the common/breached lists is refused');
+    assert.match(common.stderr, /the password is too common or too easy to guess/);
     const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], env);
     assert.deepEqual(JSON.parse(list.stdout).users, []);
     const clients = await run(['src/cli/main.ts', 'client', 'list', '--json'], env);

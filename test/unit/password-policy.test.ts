@@ -4,7 +4,7 @@ import { passwordProblems } from '../../src/policy/password.ts';
 describe('password rules', () => {
   const cases: [string, string[]][] = [
     ['Correct#Horse1', []],
-    ['Aa1!aaaa', []],
+    ['Aa1!aaaa', []], // meets the character rules; the common-password check refuses it (common-passwords.test.ts)
     ['Aa1!aaa', ['at least 8 characters']],
     ['correct#horse1', ['an upper-case letter']],
     ['CORRECT#HORSE1', ['a lower-case letter']],
