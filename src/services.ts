@@ -11,6 +11,8 @@ import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
 import { createKeyStore, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
+import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
+import type { AccountView } from './accounts/store.ts';
 
 export interface Services {
   config: Config;
@@ -20,6 +22,8 @@ export interface Services {
   clients: ClientStore;
   storage: OidcStorage;
   provider: Provider;
+  /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
+  disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
 }
 
@@ -56,6 +60,10 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
       config, db, accounts, keys, clients, storage, provider,
+      async disableAccount(email) {
+        const account = await accounts.setDisabled(email, true);
+        return { account, ended: await endAccountSessions(provider, storage, account.id) };
+      },
       async close() {
         await db.close();
         await embedded?.stop();

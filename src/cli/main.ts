@@ -62,8 +62,12 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     };
   },
   async 'user disable'(s, v) {
-    const account = await s.accounts.setDisabled(required(v, 'email'), true);
-    return { json: { id: account.id, email: account.email, disabled: true }, text: `disabled ${account.email}` };
+    const { account, ended } = await s.disableAccount(required(v, 'email'));
+    const failures = ended.backchannelFailures.length ? `; back-channel logout failed for ${ended.backchannelFailures.join(', ')}` : '';
+    return {
+      json: { id: account.id, email: account.email, disabled: true, sessionsEnded: ended.sessions, grantsRevoked: ended.grants, backchannelFailures: ended.backchannelFailures },
+      text: `disabled ${account.email}; ended ${ended.sessions} session(s) and ${ended.grants} other grant(s)${failures}`,
+    };
   },
   async 'client create'(s, v) {
     const grants = (v.grant ?? []).map((g) => {

@@ -7,6 +7,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import { SKIP_CONSENT } from './clients.ts';
 import { ACR_LEVELS } from '../policy/assurance.ts';
+import { buildInteractionPolicy } from './interaction-policy.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -92,7 +93,7 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       Grant: ttl.grantSeconds,
       ClientCredentials: ttl.clientCredentialsSeconds,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: buildInteractionPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       const account = await accounts.findById(sub);
       if (!account || account.disabled) return undefined;

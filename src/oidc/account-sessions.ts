@@ -1,0 +1,46 @@
+// Ends everything an account holds at the provider: each browser session (with back-channel logout
+// to the relying parties that registered for it), each grant and every token issued under it.
+// Used when an account is disabled; the account-security pages will use it for "log out" too.
+import type Provider from 'oidc-provider';
+import type { OidcStorage } from './adapter.ts';
+
+const TOKEN_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+
+// @types/oidc-provider leaves the instance method untyped (lib/models/client.js)
+type BackchannelClient = { backchannelLogoutUri?: string; backchannelLogout(sub: string, sid: string): Promise<void> };
+
+export interface EndedSessions {
+  sessions: number;
+  grants: number;
+  backchannelFailures: string[];
+}
+
+async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
+  await Promise.all(TOKEN_MODELS.map((model) => provider[model].revokeByGrantId(grantId)));
+  await provider.Grant.adapter.destroy(grantId);
+}
+
+export async function endAccountSessions(provider: Provider, storage: OidcStorage, accountId: string): Promise<EndedSessions> {
+  const ended: EndedSessions = { sessions: 0, grants: 0, backchannelFailures: [] };
+  for (const payload of await storage.sessionsOf(accountId)) {
+    const session = await provider.Session.findByUid(payload.uid as string);
+    if (!session) continue;
+    for (const [clientId, { grantId, sid }] of Object.entries(session.authorizations ?? {})) {
+      if (grantId) await revokeGrant(provider, grantId);
+      const client = await provider.Client.find(clientId) as BackchannelClient | undefined;
+      if (client?.backchannelLogoutUri && sid) {
+        await client.backchannelLogout(accountId, sid).catch((err: Error) => {
+          ended.backchannelFailures.push(`${clientId}: ${err.message}`);
+        });
+      }
+    }
+    await session.destroy();
+    ended.sessions++;
+  }
+  // grants that outlived their session (offline_access) or never had one (device flow)
+  for (const grant of await storage.grantsOf(accountId)) {
+    await revokeGrant(provider, grant.jti as string);
+    ended.grants++;
+  }
+  return ended;
+}

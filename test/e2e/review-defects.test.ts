@@ -1,0 +1,70 @@
+// Defects and weaknesses from the security review of the foundation (issue 6): one scenario each,
+// through the real HTTP stack, database and a real relying party.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+
+/** A relying party's back-channel logout endpoint that records the logout tokens it receives. */
+async function backchannelListener() {
+  const received: string[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, received, close: () => server.close() };
+}
+
+describe('security review defects', () => {
+  let t: Tessera;
+  let rp: RelyingParty;
+
+  before(async () => {
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { grants: ['refresh_token'] });
+  });
+  after(() => t.close());
+
+  describe('1-2. disabled accounts', () => {
+    it('treats a session whose account was disabled as signed out: sign-in page, login_required, another user can sign in', async () => {
+      const user = await createUser(t);
+      const { agent } = await signInAndGetTokens(rp, user);
+      // disabled behind the provider's back (no revocation): the session still names the account
+      await t.services.db.connection.collection('accounts').updateOne({ _id: user.id as never }, { $set: { disabled: true } });
+      const page = await agent.visit((await rp.authorize()).url);
+      assert.equal(page.status, 200, `not an error: ${page.body.slice(0, 200)}`);
+      assert.match(page.body, /action="[^"]*\/login"/, 'the sign-in form');
+      const silent = await agent.visit((await rp.authorize({ prompt: 'none' })).url);
+      assert.equal(new URL(silent.url).searchParams.get('error'), 'login_required');
+      const other = await createUser(t);
+      const auth = await rp.authorize();
+      const tokens = await rp.tokens(await signIn(agent, auth.url, other), auth);
+      assert.equal(tokens.claims()!.sub, other.id, 'the next person signs in from that browser');
+    });
+
+    it('ends the sessions, grants and tokens of a disabled account, with back-channel logout', async () => {
+      const listener = await backchannelListener();
+      try {
+        const bcRp = await RelyingParty.register(t, { grants: ['refresh_token'], backchannelLogoutUri: listener.uri });
+        const user = await createUser(t);
+        const { tokens } = await signInAndGetTokens(bcRp, user, { scope: 'openid offline_access', prompt: 'consent' });
+        assert.equal((await oidc.tokenIntrospection(bcRp.config, tokens.access_token)).active, true);
+        const { ended } = await t.services.disableAccount(user.email);
+        assert.equal(ended.sessions, 1);
+        const introspected = await oidc.tokenIntrospection(bcRp.config, tokens.access_token);
+        assert.deepEqual(introspected, { active: false }, 'no sub, no claims');
+        await assert.rejects(oidc.refreshTokenGrant(bcRp.config, tokens.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+        assert.equal(listener.received.length, 1, 'one logout token');
+        const { payload } = await jwtVerify(listener.received[0]!, createRemoteJWKSet(new URL('/jwks', t.issuer)), { issuer: t.issuer, audience: bcRp.clientId });
+        assert.equal(payload.sub, user.id);
+      } finally {
+        listener.close();
+      }
+    });
+  });
+});
