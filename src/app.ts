@@ -1,5 +1,6 @@
 // Composes the Koa app: error rendering, security headers, views, the hosted pages (with CSRF
 // protection and their own body parser) and the mounted oidc-provider.
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Koa, { type Context } from 'koa';
@@ -25,8 +26,9 @@ export interface AppDeps {
   log?: (err: unknown, ctx: Context) => void;
 }
 
+/** Logs a 5xx once, with the request id the user sees; paths only (no query, cookies or bodies). */
 function defaultLog(err: unknown, ctx: Context): void {
-  console.error(`[tessera] ${ctx.method} ${ctx.path} failed:`, err);
+  console.error(`[tessera] request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed:`, err);
 }
 
 export function createApp({ config, provider, accounts, log = defaultLog }: AppDeps): Koa {
@@ -36,8 +38,16 @@ export function createApp({ config, provider, accounts, log = defaultLog }: AppD
   app.proxy = config.trustProxy;
   app.silent = true;
 
+  // every response carries a request id; error pages show it and the log line of a 5xx names it
+  app.use(async (ctx, next) => {
+    ctx.state.requestId = randomUUID();
+    ctx.set('X-Request-Id', ctx.state.requestId);
+    await next();
+  });
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
   app.use(errorMiddleware(log));
+  // the provider answers its own 500s (they never reach errorMiddleware): log them here, once
+  provider.on('server_error', (ctx: Context, err: unknown) => log(err, ctx));
   app.use(helmet({
     contentSecurityPolicy: {
       useDefaults: true,

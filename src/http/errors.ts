@@ -38,11 +38,11 @@ export function errorMiddleware(log: (err: unknown, ctx: Context) => void) {
       ctx.status = status;
       ctx.set('Cache-Control', 'no-store');
       if (ctx.accepts('html', 'json') === 'json') {
-        ctx.body = { error: code, error_description: message };
+        ctx.body = { error: code, error_description: message, ...(status >= 500 ? { request_id: ctx.state.requestId } : {}) };
         return;
       }
       try {
-        await (ctx as unknown as { render: (v: string, l: object) => Promise<void> }).render('error', { title: 'Error', message, code });
+        await (ctx as unknown as { render: (v: string, l: object) => Promise<void> }).render('error', { title: 'Error', message, code, requestId: ctx.state.requestId });
       } catch {
         ctx.type = 'text/plain';
         ctx.body = message;

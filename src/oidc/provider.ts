@@ -120,6 +120,7 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
         title: 'Sign-in error',
         message: out.error_description ?? 'The request could not be completed.',
         code: out.error,
+        requestId: ctx.state.requestId,
       });
     },
     ...(allowPrivateFetch

@@ -67,4 +67,34 @@ describe('security review defects', () => {
       }
     });
   });
+
+  describe('3. server errors', () => {
+    it('logs every provider 5xx once with the request id the user is shown, and no stack trace reaches the user', async () => {
+      const logged: { id: string; path: string; message: string }[] = [];
+      const t3 = await startTessera({ log: (err, ctx) => logged.push({ id: ctx.state.requestId, path: ctx.path, message: (err as Error).message }) });
+      try {
+        const rp3 = await RelyingParty.register(t3);
+        const user = await createUser(t3);
+        const { agent, tokens } = await signInAndGetTokens(rp3, user);
+        const findById = t3.services.accounts.findById;
+        t3.services.accounts.findById = async () => { throw new Error('database unavailable (test)'); };
+        try {
+          const api = await fetch(`${t3.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+          assert.equal(api.status, 500);
+          const apiId = api.headers.get('x-request-id');
+          const page = await agent.visit((await rp3.authorize()).url);
+          assert.equal(page.status, 500);
+          const pageId = page.headers.get('x-request-id')!;
+          assert.ok(page.body.includes(pageId), 'the error page shows the request id');
+          assert.doesNotMatch(page.body, /database unavailable|\bat \S+ \(/, 'no internals or stack on the page');
+          assert.deepEqual(logged.map((l) => l.id), [apiId, pageId], 'each 5xx logged exactly once, under its request id');
+          assert.deepEqual(logged.map((l) => l.path), ['/me', '/auth']);
+        } finally {
+          t3.services.accounts.findById = findById;
+        }
+      } finally {
+        await t3.close();
+      }
+    });
+  });
 });

@@ -28,6 +28,8 @@ export interface TesseraOptions {
   secrets?: { cookieKeys: string[]; encryptionKey: string };
   port?: number;
   env?: Record<string, string>;
+  /** Receives every logged 5xx (default: printed). */
+  log?: (err: unknown, ctx: import('koa').Context) => void;
 }
 
 export function freshDatabaseName(prefix = 't'): string {
@@ -56,7 +58,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
     server.close();
     throw err;
   });
-  const app = createApp({ config, provider: services.provider, accounts: services.accounts, log: (err) => console.error('    [tessera 500]', err) });
+  const app = createApp({ config, provider: services.provider, accounts: services.accounts, log: options.log ?? ((err) => console.error('    [tessera 500]', err)) });
   const callback = app.callback();
   server.on('request', callback);
   return {
