@@ -48,15 +48,17 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
   async function grantConsent(ctx: Context, d: Details) {
     const { accountId } = d.session ?? {};
     if (!accountId) throw new UserFacingError(400, 'no_session', 'You are not signed in. Go back to the application and start again.');
-    const grant = d.grantId
-      ? (await provider.Grant.find(d.grantId))!
-      : new provider.Grant({ accountId, clientId: String(d.params.client_id) });
+    // the interaction's grant may have been revoked meanwhile (e.g. its refresh token): start a new one
+    const existing = d.grantId ? await provider.Grant.find(d.grantId) : undefined;
+    const grant = existing ?? new provider.Grant({ accountId, clientId: String(d.params.client_id) });
     const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
     if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+    // "missing" was computed against the revoked grant: the new one needs every requested scope
+    if (d.grantId && !existing) grant.addOIDCScope(String(d.params.scope ?? 'openid'));
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await finish(ctx, { consent: d.grantId ? {} : { grantId } });
+    await finish(ctx, { consent: existing ? {} : { grantId } });
   }
 
   router.use(async (ctx: Context, next: Next) => {

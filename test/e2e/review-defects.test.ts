@@ -97,4 +97,20 @@ describe('security review defects', () => {
       }
     });
   });
+
+  describe('4. consent', () => {
+    it('makes a new grant when the one being extended was revoked before "Allow"', async () => {
+      const user = await createUser(t);
+      const { agent, tokens } = await signInAndGetTokens(rp, user, { scope: 'openid offline_access', prompt: 'consent' });
+      const more = await rp.authorize({ scope: 'openid offline_access email profile', prompt: 'consent' });
+      const consent = await agent.visit(more.url);
+      assert.match(consent.body, /action="[^"]*\/confirm"/, 'the consent page for the added scopes');
+      await oidc.tokenRevocation(rp.config, tokens.refresh_token!); // revokes the grant
+      const after = await agent.submit(consent, /\/confirm$/);
+      assert.ok(after.url.startsWith(REDIRECT_URI), `back at the RP, not an error: ${after.status} ${after.url} ${after.body.replace(/\s+/g, " ").slice(0, 600)}`);
+      const fresh = await rp.tokens(after.url, more);
+      assert.equal(fresh.claims()!.sub, user.id);
+      assert.ok(fresh.refresh_token, 'the new grant works');
+    });
+  });
 });
