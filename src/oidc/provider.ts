@@ -78,7 +78,12 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => render(ctx, 'logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName }),
-        postLogoutSuccessSource: (ctx) => render(ctx, 'logout/done', { title: 'Signed out', clientName: ctx.oidc.client?.clientName }),
+        // also shown after "Stay signed in", which ends only the client's session: this route does
+        // not load the browser's session, so look at it to say which case this is
+        async postLogoutSuccessSource(ctx) {
+          const signedIn = !!(await ctx.oidc.provider.Session.get(ctx)).accountId;
+          await render(ctx, 'logout/done', { title: signedIn ? 'Still signed in' : 'Signed out', signedIn, clientName: ctx.oidc.client?.clientName });
+        },
       },
     },
     rotateRefreshToken: true,

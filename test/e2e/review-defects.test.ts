@@ -113,4 +113,23 @@ describe('security review defects', () => {
       assert.ok(fresh.refresh_token, 'the new grant works');
     });
   });
+
+  describe('5. logout', () => {
+    it('says "still signed in" after "Stay signed in", and the session is indeed alive', async () => {
+      const user = await createUser(t);
+      const { agent, tokens } = await signInAndGetTokens(rp, user);
+      const confirm = await agent.visit(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).href);
+      const stay = await agent.submit(confirm, /session\/end\/confirm/, {});
+      assert.equal(stay.status, 200);
+      assert.match(stay.body, /You are still signed in/);
+      assert.doesNotMatch(stay.body, /You are signed out/);
+      // "stay" ends only that client's session (its grant is revoked); Tessera's session lives on
+      const firstParty = await RelyingParty.register(t, { skipConsent: true });
+      const silent = await agent.visit((await firstParty.authorize({ prompt: 'none', scope: 'openid' })).url);
+      assert.ok(new URL(silent.url).searchParams.get('code'), `the session still works: ${silent.url}`);
+      const confirm2 = await agent.visit(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).href);
+      const out = await agent.submit(confirm2, /session\/end\/confirm/, { logout: 'yes' });
+      assert.match(out.body, /You are signed out/);
+    });
+  });
 });
