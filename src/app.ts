@@ -14,6 +14,7 @@ import { bodyParser } from '@koa/bodyparser';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/schema.ts';
 import type { AccountStore } from './accounts/store.ts';
+import { alreadyDone, type InteractionSteps } from './interaction/steps.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { interactionRouter } from './interaction/routes.ts';
 
@@ -23,6 +24,7 @@ export interface AppDeps {
   config: Config;
   provider: Provider;
   accounts: AccountStore;
+  steps: InteractionSteps;
   log?: (err: unknown, ctx: Context) => void;
 }
 
@@ -31,7 +33,7 @@ function defaultLog(err: unknown, ctx: Context): void {
   console.error(`[tessera] request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed:`, err);
 }
 
-export function createApp({ config, provider, accounts, log = defaultLog }: AppDeps): Koa {
+export function createApp({ config, provider, accounts, steps, log = defaultLog }: AppDeps): Koa {
   const app = new Koa();
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
@@ -77,7 +79,7 @@ export function createApp({ config, provider, accounts, log = defaultLog }: AppD
 
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
-  const interactions = interactionRouter({ provider, accounts });
+  const interactions = interactionRouter({ provider, accounts, steps });
   const pages = compose([
     session({ key: 'tessera.form', signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session' }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
@@ -87,6 +89,13 @@ export function createApp({ config, provider, accounts, log = defaultLog }: AppD
   ] as Koa.Middleware[]);
   app.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? pages(ctx, next) : next()));
 
+  // the return to the provider after a finished step (GET /auth/<uid>) runs once per interaction:
+  // a replayed or doubled request must not make a second authorization code
+  app.use(async (ctx, next) => {
+    const resume = ctx.method === 'GET' ? /^\/auth\/([\w-]{16,})$/.exec(ctx.path) : null;
+    if (resume && !(await steps.claim(resume[1]!, 'resume'))) throw alreadyDone();
+    await next();
+  });
   app.use(mount(provider));
   return app;
 }

@@ -13,6 +13,7 @@ import { createClientStore, withSealedClientSecrets, type ClientStore } from './
 import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
 import type { AccountView } from './accounts/store.ts';
+import { createInteractionSteps, type InteractionSteps } from './interaction/steps.ts';
 
 export interface Services {
   config: Config;
@@ -22,6 +23,7 @@ export interface Services {
   clients: ClientStore;
   storage: OidcStorage;
   provider: Provider;
+  steps: InteractionSteps;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -53,13 +55,14 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength });
     const storage = withSealedClientSecrets(createOidcStorage(db), sealer);
     const keys = createKeyStore(db, sealer);
+    const steps = createInteractionSteps(db, config.ttl.interactionSeconds);
     await db.init();
     await accounts.backfillEmailLookups();
     await keys.ensure();
     const provider = createProvider({ config, storage, accounts, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider,
+      config, db, accounts, keys, clients, storage, provider, steps,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

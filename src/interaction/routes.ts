@@ -7,10 +7,12 @@ import type { AccountStore } from '../accounts/store.ts';
 import { PASSWORD_SIGN_IN } from '../policy/assurance.ts';
 import { SKIP_CONSENT } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
+import { alreadyDone, type InteractionSteps } from './steps.ts';
 
 export interface InteractionDeps {
   provider: Provider;
   accounts: AccountStore;
+  steps: InteractionSteps;
 }
 
 type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -23,7 +25,7 @@ function field(ctx: Context, name: string, max = 1024): string {
   return value;
 }
 
-export function interactionRouter({ provider, accounts }: InteractionDeps): Router {
+export function interactionRouter({ provider, accounts, steps }: InteractionDeps): Router {
   const router = new Router({ prefix: '/interaction/:uid' });
 
   async function details(ctx: Context, expectedPrompt?: string): Promise<Details> {
@@ -35,7 +37,11 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
     return d;
   }
 
-  async function finish(ctx: Context, result: Parameters<Provider['interactionResult']>[2]) {
+  /** Ends a step of the interaction; only the first of concurrent or repeated submissions gets here. */
+  async function finish(ctx: Context, step: 'login' | 'consent' | 'abort', result: Parameters<Provider['interactionResult']>[2]) {
+    if (!(await steps.claim(String(ctx.params.uid), step))) {
+      throw alreadyDone();
+    }
     const returnTo = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
     ctx.status = 303;
     ctx.redirect(returnTo);
@@ -58,7 +64,7 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
-    await finish(ctx, { consent: existing ? {} : { grantId } });
+    await finish(ctx, 'consent', { consent: existing ? {} : { grantId } });
   }
 
   router.use(async (ctx: Context, next: Next) => {
@@ -96,7 +102,7 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
       });
       return;
     }
-    await finish(ctx, { login: { accountId: account.id, acr: PASSWORD_SIGN_IN.acr, amr: [...PASSWORD_SIGN_IN.amr] } });
+    await finish(ctx, 'login', { login: { accountId: account.id, acr: PASSWORD_SIGN_IN.acr, amr: [...PASSWORD_SIGN_IN.amr] } });
   });
 
   router.post('/confirm', async (ctx) => {
@@ -106,7 +112,7 @@ export function interactionRouter({ provider, accounts }: InteractionDeps): Rout
 
   router.post('/abort', async (ctx) => {
     await details(ctx);
-    await finish(ctx, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+    await finish(ctx, 'abort', { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
   });
 
   return router;

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, formOn, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
 
 /** A relying party's back-channel logout endpoint that records the logout tokens it receives. */
 async function backchannelListener() {
@@ -130,6 +130,35 @@ describe('security review defects', () => {
       const confirm2 = await agent.visit(oidc.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token! }).href);
       const out = await agent.submit(confirm2, /session\/end\/confirm/, { logout: 'yes' });
       assert.match(out.body, /You are signed out/);
+    });
+  });
+
+  describe('6. double submits', () => {
+    const codeOf = (page: { headers: Headers }) => {
+      const location = page.headers.get('location');
+      return location?.startsWith(REDIRECT_URI) ? new URL(location).searchParams.get('code') : null;
+    };
+
+    it('completes the sign-in once when the form is sent twice at the same moment; the second gets "already done"', async () => {
+      const user = await createUser(t);
+      const firstParty = await RelyingParty.register(t, { skipConsent: true });
+      for (let round = 0; round < 5; round++) {
+        const agent = new UserAgent();
+        const auth = await firstParty.authorize();
+        const form = formOn(await agent.visit(auth.url), /\/login$/);
+        const fields = { ...form.fields, email: user.email, password: user.password };
+        const posts = await Promise.all([agent.request(form.action, { form: fields }), agent.request(form.action, { form: fields })]);
+        const redirected = posts.filter((p) => p.status === 303);
+        assert.equal(redirected.length, 1, `round ${round}: one submission completes`);
+        const other = posts.find((p) => p.status !== 303)!;
+        assert.equal(other.status, 409);
+        assert.match(other.body, /already completed/);
+        // the browser follows the one redirect, twice at once (a doubled or replayed request)
+        const resume = new URL(redirected[0]!.headers.get('location')!, form.action).href;
+        const answers = await Promise.all([agent.request(resume), agent.request(resume)]);
+        const codes = answers.map(codeOf).filter(Boolean);
+        assert.equal(codes.length, 1, `round ${round}: one authorization code`);
+      }
     });
   });
 });
