@@ -83,7 +83,8 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
   const pages = compose([
     session({ key: 'tessera.form', signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session' }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
-    CSRF(),
+    // the token only from the form body or a header: a URL leaks it into logs and Referer (ASVS 5.0)
+    CSRF({ disableQuery: true }),
     interactions.routes(),
     interactions.allowedMethods(),
   ] as Koa.Middleware[]);

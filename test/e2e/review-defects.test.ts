@@ -161,4 +161,22 @@ describe('security review defects', () => {
       }
     });
   });
+
+  describe('7. CSRF token', () => {
+    it('is not accepted from the query string, only from the form body', async () => {
+      const user = await createUser(t);
+      const agent = new UserAgent();
+      const auth = await rp.authorize();
+      const form = formOn(await agent.visit(auth.url), /\/login$/);
+      const token = form.fields._csrf!;
+      assert.ok(token, 'the form carries a CSRF token');
+      const url = new URL(form.action);
+      url.searchParams.set('_csrf', token);
+      const viaQuery = await agent.request(url.href, { form: { email: user.email, password: user.password } });
+      assert.equal(viaQuery.status, 403);
+      assert.match(viaQuery.body, /This form has expired/);
+      const viaBody = await agent.request(form.action, { form: { _csrf: token, email: user.email, password: user.password } });
+      assert.equal(viaBody.status, 303, 'the same token in the body works');
+    });
+  });
 });
