@@ -56,7 +56,37 @@ function view(m: Metadata): ClientView {
   };
 }
 
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/;
+
+/**
+ * Where Tessera may send users and tokens back (RFC 9700 §2.1, RFC 8252 §8.3): https, or http
+ * only to a loopback host; never a wildcard, a fragment or credentials. (Native apps' private-use
+ * schemes need application_type=native, which clients cannot have yet.)
+ */
+export function uriProblem(uri: string, kind: string): string | undefined {
+  if (uri.includes('*')) return `${kind} ${uri}: wildcards are not allowed; register each exact URI`;
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return `${kind} ${uri} is not an absolute URI`;
+  }
+  if (url.hash || uri.includes('#')) return `${kind} ${uri} must not contain a fragment (#)`;
+  if (url.username || url.password) return `${kind} ${uri} must not contain credentials`;
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:') {
+    return LOOPBACK.test(url.hostname) ? undefined : `${kind} ${uri}: http is allowed only for loopback hosts (127.0.0.1, [::1], localhost); use https`;
+  }
+  return `${kind} ${uri}: the scheme ${url.protocol} is not allowed (https, or http on a loopback host)`;
+}
+
 export function buildClientMetadata(input: NewClient): Metadata {
+  const problems = [
+    ...input.redirectUris.map((u) => uriProblem(u, 'redirect URI')),
+    ...(input.postLogoutRedirectUris ?? []).map((u) => uriProblem(u, 'post-logout redirect URI')),
+    ...(input.backchannelLogoutUri ? [uriProblem(input.backchannelLogoutUri, 'back-channel logout URI')] : []),
+  ].filter(Boolean);
+  if (problems.length) throw new ClientError('invalid_client_metadata', problems.join('; '));
   if (!CLIENT_ID.test(input.clientId)) {
     throw new ClientError('invalid_client_metadata', 'client id must be 1-128 letters, digits, "_", ":" or "-" (no dots)');
   }

@@ -179,4 +179,33 @@ describe('security review defects', () => {
       assert.equal(viaBody.status, 303, 'the same token in the body works');
     });
   });
+
+  describe('9. client URIs', () => {
+    const create = (fields: Partial<Parameters<Tessera['services']['clients']['create']>[0]>) =>
+      t.services.clients.create({ clientId: `uri-${Math.random().toString(36).slice(2, 10)}`, redirectUris: ['https://app.example.com/cb'], ...fields });
+
+    for (const [field, uri, message] of [
+      ['redirectUris', 'http://app.example.com/cb', /http is allowed only for loopback hosts/],
+      ['redirectUris', 'https://*.example.com/cb', /wildcards are not allowed/],
+      ['redirectUris', 'https://app.example.com/*', /wildcards are not allowed/],
+      ['redirectUris', 'javascript:alert(1)', /scheme javascript: is not allowed/],
+      ['redirectUris', 'https://app.example.com/cb#x', /fragment/],
+      ['postLogoutRedirectUris', 'http://evil.example.com/', /http is allowed only for loopback hosts/],
+      ['backchannelLogoutUri', 'http://rp.example.com/bc', /http is allowed only for loopback hosts/],
+    ] as const) {
+      it(`refuses ${field} ${uri}`, async () => {
+        const value = field === 'backchannelLogoutUri' ? uri : [uri];
+        await assert.rejects(create({ [field]: value }), (err: Error & { code?: string }) => err.code === 'invalid_client_metadata' && message.test(err.message));
+      });
+    }
+
+    it('accepts https and loopback http (IPv4, IPv6, localhost)', async () => {
+      const client = await create({
+        redirectUris: ['https://app.example.com/cb', 'http://127.0.0.1:8080/cb', 'http://[::1]:8080/cb', 'http://localhost/cb'],
+        postLogoutRedirectUris: ['https://app.example.com/'],
+        public: true,
+      });
+      assert.equal(client.redirectUris.length, 4);
+    });
+  });
 });
