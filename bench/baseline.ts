@@ -2,7 +2,7 @@
 // signing algorithm and argon2id parameters as Tessera, and the least interaction code that works.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Router from '@koa/router';
@@ -24,7 +24,7 @@ export async function startBaseline(opts: {
   clients: Configuration['clients'];
 }): Promise<Baseline> {
   const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
-  const storage = createOidcStorage(db);
+  const storage = createOidcStorage(db, { tokenKey: randomBytes(32) });
   await db.init();
   // clients live in the database, as Tessera's do, so both pay the same lookup per request
   for (const client of opts.clients ?? []) await storage.adapter('Client').upsert(client.client_id, client as never, 0);

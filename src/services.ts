@@ -4,7 +4,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from './config/schema.ts';
 import { connectDatabase, type Database } from './db/database.ts';
 import { launchEmbedded, type EmbeddedDatabase } from './db/embedded.ts';
-import { createSealer } from './crypto/seal.ts';
+import { createSealer, deriveKey } from './crypto/seal.ts';
 import { createPasswordHasher } from './accounts/password.ts';
 import { createAccountStore, type AccountStore } from './accounts/store.ts';
 import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
@@ -53,7 +53,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   try {
     const sealer = createSealer(config.encryptionKey);
     const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength });
-    const storage = withSealedClientSecrets(createOidcStorage(db), sealer);
+    const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids') }), sealer);
     const keys = createKeyStore(db, sealer);
     const steps = createInteractionSteps(db, config.ttl.interactionSeconds);
     await db.init();

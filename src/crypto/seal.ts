@@ -1,6 +1,6 @@
 // Authenticated encryption (AES-256-GCM) for secrets Tessera must store but never in clear:
 // signing keys now, one-time codes later. The key comes from the ENCRYPTION_KEY setting.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 export interface Sealer {
   seal(plain: string, context: string): string;
@@ -28,4 +28,9 @@ export function createSealer(base64Key: string): Sealer {
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
     },
   };
+}
+
+/** A 32-byte key for one purpose derived from ENCRYPTION_KEY (HKDF-SHA256), e.g. the HMAC of token ids. */
+export function deriveKey(base64Key: string, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(base64Key, 'base64'), Buffer.alloc(0), purpose, 32));
 }

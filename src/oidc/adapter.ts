@@ -6,6 +6,9 @@
 //   oidc_grant_tokens   { _id: grantId, <Model>: {id: 1} }  revokeByGrantId
 //   oidc_account_refs   { _id: accountId, sessions: {uid: 1}, grants: {grantId: 1} }
 // Expiry is checked in code after the read; single use (consume) is a conditional update.
+// Bearer values (tokens and codes) are never stored: their documents are keyed by an HMAC of the
+// value and the payload keeps no `jti` (RFC 6819 §5.1.4.1.3); a lookup still hits one exact key.
+import { createHmac } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
@@ -42,6 +45,8 @@ const MODEL_NAMES = [
 ] as const;
 
 const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+/** Models whose id is a bearer credential: stored only as a keyed hash. */
+const BEARER = new Set([...GRANT_BOUND, 'ClientCredentials', 'InitialAccessToken', 'RegistrationAccessToken']);
 
 /** A session pointer outlives its session by this much, and is rewritten when less than half is left. */
 const POINTER_MARGIN_MS = 86_400_000;
@@ -68,8 +73,14 @@ const idKey = (id: string) => {
   return id;
 };
 
+export interface StorageOptions {
+  clock?: () => Date;
+  /** HMAC key for bearer ids (derived from ENCRYPTION_KEY); changing it invalidates stored tokens. */
+  tokenKey: Buffer;
+}
+
 /** Registers one model per provider model name plus the lookup documents; call before db.init(). */
-export function createOidcStorage(db: Database, clock: () => Date = () => new Date()): OidcStorage {
+export function createOidcStorage(db: Database, { clock = () => new Date(), tokenKey }: StorageOptions): OidcStorage {
   const models = new Map<string, Model<StoredDoc>>();
   for (const name of MODEL_NAMES) {
     const schema = new Schema<StoredDoc>(
@@ -164,9 +175,14 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
 
   const adapter = (name: string): Adapter => {
     const M = modelFor(name);
+    const bearer = BEARER.has(name);
+    const key = bearer ? (id: string) => createHmac('sha256', tokenKey).update(`${name}:${id}`).digest('base64url') : (id: string) => id;
+    const stored = bearer ? (p: AdapterPayload) => { const { jti: _, ...rest } = p; return rest; } : (p: AdapterPayload) => p;
+    const restored = bearer ? (id: string, p: AdapterPayload | undefined) => p && { ...p, jti: id } : (_id: string, p: AdapterPayload | undefined) => p;
     return {
-      async upsert(id, payload, expiresIn) {
-        const set: Partial<StoredDoc> = { payload };
+      async upsert(rawId, payload, expiresIn) {
+        const id = key(rawId);
+        const set: Partial<StoredDoc> = { payload: stored(payload) };
         const update: Record<string, unknown> = { $set: set };
         if (expiresIn) set.expiresAt = new Date(clock().getTime() + expiresIn * 1000);
         else update.$unset = { expiresAt: '' };
@@ -175,18 +191,18 @@ export function createOidcStorage(db: Database, clock: () => Date = () => new Da
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
       },
-      find: (id) => findPayload(M, id),
+      find: async (id) => restored(id, await findPayload(M, key(id))),
       // only sessions have uids; the device flow is off, so nothing is stored under a user code
       findByUid: (uid) => (name === 'Session' ? findByUid(uid) : Promise.resolve(undefined)),
       findByUserCode: async () => undefined,
       /** Marks the document consumed once; a second (or concurrent) consume fails the request. */
       async consume(id) {
         const now = Math.floor(clock().getTime() / 1000);
-        const done = await db.updateIf(M, id, { 'payload.consumed': { $exists: false } }, { $set: { 'payload.consumed': now } });
+        const done = await db.updateIf(M, key(id), { 'payload.consumed': { $exists: false } }, { $set: { 'payload.consumed': now } });
         if (!done) throw new errors.InvalidGrant(`${name} already consumed`);
       },
       async destroy(id) {
-        await M.deleteOne({ _id: id });
+        await M.deleteOne({ _id: key(id) });
       },
       async revokeByGrantId(grantId) {
         await db.exclusive(`grant-tokens/${grantId}`, async () => {

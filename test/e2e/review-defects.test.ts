@@ -208,4 +208,29 @@ describe('security review defects', () => {
       assert.equal(client.redirectUris.length, 4);
     });
   });
+
+  describe('10. bearer values at rest', () => {
+    it('stores no access token, refresh token, code or client_credentials token in clear, and they all still work', async () => {
+      const user = await createUser(t);
+      const auth = await rp.authorize({ scope: 'openid offline_access', prompt: 'consent' });
+      const agent = new UserAgent();
+      const callback = await signIn(agent, auth.url, user);
+      const code = new URL(callback).searchParams.get('code')!;
+      const tokens = await rp.tokens(callback, auth);
+      const refreshed = await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
+      const machine = await t.services.clients.create({ clientId: `m-${Date.now()}`, redirectUris: [], grants: ['client_credentials'] });
+      const cc = await (await fetch(`${t.issuer}/token`, {
+        method: 'POST', body: 'grant_type=client_credentials',
+        headers: { authorization: `Basic ${Buffer.from(`${machine.clientId}:${machine.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      })).json() as { access_token: string };
+      const secrets = [code, tokens.access_token, tokens.refresh_token!, refreshed.access_token, refreshed.refresh_token!, cc.access_token];
+      const { db } = t.services.db.connection;
+      for (const { name } of await db!.listCollections().toArray()) {
+        const dump = JSON.stringify(await db!.collection(name).find().toArray());
+        for (const secret of secrets) assert.ok(!dump.includes(secret), `${name} holds a bearer value in clear`);
+      }
+      assert.equal((await oidc.fetchUserInfo(rp.config, refreshed.access_token, user.id)).sub, user.id, 'found by its hash');
+      assert.equal((await oidc.tokenIntrospection(rp.config, refreshed.refresh_token!)).active, true);
+    });
+  });
 });

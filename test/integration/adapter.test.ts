@@ -6,6 +6,8 @@ import { createOidcStorage, type OidcStorage } from '../../src/oidc/adapter.ts';
 import { databaseServerUri } from '../support/hooks.ts';
 import { freshDatabaseName } from '../support/tessera.ts';
 
+const TOKEN_KEY = Buffer.alloc(32, 7);
+
 describe('MongoDB adapter for oidc-provider', () => {
   let db: Database;
   let storage: OidcStorage;
@@ -13,7 +15,7 @@ describe('MongoDB adapter for oidc-provider', () => {
 
   before(async () => {
     db = await connectDatabase(`${databaseServerUri()}${freshDatabaseName('adapter')}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
-    storage = createOidcStorage(db, () => now);
+    storage = createOidcStorage(db, { clock: () => now, tokenKey: TOKEN_KEY });
     await db.init();
   });
   after(() => db.close());
@@ -103,7 +105,7 @@ describe('MongoDB adapter for oidc-provider', () => {
   it('finds the current session by uid from another process after the identifier changed there', async () => {
     const other = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
     try {
-      const there = createOidcStorage(other, () => now).adapter('Session');
+      const there = createOidcStorage(other, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('Session');
       await other.init();
       const here = storage.adapter('Session');
       const payload = { uid: 'uid-xproc', kind: 'Session', accountId: 'acct-xproc' };
