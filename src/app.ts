@@ -16,6 +16,7 @@ import type { Config } from './config/schema.ts';
 import type { AccountStore } from './accounts/store.ts';
 import { alreadyDone, type InteractionSteps } from './interaction/steps.ts';
 import { errorMiddleware } from './http/errors.ts';
+import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
 import { interactionRouter } from './interaction/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -48,6 +49,8 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
   });
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
   app.use(errorMiddleware(log));
+  app.use(issuerOrigin(config.issuer));
+  app.use(metadataCaching);
   // the provider answers its own 500s (they never reach errorMiddleware): log them here, once
   provider.on('server_error', (ctx: Context, err: unknown) => log(err, ctx));
   app.use(helmet({
@@ -59,11 +62,13 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
         'style-src': ["'self'"],
         'img-src': ["'self'", 'data:'],
         'frame-ancestors': ["'none'"],
+        'base-uri': ["'none'"],
         // form-action would also block the redirect back to the relying party after a form post
         'form-action': null,
       },
     },
     crossOriginEmbedderPolicy: false,
+    frameguard: { action: 'deny' }, // as frame-ancestors 'none', for browsers without CSP 2
   }));
 
   const css = readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css'));
@@ -81,7 +86,7 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   const interactions = interactionRouter({ provider, accounts, steps });
   const pages = compose([
-    session({ key: 'tessera.form', signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session' }, app),
+    session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
     // the token only from the form body or a header: a URL leaks it into logs and Referer (ASVS 5.0)
     CSRF({ disableQuery: true }),

@@ -8,6 +8,7 @@ import type { OidcStorage } from './adapter.ts';
 import { SKIP_CONSENT } from './clients.ts';
 import { ACR_LEVELS } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
+import { cookieName } from '../http/issuer-origin.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -29,8 +30,16 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
     jwks: { keys: jwks as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
       keys: config.cookieKeys,
+      // the session cookie is host-only on Path=/ (__Host- on https); the interaction cookies keep
+      // the provider's per-interaction paths (/interaction/<uid>, /auth/<uid>), so two tabs can
+      // sign in to two relying parties at once (__Secure- on https: __Host- requires Path=/)
+      names: {
+        session: cookieName(config.issuer, 'session', 'host'),
+        interaction: cookieName(config.issuer, 'interaction', 'path'),
+        resume: cookieName(config.issuer, 'interaction_resume', 'path'),
+      },
       long: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
-      short: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
+      short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     acrValues: [...ACR_LEVELS],
     claims: {

@@ -233,4 +233,107 @@ describe('security review defects', () => {
       assert.equal((await oidc.tokenIntrospection(rp.config, refreshed.refresh_token!)).active, true);
     });
   });
+
+  describe('11. Host header', () => {
+    it('answers a request for another host with 421 and builds no URL from it; discovery and JWKS are cacheable', async () => {
+      for (const path of ['/.well-known/openid-configuration', '/jwks', (await rp.authorize()).url.replace(t.issuer, '')]) {
+        const spoofed = await rawRequest(t.issuer, path, { host: 'evil.example' });
+        assert.equal(spoofed.status, 421, path);
+        assert.doesNotMatch(spoofed.body + JSON.stringify(spoofed.headers), /evil\.example/, `${path}: nothing built from the spoofed host`);
+      }
+      // without TRUST_PROXY, forwarded headers change nothing
+      const forwarded = await rawRequest(t.issuer, '/.well-known/openid-configuration', { 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' });
+      assert.equal(forwarded.status, 200);
+      assert.equal(JSON.parse(forwarded.body).issuer, t.issuer);
+      assert.doesNotMatch(forwarded.body, /evil\.example|https:/);
+      assert.equal(forwarded.headers['cache-control'], 'public, max-age=300');
+      assert.equal((await rawRequest(t.issuer, '/jwks', {})).headers['cache-control'], 'public, max-age=300');
+    });
+  });
+
+  describe('12. cookies and headers', () => {
+    it('uses __Host- (Path=/) and __Secure- (per-interaction path) cookies, all Secure, on an https issuer', async () => {
+      const ts = await startTessera({ httpsIssuer: true });
+      try {
+        const secureRp = await ts.services.clients.create({ clientId: 'secure-rp', redirectUris: [REDIRECT_URI], skipConsent: true });
+        const user = await createUser(ts);
+        const jar = new Map<string, string>();
+        const seen: string[] = [];
+        const go = async (path: string, form?: Record<string, string>) => {
+          const res = await rawRequest(ts.issuer.replace('https:', 'http:'), path, {
+            'x-forwarded-proto': 'https',
+            cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; '),
+            ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+          }, form && new URLSearchParams(form).toString());
+          for (const c of ([] as string[]).concat(res.headers['set-cookie'] ?? [])) {
+            seen.push(c);
+            const [pair] = c.split(';');
+            const [name, value] = [pair!.slice(0, pair!.indexOf('=')), pair!.slice(pair!.indexOf('=') + 1)];
+            if (value) jar.set(name, value); else jar.delete(name);
+          }
+          return res;
+        };
+        const auth = new URL('/auth', ts.issuer);
+        for (const [k, v] of Object.entries({ client_id: secureRp.clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })) auth.searchParams.set(k, v);
+        const start = await go(auth.pathname + auth.search);
+        const interaction = new URL(start.headers.location!, ts.issuer).pathname;
+        const page = await go(interaction);
+        const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
+        const login = await go(`${interaction}/login`, { _csrf: csrf, email: user.email, password: user.password });
+        const done = await go(new URL(login.headers.location!, ts.issuer).pathname);
+        assert.ok(done.headers.location?.startsWith(REDIRECT_URI), 'signed in');
+        const named = (prefix: string) => seen.filter((c) => c.startsWith(prefix) && !/^[^=]+=;/.test(c));
+        assert.ok(named('__Host-session=').length, 'session cookie is __Host-');
+        assert.ok(named('__Host-tessera.form=').length, `form session cookie is __Host-: ${seen.join(' | ')}`);
+        assert.ok(named('__Secure-interaction=').length, 'interaction cookie is __Secure-');
+        for (const c of seen) {
+          assert.match(c, /;\s*secure/i, `${c} is Secure`);
+          assert.doesNotMatch(c, /;\s*domain=/i, `${c} is host-only`);
+          if (c.startsWith('__Host-')) assert.match(c, /;\s*path=\/(;|$)/i, `${c} has Path=/`);
+        }
+        assert.ok(seen.some((c) => c.startsWith('__Secure-interaction=') && /path=\/interaction\//i.test(c)), 'the interaction cookie is scoped to its interaction');
+      } finally {
+        await ts.close();
+      }
+    });
+
+    it('sends CSP base-uri \'none\' and X-Frame-Options: DENY on the hosted pages', async () => {
+      const page = await new UserAgent().visit((await rp.authorize()).url);
+      assert.match(page.headers.get('content-security-policy')!, /base-uri 'none'/);
+      assert.match(page.headers.get('content-security-policy')!, /frame-ancestors 'none'/);
+      assert.equal(page.headers.get('x-frame-options'), 'DENY');
+    });
+  });
+
+  describe('13. two sign-ins in one browser', () => {
+    it('lets an older tab finish its sign-in after a newer tab started another one', async () => {
+      const user = await createUser(t);
+      const rpB = await RelyingParty.register(t);
+      const agent = new UserAgent();
+      const authA = await rp.authorize();
+      const authB = await rpB.authorize();
+      const pageA = await agent.visit(authA.url);
+      const pageB = await agent.visit(authB.url);
+      const doneA = await agent.submit(await agent.submit(pageA, /\/login$/, { email: user.email, password: user.password }), /\/confirm$/);
+      assert.ok(doneA.url.startsWith(REDIRECT_URI), `tab A finished: ${doneA.status} ${doneA.body.slice(0, 200)}`);
+      assert.equal((await rp.tokens(doneA.url, authA)).claims()!.sub, user.id);
+      const formB = formOn(pageB, /\/login$/);
+      const afterB = await agent.request(formB.action, { form: { ...formB.fields, email: user.email, password: user.password } });
+      assert.equal(afterB.status, 303, 'tab B continues too');
+    });
+  });
 });
+
+/** A request with headers fetch() will not send (Host); returns status, headers and body. */
+function rawRequest(base: string, path: string, headers: Record<string, string>, body?: string) {
+  const url = new URL(path, base);
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: body ? 'POST' : 'GET', headers: { accept: 'text/html', ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

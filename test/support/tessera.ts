@@ -28,6 +28,8 @@ export interface TesseraOptions {
   secrets?: { cookieKeys: string[]; encryptionKey: string };
   port?: number;
   env?: Record<string, string>;
+  /** Issuer https://127.0.0.1:<port> behind a (simulated) TLS proxy: TRUST_PROXY on, requests send X-Forwarded-Proto. */
+  httpsIssuer?: boolean;
   /** Receives every logged 5xx (default: printed). */
   log?: (err: unknown, ctx: import('koa').Context) => void;
 }
@@ -44,7 +46,8 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
   const config = loadConfig({
     env: {
       NODE_ENV: 'test',
-      ISSUER: `http://127.0.0.1:${port}`,
+      ISSUER: `${options.httpsIssuer ? 'https' : 'http'}://127.0.0.1:${port}`,
+      ...(options.httpsIssuer ? { TRUST_PROXY: 'true' } : {}),
       PORT: String(port),
       MONGODB_URI: `${databaseServerUri()}${options.database ?? freshDatabaseName()}`,
       TESSERA_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tessera-data-')),
