@@ -132,7 +132,9 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
     async renderError(ctx, out) {
       await render(ctx, 'error', {
         title: 'Sign-in error',
-        message: out.error_description ?? 'The request could not be completed.',
+        message: out.error === 'server_error'
+          ? 'Something went wrong on our side. Please try again.'
+          : out.error_description ?? 'The request could not be completed.',
         code: out.error,
         requestId: ctx.state.requestId,
       });

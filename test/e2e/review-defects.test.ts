@@ -86,6 +86,7 @@ describe('security review defects', () => {
           assert.equal(page.status, 500);
           const pageId = page.headers.get('x-request-id')!;
           assert.ok(page.body.includes(pageId), 'the error page shows the request id');
+          assert.match(page.body, /Something went wrong on our side/);
           assert.doesNotMatch(page.body, /database unavailable|\bat \S+ \(/, 'no internals or stack on the page');
           assert.deepEqual(logged.map((l) => l.id), [apiId, pageId], 'each 5xx logged exactly once, under its request id');
           assert.deepEqual(logged.map((l) => l.path), ['/me', '/auth']);
