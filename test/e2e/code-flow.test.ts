@@ -1,12 +1,10 @@
 // A real relying party (openid-client) signs a user in through the hosted pages and uses every
 // token endpoint Tessera offers.
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, POST_LOGOUT_URI, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, backchannelListener, createUser, signIn, signInAndGetTokens, POST_LOGOUT_URI, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 describe('authorization code flow with a real relying party', () => {
@@ -112,15 +110,10 @@ describe('authorization code flow with a real relying party', () => {
   });
 
   it('tells a relying party with a back-channel logout URI that the session ended', async () => {
-    const received: string[] = [];
-    const listener = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (d) => { body += d; });
-      req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
-    });
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    const listener = await backchannelListener();
+    const { received } = listener;
     try {
-      const bcUri = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/backchannel`;
+      const bcUri = listener.uri;
       const bcRp = await RelyingParty.register(t, { backchannelLogoutUri: bcUri });
       const { agent, tokens } = await signInAndGetTokens(bcRp, user);
       const sid = tokens.claims()!.sid;

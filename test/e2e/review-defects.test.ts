@@ -2,23 +2,10 @@
 // through the real HTTP stack, database and a real relying party.
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, formOn, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
-
-/** A relying party's back-channel logout endpoint that records the logout tokens it receives. */
-async function backchannelListener() {
-  const received: string[] = [];
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, received, close: () => server.close() };
-}
+import { RelyingParty, UserAgent, backchannelListener, createUser, formOn, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
 
 describe('security review defects', () => {
   let t: Tessera;

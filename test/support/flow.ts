@@ -1,6 +1,8 @@
 // A small flow language for tests: a cookie-keeping user agent that walks the hosted pages the way
 // a browser would, and a relying party built on the real openid-client.
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CookieJar } from 'tough-cookie';
 import * as oidc from 'openid-client';
 import type { Tessera } from './tessera.ts';
@@ -154,4 +156,16 @@ export async function signInAndGetTokens(rp: RelyingParty, user: TestUser, param
   const callback = await signIn(agent, auth.url, user);
   const tokens = await rp.tokens(callback, auth);
   return { agent, auth, callback, tokens };
+}
+
+/** A relying party's back-channel logout endpoint that records the logout tokens it receives. */
+export async function backchannelListener() {
+  const received: string[] = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => { received.push(new URLSearchParams(body).get('logout_token') ?? ''); res.end(); });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, received, close: () => server.close() };
 }
