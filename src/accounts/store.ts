@@ -8,6 +8,7 @@ import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
 import { passwordProblems } from '../policy/password.ts';
 import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
+import { profileProblems, type Profile } from './profile.ts';
 
 export type Role = 'user' | 'admin';
 
@@ -19,7 +20,9 @@ export interface AccountView {
   role: Role;
   disabled: boolean;
   organisationId?: string;
+  profile: Profile;
   createdAt: Date;
+  updatedAt: Date;
 }
 
 interface AccountDoc {
@@ -32,13 +35,14 @@ interface AccountDoc {
   role: Role;
   disabled: boolean;
   organisationId?: string;
+  profile?: Profile;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export class AccountError extends Error {
   override name = 'AccountError';
-  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'not_found';
+  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found';
   constructor(code: AccountError['code'], message: string) {
     super(message);
     this.code = code;
@@ -61,7 +65,9 @@ function view(doc: AccountDoc): AccountView {
     role: doc.role,
     disabled: doc.disabled,
     ...(doc.organisationId ? { organisationId: doc.organisationId } : {}),
+    profile: doc.profile ?? {},
     createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt ?? doc.createdAt,
   };
 }
 
@@ -71,6 +77,7 @@ export interface NewAccount {
   name?: string;
   role?: Role;
   emailVerified?: boolean;
+  profile?: Profile;
 }
 
 interface EmailDoc {
@@ -97,6 +104,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       role: { type: String, enum: ['user', 'admin'], default: 'user' },
       disabled: { type: Boolean, default: false },
       organisationId: { type: String },
+      profile: { type: Schema.Types.Mixed },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -117,6 +125,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     async create(input: NewAccount): Promise<AccountView> {
       const email = input.email.trim();
       if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
+      const invalid = profileProblems(input.profile ?? {});
+      if (invalid.length) throw new AccountError('invalid_profile', invalid.join('; '));
       const problems = passwordProblems(input.password);
       if (problems.length) throw new AccountError('weak_password', `the password needs ${problems.join(', ')}`);
       const guessable = await guessabilityProblem(input.password, rules.minStrength, [email, input.name ?? '']);
@@ -140,6 +150,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
           name: input.name ?? '',
           passwordHash,
           role: input.role ?? 'user',
+          ...(input.profile && Object.keys(input.profile).length ? { profile: input.profile } : {}),
         });
         return view(doc.toObject());
       } catch (err) {
@@ -188,6 +199,21 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     async list(): Promise<AccountView[]> {
       const docs = await Accounts.find().sort({ createdAt: 1 }).lean<AccountDoc[]>();
       return docs.map(view);
+    },
+
+    /** Replaces the given profile fields (an empty string clears one). */
+    async updateProfile(email: string, changes: Profile & { name?: string }): Promise<AccountView> {
+      const found = await byEmail(email);
+      if (!found) throw new AccountError('not_found', `no account with email ${email}`);
+      const { name, ...fields } = changes;
+      const merged: Profile = { ...found.profile, ...fields, address: { ...found.profile?.address, ...fields.address } };
+      for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k as keyof Profile];
+      for (const [k, v] of Object.entries(merged.address ?? {})) if (v === '') delete merged.address![k as keyof Profile['address'] & string];
+      const invalid = profileProblems(merged);
+      if (invalid.length || (name !== undefined && name.length > 200)) throw new AccountError('invalid_profile', [...invalid, ...(name && name.length > 200 ? ['name must be at most 200 characters'] : [])].join('; '));
+      const updatedAt = new Date();
+      await Accounts.updateOne({ _id: found._id }, { $set: { profile: merged, ...(name !== undefined ? { name } : {}), updatedAt } });
+      return view({ ...found, profile: merged, ...(name !== undefined ? { name } : {}), updatedAt });
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<AccountView> {

@@ -4,20 +4,28 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { openServices, type Services } from '../services.ts';
 import { SIGNING_ALGS, type SigningAlg } from '../oidc/keys.ts';
+import type { PkcePolicy } from '../oidc/clients.ts';
+import type { Profile } from '../accounts/profile.ts';
 
 const USAGE = `usage: tessera <command> [--json]
-  user create --email E --password P [--name N] [--admin]
+  user create --email E --password P [--name N] [--admin] [PROFILE]
+  user update --email E [--name N] [PROFILE]      (an empty value clears a field)
   user list
   user disable --email E
   client create --client-id ID [--redirect-uri URI ...] [--public] [--grant refresh_token|client_credentials ...]
                 [--post-logout-redirect-uri URI ...] [--skip-consent] [--name N] [--backchannel-logout-uri URI]
+                [--pkce required|optional]
   client list
   client delete --client-id ID
   keys list
   keys rotate [--alg ES256|RS256]
-  keys remove --kid KID`;
+  keys remove --kid KID
+PROFILE: [--given-name N] [--family-name N] [--preferred-username U] [--locale en-GB] [--zoneinfo Europe/Paris]
+         [--picture https://...] [--street-address S] [--locality L] [--region R] [--postal-code P] [--country C]`;
 
 class UsageError extends Error {}
+
+const PROFILE_FLAGS = ['given-name', 'family-name', 'preferred-username', 'locale', 'zoneinfo', 'picture', 'street-address', 'locality', 'region', 'postal-code', 'country'] as const;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -32,6 +40,8 @@ const OPTIONS = {
   grant: { type: 'string', multiple: true },
   public: { type: 'boolean' },
   'skip-consent': { type: 'boolean' },
+  pkce: { type: 'string' },
+  ...Object.fromEntries(PROFILE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof PROFILE_FLAGS)[number], { type: 'string' }>,
   alg: { type: 'string' },
   kid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -46,13 +56,36 @@ function required(values: Values, name: keyof Values): string {
   return v;
 }
 
+function profileFrom(v: Values): Profile {
+  const camel = (flag: string) => flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
+  const profile: Record<string, unknown> = {};
+  const address: Record<string, string> = {};
+  for (const flag of PROFILE_FLAGS) {
+    const value = v[flag];
+    if (value === undefined) continue;
+    if (['street-address', 'locality', 'region', 'postal-code', 'country'].includes(flag)) address[camel(flag)] = value;
+    else profile[camel(flag)] = value;
+  }
+  return { ...profile, ...(Object.keys(address).length ? { address } : {}) } as Profile;
+}
+
+function pkcePolicy(value: string): PkcePolicy {
+  if (value !== 'required' && value !== 'optional') throw new UsageError(`--pkce must be required or optional, got "${value}"`);
+  return value;
+}
+
 const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
   async 'user create'(s, v) {
     const account = await s.accounts.create({
       email: required(v, 'email'), password: required(v, 'password'),
       ...(v.name ? { name: v.name } : {}), role: v.admin ? 'admin' : 'user',
+      profile: profileFrom(v),
     });
     return { json: { id: account.id, email: account.email, role: account.role }, text: `created ${account.role} ${account.email} (${account.id})` };
+  },
+  async 'user update'(s, v) {
+    const account = await s.accounts.updateProfile(required(v, 'email'), { ...profileFrom(v), ...(v.name !== undefined ? { name: v.name } : {}) });
+    return { json: { id: account.id, email: account.email, name: account.name, profile: account.profile }, text: `updated ${account.email}` };
   },
   async 'user list'(s) {
     const users = await s.accounts.list();
@@ -83,6 +116,7 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
       skipConsent: v['skip-consent'] === true,
       ...(v.name ? { name: v.name } : {}),
       ...(v['backchannel-logout-uri'] ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
+      ...(v.pkce !== undefined ? { pkce: pkcePolicy(v.pkce) } : {}),
     });
     return {
       json: { client_id: client.clientId, ...(client.clientSecret ? { client_secret: client.clientSecret } : {}) },

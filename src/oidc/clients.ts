@@ -6,6 +6,9 @@ import type { OidcStorage } from './adapter.ts';
 import type { Sealer } from '../crypto/seal.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
+/** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
+export const PKCE = 'urn:tessera:pkce';
+export type PkcePolicy = 'required' | 'optional';
 
 export class ClientError extends Error {
   override name = 'ClientError';
@@ -26,6 +29,8 @@ export interface NewClient {
   skipConsent?: boolean;
   name?: string;
   backchannelLogoutUri?: string;
+  /** PKCE policy; 'optional' only for confidential clients (OIDC Core does not require PKCE). */
+  pkce?: PkcePolicy;
 }
 
 export interface ClientView {
@@ -37,6 +42,7 @@ export interface ClientView {
   grantTypes: string[];
   authMethod: string;
   skipConsent: boolean;
+  pkce: PkcePolicy;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/;
@@ -53,6 +59,7 @@ function view(m: Metadata): ClientView {
     grantTypes: (m.grant_types as string[] | undefined) ?? ['authorization_code'],
     authMethod: (m.token_endpoint_auth_method as string | undefined) ?? 'client_secret_basic',
     skipConsent: m[SKIP_CONSENT] === true,
+    pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
   };
 }
 
@@ -98,6 +105,12 @@ export function buildClientMetadata(input: NewClient): Metadata {
   if (input.public && grants.has('client_credentials')) {
     throw new ClientError('invalid_client_metadata', 'a public client cannot use client_credentials');
   }
+  if (input.pkce !== undefined && input.pkce !== 'required' && input.pkce !== 'optional') {
+    throw new ClientError('invalid_client_metadata', `pkce must be required or optional, got "${String(input.pkce)}"`);
+  }
+  if (input.public && input.pkce === 'optional') {
+    throw new ClientError('invalid_client_metadata', 'a public client always requires PKCE (RFC 9700 §2.1.1): pkce optional is only for confidential clients');
+  }
   const grantTypes = [...(interactive ? ['authorization_code'] : []), ...grants];
   return {
     client_id: input.clientId,
@@ -109,6 +122,7 @@ export function buildClientMetadata(input: NewClient): Metadata {
     response_types: interactive ? ['code'] : [],
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     [SKIP_CONSENT]: input.skipConsent === true,
+    [PKCE]: input.pkce ?? 'required',
   };
 }
 

@@ -5,10 +5,11 @@ import type { JsonWebKey } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
-import { SKIP_CONSENT } from './clients.ts';
+import { PKCE, SKIP_CONSENT } from './clients.ts';
 import { ACR_LEVELS } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
 import { cookieName } from '../http/issuer-origin.ts';
+import { profileClaims } from '../accounts/profile.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -25,6 +26,7 @@ const render = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, un
 
 export function createProvider({ config, storage, accounts, jwks, allowPrivateFetch = false }: ProviderDeps): Provider {
   const { ttl } = config;
+  const httpsIssuer = config.issuer.startsWith('https:');
   const configuration: Configuration = {
     adapter: storage.adapter,
     jwks: { keys: jwks as NonNullable<Configuration['jwks']>['keys'] },
@@ -38,7 +40,7 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
         interaction: cookieName(config.issuer, 'interaction', 'path'),
         resume: cookieName(config.issuer, 'interaction_resume', 'path'),
       },
-      long: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
+      long: { signed: true, httpOnly: true, sameSite: httpsIssuer ? 'none' : 'lax', path: '/', ...(httpsIssuer ? { secure: true } : {}) },
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     acrValues: [...ACR_LEVELS],
@@ -49,11 +51,21 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       sid: null,
       openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
-      profile: ['name'],
+      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'zoneinfo', 'picture', 'updated_at'],
+      // from the account's primary verified mobile number once accounts have phones; none until then
+      phone: ['phone_number', 'phone_number_verified'],
+      address: ['address'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'phone', 'address'],
     responseTypes: ['code'],
-    pkce: { required: () => true },
+    // RFC 9700: always for public clients; a confidential client may be registered with pkce
+    // optional (certification RPs and older confidential clients send none; OIDC Core allows it)
+    pkce: { required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none' || client[PKCE] !== 'optional' },
+    // OIDC Core §3.1.2.1 and RP-Initiated Logout: GET and POST. A cross-site POST carries the
+    // session cookie only if it is SameSite=None, which browsers accept only with Secure: so on an
+    // https issuer POST is on and the session cookie is SameSite=None; Secure, on a plain-http
+    // development issuer it stays Lax and the endpoints take GET only (README, Security notes).
+    enableHttpPostMethods: httpsIssuer,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     clientDefaults: {
       grant_types: ['authorization_code'],
@@ -68,15 +80,20 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT],
-      validator(_ctx, key, value) {
+      properties: [SKIP_CONSENT, PKCE],
+      validator(_ctx, key, value, metadata) {
         if (key === SKIP_CONSENT && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${SKIP_CONSENT} must be a boolean`);
+        }
+        if (key === PKCE && value !== undefined) {
+          if (value !== 'required' && value !== 'optional') throw new Error(`${PKCE} must be required or optional`);
+          if (value === 'optional' && metadata.token_endpoint_auth_method === 'none') throw new Error('a public client always requires PKCE');
         }
       },
     },
     features: {
       devInteractions: { enabled: false },
+      claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
       // a client may introspect or revoke only tokens that were issued to it
       introspection: { enabled: true, allowedPolicy: async (_ctx, client, token) => !!client.clientId && token.clientId === client.clientId },
@@ -114,7 +131,13 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       return {
         accountId: account.id,
         async claims() {
-          return { sub: account.id, email: account.email, email_verified: account.emailVerified, name: account.name };
+          // everything the account holds; the provider releases only what the scopes and the
+          // claims parameter ask for, to the ID token or userinfo as requested
+          return {
+            sub: account.id, email: account.email, email_verified: account.emailVerified,
+            ...(account.name ? { name: account.name } : {}),
+            ...profileClaims(account.profile, account.updatedAt),
+          };
         },
       };
     },

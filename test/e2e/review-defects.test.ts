@@ -1,11 +1,10 @@
 // Defects and weaknesses from the security review of the foundation (issue 6): one scenario each,
 // through the real HTTP stack, database and a real relying party.
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, backchannelListener, createUser, formOn, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
+import { RelyingParty, UserAgent, backchannelListener, createUser, formOn, rawRequest, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
 
 describe('security review defects', () => {
   let t: Tessera;
@@ -272,6 +271,7 @@ describe('security review defects', () => {
         assert.ok(done.headers.location?.startsWith(REDIRECT_URI), 'signed in');
         const named = (prefix: string) => seen.filter((c) => c.startsWith(prefix) && !/^[^=]+=;/.test(c));
         assert.ok(named('__Host-session=').length, 'session cookie is __Host-');
+        assert.ok(named('__Host-session=').every((c) => /samesite=none/i.test(c)), 'SameSite=None (with Secure): a cross-site POST to /auth carries it (OIDC Core §3.1.2.1)');
         assert.ok(named('__Host-tessera.form=').length, `form session cookie is __Host-: ${seen.join(' | ')}`);
         assert.ok(named('__Secure-interaction=').length, 'interaction cookie is __Secure-');
         for (const c of seen) {
@@ -311,17 +311,3 @@ describe('security review defects', () => {
     });
   });
 });
-
-/** A request with headers fetch() will not send (Host); returns status, headers and body. */
-function rawRequest(base: string, path: string, headers: Record<string, string>, body?: string) {
-  const url = new URL(path, base);
-  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: body ? 'POST' : 'GET', headers: { accept: 'text/html', ...headers } }, (res) => {
-      let text = '';
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}

@@ -73,14 +73,17 @@ describe('running Tessera as a process', function () {
       const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Cli#Harbour7Lantern', '--json'], env);
       assert.equal(created.code, 0, created.stderr);
       assert.equal(JSON.parse(created.stdout).email, 'cli@example.com');
-      const client = await run(['src/cli/main.ts', 'client', 'create', '--client-id', 'app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--json'], env);
+      const updated = await run(['src/cli/main.ts', 'user', 'update', '--email', 'cli@example.com', '--given-name', 'Ada', '--locale', 'en-GB', '--country', 'GB', '--json'], env);
+      assert.equal(updated.code, 0, updated.stderr);
+      assert.deepEqual(JSON.parse(updated.stdout).profile, { givenName: 'Ada', locale: 'en-GB', address: { country: 'GB' } });
+      const client = await run(['src/cli/main.ts', 'client', 'create', '--client-id', 'app', '--redirect-uri', 'http://127.0.0.1:9/cb', '--pkce', 'optional', '--json'], env);
       assert.equal(client.code, 0, client.stderr);
       const { client_id, client_secret } = JSON.parse(client.stdout) as { client_id: string; client_secret: string };
       assert.equal(client_id, 'app');
       assert.ok(client_secret.length >= 32);
 
-      // the running server sees the client the CLI just created
-      const res = await fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`app:${client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&redirect_uri=http://127.0.0.1:9/cb&code_verifier=' + 'a'.repeat(43) });
+      // the running server sees the client the CLI just created (pkce optional: no verifier needed)
+      const res = await fetch(`${issuer}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`app:${client_secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&redirect_uri=http://127.0.0.1:9/cb' });
       assert.equal(((await res.json()) as { error: string }).error, 'invalid_grant', 'client authenticated; only the code is wrong');
     } finally {
       server.kill('SIGTERM');
@@ -119,7 +122,7 @@ describe('running Tessera as a process', function () {
 
   it('answers CLI misuse with a usage line, exit 2, and writes nothing', async () => {
     const env = cleanEnv({ TESSERA_DATA_DIR: dataDir });
-    for (const args of [['frobnicate'], ['user', 'create', '--email', 'x@example.com'], ['user', 'create', '--bogus'], ['client', 'create', '--client-id', 'x', '--grant', 'password']]) {
+    for (const args of [['frobnicate'], ['user', 'create', '--email', 'x@example.com'], ['user', 'create', '--bogus'], ['client', 'create', '--client-id', 'x', '--grant', 'password'], ['client', 'create', '--client-id', 'x', '--redirect-uri', 'https://a.example/cb', '--pkce', 'maybe']]) {
       const result = await run(['src/cli/main.ts', ...args], env);
       assert.equal(result.code, 2, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /usage: tessera/);
@@ -130,6 +133,9 @@ describe('running Tessera as a process', function () {
     const common = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Password1!'], env);
     assert.equal(common.code, 1, 'a password from the common/breached lists is refused');
     assert.match(common.stderr, /the password is too common or too easy to guess/);
+    const badProfile = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Cli#Harbour7Lantern', '--zoneinfo', 'Mars/Olympus'], env);
+    assert.equal(badProfile.code, 1);
+    assert.match(badProfile.stderr, /zoneinfo "Mars\/Olympus" is not a time zone/);
     const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], env);
     assert.deepEqual(JSON.parse(list.stdout).users, []);
     const clients = await run(['src/cli/main.ts', 'client', 'list', '--json'], env);

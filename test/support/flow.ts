@@ -169,3 +169,17 @@ export async function backchannelListener() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { uri: `http://127.0.0.1:${(server.address() as AddressInfo).port}/backchannel`, received, close: () => server.close() };
 }
+
+/** A request with headers fetch() will not send (Host); returns status, headers and body. */
+export function rawRequest(base: string, path: string, headers: Record<string, string>, body?: string) {
+  const url = new URL(path, base);
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = http.request({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: body ? 'POST' : 'GET', headers: { accept: 'text/html', ...headers } }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
