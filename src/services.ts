@@ -59,7 +59,13 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await db.init();
     await accounts.backfillEmailLookups();
     await keys.ensure();
-    const provider = createProvider({ config, storage, accounts, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    const stepUp = {
+      // second factors arrive with their own modules; until then an emailed code is all there is
+      factorsOf: async () => ({ available: ['email' as const] }),
+      emailCountsAsMfa: config.mfa.emailCountsAsMfa,
+      offerEnrolment: false,
+    };
+    const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
       config, db, accounts, keys, clients, storage, provider, steps,

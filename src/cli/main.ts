@@ -14,7 +14,7 @@ const USAGE = `usage: tessera <command> [--json]
   user disable --email E
   client create --client-id ID [--redirect-uri URI ...] [--public] [--grant refresh_token|client_credentials ...]
                 [--post-logout-redirect-uri URI ...] [--skip-consent] [--name N] [--backchannel-logout-uri URI]
-                [--pkce required|optional]
+                [--pkce required|optional] [--minimum-acr urn:tessera:acr:pwd|urn:tessera:acr:mfa|phr]
   client list
   client delete --client-id ID
   keys list
@@ -41,6 +41,7 @@ const OPTIONS = {
   public: { type: 'boolean' },
   'skip-consent': { type: 'boolean' },
   pkce: { type: 'string' },
+  'minimum-acr': { type: 'string' },
   ...Object.fromEntries(PROFILE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof PROFILE_FLAGS)[number], { type: 'string' }>,
   alg: { type: 'string' },
   kid: { type: 'string' },
@@ -117,6 +118,7 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
       ...(v.name ? { name: v.name } : {}),
       ...(v['backchannel-logout-uri'] ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
       ...(v.pkce !== undefined ? { pkce: pkcePolicy(v.pkce) } : {}),
+      ...(v['minimum-acr'] !== undefined ? { minimumAcr: v['minimum-acr'] } : {}),
     });
     return {
       json: { client_id: client.clientId, ...(client.clientSecret ? { client_secret: client.clientSecret } : {}) },

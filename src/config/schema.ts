@@ -34,6 +34,10 @@ export const configSchema = z.object({
     /** New passwords must reach this zxcvbn score (0 turns the common-password check off). */
     minStrength: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
   }),
+  mfa: z.object({
+    /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
+    emailCountsAsMfa: z.boolean(),
+  }),
   ttl: z.object({
     sessionSeconds: seconds,
     interactionSeconds: seconds,
@@ -63,4 +67,5 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PASSWORD_MEMORY_COST_KIB: { path: 'password.memoryCostKiB', kind: 'int' },
   PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
   PASSWORD_MIN_STRENGTH: { path: 'password.minStrength', kind: 'int' },
+  MFA_EMAIL_COUNTS: { path: 'mfa.emailCountsAsMfa', kind: 'bool' },
 };

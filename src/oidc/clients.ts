@@ -4,6 +4,8 @@ import { randomBytes } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
 import type { Sealer } from '../crypto/seal.ts';
+import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
+import { MINIMUM_ACR } from './step-up.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
@@ -31,6 +33,8 @@ export interface NewClient {
   backchannelLogoutUri?: string;
   /** PKCE policy; 'optional' only for confidential clients (OIDC Core does not require PKCE). */
   pkce?: PkcePolicy;
+  /** Every sign-in for this client reaches at least this acr, or the client gets unmet_authentication_requirements. */
+  minimumAcr?: string;
 }
 
 export interface ClientView {
@@ -43,6 +47,7 @@ export interface ClientView {
   authMethod: string;
   skipConsent: boolean;
   pkce: PkcePolicy;
+  minimumAcr?: string;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/;
@@ -60,6 +65,7 @@ function view(m: Metadata): ClientView {
     authMethod: (m.token_endpoint_auth_method as string | undefined) ?? 'client_secret_basic',
     skipConsent: m[SKIP_CONSENT] === true,
     pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
+    ...(typeof m[MINIMUM_ACR] === 'string' ? { minimumAcr: m[MINIMUM_ACR] } : {}),
   };
 }
 
@@ -108,6 +114,9 @@ export function buildClientMetadata(input: NewClient): Metadata {
   if (input.pkce !== undefined && input.pkce !== 'required' && input.pkce !== 'optional') {
     throw new ClientError('invalid_client_metadata', `pkce must be required or optional, got "${String(input.pkce)}"`);
   }
+  if (input.minimumAcr !== undefined && !isAcr(input.minimumAcr)) {
+    throw new ClientError('invalid_client_metadata', `minimum acr must be one of ${ACR_LEVELS.join(', ')}, got "${input.minimumAcr}"`);
+  }
   if (input.public && input.pkce === 'optional') {
     throw new ClientError('invalid_client_metadata', 'a public client always requires PKCE (RFC 9700 §2.1.1): pkce optional is only for confidential clients');
   }
@@ -123,6 +132,7 @@ export function buildClientMetadata(input: NewClient): Metadata {
     ...(input.backchannelLogoutUri ? { backchannel_logout_uri: input.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
     [SKIP_CONSENT]: input.skipConsent === true,
     [PKCE]: input.pkce ?? 'required',
+    ...(input.minimumAcr ? { [MINIMUM_ACR]: input.minimumAcr } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // Tessera's interaction policy: oidc-provider's login and consent prompts, plus the checks Tessera
 // adds in front of them. Step-up (acr/max_age) will join here.
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
+import { stepUpCheck, type StepUpDeps } from './step-up.ts';
 
 const { base, Check } = interactionPolicy;
 
@@ -20,9 +21,15 @@ const accountUnavailable = new Check('account_unavailable', 'the signed-in accou
   return Check.REQUEST_PROMPT;
 });
 
-export function buildInteractionPolicy() {
+export function buildInteractionPolicy(stepUp: StepUpDeps) {
   const policy = base();
+  const login = policy.get('login')!;
+  // the step-up check replaces the provider's own essential-acr checks (it decides them, and
+  // acr_values, max_age per factor and the client's minimum)
+  login.checks.remove('essential_acr');
+  login.checks.remove('essential_acrs');
+  login.checks.add(stepUpCheck(stepUp), 0);
   // first: the other login checks and the consent prompt assume the session's account exists
-  policy.get('login')!.checks.add(accountUnavailable, 0);
+  login.checks.add(accountUnavailable, 0);
   return policy;
 }

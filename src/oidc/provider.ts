@@ -6,8 +6,9 @@ import type { Config } from '../config/schema.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import { PKCE, SKIP_CONSENT } from './clients.ts';
-import { ACR_LEVELS } from '../policy/assurance.ts';
+import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
+import { MINIMUM_ACR, type StepUpDeps } from './step-up.ts';
 import { cookieName } from '../http/issuer-origin.ts';
 import { profileClaims } from '../accounts/profile.ts';
 
@@ -16,6 +17,8 @@ export interface ProviderDeps {
   storage: OidcStorage;
   accounts: AccountStore;
   jwks: JsonWebKey[];
+  /** What the step-up decision needs to know about accounts and sessions. */
+  stepUp: StepUpDeps;
   /** Lets the provider call relying parties on loopback/private addresses (tests, internal RPs). */
   allowPrivateFetch?: boolean;
 }
@@ -24,7 +27,7 @@ type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
 const render = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>) =>
   (ctx as unknown as { render: Render }).render(view, locals);
 
-export function createProvider({ config, storage, accounts, jwks, allowPrivateFetch = false }: ProviderDeps): Provider {
+export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false }: ProviderDeps): Provider {
   const { ttl } = config;
   const httpsIssuer = config.issuer.startsWith('https:');
   const configuration: Configuration = {
@@ -80,10 +83,13 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT, PKCE],
+      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR],
       validator(_ctx, key, value, metadata) {
         if (key === SKIP_CONSENT && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${SKIP_CONSENT} must be a boolean`);
+        }
+        if (key === MINIMUM_ACR && value !== undefined && (typeof value !== 'string' || !isAcr(value))) {
+          throw new Error(`${MINIMUM_ACR} must be one of ${ACR_LEVELS.join(', ')}`);
         }
         if (key === PKCE && value !== undefined) {
           if (value !== 'required' && value !== 'optional') throw new Error(`${PKCE} must be required or optional`);
@@ -124,7 +130,7 @@ export function createProvider({ config, storage, accounts, jwks, allowPrivateFe
       Grant: ttl.grantSeconds,
       ClientCredentials: ttl.clientCredentialsSeconds,
     },
-    interactions: { policy: buildInteractionPolicy(), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: buildInteractionPolicy(stepUp), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       const account = await accounts.findById(sub);
       if (!account || account.disabled) return undefined;

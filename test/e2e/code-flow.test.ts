@@ -22,7 +22,7 @@ describe('authorization code flow with a real relying party', () => {
   it('publishes discovery with S256-only PKCE, acr levels and every endpoint', async () => {
     const meta = rp.config.serverMetadata();
     assert.deepEqual(meta.code_challenge_methods_supported, ['S256']);
-    assert.deepEqual(meta.acr_values_supported, [ACR.password]);
+    assert.deepEqual(meta.acr_values_supported, [ACR.password, ACR.mfa, ACR.phr]);
     assert.deepEqual(meta.response_types_supported, ['code']);
     for (const key of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'introspection_endpoint', 'revocation_endpoint', 'end_session_endpoint'] as const) {
       assert.ok(meta[key]?.startsWith(t.issuer), `${key} advertised`);
