@@ -2,7 +2,7 @@
 // generated secrets. The only module that reads process.env.
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { configSchema, ENV_VARS, type Config } from './schema.ts';
+import { configProblems, configSchema, ENV_VARS, type Config } from './schema.ts';
 import { loadOrCreateDevSecrets } from './dev-secrets.ts';
 
 export class ConfigError extends Error {
@@ -95,5 +95,7 @@ export function loadConfig({ env = process.env, configDir = path.join(ROOT, 'con
     const label = envName ? `${envName} (${dotted})` : dotted || '(root)';
     throw new ConfigError(`Invalid configuration: ${label}: ${issue.message}`);
   }
+  const problem = configProblems(parsed.data);
+  if (problem) throw new ConfigError(`Invalid configuration: ${problem}`);
   return parsed.data;
 }

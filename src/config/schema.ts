@@ -34,6 +34,24 @@ export const configSchema = z.object({
     /** New passwords must reach this zxcvbn score (0 turns the common-password check off). */
     minStrength: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
   }),
+  notify: z.object({
+    /** smtp://user:pass@host:port; unset outside production: emails go to the development outbox. */
+    smtpUrl: z.string().regex(/^smtps?:\/\/.+/, 'must start with smtp:// or smtps://').optional(),
+    mailFrom: z.string().min(3),
+    smsProvider: z.enum(['twilio', 'outbox']),
+    twilio: z.object({
+      accountSid: z.string().min(1).optional(),
+      authToken: z.string().min(1).optional(),
+      from: z.string().min(1).optional(),
+      apiBase: z.url(),
+    }),
+    timeoutMs: z.number().int().positive(),
+  }),
+  codes: z.object({
+    signInLifetimeSeconds: seconds,
+    resendIntervalSeconds: seconds,
+    maxAttempts: z.number().int().min(1).max(10),
+  }),
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
     emailCountsAsMfa: z.boolean(),
@@ -52,6 +70,19 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/** Rules a valid file can still break: the ones that depend on NODE_ENV or on several settings. */
+export function configProblems(c: Config): string | undefined {
+  if (c.notify.smsProvider === 'twilio') {
+    const missing = (['accountSid', 'authToken', 'from'] as const).filter((k) => !c.notify.twilio[k]);
+    if (missing.length) return `SMS_PROVIDER=twilio needs ${missing.map((k) => ({ accountSid: 'TWILIO_ACCOUNT_SID', authToken: 'TWILIO_AUTH_TOKEN', from: 'TWILIO_FROM' })[k]).join(', ')}`;
+  }
+  if (c.env === 'production') {
+    if (c.notify.smsProvider === 'outbox') return 'SMS_PROVIDER=outbox is for development: set SMS_PROVIDER=twilio when NODE_ENV=production';
+    if (!c.notify.smtpUrl) return 'SMTP_URL is required when NODE_ENV=production (emails would go to the development outbox)';
+  }
+  return undefined;
+}
+
 /** Environment variable → config path. The only names Tessera reads from the environment. */
 export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | 'bool' | 'list' }> = {
   NODE_ENV: { path: 'env', kind: 'string' },
@@ -68,4 +99,11 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
   PASSWORD_MIN_STRENGTH: { path: 'password.minStrength', kind: 'int' },
   MFA_EMAIL_COUNTS: { path: 'mfa.emailCountsAsMfa', kind: 'bool' },
+  SMTP_URL: { path: 'notify.smtpUrl', kind: 'string' },
+  MAIL_FROM: { path: 'notify.mailFrom', kind: 'string' },
+  SMS_PROVIDER: { path: 'notify.smsProvider', kind: 'string' },
+  TWILIO_ACCOUNT_SID: { path: 'notify.twilio.accountSid', kind: 'string' },
+  TWILIO_AUTH_TOKEN: { path: 'notify.twilio.authToken', kind: 'string' },
+  TWILIO_FROM: { path: 'notify.twilio.from', kind: 'string' },
+  TWILIO_API_BASE: { path: 'notify.twilio.apiBase', kind: 'string' },
 };

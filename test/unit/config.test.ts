@@ -38,7 +38,12 @@ describe('configuration', () => {
     assert.throws(() => loadConfig({ env }), /COOKIE_KEYS is required when NODE_ENV=production/);
     assert.throws(() => loadConfig({ env: { ...env, COOKIE_KEYS: COOKIE } }), /ENCRYPTION_KEY is required/);
     assert.throws(() => loadConfig({ env: { ...env, COOKIE_KEYS: COOKIE, ENCRYPTION_KEY: KEY } }), /MONGODB_URI is required/);
-    const ok = loadConfig({ env: { ...env, COOKIE_KEYS: COOKIE, ENCRYPTION_KEY: KEY, MONGODB_URI: 'mongodb://db/tessera' } });
+    const core = { ...env, COOKIE_KEYS: COOKIE, ENCRYPTION_KEY: KEY, MONGODB_URI: 'mongodb://db/tessera' };
+    assert.throws(() => loadConfig({ env: core }), /SMS_PROVIDER=outbox is for development/);
+    assert.throws(() => loadConfig({ env: { ...core, SMS_PROVIDER: 'twilio' } }), /SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM/);
+    const delivery = { SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 'tok', TWILIO_FROM: '+15550100' };
+    assert.throws(() => loadConfig({ env: { ...core, ...delivery } }), /SMTP_URL is required when NODE_ENV=production/);
+    const ok = loadConfig({ env: { ...core, ...delivery, SMTP_URL: 'smtp://mail:25' } });
     assert.equal(ok.env, 'production');
   });
 
@@ -71,7 +76,10 @@ describe('configuration', () => {
     mkdirSync(path.join(dir, 'cfg'));
     copyFileSync(path.join(ROOT, 'config/default.json'), path.join(dir, 'cfg/default.json'));
     copyFileSync(path.join(ROOT, 'config/production.example.json'), path.join(dir, 'cfg/production.json'));
-    const config = loadConfig({ configDir: path.join(dir, 'cfg'), env: { NODE_ENV: 'production', COOKIE_KEYS: COOKIE, ENCRYPTION_KEY: KEY, MONGODB_URI: 'mongodb://db/tessera', TESSERA_DATA_DIR: dir } });
+    const config = loadConfig({ configDir: path.join(dir, 'cfg'), env: {
+      NODE_ENV: 'production', COOKIE_KEYS: COOKIE, ENCRYPTION_KEY: KEY, MONGODB_URI: 'mongodb://db/tessera', TESSERA_DATA_DIR: dir,
+      SMTP_URL: 'smtp://mail:25', TWILIO_ACCOUNT_SID: 'AC1', TWILIO_AUTH_TOKEN: 'tok', TWILIO_FROM: '+15550100',
+    } });
     assert.equal(config.issuer, 'https://id.example.com');
   });
 });
