@@ -13,28 +13,26 @@ import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import type Provider from 'oidc-provider';
 import type { Config } from './config/schema.ts';
-import type { AccountStore } from './accounts/store.ts';
-import { alreadyDone, type InteractionSteps } from './interaction/steps.ts';
+import { alreadyDone } from './interaction/steps.ts';
+import type { Services } from './services.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
+import { outboxPage } from './notify/outbox-page.ts';
 import { interactionRouter } from './interaction/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export interface AppDeps {
-  config: Config;
-  provider: Provider;
-  accounts: AccountStore;
-  steps: InteractionSteps;
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox'> & {
   log?: (err: unknown, ctx: Context) => void;
-}
+};
 
 /** Logs a 5xx once, with the request id the user sees; paths only (no query, cookies or bodies). */
 function defaultLog(err: unknown, ctx: Context): void {
   console.error(`[tessera] request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed:`, err);
 }
 
-export function createApp({ config, provider, accounts, steps, log = defaultLog }: AppDeps): Koa {
+export function createApp(deps: AppDeps): Koa {
+  const { config, provider, steps, outbox, log = defaultLog } = deps;
   const app = new Koa();
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
@@ -84,7 +82,7 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
 
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
-  const interactions = interactionRouter({ provider, accounts, steps });
+  const interactions = interactionRouter(deps);
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
@@ -94,6 +92,9 @@ export function createApp({ config, provider, accounts, steps, log = defaultLog 
     interactions.allowedMethods(),
   ] as Koa.Middleware[]);
   app.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? pages(ctx, next) : next()));
+
+  // development only: the messages the outbox transports recorded, so a newcomer can read codes
+  if (config.env === 'development') app.use(outboxPage(outbox));
 
   // the return to the provider after a finished step (GET /auth/<uid>) runs once per interaction:
   // a replayed or doubled request must not make a second authorization code

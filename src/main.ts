@@ -28,7 +28,7 @@ function onStop(stop: (signal: string) => Promise<void>): void {
 
 async function serve(config: Config): Promise<void> {
   const services: Services = await openServices(config, { owner: 'server', log: (line) => console.log(line) });
-  const app = createApp({ config, provider: services.provider, accounts: services.accounts, steps: services.steps });
+  const app = createApp(services);
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(config.port, () => resolve(s)).once('error', reject);
   });

@@ -14,6 +14,26 @@ import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
 import type { AccountView } from './accounts/store.ts';
 import { createInteractionSteps, type InteractionSteps } from './interaction/steps.ts';
+import { createSignInProgress, type SignInProgress } from './interaction/progress.ts';
+import { createSessionProofs } from './oidc/session-proofs.ts';
+import type { StepUpDeps } from './oidc/step-up.ts';
+import { createChallenges } from './factors/challenges.ts';
+import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
+import { emailFactor } from './factors/email/index.ts';
+import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
+import { createMessages } from './notify/messages.ts';
+
+function transportSettings(config: Config): TransportSettings {
+  const { notify } = config;
+  const { accountSid, authToken, from, apiBase } = notify.twilio;
+  return {
+    ...(notify.smtpUrl ? { smtpUrl: notify.smtpUrl } : {}),
+    mailFrom: notify.mailFrom,
+    smsProvider: notify.smsProvider,
+    ...(accountSid && authToken && from ? { twilio: { accountSid, authToken, from, apiBase } } : {}),
+    timeoutMs: notify.timeoutMs,
+  };
+}
 
 export interface Services {
   config: Config;
@@ -24,6 +44,10 @@ export interface Services {
   storage: OidcStorage;
   provider: Provider;
   steps: InteractionSteps;
+  factors: FactorRegistry;
+  progress: SignInProgress;
+  stepUp: StepUpDeps;
+  outbox: Outbox;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -59,16 +83,33 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await db.init();
     await accounts.backfillEmailLookups();
     await keys.ensure();
-    const stepUp = {
-      // second factors arrive with their own modules; until then an emailed code is all there is
-      factorsOf: async () => ({ available: ['email' as const] }),
+    const clock = () => new Date();
+    const outbox = createOutbox();
+    const transports = createTransports(transportSettings(config), outbox);
+    const challenges = createChallenges(db, sealer, {
+      lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
+    }, clock);
+    const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
+    const factors = createFactorRegistry([emailFactor({ challenges, transports, messages, clock })]);
+    const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
+    const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
+    const stepUp: StepUpDeps = {
+      async factorsOf(accountId) {
+        const account = await accounts.findById(accountId);
+        if (!account) return { available: [] };
+        return { available: await factors.available(account), ...(account.secondFactor ? { routine: account.secondFactor } : {}) };
+      },
+      proofsOf: (uid, accountId) => proofs.of(uid, accountId),
+      recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,
+      // enrolling TOTP or WebAuthn during a sign-in arrives with those factors
       offerEnrolment: false,
+      clock,
     };
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

@@ -9,6 +9,7 @@ import type { PasswordHasher } from './password.ts';
 import { passwordProblems } from '../policy/password.ts';
 import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
 import { profileProblems, type Profile } from './profile.ts';
+import type { SecondFactor } from '../policy/sign-in.ts';
 
 export type Role = 'user' | 'admin';
 
@@ -21,6 +22,8 @@ export interface AccountView {
   disabled: boolean;
   organisationId?: string;
   profile: Profile;
+  /** The routine second factor every sign-in needs (account setting), if any. */
+  secondFactor?: SecondFactor;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -36,6 +39,7 @@ interface AccountDoc {
   disabled: boolean;
   organisationId?: string;
   profile?: Profile;
+  secondFactor?: SecondFactor;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -66,6 +70,7 @@ function view(doc: AccountDoc): AccountView {
     disabled: doc.disabled,
     ...(doc.organisationId ? { organisationId: doc.organisationId } : {}),
     profile: doc.profile ?? {},
+    ...(doc.secondFactor ? { secondFactor: doc.secondFactor } : {}),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -105,6 +110,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       disabled: { type: Boolean, default: false },
       organisationId: { type: String },
       profile: { type: Schema.Types.Mixed },
+      secondFactor: { type: String },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -214,6 +220,12 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const updatedAt = new Date();
       await Accounts.updateOne({ _id: found._id }, { $set: { profile: merged, ...(name !== undefined ? { name } : {}), updatedAt } });
       return view({ ...found, profile: merged, ...(name !== undefined ? { name } : {}), updatedAt });
+    },
+
+    /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
+    async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<void> {
+      const res = await Accounts.updateOne({ _id: accountId }, factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } });
+      if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<AccountView> {

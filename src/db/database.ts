@@ -129,6 +129,10 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       return kind === 'mongodb' ? work() : lock(key, work);
     },
     async idLookupIndexed(model) {
+      // SQLite's EXPLAIN does not check the schema cookie: a pooled connection idle since before
+      // the keeper rebuilt the index would report its old plan. A real lookup first refreshes it
+      // (the pool hands the most recently used connection out again).
+      await model.findById('-probe-').lean();
       const plan = await model.find({ _id: '-probe-' } as never).explain() as Plan | Plan[];
       return planUsesIndex(Array.isArray(plan) ? plan[0]! : plan);
     },

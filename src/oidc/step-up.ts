@@ -1,6 +1,6 @@
 // The step-up check (oidc-provider's interaction policy, login prompt): gathers the facts of one
 // authorization request and the signed-in account, asks the pure decision (policy/sign-in.ts), and
-// either lets the request through, asks for an interaction (the steps go to the pages through the
+// either lets the request through, asks for an interaction (the decision goes to the pages in the
 // prompt details), or sends the RP unmet_authentication_requirements — never a weaker token.
 import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { decideSignIn, type Decision, type Proof, type SecondFactor, type SignInFacts } from '../policy/sign-in.ts';
@@ -19,64 +19,96 @@ export interface AccountFactors {
 export interface StepUpDeps {
   /** What the account can use as second factors now, and its routine one. */
   factorsOf(accountId: string): Promise<AccountFactors>;
-  /** What this session proved and when (per-factor times); undefined: derive from the session's amr. */
-  proofsOf?(sessionUid: string): Promise<Proof[] | undefined>;
+  /** What this session proved and when, per factor. */
+  proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
+  recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
   emailCountsAsMfa: boolean;
   offerEnrolment: boolean;
-  clock?: () => Date;
+  clock: () => Date;
+}
+
+export type RequestFacts = SignInFacts['request'] & { clientMinimumAcr?: string };
+
+/** The result an interaction hands back: the provider's login plus the per-factor proofs. */
+export interface SignInResult {
+  login: { accountId: string; acr: string; amr: string[]; ts: number; remember?: boolean };
+  proofs: Proof[];
 }
 
 const FACTOR_BY_AMR = Object.fromEntries(Object.entries(AMR).map(([factor, amr]) => [amr, factor as Factor])) as Record<string, Factor>;
 
-function essentialAcr(ctx: KoaContextWithOIDC): string[] {
-  const acr = (ctx.oidc.claims as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } }).id_token?.acr;
+function essentialAcr(claims: unknown): string[] {
+  let parsed = claims;
+  if (typeof claims === 'string') {
+    try { parsed = JSON.parse(claims); } catch { return []; }
+  }
+  const acr = (parsed as { id_token?: { acr?: { essential?: boolean; value?: string; values?: string[] } } } | undefined)?.id_token?.acr;
   if (!acr?.essential) return [];
   return acr.values ?? (acr.value ? [acr.value] : []);
 }
 
-/** The facts of this request and session, for the decision. */
-export async function signInFacts(ctx: KoaContextWithOIDC, deps: StepUpDeps): Promise<SignInFacts | undefined> {
-  const session = ctx.oidc.session;
-  if (!session?.accountId) return undefined;
-  const now = Math.floor((deps.clock?.() ?? new Date()).getTime() / 1000);
-  const params = ctx.oidc.params ?? {};
-  const loginTs = session.loginTs ?? now;
-  const stored = session.uid && deps.proofsOf ? await deps.proofsOf(session.uid) : undefined;
-  const proven: Proof[] = stored ?? (session.amr ?? []).flatMap((amr) => (FACTOR_BY_AMR[amr] ? [{ factor: FACTOR_BY_AMR[amr]!, at: loginTs }] : []));
-  const { available, routine } = await deps.factorsOf(session.accountId);
+/** What an authorization request asks for, from its parameters (the provider's or an interaction's). */
+export function requestFacts(params: Record<string, unknown>, client: Record<string, unknown> | undefined): RequestFacts {
   const maxAge = params.max_age;
   return {
-    now,
+    acrValues: String(params.acr_values ?? '').split(' ').filter(Boolean),
+    essentialAcr: essentialAcr(params.claims),
+    ...(maxAge !== undefined && maxAge !== '' && Number.isFinite(Number(maxAge)) ? { maxAge: Number(maxAge) } : {}),
+    promptLogin: String(params.prompt ?? '').split(' ').includes('login'),
+    ...(typeof client?.[MINIMUM_ACR] === 'string' ? { clientMinimumAcr: client[MINIMUM_ACR] as string } : {}),
+  };
+}
+
+/** The decision's facts for one account, its proofs and one request. */
+export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts): Promise<SignInFacts> {
+  const { clientMinimumAcr, ...rest } = request;
+  const { available, routine } = await deps.factorsOf(accountId);
+  return {
+    now: Math.floor(deps.clock().getTime() / 1000),
     available,
     ...(routine ? { routine } : {}),
     proven,
-    request: {
-      acrValues: String(params.acr_values ?? '').split(' ').filter(Boolean),
-      essentialAcr: essentialAcr(ctx),
-      ...(maxAge !== undefined ? { maxAge: Number(maxAge) } : {}),
-      // prompt=login voids what the session proved before; the interaction that just returned is
-      // the new sign-in it asked for
-      promptLogin: ctx.oidc.prompts.has('login') && !ctx.oidc.result?.login,
-    },
-    ...(typeof ctx.oidc.client?.[MINIMUM_ACR] === 'string' ? { clientMinimumAcr: ctx.oidc.client[MINIMUM_ACR] as string } : {}),
+    request: rest,
+    ...(clientMinimumAcr ? { clientMinimumAcr } : {}),
     emailCountsAsMfa: deps.emailCountsAsMfa,
     routineSkipped: false,
     offerEnrolment: deps.offerEnrolment,
   };
 }
 
+/** A session's proofs: the recorded ones, or (sessions older than the record) its amr at loginTs. */
+export async function sessionProofs(deps: StepUpDeps, session: { uid?: string; accountId?: string; amr?: string[]; loginTs?: number }): Promise<Proof[]> {
+  if (!session.accountId) return [];
+  const recorded = session.uid ? await deps.proofsOf(session.uid, session.accountId) : undefined;
+  if (recorded) return recorded;
+  const at = session.loginTs ?? Math.floor(deps.clock().getTime() / 1000);
+  return (session.amr ?? []).flatMap((amr) => (FACTOR_BY_AMR[amr] ? [{ factor: FACTOR_BY_AMR[amr]!, at }] : []));
+}
+
 export function stepUpCheck(deps: StepUpDeps) {
   const decisions = new WeakMap<object, Decision>();
   return new Check('acr_step_up', 'the session does not meet the requested authentication level', async (ctx: KoaContextWithOIDC) => {
-    const facts = await signInFacts(ctx, deps);
-    if (!facts) return Check.NO_NEED_TO_PROMPT; // no session: the no_session check asks for a sign-in
-    const decision = decideSignIn(facts);
+    const session = ctx.oidc.session;
+    if (!session?.accountId) return Check.NO_NEED_TO_PROMPT; // no session: the no_session check asks for a sign-in
+    const result = ctx.oidc.result as Partial<SignInResult> | undefined;
+    let proven: Proof[];
+    let request = requestFacts(ctx.oidc.params ?? {}, ctx.oidc.client as unknown as Record<string, unknown>);
+    if (result?.login && Array.isArray(result.proofs)) {
+      // an interaction just returned: its proofs are what counts (it already applied prompt=login)
+      proven = result.proofs;
+      if (session.uid) await deps.recordProofs(session.uid, session.accountId, proven);
+      request = { ...request, promptLogin: false };
+    } else {
+      proven = await sessionProofs(deps, session);
+      if (result?.login) request = { ...request, promptLogin: false };
+    }
+    const decision = decideSignIn(await factsFor(deps, session.accountId, proven, request));
     decisions.set(ctx, decision);
     if (decision.outcome === 'done') return Check.NO_NEED_TO_PROMPT;
     if (decision.outcome === 'unmet') throw new errors.UnmetAuthenticationRequirements(decision.reason);
     // after an interaction finished, a decision that still wants steps means it cannot be met:
     // never loop, never issue a weaker token
-    if (ctx.oidc.result?.login) throw new errors.UnmetAuthenticationRequirements('the sign-in did not reach the required level');
+    if (result?.login) throw new errors.UnmetAuthenticationRequirements('the sign-in did not reach the required level');
     return Check.REQUEST_PROMPT;
   }, (ctx: KoaContextWithOIDC) => ({ signIn: decisions.get(ctx) }));
 }

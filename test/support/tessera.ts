@@ -61,7 +61,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
     server.close();
     throw err;
   });
-  const app = createApp({ config, provider: services.provider, accounts: services.accounts, steps: services.steps, log: options.log ?? ((err) => console.error('    [tessera 500]', err)) });
+  const app = createApp({ ...services, log: options.log ?? ((err) => console.error('    [tessera 500]', err)) });
   const callback = app.callback();
   server.on('request', callback);
   return {

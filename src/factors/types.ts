@@ -1,0 +1,44 @@
+// One interface for every second factor (a Kratos-style strategy): can this account use it now,
+// prepare the step, verify the answer, and what a success proves. A factor is one module under
+// src/factors/<name>/; the sign-in pages only ever talk to this interface.
+import type { Proof, SecondFactor } from '../policy/sign-in.ts';
+
+export interface FactorAccount {
+  id: string;
+  email: string;
+}
+
+export interface FactorContext {
+  account: FactorAccount;
+  /** What the step belongs to (an interaction uid, or a settings action). */
+  scope: string;
+  purpose: 'sign-in';
+}
+
+export type Availability = { available: true } | { available: false; reason: string };
+
+/** What the page shows for the step. */
+export interface FactorPrompt {
+  /** 'code': a 6-digit code field (email, SMS, voice, TOTP, recovery: its own length). */
+  input: 'code';
+  /** e.g. "We emailed a code to a***@example.com." */
+  instructions: string;
+  expiresAt?: Date;
+  resendAt?: Date;
+  canResend: boolean;
+  /** A delivery problem to show with a way forward (retry, another method). */
+  problem?: string;
+}
+
+export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt };
+
+export interface SecondFactorModule {
+  id: SecondFactor;
+  /** Shown on the choice list, e.g. "Email a code". */
+  label: string;
+  availability(account: FactorAccount): Promise<Availability>;
+  /** Prepares the step; calling it again (a reload) sends nothing new. */
+  begin(ctx: FactorContext): Promise<FactorPrompt>;
+  resend?(ctx: FactorContext): Promise<FactorPrompt>;
+  verify(ctx: FactorContext, answer: string): Promise<Verification>;
+}

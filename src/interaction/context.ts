@@ -1,0 +1,50 @@
+// What every hosted sign-in route shares: its dependencies, the interaction it belongs to, a
+// guarded form reader, and the one way to end a step (once) and hand back to the provider.
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AccountStore } from '../accounts/store.ts';
+import type { FactorRegistry } from '../factors/registry.ts';
+import type { StepUpDeps } from '../oidc/step-up.ts';
+import { UserFacingError } from '../http/errors.ts';
+import { alreadyDone, type InteractionSteps } from './steps.ts';
+import type { SignInProgress } from './progress.ts';
+
+export interface InteractionDeps {
+  provider: Provider;
+  accounts: AccountStore;
+  steps: InteractionSteps;
+  factors: FactorRegistry;
+  progress: SignInProgress;
+  stepUp: StepUpDeps;
+}
+
+export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+/** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
+export function field(ctx: Context, name: string, max = 1024): string {
+  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
+  if (typeof value !== 'string' || value.length > max) return '';
+  return value;
+}
+
+export async function details(ctx: Context, provider: Provider, expectedPrompt?: string): Promise<Details> {
+  const d = await provider.interactionDetails(ctx.req, ctx.res);
+  if (d.uid !== ctx.params.uid) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.');
+  if (expectedPrompt && d.prompt.name !== expectedPrompt) {
+    throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+  }
+  return d;
+}
+
+/** Ends a step of the interaction; only the first of concurrent or repeated submissions gets here. */
+export async function finish(ctx: Context, deps: InteractionDeps, step: 'login' | 'consent' | 'abort', result: Parameters<Provider['interactionResult']>[2]) {
+  if (!(await deps.steps.claim(String(ctx.params.uid), step))) throw alreadyDone();
+  const returnTo = await deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
+  ctx.status = 303;
+  ctx.redirect(returnTo);
+}
+
+export async function clientOf(deps: InteractionDeps, d: Details) {
+  const client = await deps.provider.Client.find(String(d.params.client_id));
+  return { client, name: client?.clientName ?? String(d.params.client_id) };
+}
