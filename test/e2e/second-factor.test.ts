@@ -129,4 +129,30 @@ describe('second factor: emailed codes', () => {
       }
     });
   });
+
+  describe('the development outbox', () => {
+    it('shows the emailed code at /dev/outbox in development, and does not exist otherwise', async () => {
+      const dev = await startTessera({ env: { NODE_ENV: 'development' } });
+      try {
+        const rp = await RelyingParty.register(dev, { skipConsent: true });
+        const user = await createUser(dev);
+        await dev.services.accounts.setSecondFactor(user.id, 'email');
+        const agent = new UserAgent();
+        const page = await toFactorPage(agent, (await rp.authorize()).url, user);
+        const outbox = await agent.visit(`${dev.issuer}/dev/outbox`);
+        assert.equal(outbox.status, 200);
+        const code = /(\d{6}) is your Tessera sign-in code/.exec(outbox.body)![1]!;
+        const done = await agent.submit(page, /\/factor$/, { code });
+        assert.ok(new URL(done.url).searchParams.get('code'), 'signed in with the code from the outbox');
+      } finally {
+        await dev.close();
+      }
+      const test = await startTessera();
+      try {
+        assert.equal((await fetch(`${test.issuer}/dev/outbox`)).status, 404);
+      } finally {
+        await test.close();
+      }
+    });
+  });
 });
