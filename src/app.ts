@@ -18,11 +18,12 @@ import type { Services } from './services.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
 import { outboxPage } from './notify/outbox-page.ts';
+import { accountRouter } from './account/routes.ts';
 import { interactionRouter } from './interaction/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -83,6 +84,7 @@ export function createApp(deps: AppDeps): Koa {
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   const interactions = interactionRouter(deps);
+  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp });
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
@@ -90,8 +92,10 @@ export function createApp(deps: AppDeps): Koa {
     CSRF({ disableQuery: true }),
     interactions.routes(),
     interactions.allowedMethods(),
+    account.routes(),
+    account.allowedMethods(),
   ] as Koa.Middleware[]);
-  app.use((ctx, next) => (ctx.path.startsWith('/interaction/') ? pages(ctx, next) : next()));
+  app.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path.startsWith('/account/') ? pages(ctx, next) : next()));
 
   // development only: the messages the outbox transports recorded, so a newcomer can read codes
   if (config.env === 'development') app.use(outboxPage(outbox));

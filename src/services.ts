@@ -20,6 +20,7 @@ import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
 import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
 import { emailFactor } from './factors/email/index.ts';
+import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts';
 import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
 import { createMessages } from './notify/messages.ts';
 
@@ -48,6 +49,7 @@ export interface Services {
   progress: SignInProgress;
   stepUp: StepUpDeps;
   outbox: Outbox;
+  totp: TotpStore;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -90,7 +92,9 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
     }, clock);
     const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
-    const factors = createFactorRegistry([emailFactor({ challenges, transports, messages, clock })]);
+    const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
+    // the order the sign-in page offers them in: the first one the account can use is preselected
+    const factors = createFactorRegistry([totpFactor(totp, clock), emailFactor({ challenges, transports, messages, clock })]);
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     const stepUp: StepUpDeps = {
@@ -109,7 +113,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

@@ -1,0 +1,126 @@
+// The account security area (/account/security): a person signed in to Tessera manages their own
+// second factors. Being signed in means Tessera's own browser session; a visitor without one is
+// sent through the ordinary sign-in as the first-party client `tessera-account`. Every change asks
+// for the current password on the same form (re-authentication for every change).
+import { createHash, randomBytes } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AccountStore, AccountView } from '../accounts/store.ts';
+import type { ClientStore } from '../oidc/clients.ts';
+import type { TotpStore } from '../factors/totp/index.ts';
+import { UserFacingError } from '../http/errors.ts';
+
+export const ACCOUNT_CLIENT = 'tessera-account';
+
+export interface AccountAreaDeps {
+  issuer: string;
+  provider: Provider;
+  accounts: AccountStore;
+  clients: ClientStore;
+  totp: TotpStore;
+}
+
+function field(ctx: Context, name: string, max = 1024): string {
+  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' && value.length <= max ? value : '';
+}
+
+export function accountRouter(deps: AccountAreaDeps): Router {
+  const { provider, accounts, totp } = deps;
+  const router = new Router({ prefix: '/account' });
+  let clientReady: Promise<void> | undefined;
+
+  /** The first-party client the account area signs in with (made on first use). */
+  function ensureClient(): Promise<void> {
+    clientReady ??= (async () => {
+      if (await deps.clients.find(ACCOUNT_CLIENT)) return;
+      await deps.clients.create({ clientId: ACCOUNT_CLIENT, name: 'Tessera account', redirectUris: [`${deps.issuer}/account/callback`], skipConsent: true })
+        .catch((err: { code?: string }) => { if (err.code !== 'client_exists') throw err; });
+    })().catch((err) => { clientReady = undefined; throw err; });
+    return clientReady;
+  }
+
+  async function signedIn(ctx: Context): Promise<AccountView | undefined> {
+    const session = await provider.Session.get(ctx as never);
+    if (!session.accountId) return undefined;
+    const account = await accounts.findById(session.accountId);
+    return account && !account.disabled ? account : undefined;
+  }
+
+  /** The signed-in account, or a redirect through Tessera's sign-in back to this page. */
+  async function requireAccount(ctx: Context): Promise<AccountView | undefined> {
+    const account = await signedIn(ctx);
+    if (account) return account;
+    await ensureClient();
+    const url = new URL('/auth', deps.issuer);
+    const verifier = randomBytes(32).toString('base64url');
+    for (const [k, v] of Object.entries({
+      client_id: ACCOUNT_CLIENT, response_type: 'code', scope: 'openid', redirect_uri: `${deps.issuer}/account/callback`,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', state: ctx.path,
+    })) url.searchParams.set(k, v);
+    ctx.redirect(url.href);
+    return undefined;
+  }
+
+  async function overview(ctx: Context, account: AccountView, notice?: string) {
+    await ctx.render('account/security', {
+      title: 'Security', account, notice, csrf: ctx.state._csrf,
+      totpEnrolled: await totp.enrolled(account.id),
+    });
+  }
+
+  router.use(async (ctx, next) => {
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+
+  // back from the sign-in: Tessera's session is what counts; the code is not needed here
+  router.get('/callback', async (ctx) => {
+    const back = typeof ctx.query.state === 'string' && /^\/account\/[\w/-]*$/.test(ctx.query.state) ? ctx.query.state : '/account/security';
+    if (typeof ctx.query.error === 'string') {
+      throw new UserFacingError(400, 'sign_in_failed', 'The sign-in did not complete. Try again from your account page.');
+    }
+    ctx.redirect(back);
+  });
+
+  router.get('/security', async (ctx) => {
+    const account = await requireAccount(ctx);
+    if (account) await overview(ctx, account);
+  });
+
+  router.get('/security/totp', async (ctx) => {
+    const account = await requireAccount(ctx);
+    if (!account) return;
+    const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
+    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, error: undefined, csrf: ctx.state._csrf });
+  });
+
+  router.post('/security/totp', async (ctx) => {
+    const account = await requireAccount(ctx);
+    if (!account) return;
+    const enrolment = await totp.pending(account.id, account.email);
+    if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.');
+    const render = (error: string) => {
+      ctx.status = 400;
+      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, error, csrf: ctx.state._csrf });
+    };
+    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) return render('Your current password is not right.');
+    if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
+    await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');
+  });
+
+  router.post('/security/totp/remove', async (ctx) => {
+    const account = await requireAccount(ctx);
+    if (!account) return;
+    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
+      ctx.status = 400;
+      await overview(ctx, account, 'Your current password is not right: nothing was changed.');
+      return;
+    }
+    await totp.remove(account.id);
+    await overview(ctx, account, 'The authenticator app was removed.');
+  });
+
+  return router;
+}

@@ -1,0 +1,102 @@
+// Authenticator apps end to end: a signed-in user sets one up at /account/security (QR + key,
+// confirmed with a code and the password), then a relying party asking for urn:tessera:acr:mfa
+// gets the password and the app's code, and an ID token with acr mfa and amr pwd, otp, mfa.
+import assert from 'node:assert/strict';
+import { generate } from 'otplib';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser } from '../support/flow.ts';
+import { ACR } from '../../src/policy/assurance.ts';
+
+/** The code an authenticator app shows `steps` periods from now. */
+const appCode = (secret: string, steps = 0) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
+
+describe('authenticator app (TOTP)', () => {
+  let t: Tessera;
+  let rp: RelyingParty;
+  let user: TestUser;
+  let agent: UserAgent;
+  let secret: string;
+
+  before(async () => {
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { skipConsent: true });
+    user = await createUser(t);
+    agent = new UserAgent();
+  });
+  after(() => t.close());
+
+  /** The account page sends a visitor through Tessera's own sign-in and back. */
+  async function openAccountPage(path: string): Promise<Page> {
+    const page = await agent.visit(`${t.issuer}${path}`);
+    if (!/action="[^"]*\/login"/.test(page.body)) return page;
+    const after = await agent.submit(page, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`);
+    return agent.visit(after.url);
+  }
+
+  it('sets up an app from the account page: QR code and key, confirmed with a code and the password', async () => {
+    const overview = await openAccountPage('/account/security');
+    assert.match(overview.body, /Signed in as <strong>user-/);
+    assert.match(overview.body, /Not set up/);
+    const setup = await agent.visit(`${t.issuer}/account/security/totp`);
+    assert.match(setup.body, /<svg[^>]*>/, 'a QR code');
+    secret = /<code class="key">([A-Z2-7]+)<\/code>/.exec(setup.body)![1]!;
+    const reload = await agent.visit(`${t.issuer}/account/security/totp`);
+    assert.ok(reload.body.includes(secret), 'a reload shows the same key');
+
+    const wrongPassword = await agent.submit(setup, /\/account\/security\/totp$/, { code: await appCode(secret), password: 'Not#The1Password' });
+    assert.equal(wrongPassword.status, 400);
+    assert.match(wrongPassword.body, /current password is not right/);
+    assert.equal(await t.services.totp.enrolled(user.id), false, 'nothing changed');
+    const wrongCode = await agent.submit(setup, /\/account\/security\/totp$/, { code: 'abcdef', password: user.password });
+    assert.match(wrongCode.body, /That code is not right/);
+
+    const done = await agent.submit(setup, /\/account\/security\/totp$/, { code: await appCode(secret), password: user.password });
+    assert.equal(done.status, 200);
+    assert.match(done.body, /authenticator app is set up/);
+    assert.equal(await t.services.totp.enrolled(user.id), true);
+  });
+
+  it('steps up to mfa with the password and the app code: acr mfa, amr pwd otp mfa', async () => {
+    const browser = new UserAgent();
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const factor = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    assert.match(factor.body, /authenticator app shows/, 'the app is preselected');
+    const done = await browser.submit(factor, /\/factor$/, { code: await appCode(secret, 1) });
+    const claims = (await rp.tokens(done.url, auth)).claims()!;
+    assert.equal(claims.acr, ACR.mfa);
+    assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
+  });
+
+  it('accepts each code once: the same code a second time is refused', async () => {
+    const code = await appCode(secret, -1);
+    // a code of an earlier step than one already used is refused too
+    assert.equal(await t.services.totp.check(user.id, code), false);
+    const browser = new UserAgent();
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const factor = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    const replay = await browser.submit(factor, /\/factor$/, { code: await appCode(secret, 1) });
+    assert.equal(replay.status, 400);
+    assert.match(replay.body, /already used/);
+  });
+
+  it('removes the app only with the current password', async () => {
+    const overview = await openAccountPage('/account/security');
+    const refused = await agent.submit(overview, /\/totp\/remove$/, { password: 'Wrong#Password9' });
+    assert.match(refused.body, /nothing was changed/);
+    assert.equal(await t.services.totp.enrolled(user.id), true);
+    const removed = await agent.submit(overview, /\/totp\/remove$/, { password: user.password });
+    assert.match(removed.body, /was removed/);
+    assert.equal(await t.services.totp.enrolled(user.id), false);
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    assert.equal(new URL(await signIn(new UserAgent(), auth.url, user)).searchParams.get('error'), 'unmet_authentication_requirements');
+  });
+
+  it('refuses a forged account form without CSRF and answers account pages of nobody with the sign-in', async () => {
+    await openAccountPage('/account/security');
+    const forged = await agent.request(`${t.issuer}/account/security/totp/remove`, { form: { password: user.password } });
+    assert.equal(forged.status, 403);
+    const stranger = await new UserAgent().request(`${t.issuer}/account/security`);
+    assert.equal(stranger.status, 302);
+    assert.match(stranger.headers.get('location')!, /\/auth\?client_id=tessera-account/);
+  });
+});
