@@ -23,7 +23,7 @@ import { interactionRouter } from './interaction/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -84,7 +84,7 @@ export function createApp(deps: AppDeps): Koa {
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   const interactions = interactionRouter(deps);
-  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp });
+  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery });
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),

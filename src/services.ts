@@ -21,6 +21,7 @@ import { createChallenges } from './factors/challenges.ts';
 import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
 import { emailFactor } from './factors/email/index.ts';
 import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts';
+import { createRecoveryCodes, recoveryFactor, type RecoveryCodes } from './factors/recovery/index.ts';
 import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
 import { createMessages } from './notify/messages.ts';
 
@@ -50,6 +51,7 @@ export interface Services {
   stepUp: StepUpDeps;
   outbox: Outbox;
   totp: TotpStore;
+  recovery: RecoveryCodes;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -94,7 +96,11 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
     // the order the sign-in page offers them in: the first one the account can use is preselected
-    const factors = createFactorRegistry([totpFactor(totp, clock), emailFactor({ challenges, transports, messages, clock })]);
+    const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
+    const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
+    const factors = createFactorRegistry([
+      totpFactor(totp, clock), emailFactor({ challenges, transports, messages, clock }), recoveryFactor(recovery, recoveryUsed, clock),
+    ]);
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     const stepUp: StepUpDeps = {
@@ -113,7 +119,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

@@ -9,6 +9,7 @@ import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { ClientStore } from '../oidc/clients.ts';
 import type { TotpStore } from '../factors/totp/index.ts';
+import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import { UserFacingError } from '../http/errors.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
@@ -19,6 +20,7 @@ export interface AccountAreaDeps {
   accounts: AccountStore;
   clients: ClientStore;
   totp: TotpStore;
+  recovery: RecoveryCodes;
 }
 
 function field(ctx: Context, name: string, max = 1024): string {
@@ -27,7 +29,7 @@ function field(ctx: Context, name: string, max = 1024): string {
 }
 
 export function accountRouter(deps: AccountAreaDeps): Router {
-  const { provider, accounts, totp } = deps;
+  const { provider, accounts, totp, recovery } = deps;
   const router = new Router({ prefix: '/account' });
   let clientReady: Promise<void> | undefined;
 
@@ -67,6 +69,7 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     await ctx.render('account/security', {
       title: 'Security', account, notice, csrf: ctx.state._csrf,
       totpEnrolled: await totp.enrolled(account.id),
+      recoveryLeft: await recovery.remaining(account.id),
     });
   }
 
@@ -120,6 +123,18 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     }
     await totp.remove(account.id);
     await overview(ctx, account, 'The authenticator app was removed.');
+  });
+
+  router.post('/security/recovery-codes', async (ctx) => {
+    const account = await requireAccount(ctx);
+    if (!account) return;
+    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
+      ctx.status = 400;
+      await overview(ctx, account, 'Your current password is not right: nothing was changed.');
+      return;
+    }
+    const codes = await recovery.generate(account.id);
+    await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
   });
 
   return router;

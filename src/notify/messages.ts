@@ -15,6 +15,7 @@ async function render(name: string, data: Record<string, unknown>): Promise<{ te
 
 export interface CodeMessages {
   signInCode(to: string, code: string): Promise<Email>;
+  recoveryCodeUsed(to: string, left: number): Promise<Email>;
   /** The SMS body and the sentence a voice call reads out. */
   smsCode(code: string): string;
   voiceCode(code: string): string;
@@ -24,6 +25,9 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
   return {
     async signInCode(to, code) {
       return { to, subject: `${code} is your ${productName} sign-in code`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes })) };
+    },
+    async recoveryCodeUsed(to, left) {
+      return { to, subject: `A ${productName} recovery code was used`, ...(await render('recovery-code-used', { productName, left })) };
     },
     smsCode: (code) => `${code} is your ${productName} code. It expires in ${lifetimeMinutes} minutes. Do not share it.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,

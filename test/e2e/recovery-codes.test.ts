@@ -1,0 +1,55 @@
+// Recovery codes: created on the account page (password), shown once, stored as keyed hashes,
+// each usable once as the second factor of a step-up, and their use emailed to the account.
+import assert from 'node:assert/strict';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, type TestUser } from '../support/flow.ts';
+import { startSmtp, type Smtp } from '../support/mail.ts';
+import { ACR } from '../../src/policy/assurance.ts';
+
+describe('recovery codes', () => {
+  let smtp: Smtp;
+  let t: Tessera;
+  let rp: RelyingParty;
+  let user: TestUser;
+  let codes: string[];
+
+  before(async () => {
+    smtp = await startSmtp();
+    t = await startTessera({ env: { SMTP_URL: smtp.url } });
+    rp = await RelyingParty.register(t, { skipConsent: true });
+    user = await createUser(t);
+  });
+  after(async () => { await t.close(); await smtp.close(); });
+
+  it('creates 10 codes on the account page, with the password, shown once and never stored in clear', async () => {
+    const agent = new UserAgent();
+    const login = await agent.visit(`${t.issuer}/account/security`);
+    const overview = await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url);
+    assert.match(overview.body, /0 unused codes/);
+    const refused = await agent.submit(overview, /recovery-codes$/, { password: 'Wrong#Password9' });
+    assert.match(refused.body, /nothing was changed/);
+    const shown = await agent.submit(overview, /recovery-codes$/, { password: user.password });
+    codes = [...shown.body.matchAll(/<code>([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})<\/code>/g)].map((m) => m[1]!);
+    assert.equal(codes.length, 10);
+    assert.equal(new Set(codes).size, 10);
+    const stored = JSON.stringify(await t.services.db.connection.collection('recovery_codes').find().toArray());
+    for (const code of codes) assert.ok(!stored.includes(code) && !stored.includes(code.replaceAll('-', '')), 'hashed at rest');
+  });
+
+  it('serves as the second factor once (acr mfa, amr rcode), and the account is emailed', async () => {
+    const agent = new UserAgent();
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const factor = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    const page = await agent.visit(`${factor.url.split('?')[0]}?method=recovery`);
+    assert.match(page.body, /Enter one of your recovery codes/);
+    const done = await agent.submit(page, /\/factor$/, { code: codes[0]!.toLowerCase() });
+    const claims = (await rp.tokens(done.url, auth)).claims()!;
+    assert.equal(claims.acr, ACR.mfa);
+    assert.deepEqual(claims.amr, ['pwd', 'rcode', 'mfa']);
+    const mail = await smtp.lastTo(user.email);
+    assert.match(mail.text, /recovery code was used/);
+    assert.match(mail.text, /9 unused codes remain/);
+    assert.equal(await t.services.recovery.use(user.id, codes[0]!), false, 'a used code is spent');
+    assert.equal((await Promise.all(Array.from({ length: 20 }, () => t.services.recovery.use(user.id, codes[1]!)))).filter(Boolean).length, 1, 'once among 20 parallel uses');
+  });
+});
