@@ -20,6 +20,7 @@ import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
 import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
 import { emailFactor } from './factors/email/index.ts';
+import { smsFactor, voiceFactor } from './factors/phone/index.ts';
 import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts';
 import { createRecoveryCodes, recoveryFactor, type RecoveryCodes } from './factors/recovery/index.ts';
 import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
@@ -98,8 +99,11 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     // the order the sign-in page offers them in: the first one the account can use is preselected
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
     const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
+    // phones (and so text and voice codes) arrive with the account's contacts
+    const phoneDeps = { challenges, transports, messages, clock, verifiedPhone: async () => undefined };
     const factors = createFactorRegistry([
-      totpFactor(totp, clock), emailFactor({ challenges, transports, messages, clock }), recoveryFactor(recovery, recoveryUsed, clock),
+      totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
+      recoveryFactor(recovery, recoveryUsed, clock),
     ]);
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);

@@ -37,6 +37,8 @@ describe('second factor: emailed codes', () => {
       const auth = await rp.authorize();
       const page = await toFactorPage(agent, auth.url, user);
       assert.match(page.body, /We emailed a 6-digit code to u\*+@example\.com/);
+      assert.match(page.body, /Text me a code <span class="muted">\(no verified mobile number\)/, 'SMS shown disabled, with the reason');
+      assert.match(page.body, /Call me with a code <span class="muted">\(no verified mobile number\)/);
       const mail = await smtp.lastTo(user.email);
       assert.match(mail.text, /Subject: \d{6} is your Tessera sign-in code/);
       const done = await agent.submit(page, /\/factor$/, { code: codeIn(mail.text) });
@@ -122,7 +124,7 @@ describe('second factor: emailed codes', () => {
         await t.services.accounts.setSecondFactor(user.id, 'email');
         const page = await toFactorPage(new UserAgent(), (await rp.authorize()).url, user);
         assert.equal(page.status, 200);
-        assert.match(page.body, /We could not send the email/);
+        assert.match(page.body, /We could not send the code \(the email could not be sent/);
         assert.match(page.body, /Resend/);
       } finally {
         await t.close();

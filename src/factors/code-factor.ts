@@ -1,0 +1,77 @@
+// The shape every "we send you a code" factor shares (email, SMS, voice): open a challenge once per
+// interaction and channel, deliver it, resend on request, verify it. A factor says only where the
+// code goes, how it is delivered, and how the page describes it.
+import { ChallengeError, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
+import { DeliveryError } from '../notify/transports.ts';
+import type { FactorAccount, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
+import type { SecondFactor } from '../policy/sign-in.ts';
+import { codeVerificationMessage } from './code-messages.ts';
+
+export interface CodeFactorSpec {
+  id: SecondFactor & Channel;
+  label: string;
+  /** Where the code goes for this account, or undefined when it cannot be used. */
+  destination(account: FactorAccount): Promise<string | undefined>;
+  unavailableReason: string;
+  deliver(to: string, code: string): Promise<void>;
+  /** e.g. "We emailed a 6-digit code to a***@example.com." */
+  describe(to: string): string;
+}
+
+export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Challenges; clock: () => Date }): SecondFactorModule {
+  const { challenges, clock } = deps;
+
+  const prompt = (state: ChallengeState, to: string, problem?: string): FactorPrompt => ({
+    input: 'code',
+    instructions: `${spec.describe(to)} It is valid for ${Math.max(1, Math.round((state.expiresAt.getTime() - clock().getTime()) / 60_000))} minutes.`,
+    expiresAt: state.expiresAt,
+    resendAt: state.resendAt,
+    canResend: true,
+    ...(problem ? { problem } : {}),
+  });
+
+  async function deliver(to: string, code: string): Promise<string | undefined> {
+    try {
+      await spec.deliver(to, code);
+      return undefined;
+    } catch (err) {
+      if (err instanceof DeliveryError) return `We could not send the code (${err.message}). Try "Resend" in a minute, or use another method.`;
+      throw err;
+    }
+  }
+
+  async function to(account: FactorAccount): Promise<string> {
+    const destination = await spec.destination(account);
+    if (!destination) throw new ChallengeError('missing', spec.unavailableReason);
+    return destination;
+  }
+
+  return {
+    id: spec.id,
+    label: spec.label,
+    async availability(account) {
+      return (await spec.destination(account)) ? { available: true } : { available: false, reason: spec.unavailableReason };
+    },
+    async begin({ account, scope, purpose }) {
+      const destination = await to(account);
+      const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
+      return prompt(state, destination, code ? await deliver(destination, code) : undefined);
+    },
+    async resend({ account, scope, purpose }) {
+      const destination = await to(account);
+      try {
+        const { state, code } = await challenges.resend(scope, purpose, spec.id, account.id);
+        return prompt(state, destination, await deliver(destination, code));
+      } catch (err) {
+        if (!(err instanceof ChallengeError)) throw err;
+        const { state } = await challenges.open(scope, purpose, spec.id, account.id);
+        return prompt(state, destination, err.message);
+      }
+    },
+    async verify({ account, scope, purpose }, answer): Promise<Verification> {
+      const result = await challenges.verify(scope, purpose, spec.id, account.id, answer.trim());
+      if (result.ok) return { ok: true, proof: { factor: spec.id, at: Math.floor(clock().getTime() / 1000) } };
+      return { ok: false, message: codeVerificationMessage(result) };
+    },
+  };
+}
