@@ -113,26 +113,26 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');
   });
 
-  router.post('/security/totp/remove', async (ctx) => {
-    const account = await requireAccount(ctx);
-    if (!account) return;
-    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
-      ctx.status = 400;
-      await overview(ctx, account, 'Your current password is not right: nothing was changed.');
-      return;
-    }
+  /** A change from the overview page: signed in, and the current password on the same form. */
+  function change(path: string, act: (ctx: Context, account: AccountView) => Promise<void>) {
+    router.post(path, async (ctx) => {
+      const account = await requireAccount(ctx);
+      if (!account) return;
+      if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
+        ctx.status = 400;
+        await overview(ctx, account, 'Your current password is not right: nothing was changed.');
+        return;
+      }
+      await act(ctx, account);
+    });
+  }
+
+  change('/security/totp/remove', async (ctx, account) => {
     await totp.remove(account.id);
     await overview(ctx, account, 'The authenticator app was removed.');
   });
 
-  router.post('/security/recovery-codes', async (ctx) => {
-    const account = await requireAccount(ctx);
-    if (!account) return;
-    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
-      ctx.status = 400;
-      await overview(ctx, account, 'Your current password is not right: nothing was changed.');
-      return;
-    }
+  change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
   });
