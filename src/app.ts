@@ -23,7 +23,7 @@ import { interactionRouter } from './interaction/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -70,21 +70,24 @@ export function createApp(deps: AppDeps): Koa {
     frameguard: { action: 'deny' }, // as frame-ancestors 'none', for browsers without CSP 2
   }));
 
-  const css = readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css'));
+  // the pages' own static files, and the WebAuthn browser helper from its package (no CDN)
+  const statics = new Map<string, { type: string; body: Buffer }>([
+    ['/static/tessera.css', { type: 'text/css', body: readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css')) }],
+    ['/static/webauthn.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'webauthn.js')) }],
+    ['/static/simplewebauthn-browser.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js')) }],
+  ]);
   app.use(async (ctx, next) => {
-    if (ctx.method === 'GET' && ctx.path === '/static/tessera.css') {
-      ctx.type = 'text/css';
-      ctx.set('Cache-Control', 'public, max-age=3600');
-      ctx.body = css;
-      return;
-    }
-    await next();
+    const file = ctx.method === 'GET' ? statics.get(ctx.path) : undefined;
+    if (!file) return next();
+    ctx.type = file.type;
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = file.body;
   });
 
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   const interactions = interactionRouter(deps);
-  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery });
+  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn });
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),

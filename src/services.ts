@@ -23,6 +23,7 @@ import { emailFactor } from './factors/email/index.ts';
 import { smsFactor, voiceFactor } from './factors/phone/index.ts';
 import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts';
 import { createRecoveryCodes, recoveryFactor, type RecoveryCodes } from './factors/recovery/index.ts';
+import { createWebAuthn, webauthnFactor, type WebAuthnStore } from './factors/webauthn/index.ts';
 import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
 import { createMessages } from './notify/messages.ts';
 
@@ -53,6 +54,7 @@ export interface Services {
   outbox: Outbox;
   totp: TotpStore;
   recovery: RecoveryCodes;
+  webauthn: WebAuthnStore;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -101,8 +103,9 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
     // phones (and so text and voice codes) arrive with the account's contacts
     const phoneDeps = { challenges, transports, messages, clock, verifiedPhone: async () => undefined };
+    const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock });
     const factors = createFactorRegistry([
-      totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
+      webauthnFactor(webauthn, clock), totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
       recoveryFactor(recovery, recoveryUsed, clock),
     ]);
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
@@ -123,7 +126,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

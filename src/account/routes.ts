@@ -10,6 +10,7 @@ import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { ClientStore } from '../oidc/clients.ts';
 import type { TotpStore } from '../factors/totp/index.ts';
 import type { RecoveryCodes } from '../factors/recovery/index.ts';
+import type { WebAuthnStore } from '../factors/webauthn/index.ts';
 import { UserFacingError } from '../http/errors.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
@@ -21,6 +22,7 @@ export interface AccountAreaDeps {
   clients: ClientStore;
   totp: TotpStore;
   recovery: RecoveryCodes;
+  webauthn: WebAuthnStore;
 }
 
 function field(ctx: Context, name: string, max = 1024): string {
@@ -29,7 +31,7 @@ function field(ctx: Context, name: string, max = 1024): string {
 }
 
 export function accountRouter(deps: AccountAreaDeps): Router {
-  const { provider, accounts, totp, recovery } = deps;
+  const { provider, accounts, totp, recovery, webauthn } = deps;
   const router = new Router({ prefix: '/account' });
   let clientReady: Promise<void> | undefined;
 
@@ -70,6 +72,7 @@ export function accountRouter(deps: AccountAreaDeps): Router {
       title: 'Security', account, notice, csrf: ctx.state._csrf,
       totpEnrolled: await totp.enrolled(account.id),
       recoveryLeft: await recovery.remaining(account.id),
+      keys: await webauthn.list(account.id),
     });
   }
 
@@ -135,6 +138,36 @@ export function accountRouter(deps: AccountAreaDeps): Router {
   change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
+  });
+
+  // security keys and passkeys: the page asks for options (JSON, CSRF header), the browser runs
+  // the ceremony, and the form posts its answer with a name and the current password
+  const registration = (ctx: Context) => `webauthn:${ctx.state.accountId as string}`;
+
+  router.post('/security/webauthn/options', async (ctx) => {
+    const account = await signedIn(ctx);
+    if (!account) throw new UserFacingError(401, 'not_signed_in', 'Sign in again, then add the key.');
+    ctx.state.accountId = account.id;
+    ctx.body = await webauthn.registrationOptions(account, registration(ctx));
+  });
+
+  change('/security/webauthn', async (ctx, account) => {
+    ctx.state.accountId = account.id;
+    const name = field(ctx, 'name', 64).trim();
+    if (!name) {
+      ctx.status = 400;
+      await overview(ctx, account, 'Give the key a name (up to 64 characters): nothing was added.');
+      return;
+    }
+    const result = await webauthn.register(account, registration(ctx), field(ctx, 'response', 16_384), name);
+    if (!result.ok) ctx.status = 400;
+    await overview(ctx, account, result.ok ? `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.` : result.message);
+  });
+
+  change('/security/webauthn/remove', async (ctx, account) => {
+    const removed = await webauthn.remove(account.id, field(ctx, 'id', 1024));
+    if (!removed) ctx.status = 400;
+    await overview(ctx, account, removed ? 'The key was removed.' : 'There is no such key: nothing was changed.');
   });
 
   return router;

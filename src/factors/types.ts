@@ -19,8 +19,10 @@ export type Availability = { available: true } | { available: false; reason: str
 
 /** What the page shows for the step. */
 export interface FactorPrompt {
-  /** 'code': a 6-digit code field (email, SMS, voice, TOTP, recovery: its own length). */
-  input: 'code';
+  /** 'code': a code field; 'webauthn': a button that runs the browser's WebAuthn ceremony. */
+  input: 'code' | 'webauthn';
+  /** For 'webauthn': the PublicKeyCredentialRequestOptions (JSON) the page hands the browser. */
+  webauthnOptions?: unknown;
   /** e.g. "We emailed a code to a***@example.com." */
   instructions: string;
   expiresAt?: Date;

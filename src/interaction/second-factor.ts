@@ -15,6 +15,7 @@ async function currentStep(deps: InteractionDeps, d: Details, accountId: string,
   const { decision } = await decide(deps, d, accountId, proofs);
   if (decision.outcome !== 'steps') return undefined;
   const step = decision.steps[0]!;
+  if (step.kind === 'phishing-resistant') return { kind: 'second-factor', options: ['webauthn'], reason: 'level' };
   return step.kind === 'second-factor' ? step : undefined;
 }
 
