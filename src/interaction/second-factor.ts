@@ -62,7 +62,8 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
 
   router.post('/factor', async (ctx) => {
     const { d, progress, module, account } = await pending(ctx);
-    const verification = await module.verify({ account, scope: d.uid, purpose: 'sign-in' }, field(ctx, 'code', 64));
+    // a code, or a WebAuthn assertion (JSON); each factor checks its own answer's shape
+    const verification = await module.verify({ account, scope: d.uid, purpose: 'sign-in' }, field(ctx, 'code', 16_384));
     if (!verification.ok) {
       await renderSecondFactor(ctx, deps, d, progress.accountId, { method: module.id, error: verification.message });
       return;

@@ -28,6 +28,8 @@ export interface TesseraOptions {
   secrets?: { cookieKeys: string[]; encryptionKey: string };
   port?: number;
   env?: Record<string, string>;
+  /** Issuer http://localhost:<port> (WebAuthn refuses an IP address as relying-party id). */
+  localhost?: boolean;
   /** Issuer https://127.0.0.1:<port> behind a (simulated) TLS proxy: TRUST_PROXY on, requests send X-Forwarded-Proto. */
   httpsIssuer?: boolean;
   /** Receives every logged 5xx (default: printed). */
@@ -46,7 +48,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
   const config = loadConfig({
     env: {
       NODE_ENV: 'test',
-      ISSUER: `${options.httpsIssuer ? 'https' : 'http'}://127.0.0.1:${port}`,
+      ISSUER: `${options.httpsIssuer ? 'https' : 'http'}://${options.localhost ? 'localhost' : '127.0.0.1'}:${port}`,
       ...(options.httpsIssuer ? { TRUST_PROXY: 'true' } : {}),
       PORT: String(port),
       MONGODB_URI: `${databaseServerUri()}${options.database ?? freshDatabaseName()}`,

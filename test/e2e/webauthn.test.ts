@@ -1,0 +1,78 @@
+// Security keys in a real browser: Chromium with the DevTools virtual authenticator registers a
+// key on the account page, then a relying party asking for the phishing-resistant level (phr)
+// gets only the key step after the password session, and an ID token with acr phr.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, signIn, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+import { ACR } from '../../src/policy/assurance.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+describe('security keys (WebAuthn) in Chromium', function () {
+  this.timeout(60_000);
+  let t: Tessera;
+  let rp: RelyingParty;
+  let user: TestUser;
+  let browser: Browser;
+  let page: Page;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.log(`      SKIPPED: ${CHROMIUM} not found; run \`npm run browser:install\``);
+      this.skip();
+    }
+    t = await startTessera({ localhost: true });
+    rp = await RelyingParty.register(t, { skipConsent: true, name: 'Bank' });
+    user = await createUser(t);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    page = await browser.newPage();
+    const cdp = await page.context().newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: { protocol: 'ctap2', transport: 'usb', hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('registers a key with a name and the password on the account page', async () => {
+    await page.goto(`${t.issuer}/account/security`);
+    await page.fill('input[name=email]', user.email);
+    await page.fill('input[name=password]', user.password);
+    await page.click('button[type=submit]');
+    await page.waitForURL(`${t.issuer}/account/security`);
+    await page.fill('#key-name', 'Virtual key');
+    await page.fill('#key-password', user.password);
+    await page.click('#webauthn-start');
+    await page.waitForSelector('.notice');
+    assert.match(await page.textContent('.notice') ?? '', /"Virtual key" was added/);
+    assert.equal((await t.services.webauthn.list(user.id)).length, 1);
+  });
+
+  it('steps a password session up to phr with only the key: acr phr, amr pwd hwk user mfa', async () => {
+    await page.route(`${REDIRECT_URI}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>RP got the code</h1>' }));
+    const auth = await rp.authorize({ acr_values: ACR.phr });
+    await page.goto(auth.url);
+    await page.waitForSelector('#webauthn-start');
+    assert.equal(await page.locator('input[name=password]').count(), 0, 'not the password again');
+    // the provider's redirect to the relying party carries the code
+    const toRp = page.waitForResponse((r) => r.headers().location?.startsWith(REDIRECT_URI) ?? false, { timeout: 20_000 });
+    await page.click('#webauthn-start');
+    const callback = (await toRp).headers().location!;
+    const claims = (await rp.tokens(callback, auth)).claims()!;
+    assert.equal(claims.acr, ACR.phr);
+    assert.deepEqual([...(claims.amr as string[])].sort(), ['hwk', 'mfa', 'pwd', 'user']);
+  });
+
+  it('refuses phr for an account without a key: unmet_authentication_requirements', async () => {
+    const other = await createUser(t);
+    const auth = await rp.authorize({ acr_values: ACR.phr });
+    const url = await signIn(new UserAgent(), auth.url, other);
+    assert.equal(new URL(url).searchParams.get('error'), 'unmet_authentication_requirements');
+  });
+});
