@@ -119,8 +119,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       proofsOf: (uid, accountId) => proofs.of(uid, accountId),
       recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,
-      // enrolling TOTP or WebAuthn during a sign-in arrives with those factors
-      offerEnrolment: false,
+      offerEnrolment: config.mfa.offerEnrolment,
       clock,
     };
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });

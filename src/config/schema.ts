@@ -55,6 +55,8 @@ export const configSchema = z.object({
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
     emailCountsAsMfa: z.boolean(),
+    /** Offer to set up an authenticator app or security key when an account cannot reach the level asked for. */
+    offerEnrolment: z.boolean(),
   }),
   ttl: z.object({
     sessionSeconds: seconds,
@@ -99,6 +101,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
   PASSWORD_MIN_STRENGTH: { path: 'password.minStrength', kind: 'int' },
   MFA_EMAIL_COUNTS: { path: 'mfa.emailCountsAsMfa', kind: 'bool' },
+  MFA_OFFER_ENROLMENT: { path: 'mfa.offerEnrolment', kind: 'bool' },
   SMTP_URL: { path: 'notify.smtpUrl', kind: 'string' },
   MAIL_FROM: { path: 'notify.mailFrom', kind: 'string' },
   SMS_PROVIDER: { path: 'notify.smsProvider', kind: 'string' },

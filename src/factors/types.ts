@@ -34,6 +34,23 @@ export interface FactorPrompt {
 
 export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt };
 
+/** What the page shows to set a factor up. */
+export interface EnrolPrompt {
+  kind: 'totp' | 'webauthn';
+  /** TOTP: the key and its QR code (SVG). */
+  secret?: string;
+  qrSvg?: string;
+}
+
+/** Setting a factor up, from the account page or in the middle of a sign-in. */
+export interface Enrolment {
+  begin(account: FactorAccount, scope: string): Promise<EnrolPrompt>;
+  /** The answer (a code, or a registration as JSON) and a name for it; success proves the factor now. */
+  complete(account: FactorAccount, scope: string, answer: string, name: string): Promise<Verification>;
+  /** WebAuthn: the creation options the browser needs (JSON). */
+  options?(account: FactorAccount, scope: string): Promise<unknown>;
+}
+
 export interface SecondFactorModule {
   id: SecondFactor;
   /** Shown on the choice list, e.g. "Email a code". */
@@ -43,4 +60,6 @@ export interface SecondFactorModule {
   begin(ctx: FactorContext): Promise<FactorPrompt>;
   resend?(ctx: FactorContext): Promise<FactorPrompt>;
   verify(ctx: FactorContext, answer: string): Promise<Verification>;
+  /** Factors a person can set up themselves (TOTP, WebAuthn). */
+  enrolment?: Enrolment;
 }

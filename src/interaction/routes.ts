@@ -8,6 +8,7 @@ import { UserFacingError } from '../http/errors.ts';
 import { clientOf, details, field, finish, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
+import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 
 export type { InteractionDeps } from './context.ts';
 
@@ -53,6 +54,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       const accountId = progress?.accountId ?? (d.prompt.reasons.includes('acr_step_up') ? d.session?.accountId : undefined);
       const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
       if (accountId && await renderSecondFactor(ctx, deps, d, accountId, method ? { method } : {})) return;
+      if (accountId && await renderEnrolment(ctx, deps, d, accountId)) return;
       await renderLogin(ctx, d, String(d.params.login_hint ?? ''));
       return;
     }
@@ -79,6 +81,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   });
 
   secondFactorRoutes(router, deps);
+  enrolmentRoutes(router, deps);
 
   router.post('/confirm', async (ctx) => {
     const d = await details(ctx, provider, 'consent');

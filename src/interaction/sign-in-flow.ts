@@ -31,7 +31,7 @@ export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Det
     await deps.progress.end(d.uid);
     return;
   }
-  if (decision.outcome === 'steps' && decision.steps[0]!.kind !== 'password') {
+  if ((decision.outcome === 'steps' && decision.steps[0]!.kind !== 'password') || decision.outcome === 'enrol') {
     await deps.progress.start(d.uid, { accountId, proofs: interactionProofs });
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}`);

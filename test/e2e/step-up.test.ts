@@ -2,7 +2,8 @@
 // max_age): they get exactly that or unmet_authentication_requirements, never a weaker token.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, signInAndGetTokens, type TestUser } from '../support/flow.ts';
+import { generate } from 'otplib';
+import { RelyingParty, UserAgent, createUser, formOn, signIn, signInAndGetTokens, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 describe('step-up: levels a relying party asks for', () => {
@@ -11,7 +12,8 @@ describe('step-up: levels a relying party asks for', () => {
   let user: TestUser;
 
   before(async () => {
-    t = await startTessera();
+    // accounts here have no second factor and are not offered to set one up (MFA_OFFER_ENROLMENT=false)
+    t = await startTessera({ env: { MFA_OFFER_ENROLMENT: 'false' } });
     rp = await RelyingParty.register(t, { skipConsent: true });
     user = await createUser(t);
   });
@@ -62,5 +64,45 @@ describe('step-up: levels a relying party asks for', () => {
     assert.match(page.body, /action="[^"]*\/login"/, 'the password form again');
     const again = await rp.tokens(await signIn(agent, auth.url, user), auth);
     assert.ok(again.claims()!.auth_time! > first);
+  });
+});
+
+describe('step-up: setting up a factor during the sign-in (MFA_OFFER_ENROLMENT, default on)', () => {
+  let t: Tessera;
+  let rp: RelyingParty;
+  before(async () => {
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { skipConsent: true });
+  });
+  after(() => t.close());
+
+  const emailedCode = (to: string) => /(\d{6}) is your Tessera sign-in code/.exec(t.services.outbox.list().find((m) => m.to === to)!.subject!)![1]!;
+
+  it('offers an app after an emailed code proves the account, and continues at mfa', async () => {
+    const user = await createUser(t);
+    const agent = new UserAgent();
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const offer = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    assert.match(offer.body, /your account has none yet/);
+    const choose = await agent.submit(offer, /\/enrol\/email$/, { code: emailedCode(user.email) });
+    const secret = /<code class="key">([A-Z2-7]+)<\/code>/.exec(choose.body)![1]!;
+    const done = await agent.submit(choose, /\/enrol\/totp$/, { code: await generate({ secret }) });
+    const claims = (await rp.tokens(done.url, auth)).claims()!;
+    assert.equal(claims.acr, ACR.mfa);
+    assert.ok((claims.amr as string[]).includes('otp') && (claims.amr as string[]).includes('mfa'));
+    assert.equal(await t.services.totp.enrolled(user.id), true, 'the app stays set up');
+  });
+
+  it('sends unmet_authentication_requirements when the person declines, and refuses setup before the email code', async () => {
+    const user = await createUser(t);
+    const agent = new UserAgent();
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const offer = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    const early = formOn(offer, /\/enrol\/email$/);
+    const skipped = await agent.request(early.action.replace(/email$/, 'totp'), { form: { ...early.fields, code: '123456' } });
+    assert.equal(skipped.status, 400, 'no setup before the account is proven');
+    const declined = await agent.submit(offer, /\/enrol\/decline$/);
+    assert.equal(new URL(declined.url).searchParams.get('error'), 'unmet_authentication_requirements');
+    assert.equal(await t.services.totp.enrolled(user.id), false);
   });
 });

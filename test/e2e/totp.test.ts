@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, type Page, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 /** The code an authenticator app shows `steps` periods from now. */
@@ -87,8 +87,12 @@ describe('authenticator app (TOTP)', () => {
     const removed = await agent.submit(overview, /\/totp\/remove$/, { password: user.password });
     assert.match(removed.body, /was removed/);
     assert.equal(await t.services.totp.enrolled(user.id), false);
+    // without a factor the sign-in offers to set one up; declining refuses the RP
+    const browser = new UserAgent();
     const auth = await rp.authorize({ acr_values: ACR.mfa });
-    assert.equal(new URL(await signIn(new UserAgent(), auth.url, user)).searchParams.get('error'), 'unmet_authentication_requirements');
+    const offer = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    const declined = await browser.submit(offer, /\/enrol\/decline$/);
+    assert.equal(new URL(declined.url).searchParams.get('error'), 'unmet_authentication_requirements');
   });
 
   it('refuses a forged account form without CSRF and answers account pages of nobody with the sign-in', async () => {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, REDIRECT_URI, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -69,10 +69,13 @@ describe('security keys (WebAuthn) in Chromium', function () {
     assert.deepEqual([...(claims.amr as string[])].sort(), ['hwk', 'mfa', 'pwd', 'user']);
   });
 
-  it('refuses phr for an account without a key: unmet_authentication_requirements', async () => {
+  it('offers an account without a key to set one up, and refuses phr when it declines', async () => {
     const other = await createUser(t);
+    const agent = new UserAgent();
     const auth = await rp.authorize({ acr_values: ACR.phr });
-    const url = await signIn(new UserAgent(), auth.url, other);
-    assert.equal(new URL(url).searchParams.get('error'), 'unmet_authentication_requirements');
+    const offer = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: other.email, password: other.password });
+    assert.match(offer.body, /asks for a security key or passkey/);
+    const declined = await agent.submit(offer, /\/enrol\/decline$/);
+    assert.equal(new URL(declined.url).searchParams.get('error'), 'unmet_authentication_requirements');
   });
 });

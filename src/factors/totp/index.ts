@@ -118,5 +118,15 @@ export function totpFactor(totp: TotpStore, clock: () => Date): SecondFactorModu
       if (await totp.check(account.id, answer)) return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
       return { ok: false, message: 'That code is not right, or it was already used. Wait for the next code and try again.' };
     },
+    enrolment: {
+      async begin(account) {
+        const e = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
+        return { kind: 'totp', secret: e.secret, qrSvg: e.qrSvg };
+      },
+      async complete(account, _scope, answer) {
+        if (await totp.confirm(account.id, answer)) return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
+        return { ok: false, message: 'That code is not right. Enter the code your app shows now.' };
+      },
+    },
   };
 }

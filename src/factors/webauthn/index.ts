@@ -167,5 +167,14 @@ export function webauthnFactor(store: WebAuthnStore, clock: () => Date): SecondF
       if (!result.ok) return { ok: false, message: 'The security key was not accepted. Try again, or use another method.' };
       return { ok: true, proof: { factor: 'webauthn', at: Math.floor(clock().getTime() / 1000), userVerified: result.userVerified, synced: result.synced } };
     },
+    enrolment: {
+      begin: async () => ({ kind: 'webauthn' }),
+      options: (account, scope) => store.registrationOptions(account, scope),
+      async complete(account, scope, answer, name) {
+        const result = await store.register(account, scope, answer, name || 'Security key');
+        // the registration ceremony, bound to Tessera's origin, proved possession of the key
+        return result.ok ? { ok: true, proof: { factor: 'webauthn', at: Math.floor(clock().getTime() / 1000) } } : { ok: false, message: result.message };
+      },
+    },
   };
 }
