@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, type Page, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 /** The code an authenticator app shows `steps` periods from now. */
@@ -102,5 +102,30 @@ describe('authenticator app (TOTP)', () => {
     const stranger = await new UserAgent().request(`${t.issuer}/account/security`);
     assert.equal(stranger.status, 302);
     assert.match(stranger.headers.get('location')!, /\/auth\?client_id=tessera-account/);
+  });
+
+  it('with max_age repeats only the factor proven too long ago (here the password, not the app)', async () => {
+    // its own account, so its app codes do not collide with the other tests' (each code works once)
+    const own = await createUser(t);
+    const enrolment = await t.services.totp.begin(own.id, own.email);
+    assert.ok(await t.services.totp.confirm(own.id, await appCode(enrolment.secret)));
+    const browser = new UserAgent();
+    const first = await rp.authorize();
+    await rp.tokens(await signIn(browser, first.url, own), first);
+    await new Promise((r) => setTimeout(r, 2100));
+    const stepUp = await rp.authorize({ acr_values: ACR.mfa });
+    const factor = await browser.visit(stepUp.url);
+    assert.match(factor.body, /authenticator app shows/, 'only the app code for the step-up');
+    const stepped = await browser.submit(factor, /\/factor$/, { code: await appCode(enrolment.secret, 1) });
+    const authTimeAfterStepUp = (await rp.tokens(stepped.url, stepUp)).claims()!.auth_time!;
+    // the password is now 2 s old, the app code fresh: max_age=1 asks for the password only
+    const fresh = await rp.authorize({ acr_values: ACR.mfa, max_age: '1' });
+    const page = await browser.visit(fresh.url);
+    assert.match(page.body, /name="password"/, 'the password again');
+    const done = await browser.submit(page, /\/login$/, { email: own.email, password: own.password });
+    assert.ok(done.url.startsWith('http://127.0.0.1:9/callback'), `no app code asked again: ${done.url}`);
+    const claims = (await rp.tokens(done.url, fresh)).claims()!;
+    assert.equal(claims.acr, ACR.mfa);
+    assert.ok(claims.auth_time! >= authTimeAfterStepUp, 'auth_time is the oldest factor that still counts');
   });
 });
