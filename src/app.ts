@@ -87,7 +87,7 @@ export function createApp(deps: AppDeps): Koa {
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   const interactions = interactionRouter(deps);
-  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn });
+  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors });
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),

@@ -11,6 +11,7 @@ import type { ClientStore } from '../oidc/clients.ts';
 import type { TotpStore } from '../factors/totp/index.ts';
 import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import type { WebAuthnStore } from '../factors/webauthn/index.ts';
+import type { FactorRegistry } from '../factors/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
@@ -23,6 +24,7 @@ export interface AccountAreaDeps {
   totp: TotpStore;
   recovery: RecoveryCodes;
   webauthn: WebAuthnStore;
+  factors: FactorRegistry;
 }
 
 function field(ctx: Context, name: string, max = 1024): string {
@@ -67,9 +69,17 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     return undefined;
   }
 
+  /** The methods that can be the routine second factor: those the account has set up. */
+  async function routineChoices(account: AccountView) {
+    const usable = (await deps.factors.options(account)).filter((o) => o.availability.available && o.id !== 'recovery');
+    return usable.map((o) => ({ id: o.id, label: o.label }));
+  }
+
   async function overview(ctx: Context, account: AccountView, notice?: string) {
+    const current = (await accounts.findById(account.id)) ?? account;
     await ctx.render('account/security', {
-      title: 'Security', account, notice, csrf: ctx.state._csrf,
+      title: 'Security', account: current, notice, csrf: ctx.state._csrf,
+      routineChoices: await routineChoices(current),
       totpEnrolled: await totp.enrolled(account.id),
       recoveryLeft: await recovery.remaining(account.id),
       keys: await webauthn.list(account.id),
@@ -129,6 +139,25 @@ export function accountRouter(deps: AccountAreaDeps): Router {
       await act(ctx, account);
     });
   }
+
+  // the routine second factor: every sign-in then needs it (trusted devices may skip it later)
+  change('/security/second-factor', async (ctx, account) => {
+    const choice = field(ctx, 'factor', 32);
+    if (choice === 'off') {
+      await accounts.setSecondFactor(account.id, undefined);
+      await overview(ctx, account, 'Sign-ins no longer ask for a second factor unless an application does.');
+      return;
+    }
+    const allowed = await routineChoices(account);
+    const picked = allowed.find((c) => c.id === choice);
+    if (!picked) {
+      ctx.status = 400;
+      await overview(ctx, account, 'Choose a method you have set up: nothing was changed.');
+      return;
+    }
+    await accounts.setSecondFactor(account.id, picked.id);
+    await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);
+  });
 
   change('/security/totp/remove', async (ctx, account) => {
     await totp.remove(account.id);

@@ -128,4 +128,27 @@ describe('authenticator app (TOTP)', () => {
     assert.equal(claims.acr, ACR.mfa);
     assert.ok(claims.auth_time! >= authTimeAfterStepUp, 'auth_time is the oldest factor that still counts');
   });
+
+  it('turns the app into the routine second factor: every sign-in then asks for it', async () => {
+    const own = await createUser(t);
+    const enrolment = await t.services.totp.begin(own.id, own.email);
+    assert.ok(await t.services.totp.confirm(own.id, await appCode(enrolment.secret)));
+    const settings = new UserAgent();
+    const login = await settings.visit(`${t.issuer}/account/security`);
+    const overview = await settings.visit((await settings.submit(login, /\/login$/, { email: own.email, password: own.password }, `${t.issuer}/account/`)).url);
+    const refused = await settings.submit(overview, /\/second-factor$/, { factor: 'sms', password: own.password });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body, /Choose a method you have set up/);
+    const saved = await settings.submit(overview, /\/second-factor$/, { factor: 'totp', password: own.password });
+    assert.match(saved.body, /Every sign-in now asks for a second factor/);
+
+    const browser = new UserAgent();
+    const auth = await rp.authorize(); // the RP asks for nothing special
+    const factor = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: own.email, password: own.password });
+    assert.match(factor.body, /Your account asks for a second step/);
+    const done = await browser.submit(factor, /\/factor$/, { code: await appCode(enrolment.secret, 1) });
+    const claims = (await rp.tokens(done.url, auth)).claims()!;
+    assert.equal(claims.acr, ACR.mfa, 'the routine factor is a real second factor');
+    assert.deepEqual(claims.amr, ['pwd', 'otp', 'mfa']);
+  });
 });
