@@ -1,14 +1,11 @@
 // A person in Chromium: opens the RP's authorization URL, types email and password, allows access,
 // and the RP receives a code it can redeem. Sets up the browser harness later work builds on.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-// flags for this closed network: no background services phoning home (playwright makes a fresh profile)
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('sign-in in a real browser', function () {
   this.timeout(60_000);
@@ -18,14 +15,12 @@ describe('sign-in in a real browser', function () {
   let browser: Browser;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      console.log(`      SKIPPED: ${CHROMIUM} not found; run \`npm run browser:install\` (Debian's chromium package)`);
-      this.skip();
-    }
     t = await startTessera();
     rp = await RelyingParty.register(t, { name: 'Demo App' });
     user = await createUser(t);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const launched = await launchChromium();
+    if (!launched) this.skip();
+    browser = launched!;
   });
   after(async () => {
     await browser?.close();

@@ -2,14 +2,12 @@
 // key on the account page, then a relying party asking for the phishing-resistant level (phr)
 // gets only the key step after the password session, and an ID token with acr phr.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 describe('security keys (WebAuthn) in Chromium', function () {
   this.timeout(60_000);
@@ -20,14 +18,12 @@ describe('security keys (WebAuthn) in Chromium', function () {
   let page: Page;
 
   before(async function () {
-    if (!existsSync(CHROMIUM)) {
-      console.log(`      SKIPPED: ${CHROMIUM} not found; run \`npm run browser:install\``);
-      this.skip();
-    }
     t = await startTessera({ localhost: true });
     rp = await RelyingParty.register(t, { skipConsent: true, name: 'Bank' });
     user = await createUser(t);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+    const launched = await launchChromium();
+    if (!launched) this.skip();
+    browser = launched!;
     page = await browser.newPage();
     const cdp = await page.context().newCDPSession(page);
     await cdp.send('WebAuthn.enable');
