@@ -11,8 +11,6 @@ import session from 'koa-session';
 import CSRF from 'koa-csrf';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
-import type Provider from 'oidc-provider';
-import type { Config } from './config/schema.ts';
 import { alreadyDone } from './interaction/steps.ts';
 import type { Services } from './services.ts';
 import { errorMiddleware } from './http/errors.ts';

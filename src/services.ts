@@ -111,10 +111,12 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     const stepUp: StepUpDeps = {
-      async factorsOf(accountId) {
+      async factorsOf(accountId, withAvailable) {
         const account = await accounts.findById(accountId);
         if (!account) return { available: [] };
-        return { available: await factors.available(account), ...(account.secondFactor ? { routine: account.secondFactor } : {}) };
+        const routine = account.secondFactor;
+        const available = withAvailable || routine ? await factors.available(account) : [];
+        return { available, ...(routine ? { routine } : {}) };
       },
       proofsOf: (uid, accountId) => proofs.of(uid, accountId),
       recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),

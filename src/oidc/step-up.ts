@@ -4,7 +4,7 @@
 // prompt details), or sends the RP unmet_authentication_requirements — never a weaker token.
 import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { decideSignIn, type Decision, type Proof, type SecondFactor, type SignInFacts } from '../policy/sign-in.ts';
-import { AMR, type Factor } from '../policy/assurance.ts';
+import { ACR, AMR, type Factor } from '../policy/assurance.ts';
 
 const { Check } = interactionPolicy;
 
@@ -17,8 +17,11 @@ export interface AccountFactors {
 }
 
 export interface StepUpDeps {
-  /** What the account can use as second factors now, and its routine one. */
-  factorsOf(accountId: string): Promise<AccountFactors>;
+  /**
+   * The account's routine factor, and (when `withAvailable`, or when it has a routine factor) what
+   * it can use as second factors now; without either the decision never needs the list.
+   */
+  factorsOf(accountId: string, withAvailable: boolean): Promise<AccountFactors>;
   /** What this session proved and when, per factor. */
   proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
   recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
@@ -62,7 +65,10 @@ export function requestFacts(params: Record<string, unknown>, client: Record<str
 /** The decision's facts for one account, its proofs and one request. */
 export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts): Promise<SignInFacts> {
   const { clientMinimumAcr, ...rest } = request;
-  const { available, routine } = await deps.factorsOf(accountId);
+  // only a level above the password needs to know which factors the account can use
+  const aboveP = (v: string) => v !== ACR.password;
+  const asksMore = rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
+  const { available, routine } = await deps.factorsOf(accountId, asksMore);
   return {
     now: Math.floor(deps.clock().getTime() / 1000),
     available,

@@ -36,6 +36,3 @@ export const AMR: Record<Factor, string> = {
   webauthn: 'hwk',
   recovery: 'rcode',
 };
-
-/** What a password-only sign-in proves. */
-export const PASSWORD_SIGN_IN = { acr: ACR.password, amr: ['pwd'] } as const;

@@ -131,7 +131,7 @@ export function decideSignIn(facts: SignInFacts): Decision {
   if (!fresh.some((p) => p.factor === 'password') && !passkeyFresh) steps.push({ kind: 'password' });
   if (acrRank(have.acr) < acrRank(target)) {
     if (target === ACR.phr) steps.push({ kind: 'phishing-resistant' });
-    else if (target === ACR.mfa && !(have.acr && acrRank(have.acr) >= acrRank(ACR.mfa))) {
+    else if (target === ACR.mfa) {
       const alreadySecond = fresh.some((p) => p.factor !== 'password' && countsForMfa(p.factor, facts));
       if (!alreadySecond) steps.push({ kind: 'second-factor', options: mfaOptions, reason: 'level' });
     }
