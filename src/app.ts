@@ -18,10 +18,13 @@ import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.
 import { outboxPage } from './notify/outbox-page.ts';
 import { accountRouter } from './account/routes.ts';
 import { interactionRouter } from './interaction/routes.ts';
+import { trustedIpRoutes } from './trusted-ips/routes.ts';
+import { deviceCookie } from './devices/cookie.ts';
+import { devicePageRoutes } from './devices/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -36,6 +39,8 @@ export function createApp(deps: AppDeps): Koa {
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
   app.proxy = config.trustProxy;
+  // the client IP (ctx.ip): X-Forwarded-For only behind a trusted proxy, and only the entries our proxies added
+  app.maxIpsCount = config.proxyCount;
   app.silent = true;
 
   // every response carries a request id; error pages show it and the log line of a 5xx names it
@@ -84,13 +89,21 @@ export function createApp(deps: AppDeps): Koa {
 
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
-  const interactions = interactionRouter(deps);
-  const account = accountRouter({ issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors });
+  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices });
+  const account = accountRouter(
+    { issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors },
+    [
+      trustedIpRoutes(deps.trustedIps),
+      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock: deps.stepUp.clock, phoneOf: deps.verifiedPhone, log: (line) => console.error(line) }),
+    ],
+  );
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
     // the token only from the form body or a header: a URL leaks it into logs and Referer (ASVS 5.0)
     CSRF({ disableQuery: true }),
+    // every browser on the hosted pages carries its device id (new-device verification, trust)
+    deviceCookie(config.issuer),
     interactions.routes(),
     interactions.allowedMethods(),
     account.routes(),

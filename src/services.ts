@@ -24,8 +24,15 @@ import { smsFactor, voiceFactor } from './factors/phone/index.ts';
 import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts';
 import { createRecoveryCodes, recoveryFactor, type RecoveryCodes } from './factors/recovery/index.ts';
 import { createWebAuthn, webauthnFactor, type WebAuthnStore } from './factors/webauthn/index.ts';
-import { createOutbox, createTransports, type Outbox, type TransportSettings } from './notify/transports.ts';
-import { createMessages } from './notify/messages.ts';
+import { createOutbox, createTransports, type Outbox, type Transports, type TransportSettings } from './notify/transports.ts';
+import { createMessages, type CodeMessages } from './notify/messages.ts';
+import { createTrustedIps, type TrustedIps } from './trusted-ips/store.ts';
+import { createDeviceRegistry, type DeviceRegistry } from './devices/registry.ts';
+import { createSignInEvents, type SignInEvents } from './devices/events.ts';
+import { browserIdOf } from './devices/cookie.ts';
+import { createOrganisations, type Organisations } from './orgs/store.ts';
+import { createDeviceNotices, type DeviceNotices } from './notify/device-notices.ts';
+import { routineSkipped } from './policy/trust.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -55,6 +62,16 @@ export interface Services {
   totp: TotpStore;
   recovery: RecoveryCodes;
   webauthn: WebAuthnStore;
+  trustedIps: TrustedIps;
+  devices: DeviceRegistry;
+  events: SignInEvents;
+  organisations: Organisations;
+  notices: DeviceNotices;
+  /** The factor modules' messages and transports (device settings send codes and confirmations). */
+  messages: CodeMessages;
+  transports: Transports;
+  /** The account's verified primary mobile number (E.164), if any. */
+  verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
   disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
@@ -93,8 +110,10 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const clock = () => new Date();
     const outbox = createOutbox();
     const transports = createTransports(transportSettings(config), outbox);
+    const deviceCodes = { seconds: config.codes.deviceLifetimeSeconds, maxSeconds: config.codes.deviceMaxLifetimeSeconds };
     const challenges = createChallenges(db, sealer, {
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
+      lifetimes: { 'device-trust': deviceCodes, 'device-remove': deviceCodes },
     }, clock);
     const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
@@ -102,12 +121,18 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
     const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
     // phones (and so text and voice codes) arrive with the account's contacts
-    const phoneDeps = { challenges, transports, messages, clock, verifiedPhone: async () => undefined };
+    const verifiedPhone = async (_account: { id: string; email: string }): Promise<string | undefined> => undefined;
+    const phoneDeps = { challenges, transports, messages, clock, verifiedPhone };
     const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock });
     const factors = createFactorRegistry([
       webauthnFactor(webauthn, clock), totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
       recoveryFactor(recovery, recoveryUsed, clock),
     ]);
+    const trustedIps = createTrustedIps(db, clock);
+    const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock);
+    const events = createSignInEvents(db, clock, log);
+    const organisations = createOrganisations(db, accounts, clock);
+    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log });
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     const stepUp: StepUpDeps = {
@@ -120,6 +145,18 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       },
       proofsOf: (uid, accountId) => proofs.of(uid, accountId),
       recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
+      async trustOf(accountId, where, needs) {
+        const device = where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined;
+        const now = Math.floor(clock().getTime() / 1000);
+        const skipped = !!needs.routine && routineSkipped(needs.routine, {
+          now,
+          ...(device?.trustedUntil && device.state === 'ACTIVE' ? { deviceTrustedUntil: Math.floor(device.trustedUntil.getTime() / 1000) } : {}),
+          ipSkips: await trustedIps.skipsFor(accountId, where.ip),
+        });
+        const account = needs.signingIn ? await accounts.findById(accountId) : undefined;
+        return { routineSkipped: skipped, newDevice: !!account?.deviceVerification && !device?.verifiedAt };
+      },
+      browserOf: (ctx) => browserIdOf(ctx, config.issuer),
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,
       offerEnrolment: config.mfa.offerEnrolment,
       clock,
@@ -127,12 +164,13 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, verifiedPhone,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };
       },
       async close() {
+        await notices.settled();
         await db.close();
         await embedded?.stop();
       },

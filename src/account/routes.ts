@@ -2,72 +2,30 @@
 // second factors. Being signed in means Tessera's own browser session; a visitor without one is
 // sent through the ordinary sign-in as the first-party client `tessera-account`. Every change asks
 // for the current password on the same form (re-authentication for every change).
-import { createHash, randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { AccountStore, AccountView } from '../accounts/store.ts';
-import type { ClientStore } from '../oidc/clients.ts';
+import type { AccountView } from '../accounts/store.ts';
 import type { TotpStore } from '../factors/totp/index.ts';
 import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import type { WebAuthnStore } from '../factors/webauthn/index.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
+import { createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
 
-export const ACCOUNT_CLIENT = 'tessera-account';
+export { ACCOUNT_CLIENT } from './area.ts';
 
-export interface AccountAreaDeps {
-  issuer: string;
-  provider: Provider;
-  accounts: AccountStore;
-  clients: ClientStore;
+export interface AccountAreaDeps extends AreaDeps {
   totp: TotpStore;
   recovery: RecoveryCodes;
   webauthn: WebAuthnStore;
   factors: FactorRegistry;
 }
 
-function field(ctx: Context, name: string, max = 1024): string {
-  const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
-  return typeof value === 'string' && value.length <= max ? value : '';
-}
-
-export function accountRouter(deps: AccountAreaDeps): Router {
-  const { provider, accounts, totp, recovery, webauthn } = deps;
+export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Router, area: AccountArea) => void)[] = []): Router {
+  const { accounts, totp, recovery, webauthn } = deps;
   const router = new Router({ prefix: '/account' });
-  let clientReady: Promise<void> | undefined;
-
-  /** The first-party client the account area signs in with (made on first use). */
-  function ensureClient(): Promise<void> {
-    clientReady ??= (async () => {
-      if (await deps.clients.find(ACCOUNT_CLIENT)) return;
-      await deps.clients.create({ clientId: ACCOUNT_CLIENT, name: 'Tessera account', redirectUris: [`${deps.issuer}/account/callback`], skipConsent: true })
-        .catch((err: { code?: string }) => { if (err.code !== 'client_exists') throw err; });
-    })().catch((err) => { clientReady = undefined; throw err; });
-    return clientReady;
-  }
-
-  async function signedIn(ctx: Context): Promise<AccountView | undefined> {
-    const session = await provider.Session.get(ctx as never);
-    if (!session.accountId) return undefined;
-    const account = await accounts.findById(session.accountId);
-    return account && !account.disabled ? account : undefined;
-  }
-
-  /** The signed-in account, or a redirect through Tessera's sign-in back to this page. */
-  async function requireAccount(ctx: Context): Promise<AccountView | undefined> {
-    const account = await signedIn(ctx);
-    if (account) return account;
-    await ensureClient();
-    const url = new URL('/auth', deps.issuer);
-    const verifier = randomBytes(32).toString('base64url');
-    for (const [k, v] of Object.entries({
-      client_id: ACCOUNT_CLIENT, response_type: 'code', scope: 'openid', redirect_uri: `${deps.issuer}/account/callback`,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', state: ctx.path,
-    })) url.searchParams.set(k, v);
-    ctx.redirect(url.href);
-    return undefined;
-  }
+  const area = createAccountArea(deps);
+  const { signedIn, requireAccount } = area;
 
   /** The methods that can be the routine second factor: those the account has set up. */
   async function routineChoices(account: AccountView) {
@@ -131,7 +89,7 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     router.post(path, async (ctx) => {
       const account = await requireAccount(ctx);
       if (!account) return;
-      if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) {
+      if (!(await area.passwordConfirmed(ctx, account))) {
         ctx.status = 400;
         await overview(ctx, account, 'Your current password is not right: nothing was changed.');
         return;
@@ -199,5 +157,6 @@ export function accountRouter(deps: AccountAreaDeps): Router {
     await overview(ctx, account, removed ? 'The key was removed.' : 'There is no such key: nothing was changed.');
   });
 
+  for (const extend of extensions) extend(router, area);
   return router;
 }

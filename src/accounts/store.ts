@@ -24,6 +24,8 @@ export interface AccountView {
   profile: Profile;
   /** The routine second factor every sign-in needs (account setting), if any. */
   secondFactor?: SecondFactor;
+  /** New-device verification at sign-in (on unless an admin turned it off for a service or test account). */
+  deviceVerification: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -40,6 +42,7 @@ interface AccountDoc {
   organisationId?: string;
   profile?: Profile;
   secondFactor?: SecondFactor;
+  deviceVerification?: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -71,6 +74,7 @@ function view(doc: AccountDoc): AccountView {
     ...(doc.organisationId ? { organisationId: doc.organisationId } : {}),
     profile: doc.profile ?? {},
     ...(doc.secondFactor ? { secondFactor: doc.secondFactor } : {}),
+    deviceVerification: doc.deviceVerification !== false,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -83,6 +87,7 @@ export interface NewAccount {
   role?: Role;
   emailVerified?: boolean;
   profile?: Profile;
+  deviceVerification?: boolean;
 }
 
 interface EmailDoc {
@@ -111,6 +116,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       organisationId: { type: String },
       profile: { type: Schema.Types.Mixed },
       secondFactor: { type: String },
+      deviceVerification: { type: Boolean },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -157,6 +163,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
           passwordHash,
           role: input.role ?? 'user',
           ...(input.profile && Object.keys(input.profile).length ? { profile: input.profile } : {}),
+          ...(input.deviceVerification === false ? { deviceVerification: false } : {}),
         });
         return view(doc.toObject());
       } catch (err) {
@@ -225,6 +232,20 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
     async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<void> {
       const res = await Accounts.updateOne({ _id: accountId }, factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } });
+      if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
+    },
+
+    /** New-device verification on or off for one account (service and test accounts). */
+    async setDeviceVerification(email: string, on: boolean): Promise<AccountView> {
+      const found = await byEmail(email);
+      if (!found) throw new AccountError('not_found', `no account with email ${email}`);
+      await Accounts.updateOne({ _id: found._id }, on ? { $unset: { deviceVerification: '' } } : { $set: { deviceVerification: false } });
+      return view({ ...found, deviceVerification: on });
+    },
+
+    /** Records the organisation an account belongs to (organisations keep their own member lists). */
+    async setOrganisation(accountId: string, organisationId: string | undefined): Promise<void> {
+      const res = await Accounts.updateOne({ _id: accountId }, organisationId ? { $set: { organisationId } } : { $unset: { organisationId: '' } });
       if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
     },
 

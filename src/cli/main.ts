@@ -9,7 +9,7 @@ import type { Profile } from '../accounts/profile.ts';
 
 const USAGE = `usage: tessera <command> [--json]
   user create --email E --password P [--name N] [--admin] [PROFILE]
-  user update --email E [--name N] [PROFILE]      (an empty value clears a field)
+  user update --email E [--name N] [--device-verification on|off] [PROFILE]   (an empty value clears a field)
   user list
   user disable --email E
   client create --client-id ID [--redirect-uri URI ...] [--public] [--grant refresh_token|client_credentials ...]
@@ -17,6 +17,15 @@ const USAGE = `usage: tessera <command> [--json]
                 [--pkce required|optional] [--minimum-acr urn:tessera:acr:pwd|urn:tessera:acr:mfa|phr]
   client list
   client delete --client-id ID
+  device list --email E                 (every registration with its state and history)
+  device unblock --id ID
+  device remove --id ID                 (final: the browser is a new device from then on)
+  device flag --id ID --add F | --remove F
+  device rename --id ID --name N
+  org create --name N
+  org add-member --org ID|NAME --email E
+  org add-admin --org ID|NAME --email E   (organisation admins receive members' new-device notices)
+  org list
   keys list
   keys rotate [--alg ES256|RS256]
   keys remove --kid KID
@@ -24,6 +33,9 @@ PROFILE: [--given-name N] [--family-name N] [--preferred-username U] [--locale e
          [--picture https://...] [--street-address S] [--locality L] [--region R] [--postal-code P] [--country C]`;
 
 class UsageError extends Error {}
+class CliError extends Error {
+  override name = 'CliError';
+}
 
 const PROFILE_FLAGS = ['given-name', 'family-name', 'preferred-username', 'locale', 'zoneinfo', 'picture', 'street-address', 'locality', 'region', 'postal-code', 'country'] as const;
 
@@ -44,6 +56,11 @@ const OPTIONS = {
   'minimum-acr': { type: 'string' },
   ...Object.fromEntries(PROFILE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof PROFILE_FLAGS)[number], { type: 'string' }>,
   alg: { type: 'string' },
+  'device-verification': { type: 'string' },
+  id: { type: 'string' },
+  add: { type: 'string' },
+  remove: { type: 'string' },
+  org: { type: 'string' },
   kid: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -85,8 +102,16 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     return { json: { id: account.id, email: account.email, role: account.role }, text: `created ${account.role} ${account.email} (${account.id})` };
   },
   async 'user update'(s, v) {
-    const account = await s.accounts.updateProfile(required(v, 'email'), { ...profileFrom(v), ...(v.name !== undefined ? { name: v.name } : {}) });
-    return { json: { id: account.id, email: account.email, name: account.name, profile: account.profile }, text: `updated ${account.email}` };
+    const email = required(v, 'email');
+    const verification = v['device-verification'];
+    if (verification !== undefined && verification !== 'on' && verification !== 'off') throw new UsageError(`--device-verification must be on or off, got "${verification}"`);
+    const profile = { ...profileFrom(v), ...(v.name !== undefined ? { name: v.name } : {}) };
+    let account = Object.keys(profile).length || verification === undefined ? await s.accounts.updateProfile(email, profile) : undefined;
+    if (verification !== undefined) account = await s.accounts.setDeviceVerification(email, verification === 'on');
+    return {
+      json: { id: account!.id, email: account!.email, name: account!.name, profile: account!.profile, deviceVerification: account!.deviceVerification },
+      text: `updated ${account!.email}${verification !== undefined ? ` (new-device verification ${verification})` : ''}`,
+    };
   },
   async 'user list'(s) {
     const users = await s.accounts.list();
@@ -136,6 +161,54 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     const id = required(v, 'client-id');
     await s.clients.remove(id);
     return { json: { client_id: id, deleted: true }, text: `deleted client ${id}` };
+  },
+  async 'device list'(s, v) {
+    const email = required(v, 'email');
+    const account = await s.accounts.findByEmail(email);
+    if (!account) throw new CliError(`no account with email ${email}`);
+    const devices = await s.devices.listFor(account.id);
+    const day = (d?: Date) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
+    return {
+      json: { account: account.id, devices },
+      text: devices.map((d) => [
+        `${d.id}  ${d.state}${d.trustedUntil && d.trustedUntil > new Date() ? `  trusted until ${day(d.trustedUntil)}` : ''}${d.verifiedAt ? '' : '  (not verified)'}  "${d.name ?? ''}"  ${d.browser ?? ''} on ${d.os ?? ''}`,
+        `    first seen ${day(d.firstSeenAt)}, last used ${day(d.lastUsedAt)} from ${d.lastIp ?? '-'}${d.flags.length ? `, flags: ${d.flags.join(', ')}` : ''}, failures ${d.failures}`,
+        ...d.history.map((h) => `    ${day(h.at)}  ${h.from ?? '(new)'} -> ${h.to}  by ${h.by}: ${h.why}`),
+      ].join('\n')).join('\n') || `(no devices for ${account.email})`,
+    };
+  },
+  async 'device unblock'(s, v) {
+    const device = await s.devices.unblock(required(v, 'id'), 'admin', 'unblocked with the command line');
+    return { json: { id: device.id, state: device.state }, text: `unblocked ${device.id}: ${device.state}` };
+  },
+  async 'device remove'(s, v) {
+    const device = await s.devices.remove(required(v, 'id'), 'admin', 'removed with the command line');
+    return { json: { id: device.id, state: device.state }, text: `removed ${device.id}` };
+  },
+  async 'device flag'(s, v) {
+    if ((v.add === undefined) === (v.remove === undefined)) throw new UsageError('give exactly one of --add F or --remove F');
+    const device = await s.devices.flag(required(v, 'id'), v.add !== undefined ? { add: v.add } : { remove: v.remove! });
+    return { json: { id: device.id, flags: device.flags }, text: `${device.id} flags: ${device.flags.join(', ') || '(none)'}` };
+  },
+  async 'device rename'(s, v) {
+    const device = await s.devices.rename(required(v, 'id'), required(v, 'name'));
+    return { json: { id: device.id, name: device.name }, text: `${device.id} is now "${device.name}"` };
+  },
+  async 'org create'(s, v) {
+    const org = await s.organisations.create(required(v, 'name'));
+    return { json: { id: org.id, name: org.name }, text: `created organisation "${org.name}" (${org.id})` };
+  },
+  async 'org add-member'(s, v) {
+    const org = await s.organisations.addMember(required(v, 'org'), required(v, 'email'));
+    return { json: { id: org.id, members: org.members.length, admins: org.admins.length }, text: `${v.email} is a member of "${org.name}"` };
+  },
+  async 'org add-admin'(s, v) {
+    const org = await s.organisations.addAdmin(required(v, 'org'), required(v, 'email'));
+    return { json: { id: org.id, members: org.members.length, admins: org.admins.length }, text: `${v.email} is an admin of "${org.name}"` };
+  },
+  async 'org list'(s) {
+    const orgs = await s.organisations.list();
+    return { json: { organisations: orgs }, text: orgs.map((o) => `${o.id}  ${o.name}  ${o.members.length} member(s), ${o.admins.length} admin(s)`).join('\n') || '(no organisations)' };
   },
   async 'keys list'(s) {
     const keys = await s.keys.list();

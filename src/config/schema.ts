@@ -16,6 +16,8 @@ export const configSchema = z.object({
     .regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://')
     .optional(),
   trustProxy: z.boolean(),
+  /** With TRUST_PROXY: how many proxies append to X-Forwarded-For; the client IP is the entry they saw. */
+  proxyCount: z.number().int().min(1).max(10),
   /** HTTP worker processes sharing the port (node:cluster); state lives only in the database. */
   workers: z.number().int().min(1).max(64),
   cookieKeys: z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1),
@@ -51,6 +53,17 @@ export const configSchema = z.object({
     signInLifetimeSeconds: seconds,
     resendIntervalSeconds: seconds,
     maxAttempts: z.number().int().min(1).max(10),
+    /** Adding or removing a trusted device: the code lives this long, "Extend" adds as much again up to the cap. */
+    deviceLifetimeSeconds: seconds,
+    deviceMaxLifetimeSeconds: seconds,
+  }),
+  devices: z.object({
+    /** How long a trusted device skips the account's routine second factor. */
+    trustDays: z.number().int().min(1).max(365),
+    /** Trusted devices per account; at the limit a new one replaces (transfers) an old one. */
+    maxTrusted: z.number().int().min(1).max(100),
+    /** Failed attempts (wrong password, wrong code) from one device before it is blocked for the account. */
+    maxFailures: z.number().int().min(1).max(100),
   }),
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
@@ -93,6 +106,10 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   TESSERA_DATA_DIR: { path: 'dataDir', kind: 'string' },
   MONGODB_URI: { path: 'mongodbUri', kind: 'string' },
   TRUST_PROXY: { path: 'trustProxy', kind: 'bool' },
+  TRUST_PROXY_COUNT: { path: 'proxyCount', kind: 'int' },
+  DEVICE_TRUST_DAYS: { path: 'devices.trustDays', kind: 'int' },
+  MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },
+  DEVICE_MAX_FAILURES: { path: 'devices.maxFailures', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },

@@ -18,6 +18,8 @@ export interface CodeRules {
   lifetimeSeconds: number;
   resendIntervalSeconds: number;
   maxAttempts: number;
+  /** Purposes with their own lifetime, which "Extend" may lengthen by as much again up to `maxSeconds`. */
+  lifetimes?: Record<string, { seconds: number; maxSeconds: number }>;
 }
 
 interface ChallengeDoc {
@@ -53,7 +55,7 @@ export type VerifyResult =
 
 export class ChallengeError extends Error {
   override name = 'ChallengeError';
-  readonly code: 'resend_too_soon' | 'missing';
+  readonly code: 'resend_too_soon' | 'missing' | 'cannot_extend';
   readonly retryAfterSeconds: number;
   constructor(code: ChallengeError['code'], message: string, retryAfterSeconds = 0) {
     super(message);
@@ -83,6 +85,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
   const keyOf = (scope: string, purpose: string, channel: Channel) => `${purpose}:${channel}:${scope}`;
   const context = (id: string) => `one-time-code:${id}`;
   const later = (seconds: number) => new Date(clock().getTime() + seconds * 1000);
+  const lifetimeOf = (purpose: string) => rules.lifetimes?.[purpose]?.seconds ?? rules.lifetimeSeconds;
 
   function state(doc: ChallengeDoc): ChallengeState {
     return {
@@ -112,7 +115,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const now = clock();
       const fresh = {
         accountId, channel, sealedCode: sealer.seal(code, context(id)), issuedAt: now, sentAt: now,
-        expiresAt: later(rules.lifetimeSeconds), attempts: 0,
+        expiresAt: later(lifetimeOf(purpose)), attempts: 0,
       };
       // two pages opening at once (two tabs, a double reload): one code wins, the other page shows it
       const won = existing
@@ -141,12 +144,34 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const code = reuse ? sealer.open(doc.sealedCode, context(id)) : newCode();
       const set = reuse
         ? { sentAt: now }
-        : { sealedCode: sealer.seal(code, context(id)), issuedAt: now, sentAt: now, expiresAt: later(rules.lifetimeSeconds), attempts: 0 };
+        : { sealedCode: sealer.seal(code, context(id)), issuedAt: now, sentAt: now, expiresAt: later(lifetimeOf(purpose)), attempts: 0 };
       // only if nothing changed since the read (a concurrent resend or failure): exact on every server
       const won = await db.updateIf(Challenges, id, { sentAt: doc.sentAt, attempts: doc.attempts, sealedCode: doc.sealedCode },
         reuse ? { $set: set } : { $set: set, $unset: { verifiedAt: '' } });
       if (!won) throw new ChallengeError('resend_too_soon', 'The code was just sent again. Check your messages.', rules.resendIntervalSeconds);
       return { state: state({ ...doc, ...set } as ChallengeDoc), code };
+    },
+
+    /**
+     * "Extend": a live, unlocked code of a purpose with its own lifetime lives that long again,
+     * but never past `maxSeconds` after it was issued. Expired or locked codes need "Resend".
+     */
+    async extend(scope: string, purpose: string, channel: Channel, accountId: string): Promise<ChallengeState> {
+      const id = keyOf(scope, purpose, channel);
+      const limits = rules.lifetimes?.[purpose];
+      const doc = await Challenges.findById(id).lean<ChallengeDoc>();
+      if (!limits || !doc || doc.accountId !== accountId) throw new ChallengeError('missing', 'There is no code to extend. Start again.');
+      const now = clock();
+      if (doc.expiresAt <= now || doc.attempts >= rules.maxAttempts || doc.verifiedAt) {
+        throw new ChallengeError('cannot_extend', 'This code can no longer be extended: use "Resend" to get a new one.');
+      }
+      const cap = doc.issuedAt.getTime() + limits.maxSeconds * 1000;
+      const expiresAt = new Date(Math.min(doc.expiresAt.getTime() + limits.seconds * 1000, cap));
+      if (expiresAt.getTime() <= doc.expiresAt.getTime()) {
+        throw new ChallengeError('cannot_extend', `This code cannot be extended any further (at most ${Math.round(limits.maxSeconds / 60)} minutes in all).`);
+      }
+      await db.updateIf(Challenges, id, { sealedCode: doc.sealedCode, expiresAt: doc.expiresAt }, { $set: { expiresAt } });
+      return state({ ...doc, expiresAt });
     },
 
     /** Checks an entered code; a right code is accepted once, a wrong one counts. */

@@ -3,7 +3,7 @@
 // code goes, how it is delivered, and how the page describes it.
 import { ChallengeError, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
 import { DeliveryError } from '../notify/transports.ts';
-import type { FactorAccount, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
+import type { FactorAccount, FactorContext, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
 import { codeVerificationMessage } from './code-messages.ts';
 
@@ -13,7 +13,8 @@ export interface CodeFactorSpec {
   /** Where the code goes for this account, or undefined when it cannot be used. */
   destination(account: FactorAccount): Promise<string | undefined>;
   unavailableReason: string;
-  deliver(to: string, code: string): Promise<void>;
+  /** Sends the code, saying it is valid for `minutes`. */
+  deliver(to: string, code: string, minutes: number): Promise<void>;
   /** e.g. "We emailed a 6-digit code to a***@example.com." */
   describe(to: string): string;
 }
@@ -21,18 +22,19 @@ export interface CodeFactorSpec {
 export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Challenges; clock: () => Date }): SecondFactorModule {
   const { challenges, clock } = deps;
 
+  const minutesLeft = (state: ChallengeState) => Math.max(1, Math.round((state.expiresAt.getTime() - clock().getTime()) / 60_000));
   const prompt = (state: ChallengeState, to: string, problem?: string): FactorPrompt => ({
     input: 'code',
-    instructions: `${spec.describe(to)} It is valid for ${Math.max(1, Math.round((state.expiresAt.getTime() - clock().getTime()) / 60_000))} minutes.`,
+    instructions: `${spec.describe(to)} It is valid for ${minutesLeft(state)} minute${minutesLeft(state) === 1 ? '' : 's'}.`,
     expiresAt: state.expiresAt,
     resendAt: state.resendAt,
     canResend: true,
     ...(problem ? { problem } : {}),
   });
 
-  async function deliver(to: string, code: string): Promise<string | undefined> {
+  async function deliver(to: string, code: string, state: ChallengeState): Promise<string | undefined> {
     try {
-      await spec.deliver(to, code);
+      await spec.deliver(to, code, minutesLeft(state));
       return undefined;
     } catch (err) {
       if (err instanceof DeliveryError) return `We could not send the code (${err.message}). Try "Resend" in a minute, or use another method.`;
@@ -46,6 +48,12 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     return destination;
   }
 
+  /** The live challenge (a new one is delivered), shown with a problem. */
+  async function current({ account, scope, purpose }: FactorContext, destination: string, problem: string): Promise<FactorPrompt> {
+    const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
+    return prompt(state, destination, (code ? await deliver(destination, code, state) : undefined) ?? problem);
+  }
+
   return {
     id: spec.id,
     label: spec.label,
@@ -55,17 +63,25 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     async begin({ account, scope, purpose }) {
       const destination = await to(account);
       const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
-      return prompt(state, destination, code ? await deliver(destination, code) : undefined);
+      return prompt(state, destination, code ? await deliver(destination, code, state) : undefined);
     },
     async resend({ account, scope, purpose }) {
       const destination = await to(account);
       try {
         const { state, code } = await challenges.resend(scope, purpose, spec.id, account.id);
-        return prompt(state, destination, await deliver(destination, code));
+        return prompt(state, destination, await deliver(destination, code, state));
       } catch (err) {
         if (!(err instanceof ChallengeError)) throw err;
-        const { state } = await challenges.open(scope, purpose, spec.id, account.id);
-        return prompt(state, destination, err.message);
+        return current({ account, scope, purpose }, destination, err.message);
+      }
+    },
+    async extend({ account, scope, purpose }) {
+      const destination = await to(account);
+      try {
+        return prompt(await challenges.extend(scope, purpose, spec.id, account.id), destination);
+      } catch (err) {
+        if (!(err instanceof ChallengeError)) throw err;
+        return current({ account, scope, purpose }, destination, err.message);
       }
     },
     async verify({ account, scope, purpose }, answer): Promise<Verification> {

@@ -12,8 +12,11 @@ export interface FactorContext {
   account: FactorAccount;
   /** What the step belongs to (an interaction uid, or a settings action). */
   scope: string;
-  purpose: 'sign-in';
+  /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove: settings actions. */
+  purpose: CodePurpose;
 }
+
+export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove';
 
 export type Availability = { available: true } | { available: false; reason: string };
 
@@ -59,6 +62,8 @@ export interface SecondFactorModule {
   /** Prepares the step; calling it again (a reload) sends nothing new. */
   begin(ctx: FactorContext): Promise<FactorPrompt>;
   resend?(ctx: FactorContext): Promise<FactorPrompt>;
+  /** Codes of purposes with their own short lifetime: "Extend" gives more time (up to a cap). */
+  extend?(ctx: FactorContext): Promise<FactorPrompt>;
   verify(ctx: FactorContext, answer: string): Promise<Verification>;
   /** Factors a person can set up themselves (TOTP, WebAuthn). */
   enrolment?: Enrolment;

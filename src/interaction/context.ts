@@ -8,6 +8,9 @@ import type { StepUpDeps } from '../oidc/step-up.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { alreadyDone, type InteractionSteps } from './steps.ts';
 import type { SignInProgress } from './progress.ts';
+import type { DeviceRegistry } from '../devices/registry.ts';
+import type { SignInEvents } from '../devices/events.ts';
+import type { DeviceNotices } from '../notify/device-notices.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -16,6 +19,10 @@ export interface InteractionDeps {
   factors: FactorRegistry;
   progress: SignInProgress;
   stepUp: StepUpDeps;
+  devices: DeviceRegistry;
+  events: SignInEvents;
+  notices: DeviceNotices;
+  deviceSettings: { trustDays: number; maxTrusted: number };
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

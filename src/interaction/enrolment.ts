@@ -12,8 +12,8 @@ import { continueSignIn, decide } from './sign-in-flow.ts';
 
 const declined = 'the user did not set up a sign-in method that reaches the requested level';
 
-async function enrolState(deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[]) {
-  const { decision } = await decide(deps, d, accountId, proofs);
+async function enrolState(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[]) {
+  const { decision } = await decide(ctx, deps, d, accountId, proofs);
   if (decision.outcome !== 'enrol') return undefined;
   const account = await deps.accounts.findById(accountId);
   if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.');
@@ -23,7 +23,7 @@ async function enrolState(deps: InteractionDeps, d: Details, accountId: string, 
 export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, error?: string): Promise<boolean> {
   const progress = await deps.progress.get(d.uid);
   const proofs = progress?.accountId === accountId ? progress.proofs : [];
-  const state = await enrolState(deps, d, accountId, proofs);
+  const state = await enrolState(ctx, deps, d, accountId, proofs);
   if (!state) return false;
   if (!progress) await deps.progress.start(d.uid, { accountId, proofs: [] });
   const { name } = await clientOf(deps, d);
@@ -44,7 +44,7 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
     const d = await details(ctx, deps.provider, 'login');
     const progress = await deps.progress.get(d.uid);
     if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
-    const state = await enrolState(deps, d, progress.accountId, progress.proofs);
+    const state = await enrolState(ctx, deps, d, progress.accountId, progress.proofs);
     if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
     if (needsEmail && !state.emailProven) throw new UserFacingError(400, 'email_first', 'Confirm the code we emailed you first.');
     return { d, progress, ...state };

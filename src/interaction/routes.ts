@@ -9,6 +9,9 @@ import { clientOf, details, field, finish, type Details, type InteractionDeps } 
 import { continueSignIn } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
+import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
+import { browserOf, countFailure, deviceBlocked, deviceFor } from './device.ts';
+import { normalizeEmail } from '../accounts/store.ts';
 
 export type { InteractionDeps } from './context.ts';
 
@@ -53,6 +56,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       const progress = await deps.progress.get(d.uid);
       const accountId = progress?.accountId ?? (d.prompt.reasons.includes('acr_step_up') ? d.session?.accountId : undefined);
       const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
+      if (accountId && await renderDeviceStep(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderSecondFactor(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderEnrolment(ctx, deps, d, accountId)) return;
       await renderLogin(ctx, d, String(d.params.login_hint ?? ''));
@@ -72,14 +76,26 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const d = await details(ctx, provider, 'login');
     const email = field(ctx, 'email', 320).trim();
     const password = field(ctx, 'password');
-    const account = email && password ? await accounts.authenticate(email, password) : undefined;
+    if (!email || !password) {
+      await renderLogin(ctx, d, email, SIGN_IN_FAILED);
+      return;
+    }
+    // a device blocked for this email is refused before the password is checked (an account or not:
+    // the answers look the same), so guessing on from it learns nothing
+    const known = await accounts.findByEmail(email);
+    if (known) await deviceFor(ctx, deps, known.id);
+    else if (await deps.devices.ghostBlocked(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();
+    const account = await accounts.authenticate(email, password);
     if (!account) {
+      if (known) await countFailure(ctx, deps, known.id, 'wrong_password', 'pwd');
+      else if (await deps.devices.recordGhostFailure(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();
       await renderLogin(ctx, d, email, SIGN_IN_FAILED);
       return;
     }
     await continueSignIn(ctx, deps, d, account.id, [{ factor: 'password', at: Math.floor(deps.stepUp.clock().getTime() / 1000) }]);
   });
 
+  deviceStepRoutes(router, deps);
   secondFactorRoutes(router, deps);
   enrolmentRoutes(router, deps);
 

@@ -8,11 +8,12 @@ import type { SecondFactor, Step } from '../policy/sign-in.ts';
 import type { FactorPrompt } from '../factors/types.ts';
 import { clientOf, details, field, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, decide } from './sign-in-flow.ts';
+import { countFailure } from './device.ts';
 
 type FactorStep = Extract<Step, { kind: 'second-factor' }>;
 
-async function currentStep(deps: InteractionDeps, d: Details, accountId: string, proofs: Parameters<typeof decide>[3]): Promise<FactorStep | undefined> {
-  const { decision } = await decide(deps, d, accountId, proofs);
+async function currentStep(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Parameters<typeof decide>[4]): Promise<FactorStep | undefined> {
+  const { decision } = await decide(ctx, deps, d, accountId, proofs);
   if (decision.outcome !== 'steps') return undefined;
   const step = decision.steps[0]!;
   if (step.kind === 'phishing-resistant') return { kind: 'second-factor', options: ['webauthn'], reason: 'level' };
@@ -23,7 +24,7 @@ async function currentStep(deps: InteractionDeps, d: Details, accountId: string,
 export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, opts: { method?: string; error?: string; prompt?: FactorPrompt } = {}): Promise<boolean> {
   const progress = await deps.progress.get(d.uid);
   const proofs = progress?.accountId === accountId ? progress.proofs : [];
-  const step = await currentStep(deps, d, accountId, proofs);
+  const step = await currentStep(ctx, deps, d, accountId, proofs);
   if (!step) return false;
   if (!progress) await deps.progress.start(d.uid, { accountId, proofs: [] });
   const account = await deps.accounts.findById(accountId);
@@ -55,7 +56,7 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
     if (!module) throw new UserFacingError(400, 'unknown_method', 'Choose a sign-in method from the list.');
     const account = await deps.accounts.findById(progress.accountId);
     if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.');
-    const step = await currentStep(deps, d, progress.accountId, progress.proofs);
+    const step = await currentStep(ctx, deps, d, progress.accountId, progress.proofs);
     if (!step?.options.includes(module.id as SecondFactor)) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose another one.');
     return { d, progress, module, account };
   }
@@ -65,6 +66,7 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
     // a code, or a WebAuthn assertion (JSON); each factor checks its own answer's shape
     const verification = await module.verify({ account, scope: d.uid, purpose: 'sign-in' }, field(ctx, 'code', 16_384));
     if (!verification.ok) {
+      await countFailure(ctx, deps, progress.accountId, 'wrong_code', module.id);
       await renderSecondFactor(ctx, deps, d, progress.accountId, { method: module.id, error: verification.message });
       return;
     }

@@ -5,6 +5,7 @@ import type { Context } from 'koa';
 import { decideSignIn, type Decision, type Proof } from '../policy/sign-in.ts';
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { finish, clientOf, type Details, type InteractionDeps } from './context.ts';
+import { signInCompleted } from './device.ts';
 
 /** The session's own proofs count only for the account it names and only without prompt=login. */
 async function provenSoFar(deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[], promptLogin: boolean): Promise<Proof[]> {
@@ -14,18 +15,20 @@ async function provenSoFar(deps: InteractionDeps, d: Details, accountId: string,
   return [...session, ...interactionProofs];
 }
 
-export async function decide(deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[]): Promise<{ decision: Decision; proven: Proof[] }> {
+export async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[]): Promise<{ decision: Decision; proven: Proof[] }> {
   const { client } = await clientOf(deps, d);
   const request = requestFacts(d.params, client as unknown as Record<string, unknown>);
   const proven = await provenSoFar(deps, d, accountId, interactionProofs, request.promptLogin);
-  const decision = decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }));
+  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true };
+  const decision = decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where));
   return { decision, proven };
 }
 
 /** After a proof: finish, or go to the next step (the interaction page shows it), or refuse. */
 export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[]): Promise<void> {
-  const { decision, proven } = await decide(deps, d, accountId, interactionProofs);
+  const { decision, proven } = await decide(ctx, deps, d, accountId, interactionProofs);
   if (decision.outcome === 'done') {
+    await signInCompleted(ctx, deps, accountId, decision.amr);
     const result: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     await finish(ctx, deps, 'login', result as never);
     await deps.progress.end(d.uid);

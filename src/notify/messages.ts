@@ -13,23 +13,52 @@ async function render(name: string, data: Record<string, unknown>): Promise<{ te
   return { html, text };
 }
 
+/** Where a sign-in came from, as the notices show it. */
+export interface Whereabouts {
+  at: Date;
+  ip?: string;
+  where: string;
+  browser: string;
+  os: string;
+}
+
 export interface CodeMessages {
-  signInCode(to: string, code: string): Promise<Email>;
+  /** A one-time code; `minutes` is how long it stays valid (default: the sign-in lifetime). */
+  signInCode(to: string, code: string, minutes?: number): Promise<Email>;
   recoveryCodeUsed(to: string, left: number): Promise<Email>;
   /** The SMS body and the sentence a voice call reads out. */
-  smsCode(code: string): string;
+  smsCode(code: string, minutes?: number): string;
   voiceCode(code: string): string;
+  /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
+  newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
+  deviceBlocked(to: string, seen: Whereabouts, failures: number): Promise<Email>;
+  deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
+  deviceTrustedSms(name: string, until: Date): string;
 }
+
+const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+const place = (seen: Whereabouts) => ({ when: stamp(seen.at), ip: seen.ip ?? 'unknown', where: seen.where, browser: seen.browser, os: seen.os });
 
 export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): CodeMessages {
   return {
-    async signInCode(to, code) {
-      return { to, subject: `${code} is your ${productName} sign-in code`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes })) };
+    async signInCode(to, code, minutes = lifetimeMinutes) {
+      return { to, subject: `${code} is your ${productName} sign-in code`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes: minutes })) };
     },
     async recoveryCodeUsed(to, left) {
       return { to, subject: `A ${productName} recovery code was used`, ...(await render('recovery-code-used', { productName, left })) };
     },
-    smsCode: (code) => `${code} is your ${productName} code. It expires in ${lifetimeMinutes} minutes. Do not share it.`,
+    smsCode: (code, minutes = lifetimeMinutes) => `${code} is your ${productName} code. It expires in ${minutes} minutes. Do not share it.`,
+    async newDevice(to, seen, about) {
+      const subject = about ? `${about.member} signed in from a new device` : `New sign-in to your ${productName} account`;
+      return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation })) };
+    },
+    async deviceBlocked(to, seen, failures) {
+      return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen) })) };
+    },
+    async deviceTrusted(to, name, until, replaced) {
+      return { to, subject: `"${name}" is now a trusted device`, ...(await render('device-trusted', { productName, name, until: stamp(until), replaced })) };
+    },
+    deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,
   };
 }

@@ -25,12 +25,27 @@ export interface StepUpDeps {
   /** What this session proved and when, per factor. */
   proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
   recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
+  /**
+   * Trust signals for this browser and client address: whether they skip the routine factor, and
+   * (during a sign-in) whether the browser still needs new-device verification for the account.
+   */
+  trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; signingIn: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean }>;
+  /** The browser's device id (its signed device cookie), if it has one. */
+  browserOf(ctx: Pick<KoaContextWithOIDC, 'cookies'>): string | undefined;
   emailCountsAsMfa: boolean;
   offerEnrolment: boolean;
   clock: () => Date;
 }
 
 export type RequestFacts = SignInFacts['request'] & { clientMinimumAcr?: string };
+
+/** Where a request comes from: the browser's device id and the client IP. */
+export interface Where {
+  browserId?: string;
+  ip?: string;
+  /** A sign-in through the hosted pages (new-device verification applies), not an existing session. */
+  signingIn: boolean;
+}
 
 /** The result an interaction hands back: the provider's login plus the per-factor proofs. */
 export interface SignInResult {
@@ -63,12 +78,15 @@ export function requestFacts(params: Record<string, unknown>, client: Record<str
 }
 
 /** The decision's facts for one account, its proofs and one request. */
-export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts): Promise<SignInFacts> {
+export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts, where: Where): Promise<SignInFacts> {
   const { clientMinimumAcr, ...rest } = request;
   // only a level above the password needs to know which factors the account can use
   const aboveP = (v: string) => v !== ACR.password;
   const asksMore = rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
   const { available, routine } = await deps.factorsOf(accountId, asksMore);
+  const trust = routine || where.signingIn
+    ? await deps.trustOf(accountId, where, { ...(routine ? { routine } : {}), signingIn: where.signingIn })
+    : { routineSkipped: false, newDevice: false };
   return {
     now: Math.floor(deps.clock().getTime() / 1000),
     available,
@@ -77,7 +95,8 @@ export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proo
     request: rest,
     ...(clientMinimumAcr ? { clientMinimumAcr } : {}),
     emailCountsAsMfa: deps.emailCountsAsMfa,
-    routineSkipped: false,
+    routineSkipped: trust.routineSkipped,
+    newDevice: trust.newDevice,
     offerEnrolment: deps.offerEnrolment,
   };
 }
@@ -108,7 +127,9 @@ export function stepUpCheck(deps: StepUpDeps) {
       proven = await sessionProofs(deps, session);
       if (result?.login) request = { ...request, promptLogin: false };
     }
-    const decision = decideSignIn(await factsFor(deps, session.accountId, proven, request));
+    // an existing session was made on a verified browser: only trust signals apply here
+    const where = { browserId: deps.browserOf(ctx), ip: ctx.ip, signingIn: false };
+    const decision = decideSignIn(await factsFor(deps, session.accountId, proven, request, where));
     decisions.set(ctx, decision);
     if (decision.outcome === 'done') return Check.NO_NEED_TO_PROMPT;
     if (decision.outcome === 'unmet') throw new errors.UnmetAuthenticationRequirements(decision.reason);

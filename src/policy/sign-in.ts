@@ -39,12 +39,18 @@ export interface SignInFacts {
   emailCountsAsMfa: boolean;
   /** Trust signals (trusted device, trusted IP): they may skip the routine factor, never an explicit level. */
   routineSkipped: boolean;
+  /**
+   * This browser has not been verified for the account (and the account asks for it): a one-time
+   * code first, right after the password. No trust signal skips it.
+   */
+  newDevice: boolean;
   /** Setting: offer to enrol TOTP or WebAuthn when no enrolled factor can meet the level. */
   offerEnrolment: boolean;
 }
 
 export type Step =
   | { kind: 'password' }
+  | { kind: 'new-device' }
   | { kind: 'second-factor'; options: SecondFactor[]; reason: 'level' | 'routine' }
   | { kind: 'phishing-resistant' };
 
@@ -129,6 +135,7 @@ export function decideSignIn(facts: SignInFacts): Decision {
   const steps: Step[] = [];
   const passkeyFresh = fresh.some((p) => p.factor === 'webauthn' && p.userVerified);
   if (!fresh.some((p) => p.factor === 'password') && !passkeyFresh) steps.push({ kind: 'password' });
+  if (facts.newDevice) steps.push({ kind: 'new-device' });
   if (acrRank(have.acr) < acrRank(target)) {
     if (target === ACR.phr) steps.push({ kind: 'phishing-resistant' });
     else if (target === ACR.mfa) {

@@ -76,7 +76,7 @@ describe('step-up: setting up a factor during the sign-in (MFA_OFFER_ENROLMENT, 
   });
   after(() => t.close());
 
-  const emailedCode = (to: string) => /(\d{6}) is your Tessera sign-in code/.exec(t.services.outbox.list().find((m) => m.to === to)!.subject!)![1]!;
+  const emailedCode = (to: string) => /(\d{6}) is your Tessera sign-in code/.exec(t.services.outbox.list().find((m) => m.to === to && /sign-in code/.test(m.subject ?? ''))!.subject!)![1]!;
 
   it('offers an app after an emailed code proves the account, and continues at mfa', async () => {
     const user = await createUser(t);

@@ -90,7 +90,7 @@ describe('several Tessera processes on one database', function () {
       // the operator's side: same database and ENCRYPTION_KEY, as the CLI would use
       const services = await openServices(loadConfig({ env: { ...env, TESSERA_DATA_DIR: tmp(), PASSWORD_MEMORY_COST_KIB: '4096' } }), { owner: 'test' });
       const user = { email: 'lb@example.com', password: 'Correct#Horse1' };
-      const account = await services.accounts.create(user);
+      const account = await services.accounts.create({ ...user, deviceVerification: false });
       const client = await services.clients.create({ clientId: 'lb-rp', redirectUris: [REDIRECT_URI], grants: ['refresh_token'] });
       await services.close();
 

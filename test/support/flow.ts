@@ -77,10 +77,14 @@ export interface TestUser {
   password: string;
 }
 
-export async function createUser(t: Tessera, overrides: Partial<{ email: string; password: string; name: string }> = {}): Promise<TestUser> {
+/**
+ * A test account. New-device verification is off unless asked for (`deviceVerification: true`):
+ * most tests are about something else, as an admin would set it for a test account.
+ */
+export async function createUser(t: Tessera, overrides: Partial<{ email: string; password: string; name: string; deviceVerification: boolean }> = {}): Promise<TestUser> {
   const email = overrides.email ?? `user-${randomBytes(4).toString('hex')}@example.com`;
   const password = overrides.password ?? 'Correct#Horse1';
-  const account = await t.services.accounts.create({ email, password, name: overrides.name ?? 'Test User' });
+  const account = await t.services.accounts.create({ email, password, name: overrides.name ?? 'Test User', deviceVerification: overrides.deviceVerification ?? false });
   return { id: account.id, email, password };
 }
 

@@ -14,7 +14,7 @@ const proof = (factor: Proof['factor'], ago = 10, extra: Partial<Proof> = {}): P
 function facts(over: Partial<Omit<SignInFacts, 'request'>> & { request?: Partial<SignInFacts['request']> } = {}): SignInFacts {
   const { request, ...rest } = over;
   return {
-    now: NOW, available: ['email'], proven: [], emailCountsAsMfa: false, routineSkipped: false, offerEnrolment: true,
+    now: NOW, available: ['email'], proven: [], emailCountsAsMfa: false, routineSkipped: false, newDevice: false, offerEnrolment: true,
     ...rest,
     request: { acrValues: [], essentialAcr: [], promptLogin: false, ...request },
   };
@@ -27,7 +27,7 @@ type Expect =
   | { unmet: RegExp };
 
 function summarise(d: Decision): Expect {
-  if (d.outcome === 'steps') return { steps: d.steps.map((s) => (s.kind === 'password' ? 'password' : s.kind === 'phishing-resistant' ? 'phr' : `second:${s.options.join(',')}`)) };
+  if (d.outcome === 'steps') return { steps: d.steps.map((s) => (s.kind === 'password' || s.kind === 'new-device' ? s.kind : s.kind === 'phishing-resistant' ? 'phr' : `second:${s.options.join(',')}`)) };
   if (d.outcome === 'enrol') return { enrol: d.options };
   if (d.outcome === 'unmet') return { unmet: /./ };
   return { done: d.acr, amr: d.amr, authTimeAgo: NOW - d.authTime };
@@ -96,6 +96,12 @@ const rows: [string, SignInFacts, Expect][] = [
   ['trusted device never satisfies an explicit mfa request', facts({ available: totpUser, routine: 'totp', routineSkipped: true, proven: [proof('password')], request: { acrValues: [MFA] } }), { steps: ['second:totp,recovery'] }],
   ['routine email (not mfa): required, acr stays pwd', facts({ available: ['email'], routine: 'email', proven: [proof('password')] }), { steps: ['second:email'] }],
   ['routine email proven: pwd with amr email', facts({ available: ['email'], routine: 'email', proven: [proof('password'), proof('email')] }), { done: PWD, amr: ['pwd', 'email'] }],
+  // new-device verification: right after the password, before any second factor; never skipped by trust
+  ['new device: a code right after the password', facts({ newDevice: true, proven: [proof('password')] }), { steps: ['new-device'] }],
+  ['new device before the password is known: password, then the device code', facts({ newDevice: true }), { steps: ['password', 'new-device'] }],
+  ['new device with routine TOTP: device code, then TOTP', facts({ newDevice: true, available: totpUser, routine: 'totp', proven: [proof('password')] }), { steps: ['new-device', 'second:totp,recovery'] }],
+  ['new device on a trusted IP (routine skipped): the device code still', facts({ newDevice: true, available: totpUser, routine: 'totp', routineSkipped: true, proven: [proof('password')] }), { steps: ['new-device'] }],
+  ['device verified by SMS with mfa asked: the text code is the second factor', facts({ available: phoneUser, proven: [proof('password'), proof('sms')], request: { acrValues: [MFA] } }), { done: MFA, amr: ['pwd', 'sms', 'mfa'] }],
   ['routine SMS with recovery available: recovery offered as fallback', facts({ available: ['email', 'sms', 'recovery'], routine: 'sms', proven: [proof('password')] }), { steps: ['second:sms,recovery'] }],
 ];
 

@@ -1,0 +1,41 @@
+// Read–change–write of one small document (a per-account list) that never loses a concurrent
+// change: the write is conditional on the revision it read (db.updateIf: atomic on MongoDB, under a
+// per-document lock on the embedded database); a lost race reads again and reapplies the change.
+import type { Model } from 'mongoose';
+import type { Database } from './database.ts';
+import { UserFacingError } from '../http/errors.ts';
+
+const conflict = () => new UserFacingError(409, 'edit_conflict', 'The change could not be saved because of changes made at the same time. Reload the page and try again.');
+
+interface Revisioned {
+  _id: string;
+  rev?: number;
+}
+
+/**
+ * Applies `change` to the document `id` (`undefined` when it does not exist yet). The change
+ * returns the new fields and a result, or `undefined` to leave the document as it is.
+ */
+export async function editDocument<T extends Revisioned, R>(
+  db: Database,
+  model: Model<T>,
+  id: string,
+  change: (current: T | undefined) => { set: Partial<Omit<T, '_id' | 'rev'>>; result: R } | { result: R; set?: undefined },
+): Promise<R> {
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const current = (await model.findById(id).lean<T>()) ?? undefined;
+    const outcome = change(current);
+    if (!outcome.set) return outcome.result;
+    if (!current) {
+      const created = await model.create({ _id: id, ...outcome.set, rev: 1 } as never).then(() => true, (err: { code?: number }) => {
+        if (err.code === 11000) return false;
+        throw err;
+      });
+      if (created) return outcome.result;
+      continue;
+    }
+    const rev = current.rev ?? 0;
+    if (await db.updateIf(model, id, { rev: current.rev === undefined ? { $exists: false } : rev }, { $set: { ...outcome.set, rev: rev + 1 } } as never)) return outcome.result;
+  }
+  throw conflict();
+}

@@ -1,0 +1,45 @@
+// What a request says about where it comes from: the client IP (ctx.ip: X-Forwarded-For only
+// behind TRUST_PROXY), its approximate location (geoip-lite's bundled database, offline) and the
+// browser and operating system (ua-parser-js). Shown to people; never used to decide anything.
+import geoip from 'geoip-lite';
+import { UAParser } from 'ua-parser-js';
+import { normalizeIp } from '../policy/ip-ranges.ts';
+
+export interface Location {
+  country: string;
+  region?: string;
+  city?: string;
+}
+
+export interface ClientInfo {
+  ip?: string;
+  location?: Location;
+  browser: string;
+  os: string;
+}
+
+export function locate(ip: string | undefined): Location | undefined {
+  const hit = ip ? geoip.lookup(ip) : null;
+  if (!hit?.country) return undefined;
+  return { country: hit.country, ...(hit.region ? { region: hit.region } : {}), ...(hit.city ? { city: hit.city } : {}) };
+}
+
+export function describeLocation(location: Location | undefined): string {
+  if (!location) return 'unknown location';
+  return [location.city, location.region, location.country].filter(Boolean).join(', ');
+}
+
+export function clientInfo(ip: string, userAgent: string | undefined): ClientInfo {
+  const normalized = normalizeIp(ip);
+  const ua = new UAParser((userAgent ?? '').slice(0, 512)).getResult();
+  const location = locate(normalized);
+  return {
+    ...(normalized ? { ip: normalized } : {}),
+    ...(location ? { location } : {}),
+    browser: [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || 'Unknown browser',
+    os: [ua.os.name, ua.os.version].filter(Boolean).join(' ') || 'unknown system',
+  };
+}
+
+/** A default device name, e.g. "Chrome 120 on Linux". */
+export const deviceLabel = (info: Pick<ClientInfo, 'browser' | 'os'>) => `${info.browser} on ${info.os}`.slice(0, 64);

@@ -1,0 +1,61 @@
+// Sign-in events: every attempt (success, wrong password, wrong code, blocked device, new device)
+// with account, time, IP, location, browser/OS, device and the factors used. Written once, never
+// changed; the session history and the audit log read them. Writing one never fails a sign-in.
+import { randomBytes } from 'node:crypto';
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import type { ClientInfo } from './client-info.ts';
+
+export type SignInResult = 'success' | 'wrong_password' | 'wrong_code' | 'blocked_device' | 'new_device';
+
+export interface SignInEvent {
+  id: string;
+  accountId?: string;
+  at: Date;
+  result: SignInResult;
+  ip?: string;
+  location?: ClientInfo['location'];
+  browser?: string;
+  os?: string;
+  deviceId?: string;
+  /** amr values of what was proven (success), or the factor that failed. */
+  factors: string[];
+}
+
+interface EventDoc extends Omit<SignInEvent, 'id'> {
+  _id: string;
+}
+
+export type SignInEvents = ReturnType<typeof createSignInEvents>;
+
+export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}) {
+  const schema = new Schema<EventDoc>({
+    _id: String, accountId: String, at: { type: Date, required: true }, result: { type: String, required: true },
+    ip: String, location: Schema.Types.Mixed, browser: String, os: String, deviceId: String, factors: { type: [String], default: [] },
+  }, { collection: 'sign_in_events', versionKey: false });
+  // the session-history page reads an account's events newest first (MongoDB; see README on FerretDB)
+  schema.index({ accountId: 1, at: -1 });
+  const Events = db.model<EventDoc>('SignInEvent', schema);
+
+  return {
+    async record(event: { accountId?: string; result: SignInResult; client: ClientInfo; deviceId?: string; factors?: string[] }): Promise<void> {
+      const { client } = event;
+      await Events.create({
+        // time-ordered ids: newest last in _id order
+        _id: `${clock().getTime().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`,
+        ...(event.accountId ? { accountId: event.accountId } : {}),
+        at: clock(), result: event.result,
+        ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
+        browser: client.browser, os: client.os,
+        ...(event.deviceId ? { deviceId: event.deviceId } : {}),
+        factors: event.factors ?? [],
+      }).catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
+    },
+
+    /** An account's events, newest first (administration and tests; not on a request path yet). */
+    async of(accountId: string, limit = 50): Promise<SignInEvent[]> {
+      const docs = await Events.find({ accountId }).sort({ at: -1 }).limit(limit).lean<EventDoc[]>();
+      return docs.map(({ _id, ...rest }) => ({ id: _id, ...rest }));
+    },
+  };
+}

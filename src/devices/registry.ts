@@ -1,0 +1,291 @@
+// The device registry: per account, one registration for each browser that signed in (or tried
+// to), with its lifecycle (ACTIVE ⇄ BLOCKED, REMOVED for good), trust, flags, name, where it was
+// last used, and a history entry for every state change. The only module that touches `devices`.
+//
+// Data access (README): a browser's registration is found through the account's device document
+// (`account_devices`, keyed by account id: an HMAC of the browser id → registration id, and the
+// list of its registrations); registrations are read by _id. The cookie's id itself is never stored.
+// Failed attempts for an email without an account count in `device_failures` (keyed by an HMAC of
+// email and browser), so a blocked page never tells whether an account exists.
+import { createHmac, randomBytes } from 'node:crypto';
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import { editDocument } from '../db/edit.ts';
+import { UserFacingError } from '../http/errors.ts';
+import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
+import type { ClientInfo, Location } from './client-info.ts';
+
+export type Actor = 'user' | 'admin' | 'system';
+
+export interface HistoryEntry {
+  from: DeviceState | null;
+  to: DeviceState;
+  by: Actor;
+  why: string;
+  at: Date;
+}
+
+/** A pending change that waits for a one-time code (trusting this browser, removing a device). */
+export interface PendingAction {
+  action: 'trust' | 'remove';
+  channel: 'email' | 'sms';
+  name?: string;
+  /** Trust at the limit: the trusted device this one replaces. */
+  replaceId?: string;
+}
+
+export interface Device {
+  id: string;
+  accountId: string;
+  name?: string;
+  state: DeviceState;
+  flags: string[];
+  firstSeenAt: Date;
+  /** When this browser proved itself for the account (new-device verification); unset: unknown. */
+  verifiedAt?: Date;
+  /** When it became trusted (activation). */
+  activatedAt?: Date;
+  trustedUntil?: Date;
+  lastUsedAt?: Date;
+  lastIp?: string;
+  location?: Location;
+  browser?: string;
+  os?: string;
+  failures: number;
+  history: HistoryEntry[];
+  pending?: PendingAction;
+}
+
+interface DeviceDoc extends Omit<Device, 'id'> {
+  _id: string;
+  /** Registrations nobody verified expire after a while (never blocked ones). */
+  expiresAt?: Date;
+}
+
+interface AccountDevicesDoc {
+  _id: string;
+  rev?: number;
+  byBrowser: Record<string, string>;
+  ids: string[];
+}
+
+interface FailureDoc {
+  _id: string;
+  rev?: number;
+  count: number;
+  expiresAt: Date;
+}
+
+export class DeviceError extends UserFacingError {
+  constructor(message: string) {
+    super(400, 'device_error', message);
+  }
+}
+
+export type DeviceRegistry = ReturnType<typeof createDeviceRegistry>;
+
+const UNVERIFIED_DAYS = 30;
+const DAY = 24 * 3600 * 1000;
+export const MAX_NAME = 64;
+export const MAX_FLAG = 40;
+const FLAG = /^[\w .:@/-]{1,40}$/;
+
+function view(doc: DeviceDoc): Device {
+  const { _id, expiresAt: _e, ...rest } = doc;
+  return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [] };
+}
+
+export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number }, clock: () => Date = () => new Date()) {
+  const Devices = db.model<DeviceDoc>('Device', new Schema<DeviceDoc>({
+    _id: String,
+    accountId: { type: String, required: true },
+    name: String,
+    state: { type: String, required: true },
+    flags: { type: [String], default: [] },
+    firstSeenAt: { type: Date, required: true },
+    verifiedAt: Date,
+    activatedAt: Date,
+    trustedUntil: Date,
+    lastUsedAt: Date,
+    lastIp: String,
+    location: Schema.Types.Mixed,
+    browser: String,
+    os: String,
+    failures: { type: Number, default: 0 },
+    history: { type: Schema.Types.Mixed, default: [] },
+    pending: Schema.Types.Mixed,
+    expiresAt: Date,
+  }, { collection: 'devices', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
+  const AccountDevices = db.model<AccountDevicesDoc>('AccountDevices', new Schema<AccountDevicesDoc>(
+    { _id: String, rev: Number, byBrowser: { type: Schema.Types.Mixed, default: {} }, ids: { type: [String], default: [] } },
+    { collection: 'account_devices', versionKey: false, minimize: false },
+  ));
+  const Failures = db.model<FailureDoc>('DeviceFailure', new Schema<FailureDoc>(
+    { _id: String, rev: Number, count: Number, expiresAt: { type: Date, required: true } },
+    { collection: 'device_failures', versionKey: false },
+  ), { expiresField: 'expiresAt' });
+
+  const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
+  const later = (ms: number) => new Date(clock().getTime() + ms);
+
+  async function byId(id: string): Promise<Device | undefined> {
+    if (typeof id !== 'string' || !/^dev_[\w-]{16,40}$/.test(id)) return undefined;
+    const doc = await Devices.findById(id).lean<DeviceDoc>();
+    return doc ? view(doc) : undefined;
+  }
+
+  /** Moves a registration to another state with a history entry; false when it was not in `from`. */
+  async function move(id: string, from: DeviceState, to: DeviceState, by: Actor, why: string, extra: Record<string, unknown> = {}, unset: Record<string, ''> = {}): Promise<boolean> {
+    if (!canMove(from, to)) return false;
+    const entry: HistoryEntry = { from, to, by, why, at: clock() };
+    return db.updateIf(Devices, id, { state: from }, {
+      $set: { state: to, ...extra },
+      $push: { history: entry },
+      ...(Object.keys(unset).length ? { $unset: unset } : {}),
+    } as never);
+  }
+
+  return {
+    byId,
+
+    /** This browser's live registration for the account (not REMOVED), if any. */
+    async registrationFor(accountId: string, browserId: string): Promise<Device | undefined> {
+      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const id = refs?.byBrowser?.[mac(browserId)];
+      const device = id ? await byId(id) : undefined;
+      return device && device.state !== 'REMOVED' ? device : undefined;
+    },
+
+    /** This browser's live registration for the account, made (ACTIVE, not yet verified) when it has none. */
+    async ensure(accountId: string, browserId: string, seen: ClientInfo): Promise<Device> {
+      const existing = await this.registrationFor(accountId, browserId);
+      if (existing) return existing;
+      const now = clock();
+      const doc: DeviceDoc = {
+        _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures: 0,
+        history: [{ from: null, to: 'ACTIVE', by: 'system', why: 'first seen', at: now }],
+        ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : {}), browser: seen.browser, os: seen.os,
+        expiresAt: later(UNVERIFIED_DAYS * DAY),
+      };
+      await Devices.create(doc);
+      const browserKey = mac(browserId);
+      // two first requests at once: the first mapping wins, the other registration is dropped
+      const winner = await editDocument(db, AccountDevices, accountId, (refs) => {
+        const current = refs?.byBrowser?.[browserKey];
+        if (current && current !== doc._id && refs!.ids.includes(current)) return { result: current };
+        return { set: { byBrowser: { ...refs?.byBrowser, [browserKey]: doc._id }, ids: [...(refs?.ids ?? []), doc._id] }, result: doc._id };
+      });
+      if (winner === doc._id) return view(doc);
+      await Devices.deleteOne({ _id: doc._id });
+      const other = await byId(winner);
+      // the winner was removed meanwhile: a removed registration stays removed, so map afresh
+      if (!other || other.state === 'REMOVED') {
+        await editDocument(db, AccountDevices, accountId, (refs) => ({ set: { byBrowser: Object.fromEntries(Object.entries(refs?.byBrowser ?? {}).filter(([k]) => k !== browserKey)) }, result: undefined }));
+        return this.ensure(accountId, browserId, seen);
+      }
+      return other;
+    },
+
+    /** Every registration of the account, newest first (removed ones included, for history). */
+    async listFor(accountId: string): Promise<Device[]> {
+      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const found = await Promise.all((refs?.ids ?? []).map((id) => byId(id)));
+      return found.filter((d): d is Device => !!d).sort((a, b) => b.firstSeenAt.getTime() - a.firstSeenAt.getTime());
+    },
+
+    /**
+     * One failed attempt (wrong password or code) from this registration; at the limit it becomes
+     * BLOCKED. Returns whether it is blocked now, and whether this failure blocked it.
+     */
+    async recordFailure(id: string, why: string): Promise<{ blocked: boolean; justBlocked: boolean }> {
+      const counted = await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $inc: { failures: 1 } });
+      const device = await byId(id);
+      if (!device) return { blocked: false, justBlocked: false };
+      if (!counted || device.state !== 'ACTIVE') return { blocked: device.state === 'BLOCKED', justBlocked: false };
+      if (!blocksAt(device.failures, settings.maxFailures)) return { blocked: false, justBlocked: false };
+      const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${device.failures} failed attempts (${why})`, {}, { expiresAt: '' });
+      return { blocked: true, justBlocked: moved };
+    },
+
+    /** A failed attempt for an email without an account, from this browser: whether it is "blocked" now. */
+    async recordGhostFailure(email: string, browserId: string): Promise<boolean> {
+      const id = mac('ghost', email, browserId);
+      const count = await editDocument(db, Failures, id, (doc) => {
+        const next = (doc && doc.expiresAt > clock() ? doc.count : 0) + 1;
+        return { set: { count: next, expiresAt: later(DAY) }, result: next };
+      });
+      return blocksAt(count, settings.maxFailures);
+    },
+
+    async ghostBlocked(email: string, browserId: string): Promise<boolean> {
+      const doc = await Failures.findById(mac('ghost', email, browserId)).lean<FailureDoc>();
+      return !!doc && doc.expiresAt > clock() && blocksAt(doc.count, settings.maxFailures);
+    },
+
+    /** The browser proved itself for the account: known from now on (and trusted, when asked). */
+    async markVerified(id: string, trust?: { until: Date; name: string }): Promise<void> {
+      const now = clock();
+      await Devices.updateOne({ _id: id }, {
+        $set: { verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) },
+        $unset: { expiresAt: '' },
+      });
+    },
+
+    /** A completed sign-in from this registration: where and when, and the failure count starts again. */
+    async signedIn(id: string, seen: ClientInfo): Promise<void> {
+      await db.updateIf(Devices, id, { state: 'ACTIVE' }, {
+        $set: { lastUsedAt: clock(), failures: 0, browser: seen.browser, os: seen.os, ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : { }) },
+        ...(seen.location ? {} : { $unset: { location: '' } }),
+      });
+    },
+
+    async unblock(id: string, by: Actor, why: string): Promise<Device> {
+      if (!(await move(id, 'BLOCKED', 'ACTIVE', by, why, { failures: 0 }))) throw new DeviceError('Only a blocked device can be unblocked.');
+      return (await byId(id))!;
+    },
+
+    /** REMOVED is final: the browser is a new device for the account from then on. */
+    async remove(id: string, by: Actor, why: string): Promise<Device> {
+      const device = await byId(id);
+      if (!device || device.state === 'REMOVED') throw new DeviceError('There is no such device, or it was already removed.');
+      if (!(await move(id, device.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', expiresAt: '' }))) throw new DeviceError('The device changed meanwhile. Try again.');
+      return (await byId(id))!;
+    },
+
+    async trust(id: string, name: string, until: Date): Promise<void> {
+      await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $set: { name, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() }, $unset: { pending: '', expiresAt: '' } });
+    },
+
+    /** Trust moves to a new browser: it inherits the old one's name and flags; the old one is REMOVED. */
+    async transfer(fromId: string, toId: string, until: Date, by: Actor): Promise<void> {
+      const from = await byId(fromId);
+      if (!from || from.state === 'REMOVED') throw new DeviceError('The device to replace is no longer there. Choose again.');
+      await db.updateIf(Devices, toId, { state: 'ACTIVE' }, {
+        $set: { ...(from.name ? { name: from.name } : {}), flags: from.flags, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() },
+        $unset: { pending: '', expiresAt: '' },
+      });
+      await move(fromId, from.state, 'REMOVED', by, `trust transferred to ${toId}`, {}, { trustedUntil: '', pending: '' });
+    },
+
+    async rename(id: string, name: string): Promise<Device> {
+      const clean = name.trim();
+      if (!clean || clean.length > MAX_NAME) throw new DeviceError(`A device name has 1 to ${MAX_NAME} characters.`);
+      if (!(await db.updateIf(Devices, id, { state: { $ne: 'REMOVED' } }, { $set: { name: clean } }))) throw new DeviceError('There is no such device, or it was removed.');
+      return (await byId(id))!;
+    },
+
+    async flag(id: string, change: { add?: string; remove?: string }): Promise<Device> {
+      const device = await byId(id);
+      if (!device) throw new DeviceError('There is no such device.');
+      const label = (change.add ?? change.remove ?? '').trim();
+      if (!FLAG.test(label)) throw new DeviceError(`A flag has 1 to ${MAX_FLAG} letters, digits, spaces or . : @ / - _`);
+      const flags = change.add ? [...new Set([...device.flags, label])] : device.flags.filter((f) => f !== label);
+      await db.updateIf(Devices, id, { flags: device.flags }, { $set: { flags } });
+      return (await byId(id))!;
+    },
+
+    async setPending(id: string, pending: PendingAction | undefined): Promise<void> {
+      await Devices.updateOne({ _id: id }, pending ? { $set: { pending } } : { $unset: { pending: '' } });
+    },
+  };
+}

@@ -1,0 +1,187 @@
+// The devices page (/account/security/devices): the browsers that signed in to the account, with
+// the current one marked; trust the current browser (name it, verify a 6-digit code valid 4
+// minutes, "Extend", "Resend"), transfer trust at the limit, rename, and remove (with a code too).
+// Codes go by text message with a verified mobile number, else by email, through the factors.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AccountArea } from '../account/area.ts';
+import { field } from '../account/area.ts';
+import type { AccountView } from '../accounts/store.ts';
+import { UserFacingError } from '../http/errors.ts';
+import type { FactorRegistry } from '../factors/registry.ts';
+import type { FactorPrompt, SecondFactorModule } from '../factors/types.ts';
+import type { CodeMessages } from '../notify/messages.ts';
+import type { Transports } from '../notify/transports.ts';
+import { clientInfo, deviceLabel, describeLocation } from './client-info.ts';
+import { MAX_NAME, type Device, type DeviceRegistry, type PendingAction } from './registry.ts';
+
+export interface DevicePagesDeps {
+  devices: DeviceRegistry;
+  factors: FactorRegistry;
+  messages: CodeMessages;
+  transports: Transports;
+  settings: { trustDays: number; maxTrusted: number };
+  clock: () => Date;
+  /** The account's verified mobile number (text-message confirmations). */
+  phoneOf(account: AccountView): Promise<string | undefined>;
+  log?: (line: string) => void;
+}
+
+const DAY = 24 * 3600 * 1000;
+const noDevice = () => new UserFacingError(400, 'no_such_device', 'There is no such device on your account.');
+
+export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: AccountArea) => void {
+  const { devices, clock } = deps;
+  const trusted = (d: Device) => d.state === 'ACTIVE' && !!d.trustedUntil && d.trustedUntil > clock();
+  const purposeOf = (action: PendingAction['action']): 'device-trust' | 'device-remove' => (action === 'trust' ? 'device-trust' : 'device-remove');
+
+  const currentDevice = (ctx: Context, account: AccountView) =>
+    devices.ensure(account.id, ctx.state.browserId as string, clientInfo(ctx.ip, ctx.get('user-agent')));
+
+  /** SMS to a verified mobile number when there is one, else email. */
+  async function channelFor(account: AccountView): Promise<SecondFactorModule> {
+    const sms = deps.factors.get('sms');
+    return sms && (await sms.availability(account)).available ? sms : deps.factors.get('email')!;
+  }
+
+  /** A device of this account (not removed), from a form field or the URL. */
+  async function ownDevice(account: AccountView, id: string): Promise<Device> {
+    const device = await devices.byId(id);
+    if (!device || device.accountId !== account.id || device.state === 'REMOVED') throw noDevice();
+    return device;
+  }
+
+  async function list(ctx: Context, account: AccountView, notice?: string, error?: string) {
+    const current = await currentDevice(ctx, account);
+    const all = (await devices.listFor(account.id)).filter((d) => d.state !== 'REMOVED');
+    const trustedOnes = all.filter(trusted);
+    if (error) ctx.status = 400;
+    await ctx.render('account/devices', {
+      title: 'Devices', csrf: ctx.state._csrf, notice, error, currentId: current.id,
+      devices: all.map((d) => ({ ...d, trusted: trusted(d), where: describeLocation(d.location) })),
+      currentTrusted: trusted(current), atLimit: trustedOnes.length >= deps.settings.maxTrusted, trustedOnes,
+      maxTrusted: deps.settings.maxTrusted, trustDays: deps.settings.trustDays, suggestedName: current.name ?? deviceLabel(clientInfo(ctx.ip, ctx.get('user-agent'))),
+    });
+  }
+
+  async function verifyPage(ctx: Context, device: Device, prompt: FactorPrompt, error?: string) {
+    const pending = device.pending!;
+    if (error) ctx.status = 400;
+    await ctx.render('account/device-verify', {
+      title: 'Confirm with a code', csrf: ctx.state._csrf, device, pending, prompt, error,
+      action: pending.action === 'trust'
+        ? `Trust this browser as "${pending.name}"${pending.replaceId ? ' in place of another device' : ''}`
+        : `Remove "${device.name ?? `${device.browser} on ${device.os}`}"`,
+    });
+  }
+
+  /** The device with a pending action of this account, and the factor its code went through. */
+  async function pendingOf(account: AccountView, id: string) {
+    const device = await ownDevice(account, id);
+    if (!device.pending) throw new UserFacingError(400, 'nothing_pending', 'There is nothing to confirm for this device. Start again from the devices page.');
+    const module = deps.factors.get(device.pending.channel)!;
+    return { device, module, scope: { account, scope: device.id, purpose: purposeOf(device.pending.action) } };
+  }
+
+  async function start(ctx: Context, account: AccountView, device: Device, pending: Omit<PendingAction, 'channel'>) {
+    const module = await channelFor(account);
+    const withChannel: PendingAction = { ...pending, channel: module.id as PendingAction['channel'] };
+    await devices.setPending(device.id, withChannel);
+    // a new action on the same device starts a new code (a change of mind must not reuse the old one)
+    const prompt = await module.begin({ account, scope: device.id, purpose: purposeOf(pending.action) });
+    await verifyPage(ctx, { ...device, pending: withChannel }, prompt);
+  }
+
+  async function confirmed(account: AccountView, device: Device): Promise<string> {
+    const pending = device.pending!;
+    if (pending.action === 'remove') {
+      await devices.remove(device.id, 'user', 'removed by the user (code confirmed)');
+      return `"${device.name ?? `${device.browser} on ${device.os}`}" was removed. Signing in from it needs a new-device code again.`;
+    }
+    const until = new Date(clock().getTime() + deps.settings.trustDays * DAY);
+    let replaced: Device | undefined;
+    if (pending.replaceId) {
+      replaced = await devices.byId(pending.replaceId);
+      await devices.transfer(pending.replaceId, device.id, until, 'user');
+    } else {
+      await devices.trust(device.id, pending.name ?? deviceLabel({ browser: device.browser ?? '', os: device.os ?? '' }), until);
+    }
+    const name = replaced?.name ?? pending.name ?? 'This browser';
+    // the confirmation by email (and by text message when the code went that way); never fails the change
+    const send = async () => {
+      await deps.transports.email(await deps.messages.deviceTrusted(account.email, name, until, replaced ? (replaced.name ?? 'the old device') : undefined));
+      const phone = pending.channel === 'sms' ? await deps.phoneOf(account) : undefined;
+      if (phone) await deps.transports.sms(phone, deps.messages.deviceTrustedSms(name, until));
+    };
+    await send().catch((err: unknown) => deps.log?.(`[tessera] device confirmation not sent: ${(err as Error).message}`));
+    return `This browser is now a trusted device ("${name}") until ${until.toISOString().slice(0, 10)}. We sent you a confirmation.`;
+  }
+
+  return (router, area) => {
+    router.get('/security/devices', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (account) await list(ctx, account);
+    });
+
+    router.post('/security/devices/trust', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const name = field(ctx, 'name', 200).trim();
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, `Give this device a name of 1 to ${MAX_NAME} characters: nothing was changed.`);
+      const device = await currentDevice(ctx, account);
+      const others = (await devices.listFor(account.id)).filter((d) => trusted(d) && d.id !== device.id);
+      let replaceId: string | undefined;
+      if (others.length >= deps.settings.maxTrusted) {
+        const chosen = others.find((d) => d.id === field(ctx, 'replace', 64));
+        if (!chosen) return list(ctx, account, undefined, `You already trust ${deps.settings.maxTrusted} devices. Choose the one this browser replaces: nothing was changed.`);
+        replaceId = chosen.id;
+      }
+      await start(ctx, account, device, { action: 'trust', name, ...(replaceId ? { replaceId } : {}) });
+    });
+
+    router.post('/security/devices/:id/remove', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      await start(ctx, account, await ownDevice(account, String(ctx.params.id).slice(0, 64)), { action: 'remove' });
+    });
+
+    router.post('/security/devices/:id/rename', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const device = await ownDevice(account, String(ctx.params.id).slice(0, 64));
+      const name = field(ctx, 'name', 200).trim();
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, `A device name has 1 to ${MAX_NAME} characters: nothing was changed.`);
+      await devices.rename(device.id, name);
+      await list(ctx, account, `Renamed to "${name}".`);
+    });
+
+    router.post('/security/devices/verify', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const { device, module, scope } = await pendingOf(account, field(ctx, 'device', 64));
+      const result = await module.verify(scope, field(ctx, 'code', 16));
+      if (!result.ok) {
+        // wrong codes count toward blocking the browser that enters them
+        const here = await currentDevice(ctx, account);
+        const { justBlocked } = await devices.recordFailure(here.id, 'wrong code (device settings)');
+        if (justBlocked) deps.log?.(`[tessera] device ${here.id} blocked after wrong codes in device settings`);
+        return verifyPage(ctx, device, await module.begin(scope), result.message);
+      }
+      await list(ctx, account, await confirmed(account, device));
+    });
+
+    router.post('/security/devices/extend', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const { device, module, scope } = await pendingOf(account, field(ctx, 'device', 64));
+      await verifyPage(ctx, device, await module.extend!(scope));
+    });
+
+    router.post('/security/devices/resend', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const { device, module, scope } = await pendingOf(account, field(ctx, 'device', 64));
+      await verifyPage(ctx, device, await module.resend!(scope));
+    });
+  };
+}

@@ -1,0 +1,86 @@
+// Organisations (minimal): a name, members and organisation admins. An organisation's admins
+// receive the new-device notices of every member. An account belongs to at most one organisation
+// (its organisationId); the organisation document keeps both lists.
+import { randomBytes } from 'node:crypto';
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import { editDocument } from '../db/edit.ts';
+import type { AccountStore } from '../accounts/store.ts';
+
+export interface Organisation {
+  id: string;
+  name: string;
+  members: string[];
+  admins: string[];
+  createdAt: Date;
+}
+
+interface OrgDoc extends Omit<Organisation, 'id'> {
+  _id: string;
+  rev?: number;
+}
+
+export class OrganisationError extends Error {
+  override name = 'OrganisationError';
+}
+
+export type Organisations = ReturnType<typeof createOrganisations>;
+
+export function createOrganisations(db: Database, accounts: AccountStore, clock: () => Date = () => new Date()) {
+  const Orgs = db.model<OrgDoc>('Organisation', new Schema<OrgDoc>({
+    _id: String, rev: Number, name: { type: String, required: true },
+    members: { type: [String], default: [] }, admins: { type: [String], default: [] }, createdAt: { type: Date, required: true },
+  }, { collection: 'organisations', versionKey: false }));
+
+  const view = ({ _id, rev: _rev, ...rest }: OrgDoc): Organisation => ({ id: _id, ...rest });
+
+  async function byId(id: string): Promise<Organisation | undefined> {
+    const doc = await Orgs.findById(id).lean<OrgDoc>();
+    return doc ? view(doc) : undefined;
+  }
+
+  /** By id, or (administration only: a scan) by exact name. */
+  async function find(idOrName: string): Promise<Organisation> {
+    const found = (await byId(idOrName)) ?? (await Orgs.find({ name: idOrName }).lean<OrgDoc[]>()).map(view)[0];
+    if (!found) throw new OrganisationError(`no organisation "${idOrName}"`);
+    return found;
+  }
+
+  async function join(idOrName: string, email: string, admin: boolean): Promise<Organisation> {
+    const org = await find(idOrName);
+    const account = await accounts.findByEmail(email);
+    if (!account) throw new OrganisationError(`no account with email ${email}`);
+    if (account.organisationId && account.organisationId !== org.id) throw new OrganisationError(`${email} already belongs to organisation ${account.organisationId}`);
+    const updated = await editDocument(db, Orgs, org.id, (doc) => {
+      if (!doc) throw new OrganisationError(`no organisation "${idOrName}"`);
+      const members = [...new Set([...doc.members, account.id])];
+      const admins = admin ? [...new Set([...doc.admins, account.id])] : doc.admins;
+      return { set: { members, admins }, result: view({ ...doc, members, admins }) };
+    });
+    await accounts.setOrganisation(account.id, org.id);
+    return updated;
+  }
+
+  return {
+    byId,
+    find,
+    async create(name: string): Promise<Organisation> {
+      const clean = name.trim();
+      if (!clean || clean.length > 200) throw new OrganisationError('an organisation name has 1 to 200 characters');
+      if ((await Orgs.find({ name: clean }).lean<OrgDoc[]>()).length) throw new OrganisationError(`an organisation named "${clean}" already exists`);
+      const doc = { _id: `org_${randomBytes(9).toString('base64url')}`, name: clean, members: [], admins: [], createdAt: clock() };
+      await Orgs.create(doc);
+      return view(doc);
+    },
+    addMember: (idOrName: string, email: string) => join(idOrName, email, false),
+    /** Organisation admins are members too. */
+    addAdmin: (idOrName: string, email: string) => join(idOrName, email, true),
+    async list(): Promise<Organisation[]> {
+      return (await Orgs.find().sort({ createdAt: 1 }).lean<OrgDoc[]>()).map(view);
+    },
+    /** The accounts that administer this account's organisation (empty without one). */
+    async adminsOf(organisationId: string | undefined): Promise<string[]> {
+      return organisationId ? ((await byId(organisationId))?.admins ?? []) : [];
+    },
+  };
+}

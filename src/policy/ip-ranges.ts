@@ -1,0 +1,57 @@
+// IP addresses and CIDR ranges (IPv4 and IPv6) for the trusted-IP list: parse what a person typed
+// into one canonical range, and ask whether a client address falls in it. Pure; ipaddr.js parses.
+import ipaddr from 'ipaddr.js';
+
+export interface IpRange {
+  /** Canonical text: "203.0.113.0/24", "2001:db8::/32", a single address as "/32" or "/128". */
+  cidr: string;
+  kind: 'ipv4' | 'ipv6';
+}
+
+/** An address as one family: IPv4-mapped IPv6 (::ffff:203.0.113.9) is the IPv4 address. */
+function address(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+  const trimmed = text.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  if (!ipaddr.isValid(trimmed)) return undefined;
+  // ipaddr.isValid accepts legacy forms such as "10.1" or "0x7f.1": only the four-part dotted quad is an IPv4 address here
+  if (!trimmed.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return undefined;
+  const parsed = ipaddr.parse(trimmed);
+  return parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress() ? (parsed as ipaddr.IPv6).toIPv4Address() : parsed;
+}
+
+/** The canonical form of a client address, or undefined when it is not one. */
+export function normalizeIp(text: string): string | undefined {
+  return address(text)?.toString();
+}
+
+/** A typed address or range as a canonical range, or why it is not one. */
+export function parseRange(text: string): IpRange | { problem: string } {
+  const value = text.trim();
+  if (!value || value.length > 64) return { problem: 'Enter an IP address (203.0.113.7, 2001:db8::7) or a range (203.0.113.0/24, 2001:db8::/48).' };
+  const [host = '', bits, ...rest] = value.split('/');
+  const ip = address(host);
+  if (!ip || rest.length) return { problem: `"${value}" is not an IP address or range.` };
+  const max = ip.kind() === 'ipv4' ? 32 : 128;
+  let prefix = max;
+  if (bits !== undefined) {
+    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return { problem: `The range size after "/" must be a number from 0 to ${max}.` };
+    prefix = Number(bits);
+  }
+  if (prefix === 0) return { problem: 'A range of every address (/0) cannot be trusted.' };
+  const network = ipaddr.parse(ip.kind() === 'ipv4'
+    ? ipaddr.IPv4.networkAddressFromCIDR(`${ip.toString()}/${prefix}`).toString()
+    : ipaddr.IPv6.networkAddressFromCIDR(`${ip.toString()}/${prefix}`).toString());
+  return { cidr: `${network.toString()}/${prefix}`, kind: ip.kind() };
+}
+
+/** Whether a client address is inside a canonical range (different families never match). */
+export function inRange(client: string, cidr: string): boolean {
+  const ip = address(client);
+  if (!ip) return false;
+  let range: [ipaddr.IPv4 | ipaddr.IPv6, number];
+  try {
+    range = ipaddr.parseCIDR(cidr);
+  } catch {
+    return false;
+  }
+  return ip.kind() === range[0].kind() && ip.match(range);
+}

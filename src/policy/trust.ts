@@ -1,0 +1,39 @@
+// Trust signals and the device lifecycle, as pure rules. A trusted device (until its trust runs
+// out) or a trusted IP entry naming the routine factor (or "all") skips the account's routine
+// second factor; neither ever skips new-device verification or a level a relying party asks for
+// (decideSignIn keeps those). A registration moves ACTIVE ⇄ BLOCKED and ends REMOVED, for good.
+import type { SecondFactor } from './sign-in.ts';
+
+export type IpSkip = SecondFactor | 'all';
+
+export interface TrustFacts {
+  /** Epoch seconds. */
+  now: number;
+  /** Until when this browser is a trusted device of the account (epoch seconds), if it is one. */
+  deviceTrustedUntil?: number;
+  /** What the trusted-IP entries matching the client address skip. */
+  ipSkips: IpSkip[];
+}
+
+export function deviceTrusted(facts: Pick<TrustFacts, 'now' | 'deviceTrustedUntil'>): boolean {
+  return facts.deviceTrustedUntil !== undefined && facts.deviceTrustedUntil > facts.now;
+}
+
+/** Whether the trust signals skip this routine factor on this sign-in. */
+export function routineSkipped(routine: SecondFactor | undefined, facts: TrustFacts): boolean {
+  if (!routine) return false;
+  return deviceTrusted(facts) || facts.ipSkips.some((skip) => skip === 'all' || skip === routine);
+}
+
+export type DeviceState = 'ACTIVE' | 'BLOCKED' | 'REMOVED';
+
+/** Whether a registration may move from one state to another (REMOVED is final). */
+export function canMove(from: DeviceState, to: DeviceState): boolean {
+  if (from === 'REMOVED' || from === to) return false;
+  return true;
+}
+
+/** After one more failure from a device: whether it is now blocked. */
+export function blocksAt(failures: number, maxFailures: number): boolean {
+  return failures >= maxFailures;
+}

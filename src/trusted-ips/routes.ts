@@ -1,0 +1,129 @@
+// The trusted-IP pages (/account/security/ips): a signed-in person lists, adds, edits and deletes
+// the addresses and ranges from which a routine second factor is skipped. Every change asks for
+// the current password; bad input is answered on the same page, with nothing changed.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AccountView } from '../accounts/store.ts';
+import { field, type AccountArea } from '../account/area.ts';
+import { inRange, normalizeIp } from '../policy/ip-ranges.ts';
+import type { IpSkip } from '../policy/trust.ts';
+import { MAX_TRUSTED_IPS, SKIPPABLE, TrustedIpError, type TrustedIp, type TrustedIps } from './store.ts';
+
+const MAX_RANGE = 64;
+const MAX_ID = 32;
+const MAX_SKIPS = 16;
+
+const SKIP_LABELS: Partial<Record<IpSkip, string>> = {
+  all: 'All second factors',
+  email: 'Emailed code',
+  sms: 'Text message',
+  voice: 'Call',
+  totp: 'Authenticator app',
+  webauthn: 'Security key',
+};
+const skipLabel = (skip: IpSkip) => SKIP_LABELS[skip] ?? skip;
+
+/** What the page says: a confirmation, or why nothing was changed. */
+type Message = { notice: string } | { error: string };
+
+/** A refused change shows its form again as it was sent: the add form, or the entry's forms opened. */
+interface Retry {
+  form: 'add' | 'edit' | 'delete';
+  id: string | undefined;
+  range: string;
+  skips: string;
+}
+
+const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+
+function entryView(entry: TrustedIp, clientIp: string | undefined, retry: Retry | undefined) {
+  const open = retry !== undefined && retry.form !== 'add' && retry.id === entry.id;
+  return {
+    id: entry.id,
+    open,
+    form: open && retry.form === 'edit' ? { range: retry.range, skips: retry.skips } : { range: entry.cidr, skips: entry.skips as string },
+    cidr: entry.cidr,
+    skips: entry.skips,
+    skipsLabel: skipLabel(entry.skips),
+    created: entry.createdAt.toISOString().slice(0, 10),
+    changed: entry.updatedAt.getTime() !== entry.createdAt.getTime() ? stamp(entry.updatedAt) : undefined,
+    here: clientIp !== undefined && inRange(clientIp, entry.cidr),
+  };
+}
+
+/** The typed range, or a TrustedIpError when it is longer than any address or range can be. */
+function rangeField(ctx: Context): string {
+  const raw = (ctx.request.body as Record<string, unknown> | undefined)?.range;
+  if (typeof raw === 'string' && raw.length > MAX_RANGE) throw new TrustedIpError(`An IP address or range is at most ${MAX_RANGE} characters.`);
+  return field(ctx, 'range', MAX_RANGE);
+}
+
+const paramId = (ctx: Context) => (ctx as Context & { params?: Record<string, string> }).params?.id ?? '';
+
+/** The entry id from the URL (ids are short base64url strings). */
+function entryId(ctx: Context): string {
+  const id = paramId(ctx);
+  if (id.length > MAX_ID || !/^[\w-]+$/.test(id)) throw new TrustedIpError('There is no such entry on your list.');
+  return id;
+}
+
+export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: AccountArea) => void {
+  return (router, area) => {
+    async function page(ctx: Context, account: AccountView, message?: Message, retry?: Retry) {
+      const clientIp = normalizeIp(ctx.ip);
+      const entries = (await trustedIps.list(account.id)).map((e) => entryView(e, clientIp, retry));
+      await ctx.render('account/ips', {
+        title: 'Trusted IP addresses', csrf: ctx.state._csrf,
+        notice: message && 'notice' in message ? message.notice : undefined,
+        error: message && 'error' in message ? message.error : undefined,
+        entries, max: MAX_TRUSTED_IPS, clientIp,
+        choices: SKIPPABLE.map((id) => ({ id, label: skipLabel(id) })),
+        add: retry?.form === 'add' ? retry : { range: clientIp ?? '', skips: 'all' },
+      });
+    }
+
+    router.get('/security/ips', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (account) await page(ctx, account);
+    });
+
+    /** A change: signed in, the current password on the same form, and the store's verdict. */
+    function change(path: string, form: Retry['form'], act: (ctx: Context, account: AccountView) => Promise<string>) {
+      router.post(path, async (ctx) => {
+        const account = await area.requireAccount(ctx);
+        if (!account) return;
+        const retry: Retry = { form, id: form === 'add' ? undefined : paramId(ctx), range: field(ctx, 'range', MAX_RANGE), skips: field(ctx, 'skips', MAX_SKIPS) };
+        if (!(await area.passwordConfirmed(ctx, account))) {
+          ctx.status = 400;
+          await page(ctx, account, { error: 'Your current password is not right: nothing was changed.' }, retry);
+          return;
+        }
+        let notice: string;
+        try {
+          notice = await act(ctx, account);
+        } catch (err) {
+          if (!(err instanceof TrustedIpError)) throw err;
+          ctx.status = 400;
+          await page(ctx, account, { error: `${err.message} Nothing was changed.` }, retry);
+          return;
+        }
+        await page(ctx, account, { notice });
+      });
+    }
+
+    change('/security/ips', 'add', async (ctx, account) => {
+      const added = await trustedIps.add(account.id, rangeField(ctx), field(ctx, 'skips', MAX_SKIPS));
+      return `${added.cidr} was added (skips: ${skipLabel(added.skips).toLowerCase()}).`;
+    });
+
+    change('/security/ips/:id', 'edit', async (ctx, account) => {
+      const updated = await trustedIps.update(account.id, entryId(ctx), rangeField(ctx), field(ctx, 'skips', MAX_SKIPS));
+      return `${updated.cidr} was saved (skips: ${skipLabel(updated.skips).toLowerCase()}).`;
+    });
+
+    change('/security/ips/:id/delete', 'delete', async (ctx, account) => {
+      const removed = await trustedIps.remove(account.id, entryId(ctx));
+      return `${removed.cidr} was deleted from your list.`;
+    });
+  };
+}
