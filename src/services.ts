@@ -84,9 +84,11 @@ export interface OpenOptions {
   allowPrivateFetch?: boolean;
   /** Emit the database driver's command events (tests and the benchmark count operations). */
   monitorCommands?: boolean;
+  /** The one clock every expiry of Tessera's own reads (codes, trust, progress); tests move it. */
+  clock?: () => Date;
 }
 
-export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands }: OpenOptions): Promise<Services> {
+export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands, clock = () => new Date() }: OpenOptions): Promise<Services> {
   let embedded: EmbeddedDatabase | undefined;
   const uri = config.mongodbUri ?? (embedded = await launchEmbedded({
     dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
@@ -107,7 +109,6 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await db.init();
     await accounts.backfillEmailLookups();
     await keys.ensure();
-    const clock = () => new Date();
     const outbox = createOutbox();
     const transports = createTransports(transportSettings(config), outbox);
     const deviceCodes = { seconds: config.codes.deviceLifetimeSeconds, maxSeconds: config.codes.deviceMaxLifetimeSeconds };

@@ -32,6 +32,8 @@ export interface TesseraOptions {
   localhost?: boolean;
   /** Issuer https://127.0.0.1:<port> behind a (simulated) TLS proxy: TRUST_PROXY on, requests send X-Forwarded-Proto. */
   httpsIssuer?: boolean;
+  /** Tessera's own clock (codes, device trust, progress); the provider's token lifetimes keep real time. */
+  clock?: () => Date;
   /** Receives every logged 5xx (default: printed). */
   log?: (err: unknown, ctx: import('koa').Context) => void;
 }
@@ -59,7 +61,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       ...options.env,
     },
   });
-  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true }).catch((err: unknown) => {
+  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true, ...(options.clock ? { clock: options.clock } : {}) }).catch((err: unknown) => {
     server.close();
     throw err;
   });
