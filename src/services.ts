@@ -171,7 +171,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         return { account, ended: await endAccountSessions(provider, storage, account.id) };
       },
       async close() {
-        await notices.settled();
+        await notices.stop();
         await db.close();
         await embedded?.stop();
       },

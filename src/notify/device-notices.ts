@@ -24,6 +24,14 @@ export type DeviceNotices = ReturnType<typeof createDeviceNotices>;
 export function createDeviceNotices(deps: NoticeDeps) {
   const delay = deps.retryDelayMs ?? ((n: number) => 2000 * 5 ** (n - 1));
   const pending = new Set<Promise<void>>();
+  // waits between attempts; shutting down ends them (the remaining attempts are logged as given up)
+  const waits = new Set<() => void>();
+  let stopping = false;
+  const pause = (ms: number) => new Promise<void>((resolve) => {
+    const done = () => { clearTimeout(timer); waits.delete(done); resolve(); };
+    const timer = setTimeout(done, ms);
+    waits.add(done);
+  });
 
   async function deliver(build: () => Promise<Email>, what: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
@@ -31,11 +39,11 @@ export function createDeviceNotices(deps: NoticeDeps) {
         await deps.transports.email(await build());
         return;
       } catch (err) {
-        if (attempt >= 3) {
-          deps.log(`[tessera] ${what} could not be sent after ${attempt} attempts: ${(err as Error).message}`);
+        if (attempt >= 3 || stopping) {
+          deps.log(`[tessera] ${what} could not be sent after ${attempt} attempt(s)${stopping ? ' (shutting down)' : ''}: ${(err as Error).message}`);
           return;
         }
-        await new Promise((resolve) => setTimeout(resolve, delay(attempt)).unref());
+        await pause(delay(attempt));
       }
     }
   }
@@ -79,6 +87,13 @@ export function createDeviceNotices(deps: NoticeDeps) {
     /** Resolves when every notice started so far has been sent or given up on. */
     async settled(): Promise<void> {
       while (pending.size) await Promise.all([...pending]);
+    },
+
+    /** Shutting down: no more waiting between attempts; resolves when nothing is in flight. */
+    async stop(): Promise<void> {
+      stopping = true;
+      for (const wake of [...waits]) wake();
+      await this.settled();
     },
   };
 }

@@ -62,6 +62,40 @@ describe('data-access rule: every request-path lookup is an indexed _id lookup',
     assert.deepEqual(offenders(recorder.commands), [], 'every filter is exactly { _id }');
   });
 
+  it('holds through a new device (code, trust), a trusted-device sign-in, the devices and trusted-IP pages and a blocked device', async () => {
+    const careful = await createUser(t, { deviceVerification: true });
+    await t.services.accounts.setSecondFactor(careful.id, 'email');
+    const codeFor = (to: string) => /(\d{6}) is your Tessera sign-in code/.exec(t.services.outbox.list().find((m) => m.to === to && /sign-in code/.test(m.subject ?? ''))!.subject!)![1]!;
+    const recorder = recordCommands(t);
+    try {
+      const agent = new UserAgent();
+      let page = await agent.visit((await rp.authorize()).url);
+      page = await agent.submit(page, /\/login$/, { email: careful.email, password: careful.password });
+      assert.match(page.body, /New device/);
+      page = await agent.submit(page, /\/device$/, { code: codeFor(careful.email), trust: 'yes' });
+      page = await agent.submit(page, /\/confirm$/);
+      assert.ok(page.url.includes('code='), 'signed in after the device code');
+      // trusted now: the routine emailed code is skipped
+      const again = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+      assert.ok((await agent.submit(again, /\/login$/, { email: careful.email, password: careful.password })).url.includes('code='));
+      assert.equal((await agent.visit(`${t.issuer}/account/security/devices`)).status, 200);
+      assert.equal((await agent.visit(`${t.issuer}/account/security/ips`)).status, 200);
+      const intruder = new UserAgent();
+      let last = 0;
+      for (let i = 0; i < 5; i++) {
+        const login = await intruder.visit((await rp.authorize()).url);
+        last = (await intruder.submit(login, /\/login$/, { email: careful.email, password: `Wrong#Password${i}` })).status;
+      }
+      assert.equal(last, 403, 'the fifth failure blocks the device');
+    } finally {
+      recorder.stop();
+    }
+    assert.deepEqual(offenders(recorder.commands), [], 'every filter is exactly { _id }');
+    for (const name of ['devices', 'account_devices', 'sign_in_events', 'trusted_ips']) {
+      assert.ok(recorder.commands.some((c) => c.collection === name), `the flows used ${name}`);
+    }
+  });
+
   it('explain() shows an index seek on every collection at a few thousand documents', async function () {
     this.timeout(120_000);
     const { db } = t.services;
