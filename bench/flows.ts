@@ -54,7 +54,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
   const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
   const services = await openServices(config, { owner: 'test', monitorCommands: process.env.BENCH_NO_MONITOR ? false : true });
   server.on('request', createApp(services).callback());
-  await services.accounts.create(USER);
+  await services.accounts.create({ ...USER, deviceVerification: false }); // every flow is a new browser: a service account
   const rp = await services.clients.create({ clientId: CLIENT.id, redirectUris: [REDIRECT_URI], grants: ['refresh_token'], skipConsent: false });
   const machine = await services.clients.create({ clientId: MACHINE.id, redirectUris: [], grants: ['client_credentials'] });
   CLIENT.secret = rp.clientSecret!;

@@ -94,7 +94,7 @@ export function createApp(deps: AppDeps): Koa {
     { issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors },
     [
       trustedIpRoutes(deps.trustedIps),
-      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock: deps.stepUp.clock, phoneOf: deps.verifiedPhone, log: (line) => console.error(line) }),
+      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock: deps.stepUp.clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: (line) => console.error(line) }),
     ],
   );
   const pages = compose([

@@ -86,9 +86,11 @@ export interface OpenOptions {
   monitorCommands?: boolean;
   /** The one clock every expiry of Tessera's own reads (codes, trust, progress); tests move it. */
   clock?: () => Date;
+  /** Waits between attempts to send a device notice (default 2 s, then 10 s); tests shorten it. */
+  noticeRetryDelayMs?: (attempt: number) => number;
 }
 
-export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands, clock = () => new Date() }: OpenOptions): Promise<Services> {
+export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands, clock = () => new Date(), noticeRetryDelayMs }: OpenOptions): Promise<Services> {
   let embedded: EmbeddedDatabase | undefined;
   const uri = config.mongodbUri ?? (embedded = await launchEmbedded({
     dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
@@ -133,7 +135,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock);
     const events = createSignInEvents(db, clock, log);
     const organisations = createOrganisations(db, accounts, clock);
-    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log });
+    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     const stepUp: StepUpDeps = {

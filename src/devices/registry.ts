@@ -158,8 +158,10 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
     /** This browser's live registration for the account, made (ACTIVE, not yet verified) when it has none. */
     async ensure(accountId: string, browserId: string, seen: ClientInfo): Promise<Device> {
-      const existing = await this.registrationFor(accountId, browserId);
-      if (existing) return existing;
+      const browserKey = mac(browserId);
+      const mapped = (await AccountDevices.findById(accountId).lean<AccountDevicesDoc>())?.byBrowser?.[browserKey];
+      const existing = mapped ? await byId(mapped) : undefined;
+      if (existing && existing.state !== 'REMOVED') return existing;
       const now = clock();
       const doc: DeviceDoc = {
         _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures: 0,
@@ -168,22 +170,16 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
         expiresAt: later(UNVERIFIED_DAYS * DAY),
       };
       await Devices.create(doc);
-      const browserKey = mac(browserId);
-      // two first requests at once: the first mapping wins, the other registration is dropped
+      // two first requests at once: the first new mapping wins, the other registration is dropped;
+      // a mapping to a removed registration (`mapped`) is replaced: removed stays removed
       const winner = await editDocument(db, AccountDevices, accountId, (refs) => {
         const current = refs?.byBrowser?.[browserKey];
-        if (current && current !== doc._id && refs!.ids.includes(current)) return { result: current };
+        if (current && current !== mapped && current !== doc._id) return { result: current };
         return { set: { byBrowser: { ...refs?.byBrowser, [browserKey]: doc._id }, ids: [...(refs?.ids ?? []), doc._id] }, result: doc._id };
       });
       if (winner === doc._id) return view(doc);
       await Devices.deleteOne({ _id: doc._id });
-      const other = await byId(winner);
-      // the winner was removed meanwhile: a removed registration stays removed, so map afresh
-      if (!other || other.state === 'REMOVED') {
-        await editDocument(db, AccountDevices, accountId, (refs) => ({ set: { byBrowser: Object.fromEntries(Object.entries(refs?.byBrowser ?? {}).filter(([k]) => k !== browserKey)) }, result: undefined }));
-        return this.ensure(accountId, browserId, seen);
-      }
-      return other;
+      return (await byId(winner)) ?? view(doc);
     },
 
     /** Every registration of the account, newest first (removed ones included, for history). */
@@ -197,14 +193,15 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * One failed attempt (wrong password or code) from this registration; at the limit it becomes
      * BLOCKED. Returns whether it is blocked now, and whether this failure blocked it.
      */
-    async recordFailure(id: string, why: string): Promise<{ blocked: boolean; justBlocked: boolean }> {
+    async recordFailure(id: string, why: string): Promise<{ blocked: boolean; justBlocked: boolean; failures: number }> {
       const counted = await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $inc: { failures: 1 } });
       const device = await byId(id);
-      if (!device) return { blocked: false, justBlocked: false };
-      if (!counted || device.state !== 'ACTIVE') return { blocked: device.state === 'BLOCKED', justBlocked: false };
-      if (!blocksAt(device.failures, settings.maxFailures)) return { blocked: false, justBlocked: false };
-      const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${device.failures} failed attempts (${why})`, {}, { expiresAt: '' });
-      return { blocked: true, justBlocked: moved };
+      if (!device) return { blocked: false, justBlocked: false, failures: 0 };
+      const { failures } = device;
+      if (!counted || device.state !== 'ACTIVE') return { blocked: device.state === 'BLOCKED', justBlocked: false, failures };
+      if (!blocksAt(failures, settings.maxFailures)) return { blocked: false, justBlocked: false, failures };
+      const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${failures} failed attempts (${why})`, {}, { expiresAt: '' });
+      return { blocked: true, justBlocked: moved, failures };
     },
 
     /** A failed attempt for an email without an account, from this browser: whether it is "blocked" now. */
@@ -240,6 +237,9 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     },
 
     async unblock(id: string, by: Actor, why: string): Promise<Device> {
+      const device = await byId(id);
+      if (!device) throw new DeviceError('There is no such device.');
+      if (device.state === 'REMOVED') throw new DeviceError('This device was removed, which is final: it cannot be unblocked. Its browser signs in as a new device.');
       if (!(await move(id, 'BLOCKED', 'ACTIVE', by, why, { failures: 0 }))) throw new DeviceError('Only a blocked device can be unblocked.');
       return (await byId(id))!;
     },

@@ -12,6 +12,7 @@ import type { FactorRegistry } from '../factors/registry.ts';
 import type { FactorPrompt, SecondFactorModule } from '../factors/types.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
+import type { DeviceNotices } from '../notify/device-notices.ts';
 import { clientInfo, deviceLabel, describeLocation } from './client-info.ts';
 import { MAX_NAME, type Device, type DeviceRegistry, type PendingAction } from './registry.ts';
 
@@ -22,6 +23,7 @@ export interface DevicePagesDeps {
   transports: Transports;
   settings: { trustDays: number; maxTrusted: number };
   clock: () => Date;
+  notices: DeviceNotices;
   /** The account's verified mobile number (text-message confirmations). */
   phoneOf(account: AccountView): Promise<string | undefined>;
   log?: (line: string) => void;
@@ -163,9 +165,10 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       if (!result.ok) {
         // wrong codes count toward blocking the browser that enters them
         const here = await currentDevice(ctx, account);
-        const { justBlocked } = await devices.recordFailure(here.id, 'wrong code (device settings)');
-        if (justBlocked) deps.log?.(`[tessera] device ${here.id} blocked after wrong codes in device settings`);
-        return verifyPage(ctx, device, await module.begin(scope), result.message);
+        const { justBlocked, failures } = await devices.recordFailure(here.id, 'wrong code (device settings)');
+        if (justBlocked) deps.notices.deviceBlocked(account.id, clientInfo(ctx.ip, ctx.get('user-agent')), failures);
+        // the page again without opening a new code: an expired or locked code waits for "Resend"
+        return verifyPage(ctx, device, { input: 'code', instructions: 'Enter the 6-digit code we sent you, or use "Resend" to get a new one.', canResend: true }, result.message);
       }
       await list(ctx, account, await confirmed(account, device));
     });

@@ -129,6 +129,12 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       return won ? { state: state(doc), code } : { state: state(doc) };
     },
 
+    /** The challenge's state as it is (expired or locked included), without making one. */
+    async peek(scope: string, purpose: string, channel: Channel, accountId: string): Promise<ChallengeState | undefined> {
+      const doc = await Challenges.findById(keyOf(scope, purpose, channel)).lean<ChallengeDoc>();
+      return doc && doc.accountId === accountId ? state(doc) : undefined;
+    },
+
     /**
      * Resend: at most once per interval; the same code while it is valid and not locked, a new
      * code (with fresh attempts, failures kept) when it expired or was locked. Returns the code to send.

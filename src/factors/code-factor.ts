@@ -3,7 +3,7 @@
 // code goes, how it is delivered, and how the page describes it.
 import { ChallengeError, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
 import { DeliveryError } from '../notify/transports.ts';
-import type { FactorAccount, FactorContext, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
+import type { CodePurpose, FactorAccount, FactorContext, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
 import { codeVerificationMessage } from './code-messages.ts';
 
@@ -13,8 +13,8 @@ export interface CodeFactorSpec {
   /** Where the code goes for this account, or undefined when it cannot be used. */
   destination(account: FactorAccount): Promise<string | undefined>;
   unavailableReason: string;
-  /** Sends the code, saying it is valid for `minutes`. */
-  deliver(to: string, code: string, minutes: number): Promise<void>;
+  /** Sends the code, saying it is valid for `minutes` and what it is for. */
+  deliver(to: string, code: string, minutes: number, purpose: CodePurpose): Promise<void>;
   /** e.g. "We emailed a 6-digit code to a***@example.com." */
   describe(to: string): string;
 }
@@ -32,9 +32,9 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     ...(problem ? { problem } : {}),
   });
 
-  async function deliver(to: string, code: string, state: ChallengeState): Promise<string | undefined> {
+  async function deliver(to: string, code: string, state: ChallengeState, purpose: CodePurpose): Promise<string | undefined> {
     try {
-      await spec.deliver(to, code, minutesLeft(state));
+      await spec.deliver(to, code, minutesLeft(state), purpose);
       return undefined;
     } catch (err) {
       if (err instanceof DeliveryError) return `We could not send the code (${err.message}). Try "Resend" in a minute, or use another method.`;
@@ -48,10 +48,15 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     return destination;
   }
 
-  /** The live challenge (a new one is delivered), shown with a problem. */
+  /**
+   * The challenge as it is, shown with a problem: an expired or locked code stays so (only Resend
+   * makes a new one); only when there is none at all is one made and delivered.
+   */
   async function current({ account, scope, purpose }: FactorContext, destination: string, problem: string): Promise<FactorPrompt> {
+    const existing = await challenges.peek(scope, purpose, spec.id, account.id);
+    if (existing) return prompt(existing, destination, problem);
     const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
-    return prompt(state, destination, (code ? await deliver(destination, code, state) : undefined) ?? problem);
+    return prompt(state, destination, (code ? await deliver(destination, code, state, purpose) : undefined) ?? problem);
   }
 
   return {
@@ -63,13 +68,13 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     async begin({ account, scope, purpose }) {
       const destination = await to(account);
       const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
-      return prompt(state, destination, code ? await deliver(destination, code, state) : undefined);
+      return prompt(state, destination, code ? await deliver(destination, code, state, purpose) : undefined);
     },
     async resend({ account, scope, purpose }) {
       const destination = await to(account);
       try {
         const { state, code } = await challenges.resend(scope, purpose, spec.id, account.id);
-        return prompt(state, destination, await deliver(destination, code, state));
+        return prompt(state, destination, await deliver(destination, code, state, purpose));
       } catch (err) {
         if (!(err instanceof ChallengeError)) throw err;
         return current({ account, scope, purpose }, destination, err.message);

@@ -42,8 +42,8 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
 export async function countFailure(ctx: Context, deps: InteractionDeps, accountId: string, result: 'wrong_password' | 'wrong_code', factor: string): Promise<void> {
   const device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx));
   await recordAttempt(ctx, deps, result, accountId, device, [factor]);
-  const { blocked, justBlocked } = await deps.devices.recordFailure(device.id, result === 'wrong_password' ? 'wrong password' : 'wrong code');
-  if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), device.failures + 1);
+  const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, result === 'wrong_password' ? 'wrong password' : 'wrong code');
+  if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
   if (blocked) {
     await deps.progress.end(String(ctx.params.uid));
     throw deviceBlocked();

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import ejs from 'ejs';
 import type { Email } from './transports.ts';
+import type { CodePurpose } from '../factors/types.ts';
 
 const VIEWS = path.resolve(import.meta.dirname, '../../views/email');
 
@@ -23,11 +24,11 @@ export interface Whereabouts {
 }
 
 export interface CodeMessages {
-  /** A one-time code; `minutes` is how long it stays valid (default: the sign-in lifetime). */
-  signInCode(to: string, code: string, minutes?: number): Promise<Email>;
+  /** A one-time code; `minutes` is how long it stays valid (default: the sign-in lifetime); `purpose` what it confirms. */
+  signInCode(to: string, code: string, minutes?: number, purpose?: CodePurpose): Promise<Email>;
   recoveryCodeUsed(to: string, left: number): Promise<Email>;
   /** The SMS body and the sentence a voice call reads out. */
-  smsCode(code: string, minutes?: number): string;
+  smsCode(code: string, minutes?: number, purpose?: CodePurpose): string;
   voiceCode(code: string): string;
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
   newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
@@ -36,18 +37,27 @@ export interface CodeMessages {
   deviceTrustedSms(name: string, until: Date): string;
 }
 
+/** What a code confirms, in the message: signing in, or a change to the account's devices. */
+const ACTIONS: Record<CodePurpose, { subject: string; doing: string }> = {
+  'sign-in': { subject: 'sign-in code', doing: 'finish signing in to' },
+  'new-device': { subject: 'sign-in code', doing: 'finish signing in from a new device to' },
+  'device-trust': { subject: 'code to trust a device', doing: 'trust a device for your account at' },
+  'device-remove': { subject: 'code to remove a device', doing: 'remove a device from your account at' },
+};
+
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const place = (seen: Whereabouts) => ({ when: stamp(seen.at), ip: seen.ip ?? 'unknown', where: seen.where, browser: seen.browser, os: seen.os });
 
 export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): CodeMessages {
   return {
-    async signInCode(to, code, minutes = lifetimeMinutes) {
-      return { to, subject: `${code} is your ${productName} sign-in code`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes: minutes })) };
+    async signInCode(to, code, minutes = lifetimeMinutes, purpose = 'sign-in') {
+      const action = ACTIONS[purpose];
+      return { to, subject: `${code} is your ${productName} ${action.subject}`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes: minutes, doing: action.doing, signingIn: purpose === 'sign-in' || purpose === 'new-device' })) };
     },
     async recoveryCodeUsed(to, left) {
       return { to, subject: `A ${productName} recovery code was used`, ...(await render('recovery-code-used', { productName, left })) };
     },
-    smsCode: (code, minutes = lifetimeMinutes) => `${code} is your ${productName} code. It expires in ${minutes} minutes. Do not share it.`,
+    smsCode: (code, minutes = lifetimeMinutes, purpose = 'sign-in') => `${code} is your ${productName} ${ACTIONS[purpose].subject}. It expires in ${minutes} minutes. Do not share it.`,
     async newDevice(to, seen, about) {
       const subject = about ? `${about.member} signed in from a new device` : `New sign-in to your ${productName} account`;
       return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation })) };

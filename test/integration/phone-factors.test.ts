@@ -39,7 +39,7 @@ describe('SMS and voice factors', () => {
     const sent = twilio.accepted.at(-1)!;
     assert.equal(sent.resource, 'Messages');
     assert.equal(sent.form.To, '+447700900123');
-    const code = /(\d{6}) is your Tessera code/.exec(sent.form.Body!)![1]!;
+    const code = /(\d{6}) is your Tessera sign-in code/.exec(sent.form.Body!)![1]!;
     const ok = await sms.verify({ account, scope: 'uid-sms', purpose: 'sign-in' }, code);
     assert.ok(ok.ok && ok.proof.factor === 'sms');
     assert.equal((await sms.verify({ account, scope: 'uid-sms', purpose: 'sign-in' }, code)).ok, false, 'once');

@@ -34,6 +34,10 @@ export interface TesseraOptions {
   httpsIssuer?: boolean;
   /** Tessera's own clock (codes, device trust, progress); the provider's token lifetimes keep real time. */
   clock?: () => Date;
+  /** Receives the services' own log lines (failed notices, events); default: dropped. */
+  serviceLog?: (line: string) => void;
+  /** Waits between attempts to send a device notice (default: the real 2 s, 10 s). */
+  noticeRetryDelayMs?: (attempt: number) => number;
   /** Receives every logged 5xx (default: printed). */
   log?: (err: unknown, ctx: import('koa').Context) => void;
 }
@@ -61,7 +65,8 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       ...options.env,
     },
   });
-  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true, ...(options.clock ? { clock: options.clock } : {}) }).catch((err: unknown) => {
+  const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true, ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.serviceLog ? { log: options.serviceLog } : {}), ...(options.noticeRetryDelayMs ? { noticeRetryDelayMs: options.noticeRetryDelayMs } : {}) }).catch((err: unknown) => {
     server.close();
     throw err;
   });

@@ -17,7 +17,7 @@ export function emailFactor(deps: { challenges: Challenges; transports: Transpor
     label: 'Email me a code',
     destination: async (account) => account.email,
     unavailableReason: 'no email address',
-    deliver: async (to, code, minutes) => deps.transports.email(await deps.messages.signInCode(to, code, minutes)),
+    deliver: async (to, code, minutes, purpose) => deps.transports.email(await deps.messages.signInCode(to, code, minutes, purpose)),
     describe: (to) => `We emailed a 6-digit code to ${maskEmail(to)}.`,
   }, deps);
 }

@@ -21,7 +21,7 @@ export const maskPhone = (e164: string) => `${e164.slice(0, 3)}${'•'.repeat(Ma
 export function smsFactor(deps: PhoneDeps): SecondFactorModule {
   return createCodeFactor({
     id: 'sms', label: 'Text me a code', destination: deps.verifiedPhone, unavailableReason: NO_PHONE,
-    deliver: (to, code, minutes) => deps.transports.sms(to, deps.messages.smsCode(code, minutes)),
+    deliver: (to, code, minutes, purpose) => deps.transports.sms(to, deps.messages.smsCode(code, minutes, purpose)),
     describe: (to) => `We texted a 6-digit code to ${maskPhone(to)}.`,
   }, deps);
 }
