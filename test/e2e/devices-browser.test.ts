@@ -2,20 +2,18 @@
 // context (or cleared cookies) needs a code and is announced by email, a known one is not; a trusted
 // device skips the routine TOTP but not an RP's step-up; the CLI lists the devices with history.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { tesseraCli } from '../support/cli.ts';
 import { launchChromium } from '../support/browser.ts';
 import { startSmtp, type Smtp } from '../support/mail.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI, type Authorization, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
-import { ENV_VARS } from '../../src/config/schema.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const NEW_DEVICE_SUBJECT = /^Subject: New sign-in to your Tessera account/m;
 
 describe('devices in a real browser (new-device codes by SMTP, trusted devices)', function () {
@@ -181,22 +179,9 @@ describe('devices in a real browser (new-device codes by SMTP, trusted devices)'
   });
 
   it('lists the devices with their history through the CLI (`device list --email E --json`)', async () => {
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const name of Object.keys(ENV_VARS)) delete env[name];
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-cli-'));
-    Object.assign(env, {
-      NODE_ENV: 'test', MONGODB_URI: t.config.mongodbUri, ENCRYPTION_KEY: t.config.encryptionKey,
-      COOKIE_KEYS: t.config.cookieKeys.join(','), TESSERA_DATA_DIR: dataDir,
-    });
     try {
-      const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const child = spawn(process.execPath, ['src/cli/main.ts', 'device', 'list', '--email', user.email, '--json'], { cwd: ROOT, env });
-        let stdout = '';
-        let stderr = '';
-        child.stdout.on('data', (d) => { stdout += d; });
-        child.stderr.on('data', (d) => { stderr += d; });
-        child.on('exit', (code) => resolve({ code, stdout, stderr }));
-      });
+      const result = await tesseraCli(t, dataDir, 'device', 'list', '--email', user.email, '--json');
       assert.equal(result.code, 0, result.stderr);
       const { account, devices } = JSON.parse(result.stdout) as { account: string; devices: { state: string; verifiedAt?: string; browser: string; history: { why: string }[] }[] };
       assert.equal(account, user.id);

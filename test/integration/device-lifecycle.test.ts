@@ -3,50 +3,18 @@
 // removes, flags, renames and lists devices; bad input (cookies, forms, ids) never makes a 500.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ENV_VARS } from '../../src/config/schema.ts';
+import { tesseraCli } from '../support/cli.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, formOn, type Page, type TestUser } from '../support/flow.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIREFOX_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+/** A user agent that names a real browser (as device records and emails show it), with any extra headers. */
+const browser = (extra: Record<string, string> = {}) => new UserAgent({ 'user-agent': FIREFOX_ON_LINUX, ...extra });
 
-/** A UserAgent that names a real browser (User-Agent), as the device records and emails show it. */
-class Browser extends UserAgent {
-  override async request(url: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<Page> {
-    const headers: Record<string, string> = { accept: 'text/html', 'user-agent': FIREFOX_ON_LINUX };
-    const cookie = await this.jar.getCookieString(url);
-    if (cookie) headers.cookie = cookie;
-    let body: string | undefined;
-    if (init.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(init.form).toString();
-    }
-    const res = await fetch(url, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url);
-    return { url, status: res.status, headers: res.headers, body: await res.text() };
-  }
-}
 
-/** Runs `tessera <args>` as a child process on the test instance's database and secrets. */
-function tesseraCli(t: Tessera, dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(ENV_VARS)) delete env[name];
-  Object.assign(env, {
-    NODE_ENV: 'test', MONGODB_URI: t.config.mongodbUri, ENCRYPTION_KEY: t.config.encryptionKey,
-    COOKIE_KEYS: t.config.cookieKeys.join(','), TESSERA_DATA_DIR: dataDir, PASSWORD_MEMORY_COST_KIB: '4096',
-  });
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], { cwd: ROOT, env });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => { out.stdout += d; });
-    child.stderr.on('data', (d) => { out.stderr += d; });
-    child.on('exit', (code) => resolve({ code, ...out }));
-  });
-}
 
 const BLOCKED = /This device is blocked from signing in to this account after too many failed attempts\. Ask your administrator or support to unblock it/;
 const errorOf = (page: Page) => /<p class="error" role="alert">([^<]*)<\/p>/.exec(page.body)?.[1];
@@ -107,7 +75,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
   it('blocks a browser after 5 wrong passwords: a clear 403 page, a history entry, an email; the right password is refused from it, another browser still signs in', async () => {
     const user = await createUser(t);
-    const intruder = new Browser();
+    const intruder = browser();
     const { pages, device } = await block(intruder, user);
     for (const page of pages.slice(0, 4)) {
       assert.equal(page.status, 200);
@@ -128,13 +96,13 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
     const right = await password(intruder, user.email, user.password);
     assert.equal(right.status, 403, 'even the right password is refused from the blocked browser');
     assert.match(right.body, BLOCKED);
-    assert.ok(signedIn(await password(new Browser(), user.email, user.password)), 'another browser signs in');
+    assert.ok(signedIn(await password(browser(), user.email, user.password)), 'another browser signs in');
     assert.equal((await t.services.devices.byId(device.id))!.state, 'BLOCKED');
   });
 
   it('counts wrong new-device codes with wrong passwords: 2 wrong passwords and 3 wrong codes block the browser', async () => {
     const user = await createUser(t, { deviceVerification: true });
-    const agent = new Browser();
+    const agent = browser();
     for (const guess of ['Wrong#Guess1', 'Wrong#Guess2']) assert.equal(errorOf(await password(agent, user.email, guess)), 'Incorrect email or password.');
     let page = await password(agent, user.email, user.password);
     assert.match(page.body, /<h1>New device<\/h1>/);
@@ -155,7 +123,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
   it('answers an email without an account exactly as an account: the same pages, and the same blocked page after 5 failures', async () => {
     const user = await createUser(t);
     const ghost = `nobody-${randomBytes(4).toString('hex')}@example.com`;
-    const [real, fake] = [new Browser(), new Browser()];
+    const [real, fake] = [browser(), browser()];
     for (let i = 1; i <= 6; i++) {
       // the sixth attempt uses the account's right password: still refused
       const a = await password(real, user.email, i === 6 ? user.password : `Wrong#Guess${i}`);
@@ -164,12 +132,12 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
       assert.equal(a.status, i < 5 ? 200 : 403, `attempt ${i}`);
     }
     assert.match(errorOf(await password(fake, ghost, 'Wrong#Guess7'))!, BLOCKED);
-    assert.equal(errorOf(await password(new Browser(), ghost, 'Wrong#Guess8')), 'Incorrect email or password.', 'per browser: another one is not blocked');
+    assert.equal(errorOf(await password(browser(), ghost, 'Wrong#Guess8')), 'Incorrect email or password.', 'per browser: another one is not blocked');
   });
 
   it('unblocks a device with `device unblock --id`: ACTIVE with a history entry by admin, and it signs in again', async () => {
     const user = await createUser(t);
-    const agent = new Browser();
+    const agent = browser();
     const { device } = await block(agent, user);
     const res = await cli('device', 'unblock', '--id', device.id);
     assert.equal(res.code, 0, res.stderr);
@@ -185,7 +153,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
   it('removes a device for good with `device remove --id`: unblock refuses it, and the browser is a new device again (code, new registration)', async () => {
     const user = await createUser(t, { deviceVerification: true });
-    const agent = new Browser();
+    const agent = browser();
     await signInWithCode(agent, user);
     const [old] = await t.services.devices.listFor(user.id);
     const removed = await cli('device', 'remove', '--id', old!.id);
@@ -210,7 +178,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
   it('flags, renames and lists devices (state, flags, name, history) with the CLI', async () => {
     const user = await createUser(t);
-    assert.ok(signedIn(await password(new Browser(), user.email, user.password)));
+    assert.ok(signedIn(await password(browser(), user.email, user.password)));
     const [device] = await t.services.devices.listFor(user.id);
     const id = device!.id;
     const flagged = await cli('device', 'flag', '--id', id, '--add', 'vip', '--json');
@@ -232,7 +200,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
   it('refuses bad device commands (unknown or malformed id, over-long name, bad flag, missing options) clearly and changes nothing', async () => {
     const user = await createUser(t);
-    assert.ok(signedIn(await password(new Browser(), user.email, user.password)));
+    assert.ok(signedIn(await password(browser(), user.email, user.password)));
     const [device] = await t.services.devices.listFor(user.id);
     const id = device!.id;
     await t.services.devices.rename(id, 'Desk');
@@ -259,7 +227,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
   describe('bad input', () => {
     it('treats a tampered, unsigned or made-up device cookie as a new device (code asked), never a 500', async () => {
       const user = await createUser(t, { deviceVerification: true });
-      const agent = new Browser();
+      const agent = browser();
       await signInWithCode(agent, user);
       const cookies = await agent.jar.getCookies(t.issuer);
       const value = cookies.find((c) => c.key === 'tessera.device')!.value;
@@ -286,7 +254,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
     it('refuses an unavailable or malformed method on the new-device step (400, clear message), counts no failure, and the code still works', async () => {
       const user = await createUser(t, { deviceVerification: true });
-      const agent = new Browser();
+      const agent = browser();
       const page = await password(agent, user.email, user.password);
       const { method: _method, ...fields } = formOn(page, /\/device$/).fields;
       const code = codeSentTo(user.email);
@@ -303,9 +271,9 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
 
     it("refuses another account's device id, or a made-up one, on the rename page (400) and changes nothing", async () => {
       const [me, other] = [await createUser(t), await createUser(t)];
-      const agent = new Browser();
+      const agent = browser();
       assert.ok(signedIn(await password(agent, me.email, me.password)));
-      assert.ok(signedIn(await password(new Browser(), other.email, other.password)));
+      assert.ok(signedIn(await password(browser(), other.email, other.password)));
       const [theirs] = await t.services.devices.listFor(other.id);
       await t.services.devices.rename(theirs!.id, 'Theirs');
       const [mine] = await t.services.devices.listFor(me.id);

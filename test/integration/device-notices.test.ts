@@ -3,58 +3,20 @@
 // sent even with verification off and never blocking the sign-in; and every attempt as an event.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ENV_VARS } from '../../src/config/schema.ts';
+import { tesseraCli } from '../support/cli.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, type Page, type TestUser } from '../support/flow.ts';
 import { startSmtp, type Smtp } from '../support/mail.ts';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIREFOX_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
+/** A user agent that names a real browser (as device records and emails show it), with any extra headers. */
+const browser = (extra: Record<string, string> = {}) => new UserAgent({ 'user-agent': FIREFOX_ON_LINUX, ...extra });
 const GB_ADDRESS = '81.2.69.142'; // Newmarket, ENG, GB in geoip-lite's data
 
-/** A UserAgent that names a real browser and sends extra headers (X-Forwarded-For) with every request. */
-class Browser extends UserAgent {
-  readonly extraHeaders: Record<string, string>;
-  constructor(extraHeaders: Record<string, string> = {}) {
-    super();
-    this.extraHeaders = extraHeaders;
-  }
 
-  override async request(url: string, init: Parameters<UserAgent['request']>[1] = {}): Promise<Page> {
-    const headers: Record<string, string> = { accept: 'text/html', 'user-agent': FIREFOX_ON_LINUX, ...this.extraHeaders };
-    const cookie = await this.jar.getCookieString(url);
-    if (cookie) headers.cookie = cookie;
-    let body: string | undefined;
-    if (init.form) {
-      headers['content-type'] = 'application/x-www-form-urlencoded';
-      body = new URLSearchParams(init.form).toString();
-    }
-    const res = await fetch(url, { method: init.method ?? (init.form ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url);
-    return { url, status: res.status, headers: res.headers, body: await res.text() };
-  }
-}
-
-/** Runs `tessera <args>` as a child process on the instance's database and secrets. */
-function tesseraCli(t: Tessera, dataDir: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(ENV_VARS)) delete env[name];
-  Object.assign(env, {
-    NODE_ENV: 'test', MONGODB_URI: t.config.mongodbUri, ENCRYPTION_KEY: t.config.encryptionKey,
-    COOKIE_KEYS: t.config.cookieKeys.join(','), TESSERA_DATA_DIR: dataDir, PASSWORD_MEMORY_COST_KIB: '4096',
-  });
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['src/cli/main.ts', ...args], { cwd: ROOT, env });
-    const out = { stdout: '', stderr: '' };
-    child.stdout.on('data', (d) => { out.stdout += d; });
-    child.stderr.on('data', (d) => { out.stderr += d; });
-    child.on('exit', (code) => resolve({ code, ...out }));
-  });
-}
 
 const signedIn = (page: Page) => page.url.startsWith(REDIRECT_URI) && page.url.includes('code=');
 const NEW_DEVICE = 'Subject: New sign-in to your Tessera account';
@@ -100,13 +62,13 @@ describe('device notices and sign-in events', function () {
     const off = await cli('user', 'update', '--email', user.email, '--device-verification', 'off', '--json');
     assert.equal(off.code, 0, off.stderr);
     assert.equal(JSON.parse(off.stdout).deviceVerification, false);
-    assert.ok(signedIn(await password(new Browser(), user)), 'signed in without a code');
+    assert.ok(signedIn(await password(browser(), user)), 'signed in without a code');
     await t.services.notices.settled();
     assert.deepEqual(mailsTo(user.email).map((m) => m.raw.includes(NEW_DEVICE)), [true], 'one email: the new-device notice, no code');
 
     const on = await cli('user', 'update', '--email', user.email, '--device-verification', 'on', '--json');
     assert.equal(JSON.parse(on.stdout).deviceVerification, true, on.stderr);
-    const page = await password(new Browser(), user);
+    const page = await password(browser(), user);
     assert.match(page.body, /<h1>New device<\/h1>/, 'the code is asked again');
     codeSentTo(user.email);
   });
@@ -119,7 +81,7 @@ describe('device notices and sign-in events', function () {
       const res = await cli('org', command, '--org', 'Acme', '--email', who.email);
       assert.equal(res.code, 0, res.stderr);
     }
-    const agent = new Browser();
+    const agent = browser();
     const page = await password(agent, member);
     assert.ok(signedIn(await agent.submit(page, /\/device$/, { code: codeSentTo(member.email) })));
     await t.services.notices.settled();
@@ -138,7 +100,7 @@ describe('device notices and sign-in events', function () {
 
   it('ignores X-Forwarded-For without TRUST_PROXY: the email shows 127.0.0.1 and an unknown location', async () => {
     const user = await createUser(t);
-    assert.ok(signedIn(await password(new Browser({ 'x-forwarded-for': GB_ADDRESS }), user)));
+    assert.ok(signedIn(await password(browser({ 'x-forwarded-for': GB_ADDRESS }), user)));
     await t.services.notices.settled();
     const mail = mailsTo(user.email).find((m) => m.raw.includes(NEW_DEVICE))!;
     assert.match(mail.text, /IP:\s+127\.0\.0\.1\s/);
@@ -150,13 +112,13 @@ describe('device notices and sign-in events', function () {
 
   it('stores every attempt as a sign-in event: wrong password, wrong code, new device, success, blocked device; with IP, browser and device', async () => {
     const user = await createUser(t, { deviceVerification: true });
-    const owner = new Browser();
+    const owner = browser();
     await password(owner, user, 'Wrong#Guess1');
     let page = await password(owner, user);
     const code = codeSentTo(user.email);
     page = await owner.submit(page, /\/device$/, { code: code === '000000' ? '111111' : '000000' });
     assert.ok(signedIn(await owner.submit(page, /\/device$/, { code })));
-    const intruder = new Browser();
+    const intruder = browser();
     for (let i = 1; i <= 5; i++) await password(intruder, user, `Wrong#Guess${i}`);
     assert.equal((await password(intruder, user)).status, 403, 'blocked');
 
@@ -188,7 +150,7 @@ describe('device notices and sign-in events', function () {
 
     it('locates the sign-in from X-Forwarded-For: the email names GB and the city, the device keeps the address', async () => {
       const user = await createUser(proxied);
-      const page = await password(new Browser({ 'x-forwarded-for': GB_ADDRESS }), user, user.password, { t: proxied, rp: proxiedRp });
+      const page = await password(browser({ 'x-forwarded-for': GB_ADDRESS }), user, user.password, { t: proxied, rp: proxiedRp });
       assert.ok(signedIn(page));
       await proxied.services.notices.settled();
       const mail = mailsTo(user.email).find((m) => m.raw.includes(NEW_DEVICE))!;
@@ -210,7 +172,7 @@ describe('device notices and sign-in events', function () {
 
     it('completes the sign-in without waiting for the new-device email, which is retried in the background and then logged', async () => {
       const user = await createUser(down, { email: `down-${randomBytes(4).toString('hex')}@example.com` });
-      const page = await password(new Browser(), user, user.password, { t: down, rp: await RelyingParty.register(down, { skipConsent: true }) });
+      const page = await password(browser(), user, user.password, { t: down, rp: await RelyingParty.register(down, { skipConsent: true }) });
       assert.ok(signedIn(page), 'signed in although the email cannot be sent');
       assert.deepEqual(logged, [], 'the sign-in did not wait for the notice to give up');
       // the notice's own retry delays (2 s, then 10 s) make this wait about 12 s

@@ -10,17 +10,6 @@ import type { Device } from '../../src/devices/registry.ts';
 const MINUTE = 60_000;
 const CHROME = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
 
-/** A user agent that says it is Chrome on Linux, as a browser does. */
-class Chrome extends UserAgent {
-  override async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Page> {
-    const headers: Record<string, string> = { accept: 'text/html', 'user-agent': CHROME, cookie: await this.jar.getCookieString(url) };
-    if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url);
-    return { url, status: res.status, headers: res.headers, body: await res.text() };
-  }
-}
 const DAY = 24 * 60 * MINUTE;
 
 describe('trusted-devices pages', () => {
@@ -41,7 +30,7 @@ describe('trusted-devices pages', () => {
 
   /** A browser signed in as `user` (a new device), on the devices page. */
   async function signedIn(user: TestUser): Promise<{ agent: UserAgent; page: Page }> {
-    const agent = new Chrome();
+    const agent = new UserAgent({ 'user-agent': CHROME });
     await signIn(agent, (await rp.authorize()).url, user);
     const page = await agent.visit(devicesUrl);
     assert.equal(page.status, 200, page.body.slice(0, 300));

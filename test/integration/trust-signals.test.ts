@@ -10,23 +10,8 @@ import { ACR } from '../../src/policy/assurance.ts';
 const DAY = 24 * 3600 * 1000;
 
 /** A browser reaching Tessera through the proxy, which says who the client is in X-Forwarded-For. */
-class Client extends UserAgent {
-  readonly forwardedFor: string | undefined;
-  constructor(forwardedFor?: string) {
-    super();
-    this.forwardedFor = forwardedFor;
-  }
+const client = (forwardedFor?: string) => new UserAgent(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {});
 
-  override async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Page> {
-    const headers: Record<string, string> = { accept: 'text/html', cookie: await this.jar.getCookieString(url) };
-    if (this.forwardedFor) headers['x-forwarded-for'] = this.forwardedFor;
-    if (init.form) headers['content-type'] = 'application/x-www-form-urlencoded';
-    const body = init.form ? new URLSearchParams(init.form).toString() : undefined;
-    const res = await fetch(url, { method: init.method ?? (body ? 'POST' : 'GET'), headers, body, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) await this.jar.setCookie(c, url);
-    return { url, status: res.status, headers: res.headers, body: await res.text() };
-  }
-}
 
 type TotpUser = TestUser & { secret: string };
 
@@ -87,7 +72,7 @@ describe('trust signals in the sign-in decision (trusted devices, trusted IPs)',
 
   describe('a trusted device', () => {
     let user: TotpUser;
-    const browser = new Client();
+    const browser = client();
 
     before(async () => { user = await totpUser(); });
 
@@ -103,7 +88,7 @@ describe('trust signals in the sign-in decision (trusted devices, trusted IPs)',
       assert.match(trusted.body, /This browser is now a trusted device/);
 
       await skipped(browser, user, 'the trusted device skips the TOTP');
-      await asked(new Client(), user, 'another browser is still asked');
+      await asked(client(), user, 'another browser is still asked');
     });
 
     it('is still challenged when an RP asks for urn:tessera:acr:mfa, and the token says mfa and otp', async () => {
@@ -131,42 +116,42 @@ describe('trust signals in the sign-in decision (trusted devices, trusted IPs)',
   describe('trusted IP entries', () => {
     it('skip the routine TOTP only from a listed range naming it or "all" (IPv4 and IPv6), with the client address from X-Forwarded-For', async () => {
       const user = await totpUser();
-      await asked(new Client('203.0.113.7'), user, 'no entries yet');
+      await asked(client('203.0.113.7'), user, 'no entries yet');
       await t.services.trustedIps.add(user.id, '203.0.113.0/24', 'totp');
       await t.services.trustedIps.add(user.id, '198.51.100.0/24', 'email');
       await t.services.trustedIps.add(user.id, '192.0.2.0/24', 'all');
       await t.services.trustedIps.add(user.id, '2001:db8::/48', 'totp');
 
-      await skipped(new Client('203.0.113.7'), user, 'inside a range naming totp');
-      await skipped(new Client('192.0.2.200'), user, 'inside a range naming all');
-      await skipped(new Client('2001:db8::5'), user, 'inside an IPv6 range');
-      await skipped(new Client('2001:DB8:0:ffff::1'), user, 'IPv6, written otherwise');
-      await asked(new Client('198.51.100.7'), user, 'inside a range naming another factor (email)');
-      await asked(new Client('203.0.114.7'), user, 'outside every range');
-      await asked(new Client('2001:db8:1::5'), user, 'outside the IPv6 /48');
-      await asked(new Client(), user, 'no forwarded address: the proxy itself (127.0.0.1)');
-      await asked(new Client('203.0.113.7, 198.51.100.200'), user, 'a trusted address the client wrote itself before the proxy entry');
+      await skipped(client('203.0.113.7'), user, 'inside a range naming totp');
+      await skipped(client('192.0.2.200'), user, 'inside a range naming all');
+      await skipped(client('2001:db8::5'), user, 'inside an IPv6 range');
+      await skipped(client('2001:DB8:0:ffff::1'), user, 'IPv6, written otherwise');
+      await asked(client('198.51.100.7'), user, 'inside a range naming another factor (email)');
+      await asked(client('203.0.114.7'), user, 'outside every range');
+      await asked(client('2001:db8:1::5'), user, 'outside the IPv6 /48');
+      await asked(client(), user, 'no forwarded address: the proxy itself (127.0.0.1)');
+      await asked(client('203.0.113.7, 198.51.100.200'), user, 'a trusted address the client wrote itself before the proxy entry');
     });
 
     it('ask again once the entry is edited to another range or deleted', async () => {
       const user = await totpUser();
       const entry = await t.services.trustedIps.add(user.id, '203.0.113.0/24', 'totp');
-      await skipped(new Client('203.0.113.7'), user, 'listed');
+      await skipped(client('203.0.113.7'), user, 'listed');
       await t.services.trustedIps.update(user.id, entry.id, '198.18.0.0/15', 'totp');
-      await asked(new Client('203.0.113.7'), user, 'the entry now names another range');
-      await skipped(new Client('198.19.1.1'), user, 'the new range');
+      await asked(client('203.0.113.7'), user, 'the entry now names another range');
+      await skipped(client('198.19.1.1'), user, 'the new range');
       await t.services.trustedIps.update(user.id, entry.id, '198.18.0.0/15', 'sms');
-      await asked(new Client('198.19.1.1'), user, 'the entry now names another factor');
+      await asked(client('198.19.1.1'), user, 'the entry now names another factor');
       await t.services.trustedIps.update(user.id, entry.id, '198.18.0.0/15', 'all');
-      await skipped(new Client('198.19.1.1'), user, 'all again');
+      await skipped(client('198.19.1.1'), user, 'all again');
       await t.services.trustedIps.remove(user.id, entry.id);
-      await asked(new Client('198.19.1.1'), user, 'deleted');
+      await asked(client('198.19.1.1'), user, 'deleted');
     });
 
     it('never skip an RP asking for urn:tessera:acr:mfa', async () => {
       const user = await totpUser();
       await t.services.trustedIps.add(user.id, '203.0.113.0/24', 'all');
-      const agent = new Client('203.0.113.7');
+      const agent = client('203.0.113.7');
       const { auth, page } = await asked(agent, user, 'step-up from a trusted IP', { acr_values: ACR.mfa });
       const done = await agent.submit(page, /\/factor$/, { code: await appCode(user.secret) });
       assert.equal((await claimsAt(done, auth)).acr, ACR.mfa);
@@ -175,7 +160,7 @@ describe('trust signals in the sign-in decision (trusted devices, trusted IPs)',
     it('never skip new-device verification: the emailed code comes first, then the TOTP is skipped', async () => {
       const user = await totpUser(true);
       await t.services.trustedIps.add(user.id, '203.0.113.0/24', 'all');
-      const agent = new Client('203.0.113.7');
+      const agent = client('203.0.113.7');
       const { auth, page } = await password(agent, user);
       assert.match(page.body, /<h1>New device<\/h1>/, page.body.slice(0, 300));
       const mail = t.services.outbox.list().find((m) => m.to === user.email && /^\d{6} is your Tessera .*code/.test(m.subject ?? ''))!;

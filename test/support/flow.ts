@@ -21,9 +21,15 @@ export interface Page {
 /** A browser without a screen: keeps cookies, follows redirects until it leaves for the RP. */
 export class UserAgent {
   readonly jar = new CookieJar();
+  /** Sent with every request: a browser's User-Agent, or the X-Forwarded-For a proxy adds. */
+  readonly headers: Record<string, string>;
+
+  constructor(headers: Record<string, string> = {}) {
+    this.headers = headers;
+  }
 
   async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Page> {
-    const headers: Record<string, string> = { accept: 'text/html' };
+    const headers: Record<string, string> = { accept: 'text/html', ...this.headers };
     const cookie = await this.jar.getCookieString(url);
     if (cookie) headers.cookie = cookie;
     let body: string | undefined;
