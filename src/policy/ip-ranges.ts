@@ -10,7 +10,7 @@ export interface IpRange {
 
 /** An address as one family: IPv4-mapped IPv6 (::ffff:203.0.113.9) is the IPv4 address. */
 function address(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
-  const trimmed = text.trim().replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const trimmed = text.trim().replace(/^\[|\]$/g, '');
   if (!ipaddr.isValid(trimmed)) return undefined;
   // ipaddr.isValid accepts legacy forms such as "10.1" or "0x7f.1": only the four-part dotted quad is an IPv4 address here
   if (!trimmed.includes(':') && !ipaddr.IPv4.isValidFourPartDecimal(trimmed)) return undefined;
@@ -29,12 +29,17 @@ export function parseRange(text: string): IpRange | { problem: string } {
   if (!value || value.length > 64) return { problem: 'Enter an IP address (203.0.113.7, 2001:db8::7) or a range (203.0.113.0/24, 2001:db8::/48).' };
   const [host = '', bits, ...rest] = value.split('/');
   const ip = address(host);
-  if (!ip || rest.length) return { problem: `"${value}" is not an IP address or range.` };
+  if (!ip || rest.length || host.includes('%')) return { problem: `"${value}" is not an IP address or range.` };
+  // an IPv4 address written as IPv6 (::ffff:203.0.113.0/120) keeps its IPv6 prefix length
+  const mapped = ip.kind() === 'ipv4' && host.includes(':');
   const max = ip.kind() === 'ipv4' ? 32 : 128;
   let prefix = max;
   if (bits !== undefined) {
-    if (!/^\d{1,3}$/.test(bits) || Number(bits) > max) return { problem: `The range size after "/" must be a number from 0 to ${max}.` };
-    prefix = Number(bits);
+    const written = mapped ? 128 : max;
+    if (!/^(0|[1-9]\d{0,2})$/.test(bits) || Number(bits) > written || (mapped && Number(bits) < 96)) {
+      return { problem: `The range size after "/" must be a number from ${mapped ? 96 : 0} to ${written}.` };
+    }
+    prefix = mapped ? Number(bits) - 96 : Number(bits);
   }
   if (prefix === 0) return { problem: 'A range of every address (/0) cannot be trusted.' };
   const network = ipaddr.parse(ip.kind() === 'ipv4'

@@ -29,15 +29,16 @@ describe('IP ranges', () => {
       assert.equal(cidrOf('2001:db8:abcd:12::1/48'), '2001:db8:abcd::/48');
       assert.equal(cidrOf('2001:0db8::/32'), '2001:db8::/32');
       assert.equal(cidrOf('[2001:db8::1]'), '2001:db8::1/128', 'brackets as in URLs');
-      assert.equal(cidrOf('fe80::1%eth0'), 'fe80::1/128', 'a zone id is dropped');
     });
 
     it('treats an IPv4-mapped IPv6 address as the IPv4 address', () => {
       assert.deepEqual(parseRange('::ffff:203.0.113.9'), { cidr: '203.0.113.9/32', kind: 'ipv4' });
+      assert.equal(cidrOf('::ffff:203.0.113.9/120'), '203.0.113.0/24', 'its IPv6 prefix length becomes the IPv4 one');
+      assert.match(problemOf('::ffff:203.0.113.9/64'), /from 96 to 128/);
     });
 
     it('refuses what is not an address, with a reason a person can act on', () => {
-      for (const text of ['10.1', '0x7f.0.0.1', '010.0.0.1', '1.2.3.4.5', '256.1.1.1', 'example.com', '1.2.3.4/8/9', '2001:db8::g', 'gggg::1']) {
+      for (const text of ['fe80::1%eth0', '10.1', '0x7f.0.0.1', '010.0.0.1', '1.2.3.4.5', '256.1.1.1', 'example.com', '1.2.3.4/8/9', '2001:db8::g', 'gggg::1']) {
         assert.match(problemOf(text), /is not an IP address or range/, text);
       }
       assert.match(problemOf(''), /Enter an IP address/);
@@ -48,7 +49,7 @@ describe('IP ranges', () => {
     it('refuses prefixes out of range or not a number, and /0 (every address)', () => {
       assert.match(problemOf('1.2.3.4/33'), /from 0 to 32/);
       assert.match(problemOf('2001:db8::/129'), /from 0 to 128/);
-      for (const text of ['1.2.3.4/', '1.2.3.4/abc', '1.2.3.4/-1', '1.2.3.4/1e1', '1.2.3.4/ 8']) assert.match(problemOf(text), /range size/, text);
+      for (const text of ['1.2.3.4/', '1.2.3.4/abc', '1.2.3.4/-1', '1.2.3.4/1e1', '1.2.3.4/ 8', '1.2.3.4/024']) assert.match(problemOf(text), /range size/, text);
       assert.match(problemOf('0.0.0.0/0'), /every address/);
       assert.match(problemOf('::/0'), /every address/);
       assert.match(problemOf('203.0.113.7/0'), /every address/);
