@@ -141,23 +141,22 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const stepUp: StepUpDeps = {
       async factorsOf(accountId, withAvailable) {
         const account = await accounts.findById(accountId);
-        if (!account) return { available: [] };
+        if (!account) return { available: [], deviceVerification: true };
         const routine = account.secondFactor;
         const available = withAvailable || routine ? await factors.available(account) : [];
-        return { available, ...(routine ? { routine } : {}) };
+        return { available, ...(routine ? { routine } : {}), deviceVerification: account.deviceVerification };
       },
       proofsOf: (uid, accountId) => proofs.of(uid, accountId),
       recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
       async trustOf(accountId, where, needs) {
-        const device = where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined;
+        const device = where.device ?? (where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined);
         const now = Math.floor(clock().getTime() / 1000);
         const skipped = !!needs.routine && routineSkipped(needs.routine, {
           now,
           ...(device?.trustedUntil && device.state === 'ACTIVE' ? { deviceTrustedUntil: Math.floor(device.trustedUntil.getTime() / 1000) } : {}),
           ipSkips: await trustedIps.skipsFor(accountId, where.ip),
         });
-        const account = needs.signingIn ? await accounts.findById(accountId) : undefined;
-        return { routineSkipped: skipped, newDevice: !!account?.deviceVerification && !device?.verifiedAt };
+        return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt };
       },
       browserOf: (ctx) => browserIdOf(ctx, config.issuer),
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,

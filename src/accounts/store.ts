@@ -209,6 +209,21 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       return view(doc);
     },
 
+    /**
+     * The sign-in check in two steps, with one lookup: who the email names (if anyone; the caller
+     * may refuse a blocked device first), then the password, with the same work either way.
+     */
+    async signInLookup(email: string): Promise<{ account?: AccountView; verify(password: string): Promise<AccountView | undefined> }> {
+      const doc = await byEmail(email);
+      return {
+        ...(doc ? { account: view(doc) } : {}),
+        async verify(password: string) {
+          const ok = await hasher.verify(doc?.passwordHash, password);
+          return ok && doc && !doc.disabled ? view(doc) : undefined;
+        },
+      };
+    },
+
     async list(): Promise<AccountView[]> {
       const docs = await Accounts.find().sort({ createdAt: 1 }).lean<AccountDoc[]>();
       return docs.map(view);

@@ -28,9 +28,22 @@ export async function recordAttempt(ctx: Context, deps: InteractionDeps, result:
   await deps.events.record({ ...(accountId ? { accountId } : {}), result, client: clientOfRequest(ctx), ...(device ? { deviceId: device.id } : {}), factors });
 }
 
+/** Registrations this request has read, by account: one read per request, kept current by its own writes. */
+export function knownDevices(ctx: Context): Map<string, Device> {
+  return (ctx.state.devices ??= new Map<string, Device>()) as Map<string, Device>;
+}
+
+async function registration(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device> {
+  const cached = knownDevices(ctx).get(accountId);
+  if (cached) return cached;
+  const device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx));
+  knownDevices(ctx).set(accountId, device);
+  return device;
+}
+
 /** This browser's registration for the account (made on first sight); a blocked one ends here. */
 export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device> {
-  const device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx));
+  const device = await registration(ctx, deps, accountId);
   if (device.state === 'BLOCKED') {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
     throw deviceBlocked();
@@ -40,7 +53,8 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
 
 /** A wrong password or code from this browser: counts toward its block (and blocks at the limit). */
 export async function countFailure(ctx: Context, deps: InteractionDeps, accountId: string, result: 'wrong_password' | 'wrong_code', factor: string): Promise<void> {
-  const device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx));
+  const device = await registration(ctx, deps, accountId);
+  knownDevices(ctx).delete(accountId);
   await recordAttempt(ctx, deps, result, accountId, device, [factor]);
   const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, result === 'wrong_password' ? 'wrong password' : 'wrong code');
   if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
@@ -53,6 +67,8 @@ export async function countFailure(ctx: Context, deps: InteractionDeps, accountI
 /** The browser proved itself for the account: known from now on, trusted when asked; the account hears of it. */
 export async function deviceVerified(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, trust?: { until: Date; name: string }): Promise<void> {
   await deps.devices.markVerified(device.id, trust);
+  const now = deps.stepUp.clock();
+  knownDevices(ctx).set(accountId, { ...device, verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) });
   await recordAttempt(ctx, deps, 'new_device', accountId, device);
   deps.notices.newDevice(accountId, clientOfRequest(ctx));
 }

@@ -82,10 +82,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
     }
     // a device blocked for this email is refused before the password is checked (an account or not:
     // the answers look the same), so guessing on from it learns nothing
-    const known = await accounts.findByEmail(email);
+    const lookup = await accounts.signInLookup(email);
+    const known = lookup.account;
     if (known) await deviceFor(ctx, deps, known.id);
     else if (await deps.devices.ghostBlocked(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();
-    const account = await accounts.authenticate(email, password);
+    const account = await lookup.verify(password);
     if (!account) {
       if (known) await countFailure(ctx, deps, known.id, 'wrong_password', 'pwd');
       else if (await deps.devices.recordGhostFailure(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();

@@ -5,7 +5,7 @@ import type { Context } from 'koa';
 import { decideSignIn, type Decision, type Proof } from '../policy/sign-in.ts';
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { finish, clientOf, type Details, type InteractionDeps } from './context.ts';
-import { signInCompleted } from './device.ts';
+import { knownDevices, signInCompleted } from './device.ts';
 
 /** The session's own proofs count only for the account it names and only without prompt=login. */
 async function provenSoFar(deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[], promptLogin: boolean): Promise<Proof[]> {
@@ -19,7 +19,8 @@ export async function decide(ctx: Context, deps: InteractionDeps, d: Details, ac
   const { client } = await clientOf(deps, d);
   const request = requestFacts(d.params, client as unknown as Record<string, unknown>);
   const proven = await provenSoFar(deps, d, accountId, interactionProofs, request.promptLogin);
-  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true };
+  const known = knownDevices(ctx).get(accountId);
+  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(known ? { device: known } : {}) };
   const decision = decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where));
   return { decision, proven };
 }

@@ -14,6 +14,8 @@ export const MINIMUM_ACR = 'urn:tessera:minimum_acr';
 export interface AccountFactors {
   available: SecondFactor[];
   routine?: SecondFactor;
+  /** Whether the account asks new browsers for a code (on unless an admin turned it off). */
+  deviceVerification: boolean;
 }
 
 export interface StepUpDeps {
@@ -29,7 +31,7 @@ export interface StepUpDeps {
    * Trust signals for this browser and client address: whether they skip the routine factor, and
    * (during a sign-in) whether the browser still needs new-device verification for the account.
    */
-  trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; signingIn: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean }>;
+  trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; newDeviceCheck: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean }>;
   /** The browser's device id (its signed device cookie), if it has one. */
   browserOf(ctx: Pick<KoaContextWithOIDC, 'cookies'>): string | undefined;
   emailCountsAsMfa: boolean;
@@ -45,6 +47,8 @@ export interface Where {
   ip?: string;
   /** A sign-in through the hosted pages (new-device verification applies), not an existing session. */
   signingIn: boolean;
+  /** The browser's registration for the account, when the request already read it. */
+  device?: { state: string; verifiedAt?: Date; trustedUntil?: Date };
 }
 
 /** The result an interaction hands back: the provider's login plus the per-factor proofs. */
@@ -83,9 +87,10 @@ export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proo
   // only a level above the password needs to know which factors the account can use
   const aboveP = (v: string) => v !== ACR.password;
   const asksMore = rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
-  const { available, routine } = await deps.factorsOf(accountId, asksMore);
-  const trust = routine || where.signingIn
-    ? await deps.trustOf(accountId, where, { ...(routine ? { routine } : {}), signingIn: where.signingIn })
+  const { available, routine, deviceVerification } = await deps.factorsOf(accountId, asksMore);
+  const newDeviceCheck = where.signingIn && deviceVerification;
+  const trust = routine || newDeviceCheck
+    ? await deps.trustOf(accountId, where, { ...(routine ? { routine } : {}), newDeviceCheck })
     : { routineSkipped: false, newDevice: false };
   return {
     now: Math.floor(deps.clock().getTime() / 1000),
