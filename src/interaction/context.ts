@@ -51,6 +51,14 @@ export async function finish(ctx: Context, deps: InteractionDeps, step: 'login' 
   ctx.redirect(returnTo);
 }
 
+/** The sign-in in progress on this page (past its password), or a clear error. */
+export async function pendingSignIn(ctx: Context, deps: InteractionDeps) {
+  const d = await details(ctx, deps.provider, 'login');
+  const progress = await deps.progress.get(d.uid);
+  if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+  return { d, progress };
+}
+
 export async function clientOf(deps: InteractionDeps, d: Details) {
   const client = await deps.provider.Client.find(String(d.params.client_id));
   return { client, name: client?.clientName ?? String(d.params.client_id) };

@@ -8,7 +8,7 @@ import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { deviceLabel } from '../devices/client-info.ts';
 import type { FactorPrompt } from '../factors/types.ts';
-import { clientOf, details, field, type Details, type InteractionDeps } from './context.ts';
+import { clientOf, field, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, decide } from './sign-in-flow.ts';
 import { clientOfRequest, countFailure, deviceFor, deviceVerified } from './device.ts';
 
@@ -61,9 +61,7 @@ export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: D
 
 export function deviceStepRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context) {
-    const d = await details(ctx, deps.provider, 'login');
-    const progress = await deps.progress.get(d.uid);
-    if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+    const { d, progress } = await pendingSignIn(ctx, deps);
     if (!(await needsDeviceStep(ctx, deps, d, progress.accountId, progress.proofs))) {
       throw new UserFacingError(400, 'wrong_step', 'This device is already verified. Go back to the application and start again.');
     }

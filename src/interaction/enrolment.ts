@@ -7,7 +7,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import type { Proof } from '../policy/sign-in.ts';
-import { clientOf, details, field, finish, type Details, type InteractionDeps } from './context.ts';
+import { clientOf, field, pendingSignIn, finish, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, decide } from './sign-in-flow.ts';
 
 const declined = 'the user did not set up a sign-in method that reaches the requested level';
@@ -41,9 +41,7 @@ export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: De
 
 export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context, needsEmail: boolean) {
-    const d = await details(ctx, deps.provider, 'login');
-    const progress = await deps.progress.get(d.uid);
-    if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+    const { d, progress } = await pendingSignIn(ctx, deps);
     const state = await enrolState(ctx, deps, d, progress.accountId, progress.proofs);
     if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
     if (needsEmail && !state.emailProven) throw new UserFacingError(400, 'email_first', 'Confirm the code we emailed you first.');

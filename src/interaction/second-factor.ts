@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import type { SecondFactor, Step } from '../policy/sign-in.ts';
 import type { FactorPrompt } from '../factors/types.ts';
-import { clientOf, details, field, type Details, type InteractionDeps } from './context.ts';
+import { clientOf, field, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, decide } from './sign-in-flow.ts';
 import { countFailure } from './device.ts';
 
@@ -48,9 +48,7 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
 
 export function secondFactorRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context) {
-    const d = await details(ctx, deps.provider, 'login');
-    const progress = await deps.progress.get(d.uid);
-    if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+    const { d, progress } = await pendingSignIn(ctx, deps);
     const method = field(ctx, 'method', 32);
     const module = deps.factors.get(method);
     if (!module) throw new UserFacingError(400, 'unknown_method', 'Choose a sign-in method from the list.');
