@@ -21,10 +21,14 @@ import { interactionRouter } from './interaction/routes.ts';
 import { trustedIpRoutes } from './trusted-ips/routes.ts';
 import { deviceCookie } from './devices/cookie.ts';
 import { devicePageRoutes } from './devices/routes.ts';
+import { phoneRoutes } from './phones/routes.ts';
+import { securityNotices } from './account/notices.ts';
+import { credentialRoutes } from './account/credentials.ts';
+import { sessionRoutes } from './sessions/routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -89,12 +93,23 @@ export function createApp(deps: AppDeps): Koa {
 
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
-  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices });
+  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures });
+  const clock = deps.stepUp.clock;
+  const serviceLog = (line: string) => console.error(line);
   const account = accountRouter(
-    { issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors },
+    {
+      issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors,
+      phones: deps.phones, sessions: deps.sessions,
+      reauth: { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, clock },
+      notify: securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog }),
+      guard: deps.sessions,
+    },
     [
+      credentialRoutes({ accounts: deps.accounts, sessions: deps.sessions, passwordRules: config.password.rules, pinRules: config.pin }),
+      sessionRoutes({ accounts: deps.accounts, sessions: deps.sessions, history: deps.history, devices: deps.devices, maxDays: config.account.sessionMaxDays, keepEntries: config.account.historyEntries }),
       trustedIpRoutes(deps.trustedIps),
-      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock: deps.stepUp.clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: (line) => console.error(line) }),
+      phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, clock, log: serviceLog }),
+      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog }),
     ],
   );
   const pages = compose([

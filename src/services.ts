@@ -32,7 +32,12 @@ import { createSignInEvents, type SignInEvents } from './devices/events.ts';
 import { browserIdOf } from './devices/cookie.ts';
 import { createOrganisations, type Organisations } from './orgs/store.ts';
 import { createDeviceNotices, type DeviceNotices } from './notify/device-notices.ts';
-import { routineSkipped } from './policy/trust.ts';
+import { pinSkipped, routineSkipped } from './policy/trust.ts';
+import { createPhones, type Phones } from './phones/store.ts';
+import type { Challenges } from './factors/challenges.ts';
+import { createSessionRecords } from './sessions/store.ts';
+import { createSignInHistory, type SignInHistory } from './sessions/history.ts';
+import { createSessionService, type SessionService } from './sessions/service.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -70,6 +75,12 @@ export interface Services {
   /** The factor modules' messages and transports (device settings send codes and confirmations). */
   messages: CodeMessages;
   transports: Transports;
+  challenges: Challenges;
+  phones: Phones;
+  /** Browser sessions: records, screen lock, auto-logout, listing and ending them. */
+  sessions: SessionService;
+  /** Each account's sign-in attempts, newest first (session history). */
+  history: SignInHistory;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
@@ -104,7 +115,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   }
   try {
     const sealer = createSealer(config.encryptionKey);
-    const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength });
+    const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength, passwordRules: config.password.rules });
     const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids') }), sealer);
     const keys = createKeyStore(db, sealer);
     const steps = createInteractionSteps(db, config.ttl.interactionSeconds);
@@ -123,8 +134,12 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     // the order the sign-in page offers them in: the first one the account can use is preselected
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
     const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
-    // phones (and so text and voice codes) arrive with the account's contacts
-    const verifiedPhone = async (_account: { id: string; email: string }): Promise<string | undefined> => undefined;
+    // text and voice codes go to the account's primary verified mobile number (its contacts)
+    const phones = createPhones(db, {
+      clock, numberKey: deriveKey(config.encryptionKey, 'tessera:phone-numbers'),
+      organisationOf: async (accountId) => (await accounts.findById(accountId))?.organisationId,
+    });
+    const verifiedPhone = (account: { id: string; email: string }): Promise<string | undefined> => phones.primaryVerified(account.id);
     const phoneDeps = { challenges, transports, messages, clock, verifiedPhone };
     const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock });
     const factors = createFactorRegistry([
@@ -133,40 +148,56 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     ]);
     const trustedIps = createTrustedIps(db, clock);
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock);
-    const events = createSignInEvents(db, clock, log);
+    const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
+    const events = createSignInEvents(db, clock, log, history);
     const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
+    let provider: Provider | undefined;
+    const sessions = createSessionService({
+      provider: () => provider!, storage, records: createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock }), accounts, devices, trustedIps,
+      refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, log,
+    });
     const stepUp: StepUpDeps = {
       async factorsOf(accountId, withAvailable) {
         const account = await accounts.findById(accountId);
         if (!account) return { available: [], deviceVerification: true };
         const routine = account.secondFactor;
         const available = withAvailable || routine ? await factors.available(account) : [];
-        return { available, ...(routine ? { routine } : {}), deviceVerification: account.deviceVerification };
+        return { available, ...(routine ? { routine } : {}), deviceVerification: account.deviceVerification, pinAfterSignIn: account.security.pinAfterSignIn };
       },
       proofsOf: (uid, accountId) => proofs.of(uid, accountId),
       recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
       async trustOf(accountId, where, needs) {
         const device = where.device ?? (where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined);
         const now = Math.floor(clock().getTime() / 1000);
+        const ipSkips = needs.routine || needs.pin ? await trustedIps.skipsFor(accountId, where.ip) : [];
         const skipped = !!needs.routine && routineSkipped(needs.routine, {
           now,
           ...(device?.trustedUntil && device.state === 'ACTIVE' ? { deviceTrustedUntil: Math.floor(device.trustedUntil.getTime() / 1000) } : {}),
-          ipSkips: await trustedIps.skipsFor(accountId, where.ip),
+          ipSkips,
         });
-        return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt };
+        return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt, pinSkipped: pinSkipped(ipSkips) };
       },
       browserOf: (ctx) => browserIdOf(ctx, config.issuer),
+      sessionSignedIn: (ctx, uid, accountId) => sessions.signedIn(uid, accountId, requester(ctx)),
+      async sessionState(ctx, session) {
+        const account = await accounts.findById(session.accountId);
+        return account ? sessions.check(session.uid, account, requester(ctx), session.loginTs) : 'active';
+      },
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,
       offerEnrolment: config.mfa.offerEnrolment,
       clock,
     };
-    const provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    function requester(ctx: { ip: string; get(field: string): string; cookies: Parameters<typeof browserIdOf>[0]['cookies'] }) {
+      const browserId = browserIdOf(ctx, config.issuer);
+      return { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(browserId ? { browserId } : {}) };
+    }
+    provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, verifiedPhone,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, verifiedPhone,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         return { account, ended: await endAccountSessions(provider, storage, account.id) };

@@ -1,19 +1,46 @@
-// What every page of the account area shares: who is signed in (Tessera's own browser session),
-// the redirect through Tessera's sign-in for a visitor without one, a guarded form reader, and the
-// check of the current password that every change asks for.
+// What every page of the account area shares: who is signed in (Tessera's own browser session,
+// with its screen lock and auto-logout applied), the redirect through Tessera's sign-in for a
+// visitor without one, a guarded form reader, re-authentication for a change (the current
+// password, or a password or second factor proven in the last few minutes) and the notice email
+// every change sends.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { ClientStore } from '../oidc/clients.ts';
+import type { Proof } from '../policy/sign-in.ts';
+import { recentlyAuthenticated } from '../policy/session.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
+
+/** A browser session as the account area sees it. */
+export interface BrowserSession {
+  uid: string;
+  accountId: string;
+  loginTs?: number;
+}
+
+/** Screen lock and auto-logout (src/sessions): what a signed-in session may do now. */
+export interface SessionGuard {
+  /** 'active' (and now marked as used), 'locked' (the PIN unlocks it) or 'ended' (signed out now). */
+  check(uid: string, account: AccountView, from: { ip: string; userAgent?: string; browserId?: string }, loginTs?: number): Promise<'active' | 'locked' | 'ended'>;
+}
 
 export interface AreaDeps {
   issuer: string;
   provider: Provider;
   accounts: AccountStore;
   clients: ClientStore;
+  /** Re-authentication: how recent a proof must be (seconds), what the session proved, and recording a new proof. */
+  reauth: {
+    seconds: number;
+    proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
+    recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
+    clock: () => Date;
+  };
+  /** Emails the account a notice of a change (in the background: a failed email never undoes it). */
+  notify(ctx: Context, account: AccountView, change: string): void;
+  guard?: SessionGuard;
 }
 
 /** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
@@ -23,6 +50,8 @@ export function field(ctx: Context, name: string, max = 1024): string {
 }
 
 export type AccountArea = ReturnType<typeof createAccountArea>;
+
+const SIGNED_IN = Symbol('tessera.accountSession');
 
 export function createAccountArea(deps: AreaDeps) {
   let clientReady: Promise<void> | undefined;
@@ -37,33 +66,88 @@ export function createAccountArea(deps: AreaDeps) {
     return clientReady;
   }
 
-  async function signedIn(ctx: Context): Promise<AccountView | undefined> {
-    const session = await deps.provider.Session.get(ctx as never);
-    if (!session.accountId) return undefined;
-    const account = await deps.accounts.findById(session.accountId);
-    return account && !account.disabled ? account : undefined;
+  type Seen = { account: AccountView; session: BrowserSession; state: 'active' | 'locked' } | undefined;
+
+  /** The signed-in account and its session (read once per request), with the session guard applied. */
+  async function current(ctx: Context): Promise<Seen> {
+    const state = ctx.state as Record<symbol, Promise<Seen> | undefined>;
+    state[SIGNED_IN] ??= (async () => {
+      const session = await deps.provider.Session.get(ctx as never);
+      if (!session.accountId) return undefined;
+      const account = await deps.accounts.findById(session.accountId);
+      if (!account || account.disabled) return undefined;
+      const browser: BrowserSession = { uid: session.uid, accountId: session.accountId, ...(session.loginTs ? { loginTs: session.loginTs } : {}) };
+      const from = { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(typeof ctx.state.browserId === 'string' ? { browserId: ctx.state.browserId } : {}) };
+      const verdict = deps.guard ? await deps.guard.check(browser.uid, account, from, browser.loginTs) : 'active';
+      if (verdict === 'ended') return undefined;
+      return { account, session: browser, state: verdict };
+    })();
+    return state[SIGNED_IN];
+  }
+
+  async function signInRedirect(ctx: Context, back: string): Promise<void> {
+    await ensureClient();
+    const url = new URL('/auth', deps.issuer);
+    const verifier = randomBytes(32).toString('base64url');
+    for (const [k, v] of Object.entries({
+      client_id: ACCOUNT_CLIENT, response_type: 'code', scope: 'openid', redirect_uri: `${deps.issuer}/account/callback`,
+      code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
+      state: back,
+    })) url.searchParams.set(k, v);
+    ctx.redirect(url.href);
+  }
+
+  /** Whether this session proved a password or second factor recently enough for a change. */
+  async function recent(ctx: Context): Promise<boolean> {
+    const seen = await current(ctx);
+    if (!seen) return false;
+    const proofs = (await deps.reauth.proofsOf(seen.session.uid, seen.account.id)) ?? [];
+    return recentlyAuthenticated(proofs, Math.floor(deps.reauth.clock().getTime() / 1000), deps.reauth.seconds);
   }
 
   return {
-    signedIn,
-    /** The signed-in account, or a redirect through Tessera's sign-in back to this page. */
+    /** The signed-in account when its session is usable now (not locked, not ended). */
+    async signedIn(ctx: Context): Promise<AccountView | undefined> {
+      const seen = await current(ctx);
+      return seen?.state === 'active' ? seen.account : undefined;
+    },
+    /** The signed-in session, locked or not (the unlock page). */
+    current,
+    /** The signed-in account, or a redirect (sign-in, or the PIN for a locked session) back to this page. */
     async requireAccount(ctx: Context): Promise<AccountView | undefined> {
-      const account = await signedIn(ctx);
-      if (account) return account;
-      await ensureClient();
-      const url = new URL('/auth', deps.issuer);
-      const verifier = randomBytes(32).toString('base64url');
-      for (const [k, v] of Object.entries({
-        client_id: ACCOUNT_CLIENT, response_type: 'code', scope: 'openid', redirect_uri: `${deps.issuer}/account/callback`,
-        code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256',
-        state: ctx.method === 'GET' ? ctx.path : '/account/security',
-      })) url.searchParams.set(k, v);
-      ctx.redirect(url.href);
+      const seen = await current(ctx);
+      const back = ctx.method === 'GET' && /^\/account\/[\w/-]*$/.test(ctx.path) ? ctx.path : '/account/security';
+      if (seen?.state === 'active') return seen.account;
+      if (seen?.state === 'locked') {
+        ctx.redirect(`/account/unlock?back=${encodeURIComponent(back)}`);
+        return undefined;
+      }
+      await signInRedirect(ctx, back);
       return undefined;
     },
-    /** Re-authentication for a change: the current password, sent with the same form. */
-    async passwordConfirmed(ctx: Context, account: AccountView): Promise<boolean> {
-      return !!(await deps.accounts.authenticate(account.email, field(ctx, 'password')));
+    /** Whether a change form must carry the current password (no recent proof in this session). */
+    async reauthNeeded(ctx: Context): Promise<boolean> {
+      return !(await recent(ctx));
     },
+    /**
+     * Re-authentication for a change. A typed password must be right (and starts a new window); a
+     * blank one is accepted only within the window after a password or second factor.
+     */
+    async passwordConfirmed(ctx: Context, account: AccountView): Promise<boolean> {
+      const raw = (ctx.request.body as Record<string, unknown> | undefined)?.password;
+      // absent or empty: a recent proof may stand in; anything but a plain string is refused
+      if (raw === undefined || raw === '') return recent(ctx);
+      const typed = field(ctx, 'password');
+      if (!typed) return false;
+      if (!(await deps.accounts.authenticate(account.email, typed))) return false;
+      const seen = await current(ctx);
+      if (seen) await deps.reauth.recordProofs(seen.session.uid, account.id, [{ factor: 'password', at: Math.floor(deps.reauth.clock().getTime() / 1000) }]);
+      return true;
+    },
+    /** Emails the account that `change` happened (time, IP, browser). */
+    notify(ctx: Context, account: AccountView, change: string): void {
+      deps.notify(ctx, account, change);
+    },
+    signInRedirect,
   };
 }

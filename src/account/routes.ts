@@ -1,7 +1,10 @@
-// The account security area (/account/security): a person signed in to Tessera manages their own
-// second factors. Being signed in means Tessera's own browser session; a visitor without one is
-// sent through the ordinary sign-in as the first-party client `tessera-account`. Every change asks
-// for the current password on the same form (re-authentication for every change).
+// The account security center (/account/security): a person signed in to Tessera manages their
+// own security in one place. This file holds the overview and the two-factor block (one routine
+// method at a time; TOTP and text messages need a verified primary mobile number; recovery codes);
+// the other blocks are extensions (password and PIN, phones, devices, trusted IPs, sessions).
+// Being signed in means Tessera's own browser session; a visitor without one is sent through the
+// ordinary sign-in as the first-party client `tessera-account`. Every change asks for recent
+// authentication and emails the person a notice.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
@@ -10,6 +13,8 @@ import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import type { WebAuthnStore } from '../factors/webauthn/index.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
+import type { Phones } from '../phones/store.ts';
+import type { SessionService } from '../sessions/service.ts';
 import { createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
 
 export { ACCOUNT_CLIENT } from './area.ts';
@@ -19,6 +24,8 @@ export interface AccountAreaDeps extends AreaDeps {
   recovery: RecoveryCodes;
   webauthn: WebAuthnStore;
   factors: FactorRegistry;
+  phones: Phones;
+  sessions: SessionService;
 }
 
 export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Router, area: AccountArea) => void)[] = []): Router {
@@ -33,10 +40,20 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     return usable.map((o) => ({ id: o.id, label: o.label }));
   }
 
-  async function overview(ctx: Context, account: AccountView, notice?: string) {
+  /** Enabling TOTP or text messages needs a verified primary mobile number (SPEC §5). */
+  const NEEDS_PHONE: readonly string[] = ['totp', 'sms', 'voice'];
+  const NO_PHONE = 'Add and verify a mobile number, and make it your primary number, first (Contacts).';
+  const METHOD_NAMES: Record<string, string> = { email: 'emailed codes', sms: 'text messages', voice: 'phone calls', totp: 'the authenticator app', webauthn: 'security keys', recovery: 'recovery codes' };
+
+  async function overview(ctx: Context, account: AccountView, notice?: string, error?: string) {
     const current = (await accounts.findById(account.id)) ?? account;
+    const session = await area.current(ctx);
     await ctx.render('account/security', {
-      title: 'Security', account: current, notice, csrf: ctx.state._csrf,
+      title: 'Security', account: current, notice, error, csrf: ctx.state._csrf,
+      reauthNeeded: await area.reauthNeeded(ctx),
+      primaryPhone: await deps.phones.primaryVerified(account.id),
+      sessionCount: session ? (await deps.sessions.list(current, session.session.uid)).length : 0,
+      methodName: (id: string) => METHOD_NAMES[id] ?? id,
       routineChoices: await routineChoices(current),
       totpEnrolled: await totp.enrolled(account.id),
       recoveryLeft: await recovery.remaining(account.id),
@@ -66,6 +83,11 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   router.get('/security/totp', async (ctx) => {
     const account = await requireAccount(ctx);
     if (!account) return;
+    if (!(await deps.phones.primaryVerified(account.id))) {
+      ctx.status = 400;
+      await overview(ctx, account, undefined, `An authenticator app needs a verified mobile number for account recovery. ${NO_PHONE}`);
+      return;
+    }
     const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
     await ctx.render('account/totp', { title: 'Authenticator app', enrolment, error: undefined, csrf: ctx.state._csrf });
   });
@@ -73,6 +95,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   router.post('/security/totp', async (ctx) => {
     const account = await requireAccount(ctx);
     if (!account) return;
+    if (!(await deps.phones.primaryVerified(account.id))) throw new UserFacingError(400, 'no_phone', `An authenticator app needs a verified mobile number. ${NO_PHONE}`);
     const enrolment = await totp.pending(account.id, account.email);
     if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.');
     const render = (error: string) => {
@@ -81,6 +104,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     };
     if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) return render('Your current password is not right.');
     if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
+    area.notify(ctx, account, 'An authenticator app was set up for your account.');
     await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');
   });
 
@@ -91,7 +115,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       if (!account) return;
       if (!(await area.passwordConfirmed(ctx, account))) {
         ctx.status = 400;
-        await overview(ctx, account, 'Your current password is not right: nothing was changed.');
+        await overview(ctx, account, undefined, 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.');
         return;
       }
       await act(ctx, account);
@@ -101,29 +125,43 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   // the routine second factor: every sign-in then needs it (trusted devices may skip it later)
   change('/security/second-factor', async (ctx, account) => {
     const choice = field(ctx, 'factor', 32);
+    const refuse = (message: string) => {
+      ctx.status = 400;
+      return overview(ctx, account, undefined, message);
+    };
     if (choice === 'off') {
+      if (!account.secondFactor) return refuse('Two-factor sign-in is already off: nothing was changed.');
       await accounts.setSecondFactor(account.id, undefined);
+      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`);
       await overview(ctx, account, 'Sign-ins no longer ask for a second factor unless an application does.');
       return;
     }
     const allowed = await routineChoices(account);
     const picked = allowed.find((c) => c.id === choice);
-    if (!picked) {
-      ctx.status = 400;
-      await overview(ctx, account, 'Choose a method you have set up: nothing was changed.');
-      return;
-    }
+    if (!picked) return refuse('Choose a method you have set up: nothing was changed.');
+    if (account.secondFactor === picked.id) return refuse(`Two-factor sign-in already uses ${METHOD_NAMES[picked.id]}: nothing was changed.`);
+    // one routine method at a time: switching means turning the current one off first
+    if (account.secondFactor) return refuse(`Two-factor sign-in uses ${METHOD_NAMES[account.secondFactor]}. Turn it off first, then choose another method. Nothing was changed.`);
+    if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[picked.id]} needs a verified mobile number. ${NO_PHONE}`);
     await accounts.setSecondFactor(account.id, picked.id);
+    area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`);
     await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);
   });
 
   change('/security/totp/remove', async (ctx, account) => {
+    if (account.secondFactor === 'totp') {
+      ctx.status = 400;
+      await overview(ctx, account, undefined, 'Two-factor sign-in uses the authenticator app: turn it off first, then remove the app. Nothing was changed.');
+      return;
+    }
     await totp.remove(account.id);
+    area.notify(ctx, account, 'The authenticator app was removed from your account.');
     await overview(ctx, account, 'The authenticator app was removed.');
   });
 
   change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
+    area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.');
     await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
   });
 
@@ -143,18 +181,30 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     const name = field(ctx, 'name', 64).trim();
     if (!name) {
       ctx.status = 400;
-      await overview(ctx, account, 'Give the key a name (up to 64 characters): nothing was added.');
+      await overview(ctx, account, undefined, 'Give the key a name (up to 64 characters): nothing was added.');
       return;
     }
     const result = await webauthn.register(account, registration(ctx), field(ctx, 'response', 16_384), name);
     if (!result.ok) ctx.status = 400;
-    await overview(ctx, account, result.ok ? `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.` : result.message);
+    if (result.ok) area.notify(ctx, account, `The security key "${name}" was added to your account.`);
+    if (result.ok) await overview(ctx, account, `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.`);
+    else await overview(ctx, account, undefined, result.message);
+
   });
 
   change('/security/webauthn/remove', async (ctx, account) => {
-    const removed = await webauthn.remove(account.id, field(ctx, 'id', 1024));
+    const id = field(ctx, 'id', 1024);
+    if (account.secondFactor === 'webauthn' && (await webauthn.list(account.id)).length === 1 && (await webauthn.list(account.id))[0]!.id === id) {
+      ctx.status = 400;
+      await overview(ctx, account, undefined, 'Two-factor sign-in uses your only security key: turn it off first, then remove the key. Nothing was changed.');
+      return;
+    }
+    const removed = await webauthn.remove(account.id, id);
     if (!removed) ctx.status = 400;
-    await overview(ctx, account, removed ? 'The key was removed.' : 'There is no such key: nothing was changed.');
+    else area.notify(ctx, account, 'A security key was removed from your account.');
+    if (removed) await overview(ctx, account, 'The key was removed.');
+    else await overview(ctx, account, undefined, 'There is no such key: nothing was changed.');
+
   });
 
   for (const extend of extensions) extend(router, area);

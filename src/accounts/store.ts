@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
-import { passwordProblems } from '../policy/password.ts';
+import { DEFAULT_PASSWORD_RULES, passwordProblems, type PasswordRules } from '../policy/password.ts';
 import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
 import { profileProblems, type Profile } from './profile.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
@@ -26,8 +26,23 @@ export interface AccountView {
   secondFactor?: SecondFactor;
   /** New-device verification at sign-in (on unless an admin turned it off for a service or test account). */
   deviceVerification: boolean;
+  /** The person's session settings (account security center). */
+  security: SecuritySettings;
   createdAt: Date;
   updatedAt: Date;
+}
+
+export interface SecuritySettings {
+  /** Whether a PIN is set (its hash never leaves this module). */
+  pinSet: boolean;
+  /** Ask for the PIN after the password (and second factor) at every sign-in. */
+  pinAfterSignIn: boolean;
+  /** Minutes of inactivity before the session locks (0: never). */
+  screenLockMinutes: number;
+  /** Days after which a session ends regardless of activity (undefined: the server's maximum). */
+  autoLogoutDays?: number;
+  /** When the password last changed. */
+  passwordChangedAt?: Date;
 }
 
 interface AccountDoc {
@@ -43,13 +58,18 @@ interface AccountDoc {
   profile?: Profile;
   secondFactor?: SecondFactor;
   deviceVerification?: boolean;
+  pinHash?: string;
+  pinAfterSignIn?: boolean;
+  screenLockMinutes?: number;
+  autoLogoutDays?: number;
+  passwordChangedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export class AccountError extends Error {
   override name = 'AccountError';
-  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found';
+  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin';
   constructor(code: AccountError['code'], message: string) {
     super(message);
     this.code = code;
@@ -75,6 +95,13 @@ function view(doc: AccountDoc): AccountView {
     profile: doc.profile ?? {},
     ...(doc.secondFactor ? { secondFactor: doc.secondFactor } : {}),
     deviceVerification: doc.deviceVerification !== false,
+    security: {
+      pinSet: !!doc.pinHash,
+      pinAfterSignIn: !!doc.pinHash && doc.pinAfterSignIn === true,
+      screenLockMinutes: doc.pinHash ? doc.screenLockMinutes ?? 0 : 0,
+      ...(doc.autoLogoutDays ? { autoLogoutDays: doc.autoLogoutDays } : {}),
+      ...(doc.passwordChangedAt ? { passwordChangedAt: doc.passwordChangedAt } : {}),
+    },
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -100,9 +127,21 @@ export type AccountStore = ReturnType<typeof createAccountStore>;
 export interface AccountRules {
   /** zxcvbn score every new password must reach (config password.minStrength). */
   minStrength: Strength;
+  /** The rule set every new password meets (config password.rules). */
+  passwordRules?: PasswordRules;
 }
 
 export function createAccountStore(db: Database, hasher: PasswordHasher, rules: AccountRules = { minStrength: 3 }) {
+  const passwordRules = rules.passwordRules ?? DEFAULT_PASSWORD_RULES;
+
+  /** Why a new password is refused (every rule it breaks, then guessability), or undefined. */
+  async function newPasswordProblem(password: string, context: string[]): Promise<string | undefined> {
+    const problems = passwordProblems(password, passwordRules);
+    if (problems.length) return `the password needs ${problems.join(', ')}`;
+    const guessable = await guessabilityProblem(password, rules.minStrength, context);
+    return guessable ? `the password ${guessable}` : undefined;
+  }
+
   const schema = new Schema<AccountDoc>(
     {
       _id: { type: String, required: true },
@@ -117,6 +156,11 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       profile: { type: Schema.Types.Mixed },
       secondFactor: { type: String },
       deviceVerification: { type: Boolean },
+      pinHash: { type: String },
+      pinAfterSignIn: { type: Boolean },
+      screenLockMinutes: { type: Number },
+      autoLogoutDays: { type: Number },
+      passwordChangedAt: { type: Date },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -139,10 +183,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
       const invalid = profileProblems(input.profile ?? {});
       if (invalid.length) throw new AccountError('invalid_profile', invalid.join('; '));
-      const problems = passwordProblems(input.password);
-      if (problems.length) throw new AccountError('weak_password', `the password needs ${problems.join(', ')}`);
-      const guessable = await guessabilityProblem(input.password, rules.minStrength, [email, input.name ?? '']);
-      if (guessable) throw new AccountError('weak_password', `the password ${guessable}`);
+      const weak = await newPasswordProblem(input.password, [email, input.name ?? '']);
+      if (weak) throw new AccountError('weak_password', weak);
       const passwordHash = await hasher.hash(input.password);
       const id = randomUUID();
       const emailNormalized = normalizeEmail(email);
@@ -269,6 +311,59 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       if (!found) throw new AccountError('not_found', `no account with email ${email}`);
       await Accounts.updateOne({ _id: found._id }, { $set: { disabled } });
       return view({ ...found, disabled });
+    },
+
+    /** The rule set's problems with a new password, in words (empty when acceptable); the page shows each. */
+    passwordRuleProblems: (password: string) => passwordProblems(password, passwordRules),
+
+    /**
+     * Changes the password after checking the current one. AccountError wrong_password (current
+     * not right) or weak_password (the new one breaks a rule or is common); nothing changes then.
+     */
+    async changePassword(accountId: string, current: string, next: string): Promise<AccountView> {
+      const doc = await Accounts.findById(accountId).lean<AccountDoc>();
+      const ok = await hasher.verify(doc?.passwordHash, current);
+      if (!doc || !ok) throw new AccountError('wrong_password', 'Your current password is not right.');
+      if (next === current) throw new AccountError('weak_password', 'the new password must differ from the current one');
+      const weak = await newPasswordProblem(next, [doc.email, doc.name]);
+      if (weak) throw new AccountError('weak_password', weak);
+      const passwordHash = await hasher.hash(next);
+      const passwordChangedAt = new Date();
+      await Accounts.updateOne({ _id: accountId }, { $set: { passwordHash, passwordChangedAt } });
+      return view({ ...doc, passwordHash, passwordChangedAt });
+    },
+
+    /** Sets or replaces the PIN (the caller checked its rules and the re-authentication). */
+    async setPin(accountId: string, pin: string): Promise<void> {
+      const pinHash = await hasher.hash(pin);
+      const res = await Accounts.updateOne({ _id: accountId }, { $set: { pinHash } });
+      if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
+    },
+
+    /** Removes the PIN, and with it the settings that need one. */
+    async removePin(accountId: string): Promise<void> {
+      await Accounts.updateOne({ _id: accountId }, { $unset: { pinHash: '', pinAfterSignIn: '', screenLockMinutes: '' } });
+    },
+
+    /** Whether `pin` is the account's PIN (one full hash verification either way). */
+    async verifyPin(accountId: string, pin: string): Promise<boolean> {
+      const doc = await Accounts.findById(accountId).lean<AccountDoc>();
+      return hasher.verify(doc?.pinHash, pin.slice(0, 64));
+    },
+
+    /** The session settings: PIN after sign-in and the screen lock need a PIN (AccountError no_pin). */
+    async setSessionSettings(accountId: string, settings: { pinAfterSignIn?: boolean; screenLockMinutes?: number; autoLogoutDays?: number | null }): Promise<void> {
+      const doc = await Accounts.findById(accountId).lean<AccountDoc>();
+      if (!doc) throw new AccountError('not_found', 'no such account');
+      const needsPin = settings.pinAfterSignIn === true || (settings.screenLockMinutes ?? 0) > 0;
+      if (needsPin && !doc.pinHash) throw new AccountError('no_pin', 'Set a PIN first.');
+      const set: Record<string, unknown> = {};
+      const unset: Record<string, ''> = {};
+      if (settings.pinAfterSignIn !== undefined) set.pinAfterSignIn = settings.pinAfterSignIn;
+      if (settings.screenLockMinutes !== undefined) set.screenLockMinutes = settings.screenLockMinutes;
+      if (settings.autoLogoutDays === null) unset.autoLogoutDays = '';
+      else if (settings.autoLogoutDays !== undefined) set.autoLogoutDays = settings.autoLogoutDays;
+      await Accounts.updateOne({ _id: accountId }, { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) });
     },
   };
 }

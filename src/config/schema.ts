@@ -35,6 +35,30 @@ export const configSchema = z.object({
     parallelism: z.number().int().min(1),
     /** New passwords must reach this zxcvbn score (0 turns the common-password check off). */
     minStrength: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3), z.literal(4)]),
+    /** The rule set every new password meets (SPEC §2): length, character classes, symbols ('' turns that rule off). */
+    rules: z.object({
+      minLength: z.number().int().min(8).max(64),
+      requireUpper: z.boolean(),
+      requireLower: z.boolean(),
+      requireDigit: z.boolean(),
+      symbols: z.string().max(32),
+    }),
+  }),
+  pin: z.object({
+    minLength: z.number().int().min(4).max(12),
+    maxLength: z.number().int().min(4).max(12),
+    /** Refuse 1111, 1234, 9876, 1212 and the like. */
+    rejectTrivial: z.boolean(),
+    /** Wrong PINs in a row that end the session (screen lock) or the sign-in. */
+    maxFailures: z.number().int().min(1).max(20),
+  }),
+  account: z.object({
+    /** How recent a password or second factor must be for a change in the account center, without asking again. */
+    reauthMinutes: z.number().int().min(1).max(60),
+    /** The longest a session may live, and the "never" choice of auto-logout (days). */
+    sessionMaxDays: z.number().int().min(1).max(365),
+    /** Session history entries kept per account (newest; older ones drop off). */
+    historyEntries: z.number().int().min(20).max(10000),
   }),
   notify: z.object({
     /** smtp://user:pass@host:port; unset outside production: emails go to the development outbox. */
@@ -87,6 +111,7 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Rules a valid file can still break: the ones that depend on NODE_ENV or on several settings. */
 export function configProblems(c: Config): string | undefined {
+  if (c.pin.minLength > c.pin.maxLength) return `PIN_MIN_LENGTH (${c.pin.minLength}) is above PIN_MAX_LENGTH (${c.pin.maxLength})`;
   if (c.notify.smsProvider === 'twilio') {
     const missing = (['accountSid', 'authToken', 'from'] as const).filter((k) => !c.notify.twilio[k]);
     if (missing.length) return `SMS_PROVIDER=twilio needs ${missing.map((k) => ({ accountSid: 'TWILIO_ACCOUNT_SID', authToken: 'TWILIO_AUTH_TOKEN', from: 'TWILIO_FROM' })[k]).join(', ')}`;
@@ -110,6 +135,13 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   DEVICE_TRUST_DAYS: { path: 'devices.trustDays', kind: 'int' },
   MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },
   DEVICE_MAX_FAILURES: { path: 'devices.maxFailures', kind: 'int' },
+  PASSWORD_MIN_LENGTH: { path: 'password.rules.minLength', kind: 'int' },
+  PASSWORD_SYMBOLS: { path: 'password.rules.symbols', kind: 'string' },
+  PIN_MIN_LENGTH: { path: 'pin.minLength', kind: 'int' },
+  PIN_MAX_LENGTH: { path: 'pin.maxLength', kind: 'int' },
+  PIN_MAX_FAILURES: { path: 'pin.maxFailures', kind: 'int' },
+  REAUTH_MINUTES: { path: 'account.reauthMinutes', kind: 'int' },
+  SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },

@@ -28,7 +28,12 @@ interface EventDoc extends Omit<SignInEvent, 'id'> {
 
 export type SignInEvents = ReturnType<typeof createSignInEvents>;
 
-export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}) {
+/** Where an account's own attempts are also kept, newest first, for its session history. */
+export interface EventHistory {
+  append(accountId: string, entry: SignInEvent): Promise<void>;
+}
+
+export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, history?: EventHistory) {
   const schema = new Schema<EventDoc>({
     _id: String, accountId: String, at: { type: Date, required: true }, result: { type: String, required: true },
     ip: String, location: Schema.Types.Mixed, browser: String, os: String, deviceId: String, factors: { type: [String], default: [] },
@@ -40,16 +45,21 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
   return {
     async record(event: { accountId?: string; result: SignInResult; client: ClientInfo; deviceId?: string; factors?: string[] }): Promise<void> {
       const { client } = event;
-      await Events.create({
+      const entry: SignInEvent = {
         // time-ordered ids: newest last in _id order
-        _id: `${clock().getTime().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`,
+        id: `${clock().getTime().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`,
         ...(event.accountId ? { accountId: event.accountId } : {}),
         at: clock(), result: event.result,
         ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
         browser: client.browser, os: client.os,
         ...(event.deviceId ? { deviceId: event.deviceId } : {}),
         factors: event.factors ?? [],
-      }).catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
+      };
+      const { id, ...fields } = entry;
+      await Promise.all([
+        Events.create({ _id: id, ...fields }),
+        event.accountId && history ? history.append(event.accountId, entry) : undefined,
+      ]).catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
     },
 
     /** An account's events, newest first (administration and tests; not on a request path yet). */

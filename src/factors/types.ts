@@ -12,11 +12,11 @@ export interface FactorContext {
   account: FactorAccount;
   /** What the step belongs to (an interaction uid, or a settings action). */
   scope: string;
-  /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove: settings actions. */
+  /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove / phone-verify: settings actions. */
   purpose: CodePurpose;
 }
 
-export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove';
+export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove' | 'phone-verify';
 
 export type Availability = { available: true } | { available: false; reason: string };
 

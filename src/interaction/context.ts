@@ -11,6 +11,7 @@ import type { SignInProgress } from './progress.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { SignInEvents } from '../devices/events.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
+import type { SessionService } from '../sessions/service.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -23,6 +24,10 @@ export interface InteractionDeps {
   events: SignInEvents;
   notices: DeviceNotices;
   deviceSettings: { trustDays: number; maxTrusted: number };
+  /** The screen lock's unlock (a locked session opens with the PIN). */
+  sessions: SessionService;
+  /** Wrong PINs that end a sign-in or a locked session. */
+  pinMaxFailures: number;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

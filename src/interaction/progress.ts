@@ -9,6 +9,8 @@ interface ProgressDoc {
   _id: string;
   accountId: string;
   proofs: Proof[];
+  /** Wrong PINs in this sign-in ("Request PIN after sign-in"). */
+  pinFailures?: number;
   expiresAt: Date;
 }
 
@@ -21,7 +23,7 @@ export type SignInProgress = ReturnType<typeof createSignInProgress>;
 
 export function createSignInProgress(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Progress = db.model<ProgressDoc>('SignInProgress', new Schema<ProgressDoc>(
-    { _id: String, accountId: { type: String, required: true }, proofs: { type: Schema.Types.Mixed, default: [] }, expiresAt: { type: Date, required: true } },
+    { _id: String, accountId: { type: String, required: true }, proofs: { type: Schema.Types.Mixed, default: [] }, pinFailures: Number, expiresAt: { type: Date, required: true } },
     { collection: 'sign_in_progress', versionKey: false, minimize: false },
   ), { expiresField: 'expiresAt' });
 
@@ -37,6 +39,13 @@ export function createSignInProgress(db: Database, lifetimeSeconds: number, cloc
     async prove(uid: string, accountId: string, proof: Proof): Promise<Progress | undefined> {
       await db.updateIf(Progress, uid, { accountId }, { $push: { proofs: proof } });
       return this.get(uid);
+    },
+    /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */
+    async pinFailed(uid: string): Promise<number> {
+      return db.exclusive(`sign_in_progress/${uid}`, async () => {
+        const doc = await Progress.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { new: true }).lean<ProgressDoc>();
+        return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
+      });
     },
     async end(uid: string): Promise<void> {
       await Progress.deleteOne({ _id: uid });

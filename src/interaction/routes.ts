@@ -10,6 +10,7 @@ import { continueSignIn } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
+import { pinStepRoutes, renderPinStep } from './pin-step.ts';
 import { browserOf, countFailure, deviceBlocked, deviceFor } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 
@@ -56,6 +57,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       const progress = await deps.progress.get(d.uid);
       const accountId = progress?.accountId ?? (d.prompt.reasons.includes('acr_step_up') ? d.session?.accountId : undefined);
       const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
+      if (await renderPinStep(ctx, deps, d, accountId)) return;
       if (accountId && await renderDeviceStep(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderSecondFactor(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderEnrolment(ctx, deps, d, accountId)) return;
@@ -99,6 +101,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   deviceStepRoutes(router, deps);
   secondFactorRoutes(router, deps);
   enrolmentRoutes(router, deps);
+  pinStepRoutes(router, deps);
 
   router.post('/confirm', async (ctx) => {
     const d = await details(ctx, provider, 'consent');

@@ -35,6 +35,8 @@ export interface CodeMessages {
   deviceBlocked(to: string, seen: Whereabouts, failures: number): Promise<Email>;
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
   deviceTrustedSms(name: string, until: Date): string;
+  /** A change in the account security center (password, PIN, second factor, phones, sessions). */
+  securityChange(to: string, change: string, seen: Whereabouts): Promise<Email>;
 }
 
 /** What a code confirms, in the message: signing in, or a change to the account's devices. */
@@ -43,6 +45,7 @@ const ACTIONS: Record<CodePurpose, { subject: string; doing: string }> = {
   'new-device': { subject: 'sign-in code', doing: 'finish signing in from a new device to' },
   'device-trust': { subject: 'code to trust a device', doing: 'trust a device for your account at' },
   'device-remove': { subject: 'code to remove a device', doing: 'remove a device from your account at' },
+  'phone-verify': { subject: 'code to verify your phone number', doing: 'verify a phone number for your account at' },
 };
 
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -67,6 +70,9 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
     },
     async deviceTrusted(to, name, until, replaced) {
       return { to, subject: `"${name}" is now a trusted device`, ...(await render('device-trusted', { productName, name, until: stamp(until), replaced })) };
+    },
+    async securityChange(to, change, seen) {
+      return { to, subject: `Security change on your ${productName} account`, ...(await render('security-change', { productName, change, ...place(seen) })) };
     },
     deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,

@@ -1,6 +1,6 @@
 // Ends everything an account holds at the provider: each browser session (with back-channel logout
 // to the relying parties that registered for it), each grant and every token issued under it.
-// Used when an account is disabled; the account-security pages will use it for "log out" too.
+// Used when an account is disabled, and (one session at a time) by the account's own "log out".
 import type Provider from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
 
@@ -20,22 +20,31 @@ async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
   await provider.Grant.adapter.destroy(grantId);
 }
 
+/**
+ * Ends one browser session of the account: the grants (and so the refresh and access tokens) of
+ * every relying party signed in through it, a back-channel logout to those that registered one,
+ * then the session itself. Resolves to false when there is no such session of that account.
+ */
+export async function endSession(provider: Provider, sessionUid: string, accountId: string, backchannelFailures: string[] = []): Promise<boolean> {
+  const session = await provider.Session.findByUid(sessionUid);
+  if (!session || session.accountId !== accountId) return false;
+  for (const [clientId, { grantId, sid }] of Object.entries(session.authorizations ?? {})) {
+    if (grantId) await revokeGrant(provider, grantId);
+    const client = await provider.Client.find(clientId) as BackchannelClient | undefined;
+    if (client?.backchannelLogoutUri && sid) {
+      await client.backchannelLogout(accountId, sid).catch((err: Error) => {
+        backchannelFailures.push(`${clientId}: ${err.message}`);
+      });
+    }
+  }
+  await session.destroy();
+  return true;
+}
+
 export async function endAccountSessions(provider: Provider, storage: OidcStorage, accountId: string): Promise<EndedSessions> {
   const ended: EndedSessions = { sessions: 0, grants: 0, backchannelFailures: [] };
   for (const payload of await storage.sessionsOf(accountId)) {
-    const session = await provider.Session.findByUid(payload.uid as string);
-    if (!session) continue;
-    for (const [clientId, { grantId, sid }] of Object.entries(session.authorizations ?? {})) {
-      if (grantId) await revokeGrant(provider, grantId);
-      const client = await provider.Client.find(clientId) as BackchannelClient | undefined;
-      if (client?.backchannelLogoutUri && sid) {
-        await client.backchannelLogout(accountId, sid).catch((err: Error) => {
-          ended.backchannelFailures.push(`${clientId}: ${err.message}`);
-        });
-      }
-    }
-    await session.destroy();
-    ended.sessions++;
+    if (await endSession(provider, payload.uid as string, accountId, ended.backchannelFailures)) ended.sessions++;
   }
   // grants that outlived their session (offline_access) or never had one (device flow)
   for (const grant of await storage.grantsOf(accountId)) {

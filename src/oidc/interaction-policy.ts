@@ -15,11 +15,36 @@ const SIGNED_IN_FIELDS = ['accountId', 'acr', 'amr', 'loginTs', 'authorizations'
 const accountUnavailable = new Check('account_unavailable', 'the signed-in account is disabled or no longer exists', (ctx: KoaContextWithOIDC) => {
   const session = ctx.oidc.session;
   if (!session?.accountId || ctx.oidc.account) return Check.NO_NEED_TO_PROMPT;
-  // the session is a proxy that refuses non-string account ids; deleting goes to the model itself
-  for (const field of SIGNED_IN_FIELDS) Reflect.deleteProperty(session, field);
-  (session as unknown as { touched: boolean }).touched = true; // makes the provider save it
+  // the session is a proxy that refuses non-string account ids: signOut deletes on the model itself
+  signOut(ctx);
   return Check.REQUEST_PROMPT;
 });
+
+/** Forgets the signed-in account in this browser session (the provider saves it so). */
+function signOut(ctx: KoaContextWithOIDC): void {
+  const session = ctx.oidc.session!;
+  for (const field of SIGNED_IN_FIELDS) Reflect.deleteProperty(session, field);
+  (session as unknown as { touched: boolean }).touched = true;
+}
+
+/**
+ * The person's own session rules on every use by a relying party (silent SSO included): a session
+ * past its auto-logout is ended (its relying parties too) and asks for a full sign-in; a session the
+ * screen lock closed asks for the PIN only (prompt=none: login_required). Right after a sign-in
+ * (the interaction returned a login) there is nothing to check.
+ */
+function sessionGuard(stepUp: StepUpDeps) {
+  return new Check('screen_locked', 'the session is locked after inactivity: the PIN opens it', async (ctx: KoaContextWithOIDC) => {
+    const session = ctx.oidc.session;
+    if (!stepUp.sessionState || !session?.accountId || !session.uid || (ctx.oidc.result as { login?: unknown } | undefined)?.login) return Check.NO_NEED_TO_PROMPT;
+    const state = await stepUp.sessionState(ctx, { uid: session.uid, accountId: session.accountId, ...(session.loginTs ? { loginTs: session.loginTs } : {}) });
+    if (state === 'ended') {
+      signOut(ctx);
+      return Check.REQUEST_PROMPT;
+    }
+    return state === 'locked' ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+  });
+}
 
 export function buildInteractionPolicy(stepUp: StepUpDeps) {
   const policy = base();
@@ -29,6 +54,8 @@ export function buildInteractionPolicy(stepUp: StepUpDeps) {
   login.checks.remove('essential_acr');
   login.checks.remove('essential_acrs');
   login.checks.add(stepUpCheck(stepUp), 0);
+  // before the step-up: a locked session opens with the PIN first, an ended one signs in anew
+  login.checks.add(sessionGuard(stepUp), 0);
   // first: the other login checks and the consent prompt assume the session's account exists
   login.checks.add(accountUnavailable, 0);
   return policy;

@@ -16,6 +16,8 @@ export interface AccountFactors {
   routine?: SecondFactor;
   /** Whether the account asks new browsers for a code (on unless an admin turned it off). */
   deviceVerification: boolean;
+  /** Whether the account asks for its PIN after every sign-in. */
+  pinAfterSignIn?: boolean;
 }
 
 export interface StepUpDeps {
@@ -31,9 +33,13 @@ export interface StepUpDeps {
    * Trust signals for this browser and client address: whether they skip the routine factor, and
    * (during a sign-in) whether the browser still needs new-device verification for the account.
    */
-  trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; newDeviceCheck: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean }>;
+  trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; newDeviceCheck: boolean; pin?: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean; pinSkipped?: boolean }>;
   /** The browser's device id (its signed device cookie), if it has one. */
   browserOf(ctx: Pick<KoaContextWithOIDC, 'cookies'>): string | undefined;
+  /** A sign-in (or step-up) finished in this browser session: record where (active sessions, screen lock). */
+  sessionSignedIn?(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string): Promise<void>;
+  /** Auto-logout and the screen lock for a signed-in session on use ('ended' signs it out). */
+  sessionState?(ctx: KoaContextWithOIDC, session: { uid: string; accountId: string; loginTs?: number }): Promise<'active' | 'locked' | 'ended'>;
   emailCountsAsMfa: boolean;
   offerEnrolment: boolean;
   clock: () => Date;
@@ -87,10 +93,10 @@ export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proo
   // only a level above the password needs to know which factors the account can use
   const aboveP = (v: string) => v !== ACR.password;
   const asksMore = rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
-  const { available, routine, deviceVerification } = await deps.factorsOf(accountId, asksMore);
+  const { available, routine, deviceVerification, pinAfterSignIn = false } = await deps.factorsOf(accountId, asksMore);
   const newDeviceCheck = where.signingIn && deviceVerification;
-  const trust = routine || newDeviceCheck
-    ? await deps.trustOf(accountId, where, { ...(routine ? { routine } : {}), newDeviceCheck })
+  const trust = routine || newDeviceCheck || pinAfterSignIn
+    ? await deps.trustOf(accountId, where, { ...(routine ? { routine } : {}), newDeviceCheck, pin: pinAfterSignIn })
     : { routineSkipped: false, newDevice: false };
   return {
     now: Math.floor(deps.clock().getTime() / 1000),
@@ -103,6 +109,7 @@ export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proo
     routineSkipped: trust.routineSkipped,
     newDevice: trust.newDevice,
     offerEnrolment: deps.offerEnrolment,
+    pinAfterSignIn: pinAfterSignIn && !trust.pinSkipped,
   };
 }
 
@@ -126,7 +133,10 @@ export function stepUpCheck(deps: StepUpDeps) {
     if (result?.login && Array.isArray(result.proofs)) {
       // an interaction just returned: its proofs are what counts (it already applied prompt=login)
       proven = result.proofs;
-      if (session.uid) await deps.recordProofs(session.uid, session.accountId, proven);
+      if (session.uid) {
+        await deps.recordProofs(session.uid, session.accountId, proven);
+        await deps.sessionSignedIn?.(ctx, session.uid, session.accountId);
+      }
       request = { ...request, promptLogin: false };
     } else {
       proven = await sessionProofs(deps, session);

@@ -21,7 +21,7 @@ export function acrRank(acr: string | undefined): number {
   return acr ? ACR_LEVELS.indexOf(acr as Acr) + 1 : 0;
 }
 
-export type Factor = 'password' | 'email' | 'sms' | 'voice' | 'totp' | 'webauthn' | 'recovery';
+export type Factor = 'password' | 'email' | 'sms' | 'voice' | 'totp' | 'webauthn' | 'recovery' | 'pin';
 
 /**
  * RFC 8176 values; `email` and `rcode` are Tessera's own (the registry allows private values) for
@@ -35,4 +35,6 @@ export const AMR: Record<Factor, string> = {
   totp: 'otp',
   webauthn: 'hwk',
   recovery: 'rcode',
+  // the account's PIN, asked after the sign-in when the person chose so (never a second factor)
+  pin: 'pin',
 };

@@ -4,7 +4,7 @@
 // (the time comes in as `now`). Routes gather the facts, call decideSignIn, and act.
 import { ACR, AMR, acrRank, isAcr, type Acr, type Factor } from './assurance.ts';
 
-export type SecondFactor = Exclude<Factor, 'password'>;
+export type SecondFactor = Exclude<Factor, 'password' | 'pin'>;
 
 export interface Proof {
   factor: Factor;
@@ -46,13 +46,19 @@ export interface SignInFacts {
   newDevice: boolean;
   /** Setting: offer to enrol TOTP or WebAuthn when no enrolled factor can meet the level. */
   offerEnrolment: boolean;
+  /**
+   * The account asks for its PIN after the password and second factor ("Request PIN after
+   * sign-in"), and no trusted IP entry skips it. Optional: false when absent.
+   */
+  pinAfterSignIn?: boolean;
 }
 
 export type Step =
   | { kind: 'password' }
   | { kind: 'new-device' }
   | { kind: 'second-factor'; options: SecondFactor[]; reason: 'level' | 'routine' }
-  | { kind: 'phishing-resistant' };
+  | { kind: 'phishing-resistant' }
+  | { kind: 'pin' };
 
 export type Decision =
   | { outcome: 'done'; acr: Acr; amr: string[]; authTime: number }
@@ -149,6 +155,8 @@ export function decideSignIn(facts: SignInFacts): Decision {
     const covered = steps.some((s) => s.kind === 'second-factor' || s.kind === 'phishing-resistant');
     if (!covered) steps.push({ kind: 'second-factor', options: [routine, ...(facts.available.includes('recovery') && routine !== 'recovery' ? ['recovery' as const] : [])], reason: 'routine' });
   }
+  // the person's own rule: the PIN last, once per sign-in (amr gains pin; it never raises the level)
+  if (facts.pinAfterSignIn && !fresh.some((p) => p.factor === 'pin')) steps.push({ kind: 'pin' });
   if (steps.length) return { outcome: 'steps', target, steps };
 
   const reached = levelOf(fresh, facts);

@@ -4,7 +4,8 @@
 // (decideSignIn keeps those). A registration moves ACTIVE ⇄ BLOCKED and ends REMOVED, for good.
 import type { SecondFactor } from './sign-in.ts';
 
-export type IpSkip = SecondFactor | 'all';
+/** What a trusted-IP entry skips: one routine factor, the PIN (after sign-in and the screen lock), or all of them. */
+export type IpSkip = SecondFactor | 'pin' | 'all';
 
 export interface TrustFacts {
   /** Epoch seconds. */
@@ -23,6 +24,11 @@ export function deviceTrusted(facts: Pick<TrustFacts, 'now' | 'deviceTrustedUnti
 export function routineSkipped(routine: SecondFactor | undefined, facts: TrustFacts): boolean {
   if (!routine) return false;
   return deviceTrusted(facts) || facts.ipSkips.some((skip) => skip === 'all' || skip === routine);
+}
+
+/** Whether the trusted-IP entries matching the client address skip the PIN. */
+export function pinSkipped(ipSkips: IpSkip[]): boolean {
+  return ipSkips.some((skip) => skip === 'all' || skip === 'pin');
 }
 
 export type DeviceState = 'ACTIVE' | 'BLOCKED' | 'REMOVED';

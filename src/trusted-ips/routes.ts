@@ -14,12 +14,13 @@ const MAX_ID = 32;
 const MAX_SKIPS = 16;
 
 const SKIP_LABELS: Partial<Record<IpSkip, string>> = {
-  all: 'All second factors',
+  all: 'All second factors and the PIN',
   email: 'Emailed code',
   sms: 'Text message',
   voice: 'Call',
   totp: 'Authenticator app',
   webauthn: 'Security key',
+  pin: 'PIN (after sign-in and screen lock)',
 };
 const skipLabel = (skip: IpSkip) => SKIP_LABELS[skip] ?? skip;
 

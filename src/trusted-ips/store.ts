@@ -11,7 +11,7 @@ import type { IpSkip } from '../policy/trust.ts';
 export const MAX_TRUSTED_IPS = 20;
 
 /** What an entry may skip: one routine factor, or all. */
-export const SKIPPABLE: readonly IpSkip[] = ['all', 'email', 'sms', 'voice', 'totp', 'webauthn'];
+export const SKIPPABLE: readonly IpSkip[] = ['all', 'email', 'sms', 'voice', 'totp', 'webauthn', 'pin'];
 
 export interface TrustedIp {
   id: string;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser, giveVerifiedPhone } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 /** The code an authenticator app shows `steps` periods from now. */
@@ -21,6 +21,8 @@ describe('authenticator app (TOTP)', () => {
     t = await startTessera();
     rp = await RelyingParty.register(t, { skipConsent: true });
     user = await createUser(t);
+    // an authenticator app needs a verified primary mobile number first (SPEC §5)
+    await giveVerifiedPhone(t, user);
     agent = new UserAgent();
   });
   after(() => t.close());
@@ -87,12 +89,12 @@ describe('authenticator app (TOTP)', () => {
     const removed = await agent.submit(overview, /\/totp\/remove$/, { password: user.password });
     assert.match(removed.body, /was removed/);
     assert.equal(await t.services.totp.enrolled(user.id), false);
-    // without a factor the sign-in offers to set one up; declining refuses the RP
+    // without the app the sign-in offers what is left: the verified mobile number's codes
     const browser = new UserAgent();
     const auth = await rp.authorize({ acr_values: ACR.mfa });
-    const offer = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
-    const declined = await browser.submit(offer, /\/enrol\/decline$/);
-    assert.equal(new URL(declined.url).searchParams.get('error'), 'unmet_authentication_requirements');
+    const factor = await browser.submit(await browser.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+    assert.match(factor.body, /We texted a 6-digit code/);
+    assert.doesNotMatch(factor.body, /authenticator app shows/);
   });
 
   it('refuses a forged account form without CSRF and answers account pages of nobody with the sign-in', async () => {
@@ -131,12 +133,13 @@ describe('authenticator app (TOTP)', () => {
 
   it('turns the app into the routine second factor: every sign-in then asks for it', async () => {
     const own = await createUser(t);
+    await giveVerifiedPhone(t, own);
     const enrolment = await t.services.totp.begin(own.id, own.email);
     assert.ok(await t.services.totp.confirm(own.id, await appCode(enrolment.secret)));
     const settings = new UserAgent();
     const login = await settings.visit(`${t.issuer}/account/security`);
     const overview = await settings.visit((await settings.submit(login, /\/login$/, { email: own.email, password: own.password }, `${t.issuer}/account/`)).url);
-    const refused = await settings.submit(overview, /\/second-factor$/, { factor: 'sms', password: own.password });
+    const refused = await settings.submit(overview, /\/second-factor$/, { factor: 'webauthn', password: own.password });
     assert.equal(refused.status, 400);
     assert.match(refused.body, /Choose a method you have set up/);
     const saved = await settings.submit(overview, /\/second-factor$/, { factor: 'totp', password: own.password });

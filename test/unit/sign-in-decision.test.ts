@@ -27,7 +27,7 @@ type Expect =
   | { unmet: RegExp };
 
 function summarise(d: Decision): Expect {
-  if (d.outcome === 'steps') return { steps: d.steps.map((s) => (s.kind === 'password' || s.kind === 'new-device' ? s.kind : s.kind === 'phishing-resistant' ? 'phr' : `second:${s.options.join(',')}`)) };
+  if (d.outcome === 'steps') return { steps: d.steps.map((s) => (s.kind === 'password' || s.kind === 'new-device' || s.kind === 'pin' ? s.kind : s.kind === 'phishing-resistant' ? 'phr' : `second:${s.options.join(',')}`)) };
   if (d.outcome === 'enrol') return { enrol: d.options };
   if (d.outcome === 'unmet') return { unmet: /./ };
   return { done: d.acr, amr: d.amr, authTimeAgo: NOW - d.authTime };
@@ -43,6 +43,14 @@ const rows: [string, SignInFacts, Expect][] = [
   ['password proven, nothing asked: done at pwd', facts({ proven: [proof('password')] }), { done: PWD, amr: ['pwd'], authTimeAgo: 10 }],
   ['password proven, unknown acr_values ignored', facts({ proven: [proof('password')], request: { acrValues: ['urn:other:gold'] } }), { done: PWD, amr: ['pwd'] }],
   ['acr_values pwd with password: done', facts({ proven: [proof('password')], request: { acrValues: [PWD] } }), { done: PWD, amr: ['pwd'] }],
+  // PIN after sign-in (the person's own setting): last, once, amr gains pin, never a level
+  ['PIN after sign-in, new session: password then PIN', facts({ pinAfterSignIn: true }), { steps: ['password', 'pin'] }],
+  ['PIN after sign-in, routine TOTP: password, TOTP, then PIN', facts({ available: totpUser, routine: 'totp', pinAfterSignIn: true }), { steps: ['password', 'second:totp,recovery', 'pin'] }],
+  ['PIN after sign-in, password proven: only the PIN', facts({ proven: [proof('password')], pinAfterSignIn: true }), { steps: ['pin'] }],
+  ['PIN after sign-in, password + PIN: done at pwd, amr pwd pin', facts({ proven: [proof('password'), proof('pin')], pinAfterSignIn: true }), { done: PWD, amr: ['pwd', 'pin'] }],
+  ['PIN never counts as a second factor: acr mfa still needs one', facts({ available: totpUser, proven: [proof('password'), proof('pin')], pinAfterSignIn: true, request: { acrValues: [MFA] } }), { steps: ['second:totp,recovery'] }],
+  ['PIN after sign-in, prompt=login: password and PIN again', facts({ proven: [proof('password'), proof('pin')], pinAfterSignIn: true, request: { promptLogin: true } }), { steps: ['password', 'pin'] }],
+  ['PIN skipped (trusted IP: fact false): done without it', facts({ proven: [proof('password')], pinAfterSignIn: false }), { done: PWD, amr: ['pwd'] }],
   // multi-factor by acr_values
   ['acr_values mfa, new session, TOTP user: password then second factor', facts({ available: totpUser, request: { acrValues: [MFA] } }), { steps: ['password', 'second:totp,recovery'] }],
   ['acr_values mfa, session at pwd: only the second factor', facts({ available: totpUser, proven: [proof('password')], request: { acrValues: [MFA] } }), { steps: ['second:totp,recovery'] }],

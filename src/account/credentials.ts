@@ -1,0 +1,127 @@
+// The Password and PIN blocks of the security center. Password: the current one, a new one that
+// meets every rule (each broken rule named) and is not common, typed twice; other sessions may be
+// ended. PIN: set or change with a repeat and the current password; "Request PIN after sign-in"
+// and the screen lock (both need a PIN). Every change emails a notice.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { AccountError, type AccountStore, type AccountView } from '../accounts/store.ts';
+import { pinProblem, type PinRules } from '../policy/pin.ts';
+import { SCREEN_LOCK_MINUTES } from '../policy/session.ts';
+import type { PasswordRules } from '../policy/password.ts';
+import type { SessionService } from '../sessions/service.ts';
+import { field, type AccountArea } from './area.ts';
+
+export interface CredentialDeps {
+  accounts: AccountStore;
+  sessions: SessionService;
+  passwordRules: PasswordRules;
+  pinRules: PinRules;
+}
+
+const MAX_PASSWORD = 1024;
+
+/** The rule set in words, as the password page lists it. */
+function ruleList(rules: PasswordRules): string[] {
+  return [
+    `at least ${rules.minLength} characters`,
+    ...(rules.requireUpper ? ['an upper-case letter'] : []),
+    ...(rules.requireLower ? ['a lower-case letter'] : []),
+    ...(rules.requireDigit ? ['a digit'] : []),
+    ...(rules.symbols ? [`one of ${rules.symbols}`] : []),
+    'not a common or easily guessed password',
+  ];
+}
+
+export function credentialRoutes(deps: CredentialDeps): (router: Router, area: AccountArea) => void {
+  const { accounts } = deps;
+  return (router, area) => {
+    async function passwordPage(ctx: Context, message: { notice?: string; errors?: string[] } = {}) {
+      if (message.errors?.length) ctx.status = 400;
+      await ctx.render('account/password', { title: 'Password', csrf: ctx.state._csrf, rules: ruleList(deps.passwordRules), notice: message.notice, errors: message.errors ?? [] });
+    }
+
+    async function pinPage(ctx: Context, account: AccountView, message: { notice?: string; error?: string } = {}) {
+      const current = (await accounts.findById(account.id)) ?? account;
+      if (message.error) ctx.status = 400;
+      await ctx.render('account/pin', {
+        title: 'PIN and screen lock', csrf: ctx.state._csrf, security: current.security, rules: deps.pinRules,
+        lockChoices: SCREEN_LOCK_MINUTES, reauthNeeded: await area.reauthNeeded(ctx), notice: message.notice, error: message.error,
+      });
+    }
+
+    router.get('/security/password', async (ctx) => {
+      if (await area.requireAccount(ctx)) await passwordPage(ctx);
+    });
+
+    router.post('/security/password', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const current = field(ctx, 'current', MAX_PASSWORD);
+      const next = field(ctx, 'password', MAX_PASSWORD);
+      const repeat = field(ctx, 'confirm', MAX_PASSWORD);
+      if (!current) return passwordPage(ctx, { errors: ['Enter your current password.'] });
+      if (!next) return passwordPage(ctx, { errors: ['Enter a new password.'] });
+      if (next !== repeat) return passwordPage(ctx, { errors: ['The new password and its confirmation do not match.'] });
+      const broken = accounts.passwordRuleProblems(next);
+      if (broken.length) return passwordPage(ctx, { errors: broken.map((rule) => `The new password needs ${rule}.`) });
+      try {
+        await accounts.changePassword(account.id, current, next);
+      } catch (err) {
+        if (!(err instanceof AccountError)) throw err;
+        const message = err.code === 'wrong_password' ? 'Your current password is not right: nothing was changed.' : `${err.message[0]!.toUpperCase()}${err.message.slice(1)}.`;
+        return passwordPage(ctx, { errors: [message] });
+      }
+      let ended = 0;
+      if (field(ctx, 'endOthers', 8) === 'on') {
+        const here = await area.current(ctx);
+        ended = await deps.sessions.endOthers(account.id, here?.session.uid);
+      }
+      area.notify(ctx, account, `Your password was changed${ended ? ` and ${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out` : ''}.`);
+      await passwordPage(ctx, { notice: `Your password was changed.${ended ? ` ${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out.` : ''}` });
+    });
+
+    router.get('/security/pin', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (account) await pinPage(ctx, account);
+    });
+
+    // set or change: PIN, repeat, and the current password (always typed, as for the password)
+    router.post('/security/pin', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const pin = field(ctx, 'pin', 32);
+      const repeat = field(ctx, 'repeat', 32);
+      if (!(await accounts.authenticate(account.email, field(ctx, 'password', MAX_PASSWORD)))) return pinPage(ctx, account, { error: 'Your current password is not right: the PIN was not changed.' });
+      if (pin !== repeat) return pinPage(ctx, account, { error: 'The PIN and its repeat do not match: the PIN was not changed.' });
+      const problem = pinProblem(pin, deps.pinRules);
+      if (problem) return pinPage(ctx, account, { error: `${problem} The PIN was not changed.` });
+      await accounts.setPin(account.id, pin);
+      area.notify(ctx, account, account.security.pinSet ? 'Your PIN was changed.' : 'A PIN was set for your account.');
+      await pinPage(ctx, account, { notice: account.security.pinSet ? 'Your PIN was changed.' : 'Your PIN is set. You can now ask for it after sign-in or use the screen lock.' });
+    });
+
+    router.post('/security/pin/settings', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.' });
+      const after = field(ctx, 'afterSignIn', 8);
+      const lock = Number(field(ctx, 'screenLock', 8) || 'x');
+      if ((after !== 'yes' && after !== 'no') || !(SCREEN_LOCK_MINUTES as readonly number[]).includes(lock)) return pinPage(ctx, account, { error: 'Choose yes or no, and a screen lock from the list: nothing was changed.' });
+      if (!account.security.pinSet && (after === 'yes' || lock > 0)) return pinPage(ctx, account, { error: 'Set a PIN first: nothing was changed.' });
+      await accounts.setSessionSettings(account.id, { pinAfterSignIn: after === 'yes', screenLockMinutes: lock });
+      const said = `PIN after sign-in: ${after}; screen lock: ${lock ? `after ${lock} minutes of inactivity` : 'off'}.`;
+      area.notify(ctx, account, `Your PIN settings changed. ${said}`);
+      await pinPage(ctx, account, { notice: `Saved. ${said}` });
+    });
+
+    router.post('/security/pin/remove', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.' });
+      if (!account.security.pinSet) return pinPage(ctx, account, { error: 'There is no PIN to remove.' });
+      await accounts.removePin(account.id);
+      area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.');
+      await pinPage(ctx, account, { notice: 'Your PIN was removed. The screen lock and "PIN after sign-in" are off.' });
+    });
+  };
+}

@@ -1,0 +1,48 @@
+// What a person may type as a phone number: international form only ("+" and the country code),
+// with spaces, dashes, dots or brackets between the digits. A maintained library
+// (libphonenumber-js, full metadata) checks the number and says what kind of line it is. Pure.
+import { ParseError, parsePhoneNumberWithError } from 'libphonenumber-js/max';
+
+export type PhoneType = 'mobile' | 'landline' | 'other';
+
+export type ParsedNumber = { number: string; type: PhoneType } | { problem: string };
+
+/** Longer than any phone number written with separators. */
+export const MAX_NUMBER_INPUT = 32;
+
+const EXAMPLE = 'for example +33 6 12 34 56 78';
+
+const PROBLEMS: Record<string, string> = {
+  INVALID_COUNTRY: 'starts with a country code we do not know',
+  TOO_SHORT: 'is too short',
+  TOO_LONG: 'is too long',
+  NOT_A_NUMBER: 'is not a phone number',
+  INVALID_LENGTH: 'does not have the right number of digits',
+};
+
+/** The kind of line, as the list shows it: a number that may be either counts as mobile. */
+function typeOf(libraryType: string | undefined): PhoneType {
+  if (libraryType === 'MOBILE' || libraryType === 'FIXED_LINE_OR_MOBILE') return 'mobile';
+  if (libraryType === 'FIXED_LINE') return 'landline';
+  return 'other';
+}
+
+/** The number in E.164 and its type, or why it cannot be used. */
+export function parseNumber(raw: string): ParsedNumber {
+  const typed = raw.trim();
+  if (!typed) return { problem: `Enter a phone number in international form (${EXAMPLE}).` };
+  if (typed.length > MAX_NUMBER_INPUT) return { problem: `A phone number is at most ${MAX_NUMBER_INPUT} characters.` };
+  if (!typed.startsWith('+')) return { problem: `Write the number in international form, starting with + and the country code (${EXAMPLE}).` };
+  if (!/\d/.test(typed)) return { problem: `Enter the digits of the number after the + (${EXAMPLE}).` };
+  if (!/^\+[\d\s\-.()]+$/.test(typed)) return { problem: `"${typed}" is not a phone number: use only digits, spaces, dashes, dots and brackets after the +.` };
+  try {
+    const parsed = parsePhoneNumberWithError(typed);
+    if (!parsed.isValid()) {
+      return { problem: `"${typed}" is not a valid phone number${parsed.country ? ` in ${parsed.country}` : ''}: check the country code and the digits.` };
+    }
+    return { number: parsed.number, type: typeOf(parsed.getType()) };
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return { problem: `"${typed}" ${PROBLEMS[err.message] ?? 'is not a valid phone number'}.` };
+  }
+}

@@ -1,0 +1,237 @@
+// The contacts pages (/account/security/phones): list the account's numbers; add one and verify it
+// by a code sent as a text or a call; make an Active mobile the primary number (after a
+// confirmation page); change a number (verified again); delete one. Changes ask for the current
+// password and email a notice; the primary number cannot be changed or deleted while sign-ins
+// send their codes to it. Bad input is answered on the page, with nothing changed.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { field, type AccountArea } from '../account/area.ts';
+import type { AccountView } from '../accounts/store.ts';
+import type { Challenges, ChallengeState } from '../factors/challenges.ts';
+import { createCodeFactor } from '../factors/code-factor.ts';
+import { maskPhone } from '../factors/phone/index.ts';
+import type { FactorPrompt } from '../factors/types.ts';
+import type { CodeMessages } from '../notify/messages.ts';
+import type { Transports } from '../notify/transports.ts';
+import { codePrompt, phoneView, type Retry } from './views.ts';
+import { MAX_PHONES, noSuchPhone, PhoneError, primaryProblem, type Phone, type Phones } from './store.ts';
+
+export interface PhoneRouteDeps {
+  phones: Phones;
+  challenges: Challenges;
+  transports: Transports;
+  messages: CodeMessages;
+  clock: () => Date;
+  log: (line: string) => void;
+}
+
+type Channel = 'sms' | 'voice';
+const PURPOSE = 'phone-verify';
+const MAX_ID = 32;
+
+/** What the page says: a confirmation, or why nothing was changed. */
+type Message = { notice: string } | { error: string };
+
+const body = (ctx: Context) => (ctx.request.body ?? {}) as Record<string, unknown>;
+
+/** The typed number: one string (its length and form are judged by the parser). */
+function numberField(ctx: Context): string {
+  const value = body(ctx).number;
+  if (value !== undefined && typeof value !== 'string') throw new PhoneError('Enter one phone number.', 'invalid_number');
+  return value ?? '';
+}
+
+/** The phone id from the URL (short base64url strings). */
+function phoneId(ctx: Context): string {
+  const id = (ctx as Context & { params?: Record<string, string> }).params?.id ?? '';
+  if (id.length > MAX_ID || !/^[\w-]+$/.test(id)) throw noSuchPhone();
+  return id;
+}
+
+/** Why the primary number must stay, when sign-ins send their codes to it. */
+function primaryInUse(account: AccountView): string | undefined {
+  if (account.secondFactor !== 'sms' && account.secondFactor !== 'voice') return undefined;
+  const how = account.secondFactor === 'sms' ? 'text-message sign-in' : 'sign-in by call';
+  return `Turn off ${how} first (on the security page), or make another mobile number your primary: your sign-in codes go to this number.`;
+}
+
+export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: AccountArea) => void {
+  const { phones, challenges } = deps;
+
+  const describe = (channel: Channel, number: string) =>
+    channel === 'sms' ? `We texted a 6-digit code to ${number}.` : `We are calling ${number} to read out a 6-digit code.`;
+
+  /** A code factor bound to this phone: the code goes to its number, by text or call. */
+  const factorFor = (phone: Phone, channel: Channel) => createCodeFactor({
+    id: channel, label: channel === 'sms' ? 'Text me a code' : 'Call me with a code',
+    destination: async () => phone.number, unavailableReason: 'no number',
+    deliver: (to, code, minutes, purpose) => (channel === 'sms'
+      ? deps.transports.sms(to, deps.messages.smsCode(code, minutes, purpose))
+      : deps.transports.voice(to, deps.messages.voiceCode(code))),
+    describe: (to) => describe(channel, to),
+  }, deps);
+
+  /** The code belongs to this phone and the number it was sent to (a changed number needs a new one). */
+  const scopeOf = (account: AccountView, phone: Phone) => ({ account, scope: `${phone.id}.${phones.tag(phone.number)}`, purpose: PURPOSE } as const);
+
+  async function ownPhone(account: AccountView, ctx: Context): Promise<Phone> {
+    const phone = await phones.get(account.id, phoneId(ctx));
+    if (!phone) throw noSuchPhone();
+    return phone;
+  }
+
+  /** The chosen channel; a landline can only be called. */
+  function channelOf(value: unknown, phone: Phone): Channel {
+    if (value !== 'sms' && value !== 'voice') throw new PhoneError('Choose how to get the code: a text message or a call.', 'invalid_channel');
+    if (value === 'sms' && phone.type === 'landline') throw new PhoneError(`${phone.number} is a landline and cannot receive text messages: choose a call.`, 'landline');
+    return value;
+  }
+
+  return (router, area) => {
+    async function list(ctx: Context, account: AccountView, message?: Message, extra: { verify?: Phone; retry?: Retry } = {}) {
+      const all = await phones.list(account.id);
+      if (message && 'error' in message) ctx.status = 400;
+      await ctx.render('account/phones', {
+        title: 'Phone numbers', csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx),
+        notice: message && 'notice' in message ? message.notice : undefined,
+        error: message && 'error' in message ? message.error : undefined,
+        phones: all.map((p) => phoneView(p, extra.retry)), max: MAX_PHONES,
+        verify: extra.verify && extra.verify.status === 'unverified' ? phoneView(extra.verify) : undefined,
+        addNumber: extra.retry?.form === 'add' ? extra.retry.number : '',
+        locked: primaryInUse(account),
+      });
+    }
+
+    async function codePage(ctx: Context, phone: Phone, channel: Channel, prompt: FactorPrompt, error?: string) {
+      if (error) ctx.status = 400;
+      await ctx.render('account/phone-code', { title: 'Verify your number', csrf: ctx.state._csrf, phone: phoneView(phone), channel, prompt, error });
+    }
+
+    async function primaryPage(ctx: Context, phone: Phone, error?: string) {
+      if (error) ctx.status = 400;
+      await ctx.render('account/phone-primary', { title: 'Primary number', csrf: ctx.state._csrf, phone: phoneView(phone), reauthNeeded: await area.reauthNeeded(ctx), error });
+    }
+
+    /** A page step: signed in; a refused step shows the list with the reason (400). */
+    function step(method: 'get' | 'post', path: string, act: (ctx: Context, account: AccountView) => Promise<void>, retryOf?: (ctx: Context) => Retry) {
+      router[method](path, async (ctx) => {
+        const account = await area.requireAccount(ctx);
+        if (!account) return;
+        try {
+          await act(ctx, account);
+        } catch (err) {
+          if (!(err instanceof PhoneError)) throw err;
+          await list(ctx, account, { error: `${err.message} Nothing was changed.` }, retryOf ? { retry: retryOf(ctx) } : {});
+        }
+      });
+    }
+
+    /** A change: the current password (or a recent sign-in) first, then the act, then the notice email. */
+    function change(path: string, form: Retry['form'], act: (ctx: Context, account: AccountView) => Promise<{ notice: string; email: string; verify?: Phone }>) {
+      const retryOf = (ctx: Context): Retry => ({ form, id: form === 'add' ? undefined : (ctx as Context & { params?: Record<string, string> }).params?.id, number: field(ctx, 'number', 64) });
+      step('post', path, async (ctx, account) => {
+        if (!(await area.passwordConfirmed(ctx, account))) {
+          await list(ctx, account, { error: 'Your current password is not right: nothing was changed.' }, { retry: retryOf(ctx) });
+          return;
+        }
+        const done = await act(ctx, account);
+        area.notify(ctx, account, done.email);
+        await list(ctx, account, { notice: done.notice }, done.verify ? { verify: done.verify } : {});
+      }, retryOf);
+    }
+
+    router.get('/security/phones', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (account) await list(ctx, account);
+    });
+
+    change('/security/phones', 'add', async (ctx, account) => {
+      const { phone, reused } = await phones.add(account.id, numberField(ctx));
+      if (reused) {
+        return {
+          notice: `${phone.number} was added. It is Active already: another member of your organisation verified it.${phone.primary ? ' It is your primary number.' : ''}`,
+          email: `The phone number ${maskPhone(phone.number)} was added to your account (verified by your organisation).`,
+        };
+      }
+      return { notice: `${phone.number} was added. Verify it now: we text or call you a code.`, email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
+    });
+
+    change('/security/phones/:id/change', 'change', async (ctx, account) => {
+      const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(account));
+      const email = `The phone number ${maskPhone(previous.number)} was changed to ${maskPhone(phone.number)}.`;
+      if (reused) return { notice: `${previous.number} was changed to ${phone.number}. It is Active already: another member of your organisation verified it.`, email };
+      return { notice: `${previous.number} was changed to ${phone.number}. Verify the new number: we text or call you a code.`, email, verify: phone };
+    });
+
+    change('/security/phones/:id/delete', 'delete', async (ctx, account) => {
+      const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(account));
+      return { notice: `${removed.number} was deleted.`, email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
+    });
+
+    // verification: choose text or call, enter the code (Resend as the sign-in codes have it)
+    step('post', '/security/phones/:id/verify', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      const channel = channelOf(body(ctx).channel, phone);
+      await codePage(ctx, phone, channel, await factorFor(phone, channel).begin(scopeOf(account, phone)));
+    });
+
+    /** The code sent to this phone by this channel as it stands, or a PhoneError when none was sent. */
+    async function sent(account: AccountView, phone: Phone, channel: Channel): Promise<ChallengeState> {
+      const { scope } = scopeOf(account, phone);
+      const state = await challenges.peek(scope, PURPOSE, channel, account.id);
+      if (!state) throw new PhoneError(`No code was sent to ${phone.number} that way yet: choose "Text me a code" or "Call me".`, 'no_code');
+      return state;
+    }
+
+    step('get', '/security/phones/:id/code', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      const channel = channelOf(ctx.query.channel, phone);
+      await codePage(ctx, phone, channel, codePrompt(await sent(account, phone, channel), describe(channel, phone.number), deps.clock()));
+    });
+
+    step('post', '/security/phones/:id/code', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      const channel = channelOf(body(ctx).channel, phone);
+      await sent(account, phone, channel);
+      const result = await factorFor(phone, channel).verify(scopeOf(account, phone), field(ctx, 'code', 16));
+      if (!result.ok) {
+        const state = await sent(account, phone, channel);
+        return codePage(ctx, phone, channel, codePrompt(state, describe(channel, phone.number), deps.clock(), false), result.message);
+      }
+      const verified = await phones.markVerified(account.id, phone.id, phone.number);
+      area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`);
+      await list(ctx, account, { notice: `${verified.number} is verified and Active.${verified.primary ? ' It is your primary number: text and call codes go to it.' : ''}` });
+    });
+
+    step('post', '/security/phones/:id/resend', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      const channel = channelOf(body(ctx).channel, phone);
+      await codePage(ctx, phone, channel, await factorFor(phone, channel).resend!(scopeOf(account, phone)));
+    });
+
+    // the primary number: a confirmation page, then the change with the password
+    step('get', '/security/phones/:id/primary', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      const problem = primaryProblem(phone);
+      if (problem) throw new PhoneError(problem, 'cannot_be_primary');
+      if (phone.primary) return list(ctx, account, { notice: `${phone.number} is your primary number already.` });
+      await primaryPage(ctx, phone);
+    });
+
+    step('post', '/security/phones/:id/primary', async (ctx, account) => {
+      const phone = await ownPhone(account, ctx);
+      const problem = primaryProblem(phone);
+      if (problem) throw new PhoneError(problem, 'cannot_be_primary');
+      if (phone.primary) return list(ctx, account, { notice: `${phone.number} is your primary number already.` });
+      if (field(ctx, 'confirm', 8) !== 'yes') return primaryPage(ctx, phone);
+      if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, 'Your current password is not right: nothing was changed.');
+      const primary = await phones.setPrimary(account.id, phone.id);
+      area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`);
+      await list(ctx, account, { notice: `${primary.number} is now your primary number: text and call codes go to it.` });
+    });
+  };
+}

@@ -1,0 +1,48 @@
+// What the contacts pages show: view models of phones (never the stored documents) and the code
+// prompt rebuilt from a challenge's state when the code page is opened again. Pure.
+import type { ChallengeState } from '../factors/challenges.ts';
+import type { FactorPrompt } from '../factors/types.ts';
+import type { Phone } from './store.ts';
+
+/** A refused change shows its form again as it was sent. */
+export interface Retry {
+  form: 'add' | 'change' | 'delete';
+  id: string | undefined;
+  number: string;
+}
+
+const TYPES: Record<Phone['type'], string> = { mobile: 'Mobile', landline: 'Landline', other: 'Other' };
+const day = (d: Date | undefined) => d?.toISOString().slice(0, 10);
+
+export function phoneView(phone: Phone, retry?: Retry) {
+  const open = retry !== undefined && retry.form !== 'add' && retry.id === phone.id;
+  return {
+    id: phone.id,
+    number: phone.number,
+    type: TYPES[phone.type],
+    active: phone.status === 'active',
+    status: phone.status === 'active' ? 'Active' : 'Unverified',
+    primary: phone.primary,
+    canText: phone.type !== 'landline',
+    canBePrimary: phone.status === 'active' && phone.type === 'mobile' && !phone.primary,
+    added: day(phone.addedAt),
+    verified: day(phone.verifiedAt),
+    open,
+    changeNumber: open && retry.form === 'change' ? retry.number : '',
+  };
+}
+
+/** The prompt for a code already sent: how it went, and an expired or locked code's way forward. */
+export function codePrompt(state: ChallengeState, describe: string, now: Date, withProblem = true): FactorPrompt {
+  const expired = state.expiresAt <= now;
+  const minutes = Math.max(1, Math.round((state.expiresAt.getTime() - now.getTime()) / 60_000));
+  const problem = expired ? 'That code has expired. Use "Resend" to get a new one.' : state.locked ? 'Too many wrong codes. Use "Resend" to get a new code.' : undefined;
+  return {
+    input: 'code',
+    instructions: expired ? describe : `${describe} It is valid for ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+    expiresAt: state.expiresAt,
+    resendAt: state.resendAt,
+    canResend: true,
+    ...(withProblem && problem ? { problem } : {}),
+  };
+}

@@ -1,0 +1,69 @@
+// An account's session history: its sign-in attempts newest first, in pages, without a scan. The
+// entries live in per-account buckets of one page each (`sign_in_history`, _id "<account>:<n>"),
+// found through a head document (_id = account id) that says which bucket is the newest and how
+// full it is. Old buckets drop off beyond the kept number of entries.
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import type { SignInEvent } from '../devices/events.ts';
+
+export const HISTORY_PAGE = 20;
+
+interface HeadDoc {
+  _id: string;
+  latest: number;
+  size: number;
+}
+
+interface BucketDoc {
+  _id: string;
+  entries: SignInEvent[];
+}
+
+export type SignInHistory = ReturnType<typeof createSignInHistory>;
+
+export function createSignInHistory(db: Database, options: { keepEntries: number }) {
+  const Heads = db.model<HeadDoc>('SignInHistoryHead', new Schema<HeadDoc>(
+    { _id: String, latest: Number, size: Number },
+    { collection: 'sign_in_history_heads', versionKey: false },
+  ));
+  const Buckets = db.model<BucketDoc>('SignInHistoryBucket', new Schema<BucketDoc>(
+    { _id: String, entries: { type: Schema.Types.Mixed, default: [] } },
+    { collection: 'sign_in_history', versionKey: false },
+  ));
+  const keepBuckets = Math.ceil(options.keepEntries / HISTORY_PAGE) + 1;
+  const bucketId = (accountId: string, n: number) => `${accountId}:${n}`;
+
+  return {
+    /** Adds an attempt to the account's history (one writer per account at a time). */
+    async append(accountId: string, entry: SignInEvent): Promise<void> {
+      await db.exclusive(`sign_in_history/${accountId}`, async () => {
+        const head = (await Heads.findById(accountId).lean<HeadDoc>()) ?? { _id: accountId, latest: 0, size: 0 };
+        const full = head.size >= HISTORY_PAGE;
+        const latest = full ? head.latest + 1 : head.latest;
+        await Buckets.updateOne({ _id: bucketId(accountId, latest) }, { $push: { entries: entry } }, { upsert: true });
+        await Heads.replaceOne({ _id: accountId }, { latest, size: full ? 1 : head.size + 1 }, { upsert: true });
+        if (full && latest >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, latest - keepBuckets) });
+      });
+    },
+
+    /** One page (0 = newest) of the account's attempts, newest first, and whether older ones exist. */
+    async page(accountId: string, page: number): Promise<{ entries: SignInEvent[]; older: boolean }> {
+      const head = await Heads.findById(accountId).lean<HeadDoc>();
+      if (!head) return { entries: [], older: false };
+      // the newest bucket holds `size` entries, every older one a full page
+      let skip = page * HISTORY_PAGE;
+      let bucket = head.latest;
+      if (skip >= head.size) {
+        skip -= head.size;
+        bucket = head.latest - 1 - Math.floor(skip / HISTORY_PAGE);
+        skip %= HISTORY_PAGE;
+      }
+      const read = async (n: number) => (n >= 0 && n > head.latest - keepBuckets
+        ? ((await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? []).slice().reverse()
+        : []);
+      const span = [...(await read(bucket)), ...(await read(bucket - 1))];
+      const entries = span.slice(skip, skip + HISTORY_PAGE);
+      return { entries, older: span.length > skip + HISTORY_PAGE || (entries.length === HISTORY_PAGE && (await read(bucket - 2)).length > 0) };
+    },
+  };
+}

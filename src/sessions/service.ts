@@ -1,0 +1,165 @@
+// The account's browser sessions as a person manages them: recorded at sign-in, checked on every
+// use (auto-logout ends them, the screen lock closes them until the PIN), listed with where they
+// come from, and ended one by one or all but this one — which ends the relying parties' sessions
+// tied to them too (back-channel logout, grants and refresh tokens revoked).
+import { createHmac } from 'node:crypto';
+import type Provider from 'oidc-provider';
+import type { AccountStore, AccountView } from '../accounts/store.ts';
+import type { OidcStorage } from '../oidc/adapter.ts';
+import { endSession } from '../oidc/account-sessions.ts';
+import type { DeviceRegistry } from '../devices/registry.ts';
+import type { TrustedIps } from '../trusted-ips/store.ts';
+import { clientInfo, type ClientInfo } from '../devices/client-info.ts';
+import { normalizeIp } from '../policy/ip-ranges.ts';
+import { pinSkipped } from '../policy/trust.ts';
+import { sessionEndsAt, sessionState, type SessionState } from '../policy/session.ts';
+import type { SessionRecord, SessionRecords } from './store.ts';
+
+/** Where a request comes from, as the session pages need it. */
+export interface Requester {
+  ip: string;
+  userAgent?: string;
+  browserId?: string;
+}
+
+export interface SessionView {
+  /** An opaque handle for the forms (an HMAC of the session uid: the uid itself stays inside). */
+  ref: string;
+  current: boolean;
+  signedInAt?: Date;
+  lastActiveAt?: Date;
+  endsAt?: Date;
+  deviceName?: string;
+  browser: string;
+  os: string;
+  ip?: string;
+  location?: ClientInfo['location'];
+  locked: boolean;
+}
+
+export interface SessionServiceDeps {
+  provider: () => Provider;
+  storage: OidcStorage;
+  records: SessionRecords;
+  accounts: AccountStore;
+  devices: DeviceRegistry;
+  trustedIps: TrustedIps;
+  refKey: Buffer;
+  maxDays: number;
+  maxPinFailures: number;
+  clock: () => Date;
+  log: (line: string) => void;
+}
+
+export type SessionService = ReturnType<typeof createSessionService>;
+
+export function createSessionService(deps: SessionServiceDeps) {
+  const { records, clock } = deps;
+  const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+  const refOf = (uid: string) => createHmac('sha256', deps.refKey).update(uid).digest('base64url').slice(0, 22);
+
+  async function end(accountId: string, uid: string): Promise<boolean> {
+    const failures: string[] = [];
+    const ended = await endSession(deps.provider(), uid, accountId, failures);
+    await records.remove(uid);
+    for (const f of failures) deps.log(`[tessera] back-channel logout failed: ${f}`);
+    return ended;
+  }
+
+  /** The state of this session now, from its record and the account's settings (pure rules). */
+  async function stateOf(record: SessionRecord, account: AccountView, ip: string | undefined): Promise<SessionState> {
+    const { screenLockMinutes, autoLogoutDays } = account.security;
+    const facts = {
+      now: seconds(clock()), signedInAt: seconds(record.signedInAt), lastActiveAt: seconds(record.lastActiveAt), locked: record.locked,
+      screenLockMinutes, pinSkipped: false, ...(autoLogoutDays ? { autoLogoutDays } : {}), maxDays: deps.maxDays,
+    };
+    const state = sessionState(facts);
+    // a trusted IP whose entry skips the PIN keeps the session open (one lookup, only when it would lock)
+    if (state === 'locked' && pinSkipped(await deps.trustedIps.skipsFor(account.id, ip ? normalizeIp(ip) : undefined))) return 'active';
+    return state;
+  }
+
+  return {
+    /** A sign-in finished in this session (the provider's step-up check calls this). */
+    async signedIn(uid: string, accountId: string, from: Requester): Promise<void> {
+      const device = from.browserId ? await deps.devices.registrationFor(accountId, from.browserId) : undefined;
+      await records.signedIn(uid, accountId, { client: clientInfo(from.ip, from.userAgent), ...(device ? { deviceId: device.id } : {}) });
+    },
+
+    /**
+     * Applies auto-logout and the screen lock to a signed-in session on use: 'ended' (signed out
+     * now), 'locked' (the PIN opens it) or 'active' (and marked as used).
+     */
+    async check(uid: string, account: AccountView, from: Requester, loginTs?: number): Promise<SessionState> {
+      let record = await records.of(uid);
+      if (!record) {
+        // a session from before records existed (or whose record expired): record it now
+        await this.signedIn(uid, account.id, from);
+        record = await records.of(uid);
+        if (!record) return 'active';
+        if (loginTs) record = { ...record, signedInAt: new Date(loginTs * 1000) };
+      }
+      if (record.accountId !== account.id) return 'active';
+      const state = await stateOf(record, account, from.ip);
+      if (state === 'ended') await end(account.id, uid);
+      else if (state === 'locked') { if (!record.locked) await records.lock(uid); }
+      else await records.touch(record, normalizeIp(from.ip));
+      return state;
+    },
+
+    /** The PIN for a locked session: unlocked, wrong (tries left), or too many wrong (the session ended). */
+    async unlock(uid: string, account: AccountView, pin: string): Promise<{ outcome: 'unlocked' } | { outcome: 'wrong'; left: number } | { outcome: 'ended' }> {
+      if (await deps.accounts.verifyPin(account.id, pin)) {
+        await records.unlock(uid);
+        return { outcome: 'unlocked' };
+      }
+      const failures = await records.pinFailed(uid);
+      if (failures >= deps.maxPinFailures) {
+        await end(account.id, uid);
+        return { outcome: 'ended' };
+      }
+      return { outcome: 'wrong', left: deps.maxPinFailures - failures };
+    },
+
+    /** The account's live sessions, this one first, then the most recently used. */
+    async list(account: AccountView, currentUid: string | undefined): Promise<SessionView[]> {
+      const devices = new Map((await deps.devices.listFor(account.id)).map((d) => [d.id, d]));
+      const views: SessionView[] = [];
+      for (const payload of await deps.storage.sessionsOf(account.id)) {
+        const uid = payload.uid as string;
+        const record = await records.of(uid);
+        const signedInAt = record?.signedInAt ?? (typeof payload.loginTs === 'number' ? new Date(payload.loginTs * 1000) : undefined);
+        const device = record?.deviceId ? devices.get(record.deviceId) : undefined;
+        views.push({
+          ref: refOf(uid), current: uid === currentUid,
+          ...(signedInAt ? { signedInAt, endsAt: new Date(sessionEndsAt({ signedInAt: seconds(signedInAt), ...(account.security.autoLogoutDays ? { autoLogoutDays: account.security.autoLogoutDays } : {}), maxDays: deps.maxDays }) * 1000) } : {}),
+          ...(record ? { lastActiveAt: record.lastActiveAt } : {}),
+          ...(device?.name ? { deviceName: device.name } : {}),
+          browser: record?.browser ?? 'Unknown browser', os: record?.os ?? 'unknown system',
+          ...(record?.ip ? { ip: record.ip } : {}), ...(record?.location ? { location: record.location } : {}),
+          locked: record?.locked ?? false,
+        });
+      }
+      return views.sort((a, b) => Number(b.current) - Number(a.current) || (b.lastActiveAt?.getTime() ?? 0) - (a.lastActiveAt?.getTime() ?? 0));
+    },
+
+    /** Ends the account's session with this handle; false when the account has none such. */
+    async endByRef(accountId: string, ref: string): Promise<boolean> {
+      for (const payload of await deps.storage.sessionsOf(accountId)) {
+        if (refOf(payload.uid as string) === ref) return end(accountId, payload.uid as string);
+      }
+      return false;
+    },
+
+    /** Ends every session of the account except `keepUid`; resolves to how many ended. */
+    async endOthers(accountId: string, keepUid: string | undefined): Promise<number> {
+      let count = 0;
+      for (const payload of await deps.storage.sessionsOf(accountId)) {
+        if (payload.uid !== keepUid && (await end(accountId, payload.uid as string))) count++;
+      }
+      return count;
+    },
+
+    end,
+  };
+}

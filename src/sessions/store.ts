@@ -1,0 +1,94 @@
+// What Tessera knows about each signed-in browser session beyond the provider's own record: where
+// it was signed in (device, IP, location, browser/OS), when, when it was last used, whether the
+// screen lock closed it, and wrong PINs since. Keyed by the session's uid (stable for the session's
+// life); the account's live sessions come from the provider storage (oidc_account_refs).
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import type { ClientInfo } from '../devices/client-info.ts';
+
+export interface SessionRecord {
+  uid: string;
+  accountId: string;
+  deviceId?: string;
+  ip?: string;
+  location?: ClientInfo['location'];
+  browser: string;
+  os: string;
+  signedInAt: Date;
+  lastActiveAt: Date;
+  locked: boolean;
+  pinFailures: number;
+}
+
+interface SessionDoc extends Omit<SessionRecord, 'uid'> {
+  _id: string;
+  expiresAt: Date;
+}
+
+/** Activity is written at most this often (a page view every second costs no write). */
+const TOUCH_EVERY_MS = 30_000;
+
+export type SessionRecords = ReturnType<typeof createSessionRecords>;
+
+export function createSessionRecords(db: Database, options: { maxDays: number; clock: () => Date }) {
+  const { clock } = options;
+  const Sessions = db.model<SessionDoc>('SessionRecord', new Schema<SessionDoc>({
+    _id: String, accountId: { type: String, required: true }, deviceId: String, ip: String, location: Schema.Types.Mixed,
+    browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true },
+    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, expiresAt: { type: Date, required: true },
+  }, { collection: 'session_records', versionKey: false }), { expiresField: 'expiresAt' });
+
+  const toRecord = ({ _id, expiresAt: _e, ...rest }: SessionDoc): SessionRecord => ({ uid: _id, ...rest });
+  const lifetime = (from: Date) => new Date(from.getTime() + options.maxDays * 86_400_000);
+
+  return {
+    async of(uid: string): Promise<SessionRecord | undefined> {
+      const doc = await Sessions.findById(uid).lean<SessionDoc>();
+      return doc && doc.expiresAt > clock() ? toRecord(doc) : undefined;
+    },
+
+    /**
+     * A sign-in finished in this session: a new record, or (a step-up in the same session, same
+     * account) the old one, unlocked, with its sign-in time kept. Another account starts over.
+     */
+    async signedIn(uid: string, accountId: string, where: { client: ClientInfo; deviceId?: string }): Promise<void> {
+      const now = clock();
+      const earlier = await Sessions.findById(uid).lean<SessionDoc>();
+      const signedInAt = earlier && earlier.accountId === accountId && earlier.expiresAt > now ? earlier.signedInAt : now;
+      const { client } = where;
+      await Sessions.replaceOne({ _id: uid }, {
+        accountId, ...(where.deviceId ? { deviceId: where.deviceId } : {}),
+        ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
+        browser: client.browser, os: client.os, signedInAt, lastActiveAt: now, locked: false, pinFailures: 0, expiresAt: lifetime(signedInAt),
+      }, { upsert: true });
+    },
+
+    /** Marks the session used now (at most every 30 s) and, if it moved, its latest IP. */
+    async touch(record: SessionRecord, ip?: string): Promise<void> {
+      const now = clock();
+      if (now.getTime() - record.lastActiveAt.getTime() < TOUCH_EVERY_MS && (!ip || ip === record.ip)) return;
+      await Sessions.updateOne({ _id: record.uid, locked: false }, { $set: { lastActiveAt: now, ...(ip ? { ip } : {}) } });
+    },
+
+    async lock(uid: string): Promise<void> {
+      await Sessions.updateOne({ _id: uid }, { $set: { locked: true } });
+    },
+
+    /** The PIN was right: open again, failures forgotten. */
+    async unlock(uid: string): Promise<void> {
+      await Sessions.updateOne({ _id: uid }, { $set: { locked: false, pinFailures: 0, lastActiveAt: clock() } });
+    },
+
+    /** One more wrong PIN; resolves to the count (no lost increments). */
+    async pinFailed(uid: string): Promise<number> {
+      return db.exclusive(`session_records/${uid}`, async () => {
+        const doc = await Sessions.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { new: true }).lean<SessionDoc>();
+        return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
+      });
+    },
+
+    async remove(uid: string): Promise<void> {
+      await Sessions.deleteOne({ _id: uid });
+    },
+  };
+}
