@@ -32,13 +32,15 @@ function restartUrl(d: Details): string {
   return `/auth?${params}`;
 }
 
-/** Renders the PIN when it is what this interaction needs next (false otherwise). */
-export async function renderPinStep(ctx: Context, deps: InteractionDeps, d: Details, accountId: string | undefined): Promise<boolean> {
-  if (lockedSession(d)) {
-    await render(ctx, deps, d, 'unlock');
-    return true;
-  }
-  if (!accountId) return false;
+/** Renders the unlock page when the screen lock closed the session (false otherwise): before any other step. */
+export async function renderUnlock(ctx: Context, deps: InteractionDeps, d: Details): Promise<boolean> {
+  if (!lockedSession(d)) return false;
+  await render(ctx, deps, d, 'unlock');
+  return true;
+}
+
+/** Renders the PIN after sign-in when it is what this sign-in needs next (false otherwise): the last step. */
+export async function renderPinStep(ctx: Context, deps: InteractionDeps, d: Details, accountId: string): Promise<boolean> {
   const progress = await deps.progress.get(d.uid);
   if (!(await needsPin(ctx, deps, d, accountId, progress?.accountId === accountId ? progress.proofs : []))) return false;
   if (!progress) await deps.progress.start(d.uid, { accountId, proofs: [] });

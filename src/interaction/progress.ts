@@ -43,7 +43,7 @@ export function createSignInProgress(db: Database, lifetimeSeconds: number, cloc
     /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */
     async pinFailed(uid: string): Promise<number> {
       return db.exclusive(`sign_in_progress/${uid}`, async () => {
-        const doc = await Progress.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { new: true }).lean<ProgressDoc>();
+        const doc = await Progress.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { returnDocument: 'after' }).lean<ProgressDoc>();
         return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
       });
     },

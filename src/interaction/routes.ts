@@ -10,7 +10,7 @@ import { continueSignIn } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
-import { pinStepRoutes, renderPinStep } from './pin-step.ts';
+import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
 import { browserOf, countFailure, deviceBlocked, deviceFor } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 
@@ -57,10 +57,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
       const progress = await deps.progress.get(d.uid);
       const accountId = progress?.accountId ?? (d.prompt.reasons.includes('acr_step_up') ? d.session?.accountId : undefined);
       const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
-      if (await renderPinStep(ctx, deps, d, accountId)) return;
+      if (await renderUnlock(ctx, deps, d)) return;
       if (accountId && await renderDeviceStep(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderSecondFactor(ctx, deps, d, accountId, method ? { method } : {})) return;
       if (accountId && await renderEnrolment(ctx, deps, d, accountId)) return;
+      if (accountId && await renderPinStep(ctx, deps, d, accountId)) return;
       await renderLogin(ctx, d, String(d.params.login_hint ?? ''));
       return;
     }

@@ -34,7 +34,7 @@ function signOut(ctx: KoaContextWithOIDC): void {
  * (the interaction returned a login) there is nothing to check.
  */
 function sessionGuard(stepUp: StepUpDeps) {
-  return new Check('screen_locked', 'the session is locked after inactivity: the PIN opens it', async (ctx: KoaContextWithOIDC) => {
+  return new Check('screen_locked', 'the session is locked after inactivity: the PIN opens it', 'login_required', async (ctx: KoaContextWithOIDC) => {
     const session = ctx.oidc.session;
     if (!stepUp.sessionState || !session?.accountId || !session.uid || (ctx.oidc.result as { login?: unknown } | undefined)?.login) return Check.NO_NEED_TO_PROMPT;
     const state = await stepUp.sessionState(ctx, { uid: session.uid, accountId: session.accountId, ...(session.loginTs ? { loginTs: session.loginTs } : {}) });

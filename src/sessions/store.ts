@@ -67,7 +67,8 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     async touch(record: SessionRecord, ip?: string): Promise<void> {
       const now = clock();
       if (now.getTime() - record.lastActiveAt.getTime() < TOUCH_EVERY_MS && (!ip || ip === record.ip)) return;
-      await Sessions.updateOne({ _id: record.uid, locked: false }, { $set: { lastActiveAt: now, ...(ip ? { ip } : {}) } });
+      // never over a lock that happened meanwhile
+      await db.updateIf(Sessions, record.uid, { locked: false }, { $set: { lastActiveAt: now, ...(ip ? { ip } : {}) } });
     },
 
     async lock(uid: string): Promise<void> {
@@ -82,7 +83,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     /** One more wrong PIN; resolves to the count (no lost increments). */
     async pinFailed(uid: string): Promise<number> {
       return db.exclusive(`session_records/${uid}`, async () => {
-        const doc = await Sessions.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { new: true }).lean<SessionDoc>();
+        const doc = await Sessions.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { returnDocument: 'after' }).lean<SessionDoc>();
         return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
       });
     },

@@ -96,6 +96,39 @@ describe('data-access rule: every request-path lookup is an indexed _id lookup',
     }
   });
 
+  it('holds through the security center: password, PIN after sign-in, screen lock and unlock, phones, sessions, history', async () => {
+    let offset = 0;
+    const center = await startTessera({ clock: () => new Date(Date.now() + offset) });
+    const recorder = recordCommands(center);
+    try {
+      const app = await RelyingParty.register(center, { skipConsent: true });
+      const person = await createUser(center);
+      await center.services.accounts.setPin(person.id, '4826');
+      await center.services.accounts.setSessionSettings(person.id, { pinAfterSignIn: true, screenLockMinutes: 5 });
+      const agent = new UserAgent();
+      const pin = await agent.submit(await agent.visit((await app.authorize()).url), /\/login$/, { email: person.email, password: person.password });
+      assert.ok((await agent.submit(pin, /\/pin$/, { pin: '4826' })).url.includes('code='));
+      for (const path of ['/account/security', '/account/security/password', '/account/security/pin', '/account/security/phones', '/account/security/sessions', '/account/security/history']) {
+        assert.equal((await agent.visit(`${center.issuer}${path}`)).status, 200, path);
+      }
+      const phones = await agent.visit(`${center.issuer}/account/security/phones`);
+      assert.equal((await agent.submit(phones, /\/phones$/, { number: '+41 79 123 45 67', password: person.password })).status, 200);
+      const sessions = await agent.visit(`${center.issuer}/account/security/sessions`);
+      assert.equal((await agent.submit(sessions, /\/end-others$/, { password: person.password })).status, 200);
+      offset += 6 * 60_000;
+      const locked = await agent.visit(`${center.issuer}/account/security`);
+      assert.match(locked.body, /Unlock/);
+      assert.match((await agent.submit(locked, /\/unlock$/, { pin: '4826' })).body, /Signed in as/);
+    } finally {
+      recorder.stop();
+      await center.close();
+    }
+    assert.deepEqual(offenders(recorder.commands), [], 'every filter is exactly { _id }');
+    for (const name of ['session_records', 'sign_in_history', 'sign_in_history_heads', 'account_phones']) {
+      assert.ok(recorder.commands.some((c) => c.collection === name), `the flows used ${name}`);
+    }
+  });
+
   it('explain() shows an index seek on every collection at a few thousand documents', async function () {
     this.timeout(120_000);
     const { db } = t.services;
