@@ -136,13 +136,14 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       await overview(ctx, account, 'Sign-ins no longer ask for a second factor unless an application does.');
       return;
     }
+    if (NEEDS_PHONE.includes(choice) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[choice]} needs a verified mobile number, so nothing was changed. ${NO_PHONE}`);
     const allowed = await routineChoices(account);
     const picked = allowed.find((c) => c.id === choice);
     if (!picked) return refuse('Choose a method you have set up: nothing was changed.');
     if (account.secondFactor === picked.id) return refuse(`Two-factor sign-in already uses ${METHOD_NAMES[picked.id]}: nothing was changed.`);
     // one routine method at a time: switching means turning the current one off first
     if (account.secondFactor) return refuse(`Two-factor sign-in uses ${METHOD_NAMES[account.secondFactor]}. Turn it off first, then choose another method. Nothing was changed.`);
-    if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[picked.id]} needs a verified mobile number. ${NO_PHONE}`);
+    if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[picked.id]} needs a verified mobile number, so nothing was changed. ${NO_PHONE}`);
     await accounts.setSecondFactor(account.id, picked.id);
     area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`);
     await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);

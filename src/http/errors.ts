@@ -24,6 +24,7 @@ function describe(err: unknown): { status: number; code: string; message: string
   }
   const e = err as { status?: number; expose?: boolean; message?: string };
   if (e.status === 403) return { status: 403, code: 'invalid_csrf', message: 'This form has expired. Go back, reload the page and try again.' };
+  if (e.status === 413) return { status: 413, code: 'too_large', message: 'What you sent is too large. Go back, shorten it and try again.' };
   if (e.status && e.status < 500 && e.expose) return { status: e.status, code: 'bad_request', message: e.message ?? 'Bad request' };
   return { status: 500, code: 'server_error', message: 'Something went wrong on our side. Please try again.' };
 }

@@ -21,8 +21,16 @@ export interface SessionRouteDeps {
 }
 
 const RESULTS: Record<string, string> = {
-  success: 'Signed in', wrong_password: 'Wrong password', wrong_code: 'Wrong code or PIN', blocked_device: 'Refused: device blocked', new_device: 'New device: code sent',
+  success: 'Signed in', wrong_password: 'Wrong password', wrong_code: 'Wrong code or PIN', blocked_device: 'Refused: device blocked', new_device: 'First sign-in from this device',
 };
+/** Results that are not a failure (shown without the warning colour). */
+const NEUTRAL = new Set(['success', 'new_device']);
+
+/** amr values in words; `mfa` and `user` say how, not what, and are left out. */
+const FACTOR_WORDS: Record<string, string> = {
+  pwd: 'password', otp: 'authenticator app', sms: 'text message', tel: 'call', email: 'emailed code', hwk: 'security key', swk: 'passkey', rcode: 'recovery code', pin: 'PIN',
+};
+const factorWords = (amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FACTOR_WORDS[v]] : [])).join(', ');
 
 const stamp = (d: Date | undefined) => (d ? `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—');
 const safeBack = (value: unknown) => (typeof value === 'string' && /^\/account\/[\w/-]*$/.test(value) ? value : '/account/security');
@@ -107,8 +115,8 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       await ctx.render('account/history', {
         title: 'Session history', page: number, older: older && number < pages,
         entries: entries.map((e) => ({
-          when: stamp(e.at), result: RESULTS[e.result] ?? e.result, ok: e.result === 'success', ip: e.ip ?? '—', where: describeLocation(e.location),
-          browser: `${e.browser} on ${e.os}`, device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: e.factors.join(', '),
+          when: stamp(e.at), result: RESULTS[e.result] ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—', where: describeLocation(e.location),
+          browser: `${e.browser} on ${e.os}`, device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(e.factors),
         })),
       });
     });
