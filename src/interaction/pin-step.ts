@@ -73,13 +73,20 @@ export function pinStepRoutes(router: Router, deps: InteractionDeps): void {
       await continueSignIn(ctx, deps, d, progress.accountId, updated?.proofs ?? [...progress.proofs, proof]);
       return;
     }
-    await countFailure(ctx, deps, progress.accountId, 'wrong_code', 'pin');
+    // a wrong PIN counts toward the device's block too; the PIN's own limit still answers the
+    // relying party (access_denied) on the last try, and the block applies from the next attempt
     const failures = await deps.progress.pinFailed(d.uid);
+    let blocked: unknown;
+    await countFailure(ctx, deps, progress.accountId, 'wrong_code', 'pin').catch((err: unknown) => {
+      if ((err as { code?: string }).code !== 'device_blocked') throw err;
+      blocked = err;
+    });
     if (failures >= deps.pinMaxFailures) {
       await deps.progress.end(d.uid);
       await finish(ctx, deps, 'login', { error: 'access_denied', error_description: 'Too many wrong PINs: the sign-in was stopped.' });
       return;
     }
+    if (blocked) throw blocked;
     const left = deps.pinMaxFailures - failures;
     await render(ctx, deps, d, 'sign-in', `That PIN is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
   });
