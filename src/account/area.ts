@@ -13,6 +13,9 @@ import { recentlyAuthenticated } from '../policy/session.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
 
+/** What a change refused for want of re-authentication says. */
+export const REAUTH_REFUSED = 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.';
+
 /** A browser session as the account area sees it. */
 export interface BrowserSession {
   uid: string;
@@ -148,6 +151,5 @@ export function createAccountArea(deps: AreaDeps) {
     notify(ctx: Context, account: AccountView, change: string): void {
       deps.notify(ctx, account, change);
     },
-    signInRedirect,
   };
 }

@@ -9,7 +9,7 @@ import { pinProblem, type PinRules } from '../policy/pin.ts';
 import { SCREEN_LOCK_MINUTES } from '../policy/session.ts';
 import type { PasswordRules } from '../policy/password.ts';
 import type { SessionService } from '../sessions/service.ts';
-import { field, type AccountArea } from './area.ts';
+import { REAUTH_REFUSED, field, type AccountArea } from './area.ts';
 
 export interface CredentialDeps {
   accounts: AccountStore;
@@ -103,7 +103,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
     router.post('/security/pin/settings', async (ctx) => {
       const account = await area.requireAccount(ctx);
       if (!account) return;
-      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.' });
+      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: REAUTH_REFUSED });
       const after = field(ctx, 'afterSignIn', 8);
       const lock = Number(field(ctx, 'screenLock', 8) || 'x');
       if ((after !== 'yes' && after !== 'no') || !(SCREEN_LOCK_MINUTES as readonly number[]).includes(lock)) return pinPage(ctx, account, { error: 'Choose yes or no, and a screen lock from the list: nothing was changed.' });
@@ -117,7 +117,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
     router.post('/security/pin/remove', async (ctx) => {
       const account = await area.requireAccount(ctx);
       if (!account) return;
-      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.' });
+      if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: REAUTH_REFUSED });
       if (!account.security.pinSet) return pinPage(ctx, account, { error: 'There is no PIN to remove.' });
       await accounts.removePin(account.id);
       area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.');

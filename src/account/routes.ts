@@ -15,7 +15,7 @@ import type { FactorRegistry } from '../factors/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
 import type { Phones } from '../phones/store.ts';
 import type { SessionService } from '../sessions/service.ts';
-import { createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
+import { REAUTH_REFUSED, createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
 
 export { ACCOUNT_CLIENT } from './area.ts';
 
@@ -115,7 +115,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       if (!account) return;
       if (!(await area.passwordConfirmed(ctx, account))) {
         ctx.status = 400;
-        await overview(ctx, account, undefined, 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.');
+        await overview(ctx, account, undefined, REAUTH_REFUSED);
         return;
       }
       await act(ctx, account);

@@ -39,3 +39,16 @@ export async function editDocument<T extends Revisioned, R>(
   }
   throw conflict();
 }
+
+/**
+ * Adds one to a counter field of the document `id` and resolves to the new count (Infinity when
+ * the document is gone, so a caller's limit holds). No lost increments: atomic on MongoDB, under
+ * the document's in-process lock on the embedded database.
+ */
+export async function countUp<T extends { _id: string }>(db: Database, model: Model<T>, id: string, field: keyof T & string): Promise<number> {
+  return db.exclusive(`${model.collection.name}/${id}`, async () => {
+    const doc = await model.findOneAndUpdate({ _id: id } as never, { $inc: { [field]: 1 } } as never, { returnDocument: 'after' }).lean<T>();
+    const count = doc?.[field];
+    return typeof count === 'number' ? count : Number.POSITIVE_INFINITY;
+  });
+}

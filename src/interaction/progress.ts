@@ -3,6 +3,7 @@
 // interaction. Routes read it to know which step comes next.
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
+import { countUp } from '../db/edit.ts';
 import type { Proof } from '../policy/sign-in.ts';
 
 interface ProgressDoc {
@@ -41,12 +42,7 @@ export function createSignInProgress(db: Database, lifetimeSeconds: number, cloc
       return this.get(uid);
     },
     /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */
-    async pinFailed(uid: string): Promise<number> {
-      return db.exclusive(`sign_in_progress/${uid}`, async () => {
-        const doc = await Progress.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { returnDocument: 'after' }).lean<ProgressDoc>();
-        return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
-      });
-    },
+    pinFailed: (uid: string): Promise<number> => countUp(db, Progress, uid, 'pinFailures'),
     async end(uid: string): Promise<void> {
       await Progress.deleteOne({ _id: uid });
     },

@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { describeLocation } from '../devices/client-info.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
-import { field, type AccountArea } from '../account/area.ts';
+import { REAUTH_REFUSED, field, type AccountArea } from '../account/area.ts';
 import { HISTORY_PAGE, type SignInHistory } from './history.ts';
 import type { SessionService } from './service.ts';
 
@@ -56,7 +56,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         const account = await area.requireAccount(ctx);
         if (!account) return;
         if (!(await area.passwordConfirmed(ctx, account))) {
-          await page(ctx, account, { error: 'Your current password is not right, or needed again because you signed in more than a few minutes ago: nothing was changed.' });
+          await page(ctx, account, { error: REAUTH_REFUSED });
           return;
         }
         await act(ctx, account);

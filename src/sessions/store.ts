@@ -4,6 +4,7 @@
 // life); the account's live sessions come from the provider storage (oidc_account_refs).
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
+import { countUp } from '../db/edit.ts';
 import type { ClientInfo } from '../devices/client-info.ts';
 
 export interface SessionRecord {
@@ -81,12 +82,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     },
 
     /** One more wrong PIN; resolves to the count (no lost increments). */
-    async pinFailed(uid: string): Promise<number> {
-      return db.exclusive(`session_records/${uid}`, async () => {
-        const doc = await Sessions.findOneAndUpdate({ _id: uid }, { $inc: { pinFailures: 1 } }, { returnDocument: 'after' }).lean<SessionDoc>();
-        return doc?.pinFailures ?? Number.POSITIVE_INFINITY;
-      });
-    },
+    pinFailed: (uid: string): Promise<number> => countUp(db, Sessions, uid, 'pinFailures'),
 
     async remove(uid: string): Promise<void> {
       await Sessions.deleteOne({ _id: uid });
