@@ -25,10 +25,13 @@ import { phoneRoutes } from './phones/routes.ts';
 import { securityNotices } from './account/notices.ts';
 import { credentialRoutes } from './account/credentials.ts';
 import { sessionRoutes } from './sessions/routes.ts';
+import { adminApiRouter } from './admin/api/router.ts';
+import { adminConsoleRouter } from './admin/console/routes.ts';
+import { setPasswordRouter } from './account/set-password.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -102,6 +105,7 @@ export function createApp(deps: AppDeps): Koa {
       phones: deps.phones, sessions: deps.sessions,
       reauth: { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, clock },
       notify: securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog }),
+      audit: deps.audit,
       guard: deps.sessions,
     },
     [
@@ -112,6 +116,14 @@ export function createApp(deps: AppDeps): Koa {
       devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog }),
     ],
   );
+  // administration: the console is a hosted page area (form session, CSRF); the JSON API takes
+  // bearer tokens only (no cookies, so no CSRF) and parses its own JSON bodies
+  const adminConsole = adminConsoleRouter({
+    issuer: config.issuer, provider, admin: deps.admin, accounts: deps.accounts, clients: deps.clients,
+    reauth: { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, clock },
+    guard: deps.sessions, emailCountsAsMfa: config.mfa.emailCountsAsMfa,
+  });
+  const adminApi = adminApiRouter({ admin: deps.admin, provider, clients: deps.clients, accounts: deps.accounts, log });
   const pages = compose([
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
@@ -121,10 +133,17 @@ export function createApp(deps: AppDeps): Koa {
     deviceCookie(config.issuer),
     interactions.routes(),
     interactions.allowedMethods(),
+    // no sign-in: the emailed link's token is the proof
+    setPasswordRouter({ accounts: deps.accounts, passwordLinks: deps.passwordLinks, passwordRules: config.password.rules }).routes(),
     account.routes(),
     account.allowedMethods(),
+    adminConsole.routes(),
+    adminConsole.allowedMethods(),
   ] as Koa.Middleware[]);
-  app.use((ctx, next) => (ctx.path.startsWith('/interaction/') || ctx.path.startsWith('/account/') ? pages(ctx, next) : next()));
+  const api = compose([adminApi.routes(), adminApi.allowedMethods()] as Koa.Middleware[]);
+  const isApi = (p: string) => p === '/admin/api' || p.startsWith('/admin/api/');
+  const isPage = (p: string) => p.startsWith('/interaction/') || p.startsWith('/account/') || p === '/admin' || (p.startsWith('/admin/') && !isApi(p));
+  app.use((ctx, next) => (isApi(ctx.path) ? api(ctx, next) : isPage(ctx.path) ? pages(ctx, next) : next()));
 
   // development only: the messages the outbox transports recorded, so a newcomer can read codes
   if (config.env === 'development') app.use(outboxPage(outbox));

@@ -7,6 +7,7 @@ import { launchEmbedded, type EmbeddedDatabase } from './db/embedded.ts';
 import { createSealer, deriveKey } from './crypto/seal.ts';
 import { createPasswordHasher } from './accounts/password.ts';
 import { createAccountStore, type AccountStore } from './accounts/store.ts';
+import { createPasswordLinks, type PasswordLinks } from './accounts/password-links.ts';
 import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
 import { createKeyStore, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
@@ -38,6 +39,9 @@ import type { Challenges } from './factors/challenges.ts';
 import { createSessionRecords } from './sessions/store.ts';
 import { createSignInHistory, type SignInHistory } from './sessions/history.ts';
 import { createSessionService, type SessionService } from './sessions/service.ts';
+import { createAuditLog, type AuditLog } from './audit/store.ts';
+import { createAdminService } from './admin/service.ts';
+import type { AdminService } from './admin/types.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -81,6 +85,12 @@ export interface Services {
   sessions: SessionService;
   /** Each account's sign-in attempts, newest first (session history). */
   history: SignInHistory;
+  /** The audit log: every security event and admin action (modules record; administration reads). */
+  audit: AuditLog;
+  /** Set-password links (invitations and admin password resets), single use, SET_PASSWORD_LINK_HOURS. */
+  passwordLinks: PasswordLinks;
+  /** Administration (clients, users, devices, organisations, audit): what the console and the JSON API call. */
+  admin: AdminService;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
@@ -119,16 +129,15 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids') }), sealer);
     const keys = createKeyStore(db, sealer);
     const steps = createInteractionSteps(db, config.ttl.interactionSeconds);
-    await db.init();
-    await accounts.backfillEmailLookups();
-    await keys.ensure();
+    const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
+    const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
     const transports = createTransports(transportSettings(config), outbox);
     const deviceCodes = { seconds: config.codes.deviceLifetimeSeconds, maxSeconds: config.codes.deviceMaxLifetimeSeconds };
     const challenges = createChallenges(db, sealer, {
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
       lifetimes: { 'device-trust': deviceCodes, 'device-remove': deviceCodes },
-    }, clock);
+    }, clock, audit);
     const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
     // the order the sign-in page offers them in: the first one the account can use is preselected
@@ -147,9 +156,9 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       recoveryFactor(recovery, recoveryUsed, clock),
     ]);
     const trustedIps = createTrustedIps(db, clock);
-    const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock);
+    const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
-    const events = createSignInEvents(db, clock, log, history);
+    const events = createSignInEvents(db, clock, log, history, audit);
     const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
@@ -157,7 +166,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     let provider: Provider | undefined;
     const sessions = createSessionService({
       provider: () => provider!, storage, records: createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock }), accounts, devices, trustedIps,
-      refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, log,
+      refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, log, audit,
     });
     const stepUp: StepUpDeps = {
       async factorsOf(accountId, withAvailable) {
@@ -194,16 +203,29 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       const browserId = browserIdOf(ctx, config.issuer);
       return { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(browserId ? { browserId } : {}) };
     }
+    // every store has registered its models by now: create their collections and indexes (TTL
+    // indexes on MongoDB) before anything reads or writes
+    await db.init();
+    await accounts.backfillEmailLookups();
+    await keys.ensure();
     provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
+    const admin = createAdminService({
+      issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
+      endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
+      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
+    });
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, verifiedPhone,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
-        return { account, ended: await endAccountSessions(provider, storage, account.id) };
+        const ended = await endAccountSessions(provider, storage, account.id);
+        if (ended.sessions) audit.record({ type: 'session.ended', outcome: 'success', actor: { type: 'system' }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { why: 'account disabled', sessions: ended.sessions } });
+        return { account, ended };
       },
       async close() {
         await notices.stop();
+        await audit.flush();
         await db.close();
         await embedded?.stop();
       },

@@ -2,7 +2,7 @@
 // with its screen lock and auto-logout applied), the redirect through Tessera's sign-in for a
 // visitor without one, a guarded form reader, re-authentication for a change (the current
 // password, or a password or second factor proven in the last few minutes) and the notice email
-// every change sends.
+// and audit event every change sends and records.
 import { createHash, randomBytes } from 'node:crypto';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -10,6 +10,8 @@ import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { ClientStore } from '../oidc/clients.ts';
 import type { Proof } from '../policy/sign-in.ts';
 import { recentlyAuthenticated } from '../policy/session.ts';
+import { normalizeIp } from '../policy/ip-ranges.ts';
+import { NO_AUDIT, type AuditActor, type AuditSink, type AuditType } from '../audit/events.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
 
@@ -43,6 +45,8 @@ export interface AreaDeps {
   };
   /** Emails the account a notice of a change (in the background: a failed email never undoes it). */
   notify(ctx: Context, account: AccountView, change: string): void;
+  /** Where every change is also recorded (the audit log). */
+  audit?: AuditSink;
   guard?: SessionGuard;
 }
 
@@ -58,6 +62,17 @@ const SIGNED_IN = Symbol('tessera.accountSession');
 
 export function createAccountArea(deps: AreaDeps) {
   let clientReady: Promise<void> | undefined;
+  const audit = deps.audit ?? NO_AUDIT;
+
+  /** The person acting on their own account, and the address the request came from. */
+  function who(ctx: Context, account: AccountView): { actor: AuditActor; ip?: string } {
+    const ip = normalizeIp(ctx.ip);
+    return { actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}) };
+  }
+
+  function record(ctx: Context, account: AccountView, type: AuditType, change: string): void {
+    audit.record({ type, outcome: 'success', ...who(ctx, account), subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change } });
+  }
 
   /** The first-party client the account area signs in with (made on first use). */
   function ensureClient(): Promise<void> {
@@ -147,9 +162,16 @@ export function createAccountArea(deps: AreaDeps) {
       if (seen) await deps.reauth.recordProofs(seen.session.uid, account.id, [{ factor: 'password', at: Math.floor(deps.reauth.clock().getTime() / 1000) }]);
       return true;
     },
-    /** Emails the account that `change` happened (time, IP, browser). */
-    notify(ctx: Context, account: AccountView, change: string): void {
+    /** Emails the account that `change` happened (time, IP, browser) and records it in the audit log as `type`. */
+    notify(ctx: Context, account: AccountView, change: string, type: AuditType): void {
+      record(ctx, account, type, change);
       deps.notify(ctx, account, change);
     },
+    /** Records a change in the audit log only (no email). */
+    audit(ctx: Context, account: AccountView, type: AuditType, change: string): void {
+      record(ctx, account, type, change);
+    },
+    /** The person and their address, for modules that record a change themselves (sessions). */
+    who,
   };
 }

@@ -74,9 +74,9 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       let ended = 0;
       if (field(ctx, 'endOthers', 8) === 'on') {
         const here = await area.current(ctx);
-        ended = await deps.sessions.endOthers(account.id, here?.session.uid);
+        ended = await deps.sessions.endOthers(account.id, here?.session.uid, { ...area.who(ctx, account), why: 'signed out with the password change' });
       }
-      area.notify(ctx, account, `Your password was changed${ended ? ` and ${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out` : ''}.`);
+      area.notify(ctx, account, `Your password was changed${ended ? ` and ${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out` : ''}.`, 'password.changed');
       await passwordPage(ctx, { notice: `Your password was changed.${ended ? ` ${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out.` : ''}` });
     });
 
@@ -96,7 +96,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       const problem = pinProblem(pin, deps.pinRules);
       if (problem) return pinPage(ctx, account, { error: `${problem} The PIN was not changed.` });
       await accounts.setPin(account.id, pin);
-      area.notify(ctx, account, account.security.pinSet ? 'Your PIN was changed.' : 'A PIN was set for your account.');
+      area.notify(ctx, account, account.security.pinSet ? 'Your PIN was changed.' : 'A PIN was set for your account.', 'pin.changed');
       await pinPage(ctx, account, { notice: account.security.pinSet ? 'Your PIN was changed.' : 'Your PIN is set. You can now ask for it after sign-in or use the screen lock.' });
     });
 
@@ -110,7 +110,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       if (!account.security.pinSet && (after === 'yes' || lock > 0)) return pinPage(ctx, account, { error: 'Set a PIN first: nothing was changed.' });
       await accounts.setSessionSettings(account.id, { pinAfterSignIn: after === 'yes', screenLockMinutes: lock });
       const said = `PIN after sign-in: ${after}; screen lock: ${lock ? `after ${lock} minutes of inactivity` : 'off'}.`;
-      area.notify(ctx, account, `Your PIN settings changed. ${said}`);
+      area.notify(ctx, account, `Your PIN settings changed. ${said}`, 'pin.changed');
       await pinPage(ctx, account, { notice: `Saved. ${said}` });
     });
 
@@ -120,7 +120,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       if (!(await area.passwordConfirmed(ctx, account))) return pinPage(ctx, account, { error: REAUTH_REFUSED });
       if (!account.security.pinSet) return pinPage(ctx, account, { error: 'There is no PIN to remove.' });
       await accounts.removePin(account.id);
-      area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.');
+      area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.', 'pin.changed');
       await pinPage(ctx, account, { notice: 'Your PIN was removed. The screen lock and "PIN after sign-in" are off.' });
     });
   };

@@ -104,7 +104,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     };
     if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) return render('Your current password is not right.');
     if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
-    area.notify(ctx, account, 'An authenticator app was set up for your account.');
+    area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
     await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');
   });
 
@@ -132,7 +132,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (choice === 'off') {
       if (!account.secondFactor) return refuse('Two-factor sign-in is already off: nothing was changed.');
       await accounts.setSecondFactor(account.id, undefined);
-      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`);
+      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`, 'mfa.changed');
       await overview(ctx, account, 'Sign-ins no longer ask for a second factor unless an application does.');
       return;
     }
@@ -145,7 +145,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (account.secondFactor) return refuse(`Two-factor sign-in uses ${METHOD_NAMES[account.secondFactor]}. Turn it off first, then choose another method. Nothing was changed.`);
     if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[picked.id]} needs a verified mobile number, so nothing was changed. ${NO_PHONE}`);
     await accounts.setSecondFactor(account.id, picked.id);
-    area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`);
+    area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`, 'mfa.changed');
     await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);
   });
 
@@ -156,13 +156,13 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       return;
     }
     await totp.remove(account.id);
-    area.notify(ctx, account, 'The authenticator app was removed from your account.');
+    area.notify(ctx, account, 'The authenticator app was removed from your account.', 'mfa.changed');
     await overview(ctx, account, 'The authenticator app was removed.');
   });
 
   change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
-    area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.');
+    area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
     await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
   });
 
@@ -187,7 +187,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     }
     const result = await webauthn.register(account, registration(ctx), field(ctx, 'response', 16_384), name);
     if (!result.ok) ctx.status = 400;
-    if (result.ok) area.notify(ctx, account, `The security key "${name}" was added to your account.`);
+    if (result.ok) area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed');
     if (result.ok) await overview(ctx, account, `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.`);
     else await overview(ctx, account, undefined, result.message);
 
@@ -202,7 +202,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     }
     const removed = await webauthn.remove(account.id, id);
     if (!removed) ctx.status = 400;
-    else area.notify(ctx, account, 'A security key was removed from your account.');
+    else area.notify(ctx, account, 'A security key was removed from your account.', 'mfa.changed');
     if (removed) await overview(ctx, account, 'The key was removed.');
     else await overview(ctx, account, undefined, 'There is no such key: nothing was changed.');
 

@@ -1,7 +1,8 @@
 // The account store: the only module that touches the accounts collection. Everything else calls
 // these functions and receives plain AccountView objects (never the mongoose document or hash).
 // Accounts are found by _id only; sign-in by email goes through a lookup document keyed by the
-// normalised email (account_emails), whose unique _id also keeps emails unique.
+// normalised email (account_emails), whose unique _id also keeps emails unique. The one exception is
+// search (administration only), which filters and sorts the accounts collection itself.
 import { randomUUID } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
@@ -28,6 +29,10 @@ export interface AccountView {
   deviceVerification: boolean;
   /** The person's session settings (account security center). */
   security: SecuritySettings;
+  /** Sign-in lockout set by an admin: every sign-in fails like a wrong password until unlocked. */
+  locked: boolean;
+  /** No usable password (an admin reset it, or the account was invited): only a set-password link helps. */
+  passwordResetRequired: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -63,13 +68,15 @@ interface AccountDoc {
   screenLockMinutes?: number;
   autoLogoutDays?: number;
   passwordChangedAt?: Date;
+  locked?: boolean;
+  passwordResetRequired?: boolean;
   createdAt: Date;
   updatedAt: Date;
 }
 
 export class AccountError extends Error {
   override name = 'AccountError';
-  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin';
+  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin' | 'invalid_cursor' | 'invalid_role';
   constructor(code: AccountError['code'], message: string) {
     super(message);
     this.code = code;
@@ -78,6 +85,26 @@ export class AccountError extends Error {
 
 const BACKFILL_MARKER = '#email-lookups-backfilled';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+/**
+ * The stored "hash" of an account without a usable password (invited, or reset by an admin). It is
+ * no PHC string, so nothing verifies against it; sign-in checks verify against the hasher's dummy
+ * instead, so such an account costs the same work as any other and answers like a wrong password.
+ */
+const NO_PASSWORD = '!no-password';
+const usableHash = (doc: AccountDoc | null | undefined): string | undefined => (doc && doc.passwordHash !== NO_PASSWORD ? doc.passwordHash : undefined);
+
+/** Longest search text an admin may type (longer is cut). */
+const MAX_QUERY = 200;
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const encodeCursor = (emailNormalized: string) => Buffer.from(emailNormalized, 'utf8').toString('base64url');
+function decodeCursor(cursor: string): string {
+  const bad = () => new AccountError('invalid_cursor', 'the cursor is not one a previous page returned');
+  if (!/^[\w-]{1,1400}$/.test(cursor)) throw bad();
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text || encodeCursor(text) !== cursor) throw bad();
+  return text;
+}
 
 export function normalizeEmail(email: string): string {
   return email.trim().normalize('NFKC').toLowerCase();
@@ -102,6 +129,8 @@ function view(doc: AccountDoc): AccountView {
       ...(doc.autoLogoutDays ? { autoLogoutDays: doc.autoLogoutDays } : {}),
       ...(doc.passwordChangedAt ? { passwordChangedAt: doc.passwordChangedAt } : {}),
     },
+    locked: doc.locked === true,
+    passwordResetRequired: doc.passwordResetRequired === true,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -161,6 +190,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       screenLockMinutes: { type: Number },
       autoLogoutDays: { type: Number },
       passwordChangedAt: { type: Date },
+      locked: { type: Boolean },
+      passwordResetRequired: { type: Boolean },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -177,6 +208,34 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     return doc && doc.emailNormalized === pointer._id ? doc : undefined;
   }
 
+  /** Applies `update` to the account `id` and returns it as it is now (AccountError not_found). */
+  async function updateById(id: string, update: Record<string, unknown>): Promise<AccountView> {
+    const doc = await Accounts.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' }).lean<AccountDoc>();
+    if (!doc) throw new AccountError('not_found', 'no such account');
+    return view(doc);
+  }
+
+  /** Writes a new account: the email lookup document first (its unique _id decides who gets the email). */
+  async function insert(fields: Omit<AccountDoc, '_id' | 'emailNormalized' | 'createdAt' | 'updatedAt'>): Promise<AccountView> {
+    const id = randomUUID();
+    const emailNormalized = normalizeEmail(fields.email);
+    try {
+      // the lookup document first: its unique _id decides who gets the email, on every server
+      await Emails.create({ _id: emailNormalized, accountId: id });
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${fields.email} already exists`);
+      throw err;
+    }
+    try {
+      const doc = await Accounts.create({ _id: id, emailNormalized, ...fields });
+      return view(doc.toObject());
+    } catch (err) {
+      await Emails.deleteOne({ _id: emailNormalized, accountId: id });
+      if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${fields.email} already exists`);
+      throw err;
+    }
+  }
+
   return {
     async create(input: NewAccount): Promise<AccountView> {
       const email = input.email.trim();
@@ -186,33 +245,30 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const weak = await newPasswordProblem(input.password, [email, input.name ?? '']);
       if (weak) throw new AccountError('weak_password', weak);
       const passwordHash = await hasher.hash(input.password);
-      const id = randomUUID();
-      const emailNormalized = normalizeEmail(email);
-      try {
-        // the lookup document first: its unique _id decides who gets the email, on every server
-        await Emails.create({ _id: emailNormalized, accountId: id });
-      } catch (err) {
-        if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${email} already exists`);
-        throw err;
-      }
-      try {
-        const doc = await Accounts.create({
-          _id: id,
-          email,
-          emailNormalized,
-          emailVerified: input.emailVerified ?? false,
-          name: input.name ?? '',
-          passwordHash,
-          role: input.role ?? 'user',
-          ...(input.profile && Object.keys(input.profile).length ? { profile: input.profile } : {}),
-          ...(input.deviceVerification === false ? { deviceVerification: false } : {}),
-        });
-        return view(doc.toObject());
-      } catch (err) {
-        await Emails.deleteOne({ _id: emailNormalized, accountId: id });
-        if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${email} already exists`);
-        throw err;
-      }
+      return insert({
+        email,
+        emailVerified: input.emailVerified ?? false,
+        name: input.name ?? '',
+        passwordHash,
+        role: input.role ?? 'user',
+        disabled: false,
+        ...(input.profile && Object.keys(input.profile).length ? { profile: input.profile } : {}),
+        ...(input.deviceVerification === false ? { deviceVerification: false } : {}),
+      });
+    },
+
+    /**
+     * An account made by an admin without a password: no password signs in to it until the person
+     * sets one through the set-password link the invitation carries (passwordResetRequired).
+     */
+    async createInvited(input: { email: string; name?: string; role?: Role }): Promise<AccountView> {
+      const email = input.email.trim();
+      if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
+      if ((input.name ?? '').length > 200) throw new AccountError('invalid_profile', 'name must be at most 200 characters');
+      return insert({
+        email, emailVerified: false, name: input.name ?? '', passwordHash: NO_PASSWORD, role: input.role ?? 'user', disabled: false,
+        passwordResetRequired: true,
+      });
     },
 
     /**
@@ -241,13 +297,14 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
 
     /**
-     * The sign-in check. Unknown email, wrong password and a disabled account all return undefined
+     * The sign-in check. Unknown email, wrong password, a disabled or locked account and one without
+     * a usable password all return undefined
      * after the same amount of work, so the caller cannot tell them apart.
      */
     async authenticate(email: string, password: string): Promise<AccountView | undefined> {
       const doc = await byEmail(email);
-      const ok = await hasher.verify(doc?.passwordHash, password);
-      if (!ok || !doc || doc.disabled) return undefined;
+      const ok = await hasher.verify(usableHash(doc), password);
+      if (!ok || !doc || doc.disabled || doc.locked) return undefined;
       return view(doc);
     },
 
@@ -260,8 +317,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       return {
         ...(doc ? { account: view(doc) } : {}),
         async verify(password: string) {
-          const ok = await hasher.verify(doc?.passwordHash, password);
-          return ok && doc && !doc.disabled ? view(doc) : undefined;
+          const ok = await hasher.verify(usableHash(doc), password);
+          return ok && doc && !doc.disabled && !doc.locked ? view(doc) : undefined;
         },
       };
     },
@@ -269,6 +326,72 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     async list(): Promise<AccountView[]> {
       const docs = await Accounts.find().sort({ createdAt: 1 }).lean<AccountDoc[]>();
       return docs.map(view);
+    },
+
+    /**
+     * ADMIN-ONLY (never on a sign-in or account-page path): filters and sorts the whole accounts
+     * collection. Accounts whose email or name contains `q` (case-insensitive, taken literally, at
+     * most 200 characters), ordered by normalised email, `limit` (1-100) at a time; `next` (absent on
+     * the last page) is the cursor of the page after. AccountError invalid_cursor for a made-up cursor.
+     */
+    async search(query: { q?: string; cursor?: string; limit: number }): Promise<{ accounts: AccountView[]; next?: string }> {
+      const limit = Math.min(Math.max(Math.trunc(query.limit) || 1, 1), 100);
+      const q = (query.q ?? '').trim().slice(0, MAX_QUERY);
+      const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const pattern = q ? new RegExp(escapeRegex(q), 'i') : undefined;
+      const filter: Record<string, unknown>[] = [
+        ...(pattern ? [{ $or: [{ email: pattern }, { name: pattern }] }] : []),
+        ...(after !== undefined ? [{ emailNormalized: { $gt: after } }] : []),
+      ];
+      const docs = await Accounts.find(filter.length ? { $and: filter } : {}).sort({ emailNormalized: 1 }).limit(limit + 1).lean<AccountDoc[]>();
+      const page = docs.slice(0, limit);
+      return { accounts: page.map(view), ...(docs.length > limit ? { next: encodeCursor(page[page.length - 1]!.emailNormalized) } : {}) };
+    },
+
+    /** An admin's change of role. */
+    async setRole(id: string, role: Role): Promise<AccountView> {
+      if (role !== 'user' && role !== 'admin') throw new AccountError('invalid_role', 'the role is user or admin');
+      return updateById(id, { $set: { role } });
+    },
+
+    /** The admin sign-in lockout on or off: while on, sign-ins fail like a wrong password. */
+    async setLocked(id: string, locked: boolean): Promise<AccountView> {
+      return updateById(id, locked ? { $set: { locked: true } } : { $unset: { locked: '' } });
+    },
+
+    /** Disables or enables an account by id (ending its sessions is the caller's business). */
+    async setDisabledById(id: string, disabled: boolean): Promise<AccountView> {
+      return updateById(id, { $set: { disabled } });
+    },
+
+    /** An admin's password reset: the current password stops working now; a set-password link sets a new one. */
+    async requirePasswordReset(id: string): Promise<AccountView> {
+      return updateById(id, { $set: { passwordHash: NO_PASSWORD, passwordResetRequired: true } });
+    },
+
+    /**
+     * Why `password` cannot be this account's new password (every broken rule, then guessability,
+     * in the words of AccountError weak_password), or undefined: lets a page refuse it before
+     * spending anything. AccountError not_found for an unknown id.
+     */
+    async newPasswordProblemFor(id: string, password: string): Promise<string | undefined> {
+      const doc = await Accounts.findById(id).lean<AccountDoc>();
+      if (!doc) throw new AccountError('not_found', 'no such account');
+      return newPasswordProblem(password, [doc.email, doc.name]);
+    },
+
+    /**
+     * Sets a new password without the current one (the caller redeemed a set-password link, which
+     * came by email, so the email counts as verified). The same rules as every new password
+     * (AccountError weak_password, nothing changed); clears passwordResetRequired.
+     */
+    async setPassword(id: string, password: string): Promise<AccountView> {
+      const doc = await Accounts.findById(id).lean<AccountDoc>();
+      if (!doc) throw new AccountError('not_found', 'no such account');
+      const weak = await newPasswordProblem(password, [doc.email, doc.name]);
+      if (weak) throw new AccountError('weak_password', weak);
+      const passwordHash = await hasher.hash(password);
+      return updateById(id, { $set: { passwordHash, passwordChangedAt: new Date(), emailVerified: true }, $unset: { passwordResetRequired: '' } });
     },
 
     /** Replaces the given profile fields (an empty string clears one). */
@@ -322,7 +445,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
      */
     async changePassword(accountId: string, current: string, next: string): Promise<AccountView> {
       const doc = await Accounts.findById(accountId).lean<AccountDoc>();
-      const ok = await hasher.verify(doc?.passwordHash, current);
+      const ok = await hasher.verify(usableHash(doc), current);
       if (!doc || !ok) throw new AccountError('wrong_password', 'Your current password is not right.');
       if (next === current) throw new AccountError('weak_password', 'the new password must differ from the current one');
       const weak = await newPasswordProblem(next, [doc.email, doc.name]);

@@ -17,6 +17,7 @@ const USAGE = `usage: tessera <command> [--json]
                 [--pkce required|optional] [--minimum-acr urn:tessera:acr:pwd|urn:tessera:acr:mfa|phr]
   client list
   client delete --client-id ID
+  client grant-admin-api --client-id ID   (a confidential client may then use the admin API: client_credentials, scope admin)
   device list --email E                 (every registration with its state and history)
   device unblock --id ID
   device remove --id ID                 (final: the browser is a new device from then on)
@@ -161,6 +162,13 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     const id = required(v, 'client-id');
     await s.clients.remove(id);
     return { json: { client_id: id, deleted: true }, text: `deleted client ${id}` };
+  },
+  async 'client grant-admin-api'(s, v) {
+    const client = await s.clients.grantAdminApi(required(v, 'client-id'));
+    return {
+      json: { client_id: client.clientId, admin_api: client.adminApi, grant_types: client.grantTypes, scope: 'admin' },
+      text: `client ${client.clientId} may use the admin API: client_credentials token requests with scope=admin (grants: ${client.grantTypes.join(', ')})`,
+    };
   },
   async 'device list'(s, v) {
     const email = required(v, 'email');

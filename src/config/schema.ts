@@ -59,6 +59,18 @@ export const configSchema = z.object({
     sessionMaxDays: z.number().int().min(1).max(365),
     /** Session history entries kept per account (newest; older ones drop off). */
     historyEntries: z.number().int().min(20).max(10000),
+    /** How long an invitation or password-reset link (set-password page) stays usable. */
+    setPasswordLinkHours: z.number().int().min(1).max(720),
+  }),
+  clients: z.object({
+    /** After a secret rotation the old client secret keeps working this long (0: not at all). */
+    secretGraceHours: z.number().int().min(0).max(720),
+  }),
+  audit: z.object({
+    /** Audit events are kept this long, then expire (they are never updated or deleted otherwise). */
+    retentionDays: z.number().int().min(1).max(3650),
+    /** The most rows one CSV export holds (narrow the time range for more). */
+    exportMaxRows: z.number().int().min(100).max(1000000),
   }),
   notify: z.object({
     /** smtp://user:pass@host:port; unset outside production: emails go to the development outbox. */
@@ -142,6 +154,10 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PIN_MAX_FAILURES: { path: 'pin.maxFailures', kind: 'int' },
   REAUTH_MINUTES: { path: 'account.reauthMinutes', kind: 'int' },
   SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
+  SET_PASSWORD_LINK_HOURS: { path: 'account.setPasswordLinkHours', kind: 'int' },
+  CLIENT_SECRET_GRACE_HOURS: { path: 'clients.secretGraceHours', kind: 'int' },
+  AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },
+  AUDIT_EXPORT_MAX_ROWS: { path: 'audit.exportMaxRows', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },

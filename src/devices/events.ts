@@ -1,10 +1,12 @@
 // Sign-in events: every attempt (success, wrong password, wrong code, blocked device, new device)
 // with account, time, IP, location, browser/OS, device and the factors used. Written once, never
-// changed; the session history and the audit log read them. Writing one never fails a sign-in.
+// changed; the session history reads them, and each one is also reported to the audit log
+// (sign_in.success or sign_in.failure). Writing one never fails a sign-in.
 import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
-import type { ClientInfo } from './client-info.ts';
+import { NO_AUDIT, type AuditSink } from '../audit/events.ts';
+import { describeLocation, type ClientInfo } from './client-info.ts';
 
 export type SignInResult = 'success' | 'wrong_password' | 'wrong_code' | 'blocked_device' | 'new_device';
 
@@ -33,7 +35,7 @@ export interface EventHistory {
   append(accountId: string, entry: SignInEvent): Promise<void>;
 }
 
-export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, history?: EventHistory) {
+export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, history?: EventHistory, audit: AuditSink = NO_AUDIT) {
   const schema = new Schema<EventDoc>({
     _id: String, accountId: String, at: { type: Date, required: true }, result: { type: String, required: true },
     ip: String, location: Schema.Types.Mixed, browser: String, os: String, deviceId: String, factors: { type: [String], default: [] },
@@ -56,6 +58,17 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
         factors: event.factors ?? [],
       };
       const { id, ...fields } = entry;
+      audit.record({
+        type: entry.result === 'success' ? 'sign_in.success' : 'sign_in.failure',
+        outcome: entry.result === 'success' ? 'success' : 'failure',
+        actor: { type: 'user', ...(entry.accountId ? { id: entry.accountId } : {}) },
+        ...(entry.accountId ? { subject: { type: 'account', id: entry.accountId }, accountId: entry.accountId } : {}),
+        ...(entry.ip ? { ip: entry.ip } : {}),
+        details: {
+          result: entry.result, factors: entry.factors, deviceId: entry.deviceId ?? null,
+          browser: entry.browser ?? null, os: entry.os ?? null, ...(entry.location ? { location: describeLocation(entry.location) } : {}),
+        },
+      });
       await Promise.all([
         Events.create({ _id: id, ...fields }),
         event.accountId && history ? history.append(event.accountId, entry) : undefined,

@@ -1,6 +1,8 @@
 // The device registry: per account, one registration for each browser that signed in (or tried
 // to), with its lifecycle (ACTIVE ⇄ BLOCKED, REMOVED for good), trust, flags, name, where it was
-// last used, and a history entry for every state change. The only module that touches `devices`.
+// last used, and a history entry for every state change, rename and flag change (with the admin or
+// client as actor when one made it). The only module that touches `devices`. Trust, blocking,
+// unblocking, removal, renames and flags are also reported to the audit log.
 //
 // Data access (README): a browser's registration is found through the account's device document
 // (`account_devices`, keyed by account id: an HMAC of the browser id → registration id, and the
@@ -12,10 +14,22 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { UserFacingError } from '../http/errors.ts';
+import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
 import type { ClientInfo, Location } from './client-info.ts';
 
 export type Actor = 'user' | 'admin' | 'system';
+
+/** Who exactly acted (an admin's account, or a machine client of the admin API), for history and audit. */
+export interface Who {
+  id: string;
+  /** The admin's email or the client id: shown as the history entry's actor. */
+  label: string;
+  /** Default 'admin'; 'client' for a machine client of the admin API. */
+  type?: 'admin' | 'client';
+  /** Where the request came from (audit log). */
+  ip?: string;
+}
 
 export interface HistoryEntry {
   from: DeviceState | null;
@@ -23,6 +37,8 @@ export interface HistoryEntry {
   by: Actor;
   why: string;
   at: Date;
+  /** Who exactly (`Who.label`), when known: the admin's email or a client id. */
+  actor?: string;
 }
 
 /** A pending change that waits for a one-time code (trusting this browser, removing a device). */
@@ -95,7 +111,7 @@ function view(doc: DeviceDoc): Device {
   return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [] };
 }
 
-export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number }, clock: () => Date = () => new Date()) {
+export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number }, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
   const Devices = db.model<DeviceDoc>('Device', new Schema<DeviceDoc>({
     _id: String,
     accountId: { type: String, required: true },
@@ -134,10 +150,41 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     return doc ? view(doc) : undefined;
   }
 
+  const historyEntry = (from: DeviceState | null, to: DeviceState, by: Actor, why: string, who?: Who): HistoryEntry =>
+    ({ from, to, by, why, at: clock(), ...(who?.label ? { actor: who.label } : {}) });
+
+  function actorOf(by: Actor, who: Who | undefined, accountId: string): AuditActor {
+    if (by === 'system') return { type: 'system' };
+    if (by === 'user') return { type: 'user', id: who?.id ?? accountId, ...(who?.label ? { label: who.label } : {}) };
+    return { type: who?.type ?? 'admin', ...(who ? { id: who.id, label: who.label } : {}) };
+  }
+
+  /** Reports a device event to the audit log (subject: the device; the account it belongs to). */
+  function report(type: AuditType, device: Pick<Device, 'id' | 'accountId' | 'name'>, by: Actor, who: Who | undefined, details: AuditDetails, outcome: 'success' | 'failure' = 'success'): void {
+    audit.record({
+      type, outcome, actor: actorOf(by, who, device.accountId),
+      subject: { type: 'device', id: device.id, ...(device.name ? { label: device.name } : {}) },
+      accountId: device.accountId, ...(who?.ip ? { ip: who.ip } : {}), details,
+    });
+  }
+
+  /** An admin's (or client's) device action that was refused is audited too, then the error goes on. */
+  async function refusedToo<R>(type: AuditType, id: string, by: Actor, who: Who | undefined, work: () => Promise<R>): Promise<R> {
+    try {
+      return await work();
+    } catch (err) {
+      if (by === 'admin' && err instanceof DeviceError) {
+        const device = await byId(id);
+        if (device) report(type, device, by, who, { error: err.message }, 'failure');
+      }
+      throw err;
+    }
+  }
+
   /** Moves a registration to another state with a history entry; false when it was not in `from`. */
-  async function move(id: string, from: DeviceState, to: DeviceState, by: Actor, why: string, extra: Record<string, unknown> = {}, unset: Record<string, ''> = {}): Promise<boolean> {
+  async function move(id: string, from: DeviceState, to: DeviceState, by: Actor, why: string, extra: Record<string, unknown> = {}, unset: Record<string, ''> = {}, who?: Who): Promise<boolean> {
     if (!canMove(from, to)) return false;
-    const entry: HistoryEntry = { from, to, by, why, at: clock() };
+    const entry = historyEntry(from, to, by, why, who);
     return db.updateIf(Devices, id, { state: from }, {
       $set: { state: to, ...extra },
       $push: { history: entry },
@@ -201,6 +248,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       if (!counted || device.state !== 'ACTIVE') return { blocked: device.state === 'BLOCKED', justBlocked: false, failures };
       if (!blocksAt(failures, settings.maxFailures)) return { blocked: false, justBlocked: false, failures };
       const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${failures} failed attempts (${why})`, {}, { expiresAt: '' });
+      if (moved) report('device.blocked', device, 'system', undefined, { from: 'ACTIVE', to: 'BLOCKED', why: `${failures} failed attempts (${why})`, failures });
       return { blocked: true, justBlocked: moved, failures };
     },
 
@@ -222,10 +270,12 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     /** The browser proved itself for the account: known from now on (and trusted, when asked). */
     async markVerified(id: string, trust?: { until: Date; name: string }): Promise<void> {
       const now = clock();
-      await Devices.updateOne({ _id: id }, {
+      const res = await Devices.updateOne({ _id: id }, {
         $set: { verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) },
         $unset: { expiresAt: '' },
       });
+      const device = trust && res.matchedCount ? await byId(id) : undefined;
+      if (device) report('device.trusted', device, 'user', undefined, { name: trust!.name, until: trust!.until.toISOString(), why: 'trusted at new-device verification' });
     },
 
     /** A completed sign-in from this registration: where and when, and the failure count starts again. */
@@ -236,52 +286,82 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       });
     },
 
-    async unblock(id: string, by: Actor, why: string): Promise<Device> {
-      const device = await byId(id);
-      if (!device) throw new DeviceError('There is no such device.');
-      if (device.state === 'REMOVED') throw new DeviceError('This device was removed, which is final: it cannot be unblocked. Its browser signs in as a new device.');
-      if (!(await move(id, 'BLOCKED', 'ACTIVE', by, why, { failures: 0 }))) throw new DeviceError('Only a blocked device can be unblocked.');
-      return (await byId(id))!;
+    /** BLOCKED → ACTIVE (failures start again); `who`: the admin or client that did it. */
+    async unblock(id: string, by: Actor, why: string, who?: Who): Promise<Device> {
+      return refusedToo('device.unblocked', id, by, who, async () => {
+        const device = await byId(id);
+        if (!device) throw new DeviceError('There is no such device.');
+        if (device.state === 'REMOVED') throw new DeviceError('This device was removed, which is final: it cannot be unblocked. Its browser signs in as a new device.');
+        if (!(await move(id, 'BLOCKED', 'ACTIVE', by, why, { failures: 0 }, {}, who))) throw new DeviceError('Only a blocked device can be unblocked.');
+        report('device.unblocked', device, by, who, { from: 'BLOCKED', to: 'ACTIVE', why });
+        return (await byId(id))!;
+      });
     },
 
     /** REMOVED is final: the browser is a new device for the account from then on. */
-    async remove(id: string, by: Actor, why: string): Promise<Device> {
-      const device = await byId(id);
-      if (!device || device.state === 'REMOVED') throw new DeviceError('There is no such device, or it was already removed.');
-      if (!(await move(id, device.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', expiresAt: '' }))) throw new DeviceError('The device changed meanwhile. Try again.');
-      return (await byId(id))!;
+    async remove(id: string, by: Actor, why: string, who?: Who): Promise<Device> {
+      return refusedToo('device.removed', id, by, who, async () => {
+        const device = await byId(id);
+        if (!device || device.state === 'REMOVED') throw new DeviceError('There is no such device, or it was already removed.');
+        if (!(await move(id, device.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', expiresAt: '' }, who))) throw new DeviceError('The device changed meanwhile. Try again.');
+        report('device.removed', device, by, who, { from: device.state, to: 'REMOVED', why });
+        return (await byId(id))!;
+      });
     },
 
     async trust(id: string, name: string, until: Date): Promise<void> {
-      await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $set: { name, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() }, $unset: { pending: '', expiresAt: '' } });
+      const trusted = await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $set: { name, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() }, $unset: { pending: '', expiresAt: '' } });
+      const device = trusted ? await byId(id) : undefined;
+      if (device) report('device.trusted', device, 'user', undefined, { name, until: until.toISOString() });
     },
 
     /** Trust moves to a new browser: it inherits the old one's name and flags; the old one is REMOVED. */
     async transfer(fromId: string, toId: string, until: Date, by: Actor): Promise<void> {
       const from = await byId(fromId);
       if (!from || from.state === 'REMOVED') throw new DeviceError('The device to replace is no longer there. Choose again.');
-      await db.updateIf(Devices, toId, { state: 'ACTIVE' }, {
+      const trusted = await db.updateIf(Devices, toId, { state: 'ACTIVE' }, {
         $set: { ...(from.name ? { name: from.name } : {}), flags: from.flags, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() },
         $unset: { pending: '', expiresAt: '' },
       });
-      await move(fromId, from.state, 'REMOVED', by, `trust transferred to ${toId}`, {}, { trustedUntil: '', pending: '' });
+      const to = trusted ? await byId(toId) : undefined;
+      if (to) report('device.trusted', to, by, undefined, { name: to.name ?? null, until: until.toISOString(), replaces: fromId });
+      const why = `trust transferred to ${toId}`;
+      if (await move(fromId, from.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '' })) report('device.removed', from, by, undefined, { from: from.state, to: 'REMOVED', why });
     },
 
-    async rename(id: string, name: string): Promise<Device> {
-      const clean = name.trim();
-      if (!clean || clean.length > MAX_NAME) throw new DeviceError(`A device name has 1 to ${MAX_NAME} characters.`);
-      if (!(await db.updateIf(Devices, id, { state: { $ne: 'REMOVED' } }, { $set: { name: clean } }))) throw new DeviceError('There is no such device, or it was removed.');
-      return (await byId(id))!;
+    /** A new name, with a history entry (state unchanged); `who`: the admin or client that did it. */
+    async rename(id: string, name: string, by: Actor = 'user', who?: Who): Promise<Device> {
+      return refusedToo('device.renamed', id, by, who, async () => {
+        const clean = typeof name === 'string' ? name.trim() : '';
+        if (!clean || clean.length > MAX_NAME) throw new DeviceError(`A device name has 1 to ${MAX_NAME} characters.`);
+        const device = await byId(id);
+        if (!device || device.state === 'REMOVED') throw new DeviceError('There is no such device, or it was removed.');
+        const why = `renamed to "${clean}"`;
+        const entry = historyEntry(device.state, device.state, by, why, who);
+        if (!(await db.updateIf(Devices, id, { state: device.state }, { $set: { name: clean }, $push: { history: entry } } as never))) {
+          throw new DeviceError('The device changed meanwhile. Try again.');
+        }
+        report('device.renamed', device, by, who, { from: device.name ?? null, to: clean, why });
+        return (await byId(id))!;
+      });
     },
 
-    async flag(id: string, change: { add?: string; remove?: string }): Promise<Device> {
-      const device = await byId(id);
-      if (!device) throw new DeviceError('There is no such device.');
-      const label = (change.add ?? change.remove ?? '').trim();
-      if (!FLAG.test(label)) throw new DeviceError(`A flag has 1 to ${MAX_FLAG} letters, digits, spaces or . : @ / - _`);
-      const flags = change.add ? [...new Set([...device.flags, label])] : device.flags.filter((f) => f !== label);
-      await db.updateIf(Devices, id, { flags: device.flags }, { $set: { flags } });
-      return (await byId(id))!;
+    /** Adds or removes a flag, with a history entry when it changed; `who`: the admin or client that did it. */
+    async flag(id: string, change: { add?: string; remove?: string }, by: Actor = 'user', who?: Who): Promise<Device> {
+      return refusedToo('device.flagged', id, by, who, async () => {
+        const device = await byId(id);
+        if (!device) throw new DeviceError('There is no such device.');
+        const label = (change.add ?? change.remove ?? '').trim();
+        if (!FLAG.test(label)) throw new DeviceError(`A flag has 1 to ${MAX_FLAG} letters, digits, spaces or . : @ / - _`);
+        const flags = change.add ? [...new Set([...device.flags, label])] : device.flags.filter((f) => f !== label);
+        if (flags.length === device.flags.length && flags.every((f, i) => f === device.flags[i])) return device;
+        const why = `flag "${label}" ${change.add ? 'added' : 'removed'}`;
+        const entry = historyEntry(device.state, device.state, by, why, who);
+        if (await db.updateIf(Devices, id, { flags: device.flags }, { $set: { flags }, $push: { history: entry } } as never)) {
+          report('device.flagged', device, by, who, { [change.add ? 'added' : 'removed']: label, flags, why });
+        }
+        return (await byId(id))!;
+      });
     },
 
     async setPending(id: string, pending: PendingAction | undefined): Promise<void> {

@@ -7,10 +7,14 @@
 // "Resend" on the same channel is allowed every `resendIntervalSeconds` and sends the same code
 // while it is valid; `maxAttempts` wrong entries lock the challenge until a resend issues a new
 // code; the count of failures is never reset (devices count them toward blocking).
+//
+// Audit log: a code made to be sent (open, resend) is 'challenge.issued' and a wrong, expired or
+// locked entry 'challenge.failed', with the purpose and channel (never the code).
 import { randomInt, timingSafeEqual } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { Sealer } from '../crypto/seal.ts';
+import { NO_AUDIT, type AuditDetails, type AuditSink } from '../audit/events.ts';
 
 export type Channel = 'email' | 'sms' | 'voice';
 
@@ -68,7 +72,7 @@ export type Challenges = ReturnType<typeof createChallenges>;
 
 const newCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
-export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules, clock: () => Date = () => new Date()) {
+export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
   const Challenges = db.model<ChallengeDoc>('Challenge', new Schema<ChallengeDoc>({
     _id: String,
     accountId: { type: String, required: true },
@@ -102,6 +106,20 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
 
   const live = (doc: ChallengeDoc | null): doc is ChallengeDoc => !!doc && doc.expiresAt > clock();
 
+  function report(failed: boolean, accountId: string, details: AuditDetails): void {
+    audit.record({
+      type: failed ? 'challenge.failed' : 'challenge.issued', outcome: failed ? 'failure' : 'success',
+      actor: { type: 'user', id: accountId },
+      subject: { type: 'account', id: accountId }, accountId, details,
+    });
+  }
+
+  /** A failed entry, reported to the audit log, as verify() answers it. */
+  function failed(accountId: string, purpose: string, channel: Channel, reason: 'wrong' | 'expired' | 'locked', s: ChallengeState): VerifyResult {
+    report(true, accountId, { purpose, channel, reason, attemptsLeft: s.attemptsLeft, failures: s.failures });
+    return { ok: false, reason, state: s };
+  }
+
   return {
     /**
      * The challenge for this scope (an interaction uid or a settings action), purpose and channel.
@@ -126,6 +144,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
         });
       const doc = won ? { _id: id, ...fresh, failures: existing?.failures ?? 0 } : await Challenges.findById(id).lean<ChallengeDoc>();
       if (!doc) throw new ChallengeError('missing', 'The code could not be prepared. Try again.');
+      if (won) report(false, accountId, { purpose, channel, resend: false });
       return won ? { state: state(doc), code } : { state: state(doc) };
     },
 
@@ -155,6 +174,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const won = await db.updateIf(Challenges, id, { sentAt: doc.sentAt, attempts: doc.attempts, sealedCode: doc.sealedCode },
         reuse ? { $set: set } : { $set: set, $unset: { verifiedAt: '' } });
       if (!won) throw new ChallengeError('resend_too_soon', 'The code was just sent again. Check your messages.', rules.resendIntervalSeconds);
+      report(false, accountId, { purpose, channel, resend: true, newCode: !reuse });
       return { state: state({ ...doc, ...set } as ChallengeDoc), code };
     },
 
@@ -186,8 +206,8 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const doc = await Challenges.findById(id).lean<ChallengeDoc>();
       if (!doc || doc.accountId !== accountId) return { ok: false, reason: 'missing' };
       if (doc.verifiedAt) return { ok: false, reason: 'used', state: state(doc) };
-      if (doc.expiresAt <= clock()) return { ok: false, reason: 'expired', state: state(doc) };
-      if (doc.attempts >= rules.maxAttempts) return { ok: false, reason: 'locked', state: state(doc) };
+      if (doc.expiresAt <= clock()) return failed(accountId, purpose, channel, 'expired', state(doc));
+      if (doc.attempts >= rules.maxAttempts) return failed(accountId, purpose, channel, 'locked', state(doc));
       const expected = Buffer.from(sealer.open(doc.sealedCode, context(id)));
       const given = Buffer.from(/^\d{6}$/.test(entered) ? entered : '------');
       if (timingSafeEqual(expected, given)) {
@@ -197,10 +217,10 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       }
       // count the failure against the code it was made on; never lose an increment
       const counted = await db.updateIf(Challenges, id, { sealedCode: doc.sealedCode, attempts: { $lt: rules.maxAttempts } }, { $inc: { attempts: 1, failures: 1 } });
-      if (!counted) return { ok: false, reason: 'locked', state: state({ ...doc, attempts: rules.maxAttempts }) };
+      if (!counted) return failed(accountId, purpose, channel, 'locked', state({ ...doc, attempts: rules.maxAttempts }));
       const after = await Challenges.findById(id).lean<ChallengeDoc>();
       const s = state(after ?? doc);
-      return { ok: false, reason: s.locked ? 'locked' : 'wrong', state: s };
+      return failed(accountId, purpose, channel, s.locked ? 'locked' : 'wrong', s);
     },
   };
 }

@@ -37,6 +37,12 @@ export interface CodeMessages {
   deviceTrustedSms(name: string, until: Date): string;
   /** A change in the account security center (password, PIN, second factor, phones, sessions). */
   securityChange(to: string, change: string, seen: Whereabouts): Promise<Email>;
+  /** An account an admin created without a password: the set-password link, valid `hours`. */
+  invitation(to: string, link: string, hours: number): Promise<Email>;
+  /** An admin reset the password: the old one no longer works; the set-password link, valid `hours`. */
+  passwordResetByAdmin(to: string, link: string, hours: number): Promise<Email>;
+  /** An admin removed every two-factor method of the account. */
+  mfaReset(to: string): Promise<Email>;
 }
 
 /** What a code confirms, in the message: signing in, or a change to the account's devices. */
@@ -73,6 +79,15 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
     },
     async securityChange(to, change, seen) {
       return { to, subject: `Security change on your ${productName} account`, ...(await render('security-change', { productName, change, ...place(seen) })) };
+    },
+    async invitation(to, link, hours) {
+      return { to, subject: `Your ${productName} account: set your password`, ...(await render('invitation', { productName, email: to, link, hours })) };
+    },
+    async passwordResetByAdmin(to, link, hours) {
+      return { to, subject: `Your ${productName} password was reset`, ...(await render('password-reset-by-admin', { productName, email: to, link, hours })) };
+    },
+    async mfaReset(to) {
+      return { to, subject: `Your ${productName} two-factor methods were removed`, ...(await render('mfa-reset', { productName, email: to })) };
     },
     deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,

@@ -1,5 +1,7 @@
 // Relying-party clients, stored in MongoDB through the provider's own Client storage so admins can
-// add them at run time. Metadata is validated by oidc-provider's client schema before it is saved.
+// add, edit, rotate and remove them at run time. Metadata is validated by oidc-provider's client
+// schema before it is saved. First-party clients (the account area, the admin console) are made by
+// the areas themselves and cannot be changed through the admin functions.
 import { randomBytes } from 'node:crypto';
 import type { AdapterPayload } from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
@@ -11,10 +13,30 @@ export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
 export const PKCE = 'urn:tessera:pkce';
 export type PkcePolicy = 'required' | 'optional';
+/** Set by `grantAdminApi`: the client may get client_credentials tokens with scope `admin`. */
+export const ADMIN_API = 'urn:tessera:admin_api';
+/** After a rotation: the previous secret (sealed at rest) and until when it works (epoch seconds). */
+export const PREVIOUS_SECRET = 'urn:tessera:previous_secret';
+export const PREVIOUS_SECRET_EXPIRES_AT = 'urn:tessera:previous_secret_expires_at';
+
+/** The admin console's client (the only one whose users' tokens may carry `admin`). */
+export const ADMIN_CLIENT = 'tessera-admin';
+/** Made and owned by Tessera's own areas (tessera-account is ACCOUNT_CLIENT in account/area.ts). */
+export const FIRST_PARTY_CLIENTS: readonly string[] = ['tessera-account', ADMIN_CLIENT];
+
+/** The scope of the admin API, and the standard ones every client may request. */
+export const ADMIN_SCOPE = 'admin';
+export const STANDARD_SCOPES: readonly string[] = ['openid', 'offline_access', 'email', 'profile', 'phone', 'address'];
+/** The `scope` metadata of clients allowed `admin` (the provider refuses static scopes not listed). */
+const ADMIN_SCOPES = [...STANDARD_SCOPES, ADMIN_SCOPE].join(' ');
+
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post';
+const AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post'];
+const GRANTS: readonly string[] = ['refresh_token', 'client_credentials'];
 
 export class ClientError extends Error {
   override name = 'ClientError';
-  readonly code: 'invalid_client_metadata' | 'client_exists' | 'not_found';
+  readonly code: 'invalid_client_metadata' | 'client_exists' | 'not_found' | 'protected';
   constructor(code: ClientError['code'], message: string) {
     super(message);
     this.code = code;
@@ -35,7 +57,23 @@ export interface NewClient {
   pkce?: PkcePolicy;
   /** Every sign-in for this client reaches at least this acr, or the client gets unmet_authentication_requirements. */
   minimumAcr?: string;
+  /** How a confidential client authenticates (default client_secret_basic); `public: true` means 'none'. */
+  authMethod?: AuthMethod;
 }
+
+/** What `update` may change; null clears an optional field. The id, secret and public-ness never change here. */
+export interface ClientPatch {
+  name?: string | null;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  grants?: ('refresh_token' | 'client_credentials')[];
+  authMethod?: AuthMethod;
+  minimumAcr?: string | null;
+  skipConsent?: boolean;
+  backchannelLogoutUri?: string | null;
+  pkce?: PkcePolicy;
+}
+const PATCH_KEYS = new Set(['name', 'redirectUris', 'postLogoutRedirectUris', 'grants', 'authMethod', 'minimumAcr', 'skipConsent', 'backchannelLogoutUri', 'pkce']);
 
 export interface ClientView {
   clientId: string;
@@ -48,13 +86,26 @@ export interface ClientView {
   skipConsent: boolean;
   pkce: PkcePolicy;
   minimumAcr?: string;
+  backchannelLogoutUri?: string;
+  /** The client may use the admin API (client_credentials with scope admin). */
+  adminApi: boolean;
+  /** After a rotation, while the grace period runs: until when the previous secret still works. */
+  previousSecretValidUntil?: Date;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/;
 
 type Metadata = Record<string, unknown>;
 
-function view(m: Metadata): ClientView {
+/** Until when the previous secret works, if it still does at `now`. */
+function previousValidUntil(m: Metadata, now: Date): Date | undefined {
+  const until = m[PREVIOUS_SECRET_EXPIRES_AT];
+  if (typeof m[PREVIOUS_SECRET] !== 'string' || typeof until !== 'number') return undefined;
+  return until * 1000 > now.getTime() ? new Date(until * 1000) : undefined;
+}
+
+function view(m: Metadata, now: Date): ClientView {
+  const previous = previousValidUntil(m, now);
   return {
     clientId: m.client_id as string,
     ...(m.client_secret ? { clientSecret: m.client_secret as string } : {}),
@@ -66,6 +117,9 @@ function view(m: Metadata): ClientView {
     skipConsent: m[SKIP_CONSENT] === true,
     pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
     ...(typeof m[MINIMUM_ACR] === 'string' ? { minimumAcr: m[MINIMUM_ACR] } : {}),
+    ...(typeof m.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
+    adminApi: m[ADMIN_API] === true,
+    ...(previous ? { previousSecretValidUntil: previous } : {}),
   };
 }
 
@@ -93,38 +147,66 @@ export function uriProblem(uri: string, kind: string): string | undefined {
   return `${kind} ${uri}: the scheme ${url.protocol} is not allowed (https, or http on a loopback host)`;
 }
 
-export function buildClientMetadata(input: NewClient): Metadata {
+const invalid = (message: string) => new ClientError('invalid_client_metadata', message);
+
+/** The input's types, for callers that pass on what they were sent (a bad type is a 400, not a crash). */
+function checkTypes(input: NewClient): void {
+  const strings = (value: unknown, what: string) => {
+    if (value !== undefined && (!Array.isArray(value) || value.some((v) => typeof v !== 'string'))) throw invalid(`${what} must be a list of strings`);
+  };
+  if (typeof input.clientId !== 'string') throw invalid('client id must be a string');
+  strings(input.redirectUris, 'redirect URIs');
+  if (input.redirectUris === undefined) throw invalid('redirect URIs must be a list of strings');
+  strings(input.postLogoutRedirectUris, 'post-logout redirect URIs');
+  strings(input.grants, 'grants');
+  for (const key of ['name', 'backchannelLogoutUri', 'minimumAcr'] as const) {
+    if (input[key] !== undefined && typeof input[key] !== 'string') throw invalid(`${key} must be a string`);
+  }
+  for (const key of ['public', 'skipConsent'] as const) {
+    if (input[key] !== undefined && typeof input[key] !== 'boolean') throw invalid(`${key} must be true or false`);
+  }
+}
+
+/** Every check on what an admin may set, and the metadata it makes (without a secret). */
+function metadataFor(input: NewClient): Metadata {
+  checkTypes(input);
   const problems = [
     ...input.redirectUris.map((u) => uriProblem(u, 'redirect URI')),
     ...(input.postLogoutRedirectUris ?? []).map((u) => uriProblem(u, 'post-logout redirect URI')),
     ...(input.backchannelLogoutUri ? [uriProblem(input.backchannelLogoutUri, 'back-channel logout URI')] : []),
   ].filter(Boolean);
-  if (problems.length) throw new ClientError('invalid_client_metadata', problems.join('; '));
+  if (problems.length) throw invalid(problems.join('; '));
   if (!CLIENT_ID.test(input.clientId)) {
-    throw new ClientError('invalid_client_metadata', 'client id must be 1-128 letters, digits, "_", ":" or "-" (no dots)');
+    throw invalid('client id must be 1-128 letters, digits, "_", ":" or "-" (no dots)');
   }
+  const unknownGrant = (input.grants ?? []).find((g) => !GRANTS.includes(g));
+  if (unknownGrant !== undefined) throw invalid(`grants may be refresh_token or client_credentials, got "${unknownGrant}"`);
   const grants = new Set(input.grants ?? []);
   const interactive = input.redirectUris.length > 0;
   if (!interactive && !grants.has('client_credentials')) {
-    throw new ClientError('invalid_client_metadata', 'a client needs at least one redirect URI, or the client_credentials grant');
+    throw invalid('a client needs at least one redirect URI, or the client_credentials grant');
   }
   if (input.public && grants.has('client_credentials')) {
-    throw new ClientError('invalid_client_metadata', 'a public client cannot use client_credentials');
+    throw invalid('a public client cannot use client_credentials');
   }
   if (input.pkce !== undefined && input.pkce !== 'required' && input.pkce !== 'optional') {
-    throw new ClientError('invalid_client_metadata', `pkce must be required or optional, got "${String(input.pkce)}"`);
+    throw invalid(`pkce must be required or optional, got "${String(input.pkce)}"`);
   }
   if (input.minimumAcr !== undefined && !isAcr(input.minimumAcr)) {
-    throw new ClientError('invalid_client_metadata', `minimum acr must be one of ${ACR_LEVELS.join(', ')}, got "${input.minimumAcr}"`);
+    throw invalid(`minimum acr must be one of ${ACR_LEVELS.join(', ')}, got "${input.minimumAcr}"`);
   }
   if (input.public && input.pkce === 'optional') {
-    throw new ClientError('invalid_client_metadata', 'a public client always requires PKCE (RFC 9700 §2.1.1): pkce optional is only for confidential clients');
+    throw invalid('a public client always requires PKCE (RFC 9700 §2.1.1): pkce optional is only for confidential clients');
+  }
+  if (input.authMethod !== undefined) {
+    if (input.public) throw invalid('a public client has no secret: its authentication method is always none (PKCE only)');
+    if (!AUTH_METHODS.includes(input.authMethod)) throw invalid(`authentication method must be client_secret_basic or client_secret_post, got "${String(input.authMethod)}"`);
   }
   const grantTypes = [...(interactive ? ['authorization_code'] : []), ...grants];
   return {
     client_id: input.clientId,
     ...(input.name ? { client_name: input.name } : {}),
-    ...(input.public ? { token_endpoint_auth_method: 'none' } : { client_secret: randomBytes(32).toString('base64url') }),
+    ...(input.public ? { token_endpoint_auth_method: 'none' } : input.authMethod ? { token_endpoint_auth_method: input.authMethod } : {}),
     redirect_uris: input.redirectUris,
     post_logout_redirect_uris: input.postLogoutRedirectUris ?? [],
     grant_types: grantTypes,
@@ -133,17 +215,91 @@ export function buildClientMetadata(input: NewClient): Metadata {
     [SKIP_CONSENT]: input.skipConsent === true,
     [PKCE]: input.pkce ?? 'required',
     ...(input.minimumAcr ? { [MINIMUM_ACR]: input.minimumAcr } : {}),
+    // the console's users may request the admin scope; other clients get the provider's default list
+    ...(input.clientId === ADMIN_CLIENT ? { scope: ADMIN_SCOPES } : {}),
   };
 }
+
+/** The metadata properties metadataFor decides; update replaces them and keeps every other one. */
+const MANAGED = [
+  'client_name', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types',
+  'backchannel_logout_uri', 'backchannel_logout_session_required', SKIP_CONSENT, PKCE, MINIMUM_ACR,
+];
+
+export function buildClientMetadata(input: NewClient): Metadata {
+  const metadata = metadataFor(input);
+  return input.public ? metadata : { ...metadata, client_secret: newSecret() };
+}
+
+const newSecret = () => randomBytes(32).toString('base64url');
+
+/** The stored client as the input that would make it (the inverse of metadataFor). */
+function inputOf(m: Metadata): NewClient {
+  const isPublic = m.token_endpoint_auth_method === 'none';
+  const method = m.token_endpoint_auth_method;
+  return {
+    clientId: m.client_id as string,
+    redirectUris: (m.redirect_uris as string[] | undefined) ?? [],
+    postLogoutRedirectUris: (m.post_logout_redirect_uris as string[] | undefined) ?? [],
+    grants: ((m.grant_types as string[] | undefined) ?? []).filter((g): g is 'refresh_token' | 'client_credentials' => GRANTS.includes(g)),
+    ...(isPublic ? { public: true } : {}),
+    ...(!isPublic && typeof method === 'string' && AUTH_METHODS.includes(method) ? { authMethod: method as AuthMethod } : {}),
+    skipConsent: m[SKIP_CONSENT] === true,
+    ...(typeof m.client_name === 'string' ? { name: m.client_name } : {}),
+    ...(typeof m.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
+    pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
+    ...(typeof m[MINIMUM_ACR] === 'string' ? { minimumAcr: m[MINIMUM_ACR] } : {}),
+  };
+}
+
+/** The patch applied to a client's input; a public client's authentication method is fixed. */
+function patched(current: NewClient, patch: ClientPatch): NewClient {
+  if (typeof patch !== 'object' || patch === null) throw invalid('the change must be an object');
+  const unknown = Object.entries(patch).find(([key, value]) => !PATCH_KEYS.has(key) && value !== undefined);
+  if (unknown) throw invalid(`"${unknown[0]}" cannot be changed`);
+  const next: NewClient = { ...current };
+  const optional = <K extends 'name' | 'minimumAcr' | 'backchannelLogoutUri'>(key: K) => {
+    const value = patch[key];
+    if (value === null) delete next[key];
+    else if (value !== undefined) next[key] = value;
+  };
+  optional('name');
+  optional('minimumAcr');
+  optional('backchannelLogoutUri');
+  if (patch.redirectUris !== undefined) next.redirectUris = patch.redirectUris;
+  if (patch.postLogoutRedirectUris !== undefined) next.postLogoutRedirectUris = patch.postLogoutRedirectUris;
+  if (patch.grants !== undefined) next.grants = patch.grants;
+  if (patch.skipConsent !== undefined) next.skipConsent = patch.skipConsent;
+  if (patch.pkce !== undefined) next.pkce = patch.pkce;
+  if (patch.authMethod !== undefined) {
+    if (current.public) throw invalid(`client ${current.clientId} is public: it has no secret, and its authentication method (none) cannot be changed`);
+    next.authMethod = patch.authMethod;
+  }
+  return next;
+}
+
+const omit = (m: Metadata, keys: readonly string[]) => Object.fromEntries(Object.entries(m).filter(([k]) => !keys.includes(k)));
 
 /**
  * Wraps the provider storage so client secrets are sealed with ENCRYPTION_KEY at rest and opened
  * only when oidc-provider (or the client store) reads a client.
  */
 export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): OidcStorage {
-  const context = (p: AdapterPayload) => `client-secret:${p.client_id}`;
-  const open = (p: AdapterPayload | undefined) =>
-    p && typeof p.client_secret === 'string' ? { ...p, client_secret: sealer.open(p.client_secret, context(p)) } : p;
+  // the current and the previous secret: each sealed under its own context
+  const secrets = [
+    { key: 'client_secret', context: (p: AdapterPayload) => `client-secret:${p.client_id}` },
+    { key: PREVIOUS_SECRET, context: (p: AdapterPayload) => `client-previous-secret:${p.client_id}` },
+  ];
+  const transform = (p: AdapterPayload, how: (value: string, context: string) => string) => {
+    let out = p;
+    for (const { key, context } of secrets) {
+      const value = p[key];
+      if (typeof value === 'string') out = { ...out, [key]: how(value, context(p)) };
+    }
+    return out;
+  };
+  const seal = (p: AdapterPayload) => transform(p, (v, c) => sealer.seal(v, c));
+  const open = (p: AdapterPayload | undefined) => (p ? transform(p, (v, c) => sealer.open(v, c)) : p);
   return {
     ...storage,
     adapter(name) {
@@ -151,8 +307,7 @@ export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): O
       if (name !== 'Client') return inner;
       return {
         ...inner,
-        upsert: (id, p, expiresIn) =>
-          inner.upsert(id, typeof p.client_secret === 'string' ? { ...p, client_secret: sealer.seal(p.client_secret, context(p)) } : p, expiresIn),
+        upsert: (id, p, expiresIn) => inner.upsert(id, seal(p), expiresIn),
         find: async (id) => open((await inner.find(id)) ?? undefined),
       };
     },
@@ -165,32 +320,131 @@ export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): O
 
 export type ClientStore = ReturnType<typeof createClientStore>;
 
-/** `validate` is the provider's Client.validate: it throws InvalidClientMetadata with a description. */
-export function createClientStore(storage: OidcStorage, validate: (metadata: Metadata) => Promise<void>) {
+/**
+ * `validate` is the provider's Client.validate: it throws InvalidClientMetadata with a description.
+ * `clock` says whether a previous secret's grace period still runs (for views).
+ */
+export function createClientStore(storage: OidcStorage, validate: (metadata: Metadata) => Promise<void>, clock: () => Date = () => new Date()) {
   const clients = storage.adapter('Client');
+
+  // One change at a time per client in this process: an edit, a rotation and a grant read the
+  // stored client and write it whole, so two at once would lose one of them (a rotated secret
+  // shown to an admin that never worked). Another process (the CLI) is not covered.
+  const queues = new Map<string, Promise<unknown>>();
+  function serial<R>(clientId: string, work: () => Promise<R>): Promise<R> {
+    const run = (queues.get(clientId) ?? Promise.resolve()).then(work);
+    const tail = run.then(() => undefined, () => undefined);
+    queues.set(clientId, tail);
+    void tail.then(() => { if (queues.get(clientId) === tail) queues.delete(clientId); });
+    return run;
+  }
+
+  async function validated(metadata: Metadata): Promise<Metadata> {
+    try {
+      await validate(metadata);
+    } catch (err) {
+      const e = err as { error_description?: string; message: string };
+      throw invalid(e.error_description ?? e.message);
+    }
+    return metadata;
+  }
+
+  /** The stored client an admin function may change: not first-party, and existing. */
+  async function editable(clientId: string, action: string): Promise<Metadata> {
+    if (typeof clientId !== 'string') throw new ClientError('not_found', 'no such client');
+    if (FIRST_PARTY_CLIENTS.includes(clientId)) {
+      throw new ClientError('protected', `${clientId} is a first-party client of Tessera itself: it cannot be ${action}`);
+    }
+    const stored = await clients.find(clientId);
+    if (!stored) throw new ClientError('not_found', `no client ${clientId}`);
+    return stored;
+  }
+
   return {
+    /** Also makes the first-party clients (the areas call it on first use). */
     async create(input: NewClient): Promise<ClientView> {
       const metadata = buildClientMetadata(input);
-      try {
-        await validate(metadata);
-      } catch (err) {
-        const e = err as { error_description?: string; message: string };
-        throw new ClientError('invalid_client_metadata', e.error_description ?? e.message);
-      }
-      if (await clients.find(input.clientId)) throw new ClientError('client_exists', `client ${input.clientId} already exists`);
-      await clients.upsert(input.clientId, metadata, 0);
-      return view(metadata);
+      return serial(input.clientId, async () => {
+        await validated(metadata);
+        if (await clients.find(input.clientId)) throw new ClientError('client_exists', `client ${input.clientId} already exists`);
+        await clients.upsert(input.clientId, metadata, 0);
+        return view(metadata, clock());
+      });
     },
     async find(clientId: string): Promise<ClientView | undefined> {
       const m = await clients.find(clientId);
-      return m ? view(m) : undefined;
+      return m ? view(m, clock()) : undefined;
     },
     async list(): Promise<ClientView[]> {
-      return (await storage.list('Client')).map(view);
+      const now = clock();
+      return (await storage.list('Client')).map((m) => view(m, now));
+    },
+    /**
+     * Changes what an admin may set, with the same checks as create; the secret, the previous
+     * secret, the admin-API grant (and its client_credentials grant) and public-ness stay.
+     * Nothing is written when anything is invalid.
+     */
+    async update(clientId: string, patch: ClientPatch): Promise<ClientView> {
+      return serial(clientId, async () => {
+        const stored = await editable(clientId, 'edited');
+        const input = patched(inputOf(stored), patch);
+        if (stored[ADMIN_API] === true && !input.grants?.includes('client_credentials')) {
+          input.grants = [...(input.grants ?? []), 'client_credentials'];
+        }
+        const metadata = await validated({ ...omit(stored, MANAGED), ...metadataFor(input) });
+        await clients.upsert(clientId, metadata, 0);
+        return view(metadata, clock());
+      });
+    },
+    /**
+     * A new random secret; the one it replaces keeps working until now + grace (not at all when
+     * grace is 0). A secret rotated out earlier stops at once: only one previous secret is kept.
+     */
+    async rotateSecret(clientId: string, { now, graceSeconds }: { now: Date; graceSeconds: number }): Promise<{ client: ClientView; clientSecret: string; previousValidUntil?: Date }> {
+      if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new RangeError(`graceSeconds must be 0 or more, got ${graceSeconds}`);
+      return serial(clientId, async () => {
+        const stored = await editable(clientId, 'rotated');
+        if (stored.token_endpoint_auth_method === 'none' || typeof stored.client_secret !== 'string') {
+          throw invalid(`client ${clientId} is a public client: a public client has no secret to rotate`);
+        }
+        const clientSecret = newSecret();
+        const until = graceSeconds > 0 ? Math.floor(now.getTime() / 1000 + graceSeconds) : undefined;
+        const metadata = await validated({
+          ...omit(stored, [PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT]),
+          client_secret: clientSecret,
+          ...(until ? { [PREVIOUS_SECRET]: stored.client_secret, [PREVIOUS_SECRET_EXPIRES_AT]: until } : {}),
+        });
+        await clients.upsert(clientId, metadata, 0);
+        return { client: view(metadata, now), clientSecret, ...(until ? { previousValidUntil: new Date(until * 1000) } : {}) };
+      });
+    },
+    /**
+     * Lets a confidential client use the admin API: the client_credentials grant, the `admin`
+     * scope (beside the standard ones, so its other flows keep working) and the admin-API mark.
+     */
+    async grantAdminApi(clientId: string): Promise<ClientView> {
+      return serial(clientId, async () => {
+        const stored = await editable(clientId, 'given the admin API');
+        if (stored.token_endpoint_auth_method === 'none' || typeof stored.client_secret !== 'string') {
+          throw invalid(`client ${clientId} is a public client: only a confidential client (with a secret) can use the admin API`);
+        }
+        const grants = (stored.grant_types as string[] | undefined) ?? ['authorization_code'];
+        const scopes = new Set([...(typeof stored.scope === 'string' ? stored.scope.split(' ') : []), ...ADMIN_SCOPES.split(' ')]);
+        const metadata = await validated({
+          ...stored,
+          grant_types: grants.includes('client_credentials') ? grants : [...grants, 'client_credentials'],
+          scope: [...scopes].filter(Boolean).join(' '),
+          [ADMIN_API]: true,
+        });
+        await clients.upsert(clientId, metadata, 0);
+        return view(metadata, clock());
+      });
     },
     async remove(clientId: string): Promise<void> {
-      if (!(await clients.find(clientId))) throw new ClientError('not_found', `no client ${clientId}`);
-      await clients.destroy(clientId);
+      return serial(clientId, async () => {
+        await editable(clientId, 'deleted');
+        await clients.destroy(clientId);
+      });
     },
   };
 }

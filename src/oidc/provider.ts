@@ -1,11 +1,13 @@
 // oidc-provider configuration: what Tessera enables, how accounts and clients are found, and how
 // provider-rendered pages (errors, logout) look. Everything stateful comes in through `deps`.
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { JsonWebKey } from 'node:crypto';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import { createHash, timingSafeEqual, type JsonWebKey } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
-import { PKCE, SKIP_CONSENT } from './clients.ts';
+import {
+  ADMIN_API, ADMIN_CLIENT, ADMIN_SCOPE, PKCE, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, SKIP_CONSENT, STANDARD_SCOPES,
+} from './clients.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
 import { MINIMUM_ACR, type StepUpDeps } from './step-up.ts';
@@ -21,13 +23,31 @@ export interface ProviderDeps {
   stepUp: StepUpDeps;
   /** Lets the provider call relying parties on loopback/private addresses (tests, internal RPs). */
   allowPrivateFetch?: boolean;
+  /** Tessera's one clock (a rotated-out client secret's grace period); default: the step-up's. */
+  clock?: () => Date;
 }
 
 type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
 const render = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>) =>
   (ctx as unknown as { render: Render }).render(view, locals);
 
-export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false }: ProviderDeps): Provider {
+const { Check } = interactionPolicy;
+
+/** Tokens of users (authorization code) carry `admin` only for the admin console's client. */
+const adminScopeCheck = new Check('admin_scope', 'the admin scope is only for the admin console', (ctx: KoaContextWithOIDC) => {
+  if (ctx.oidc.requestParamScopes.has(ADMIN_SCOPE) && ctx.oidc.client?.clientId !== ADMIN_CLIENT) {
+    throw new errors.InvalidScope('the admin scope is only for the Tessera admin console (machine clients use client_credentials)', ADMIN_SCOPE);
+  }
+  return Check.NO_NEED_TO_PROMPT;
+});
+
+/** Equal in constant time (hashes first: timingSafeEqual needs equal lengths). */
+function secretEquals(expected: string, actual: string): boolean {
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(expected), digest(actual));
+}
+
+export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock }: ProviderDeps): Provider {
   const { ttl } = config;
   const httpsIssuer = config.issuer.startsWith('https:');
   const configuration: Configuration = {
@@ -59,7 +79,8 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       phone: ['phone_number', 'phone_number_verified'],
       address: ['address'],
     },
-    scopes: ['openid', 'offline_access', 'email', 'profile', 'phone', 'address'],
+    // admin: the admin API (client_credentials of granted clients) and the admin console's users
+    scopes: [...STANDARD_SCOPES, ADMIN_SCOPE],
     responseTypes: ['code'],
     // RFC 9700: always for public clients; a confidential client may be registered with pkce
     // optional (certification RPs and older confidential clients send none; OIDC Core allows it)
@@ -75,6 +96,10 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
       id_token_signed_response_alg: 'ES256',
+      // a client whose metadata has no scope list may request only the standard scopes: the
+      // provider refuses (invalid_scope) a listed scope a client's list lacks, and only the admin
+      // console's client and admin-API clients (clients.ts grantAdminApi) list admin
+      scope: STANDARD_SCOPES.join(' '),
     },
     enabledJWA: {
       idTokenSigningAlgValues: ['ES256', 'RS256'],
@@ -83,8 +108,13 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR],
+      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT],
       validator(_ctx, key, value, metadata) {
+        if (key === ADMIN_API && value !== undefined && typeof value !== 'boolean') throw new Error(`${ADMIN_API} must be a boolean`);
+        if (key === PREVIOUS_SECRET && value !== undefined && (typeof value !== 'string' || !value)) throw new Error(`${PREVIOUS_SECRET} must be a string`);
+        if (key === PREVIOUS_SECRET_EXPIRES_AT && value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 0)) {
+          throw new Error(`${PREVIOUS_SECRET_EXPIRES_AT} must be a time in epoch seconds`);
+        }
         if (key === SKIP_CONSENT && value !== undefined && typeof value !== 'boolean') {
           throw new Error(`${SKIP_CONSENT} must be a boolean`);
         }
@@ -130,7 +160,7 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       Grant: ttl.grantSeconds,
       ClientCredentials: ttl.clientCredentialsSeconds,
     },
-    interactions: { policy: buildInteractionPolicy(stepUp), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { policy: withAdminScopeCheck(buildInteractionPolicy(stepUp)), url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     async findAccount(_ctx, sub) {
       const account = await accounts.findById(sub);
       if (!account || account.disabled) return undefined;
@@ -153,7 +183,9 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
       if (ctx.oidc.client![SKIP_CONSENT] !== true) return undefined;
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
-      grant.addOIDCScope(ctx.oidc.requestParamScopes ? [...ctx.oidc.requestParamScopes].join(' ') : 'openid');
+      // never admin without asking, except to the admin console (adminScopeCheck refuses the request anyway)
+      const scopes = [...(ctx.oidc.requestParamScopes ?? ['openid'])].filter((s) => s !== ADMIN_SCOPE || ctx.oidc.client!.clientId === ADMIN_CLIENT);
+      grant.addOIDCScope(scopes.length ? scopes.join(' ') : 'openid');
       grant.addOIDCClaims([...(ctx.oidc.requestParamClaims ?? [])]);
       await grant.save();
       return grant;
@@ -172,5 +204,34 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       ? { fetch: (url: URL | string | Request, options?: RequestInit & { dispatcher?: unknown }) => { if (options) delete options.dispatcher; return fetch(url, options); } }
       : {}),
   };
-  return new Provider(config.issuer, configuration);
+  const provider = new Provider(config.issuer, configuration);
+  acceptPreviousSecret(provider, clock);
+  return provider;
+}
+
+function withAdminScopeCheck(policy: ReturnType<typeof buildInteractionPolicy>) {
+  // first of all: refused before any sign-in page
+  policy.get('login')!.checks.add(adminScopeCheck, 0);
+  return policy;
+}
+
+/**
+ * After a rotation the previous secret also authenticates the client until its expiry (the
+ * client's urn:tessera:previous_secret* metadata, clients.ts rotateSecret). The provider finds the
+ * client anew on every request (its cache is keyed by a hash of the stored metadata), so a
+ * rotation and the end of the grace period take effect at once.
+ */
+function acceptPreviousSecret(provider: Provider, clock: () => Date): void {
+  type Compare = (this: InstanceType<Provider['Client']>, actual: string) => Promise<boolean>;
+  const proto = provider.Client.prototype as unknown as { compareClientSecret: Compare } & Record<string, unknown>;
+  const compare = proto.compareClientSecret;
+  proto.compareClientSecret = async function compareClientSecret(actual) {
+    if (await compare.call(this, actual)) return true;
+    const client = this as unknown as Record<string, unknown>;
+    const previous = client[PREVIOUS_SECRET];
+    const until = client[PREVIOUS_SECRET_EXPIRES_AT];
+    if (typeof previous !== 'string' || typeof until !== 'number' || typeof actual !== 'string') return false;
+    if (clock().getTime() >= until * 1000) return false;
+    return secretEquals(previous, actual);
+  };
 }

@@ -50,14 +50,24 @@ export function createOrganisations(db: Database, accounts: AccountStore, clock:
     const org = await find(idOrName);
     const account = await accounts.findByEmail(email);
     if (!account) throw new OrganisationError(`no account with email ${email}`);
-    if (account.organisationId && account.organisationId !== org.id) throw new OrganisationError(`${email} already belongs to organisation ${account.organisationId}`);
-    const updated = await editDocument(db, Orgs, org.id, (doc) => {
-      if (!doc) throw new OrganisationError(`no organisation "${idOrName}"`);
+    return setMember(org.id, account.id, admin, true);
+  }
+
+  /**
+   * Makes the account a member (an organisation admin when `admin`, a plain member otherwise: a
+   * second call changes the role). `keepAdmin` only adds the admin role, never takes it away.
+   */
+  async function setMember(organisationId: string, accountId: string, admin: boolean, keepAdmin = false): Promise<Organisation> {
+    const account = await accounts.findById(accountId);
+    if (!account) throw new OrganisationError('there is no such account');
+    if (account.organisationId && account.organisationId !== organisationId) throw new OrganisationError(`${account.email} already belongs to organisation ${account.organisationId}`);
+    const updated = await editDocument(db, Orgs, organisationId, (doc) => {
+      if (!doc) throw new OrganisationError(`no organisation "${organisationId}"`);
       const members = [...new Set([...doc.members, account.id])];
-      const admins = admin ? [...new Set([...doc.admins, account.id])] : doc.admins;
+      const admins = admin ? [...new Set([...doc.admins, account.id])] : keepAdmin ? doc.admins : doc.admins.filter((a) => a !== account.id);
       return { set: { members, admins }, result: view({ ...doc, members, admins }) };
     });
-    await accounts.setOrganisation(account.id, org.id);
+    await accounts.setOrganisation(account.id, organisationId);
     return updated;
   }
 
@@ -73,6 +83,31 @@ export function createOrganisations(db: Database, accounts: AccountStore, clock:
       return view(doc);
     },
     addMember: (idOrName: string, email: string) => join(idOrName, email, false),
+    setMember: (organisationId: string, accountId: string, admin: boolean) => setMember(organisationId, accountId, admin),
+    /** The account leaves the organisation (and stops being one of its admins). */
+    async removeMember(organisationId: string, accountId: string): Promise<Organisation> {
+      const updated = await editDocument(db, Orgs, organisationId, (doc) => {
+        if (!doc) throw new OrganisationError(`no organisation "${organisationId}"`);
+        if (!doc.members.includes(accountId)) throw new OrganisationError('that account is not a member of this organisation');
+        const members = doc.members.filter((m) => m !== accountId);
+        const admins = doc.admins.filter((a) => a !== accountId);
+        return { set: { members, admins }, result: view({ ...doc, members, admins }) };
+      });
+      const account = await accounts.findById(accountId);
+      if (account?.organisationId === organisationId) await accounts.setOrganisation(accountId, undefined);
+      return updated;
+    },
+    async rename(organisationId: string, name: string): Promise<Organisation> {
+      const clean = name.trim();
+      if (!clean || clean.length > 200) throw new OrganisationError('an organisation name has 1 to 200 characters');
+      // administration only: names are unique, checked by a scan
+      const taken = (await Orgs.find({ name: clean }).lean<OrgDoc[]>()).some((o) => o._id !== organisationId);
+      if (taken) throw new OrganisationError(`an organisation named "${clean}" already exists`);
+      return editDocument(db, Orgs, organisationId, (doc) => {
+        if (!doc) throw new OrganisationError(`no organisation "${organisationId}"`);
+        return { set: { name: clean }, result: view({ ...doc, name: clean }) };
+      });
+    },
     /** Organisation admins are members too. */
     addAdmin: (idOrName: string, email: string) => join(idOrName, email, true),
     async list(): Promise<Organisation[]> {

@@ -135,7 +135,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
           return;
         }
         const done = await act(ctx, account);
-        area.notify(ctx, account, done.email);
+        area.notify(ctx, account, done.email, 'phone.changed');
         await list(ctx, account, { notice: done.notice }, done.verify ? { verify: done.verify } : {});
       }, retryOf);
     }
@@ -202,7 +202,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         return codePage(ctx, phone, channel, codePrompt(state, describe(channel, phone.number), deps.clock(), false), result.message);
       }
       const verified = await phones.markVerified(account.id, phone.id, phone.number);
-      area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`);
+      area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`, 'phone.changed');
       await list(ctx, account, { notice: `${verified.number} is verified and Active.${verified.primary ? ' It is your primary number: text and call codes go to it.' : ''}` });
     });
 
@@ -230,7 +230,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       if (field(ctx, 'confirm', 8) !== 'yes') return primaryPage(ctx, phone);
       if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, 'Your current password is not right: nothing was changed.');
       const primary = await phones.setPrimary(account.id, phone.id);
-      area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`);
+      area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`, 'phone.changed');
       await list(ctx, account, { notice: `${primary.number} is now your primary number: text and call codes go to it.` });
     });
   };

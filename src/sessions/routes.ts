@@ -76,7 +76,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         await page(ctx, account, { error: 'There is no such session of yours (it may have ended already): nothing was changed.' });
         return;
       }
-      area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`);
+      area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`, 'session.ended');
       if (own.current) {
         ctx.redirect('/account/security');
         return;
@@ -87,7 +87,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
     change('/security/sessions/end-others', async (ctx, account) => {
       const here = await area.current(ctx);
       const ended = await deps.sessions.endOthers(account.id, here?.session.uid);
-      if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`);
+      if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`, 'session.ended');
       await page(ctx, account, { notice: ended ? `${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out.` : 'There were no other sessions.' });
     });
 
@@ -100,7 +100,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       }
       await deps.accounts.setSessionSettings(account.id, { autoLogoutDays: days });
       const said = days === null ? `sessions end after ${deps.maxDays} days (the longest this server allows)` : `sessions end ${days} ${days === 1 ? 'day' : 'days'} after sign-in`;
-      area.notify(ctx, account, `Auto-logout changed: ${said}.`);
+      area.notify(ctx, account, `Auto-logout changed: ${said}.`, 'session.changed');
       await page(ctx, account, { notice: `Saved: ${said}, whatever the activity. This applies to your current sessions too.` });
     });
 

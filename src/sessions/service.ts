@@ -2,6 +2,10 @@
 // use (auto-logout ends them, the screen lock closes them until the PIN), listed with where they
 // come from, and ended one by one or all but this one — which ends the relying parties' sessions
 // tied to them too (back-channel logout, grants and refresh tokens revoked).
+//
+// Audit log: the sessions Tessera ends itself (auto-logout, too many wrong PINs) are recorded
+// here as 'session.ended'; those a caller ends (one, all others) when it says who did it (`by`):
+// the account area leaves `by` out where its own notice already records the change.
 import { createHmac } from 'node:crypto';
 import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
@@ -14,6 +18,14 @@ import { normalizeIp } from '../policy/ip-ranges.ts';
 import { pinSkipped } from '../policy/trust.ts';
 import { sessionEndsAt, sessionState, type SessionState } from '../policy/session.ts';
 import type { SessionRecord, SessionRecords } from './store.ts';
+import { NO_AUDIT, type AuditActor, type AuditSink } from '../audit/events.ts';
+
+/** Who ended sessions, for the audit log: the person, an admin, a client; where from; and why. */
+export interface EndedBy {
+  actor: AuditActor;
+  ip?: string;
+  why: string;
+}
 
 /** Where a request comes from, as the session pages need it. */
 export interface Requester {
@@ -49,6 +61,7 @@ export interface SessionServiceDeps {
   maxPinFailures: number;
   clock: () => Date;
   log: (line: string) => void;
+  audit?: AuditSink;
 }
 
 export type SessionService = ReturnType<typeof createSessionService>;
@@ -57,6 +70,16 @@ export function createSessionService(deps: SessionServiceDeps) {
   const { records, clock } = deps;
   const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
   const refOf = (uid: string) => createHmac('sha256', deps.refKey).update(uid).digest('base64url').slice(0, 22);
+  const audit = deps.audit ?? NO_AUDIT;
+
+  /** Reports `sessions` ended sessions of the account to the audit log. */
+  function ended(accountId: string, sessions: number, by: EndedBy): void {
+    if (sessions < 1) return;
+    audit.record({
+      type: 'session.ended', outcome: 'success', actor: by.actor, subject: { type: 'account', id: accountId }, accountId,
+      ...(by.ip ? { ip: by.ip } : {}), details: { why: by.why, sessions },
+    });
+  }
 
   async function end(accountId: string, uid: string): Promise<boolean> {
     const failures: string[] = [];
@@ -101,7 +124,12 @@ export function createSessionService(deps: SessionServiceDeps) {
       }
       if (record.accountId !== account.id) return 'active';
       const state = await stateOf(record, account, from.ip);
-      if (state === 'ended') await end(account.id, uid);
+      if (state === 'ended') {
+        const days = account.security.autoLogoutDays;
+        const ip = normalizeIp(from.ip);
+        const why = days && days < deps.maxDays ? `auto-logout after ${days} ${days === 1 ? 'day' : 'days'}` : `the longest session lifetime (${deps.maxDays} days) reached`;
+        if (await end(account.id, uid)) ended(account.id, 1, { actor: { type: 'system' }, ...(ip ? { ip } : {}), why });
+      }
       else if (state === 'locked') { if (!record.locked) await records.lock(uid); }
       else await records.touch(record, normalizeIp(from.ip));
       return state;
@@ -115,7 +143,7 @@ export function createSessionService(deps: SessionServiceDeps) {
       }
       const failures = await records.pinFailed(uid);
       if (failures >= deps.maxPinFailures) {
-        await end(account.id, uid);
+        if (await end(account.id, uid)) ended(account.id, 1, { actor: { type: 'system' }, why: `${failures} wrong PINs` });
         return { outcome: 'ended' };
       }
       return { outcome: 'wrong', left: deps.maxPinFailures - failures };
@@ -143,20 +171,24 @@ export function createSessionService(deps: SessionServiceDeps) {
       return views.sort((a, b) => Number(b.current) - Number(a.current) || (b.lastActiveAt?.getTime() ?? 0) - (a.lastActiveAt?.getTime() ?? 0));
     },
 
-    /** Ends the account's session with this handle; false when the account has none such. */
-    async endByRef(accountId: string, ref: string): Promise<boolean> {
+    /** Ends the account's session with this handle; false when the account has none such. `by`: audit it so. */
+    async endByRef(accountId: string, ref: string, by?: EndedBy): Promise<boolean> {
       for (const payload of await deps.storage.sessionsOf(accountId)) {
-        if (refOf(payload.uid as string) === ref) return end(accountId, payload.uid as string);
+        if (refOf(payload.uid as string) !== ref) continue;
+        const done = await end(accountId, payload.uid as string);
+        if (done && by) ended(accountId, 1, by);
+        return done;
       }
       return false;
     },
 
-    /** Ends every session of the account except `keepUid`; resolves to how many ended. */
-    async endOthers(accountId: string, keepUid: string | undefined): Promise<number> {
+    /** Ends every session of the account except `keepUid`; resolves to how many ended. `by`: audit it so. */
+    async endOthers(accountId: string, keepUid: string | undefined, by?: EndedBy): Promise<number> {
       let count = 0;
       for (const payload of await deps.storage.sessionsOf(accountId)) {
         if (payload.uid !== keepUid && (await end(accountId, payload.uid as string))) count++;
       }
+      if (by) ended(accountId, count, by);
       return count;
     },
 

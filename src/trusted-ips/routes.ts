@@ -108,6 +108,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
           await page(ctx, account, { error: `${err.message} Nothing was changed.` }, retry);
           return;
         }
+        area.audit(ctx, account, 'trusted_ip.changed', notice);
         await page(ctx, account, { notice });
       });
     }

@@ -44,6 +44,11 @@ export function createRecoveryCodes(db: Database, hmacKey: Buffer, clock: () => 
       const doc = await Codes.findById(accountId).lean<RecoveryDoc>();
       return doc ? Object.values(doc.codes).filter((used) => used === 0).length : 0;
     },
+    /** An admin's MFA reset: the account's recovery codes; how many unused ones were removed. */
+    async removeAll(accountId: string): Promise<number> {
+      const doc = await Codes.findOneAndDelete({ _id: accountId }).lean<RecoveryDoc>();
+      return doc ? Object.values(doc.codes).filter((used) => used === 0).length : 0;
+    },
     /** Spends a code: true once for each code of the current batch. */
     async use(accountId: string, code: string): Promise<boolean> {
       const normalized = normalizeRecoveryCode(code);

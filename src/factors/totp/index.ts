@@ -104,6 +104,13 @@ export function createTotp(db: Database, sealer: Sealer, options: { issuer: stri
       await Credentials.deleteOne({ _id: accountId });
       await Pending.deleteOne({ _id: accountId });
     },
+
+    /** An admin's MFA reset: the account's authenticator app (and any unfinished setup); how many were removed. */
+    async removeAll(accountId: string): Promise<number> {
+      const removed = await Credentials.deleteOne({ _id: accountId });
+      await Pending.deleteOne({ _id: accountId });
+      return removed.deletedCount;
+    },
   };
   return store;
 }

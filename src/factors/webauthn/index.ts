@@ -112,6 +112,12 @@ export function createWebAuthn(db: Database, options: { issuer: string; rpName: 
       return res.modifiedCount === 1;
     },
 
+    /** An admin's MFA reset: every security key and passkey of the account; how many were removed. */
+    async removeAll(accountId: string): Promise<number> {
+      const doc = await Credentials.findOneAndDelete({ _id: accountId }).lean<CredentialsDoc>();
+      return doc ? Object.keys(doc.creds ?? {}).length : 0;
+    },
+
     async authenticationOptions(accountId: string, scope: string) {
       const creds = await credsOf(accountId);
       const opts = await generateAuthenticationOptions({

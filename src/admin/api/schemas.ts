@@ -1,0 +1,236 @@
+// The admin JSON API's shapes as zod schemas: every path parameter, query, request body and response.
+// Requests are validated with them (strict: unknown fields are refused, every string is capped) and
+// the OpenAPI document is generated from the same schemas, so what is checked is what is documented.
+// Responses are sent through their schema too: a field that is not documented is never sent.
+import { z } from 'zod';
+import { uriProblem } from '../../oidc/clients.ts';
+import { ACR_LEVELS } from '../../policy/assurance.ts';
+import { MAX_FLAG, MAX_NAME } from '../../devices/registry.ts';
+
+const MAX_ID = 128;
+const MAX_LABEL = 200;
+const MAX_URI = 2000;
+const MAX_ITEMS = 20;
+const MAX_CURSOR = 512;
+
+// ---- building blocks -------------------------------------------------------------------------
+
+const id = (what: string) => z.string().min(1).max(MAX_ID).meta({ description: `The ${what}.` });
+const label = (what: string) => z.string().trim().min(1).max(MAX_LABEL).meta({ description: what });
+
+/** A redirect-like URI: https, or http on a loopback host; no wildcard, fragment or credentials. */
+const uri = (kind: string) =>
+  z.string().max(MAX_URI).superRefine((value, ctx) => {
+    const problem = uriProblem(value, kind);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).meta({ format: 'uri', description: `A ${kind}: https, or http only on a loopback host; no wildcard, fragment or credentials.` });
+
+const uris = (kind: string) => z.array(uri(kind)).max(MAX_ITEMS);
+
+/** An ISO 8601 date (2025-01-31) or date-time with an offset (2025-01-31T12:00:00Z), as a Date. */
+const isoDate = (what: string) =>
+  z.union([z.iso.datetime({ offset: true }), z.iso.date()])
+    .transform((s) => new Date(s))
+    .meta({ description: `${what}: an ISO 8601 date or date-time (2025-01-31 or 2025-01-31T12:00:00Z).` });
+
+/** A whole number in a query string: digits only (no "1e2", "0x10", "" or repeats), then range-checked. */
+const queryInt = (min: number, max: number, what: string) =>
+  z.preprocess((v) => (typeof v === 'string' && /^\d{1,6}$/.test(v) ? Number(v) : v), z.number().int().min(min).max(max))
+    .meta({ description: `${what} (${min}-${max}).` });
+
+const dateTime = z.iso.datetime();
+const acr = z.enum(ACR_LEVELS as unknown as [string, ...string[]]);
+const grant = z.enum(['refresh_token', 'client_credentials']);
+const role = z.enum(['user', 'admin']);
+
+// ---- path parameters -------------------------------------------------------------------------
+
+export const ClientParams = z.strictObject({ clientId: id('client id') });
+export const UserParams = z.strictObject({ userId: id('user (account) id') });
+export const DeviceParams = z.strictObject({ deviceId: id('device id') });
+export const FlagParams = z.strictObject({ deviceId: id('device id'), flag: z.string().min(1).max(MAX_FLAG).meta({ description: 'The flag.' }) });
+export const OrganisationParams = z.strictObject({ organisationId: id('organisation id') });
+export const MemberParams = z.strictObject({ organisationId: id('organisation id'), userId: id('user (account) id') });
+
+// ---- queries ---------------------------------------------------------------------------------
+
+/** Routes that take no query parameters refuse any (a typo is an error, not silently ignored). */
+export const NoQuery = z.strictObject({});
+
+export const UserSearchQuery = z.strictObject({
+  q: z.string().max(MAX_LABEL).optional().meta({ description: 'Part of the email or name (case-insensitive).' }),
+  cursor: z.string().min(1).max(MAX_CURSOR).optional().meta({ description: 'The `next` of the previous page.' }),
+  limit: queryInt(1, 100, 'Users per page').optional(),
+});
+
+const auditFilterFields = {
+  from: isoDate('Events at or after').optional(),
+  to: isoDate('Events before or at').optional(),
+  accountId: id('account the events concern').optional(),
+  type: z.string().max(100).regex(/^[a-z0-9_.]+\*?$/i, 'an event type, or a family ending in "." or ".*" (admin.*)').optional()
+    .meta({ description: 'An exact event type (sign_in.failure) or a family ending in "." or ".*" (admin.*).' }),
+  outcome: z.enum(['success', 'failure']).optional(),
+};
+
+const fromBeforeTo = (q: { from?: Date | undefined; to?: Date | undefined }) => !q.from || !q.to || q.from <= q.to;
+const fromBeforeToMessage = { message: '"from" must not be after "to"', path: ['from'] };
+
+export const AuditQuery = z.strictObject({
+  ...auditFilterFields,
+  cursor: z.string().min(1).max(MAX_CURSOR).optional().meta({ description: 'The `next` of the previous page.' }),
+  limit: queryInt(1, 200, 'Events per page').optional(),
+}).refine(fromBeforeTo, fromBeforeToMessage);
+
+export const AuditExportQuery = z.strictObject(auditFilterFields).refine(fromBeforeTo, fromBeforeToMessage);
+
+// ---- request bodies --------------------------------------------------------------------------
+
+export const ClientInput = z.strictObject({
+  clientId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/, 'a client id is 1-128 letters, digits, "_", ":" or "-" (no dots), starting with a letter or digit')
+    .meta({ description: 'The client id (1-128 letters, digits, "_", ":" or "-"). Never changes.' }),
+  name: label('A display name.').optional(),
+  redirectUris: uris('redirect URI'),
+  postLogoutRedirectUris: uris('post-logout redirect URI').optional(),
+  grants: z.array(grant).max(2).optional().meta({ description: 'Grants beyond authorization_code.' }),
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional()
+    .meta({ description: '"none" makes a public client (PKCE, no secret); fixed at creation.' }),
+  minimumAcr: acr.optional(),
+  skipConsent: z.boolean().optional(),
+  backchannelLogoutUri: uri('back-channel logout URI').optional(),
+  pkce: z.enum(['required', 'optional']).optional(),
+});
+
+export const ClientPatch = z.strictObject({
+  name: label('A display name (null clears it).').nullable().optional(),
+  redirectUris: uris('redirect URI').optional(),
+  postLogoutRedirectUris: uris('post-logout redirect URI').optional(),
+  grants: z.array(grant).max(2).optional(),
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  minimumAcr: acr.nullable().optional(),
+  skipConsent: z.boolean().optional(),
+  backchannelLogoutUri: uri('back-channel logout URI').nullable().optional(),
+  pkce: z.enum(['required', 'optional']).optional(),
+}).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
+
+export const NewUser = z.strictObject({
+  email: z.string().trim().min(3).max(254).regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address').meta({ format: 'email' }),
+  name: label('The person\'s name.').optional(),
+  role: role.optional(),
+  password: z.string().min(1).max(256).optional()
+    .meta({ description: 'With a password the account is ready; without one an invitation email carries a set-password link.' }),
+});
+
+export const RoleBody = z.strictObject({ role });
+export const DeviceNameBody = z.strictObject({ name: z.string().trim().min(1).max(MAX_NAME) });
+export const FlagBody = z.strictObject({ flag: z.string().trim().min(1).max(MAX_FLAG) });
+export const OrganisationBody = z.strictObject({ name: label('The organisation\'s name.') });
+export const MemberBody = z.strictObject({ admin: z.boolean().meta({ description: 'Organisation admin (receives members\' new-device notices).' }) });
+
+// ---- responses (the JSON form: dates are ISO strings) ----------------------------------------
+
+export const AdminClient = z.object({
+  clientId: z.string(),
+  name: z.string().optional(),
+  redirectUris: z.array(z.string()),
+  postLogoutRedirectUris: z.array(z.string()),
+  grantTypes: z.array(z.string()),
+  authMethod: z.string(),
+  skipConsent: z.boolean(),
+  pkce: z.enum(['required', 'optional']),
+  minimumAcr: z.string().optional(),
+  backchannelLogoutUri: z.string().optional(),
+  adminApi: z.boolean().meta({ description: 'May call this API with a client_credentials token (scope admin).' }),
+  previousSecretValidUntil: dateTime.optional().meta({ description: 'After a rotation, while the grace period runs: until when the previous secret still works.' }),
+}).meta({ id: 'AdminClient', description: 'A client as administration shows it (never its secret).' });
+
+export const AdminUser = z.object({
+  id: z.string(),
+  email: z.string(),
+  name: z.string(),
+  role,
+  disabled: z.boolean(),
+  locked: z.boolean(),
+  passwordResetRequired: z.boolean(),
+  organisationId: z.string().optional(),
+  secondFactor: z.string().optional(),
+  emailVerified: z.boolean(),
+  createdAt: dateTime,
+}).meta({ id: 'AdminUser', description: 'An account as administration shows it.' });
+
+const deviceState = z.enum(['ACTIVE', 'BLOCKED', 'REMOVED']);
+
+export const Device = z.object({
+  id: z.string(),
+  accountId: z.string(),
+  name: z.string().optional(),
+  state: deviceState,
+  flags: z.array(z.string()),
+  firstSeenAt: dateTime,
+  verifiedAt: dateTime.optional(),
+  activatedAt: dateTime.optional(),
+  trustedUntil: dateTime.optional(),
+  lastUsedAt: dateTime.optional(),
+  lastIp: z.string().optional(),
+  location: z.object({ country: z.string(), region: z.string().optional(), city: z.string().optional() }).optional(),
+  browser: z.string().optional(),
+  os: z.string().optional(),
+  failures: z.number(),
+  history: z.array(z.object({
+    from: deviceState.nullable(),
+    to: deviceState,
+    by: z.enum(['user', 'admin', 'system']),
+    why: z.string(),
+    at: dateTime,
+    actor: z.string().optional().meta({ description: 'Who did it, when an admin or client did (an email or client id).' }),
+  })),
+  pending: z.object({ action: z.enum(['trust', 'remove']), channel: z.enum(['email', 'sms']) }).optional(),
+}).meta({ id: 'Device', description: 'A browser or device of an account, with its state history.' });
+
+export const Organisation = z.object({
+  id: z.string(),
+  name: z.string(),
+  members: z.array(z.string()),
+  admins: z.array(z.string()),
+  createdAt: dateTime,
+}).meta({ id: 'Organisation', description: 'An organisation: members and organisation admins (account ids).' });
+
+export const AuditEvent = z.object({
+  id: z.string().meta({ description: 'Time-ordered: a later event has a greater id.' }),
+  at: dateTime,
+  type: z.string(),
+  outcome: z.enum(['success', 'failure']),
+  actor: z.object({ type: z.enum(['user', 'admin', 'client', 'system']), id: z.string().optional(), label: z.string().optional() }),
+  subject: z.object({ type: z.enum(['account', 'client', 'device', 'organisation', 'session']), id: z.string(), label: z.string().optional() }).optional(),
+  accountId: z.string().optional(),
+  ip: z.string().optional(),
+  details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string())])),
+}).meta({ id: 'AuditEvent', description: 'One security event. Events are never changed or deleted through the API.' });
+
+export const ErrorBody = z.object({
+  error: z.string().meta({ description: 'A stable code: invalid_request, invalid_json, missing_token, not_found, …' }),
+  error_description: z.string().meta({ description: 'A sentence for people.' }),
+  details: z.array(z.object({ path: z.string(), message: z.string() })).optional()
+    .meta({ description: 'One entry per invalid field (path: dot-separated, from the body, query or path).' }),
+}).meta({ id: 'Error', description: 'Every error response.' });
+
+const next = z.string().optional().meta({ description: 'Pass as `cursor` for the next page; absent on the last page.' });
+
+export const ClientsResponse = z.object({ clients: z.array(AdminClient) });
+export const ClientResponse = z.object({ client: AdminClient });
+export const ClientCreatedResponse = z.object({
+  client: AdminClient,
+  clientSecret: z.string().optional().meta({ description: 'Shown once (confidential clients only).' }),
+});
+export const SecretRotatedResponse = z.object({
+  client: AdminClient,
+  clientSecret: z.string().meta({ description: 'The new secret, shown once.' }),
+  previousSecretValidUntil: dateTime.optional().meta({ description: 'The old secret keeps working until then.' }),
+});
+export const UsersResponse = z.object({ users: z.array(AdminUser), next });
+export const UserResponse = z.object({ user: AdminUser });
+export const UserCreatedResponse = z.object({ user: AdminUser, invited: z.boolean() });
+export const DevicesResponse = z.object({ devices: z.array(Device) });
+export const DeviceResponse = z.object({ device: Device });
+export const OrganisationsResponse = z.object({ organisations: z.array(Organisation) });
+export const OrganisationResponse = z.object({ organisation: Organisation });
+export const AuditEventsResponse = z.object({ events: z.array(AuditEvent), next });

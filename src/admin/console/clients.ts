@@ -1,0 +1,176 @@
+// Console pages for relying-party clients: the list, the create form (the secret is shown once, on
+// the result page), the edit form, and the two destructive actions — rotating the secret and
+// deleting the client — each behind a confirmation with re-authentication.
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import { ACR_LEVELS } from '../../policy/assurance.ts';
+import { AdminError, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type SecretIssued } from '../types.ts';
+import { actorOf } from './area.ts';
+import { FormReader, done, idParam } from './forms.ts';
+import { show, type Confirmation, type confirmations } from './pages.ts';
+
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
+const PKCE = ['required', 'optional'] as const;
+
+/** The form's values, as typed (re-shown after a problem) or as stored. */
+export interface ClientFormValues {
+  clientId: string;
+  name: string;
+  redirectUris: string;
+  postLogoutRedirectUris: string;
+  refreshToken: boolean;
+  clientCredentials: boolean;
+  authMethod: string;
+  minimumAcr: string;
+  skipConsent: boolean;
+  backchannelLogoutUri: string;
+  pkce: string;
+}
+
+const BLANK: ClientFormValues = {
+  clientId: '', name: '', redirectUris: '', postLogoutRedirectUris: '', refreshToken: false, clientCredentials: false,
+  authMethod: 'client_secret_basic', minimumAcr: '', skipConsent: false, backchannelLogoutUri: '', pkce: 'required',
+};
+
+function valuesOf(client: AdminClient): ClientFormValues {
+  const extra = client as AdminClient & { backchannelLogoutUri?: string };
+  return {
+    clientId: client.clientId, name: client.name ?? '', redirectUris: client.redirectUris.join('\n'), postLogoutRedirectUris: client.postLogoutRedirectUris.join('\n'),
+    refreshToken: client.grantTypes.includes('refresh_token'), clientCredentials: client.grantTypes.includes('client_credentials'),
+    authMethod: client.authMethod, minimumAcr: client.minimumAcr ?? '', skipConsent: client.skipConsent,
+    backchannelLogoutUri: extra.backchannelLogoutUri ?? '', pkce: client.pkce,
+  };
+}
+
+/** Reads the client form: the values to re-show and what was wrong with their shape. */
+function readForm(ctx: Context, creating: boolean) {
+  const f = new FormReader(ctx);
+  const values: ClientFormValues = {
+    clientId: creating ? f.text('clientId', 'Client id', 128) : '',
+    name: f.text('name', 'Name', 200),
+    redirectUris: f.lines('redirectUris', 'Redirect URIs').join('\n'),
+    postLogoutRedirectUris: f.lines('postLogoutRedirectUris', 'Post-logout redirect URIs').join('\n'),
+    refreshToken: f.checked('grant_refresh_token'),
+    clientCredentials: f.checked('grant_client_credentials'),
+    authMethod: f.choice('authMethod', 'Authentication method', creating ? AUTH_METHODS : AUTH_METHODS.slice(0, 2)),
+    minimumAcr: f.choice('minimumAcr', 'Minimum sign-in level', ACR_LEVELS),
+    skipConsent: f.checked('skipConsent'),
+    backchannelLogoutUri: f.text('backchannelLogoutUri', 'Back-channel logout URI', 2000),
+    pkce: f.choice('pkce', 'PKCE', PKCE),
+  };
+  if (creating && !values.clientId) f.problems.push('Give the client an id.');
+  const grants = [...(values.refreshToken ? ['refresh_token' as const] : []), ...(values.clientCredentials ? ['client_credentials' as const] : [])];
+  const lines = (text: string) => (text ? text.split('\n') : []);
+  return { values, problems: f.problems, grants, lines };
+}
+
+export function clientRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>): void {
+  const form = (ctx: Context, client: AdminClient | undefined, values: ClientFormValues, errors: string[] = []) =>
+    show(ctx, 'client', { title: client ? `Client ${client.clientId}` : 'New client', client, values, errors, acrLevels: ACR_LEVELS });
+
+  const secretPage = (ctx: Context, issued: SecretIssued, rotated: boolean) =>
+    show(ctx, 'client-secret', { title: 'Client secret', client: issued.client, secret: issued.clientSecret, rotated, validUntil: issued.previousSecretValidUntil });
+
+  /** A 400/409 from the service on a form: the form again, with the message and the typed values. */
+  async function refused(ctx: Context, err: unknown, client: AdminClient | undefined, values: ClientFormValues): Promise<void> {
+    if (!(err instanceof AdminError) || err.status === 404) throw err;
+    ctx.status = err.status;
+    await form(ctx, client, values, [`${err.message} Nothing was saved.`]);
+  }
+
+  router.get('/clients', ...gate, async (ctx) => {
+    await show(ctx, 'clients', { title: 'Clients', clients: await admin.clients.list() });
+  });
+
+  router.get('/clients/new', ...gate, async (ctx) => form(ctx, undefined, BLANK));
+
+  router.post('/clients', ...gate, async (ctx) => {
+    const { values, problems, grants, lines } = readForm(ctx, true);
+    if (problems.length) {
+      ctx.status = 400;
+      return form(ctx, undefined, values, problems);
+    }
+    const input: ClientInput = {
+      clientId: values.clientId, redirectUris: lines(values.redirectUris), postLogoutRedirectUris: lines(values.postLogoutRedirectUris), grants,
+      tokenEndpointAuthMethod: (values.authMethod || 'client_secret_basic') as ClientInput['tokenEndpointAuthMethod'],
+      skipConsent: values.skipConsent, pkce: (values.pkce || 'required') as ClientInput['pkce'],
+      ...(values.name ? { name: values.name } : {}),
+      ...(values.minimumAcr ? { minimumAcr: values.minimumAcr } : {}),
+      ...(values.backchannelLogoutUri ? { backchannelLogoutUri: values.backchannelLogoutUri } : {}),
+    };
+    let created: Awaited<ReturnType<AdminService['clients']['create']>>;
+    try {
+      created = await admin.clients.create(actorOf(ctx), input);
+    } catch (err) {
+      return refused(ctx, err, undefined, values);
+    }
+    if ('clientSecret' in created) {
+      ctx.status = 201;
+      return secretPage(ctx, created, false);
+    }
+    ctx.redirect(done(`/admin/clients/${encodeURIComponent(created.client.clientId)}`, 'client-created'));
+  });
+
+  router.get('/clients/:id', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    await form(ctx, client, valuesOf(client));
+  });
+
+  router.post('/clients/:id', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    const { values, problems, grants, lines } = readForm(ctx, false);
+    values.clientId = client.clientId;
+    if (client.authMethod === 'none') values.authMethod = 'none';
+    if (problems.length) {
+      ctx.status = 400;
+      return form(ctx, client, values, problems);
+    }
+    // null clears an optional field (ClientPatch says so; its intersection type does not let null through yet)
+    const patch = {
+      name: values.name || null, redirectUris: lines(values.redirectUris), postLogoutRedirectUris: lines(values.postLogoutRedirectUris), grants,
+      minimumAcr: values.minimumAcr || null, skipConsent: values.skipConsent, backchannelLogoutUri: values.backchannelLogoutUri || null,
+      pkce: (values.pkce || client.pkce) as ClientPatch['pkce'],
+      ...(client.authMethod !== 'none' && values.authMethod ? { tokenEndpointAuthMethod: values.authMethod as ClientPatch['tokenEndpointAuthMethod'] } : {}),
+    } as ClientPatch;
+    try {
+      await admin.clients.update(actorOf(ctx), client.clientId, patch);
+    } catch (err) {
+      return refused(ctx, err, client, values);
+    }
+    ctx.redirect(done(`/admin/clients/${encodeURIComponent(client.clientId)}`, 'client-updated'));
+  });
+
+  const rotation = (client: AdminClient): Confirmation => ({
+    title: 'Rotate the client secret',
+    question: 'A new secret is made and shown once. The old secret keeps working for a grace period only: the application must be given the new one.',
+    details: [['Client', client.clientId], ['Name', client.name ?? '—']],
+    action: `/admin/clients/${encodeURIComponent(client.clientId)}/rotate`, button: 'Rotate the secret', cancel: `/admin/clients/${encodeURIComponent(client.clientId)}`,
+  });
+  const deletion = (client: AdminClient): Confirmation => ({
+    title: 'Delete the client',
+    question: 'The application can no longer sign anyone in, and its tokens stop working. This cannot be undone.',
+    details: [['Client', client.clientId], ['Name', client.name ?? '—'], ['Redirect URIs', client.redirectUris.join(', ') || '—']],
+    action: `/admin/clients/${encodeURIComponent(client.clientId)}/delete`, button: 'Delete the client', cancel: `/admin/clients/${encodeURIComponent(client.clientId)}`,
+  });
+
+  router.get('/clients/:id/rotate', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    if (client.authMethod === 'none') throw new AdminError(400, 'public_client', 'A public client has no secret to rotate.');
+    await confirm.confirmPage(ctx, rotation(client));
+  });
+  router.post('/clients/:id/rotate', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    if (!(await confirm.reauthenticated(ctx, rotation(client)))) return;
+    await secretPage(ctx, await admin.clients.rotateSecret(actorOf(ctx), client.clientId), true);
+  });
+
+  router.get('/clients/:id/delete', ...gate, async (ctx) => {
+    await confirm.confirmPage(ctx, deletion(await admin.clients.get(idParam(ctx, 'id', 'client'))));
+  });
+  router.post('/clients/:id/delete', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    if (!(await confirm.reauthenticated(ctx, deletion(client)))) return;
+    await admin.clients.remove(actorOf(ctx), client.clientId);
+    ctx.redirect(done('/admin/clients', 'client-deleted'));
+  });
+}

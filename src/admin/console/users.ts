@@ -1,0 +1,219 @@
+// Console pages for accounts and their devices: search with paging, a new account (invited, or
+// with an initial password), and one account's page — details, actions, role, organisation, and
+// every device with its state, flags and full history. Disabling, locking, resetting the second
+// factors or the password, and removing a device go through a confirmation with re-authentication.
+import type Router from '@koa/router';
+import type { Context, Middleware } from 'koa';
+import type { Role } from '../../accounts/store.ts';
+import type { Device } from '../../devices/registry.ts';
+import { AdminError, type AdminService, type AdminUser, type UserAction } from '../types.ts';
+import { actorOf } from './area.ts';
+import { FormReader, badRequest, done, idParam, queryText } from './forms.ts';
+import { show, type Confirmation, type confirmations } from './pages.ts';
+
+const PAGE_SIZE = 25;
+const ROLES: readonly Role[] = ['user', 'admin'];
+
+/** The account actions and whether each needs a confirmation with re-authentication. */
+const USER_ACTIONS: Record<UserAction, { label: string; destructive: boolean; question?: string }> = {
+  disable: { label: 'Disable', destructive: true, question: 'The account can no longer sign in, and its sessions end now. You can enable it again later.' },
+  enable: { label: 'Enable', destructive: false },
+  lock: { label: 'Lock', destructive: true, question: 'Sign-ins to the account fail (as with a wrong password) until it is unlocked.' },
+  unlock: { label: 'Unlock', destructive: false },
+  'reset-mfa': { label: 'Reset second factors', destructive: true, question: 'The authenticator app, security keys and recovery codes are removed and two-factor sign-in is turned off. The person sets them up again.' },
+  'reset-password': { label: 'Reset password', destructive: true, question: 'The current password stops working. The person receives an email with a link to set a new one.' },
+};
+
+const deviceName = (d: Device) => d.name || [d.browser, d.os].filter(Boolean).join(' on ') || 'Unnamed device';
+
+export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>): void {
+  async function userPage(ctx: Context, user: AdminUser, message: { errors?: string[] } = {}) {
+    const [devices, organisations] = await Promise.all([admin.users.devices(user.id), admin.organisations.list()]);
+    await show(ctx, 'user', {
+      title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS,
+      organisation: organisations.find((o) => o.id === user.organisationId), errors: message.errors ?? [],
+    });
+  }
+  /** A problem with one of the user page's small forms: the page again, with the message (400). */
+  async function userRefused(ctx: Context, user: AdminUser, err: unknown): Promise<void> {
+    if (!(err instanceof AdminError) || err.status === 404) throw err;
+    ctx.status = err.status;
+    await userPage(ctx, await admin.users.get(user.id), { errors: [`${err.message} Nothing was changed.`] });
+  }
+
+  router.get('/users', ...gate, async (ctx) => {
+    const q = queryText(ctx, 'q', 200);
+    const cursor = queryText(ctx, 'cursor', 1000);
+    if (q === undefined && ctx.query.q !== undefined) throw badRequest('The search is too long (at most 200 characters) or given twice.');
+    const page = await admin.users.search({ ...(q ? { q } : {}), ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
+    const next = page.next ? `/admin/users?${new URLSearchParams({ ...(q ? { q } : {}), cursor: page.next })}` : undefined;
+    await show(ctx, 'users', { title: 'Users', users: page.items, q: q ?? '', next, paged: !!cursor });
+  });
+
+  const newForm = (ctx: Context, values: { email: string; name: string; role: string }, errors: string[] = []) =>
+    show(ctx, 'user-new', { title: 'New user', values, errors });
+
+  router.get('/users/new', ...gate, async (ctx) => newForm(ctx, { email: '', name: '', role: 'user' }));
+
+  router.post('/users', ...gate, async (ctx) => {
+    const f = new FormReader(ctx);
+    const values = { email: f.text('email', 'Email', 320), name: f.text('name', 'Name', 200), role: f.choice('role', 'Role', ROLES) || 'user' };
+    const password = f.text('password', 'Initial password', 1024);
+    if (!values.email) f.problems.push('Give the email address of the account.');
+    if (f.problems.length) {
+      ctx.status = 400;
+      return newForm(ctx, values, f.problems);
+    }
+    try {
+      const { user, invited } = await admin.users.create(actorOf(ctx), {
+        email: values.email, role: values.role as Role, ...(values.name ? { name: values.name } : {}), ...(password ? { password } : {}),
+      });
+      ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, invited ? 'user-invited' : 'user-created'));
+    } catch (err) {
+      if (!(err instanceof AdminError) || err.status === 404) throw err;
+      ctx.status = err.status;
+      await newForm(ctx, values, [`${err.message} No account was created.`]);
+    }
+  });
+
+  router.get('/users/:id', ...gate, async (ctx) => {
+    await userPage(ctx, await admin.users.get(idParam(ctx, 'id', 'account')));
+  });
+
+  const userConfirmation = (user: AdminUser, action: UserAction): Confirmation => ({
+    title: `${USER_ACTIONS[action].label}: ${user.email}`,
+    question: USER_ACTIONS[action].question ?? '',
+    details: [['Account', user.email], ['Name', user.name || '—'], ['Role', user.role]],
+    action: `/admin/users/${encodeURIComponent(user.id)}/${action}`, button: USER_ACTIONS[action].label, cancel: `/admin/users/${encodeURIComponent(user.id)}`,
+  });
+
+  for (const action of Object.keys(USER_ACTIONS) as UserAction[]) {
+    if (USER_ACTIONS[action].destructive) {
+      router.get(`/users/:id/${action}`, ...gate, async (ctx) => {
+        await confirm.confirmPage(ctx, userConfirmation(await admin.users.get(idParam(ctx, 'id', 'account')), action));
+      });
+    }
+    router.post(`/users/:id/${action}`, ...gate, async (ctx) => {
+      const user = await admin.users.get(idParam(ctx, 'id', 'account'));
+      if (USER_ACTIONS[action].destructive && !(await confirm.reauthenticated(ctx, userConfirmation(user, action)))) return;
+      try {
+        await admin.users.act(actorOf(ctx), user.id, action);
+      } catch (err) {
+        return userRefused(ctx, user, err);
+      }
+      ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, `user-${action}`));
+    });
+  }
+
+  const roleConfirmation = (user: AdminUser, role: Role): Confirmation => ({
+    title: `Change the role of ${user.email}`,
+    question: role === 'admin'
+      ? 'The account becomes an administrator: it can use this console and the admin API, and change every account and client.'
+      : 'The account stops being an administrator.',
+    details: [['Account', user.email], ['Role now', user.role], ['New role', role]],
+    action: `/admin/users/${encodeURIComponent(user.id)}/role`, button: 'Change the role', cancel: `/admin/users/${encodeURIComponent(user.id)}`, hidden: { role },
+  });
+
+  // a role change is confirmed with re-authentication too: it hands out (or takes away) this console
+  router.post('/users/:id/role', ...gate, async (ctx) => {
+    const user = await admin.users.get(idParam(ctx, 'id', 'account'));
+    const f = new FormReader(ctx);
+    const role = f.choice('role', 'Role', ROLES);
+    if (!role) {
+      ctx.status = 400;
+      return userPage(ctx, user, { errors: [...f.problems, 'Choose a role (user or admin). Nothing was changed.'].slice(0, 1) });
+    }
+    if (f.checked('confirmed')) {
+      if (!(await confirm.reauthenticated(ctx, roleConfirmation(user, role)))) return;
+      try {
+        await admin.users.setRole(actorOf(ctx), user.id, role);
+      } catch (err) {
+        return userRefused(ctx, user, err);
+      }
+      ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, 'role-set'));
+      return;
+    }
+    await confirm.confirmPage(ctx, { ...roleConfirmation(user, role), hidden: { role, confirmed: 'yes' } });
+  });
+
+  router.post('/users/:id/organisation', ...gate, async (ctx) => {
+    const user = await admin.users.get(idParam(ctx, 'id', 'account'));
+    const organisationId = new FormReader(ctx).text('organisationId', 'Organisation', 200);
+    if (!organisationId) {
+      ctx.status = 400;
+      return userPage(ctx, user, { errors: ['Choose an organisation. Nothing was changed.'] });
+    }
+    try {
+      await admin.organisations.setMember(actorOf(ctx), organisationId, user.id, false);
+    } catch (err) {
+      return userRefused(ctx, user, err instanceof AdminError && err.status === 404 ? new AdminError(400, err.code, err.message) : err);
+    }
+    ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, 'org-joined'));
+  });
+
+  // devices: every change returns to the owner's page, at the device
+  const back = (device: Device, key: string) => done(`/admin/users/${encodeURIComponent(device.accountId)}`, key, `device-${device.id}`);
+  async function deviceRefused(ctx: Context, device: Device, err: unknown): Promise<void> {
+    return userRefused(ctx, await admin.users.get(device.accountId), err);
+  }
+
+  const removal = (device: Device, owner: AdminUser): Confirmation => ({
+    title: 'Remove the device',
+    question: 'The browser is forgotten for this account: its trust ends and its next sign-in counts as a new device.',
+    details: [['Device', deviceName(device)], ['Account', owner.email], ['State', device.state], ['Last used', device.lastUsedAt ? device.lastUsedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : '—']],
+    action: `/admin/devices/${encodeURIComponent(device.id)}/remove`, button: 'Remove the device', cancel: `/admin/users/${encodeURIComponent(owner.id)}#device-${device.id}`,
+  });
+
+  router.get('/devices/:id/remove', ...gate, async (ctx) => {
+    const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    await confirm.confirmPage(ctx, removal(device, await admin.users.get(device.accountId)));
+  });
+  router.post('/devices/:id/remove', ...gate, async (ctx) => {
+    const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    if (!(await confirm.reauthenticated(ctx, removal(device, await admin.users.get(device.accountId))))) return;
+    try {
+      await admin.devices.act(actorOf(ctx), device.id, 'remove');
+    } catch (err) {
+      return deviceRefused(ctx, device, err);
+    }
+    ctx.redirect(back(device, 'device-remove'));
+  });
+
+  router.post('/devices/:id/unblock', ...gate, async (ctx) => {
+    const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    try {
+      await admin.devices.act(actorOf(ctx), device.id, 'unblock');
+    } catch (err) {
+      return deviceRefused(ctx, device, err);
+    }
+    ctx.redirect(back(device, 'device-unblock'));
+  });
+
+  router.post('/devices/:id/rename', ...gate, async (ctx) => {
+    const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    const f = new FormReader(ctx);
+    const name = f.text('name', 'Device name', 64);
+    try {
+      if (f.problems.length || !name) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the device a name (up to 64 characters).');
+      await admin.devices.rename(actorOf(ctx), device.id, name);
+    } catch (err) {
+      return deviceRefused(ctx, device, err);
+    }
+    ctx.redirect(back(device, 'device-renamed'));
+  });
+
+  for (const change of ['add', 'remove'] as const) {
+    router.post(change === 'add' ? '/devices/:id/flags' : '/devices/:id/flags/remove', ...gate, async (ctx) => {
+      const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+      const f = new FormReader(ctx);
+      const flag = f.text('flag', 'Flag', 40);
+      try {
+        if (f.problems.length || !flag) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the flag (up to 40 characters).');
+        await admin.devices.flag(actorOf(ctx), device.id, change === 'add' ? { add: flag } : { remove: flag });
+      } catch (err) {
+        return deviceRefused(ctx, device, err);
+      }
+      ctx.redirect(back(device, change === 'add' ? 'flag-added' : 'flag-removed'));
+    });
+  }
+}

@@ -1,0 +1,334 @@
+// The administration service (AdminService, types.ts): what the console and the JSON API do, in
+// one place. Each action checks that its subject exists (404), applies the change through the
+// owning module's functions, ends sessions or emails the person where the action calls for it, and
+// writes one audit event (success, or failure with the reason). Device actions are audited by the
+// device registry itself, with the admin as actor in the device's own history.
+import type { AccountStore, AccountView } from '../accounts/store.ts';
+import { AccountError } from '../accounts/store.ts';
+import type { PasswordLinks } from '../accounts/password-links.ts';
+import { ClientError, type ClientStore, type ClientView } from '../oidc/clients.ts';
+import type { DeviceRegistry } from '../devices/registry.ts';
+import { UserFacingError } from '../http/errors.ts';
+import { OrganisationError, type Organisations } from '../orgs/store.ts';
+import type { AuditLog } from '../audit/store.ts';
+import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
+import type { CodeMessages } from '../notify/messages.ts';
+import type { Transports } from '../notify/transports.ts';
+import type { EndedSessions } from '../oidc/account-sessions.ts';
+import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
+
+export interface AdminServiceDeps {
+  issuer: string;
+  accounts: AccountStore;
+  clients: ClientStore;
+  devices: DeviceRegistry;
+  organisations: Organisations;
+  audit: AuditLog;
+  passwordLinks: PasswordLinks;
+  /** The account's second factors, removed by an MFA reset. */
+  factorStores: { removeAll(accountId: string): Promise<number> }[];
+  messages: CodeMessages;
+  transports: Transports;
+  /** Ends every session, grant and token of the account (back-channel logout included). */
+  endSessions(accountId: string): Promise<EndedSessions>;
+  /** How long a rotated-out client secret keeps working (seconds). */
+  secretGraceSeconds: number;
+  linkHours: number;
+  clock: () => Date;
+  log: (line: string) => void;
+}
+
+const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminClient => client;
+
+/** Module errors an admin caused, as the status and code the API and console show. */
+function asAdminError(err: unknown): unknown {
+  if (err instanceof AdminError) return err;
+  if (err instanceof ClientError) {
+    if (err.code === 'not_found') return new AdminError(404, 'not_found', err.message);
+    if (err.code === 'client_exists') return new AdminError(409, 'client_exists', err.message);
+    return new AdminError(400, err.code, err.message);
+  }
+  if (err instanceof AccountError) {
+    if (err.code === 'not_found') return new AdminError(404, 'not_found', err.message);
+    if (err.code === 'email_taken') return new AdminError(409, 'email_taken', err.message);
+    return new AdminError(400, err.code, err.message);
+  }
+  if (err instanceof OrganisationError) return new AdminError(400, 'invalid_organisation', err.message);
+  // device rules, a bad audit cursor, an edit conflict: the module's own status and code
+  if (err instanceof UserFacingError && (err.status === 400 || err.status === 404 || err.status === 409)) return new AdminError(err.status, err.code, err.message);
+  return err;
+}
+
+export function createAdminService(deps: AdminServiceDeps): AdminService {
+  const { accounts, clients, devices, organisations, audit } = deps;
+
+  /** Runs an admin action and audits it: success, or failure with the error code; errors come out as AdminError. */
+  async function audited<R>(actor: AdminActor, type: AuditType, subject: AuditSubject, work: () => Promise<{ result: R; details?: AuditInput['details']; accountId?: string }>): Promise<R> {
+    const base = {
+      type, actor: { type: actor.type, id: actor.id, label: actor.label }, subject,
+      ...(actor.ip ? { ip: actor.ip } : {}), ...(subject.type === 'account' ? { accountId: subject.id } : {}),
+    } as const;
+    try {
+      const { result, details, accountId } = await work();
+      audit.record({ ...base, outcome: 'success', ...(accountId ? { accountId } : {}), ...(details ? { details } : {}) });
+      return result;
+    } catch (err) {
+      const failure = asAdminError(err);
+      audit.record({ ...base, outcome: 'failure', details: { error: failure instanceof AdminError ? failure.code : 'error', message: (failure as Error).message } });
+      throw failure;
+    }
+  }
+
+  async function account(accountId: string): Promise<AccountView> {
+    const found = typeof accountId === 'string' ? await accounts.findById(accountId) : undefined;
+    if (!found) throw new AdminError(404, 'not_found', 'There is no such user.');
+    return found;
+  }
+
+  async function client(clientId: string): Promise<ClientView> {
+    const found = typeof clientId === 'string' ? await clients.find(clientId) : undefined;
+    if (!found) throw new AdminError(404, 'not_found', `There is no client ${clientId}.`);
+    return found;
+  }
+
+  async function device(deviceId: string) {
+    const found = await devices.byId(deviceId);
+    if (!found) throw new AdminError(404, 'not_found', 'There is no such device.');
+    return found;
+  }
+
+  async function organisation(organisationId: string) {
+    const found = typeof organisationId === 'string' && /^org_[\w-]{6,40}$/.test(organisationId) ? await organisations.byId(organisationId) : undefined;
+    if (!found) throw new AdminError(404, 'not_found', 'There is no such organisation.');
+    return found;
+  }
+
+  /** An admin does not lock themself out: their own account is changed by another admin. */
+  function notSelf(actor: AdminActor, accountId: string, what: string): void {
+    if (actor.type === 'admin' && actor.id === accountId) throw new AdminError(409, 'own_account', `You cannot ${what} your own account: ask another administrator.`);
+  }
+
+  function email(send: Promise<unknown>, what: string): void {
+    send.catch((err: unknown) => deps.log(`[tessera] could not email ${what}: ${(err as Error).message}`));
+  }
+
+  const link = (token: string) => `${deps.issuer}/account/set-password?token=${encodeURIComponent(token)}`;
+  const who = (actor: AdminActor) => ({ id: actor.id, label: actor.label });
+  const clientSubject = (clientId: string): AuditSubject => ({ type: 'client', id: clientId });
+  const accountSubject = (a: AccountView): AuditSubject => ({ type: 'account', id: a.id, label: a.email });
+
+  const USER_ACTIONS: Record<UserAction, { type: AuditType; run(actor: AdminActor, a: AccountView): Promise<{ result: AccountView; details?: AuditInput['details'] }> }> = {
+    disable: {
+      type: 'admin.user.disabled',
+      async run(actor, a) {
+        notSelf(actor, a.id, 'disable');
+        const result = await accounts.setDisabledById(a.id, true);
+        const ended = await deps.endSessions(a.id);
+        return { result, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
+      },
+    },
+    enable: { type: 'admin.user.enabled', run: async (_actor, a) => ({ result: await accounts.setDisabledById(a.id, false) }) },
+    lock: {
+      type: 'admin.user.locked',
+      async run(actor, a) {
+        notSelf(actor, a.id, 'lock');
+        // locked out now, not at the next sign-in: its sessions and tokens end too
+        const result = await accounts.setLocked(a.id, true);
+        const ended = await deps.endSessions(a.id);
+        return { result, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
+      },
+    },
+    unlock: { type: 'admin.user.unlocked', run: async (_actor, a) => ({ result: await accounts.setLocked(a.id, false) }) },
+    'reset-mfa': {
+      type: 'admin.user.mfa_reset',
+      async run(actor, a) {
+        notSelf(actor, a.id, 'reset the two-factor methods of');
+        const removed = (await Promise.all(deps.factorStores.map((s) => s.removeAll(a.id)))).reduce((n, c) => n + c, 0);
+        await accounts.setSecondFactor(a.id, undefined);
+        email(deps.transports.email(await deps.messages.mfaReset(a.email)), 'an MFA reset notice');
+        return { result: (await accounts.findById(a.id))!, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null } };
+      },
+    },
+    'reset-password': {
+      type: 'admin.user.password_reset',
+      async run(actor, a) {
+        notSelf(actor, a.id, 'reset the password of');
+        const result = await accounts.requirePasswordReset(a.id);
+        const ended = await deps.endSessions(a.id);
+        const token = await deps.passwordLinks.issue(a.id, 'reset');
+        email(deps.transports.email(await deps.messages.passwordResetByAdmin(a.email, link(token), deps.linkHours)), 'a password reset link');
+        return { result, details: { sessionsEnded: ended.sessions } };
+      },
+    },
+  };
+
+  return {
+    clients: {
+      async list() {
+        return (await clients.list()).map(publicClient);
+      },
+      async get(clientId) {
+        return publicClient(await client(clientId));
+      },
+      create(actor, input: ClientInput) {
+        return audited(actor, 'admin.client.created', clientSubject(input.clientId), async () => {
+          const created = await clients.create({
+            clientId: input.clientId, redirectUris: input.redirectUris,
+            ...(input.name ? { name: input.name } : {}),
+            ...(input.postLogoutRedirectUris ? { postLogoutRedirectUris: input.postLogoutRedirectUris } : {}),
+            ...(input.grants ? { grants: input.grants } : {}),
+            ...(input.tokenEndpointAuthMethod === 'none' ? { public: true } : input.tokenEndpointAuthMethod ? { authMethod: input.tokenEndpointAuthMethod } : {}),
+            ...(input.minimumAcr ? { minimumAcr: input.minimumAcr } : {}),
+            ...(input.skipConsent !== undefined ? { skipConsent: input.skipConsent } : {}),
+            ...(input.backchannelLogoutUri ? { backchannelLogoutUri: input.backchannelLogoutUri } : {}),
+            ...(input.pkce ? { pkce: input.pkce } : {}),
+          });
+          const result = created.clientSecret ? { client: publicClient(created), clientSecret: created.clientSecret } : { client: publicClient(created) };
+          return { result, details: { redirectUris: created.redirectUris, grantTypes: created.grantTypes, authMethod: created.authMethod } };
+        });
+      },
+      update(actor, clientId, patch: ClientPatch) {
+        return audited(actor, 'admin.client.updated', clientSubject(clientId), async () => {
+          await client(clientId);
+          const { tokenEndpointAuthMethod, ...rest } = patch;
+          const updated = await clients.update(clientId, { ...rest, ...(tokenEndpointAuthMethod ? { authMethod: tokenEndpointAuthMethod } : {}) });
+          return { result: publicClient(updated), details: { changed: Object.keys(patch) } };
+        });
+      },
+      rotateSecret(actor, clientId) {
+        return audited(actor, 'admin.client.secret_rotated', clientSubject(clientId), async () => {
+          await client(clientId);
+          const rotated = await clients.rotateSecret(clientId, { now: deps.clock(), graceSeconds: deps.secretGraceSeconds });
+          return {
+            result: { client: publicClient(rotated.client), clientSecret: rotated.clientSecret, ...(rotated.previousValidUntil ? { previousSecretValidUntil: rotated.previousValidUntil } : {}) },
+            details: { previousSecretValidUntil: rotated.previousValidUntil?.toISOString() ?? null },
+          };
+        });
+      },
+      remove(actor, clientId) {
+        return audited(actor, 'admin.client.deleted', clientSubject(clientId), async () => {
+          await client(clientId);
+          await clients.remove(clientId);
+          return { result: undefined };
+        });
+      },
+    },
+
+    users: {
+      async search({ q, cursor, limit = 20 }) {
+        try {
+          const page = await accounts.search({ ...(q ? { q } : {}), ...(cursor ? { cursor } : {}), limit: Math.min(Math.max(limit, 1), 100) });
+          return { items: page.accounts.map(adminUser), ...(page.next ? { next: page.next } : {}) };
+        } catch (err) {
+          throw asAdminError(err);
+        }
+      },
+      async get(accountId) {
+        return adminUser(await account(accountId));
+      },
+      create(actor, input) {
+        return audited<{ user: AdminUser; invited: boolean }>(actor, 'admin.user.created', { type: 'account', id: '-', label: input.email }, async () => {
+          const role = input.role ?? 'user';
+          if (input.password !== undefined) {
+            const created = await accounts.create({ email: input.email, password: input.password, role, ...(input.name ? { name: input.name } : {}) });
+            return { result: { user: adminUser(created), invited: false }, accountId: created.id, details: { role, invited: false } };
+          }
+          const created = await accounts.createInvited({ email: input.email, role, ...(input.name ? { name: input.name } : {}) });
+          const token = await deps.passwordLinks.issue(created.id, 'invite');
+          email(deps.transports.email(await deps.messages.invitation(created.email, link(token), deps.linkHours)), 'an invitation');
+          return { result: { user: adminUser(created), invited: true }, accountId: created.id, details: { role, invited: true } };
+        });
+      },
+      async act(actor, accountId, action) {
+        const step = USER_ACTIONS[action];
+        if (!step) throw new AdminError(400, 'invalid_request', `Unknown action ${String(action)}.`);
+        const a = await account(accountId);
+        return adminUser(await audited(actor, step.type, accountSubject(a), () => step.run(actor, a)));
+      },
+      async setRole(actor, accountId, role) {
+        const a = await account(accountId);
+        return adminUser(await audited(actor, 'admin.user.role_set', accountSubject(a), async () => {
+          if (role !== 'user' && role !== 'admin') throw new AdminError(400, 'invalid_request', 'A role is user or admin.');
+          if (role !== 'admin') notSelf(actor, a.id, 'remove the admin role from');
+          return { result: await accounts.setRole(a.id, role), details: { from: a.role, to: role } };
+        }));
+      },
+      async devices(accountId) {
+        const a = await account(accountId);
+        return devices.listFor(a.id);
+      },
+    },
+
+    devices: {
+      get: device,
+      async act(actor, deviceId, action) {
+        await device(deviceId);
+        const why = `${action === 'unblock' ? 'unblocked' : 'removed'} by administrator ${actor.label}`;
+        try {
+          return action === 'unblock' ? await devices.unblock(deviceId, 'admin', why, who(actor)) : await devices.remove(deviceId, 'admin', why, who(actor));
+        } catch (err) {
+          throw asAdminError(err);
+        }
+      },
+      async rename(actor, deviceId, name) {
+        await device(deviceId);
+        try {
+          return await devices.rename(deviceId, name, 'admin', who(actor));
+        } catch (err) {
+          throw asAdminError(err);
+        }
+      },
+      async flag(actor, deviceId, change) {
+        await device(deviceId);
+        try {
+          return await devices.flag(deviceId, change, 'admin', who(actor));
+        } catch (err) {
+          throw asAdminError(err);
+        }
+      },
+    },
+
+    organisations: {
+      list: () => organisations.list(),
+      get: organisation,
+      create(actor, name) {
+        return audited(actor, 'admin.organisation.created', { type: 'organisation', id: '-', label: String(name) }, async () => {
+          const created = await organisations.create(name);
+          return { result: created, details: { id: created.id, name: created.name } };
+        });
+      },
+      async rename(actor, organisationId, name) {
+        const org = await organisation(organisationId);
+        return audited(actor, 'admin.organisation.renamed', { type: 'organisation', id: org.id, label: org.name }, async () => ({
+          result: await organisations.rename(org.id, name), details: { from: org.name, to: name },
+        }));
+      },
+      async setMember(actor, organisationId, accountId, admin) {
+        const org = await organisation(organisationId);
+        const a = await account(accountId);
+        return audited(actor, 'admin.organisation.member_set', { type: 'organisation', id: org.id, label: org.name }, async () => ({
+          result: await organisations.setMember(org.id, a.id, admin), accountId: a.id, details: { account: a.email, admin },
+        }));
+      },
+      async removeMember(actor, organisationId, accountId) {
+        const org = await organisation(organisationId);
+        const a = await account(accountId);
+        return audited(actor, 'admin.organisation.member_removed', { type: 'organisation', id: org.id, label: org.name }, async () => ({
+          result: await organisations.removeMember(org.id, a.id), accountId: a.id, details: { account: a.email },
+        }));
+      },
+    },
+
+    audit: {
+      async query(filter) {
+        try {
+          const page = await audit.query(filter);
+          return { items: page.events, ...(page.next ? { next: page.next } : {}) };
+        } catch (err) {
+          throw asAdminError(err);
+        }
+      },
+      csv: (filter) => audit.csv(filter),
+    },
+  };
+}

@@ -1,0 +1,144 @@
+// What administration can do, as one interface: the JSON API (/admin/api/v1) and the console
+// (/admin) both call these functions and nothing else, so every admin action is checked, applied
+// and audited the same way whichever door it came through. The implementation is service.ts.
+import type { AccountView, Role } from '../accounts/store.ts';
+import type { ClientView } from '../oidc/clients.ts';
+import type { Device } from '../devices/registry.ts';
+import type { Organisation } from '../orgs/store.ts';
+import type { AuditEvent, AuditFilter } from '../audit/events.ts';
+
+/** Who performs an admin action: a signed-in admin (console or their token) or a machine client. */
+export type AdminActor =
+  | { type: 'admin'; id: string; label: string; ip?: string }
+  | { type: 'client'; id: string; label: string; ip?: string };
+
+/** What an admin may set on a client (create: all of it; edit: any subset; clientId never changes). */
+export interface ClientInput {
+  clientId: string;
+  name?: string;
+  redirectUris: string[];
+  postLogoutRedirectUris?: string[];
+  /** Beyond authorization_code (which a client with redirect URIs always has). */
+  grants?: ('refresh_token' | 'client_credentials')[];
+  /** 'none' makes a public client (PKCE, no secret); fixed at creation. */
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  minimumAcr?: string;
+  skipConsent?: boolean;
+  backchannelLogoutUri?: string;
+  pkce?: 'required' | 'optional';
+}
+
+export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod'>> & {
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /** null clears an optional field. */
+  minimumAcr?: string | null;
+  backchannelLogoutUri?: string | null;
+  name?: string | null;
+};
+
+/** A client as administration shows it: never its secret (that is shown once, on create and rotate). */
+export type AdminClient = Omit<ClientView, 'clientSecret'>;
+
+export interface SecretIssued {
+  client: AdminClient;
+  clientSecret: string;
+  /** After a rotation: the old secret keeps working until then (CLIENT_SECRET_GRACE_HOURS). */
+  previousSecretValidUntil?: Date;
+}
+
+/** An account as administration shows it. */
+export interface AdminUser {
+  id: string;
+  email: string;
+  name: string;
+  role: Role;
+  disabled: boolean;
+  /** Sign-in lockout (admin lock): sign-ins fail like a wrong password until unlocked. */
+  locked: boolean;
+  /** The password was reset by an admin (or never set: invited): only the set-password link signs in. */
+  passwordResetRequired: boolean;
+  organisationId?: string;
+  secondFactor?: string;
+  emailVerified: boolean;
+  createdAt: Date;
+}
+
+export interface NewUser {
+  email: string;
+  name?: string;
+  role?: Role;
+  /** With a password the account is ready; without one an invitation email carries a set-password link. */
+  password?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` for the next page; absent on the last page. */
+  next?: string;
+}
+
+export type UserAction = 'disable' | 'enable' | 'lock' | 'unlock' | 'reset-mfa' | 'reset-password';
+
+export type DeviceAction = 'unblock' | 'remove';
+
+/** A failure an admin caused: 400 (invalid, with a message per problem), 404 (no such thing), 409 (conflict). */
+export class AdminError extends Error {
+  override name = 'AdminError';
+  readonly status: 400 | 404 | 409;
+  readonly code: string;
+  constructor(status: 400 | 404 | 409, code: string, message: string) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export interface AdminService {
+  clients: {
+    list(): Promise<AdminClient[]>;
+    get(clientId: string): Promise<AdminClient>;
+    create(actor: AdminActor, input: ClientInput): Promise<SecretIssued | { client: AdminClient }>;
+    update(actor: AdminActor, clientId: string, patch: ClientPatch): Promise<AdminClient>;
+    rotateSecret(actor: AdminActor, clientId: string): Promise<SecretIssued>;
+    remove(actor: AdminActor, clientId: string): Promise<void>;
+  };
+  users: {
+    /** By email or name (case-insensitive substring), ordered by email, `limit` per page (1-100). */
+    search(query: { q?: string; cursor?: string; limit?: number }): Promise<Page<AdminUser>>;
+    get(accountId: string): Promise<AdminUser>;
+    create(actor: AdminActor, input: NewUser): Promise<{ user: AdminUser; invited: boolean }>;
+    act(actor: AdminActor, accountId: string, action: UserAction): Promise<AdminUser>;
+    setRole(actor: AdminActor, accountId: string, role: Role): Promise<AdminUser>;
+    devices(accountId: string): Promise<Device[]>;
+  };
+  devices: {
+    get(deviceId: string): Promise<Device>;
+    act(actor: AdminActor, deviceId: string, action: DeviceAction): Promise<Device>;
+    rename(actor: AdminActor, deviceId: string, name: string): Promise<Device>;
+    flag(actor: AdminActor, deviceId: string, change: { add: string } | { remove: string }): Promise<Device>;
+  };
+  organisations: {
+    list(): Promise<Organisation[]>;
+    get(organisationId: string): Promise<Organisation>;
+    create(actor: AdminActor, name: string): Promise<Organisation>;
+    rename(actor: AdminActor, organisationId: string, name: string): Promise<Organisation>;
+    /** Adds (or updates) a member; `admin` makes them an organisation admin (new-device notices). */
+    setMember(actor: AdminActor, organisationId: string, accountId: string, admin: boolean): Promise<Organisation>;
+    removeMember(actor: AdminActor, organisationId: string, accountId: string): Promise<Organisation>;
+  };
+  audit: {
+    query(filter: AuditFilter): Promise<Page<AuditEvent>>;
+    /** CSV text (header row first) of every matching event, newest first, up to AUDIT_EXPORT_MAX_ROWS. */
+    csv(filter: Omit<AuditFilter, 'cursor' | 'limit'>): Promise<string>;
+  };
+}
+
+export function adminUser(account: AccountView & { locked?: boolean; passwordResetRequired?: boolean }): AdminUser {
+  return {
+    id: account.id, email: account.email, name: account.name, role: account.role, disabled: account.disabled,
+    locked: account.locked === true, passwordResetRequired: account.passwordResetRequired === true,
+    ...(account.organisationId ? { organisationId: account.organisationId } : {}),
+    ...(account.secondFactor ? { secondFactor: account.secondFactor } : {}),
+    emailVerified: account.emailVerified, createdAt: account.createdAt,
+  };
+}

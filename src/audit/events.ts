@@ -1,0 +1,81 @@
+// The audit log's vocabulary: what an event records (time, actor, subject, IP, outcome, details)
+// and the stable event types admins filter on. Events are written once and never changed; they
+// expire after AUDIT_RETENTION_DAYS. The store is store.ts; every module reports through
+// the small `AuditSink` interface so none of them touches the collection.
+
+/** Every event type Tessera writes. Stable: admins, exports and SIEM rules filter on these strings. */
+export const AUDIT_TYPES = [
+  // sign-in (every attempt: success, wrong password or code, blocked device, locked account)
+  'sign_in.success', 'sign_in.failure',
+  // one-time codes (email, SMS, voice): sent, and a wrong or expired entry
+  'challenge.issued', 'challenge.failed',
+  // device lifecycle (by the user, an admin or the system)
+  'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
+  // the account's own security changes (security center), and sessions ending
+  'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended',
+  // administration (console, JSON API or CLI)
+  'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
+  'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',
+  'admin.user.mfa_reset', 'admin.user.password_reset', 'admin.user.role_set',
+  'admin.organisation.created', 'admin.organisation.renamed', 'admin.organisation.member_set', 'admin.organisation.member_removed',
+] as const;
+
+export type AuditType = (typeof AUDIT_TYPES)[number];
+
+export type AuditOutcome = 'success' | 'failure';
+
+/** Who did it: the person themself, an admin, a machine client (admin API), or Tessera. */
+export interface AuditActor {
+  type: 'user' | 'admin' | 'client' | 'system';
+  id?: string;
+  /** An email or client id, for reading. */
+  label?: string;
+}
+
+/** What it was done to. */
+export interface AuditSubject {
+  type: 'account' | 'client' | 'device' | 'organisation' | 'session';
+  id: string;
+  label?: string;
+}
+
+export type AuditDetails = Record<string, string | number | boolean | null | string[]>;
+
+export interface AuditInput {
+  type: AuditType;
+  outcome: AuditOutcome;
+  actor: AuditActor;
+  subject?: AuditSubject;
+  /** The account the event concerns (filtering by account finds it). */
+  accountId?: string;
+  ip?: string;
+  details?: AuditDetails;
+}
+
+export interface AuditEvent extends AuditInput {
+  /** Time-ordered: a later event has a greater id. */
+  id: string;
+  at: Date;
+  details: AuditDetails;
+}
+
+export interface AuditFilter {
+  from?: Date;
+  to?: Date;
+  accountId?: string;
+  /** An exact type, or a family ending in '.' or '.*' ('admin.' / 'admin.*' matches every admin action). */
+  type?: string;
+  outcome?: AuditOutcome;
+  /** The `next` of the previous page. */
+  cursor?: string;
+  /** 1-200, default 50. */
+  limit?: number;
+}
+
+/** How modules report an event: fire and forget, a failed write is logged and never fails the caller. */
+export interface AuditSink {
+  record(event: AuditInput): void;
+}
+
+/** For modules used without an audit log (tests of one module, tools). */
+export const NO_AUDIT: AuditSink = { record() {} };
