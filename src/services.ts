@@ -209,7 +209,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await accounts.backfillEmailLookups();
     await keys.ensure();
     provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
-    const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]));
+    const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]), clock);
     const admin = createAdminService({
       issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),

@@ -6,7 +6,7 @@
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { AccountError } from '../accounts/store.ts';
 import type { PasswordLinks } from '../accounts/password-links.ts';
-import { ClientError, type ClientStore, type ClientView } from '../oidc/clients.ts';
+import { ClientError, FIRST_PARTY_CLIENTS, type ClientStore, type ClientView } from '../oidc/clients.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { OrganisationError, type Organisations } from '../orgs/store.ts';
@@ -113,7 +113,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
   }
 
   const link = (token: string) => `${deps.issuer}/account/set-password?token=${encodeURIComponent(token)}`;
-  const who = (actor: AdminActor) => ({ id: actor.id, label: actor.label });
+  const who = (actor: AdminActor) => ({ id: actor.id, label: actor.label, type: actor.type, ...(actor.ip ? { ip: actor.ip } : {}) });
   const clientSubject = (clientId: string): AuditSubject => ({ type: 'client', id: clientId });
   const accountSubject = (a: AccountView): AuditSubject => ({ type: 'account', id: a.id, label: a.email });
 
@@ -172,6 +172,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       },
       create(actor, input: ClientInput) {
         return audited(actor, 'admin.client.created', clientSubject(input.clientId), async () => {
+          if (FIRST_PARTY_CLIENTS.includes(input.clientId)) throw new AdminError(400, 'protected', `${input.clientId} is one of Tessera's own clients: choose another client id.`);
           const created = await clients.create({
             clientId: input.clientId, redirectUris: input.redirectUris,
             ...(input.name ? { name: input.name } : {}),

@@ -28,7 +28,7 @@ export interface ClientInput {
   pkce?: 'required' | 'optional';
 }
 
-export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod'>> & {
+export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod' | 'minimumAcr' | 'backchannelLogoutUri' | 'name'>> & {
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
   /** null clears an optional field. */
   minimumAcr?: string | null;

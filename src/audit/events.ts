@@ -9,8 +9,8 @@ export const AUDIT_TYPES = [
   'sign_in.success', 'sign_in.failure',
   // one-time codes (email, SMS, voice): sent, and a wrong or expired entry
   'challenge.issued', 'challenge.failed',
-  // device lifecycle (by the user, an admin or the system)
-  'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
+  // device lifecycle (by the user, an admin or the system); verified: a new browser proved itself for the account
+  'device.verified', 'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
   // the account's own security changes (security center), and sessions ending
   'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended',
   // administration (console, JSON API or CLI)

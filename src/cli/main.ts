@@ -6,6 +6,7 @@ import { openServices, type Services } from '../services.ts';
 import { SIGNING_ALGS, type SigningAlg } from '../oidc/keys.ts';
 import type { PkcePolicy } from '../oidc/clients.ts';
 import type { Profile } from '../accounts/profile.ts';
+import type { AuditSubject, AuditType } from '../audit/events.ts';
 
 const USAGE = `usage: tessera <command> [--json]
   user create --email E --password P [--name N] [--admin] [PROFILE]
@@ -92,6 +93,9 @@ function pkcePolicy(value: string): PkcePolicy {
   if (value !== 'required' && value !== 'optional') throw new UsageError(`--pkce must be required or optional, got "${value}"`);
   return value;
 }
+
+/** The actor the device history and the audit log name for changes made here. */
+const COMMAND_LINE = { id: 'cli', label: 'command line', type: 'admin' } as const;
 
 const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
   async 'user create'(s, v) {
@@ -186,20 +190,20 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     };
   },
   async 'device unblock'(s, v) {
-    const device = await s.devices.unblock(required(v, 'id'), 'admin', 'unblocked with the command line');
+    const device = await s.devices.unblock(required(v, 'id'), 'admin', 'unblocked with the command line', COMMAND_LINE);
     return { json: { id: device.id, state: device.state }, text: `unblocked ${device.id}: ${device.state}` };
   },
   async 'device remove'(s, v) {
-    const device = await s.devices.remove(required(v, 'id'), 'admin', 'removed with the command line');
+    const device = await s.devices.remove(required(v, 'id'), 'admin', 'removed with the command line', COMMAND_LINE);
     return { json: { id: device.id, state: device.state }, text: `removed ${device.id}` };
   },
   async 'device flag'(s, v) {
     if ((v.add === undefined) === (v.remove === undefined)) throw new UsageError('give exactly one of --add F or --remove F');
-    const device = await s.devices.flag(required(v, 'id'), v.add !== undefined ? { add: v.add } : { remove: v.remove! });
+    const device = await s.devices.flag(required(v, 'id'), v.add !== undefined ? { add: v.add } : { remove: v.remove! }, 'admin', COMMAND_LINE);
     return { json: { id: device.id, flags: device.flags }, text: `${device.id} flags: ${device.flags.join(', ') || '(none)'}` };
   },
   async 'device rename'(s, v) {
-    const device = await s.devices.rename(required(v, 'id'), required(v, 'name'));
+    const device = await s.devices.rename(required(v, 'id'), required(v, 'name'), 'admin', COMMAND_LINE);
     return { json: { id: device.id, name: device.name }, text: `${device.id} is now "${device.name}"` };
   },
   async 'org create'(s, v) {
@@ -238,6 +242,29 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
   },
 };
 
+/** The CLI's admin actions in the audit log (device commands are audited by the device registry). */
+const AUDITED: Record<string, { type: AuditType; subject(v: Values, out: Output): AuditSubject }> = {
+  'user create': { type: 'admin.user.created', subject: (v, out) => ({ type: 'account', id: String(out.json.id), label: String(v.email) }) },
+  'user disable': { type: 'admin.user.disabled', subject: (v, out) => ({ type: 'account', id: String(out.json.id), label: String(v.email) }) },
+  'client create': { type: 'admin.client.created', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
+  'client delete': { type: 'admin.client.deleted', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
+  'client grant-admin-api': { type: 'admin.client.api_granted', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
+  'org create': { type: 'admin.organisation.created', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
+  'org add-member': { type: 'admin.organisation.member_set', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
+  'org add-admin': { type: 'admin.organisation.member_set', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
+};
+
+async function audited(s: Services, name: string, v: Values, out: Output): Promise<void> {
+  const entry = AUDITED[name];
+  if (!entry) return;
+  const subject = entry.subject(v, out);
+  await s.audit.write({
+    type: entry.type, outcome: 'success', actor: { type: 'admin', id: COMMAND_LINE.id, label: COMMAND_LINE.label }, subject,
+    ...(subject.type === 'account' ? { accountId: subject.id } : {}),
+    details: { command: name, ...(name === 'org add-admin' || name === 'org add-member' ? { account: String(v.email), admin: name === 'org add-admin' } : {}) },
+  });
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   let values: Values;
   let positionals: string[];
@@ -258,6 +285,7 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     services = await openServices(loadConfig(), { owner: 'cli', log: (line) => console.error(line) });
     const out = await command(services, values);
+    await audited(services, name, values, out);
     console.log(values.json ? JSON.stringify(out.json) : out.text);
     return 0;
   } catch (err) {

@@ -1,7 +1,8 @@
 // Sign-in events: every attempt (success, wrong password, wrong code, blocked device, new device)
 // with account, time, IP, location, browser/OS, device and the factors used. Written once, never
 // changed; the session history reads them, and each one is also reported to the audit log
-// (sign_in.success or sign_in.failure). Writing one never fails a sign-in.
+// (sign_in.success or sign_in.failure; a new device that proved itself: device.verified). Writing
+// one never fails a sign-in.
 import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
@@ -58,11 +59,13 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
         factors: event.factors ?? [],
       };
       const { id, ...fields } = entry;
+      // a new browser that proved itself is a device event; every other result is a sign-in attempt
+      const verified = entry.result === 'new_device';
       audit.record({
-        type: entry.result === 'success' ? 'sign_in.success' : 'sign_in.failure',
-        outcome: entry.result === 'success' ? 'success' : 'failure',
+        type: verified ? 'device.verified' : entry.result === 'success' ? 'sign_in.success' : 'sign_in.failure',
+        outcome: verified || entry.result === 'success' ? 'success' : 'failure',
         actor: { type: 'user', ...(entry.accountId ? { id: entry.accountId } : {}) },
-        ...(entry.accountId ? { subject: { type: 'account', id: entry.accountId }, accountId: entry.accountId } : {}),
+        ...(entry.accountId ? { subject: verified && entry.deviceId ? { type: 'device', id: entry.deviceId } : { type: 'account', id: entry.accountId }, accountId: entry.accountId } : {}),
         ...(entry.ip ? { ip: entry.ip } : {}),
         details: {
           result: entry.result, factors: entry.factors, deviceId: entry.deviceId ?? null,

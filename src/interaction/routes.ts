@@ -11,7 +11,7 @@ import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
 import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
-import { browserOf, countFailure, deviceBlocked, deviceFor } from './device.ts';
+import { browserOf, countFailure, deviceBlocked, deviceFor, recordAttempt } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 
 export type { InteractionDeps } from './context.ts';
@@ -92,7 +92,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const account = await lookup.verify(password);
     if (!account) {
       if (known) await countFailure(ctx, deps, known.id, 'wrong_password', 'pwd');
-      else if (await deps.devices.recordGhostFailure(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();
+      else {
+        // an email without an account: audited (with its IP) like any failed sign-in, no account named
+        await recordAttempt(ctx, deps, 'wrong_password', undefined, undefined, ['pwd']);
+        if (await deps.devices.recordGhostFailure(normalizeEmail(email), browserOf(ctx))) throw deviceBlocked();
+      }
       await renderLogin(ctx, d, email, SIGN_IN_FAILED);
       return;
     }

@@ -281,8 +281,9 @@ function patched(current: NewClient, patch: ClientPatch): NewClient {
 const omit = (m: Metadata, keys: readonly string[]) => Object.fromEntries(Object.entries(m).filter(([k]) => !keys.includes(k)));
 
 /**
- * Wraps the provider storage so client secrets are sealed with ENCRYPTION_KEY at rest and opened
- * only when oidc-provider (or the client store) reads a client.
+ * Wraps the provider storage so client secrets (the current one, and the previous one during a
+ * rotation's grace period) are sealed with ENCRYPTION_KEY at rest and opened only when
+ * oidc-provider (or the client store) reads a client.
  */
 export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): OidcStorage {
   // the current and the previous secret: each sealed under its own context

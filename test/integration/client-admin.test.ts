@@ -283,6 +283,10 @@ describe('client administration: edit, rotate, protect, admin API grant', functi
       assert.match(text.stdout, new RegExp(`client ${client.clientId} may use the admin API: client_credentials token requests with scope=admin`));
       const view = (await t.services.clients.find(client.clientId))!;
       assert.equal(view.adminApi, true);
+      // the command line's admin actions are in the audit log too (the server reads what the CLI wrote)
+      const granted2 = (await t.services.audit.query({ type: 'admin.client.api_granted' })).events.filter((e) => e.subject?.id === client.clientId);
+      assert.equal(granted2.length, 2, 'one event per grant-admin-api run');
+      assert.deepEqual(granted2[0]!.actor, { type: 'admin', id: 'cli', label: 'command line' });
       assert.deepEqual(view.grantTypes, ['authorization_code', 'client_credentials'], 'idempotent: the grant is added once');
 
       const granted = await machineToken(t, client.clientId, client.clientSecret!, 'admin');

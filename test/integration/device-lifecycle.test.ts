@@ -160,7 +160,7 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
     assert.equal(removed.code, 0, removed.stderr);
     const gone = (await t.services.devices.byId(old!.id))!;
     assert.equal(gone.state, 'REMOVED');
-    assert.deepEqual({ ...gone.history.at(-1)!, at: undefined }, { from: 'ACTIVE', to: 'REMOVED', by: 'admin', why: 'removed with the command line', at: undefined });
+    assert.deepEqual({ ...gone.history.at(-1)!, at: undefined }, { from: 'ACTIVE', to: 'REMOVED', by: 'admin', why: 'removed with the command line', actor: 'command line', at: undefined });
 
     const unblock = await cli('device', 'unblock', '--id', old!.id);
     assert.equal(unblock.code, 1);
@@ -192,7 +192,12 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
     assert.equal(devices.length, 1);
     assert.deepEqual([devices[0]!.id, devices[0]!.state, devices[0]!.flags, devices[0]!.name, devices[0]!.lastIp, devices[0]!.browser, devices[0]!.os],
       [id, 'ACTIVE', ['vip'], 'Front desk', '127.0.0.1', 'Firefox 128', 'Linux']);
-    assert.deepEqual((devices[0]!.history as Record<string, unknown>[]).map(({ from, to, by, why }) => ({ from, to, by, why })), [{ from: null, to: 'ACTIVE', by: 'system', why: 'first seen' }]);
+    // each admin change is a history entry naming who made it
+    assert.deepEqual((devices[0]!.history as Record<string, unknown>[]).map(({ from, to, by, why, actor }) => ({ from, to, by, why, actor })), [
+      { from: null, to: 'ACTIVE', by: 'system', why: 'first seen', actor: undefined },
+      { from: 'ACTIVE', to: 'ACTIVE', by: 'admin', why: 'flag "vip" added', actor: 'command line' },
+      { from: 'ACTIVE', to: 'ACTIVE', by: 'admin', why: 'renamed to "Front desk"', actor: 'command line' },
+    ]);
     const unflagged = await cli('device', 'flag', '--id', id, '--remove', 'vip', '--json');
     assert.deepEqual(JSON.parse(unflagged.stdout), { id, flags: [] }, unflagged.stderr);
     assert.deepEqual((await t.services.devices.byId(id))!.flags, []);

@@ -49,7 +49,7 @@ describe('admin API OpenAPI document', () => {
 
   before(async () => {
     t = await startTessera();
-    const res = await request(t.callback).get(`${PREFIX}/openapi.json`).expect(200);
+    const res = await request(t.issuer).get(`${PREFIX}/openapi.json`).expect(200);
     assert.match(res.headers['content-type'] ?? '', /^application\/json/);
     assert.equal(res.headers['cache-control'], 'no-store');
     doc = res.body as Doc;

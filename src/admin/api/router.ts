@@ -59,6 +59,11 @@ async function readBody(ctx: Context, route: ApiRoute): Promise<unknown> {
     if (!route.body) throw new ApiError(400, 'invalid_request', 'This request takes no body.');
     throw new ApiError(415, 'unsupported_media_type', 'Send the body as JSON (Content-Type: application/json).');
   }
+  // JSON is UTF-8 (RFC 8259 §8.1): another declared charset would be read wrongly
+  const charset = ctx.request.charset.toLowerCase();
+  if (charset && charset !== 'utf-8' && charset !== 'utf8') {
+    throw new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json; charset=utf-8).');
+  }
   await jsonParser(ctx, async () => {});
   const body = (ctx.request as { body?: unknown }).body;
   // a client that always sends a JSON object may send {} where no body is taken
@@ -135,13 +140,17 @@ export function adminApiRouter(deps: AdminApiDeps): Router {
     if (ctx.path !== '/admin/api' && !ctx.path.startsWith('/admin/api/')) return next();
     ctx.set('Cache-Control', 'no-store');
     const allowed = [...new Set(router.match(ctx.path, ctx.method).path.flatMap((layer) => layer.methods))];
-    if (allowed.length === 0) return sendError(ctx, new ApiError(404, 'not_found', `There is no ${ctx.path} in this API (see ${API_PREFIX}${OPENAPI_PATH}).`));
+    // a method no route has (PROPFIND, TRACE): 405 here, so a following allowedMethods() never makes it a 501
+    const known = router.methods.includes(ctx.method.toUpperCase());
+    if (allowed.length === 0 && known) return sendError(ctx, new ApiError(404, 'not_found', `There is no ${ctx.path} in this API (see ${API_PREFIX}${OPENAPI_PATH}).`));
     ctx.set('Allow', allowed.join(', '));
     if (ctx.method === 'OPTIONS') {
       ctx.status = 204;
       return;
     }
-    sendError(ctx, new ApiError(405, 'method_not_allowed', `${ctx.method} is not allowed here; allowed: ${allowed.join(', ')}.`));
+    sendError(ctx, new ApiError(405, 'method_not_allowed', allowed.length
+      ? `${ctx.method} is not allowed here; allowed: ${allowed.join(', ')}.`
+      : `This API has no ${ctx.method} method.`));
   });
 
   return router;

@@ -15,7 +15,9 @@ const MAX_CURSOR = 512;
 
 // ---- building blocks -------------------------------------------------------------------------
 
-const id = (what: string) => z.string().min(1).max(MAX_ID).meta({ description: `The ${what}.` });
+/** Ids are printable: letters, digits and _ - . : @ (account UUIDs, dev_…, org_…, client ids). */
+const id = (what: string) => z.string().min(1).max(MAX_ID).regex(/^[\w.:@-]+$/, 'an id has only letters, digits and _ - . : @')
+  .meta({ description: `The ${what}.` });
 const label = (what: string) => z.string().trim().min(1).max(MAX_LABEL).meta({ description: what });
 
 /** A redirect-like URI: https, or http on a loopback host; no wildcard, fragment or credentials. */
@@ -48,7 +50,8 @@ const role = z.enum(['user', 'admin']);
 export const ClientParams = z.strictObject({ clientId: id('client id') });
 export const UserParams = z.strictObject({ userId: id('user (account) id') });
 export const DeviceParams = z.strictObject({ deviceId: id('device id') });
-export const FlagParams = z.strictObject({ deviceId: id('device id'), flag: z.string().min(1).max(MAX_FLAG).meta({ description: 'The flag.' }) });
+const flag = z.string().trim().min(1).max(MAX_FLAG).regex(/^[\w .:@/-]+$/, 'a flag has only letters, digits, spaces and _ . : @ / -');
+export const FlagParams = z.strictObject({ deviceId: id('device id'), flag: flag.meta({ description: 'The flag (URL-encoded).' }) });
 export const OrganisationParams = z.strictObject({ organisationId: id('organisation id') });
 export const MemberParams = z.strictObject({ organisationId: id('organisation id'), userId: id('user (account) id') });
 
@@ -122,7 +125,7 @@ export const NewUser = z.strictObject({
 
 export const RoleBody = z.strictObject({ role });
 export const DeviceNameBody = z.strictObject({ name: z.string().trim().min(1).max(MAX_NAME) });
-export const FlagBody = z.strictObject({ flag: z.string().trim().min(1).max(MAX_FLAG) });
+export const FlagBody = z.strictObject({ flag });
 export const OrganisationBody = z.strictObject({ name: label('The organisation\'s name.') });
 export const MemberBody = z.strictObject({ admin: z.boolean().meta({ description: 'Organisation admin (receives members\' new-device notices).' }) });
 

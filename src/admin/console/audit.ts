@@ -81,9 +81,9 @@ async function readFilters(ctx: Context, accounts: AccountStore): Promise<Filter
 export function row(e: AuditEvent) {
   return {
     ...e,
-    when: e.at.toISOString().slice(0, 19).replace('T', ' ') + ' UTC',
-    actor: [e.actor.type, e.actor.label ?? e.actor.id].filter(Boolean).join(': '),
-    subject: e.subject ? `${e.subject.type}: ${e.subject.label ?? e.subject.id}` : '',
+    when: e.at.toISOString().slice(0, 19).replace('T', ' '),
+    by: [e.actor.type, e.actor.label ?? e.actor.id].filter(Boolean).join(': '),
+    on: e.subject ? `${e.subject.type}: ${e.subject.label ?? e.subject.id}` : '',
     details: Object.entries(e.details ?? {}).map(([k, v]) => `${k}: ${Array.isArray(v) ? v.join(', ') : String(v)}`).join(' · '),
   };
 }

@@ -3,10 +3,11 @@
 // deleting the client — each behind a confirmation with re-authentication.
 import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
+import { FIRST_PARTY_CLIENTS } from '../../oidc/clients.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
 import { AdminError, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type SecretIssued } from '../types.ts';
 import { actorOf } from './area.ts';
-import { FormReader, done, idParam } from './forms.ts';
+import { FormReader, sentence, done, idParam } from './forms.ts';
 import { show, type Confirmation, type confirmations } from './pages.ts';
 
 const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'none'] as const;
@@ -66,16 +67,17 @@ function readForm(ctx: Context, creating: boolean) {
 
 export function clientRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>): void {
   const form = (ctx: Context, client: AdminClient | undefined, values: ClientFormValues, errors: string[] = []) =>
-    show(ctx, 'client', { title: client ? `Client ${client.clientId}` : 'New client', client, values, errors, acrLevels: ACR_LEVELS });
+    // `rp`, not `client`: ejs reads a local named client as its own option (a client-side template)
+    show(ctx, 'client', { title: client ? `Client ${client.clientId}` : 'New client', rp: client, firstParty: !!client && FIRST_PARTY_CLIENTS.includes(client.clientId), values, errors, acrLevels: ACR_LEVELS });
 
   const secretPage = (ctx: Context, issued: SecretIssued, rotated: boolean) =>
-    show(ctx, 'client-secret', { title: 'Client secret', client: issued.client, secret: issued.clientSecret, rotated, validUntil: issued.previousSecretValidUntil });
+    show(ctx, 'client-secret', { title: 'Client secret', rp: issued.client, secret: issued.clientSecret, rotated, validUntil: issued.previousSecretValidUntil });
 
   /** A 400/409 from the service on a form: the form again, with the message and the typed values. */
   async function refused(ctx: Context, err: unknown, client: AdminClient | undefined, values: ClientFormValues): Promise<void> {
     if (!(err instanceof AdminError) || err.status === 404) throw err;
     ctx.status = err.status;
-    await form(ctx, client, values, [`${err.message} Nothing was saved.`]);
+    await form(ctx, client, values, [`${sentence(err.message)} Nothing was saved.`]);
   }
 
   router.get('/clients', ...gate, async (ctx) => {

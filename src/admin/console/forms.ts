@@ -108,6 +108,13 @@ export function done(path: string, key: keyof typeof NOTICES & string, fragment?
   return `${path}?done=${key}${fragment ? `#${fragment}` : ''}`;
 }
 
+/** A module's message as a sentence: a first plain word capitalised, a full stop at the end. */
+export function sentence(message: string): string {
+  const text = message.trim();
+  const capital = /^[a-z]+[ ,]/.test(text) ? text.charAt(0).toUpperCase() + text.slice(1) : text;
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** A 400 page for input the console cannot use at all (the form pages re-render instead). */
 export function badRequest(message: string): UserFacingError {
   return new UserFacingError(400, 'invalid_request', message);

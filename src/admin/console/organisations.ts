@@ -7,7 +7,7 @@ import type { AccountStore } from '../../accounts/store.ts';
 import type { Organisation } from '../../orgs/store.ts';
 import { AdminError, type AdminService } from '../types.ts';
 import { actorOf } from './area.ts';
-import { FormReader, done, idParam } from './forms.ts';
+import { FormReader, sentence, done, idParam } from './forms.ts';
 import { show, type Confirmation, type confirmations } from './pages.ts';
 
 export function organisationRoutes(router: Router, gate: Middleware[], admin: AdminService, accounts: AccountStore, confirm: ReturnType<typeof confirmations>): void {
@@ -30,7 +30,7 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
   async function refused(ctx: Context, org: Organisation, err: unknown, form: { name?: string; email?: string } = {}) {
     if (!(err instanceof AdminError) || err.status === 404) throw err;
     ctx.status = err.status;
-    await orgPage(ctx, await admin.organisations.get(org.id), { ...form, errors: [`${err.message} Nothing was changed.`] });
+    await orgPage(ctx, await admin.organisations.get(org.id), { ...form, errors: [`${sentence(err.message)} Nothing was changed.`] });
   }
 
   router.get('/organisations', ...gate, async (ctx) => listPage(ctx));
@@ -49,7 +49,7 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     } catch (err) {
       if (!(err instanceof AdminError) || err.status === 404) throw err;
       ctx.status = err.status;
-      await listPage(ctx, { name }, [`${err.message} No organisation was created.`]);
+      await listPage(ctx, { name }, [`${sentence(err.message)} No organisation was created.`]);
     }
   });
 

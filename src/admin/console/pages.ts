@@ -5,7 +5,7 @@ import type { Context, Next } from 'koa';
 import { REAUTH_REFUSED } from '../../account/area.ts';
 import { AdminError } from '../types.ts';
 import type { AdminArea } from './area.ts';
-import { noticeOf } from './forms.ts';
+import { noticeOf, sentence } from './forms.ts';
 
 /** Renders views/admin/<view>.ejs with what every console page needs. */
 export async function show(ctx: Context, view: string, locals: Record<string, unknown>): Promise<void> {
@@ -21,7 +21,7 @@ export async function adminErrors(ctx: Context, next: Next): Promise<void> {
   } catch (err) {
     if (!(err instanceof AdminError)) throw err;
     ctx.status = err.status;
-    await show(ctx, 'error', { title: err.status === 404 ? 'Not found' : 'Not done', message: err.message, code: err.code });
+    await show(ctx, 'error', { title: err.status === 404 ? 'Not found' : 'Not done', message: sentence(err.message), code: err.code });
   }
 }
 

@@ -8,7 +8,7 @@ import type { Role } from '../../accounts/store.ts';
 import type { Device } from '../../devices/registry.ts';
 import { AdminError, type AdminService, type AdminUser, type UserAction } from '../types.ts';
 import { actorOf } from './area.ts';
-import { FormReader, badRequest, done, idParam, queryText } from './forms.ts';
+import { FormReader, sentence, badRequest, done, idParam, queryText } from './forms.ts';
 import { show, type Confirmation, type confirmations } from './pages.ts';
 
 const PAGE_SIZE = 25;
@@ -38,7 +38,7 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
   async function userRefused(ctx: Context, user: AdminUser, err: unknown): Promise<void> {
     if (!(err instanceof AdminError) || err.status === 404) throw err;
     ctx.status = err.status;
-    await userPage(ctx, await admin.users.get(user.id), { errors: [`${err.message} Nothing was changed.`] });
+    await userPage(ctx, await admin.users.get(user.id), { errors: [`${sentence(err.message)} Nothing was changed.`] });
   }
 
   router.get('/users', ...gate, async (ctx) => {
@@ -72,7 +72,7 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     } catch (err) {
       if (!(err instanceof AdminError) || err.status === 404) throw err;
       ctx.status = err.status;
-      await newForm(ctx, values, [`${err.message} No account was created.`]);
+      await newForm(ctx, values, [`${sentence(err.message)} No account was created.`]);
     }
   });
 
