@@ -33,7 +33,10 @@ const FACTOR_WORDS: Record<string, string> = {
 const factorWords = (amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FACTOR_WORDS[v]] : [])).join(', ');
 
 const stamp = (d: Date | undefined) => (d ? `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—');
-const safeBack = (value: unknown) => (typeof value === 'string' && /^\/account\/[\w/-]*$/.test(value) ? value : '/account/security');
+/** Where the unlock page returns: an account page, or an admin console page (never the JSON API). */
+const safeBack = (value: unknown) =>
+  typeof value === 'string' && value.length <= 200 && (/^\/account\/[\w/-]*$/.test(value) || (/^\/admin(\/[\w/-]*)?$/.test(value) && !/^\/admin\/api(\/|$)/.test(value)))
+    ? value : '/account/security';
 
 export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: AccountArea) => void {
   return (router, area) => {

@@ -184,10 +184,10 @@ describe('admin console (/admin)', () => {
       assert.equal(res.headers.get('location'), '/account/unlock?back=%2Fadmin%2Fusers');
       const unlock = await agent.visit(url(res.headers.get('location')!));
       assert.match(unlock.body, /Enter your PIN/);
-      assert.equal((await agent.submit(unlock, /\/account\/unlock$/, { pin: '4826' })).status, 200);
-      // (the unlock page returns to /account pages only for now; the console is one click away)
-      const page = await agent.visit(url('/admin/users'));
+      // the PIN returns to the console page the admin asked for
+      const page = await agent.submit(unlock, /\/account\/unlock$/, { pin: '4826' });
       assert.equal(page.status, 200);
+      assert.equal(page.url, url('/admin/users'));
       assert.equal(heading(page), 'Users');
     });
   });
@@ -472,7 +472,8 @@ describe('admin console (/admin)', () => {
         const unblocked = await agent.submit(blocked, new RegExp(`/devices/${deviceId}/unblock$`));
         assert.equal(notice(unblocked), 'The device was unblocked.');
         assert.equal((await t.services.devices.byId(deviceId))!.state, 'ACTIVE');
-        assert.ok(text(unblocked.body).includes(`blocked → active admin unblocked by administrator ${admin.email}`), 'the history names the admin');
+        assert.ok(text(unblocked.body).includes(`blocked → active admin ${admin.email} unblocked by administrator ${admin.email}`), 'the history names the admin');
+        assert.ok(text(unblocked.body).includes(`active → active admin ${admin.email} flag "lost" added`), 'and for a flag');
 
         const confirm = await open(`/admin/devices/${deviceId}/remove`);
         assert.equal(heading(confirm), 'Remove the device');
