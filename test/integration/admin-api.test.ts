@@ -86,7 +86,7 @@ describe('admin JSON API', function () {
 
   /** What the API's data looks like now (straight from the stores). */
   async function snapshot() {
-    await sleep(150); // audit writes are fire-and-forget
+    await t.services.audit.flush(); // audit writes are fire-and-forget: wait for those started
     const [clients, users, organisations, devices, audit] = await Promise.all([
       t.services.clients.list(), t.services.accounts.search({ limit: 100 }), t.services.organisations.list(),
       t.services.devices.listFor(target.id), t.services.audit.query({ limit: 200 }),
@@ -96,13 +96,8 @@ describe('admin JSON API', function () {
 
   /** The audit events of a type, once they have been written. */
   async function auditEvents(type: string, match: (e: { subject?: { id: string } }) => boolean = () => true) {
-    for (let i = 0; i < 40; i++) {
-      const { events } = await t.services.audit.query({ type, limit: 200 });
-      const found = events.filter(match);
-      if (found.length) return found;
-      await sleep(50);
-    }
-    return [];
+    await t.services.audit.flush();
+    return (await t.services.audit.query({ type, limit: 200 })).events.filter(match);
   }
 
   let cases: Record<string, RouteCase>;
@@ -361,7 +356,7 @@ describe('admin JSON API', function () {
     });
 
     it('unknown ids: 404 not_found, and nothing changed', async () => {
-      const entities = async () => { await sleep(100); return JSON.stringify([await t.services.clients.list(), await t.services.accounts.search({ limit: 100 }), await t.services.organisations.list(), await t.services.devices.listFor(target.id)]); };
+      const entities = async () => { await t.services.audit.flush(); return JSON.stringify([await t.services.clients.list(), await t.services.accounts.search({ limit: 100 }), await t.services.organisations.list(), await t.services.devices.listFor(target.id)]); };
       const was = await entities();
       for (const r of ROUTES.filter((x) => x.params)) {
         const c = cases[r.operationId]!;
