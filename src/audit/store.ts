@@ -139,7 +139,8 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
       actor: { type: input.actor.type, ...(input.actor.id ? { id: clip(input.actor.id) } : {}), ...(input.actor.label ? { label: clip(input.actor.label) } : {}) },
       ...(input.subject ? { subject: { type: input.subject.type, id: clip(input.subject.id), ...(input.subject.label ? { label: clip(input.subject.label) } : {}) } } : {}),
       ...(input.accountId ? { accountId: input.accountId } : {}),
-      ...(input.ip ? { ip: clip(input.ip) } : {}),
+      // one form per address: an IPv4 client seen on a dual-stack socket (::ffff:a.b.c.d) is a.b.c.d
+      ...(input.ip ? { ip: clip(input.ip.replace(/^::ffff:(\d{1,3}(\.\d{1,3}){3})$/i, '$1')) } : {}),
       details: cleanDetails(input.details),
       expiresAt: new Date(at.getTime() + settings.retentionDays * DAY),
     };

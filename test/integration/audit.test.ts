@@ -315,6 +315,14 @@ describe('audit log', function () {
     });
     const acct = () => `acct_q-${randomBytes(6).toString('hex')}`;
 
+    it('stores an IPv4 client seen on a dual-stack socket (::ffff:a.b.c.d) as a.b.c.d, and IPv6 as it is', async () => {
+      const a = acct();
+      const mapped = await t.services.audit.write(input(a, { ip: '::ffff:203.0.113.9' }));
+      const v6 = await t.services.audit.write(input(a, { ip: '2001:db8::7' }));
+      assert.deepEqual([mapped.ip, v6.ip], ['203.0.113.9', '2001:db8::7']);
+      assert.deepEqual((await t.services.audit.query({ accountId: a })).events.map((e) => e.ip), ['2001:db8::7', '203.0.113.9']);
+    });
+
     it('filters by time range (from inclusive, to exclusive), account, exact type, family and outcome', async () => {
       const a = acct();
       const b = acct();
