@@ -64,11 +64,15 @@ export function createWebAuthn(db: Database, options: { issuer: string; rpName: 
   async function remember(scope: string, challenge: string) {
     await Challenges.replaceOne({ _id: scope }, { challenge, expiresAt: new Date(clock().getTime() + CHALLENGE_SECONDS * 1000) }, { upsert: true });
   }
-  /** The ceremony's challenge, spent: a response can be verified once. */
+  /**
+   * The ceremony's challenge, spent: a response can be verified once, even when submitted many
+   * times at once. Spending sets the expiry to the epoch, so the condition includes the expiry read.
+   */
   async function spend(scope: string): Promise<string | undefined> {
     const doc = await Challenges.findById(scope).lean<ChallengeDoc>();
     if (!doc || doc.expiresAt <= clock()) return undefined;
-    return (await db.updateIf(Challenges, scope, { challenge: doc.challenge }, { $set: { expiresAt: new Date(0) } })) ? doc.challenge : undefined;
+    const unspent = { challenge: doc.challenge, expiresAt: doc.expiresAt };
+    return (await db.updateIf(Challenges, scope, unspent, { $set: { expiresAt: new Date(0) } })) ? doc.challenge : undefined;
   }
 
   return {
