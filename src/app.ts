@@ -31,7 +31,7 @@ import { setPasswordRouter } from './account/set-password.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -61,7 +61,11 @@ export function createApp(deps: AppDeps): Koa {
   app.use(issuerOrigin(config.issuer));
   app.use(metadataCaching);
   // the provider answers its own 500s (they never reach errorMiddleware): log them here, once
-  provider.on('server_error', (ctx: Context, err: unknown) => log(err, ctx));
+  // (errorMiddleware turns the provider's 500 for an unreachable database into a 503 from the cause kept here)
+  provider.on('server_error', (ctx: Context, err: unknown) => {
+    ctx.state.providerError = err;
+    log(err, ctx);
+  });
   app.use(helmet({
     contentSecurityPolicy: {
       useDefaults: true,

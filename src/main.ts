@@ -26,6 +26,26 @@ function onStop(stop: (signal: string) => Promise<void>): void {
   process.once('SIGTERM', () => once('SIGTERM'));
 }
 
+/**
+ * Stops accepting connections, closes idle keep-alive ones, and lets requests in flight finish
+ * (their connections close after the response); after `graceMs` whatever is left is cut.
+ */
+async function drain(server: Server, graceMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  let timer: NodeJS.Timeout | undefined;
+  const late = await Promise.race([
+    closed.then(() => false),
+    new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), graceMs); }),
+  ]);
+  clearTimeout(timer);
+  if (late) {
+    console.error(`tessera: requests still running after ${graceMs} ms (SHUTDOWN_GRACE_MS); closing their connections`);
+    server.closeAllConnections();
+    await closed;
+  }
+}
+
 async function serve(config: Config): Promise<void> {
   const services: Services = await openServices(config, { owner: 'server', log: (line) => console.log(line) });
   const app = createApp(services);
@@ -36,8 +56,8 @@ async function serve(config: Config): Promise<void> {
   console.log(`${who} is listening: issuer ${config.issuer} (database: ${services.db.kind}${config.mongodbUri ? '' : ', embedded'})`);
   onStop(async (signal) => {
     if (!cluster.isWorker) console.log(`tessera: ${signal} received, shutting down`);
-    server.close();
-    server.closeAllConnections();
+    await drain(server, config.shutdownGraceMs);
+    // only now, with no request left that could still read or write it
     await services.close();
   });
 }

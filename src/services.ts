@@ -41,6 +41,8 @@ import { createSignInHistory, type SignInHistory } from './sessions/history.ts';
 import { createSessionService, type SessionService } from './sessions/service.ts';
 import { createAuditLog, type AuditLog } from './audit/store.ts';
 import { createAdminService } from './admin/service.ts';
+import { createLimits, type Limits } from './limits/service.ts';
+import { capPhoneSends } from './limits/phone-caps.ts';
 import type { AdminService } from './admin/types.ts';
 
 function transportSettings(config: Config): TransportSettings {
@@ -91,6 +93,8 @@ export interface Services {
   passwordLinks: PasswordLinks;
   /** Administration (clients, users, devices, organisations, audit): what the console and the JSON API call. */
   admin: AdminService;
+  /** Brute-force and abuse limits: sign-in lockout, code and resend limits, text/voice caps (README "Limits and lockout"). */
+  limits: Limits;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
@@ -132,12 +136,16 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
     const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
-    const transports = createTransports(transportSettings(config), outbox);
+    const sent = createTransports(transportSettings(config), outbox);
+    const limits = createLimits(db, config.limits, deriveKey(config.encryptionKey, 'tessera:limits'), clock,
+      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports: sent, log });
+    // texts and calls to one number are capped per day (toll fraud), whatever sends them
+    const transports = capPhoneSends(sent, limits);
     const deviceCodes = { seconds: config.codes.deviceLifetimeSeconds, maxSeconds: config.codes.deviceMaxLifetimeSeconds };
     const challenges = createChallenges(db, sealer, {
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
       lifetimes: { 'device-trust': deviceCodes, 'device-remove': deviceCodes },
-    }, clock, audit);
+    }, clock, audit, limits);
     const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
     // the order the sign-in page offers them in: the first one the account can use is preselected
@@ -216,7 +224,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin,
+      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         const ended = await endAccountSessions(provider, storage, account.id);
@@ -225,6 +233,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       },
       async close() {
         await notices.stop();
+        await limits.settled();
         await audit.flush();
         await db.close();
         await embedded?.stop();

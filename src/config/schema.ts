@@ -20,6 +20,8 @@ export const configSchema = z.object({
   proxyCount: z.number().int().min(1).max(10),
   /** HTTP worker processes sharing the port (node:cluster); state lives only in the database. */
   workers: z.number().int().min(1).max(64),
+  /** On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are cut. */
+  shutdownGraceMs: z.number().int().min(0).max(120000),
   cookieKeys: z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1),
   encryptionKey: z
     .string()
@@ -83,6 +85,7 @@ export const configSchema = z.object({
       from: z.string().min(1).optional(),
       apiBase: z.url(),
     }),
+    /** The longest one delivery waits: SMTP connect, greeting and socket idle; the SMS/voice provider's HTTP answer. */
     timeoutMs: z.number().int().positive(),
   }),
   codes: z.object({
@@ -100,6 +103,26 @@ export const configSchema = z.object({
     maxTrusted: z.number().int().min(1).max(100),
     /** Failed attempts (wrong password, wrong code) from one device before it is blocked for the account. */
     maxFailures: z.number().int().min(1).max(100),
+  }),
+  limits: z.object({
+    /** Failed sign-ins per account (from new devices) and per account+device before the first lock (NIST: at most 100; here 5–10). */
+    lockAfter: z.number().int().min(5).max(10),
+    /** The softer per-account limit for the account's known devices (failures from new devices never count toward it). */
+    knownDeviceLockAfter: z.number().int().min(5).max(1000),
+    /** Failed sign-ins from one client IP, any account, before it is locked. */
+    ipLockAfter: z.number().int().min(5).max(100000),
+    /** The first lock; each further lock doubles, up to maxLockSeconds. */
+    lockSeconds: z.number().int().min(1).max(86400),
+    maxLockSeconds: z.number().int().min(1).max(604800),
+    /** How long failures are remembered, from the first. */
+    memorySeconds: z.number().int().min(60).max(2592000),
+    /** Wrong codes (email, SMS, voice, TOTP, PIN, recovery, security key) per account before code entry is locked (same backoff). */
+    codeLockAfter: z.number().int().min(3).max(100),
+    /** "Resend" per account per hour. */
+    resendPerHour: z.number().int().min(1).max(1000),
+    /** Texts and calls per account per day, and per phone number per day (toll fraud). */
+    phonePerAccountPerDay: z.number().int().min(1).max(1000),
+    phonePerNumberPerDay: z.number().int().min(1).max(1000),
   }),
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
@@ -123,6 +146,8 @@ export type Config = z.infer<typeof configSchema>;
 
 /** Rules a valid file can still break: the ones that depend on NODE_ENV or on several settings. */
 export function configProblems(c: Config): string | undefined {
+  if (c.limits.knownDeviceLockAfter < c.limits.lockAfter) return `LOCKOUT_KNOWN_DEVICE_AFTER (${c.limits.knownDeviceLockAfter}) is below LOCKOUT_AFTER (${c.limits.lockAfter}): known devices get the softer limit`;
+  if (c.limits.maxLockSeconds < c.limits.lockSeconds) return `LOCKOUT_MAX_SECONDS (${c.limits.maxLockSeconds}) is below LOCKOUT_SECONDS (${c.limits.lockSeconds})`;
   if (c.pin.minLength > c.pin.maxLength) return `PIN_MIN_LENGTH (${c.pin.minLength}) is above PIN_MAX_LENGTH (${c.pin.maxLength})`;
   if (c.notify.smsProvider === 'twilio') {
     const missing = (['accountSid', 'authToken', 'from'] as const).filter((k) => !c.notify.twilio[k]);
@@ -147,6 +172,16 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   DEVICE_TRUST_DAYS: { path: 'devices.trustDays', kind: 'int' },
   MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },
   DEVICE_MAX_FAILURES: { path: 'devices.maxFailures', kind: 'int' },
+  LOCKOUT_AFTER: { path: 'limits.lockAfter', kind: 'int' },
+  LOCKOUT_KNOWN_DEVICE_AFTER: { path: 'limits.knownDeviceLockAfter', kind: 'int' },
+  LOCKOUT_IP_AFTER: { path: 'limits.ipLockAfter', kind: 'int' },
+  LOCKOUT_SECONDS: { path: 'limits.lockSeconds', kind: 'int' },
+  LOCKOUT_MAX_SECONDS: { path: 'limits.maxLockSeconds', kind: 'int' },
+  LOCKOUT_MEMORY_SECONDS: { path: 'limits.memorySeconds', kind: 'int' },
+  CODE_LOCKOUT_AFTER: { path: 'limits.codeLockAfter', kind: 'int' },
+  RESEND_PER_HOUR: { path: 'limits.resendPerHour', kind: 'int' },
+  PHONE_SENDS_PER_ACCOUNT_DAY: { path: 'limits.phonePerAccountPerDay', kind: 'int' },
+  PHONE_SENDS_PER_NUMBER_DAY: { path: 'limits.phonePerNumberPerDay', kind: 'int' },
   PASSWORD_MIN_LENGTH: { path: 'password.rules.minLength', kind: 'int' },
   PASSWORD_SYMBOLS: { path: 'password.rules.symbols', kind: 'string' },
   PIN_MIN_LENGTH: { path: 'pin.minLength', kind: 'int' },
@@ -159,6 +194,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },
   AUDIT_EXPORT_MAX_ROWS: { path: 'audit.exportMaxRows', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },
+  SHUTDOWN_GRACE_MS: { path: 'shutdownGraceMs', kind: 'int' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },
   DB_SERVER_SELECTION_TIMEOUT_MS: { path: 'database.serverSelectionTimeoutMs', kind: 'int' },
@@ -174,4 +210,5 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   TWILIO_AUTH_TOKEN: { path: 'notify.twilio.authToken', kind: 'string' },
   TWILIO_FROM: { path: 'notify.twilio.from', kind: 'string' },
   TWILIO_API_BASE: { path: 'notify.twilio.apiBase', kind: 'string' },
+  NOTIFY_TIMEOUT_MS: { path: 'notify.timeoutMs', kind: 'int' },
 };

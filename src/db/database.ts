@@ -76,6 +76,10 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
   const connection = mongoose.createConnection(uri, {
     serverSelectionTimeoutMS: options.serverSelectionTimeoutMs,
     connectTimeoutMS: options.connectTimeoutMs,
+    // while the server is gone mongoose queues commands (default: 10 s); give up as soon as the
+    // driver would, so a request during an outage answers 503 within the selection timeout
+    // (a connection option mongoose reads, missing from its ConnectOptions type)
+    ...({ bufferTimeoutMS: options.serverSelectionTimeoutMs } as object),
     autoIndex: false,
     autoCreate: false,
     monitorCommands: options.monitorCommands ?? false,

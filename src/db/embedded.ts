@@ -96,9 +96,9 @@ async function liveInstance(file: string): Promise<InstanceFile | undefined> {
   return undefined;
 }
 
-function startProcess(binary: string, dir: string, purgeSeconds: number): Promise<{ child: ChildProcess; uri: string }> {
+function startProcess(binary: string, dir: string, purgeSeconds: number, port: number): Promise<{ child: ChildProcess; uri: string }> {
   return new Promise((resolve, reject) => {
-    const args = ['-dir', dir, '-listen', '127.0.0.1:0', '-purge-interval', `${purgeSeconds}s`];
+    const args = ['-dir', dir, '-listen', `127.0.0.1:${port}`, '-purge-interval', `${purgeSeconds}s`];
     const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let stdout = '';
@@ -126,13 +126,15 @@ export interface LaunchOptions {
   log?: (line: string) => void;
   /** How often the keeper deletes expired documents (config database.expiryPurgeIntervalSeconds). */
   purgeIntervalSeconds?: number;
+  /** Listen on this port (default 0: any free one). Tests pin it to restart a stopped instance where clients expect it. */
+  port?: number;
 }
 
 /**
  * Starts (or, for the CLI, joins) the embedded database for dataDir. A server never joins another
  * process's instance: it waits for a CLI's short-lived one to finish, and refuses to start twice.
  */
-export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeIntervalSeconds = 60 }: LaunchOptions): Promise<EmbeddedDatabase> {
+export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeIntervalSeconds = 60, port = 0 }: LaunchOptions): Promise<EmbeddedDatabase> {
   const root = path.join(dataDir, 'ferretdb');
   const stateFile = path.join(root, 'instance.json');
   mkdirSync(root, { recursive: true });
@@ -149,7 +151,7 @@ export async function launchEmbedded({ dataDir, owner, log = () => {}, purgeInte
   }
 
   const binary = ensureFerretdbBinary(log);
-  const { child, uri } = await startProcess(binary, path.join(root, 'db'), purgeIntervalSeconds);
+  const { child, uri } = await startProcess(binary, path.join(root, 'db'), purgeIntervalSeconds, port);
   writeFileSync(stateFile, JSON.stringify({ pid: child.pid!, uri, owner } satisfies InstanceFile));
   child.removeAllListeners('exit');
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -8,6 +8,10 @@
 // while it is valid; `maxAttempts` wrong entries lock the challenge until a resend issues a new
 // code; the count of failures is never reset (devices count them toward blocking).
 //
+// Limits (limits/service.ts, when given): "Resend" is capped per account per hour, and a new SMS or
+// voice code (open or resend) per account per day; at a cap nothing is made or sent and a
+// ChallengeError says so (the page offers the other channels).
+//
 // Audit log: a code made to be sent (open, resend) is 'challenge.issued' and a wrong, expired or
 // locked entry 'challenge.failed', with the purpose and channel (never the code).
 import { randomInt, timingSafeEqual } from 'node:crypto';
@@ -15,6 +19,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { Sealer } from '../crypto/seal.ts';
 import { NO_AUDIT, type AuditDetails, type AuditSink } from '../audit/events.ts';
+import { UserFacingError } from '../http/errors.ts';
 
 export type Channel = 'email' | 'sms' | 'voice';
 
@@ -57,22 +62,33 @@ export type VerifyResult =
   | { ok: true }
   | { ok: false; reason: 'wrong' | 'expired' | 'locked' | 'missing' | 'used'; state?: ChallengeState };
 
-export class ChallengeError extends Error {
+/** Caps on sending (limits/service.ts): each call takes one send, false at the cap. */
+export interface SendCaps {
+  resend(accountId: string): Promise<boolean>;
+  phoneSend(accountId: string): Promise<boolean>;
+}
+
+/** A code that cannot be made or sent now; a page that does not handle it shows it as a 4xx (429 at a cap). */
+export class ChallengeError extends UserFacingError {
   override name = 'ChallengeError';
-  readonly code: 'resend_too_soon' | 'missing' | 'cannot_extend';
+  declare readonly code: 'resend_too_soon' | 'missing' | 'cannot_extend' | 'resend_limit' | 'send_limit';
   readonly retryAfterSeconds: number;
   constructor(code: ChallengeError['code'], message: string, retryAfterSeconds = 0) {
-    super(message);
-    this.code = code;
+    super(code === 'resend_limit' || code === 'send_limit' || code === 'resend_too_soon' ? 429 : 400, code, message);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
+
+export const PHONE_CAP_MESSAGE = 'No code was sent: this account has had the most text messages and calls allowed in a day. '
+  + 'Use another method below (such as email), or try again tomorrow.';
+export const RESEND_CAP_MESSAGE = 'No code was sent: codes were sent again too often in the last hour. '
+  + 'Use the code you have, another method below, or try again later.';
 
 export type Challenges = ReturnType<typeof createChallenges>;
 
 const newCode = () => String(randomInt(0, 1_000_000)).padStart(6, '0');
 
-export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
+export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT, caps?: SendCaps) {
   const Challenges = db.model<ChallengeDoc>('Challenge', new Schema<ChallengeDoc>({
     _id: String,
     accountId: { type: String, required: true },
@@ -105,6 +121,12 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
   }
 
   const live = (doc: ChallengeDoc | null): doc is ChallengeDoc => !!doc && doc.expiresAt > clock();
+  const byPhone = (channel: Channel) => channel === 'sms' || channel === 'voice';
+
+  /** Takes one text or call from the account's daily cap (email is not capped); throws at the cap. */
+  async function phoneAllowed(channel: Channel, accountId: string): Promise<void> {
+    if (caps && byPhone(channel) && !(await caps.phoneSend(accountId))) throw new ChallengeError('send_limit', PHONE_CAP_MESSAGE);
+  }
 
   function report(failed: boolean, accountId: string, details: AuditDetails): void {
     audit.record({
@@ -129,6 +151,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const id = keyOf(scope, purpose, channel);
       const existing = await Challenges.findById(id).lean<ChallengeDoc>();
       if (live(existing) && existing.accountId === accountId) return { state: state(existing) };
+      await phoneAllowed(channel, accountId);
       const code = newCode();
       const now = clock();
       const fresh = {
@@ -165,6 +188,8 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
       const now = clock();
       const tooSoon = (sentAt: Date) => Math.ceil((sentAt.getTime() + rules.resendIntervalSeconds * 1000 - now.getTime()) / 1000);
       if (tooSoon(doc.sentAt) > 0) throw new ChallengeError('resend_too_soon', `You can ask for the code again in ${tooSoon(doc.sentAt)} s.`, tooSoon(doc.sentAt));
+      if (caps && !(await caps.resend(accountId))) throw new ChallengeError('resend_limit', RESEND_CAP_MESSAGE);
+      await phoneAllowed(channel, accountId);
       const reuse = doc.expiresAt > now && doc.attempts < rules.maxAttempts && !doc.verifiedAt;
       const code = reuse ? sealer.open(doc.sealedCode, context(id)) : newCode();
       const set = reuse

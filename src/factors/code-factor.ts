@@ -7,6 +7,8 @@ import type { CodePurpose, FactorAccount, FactorContext, FactorPrompt, SecondFac
 import type { SecondFactor } from '../policy/sign-in.ts';
 import { codeVerificationMessage } from './code-messages.ts';
 
+const BY: Record<DeliveryError['channel'], string> = { email: 'email', sms: 'text message', voice: 'phone call' };
+
 export interface CodeFactorSpec {
   id: SecondFactor & Channel;
   label: string;
@@ -37,7 +39,9 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
       await spec.deliver(to, code, minutesLeft(state), purpose);
       return undefined;
     } catch (err) {
-      if (err instanceof DeliveryError) return `We could not send the code (${err.message}). Try "Resend" in a minute, or use another method.`;
+      // the user is told plainly and offered the other channels; the challenge and the sign-in
+      // stay as they are (the provider's detail is in err.message, not for the page)
+      if (err instanceof DeliveryError) return `We could not send the code by ${BY[err.channel]} right now; choose another way below, or try "Resend" in a minute.`;
       throw err;
     }
   }

@@ -14,8 +14,30 @@ export class UserFacingError extends Error {
   }
 }
 
+/** What a page says while the database is unreachable (HTTP 503; the request id follows on the page). */
+export const DATABASE_UNAVAILABLE_MESSAGE = 'Tessera cannot reach its database right now; try again in a moment.';
+
+// The driver's and mongoose's names for "the server is not there": no server selectable, the
+// connection dropped or timed out, the pool was cleared, the client was closed under a request, or
+// mongoose gave up waiting for a connection to buffer a command into.
+const UNAVAILABLE_NAMES = /^Mongo(?:ose)?(?:ServerSelection|Network|NetworkTimeout|PoolCleared|TopologyClosed|NotConnected|ServerClosed)Error$/;
+
+/**
+ * True when `err` (or one of its causes) means the database cannot be reached right now: a
+ * transient fault the caller answers with 503, not a bug. Duplicate keys, validation errors and
+ * other server answers are not this: the database was reached.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  for (let e = err as { name?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.name === 'string' && UNAVAILABLE_NAMES.test(e.name)) return true;
+    if (e.name === 'MongooseError' && typeof e.message === 'string' && /buffering timed out|Connection was force closed|client was closed/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 function describe(err: unknown): { status: number; code: string; message: string } {
   if (err instanceof UserFacingError) return err;
+  if (databaseUnavailable(err)) return { status: 503, code: 'temporarily_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE };
   if (err instanceof oidcErrors.SessionNotFound) {
     return { status: 400, code: 'session_expired', message: 'This sign-in has expired or was already completed. Go back to the application and start again.' };
   }
@@ -29,15 +51,27 @@ function describe(err: unknown): { status: number; code: string; message: string
   return { status: 500, code: 'server_error', message: 'Something went wrong on our side. Please try again.' };
 }
 
+/** The provider's JSON server_error for a database fault, rewritten as the 503 it is. */
+function providerUnavailable(ctx: Context): void {
+  const body = ctx.body as { error?: unknown } | undefined;
+  if (ctx.status !== 500 || !databaseUnavailable(ctx.state.providerError) || typeof body !== 'object' || body?.error !== 'server_error') return;
+  ctx.status = 503;
+  ctx.set('Retry-After', '5');
+  ctx.body = { error: 'temporarily_unavailable', error_description: DATABASE_UNAVAILABLE_MESSAGE, request_id: ctx.state.requestId };
+}
+
 export function errorMiddleware(log: (err: unknown, ctx: Context) => void) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
+      // the provider answers its own 500s; app.ts keeps their cause on ctx.state.providerError
+      if (ctx.state.providerError) providerUnavailable(ctx);
     } catch (err) {
       const { status, code, message } = describe(err);
       if (status >= 500) log(err, ctx);
       ctx.status = status;
       ctx.set('Cache-Control', 'no-store');
+      if (status === 503) ctx.set('Retry-After', '5');
       if (ctx.accepts('html', 'json') === 'json') {
         ctx.body = { error: code, error_description: message, ...(status >= 500 ? { request_id: ctx.state.requestId } : {}) };
         return;

@@ -11,6 +11,7 @@ import type { SignInProgress } from './progress.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { SignInEvents } from '../devices/events.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
+import type { Limits } from '../limits/service.ts';
 import type { SessionService } from '../sessions/service.ts';
 
 export interface InteractionDeps {
@@ -28,6 +29,8 @@ export interface InteractionDeps {
   sessions: SessionService;
   /** Wrong PINs that end a sign-in or a locked session. */
   pinMaxFailures: number;
+  /** Brute-force limits: failed sign-ins and wrong codes per account, device and IP. */
+  limits: Limits;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

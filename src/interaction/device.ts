@@ -1,7 +1,8 @@
 // The device side of a sign-in: which registration this browser has for the account, refusing a
 // blocked one, counting failed attempts toward the block, recording every attempt as a sign-in
 // event, and, when a sign-in completes, noting where the device was used (a first sign-in from a
-// new device is announced to the account and its organisation's admins).
+// new device is announced to the account and its organisation's admins). Wrong codes also count
+// toward the account's code limit (limits/service.ts), which is checked before any code is.
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { clientInfo, type ClientInfo } from '../devices/client-info.ts';
@@ -56,12 +57,25 @@ export async function countFailure(ctx: Context, deps: InteractionDeps, accountI
   const device = await registration(ctx, deps, accountId);
   knownDevices(ctx).delete(accountId);
   await recordAttempt(ctx, deps, result, accountId, device, [factor]);
+  if (result === 'wrong_code') await deps.limits.codeFailed({ accountId, knownDevice: !!device.verifiedAt });
   const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, result === 'wrong_password' ? 'wrong password' : 'wrong code');
   if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
   if (blocked) {
     await deps.progress.end(String(ctx.params.uid));
     throw deviceBlocked();
   }
+}
+
+/**
+ * Refuses code entry (any kind: emailed, texted, TOTP, PIN, recovery, security key) while the
+ * account's code limit is locked for this kind of device (a known one, or a new one).
+ */
+export async function codesOpen(ctx: Context, deps: InteractionDeps, accountId: string): Promise<void> {
+  const device = await registration(ctx, deps, accountId);
+  const ms = await deps.limits.codesLockedFor({ accountId, knownDevice: !!device.verifiedAt });
+  if (ms <= 0) return;
+  const minutes = Math.max(1, Math.ceil(ms / 60_000));
+  throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
 }
 
 /** The browser proved itself for the account: known from now on, trusted when asked; the account hears of it. */

@@ -9,6 +9,7 @@ import type { FactorPrompt } from '../factors/types.ts';
 import { clientOf, field, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, decide } from './sign-in-flow.ts';
 import { countFailure } from './device.ts';
+import { alreadyDone } from './steps.ts';
 
 type FactorStep = Extract<Step, { kind: 'second-factor' }>;
 
@@ -55,7 +56,9 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
     const account = await deps.accounts.findById(progress.accountId);
     if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.');
     const step = await currentStep(ctx, deps, d, progress.accountId, progress.proofs);
-    if (!step?.options.includes(module.id as SecondFactor)) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose another one.');
+    // no factor step left: another request (the same form sent twice) completed it
+    if (!step) throw alreadyDone();
+    if (!step.options.includes(module.id as SecondFactor)) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose another one.');
     return { d, progress, module, account };
   }
 
@@ -64,8 +67,12 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
     // a code, or a WebAuthn assertion (JSON); each factor checks its own answer's shape
     const verification = await module.verify({ account, scope: d.uid, purpose: 'sign-in' }, field(ctx, 'code', 16_384));
     if (!verification.ok) {
+      // the same right code sent twice at once (a double click): the other request completed this
+      // step with it; this one is no wrong code and must not count against the browser
+      const now = await deps.progress.get(d.uid);
+      if (now && !(await currentStep(ctx, deps, d, progress.accountId, now.proofs))) throw alreadyDone();
       await countFailure(ctx, deps, progress.accountId, 'wrong_code', module.id);
-      await renderSecondFactor(ctx, deps, d, progress.accountId, { method: module.id, error: verification.message });
+      if (!(await renderSecondFactor(ctx, deps, d, progress.accountId, { method: module.id, error: verification.message }))) throw alreadyDone();
       return;
     }
     const updated = await deps.progress.prove(d.uid, progress.accountId, verification.proof);

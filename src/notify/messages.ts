@@ -33,6 +33,8 @@ export interface CodeMessages {
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
   newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
   deviceBlocked(to: string, seen: Whereabouts, failures: number): Promise<Email>;
+  /** Sign-ins from new devices are paused after too many wrong passwords (once per lockout). */
+  accountLocked(to: string, seen: Whereabouts, minutes: number): Promise<Email>;
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
   deviceTrustedSms(name: string, until: Date): string;
   /** A change in the account security center (password, PIN, second factor, phones, sessions). */
@@ -73,6 +75,9 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
     },
     async deviceBlocked(to, seen, failures) {
       return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen) })) };
+    },
+    async accountLocked(to, seen, minutes) {
+      return { to, subject: `Sign-ins to your ${productName} account were paused`, ...(await render('account-locked', { productName, minutes, ...place(seen) })) };
     },
     async deviceTrusted(to, name, until, replaced) {
       return { to, subject: `"${name}" is now a trusted device`, ...(await render('device-trusted', { productName, name, until: stamp(until), replaced })) };

@@ -87,8 +87,19 @@ function twilio(settings: TwilioSettings, timeoutMs: number) {
 
 const escapeXml = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/**
+ * SMTP_URL with the delivery timeout as its connect, greeting and socket-idle limits. nodemailer
+ * reads a URL's options from the URL alone (a second argument is message defaults, and an options
+ * object's `url` replaces its other fields), so the limits go into the query, overriding any there.
+ */
+export function smtpUrlWithTimeouts(smtpUrl: string, timeoutMs: number): string {
+  const url = new URL(smtpUrl);
+  for (const name of ['connectionTimeout', 'greetingTimeout', 'socketTimeout']) url.searchParams.set(name, String(timeoutMs));
+  return url.href;
+}
+
 export function createTransports(settings: TransportSettings, outbox: Outbox): Transports {
-  const mailer = settings.smtpUrl ? nodemailer.createTransport(settings.smtpUrl, { connectionTimeout: settings.timeoutMs, greetingTimeout: settings.timeoutMs, socketTimeout: settings.timeoutMs }) : undefined;
+  const mailer = settings.smtpUrl ? nodemailer.createTransport(smtpUrlWithTimeouts(settings.smtpUrl, settings.timeoutMs)) : undefined;
   const provider = settings.smsProvider === 'twilio' && settings.twilio ? twilio(settings.twilio, settings.timeoutMs) : undefined;
   return {
     async email(message) {

@@ -13,6 +13,7 @@ import { buildInteractionPolicy } from './interaction-policy.ts';
 import { MINIMUM_ACR, type StepUpDeps } from './step-up.ts';
 import { cookieName } from '../http/issuer-origin.ts';
 import { profileClaims } from '../accounts/profile.ts';
+import { databaseUnavailable, DATABASE_UNAVAILABLE_MESSAGE } from '../http/errors.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -190,7 +191,14 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       await grant.save();
       return grant;
     },
-    async renderError(ctx, out) {
+    async renderError(ctx, out, error) {
+      // a database fault is transient: 503 and say so (errors.ts turns the JSON answers the same way)
+      if (databaseUnavailable(error)) {
+        ctx.status = 503;
+        ctx.set('Retry-After', '5');
+        await render(ctx, 'error', { title: 'Temporarily unavailable', message: DATABASE_UNAVAILABLE_MESSAGE, code: 'temporarily_unavailable', requestId: ctx.state.requestId });
+        return;
+      }
       await render(ctx, 'error', {
         title: 'Sign-in error',
         message: out.error === 'server_error'

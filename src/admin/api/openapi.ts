@@ -21,6 +21,7 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'No such thing (not_found).',
   409: 'A conflict: the id or email is taken, or the change is not allowed in the current state.',
   413: 'The request body is larger than 64 KiB (too_large).',
+  503: 'The database cannot be reached right now (temporarily_unavailable); retry after the Retry-After seconds.',
   415: 'The request body is not application/json (unsupported_media_type).',
 };
 
@@ -68,7 +69,7 @@ function operation(route: ApiRoute, components: Json): Json {
     responses[success.status] = { description: success.description };
   }
   // every route validates at least its query (unknown parameters are refused): 400 everywhere
-  const errors = [400, 401, 403, ...route.errors, ...(route.body ? [413, 415] : [])].sort((a, b) => a - b);
+  const errors = [400, 401, 403, ...route.errors, ...(route.body ? [413, 415] : []), 503].sort((a, b) => a - b);
   for (const status of new Set(errors)) {
     responses[status] = {
       description: ERROR_TEXT[status],

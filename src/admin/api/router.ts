@@ -9,7 +9,7 @@ import type Provider from 'oidc-provider';
 import type { z } from 'zod';
 import type { AdminService } from '../types.ts';
 import { AdminError } from '../types.ts';
-import { UserFacingError } from '../../http/errors.ts';
+import { UserFacingError, databaseUnavailable, DATABASE_UNAVAILABLE_MESSAGE } from '../../http/errors.ts';
 import { ApiError, authenticate } from './auth.ts';
 import { ROUTES, type ApiRoute, type CsvFile } from './routes.ts';
 import { API_PREFIX, OPENAPI_PATH, buildOpenApiDocument } from './openapi.ts';
@@ -92,6 +92,8 @@ function describe(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
   if (err instanceof AdminError) return new ApiError(err.status, err.code, err.message);
   if (err instanceof UserFacingError && err.status >= 400 && err.status < 500) return new ApiError(err.status, err.code, err.message);
+  // the database is unreachable: a transient fault, not a bug (retry shortly)
+  if (databaseUnavailable(err)) return new ApiError(503, 'temporarily_unavailable', DATABASE_UNAVAILABLE_MESSAGE, { headers: { 'Retry-After': '5' } });
   return undefined;
 }
 

@@ -116,7 +116,10 @@ export const ClientPatch = z.strictObject({
 }).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
 
 export const NewUser = z.strictObject({
-  email: z.string().trim().min(3).max(254).regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address').meta({ format: 'email' }),
+  // the domain is host names (letters, digits, inner hyphens; IDNs as punycode): what `format: email` promises
+  email: z.string().trim().min(3).max(254)
+    .regex(/^[^\s@]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/, 'an email address')
+    .meta({ format: 'email' }),
   name: label('The person\'s name.').optional(),
   role: role.optional(),
   password: z.string().min(1).max(256).optional()

@@ -1,0 +1,156 @@
+// Brute-force and abuse limits (README "Limits and lockout"). Failed sign-ins count per IP, per
+// account (split: failures from the account's known devices and from new ones count apart, and
+// known devices get a softer limit, so guessing from new devices never locks the owner out of a
+// device they use) and per account+device, each backing off exponentially (policy/limits.ts).
+// Wrong codes count per account the same way; "Resend" and text/voice sending are capped per
+// account, and text/voice per phone number per day (toll fraud). Keys are HMACs of the email,
+// account, browser, IP and number: nothing readable is stored. Counting: limits/store.ts.
+import { createHmac } from 'node:crypto';
+import type { RateLimiterStoreAbstract } from 'rate-limiter-flexible';
+import type { Database } from '../db/database.ts';
+import { lockSeconds, startsLockout, type Backoff } from '../policy/limits.ts';
+import { createDbLimiter, limitModel } from './store.ts';
+import type { CodeMessages, Whereabouts } from '../notify/messages.ts';
+import type { Transports } from '../notify/transports.ts';
+
+/** Sends the lockout email (in the background: never delays or fails a sign-in). */
+export interface LockoutNotifier {
+  messages: CodeMessages;
+  transports: Transports;
+  log: (line: string) => void;
+}
+
+export interface LimitSettings {
+  /** Failed sign-ins (per account from new devices, per account+device) before the first lock. */
+  lockAfter: number;
+  /** The softer per-account limit for the account's known devices. */
+  knownDeviceLockAfter: number;
+  /** Failed sign-ins from one IP (any account) before it is locked. */
+  ipLockAfter: number;
+  /** The first lock; each further one doubles, up to maxLockSeconds. */
+  lockSeconds: number;
+  maxLockSeconds: number;
+  /** How long failures are remembered (from the first one). */
+  memorySeconds: number;
+  /** Wrong codes (any kind) per account before code entry is locked. */
+  codeLockAfter: number;
+  /** "Resend" per account per hour (all channels). */
+  resendPerHour: number;
+  /** Texts and calls per account per day, and per phone number per day. */
+  phonePerAccountPerDay: number;
+  phonePerNumberPerDay: number;
+}
+
+/** Who is signing in: the email as typed (normalized), this browser, the client IP, and whether the device is known to the account. */
+export interface SignInParty {
+  email: string;
+  browserId: string;
+  ip: string;
+  knownDevice: boolean;
+}
+
+export interface CodeParty {
+  accountId: string;
+  knownDevice: boolean;
+}
+
+const BIG = 1_000_000_000;
+const HOUR = 3600;
+const DAY = 24 * HOUR;
+
+export type Limits = ReturnType<typeof createLimits>;
+
+/** The limits handed to the sign-in pages with their other dependencies (fails closed when missing). */
+export function createLimits(db: Database, settings: LimitSettings, key: Buffer, clock: () => Date, notifier?: LockoutNotifier) {
+  const sending = new Set<Promise<void>>();
+  const model = limitModel(db);
+  const limiter = (keyPrefix: string, duration: number, points = BIG) => createDbLimiter(db, model, clock, { keyPrefix, points, duration });
+  const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\0')).digest('base64url');
+
+  const failures = limiter('fail', settings.memorySeconds);
+  const locks = limiter('lock', settings.maxLockSeconds, 1);
+  const resends = limiter('resend', HOUR);
+  const phoneAccount = limiter('phone-account', DAY);
+  const phoneNumber = limiter('phone-number', DAY);
+
+  const backoff = (lockAfter: number): Backoff => ({ lockAfter, baseSeconds: settings.lockSeconds, maxSeconds: settings.maxLockSeconds });
+
+  interface Dimension { key: string; backoff: Backoff; account?: boolean }
+
+  function signInDimensions(p: SignInParty): Dimension[] {
+    return [
+      { key: `ip:${mac('ip', p.ip)}`, backoff: backoff(settings.ipLockAfter) },
+      p.knownDevice
+        ? { key: `account-known:${mac('email', p.email)}`, backoff: backoff(settings.knownDeviceLockAfter), account: true }
+        : { key: `account-new:${mac('email', p.email)}`, backoff: backoff(settings.lockAfter), account: true },
+      { key: `account-device:${mac('email-device', p.email, p.browserId)}`, backoff: backoff(settings.lockAfter) },
+    ];
+  }
+
+  const codeDimension = (p: CodeParty): Dimension => ({ key: `code-${p.knownDevice ? 'known' : 'new'}:${mac('account', p.accountId)}`, backoff: backoff(settings.codeLockAfter) });
+
+  /** Milliseconds the longest of these locks still holds (0: none). */
+  async function lockedFor(dims: Dimension[]): Promise<number> {
+    const found = await Promise.all(dims.map((d) => locks.get(d.key)));
+    return Math.max(0, ...found.map((r) => (r && r.consumedPoints > locks.points ? Math.max(r.msBeforeNext, 1) : 0)));
+  }
+
+  /** Counts a failure on each dimension and locks those that reached their limit; whether an account lockout began. */
+  async function fail(dims: Dimension[]): Promise<boolean> {
+    let lockout = false;
+    for (const d of dims) {
+      const { consumedPoints } = await failures.consume(d.key);
+      const seconds = lockSeconds(consumedPoints, d.backoff);
+      if (seconds > 0) await locks.block(d.key, seconds);
+      if (d.account && startsLockout(consumedPoints, d.backoff)) lockout = true;
+    }
+    return lockout;
+  }
+
+  async function clear(dims: Dimension[]): Promise<void> {
+    for (const d of dims) await Promise.all([failures.delete(d.key), locks.delete(d.key)]);
+  }
+
+  /** Consumes one point; false (and nothing counted past it) at the cap. */
+  async function take(l: RateLimiterStoreAbstract, k: string, cap: number): Promise<boolean> {
+    const res = await l.get(k);
+    if (res && res.consumedPoints >= cap) return false;
+    const after = await l.consume(k);
+    return after.consumedPoints <= cap;
+  }
+
+  return {
+    settings,
+    /** Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong password). */
+    async signInLocked(p: SignInParty): Promise<boolean> {
+      return (await lockedFor(signInDimensions(p))) > 0;
+    },
+    /** A wrong password (or unknown email): counted everywhere; true when it starts a lockout of the account. */
+    signInFailed: (p: SignInParty): Promise<boolean> => fail(signInDimensions(p)),
+    /** A right password: this device's and this kind of device's account counts start again (the IP's stays). */
+    signInSucceeded: (p: SignInParty): Promise<void> => clear(signInDimensions(p).slice(1)),
+    /** Milliseconds code entry stays locked for the account (from this kind of device); 0 when open. */
+    codesLockedFor: (p: CodeParty): Promise<number> => lockedFor([codeDimension(p)]),
+    codeFailed: async (p: CodeParty): Promise<void> => { await fail([codeDimension(p)]); },
+    /** One "Resend" for the account; false at the hourly cap. */
+    resend: (accountId: string): Promise<boolean> => take(resends, mac('account', accountId), settings.resendPerHour),
+    /** One text or call for the account; false at the daily cap. */
+    phoneSend: (accountId: string): Promise<boolean> => take(phoneAccount, mac('account', accountId), settings.phonePerAccountPerDay),
+    /** One text or call to this number; false at the daily cap. */
+    /** Emails the account that sign-ins are paused (once per lockout: the caller asks only when one begins). */
+    lockedOut(to: string, seen: Whereabouts): void {
+      if (!notifier) return;
+      const minutes = Math.max(1, Math.round(settings.lockSeconds / 60));
+      const job = notifier.messages.accountLocked(to, seen, minutes)
+        .then((email) => notifier.transports.email(email))
+        .catch((err: unknown) => notifier.log(`[tessera] lockout notice to an account failed: ${(err as Error).message}`))
+        .finally(() => sending.delete(job));
+      sending.add(job);
+    },
+    /** Waits for lockout emails being sent (tests, shutdown). */
+    async settled(): Promise<void> {
+      await Promise.all([...sending]);
+    },
+    numberSend: (e164: string): Promise<boolean> => take(phoneNumber, mac('number', e164.replace(/[^\d+]/g, '')), settings.phonePerNumberPerDay),
+  };
+}
