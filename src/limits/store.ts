@@ -68,7 +68,14 @@ export function createDbLimiter(db: Database, model: LimitModel, clock: () => Da
       const now = clock();
       const expire = msDuration > 0 ? new Date(now.getTime() + msDuration) : null;
       if (forceExpire) {
-        await model.updateOne({ _id: key }, { $set: { points, expire } }, { upsert: true });
+        // two requests setting one key at once (a block) race on the upsert's insert: on FerretDB
+        // the key's lock orders them; on MongoDB the loser's duplicate-key error means the key now
+        // exists, so its update goes through the second time
+        const set = () => model.updateOne({ _id: key }, { $set: { points, expire } }, { upsert: true });
+        await db.exclusive(`limits/${key}`, () => set().catch((err: { code?: number }) => {
+          if (err.code === 11000) return set();
+          throw err;
+        }));
         return { _id: key, points, expire };
       }
       if (db.kind === 'mongodb') return upsertAtomic(key, points, expire);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, giveVerifiedPhone, type Page, type TestUser } from '../support/flow.ts';
 import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
+import { createDbLimiter, type LimitModel } from '../../src/limits/store.ts';
 
 const FAILED = 'Incorrect email or password.';
 
@@ -75,6 +76,14 @@ describe('limits: sign-in lockout per account, with backoff', () => {
     // the known device's own (softer) limits: 5 for this device (account+device) — it locks only itself
     for (let i = 0; i < 5; i++) assert.ok(refused(await attempt(rp, wrong(user), mine)));
     assert.ok(refused(await attempt(rp, user, mine)), 'a known device that guesses is locked too');
+  });
+
+  it('sets one counter from 20 parallel blocks of the same key (no duplicate-key error on the upsert)', async () => {
+    const model = t.services.db.connection.model('Limit') as unknown as LimitModel;
+    const limiter = createDbLimiter(t.services.db, model, time.clock, { keyPrefix: 'race', points: 5, duration: 60 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => limiter.block('same-key', 60)));
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+    assert.equal((await limiter.get('same-key'))?.consumedPoints, 6, 'blocked: one past the 5 points');
   });
 
   it('without a lockout (fewer than 5) a right password resets the count', async () => {
