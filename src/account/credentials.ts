@@ -7,7 +7,7 @@ import type { Context } from 'koa';
 import { AccountError, type AccountStore, type AccountView } from '../accounts/store.ts';
 import { pinProblem, type PinRules } from '../policy/pin.ts';
 import { SCREEN_LOCK_MINUTES } from '../policy/session.ts';
-import type { PasswordRules } from '../policy/password.ts';
+import { describeRules, type PasswordRules } from '../policy/password.ts';
 import type { SessionService } from '../sessions/service.ts';
 import { REAUTH_REFUSED, field, type AccountArea } from './area.ts';
 
@@ -20,24 +20,13 @@ export interface CredentialDeps {
 
 const MAX_PASSWORD = 1024;
 
-/** The rule set in words, as the password page lists it. */
-function ruleList(rules: PasswordRules): string[] {
-  return [
-    `at least ${rules.minLength} characters`,
-    ...(rules.requireUpper ? ['an upper-case letter'] : []),
-    ...(rules.requireLower ? ['a lower-case letter'] : []),
-    ...(rules.requireDigit ? ['a digit'] : []),
-    ...(rules.symbols ? [`one of ${rules.symbols}`] : []),
-    'not a common or easily guessed password',
-  ];
-}
 
 export function credentialRoutes(deps: CredentialDeps): (router: Router, area: AccountArea) => void {
   const { accounts } = deps;
   return (router, area) => {
     async function passwordPage(ctx: Context, message: { notice?: string; errors?: string[] } = {}) {
       if (message.errors?.length) ctx.status = 400;
-      await ctx.render('account/password', { title: 'Password', csrf: ctx.state._csrf, rules: ruleList(deps.passwordRules), notice: message.notice, errors: message.errors ?? [] });
+      await ctx.render('account/password', { title: 'Password', csrf: ctx.state._csrf, rules: describeRules(deps.passwordRules), notice: message.notice, errors: message.errors ?? [] });
     }
 
     async function pinPage(ctx: Context, account: AccountView, message: { notice?: string; error?: string } = {}) {

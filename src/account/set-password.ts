@@ -8,7 +8,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AccountError, type AccountStore } from '../accounts/store.ts';
 import type { PasswordLinks } from '../accounts/password-links.ts';
-import type { PasswordRules } from '../policy/password.ts';
+import { describeRules, type PasswordRules } from '../policy/password.ts';
 import { field } from './area.ts';
 
 export interface SetPasswordDeps {
@@ -21,17 +21,6 @@ const MAX_PASSWORD = 1024;
 const MAX_TOKEN = 64;
 const TITLE = 'Set your password';
 
-/** The rule set in words, as the page lists it (the same list as the security center's password page). */
-function ruleList(rules: PasswordRules): string[] {
-  return [
-    `at least ${rules.minLength} characters`,
-    ...(rules.requireUpper ? ['an upper-case letter'] : []),
-    ...(rules.requireLower ? ['a lower-case letter'] : []),
-    ...(rules.requireDigit ? ['a digit'] : []),
-    ...(rules.symbols ? [`one of ${rules.symbols}`] : []),
-    'not a common or easily guessed password',
-  ];
-}
 
 const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}.`;
 
@@ -58,7 +47,7 @@ export function setPasswordRouter(deps: SetPasswordDeps): Router {
 
   async function form(ctx: Context, token: string, email: string, errors: string[] = []) {
     if (errors.length) ctx.status = 400;
-    await ctx.render('account/set-password', { title: TITLE, state: 'form', token, email, errors, rules: ruleList(deps.passwordRules), csrf: ctx.state._csrf });
+    await ctx.render('account/set-password', { title: TITLE, state: 'form', token, email, errors, rules: describeRules(deps.passwordRules), csrf: ctx.state._csrf });
   }
 
   router.get('/set-password', async (ctx) => {

@@ -23,3 +23,15 @@ export function passwordProblems(password: string, rules: PasswordRules = DEFAUL
   if ([...password].length > 256) problems.push('at most 256 characters');
   return problems;
 }
+
+/** The rule set in words, as the password pages list it (security center, set-password link). */
+export function describeRules(rules: PasswordRules): string[] {
+  return [
+    `at least ${rules.minLength} characters`,
+    ...(rules.requireUpper ? ['an upper-case letter'] : []),
+    ...(rules.requireLower ? ['a lower-case letter'] : []),
+    ...(rules.requireDigit ? ['a digit'] : []),
+    ...(rules.symbols ? [`one of ${rules.symbols}`] : []),
+    'not a common or easily guessed password',
+  ];
+}
