@@ -31,18 +31,20 @@ export interface SessionGuard {
   check(uid: string, account: AccountView, from: { ip: string; userAgent?: string; browserId?: string }, loginTs?: number): Promise<'active' | 'locked' | 'ended'>;
 }
 
+/** Re-authentication: how recent a proof must be (seconds), what the session proved, and recording a new proof. */
+export interface ReauthDeps {
+  seconds: number;
+  proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
+  recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
+  clock: () => Date;
+}
+
 export interface AreaDeps {
   issuer: string;
   provider: Provider;
   accounts: AccountStore;
   clients: ClientStore;
-  /** Re-authentication: how recent a proof must be (seconds), what the session proved, and recording a new proof. */
-  reauth: {
-    seconds: number;
-    proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
-    recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
-    clock: () => Date;
-  };
+  reauth: ReauthDeps;
   /** Emails the account a notice of a change (in the background: a failed email never undoes it). */
   notify(ctx: Context, account: AccountView, change: string): void;
   /** Where every change is also recorded (the audit log). */

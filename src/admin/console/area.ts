@@ -10,7 +10,7 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../../accounts/store.ts';
 import { ADMIN_CLIENT, type ClientStore } from '../../oidc/clients.ts';
-import { field, type BrowserSession, type SessionGuard } from '../../account/area.ts';
+import { field, type BrowserSession, type ReauthDeps, type SessionGuard } from '../../account/area.ts';
 import { ACR, acrRank } from '../../policy/assurance.ts';
 import { recentlyAuthenticated } from '../../policy/session.ts';
 import { levelOf, type Proof } from '../../policy/sign-in.ts';
@@ -24,13 +24,8 @@ export interface AdminConsoleDeps {
   admin: AdminService;
   accounts: AccountStore;
   clients: ClientStore;
-  /** Re-authentication: how recent a proof must be (seconds), what the session proved, and recording a new proof. */
-  reauth: {
-    seconds: number;
-    proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
-    recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
-    clock: () => Date;
-  };
+  /** Re-authentication, as in the account area. */
+  reauth: ReauthDeps;
   guard?: SessionGuard;
   /** Setting MFA_EMAIL_COUNTS: whether an emailed code counts toward the multi-factor level. */
   emailCountsAsMfa: boolean;
