@@ -43,8 +43,7 @@ export async function userinfo(issuer: string, accessToken: string): Promise<voi
 }
 
 /** authorize → sign-in form → consent → code → token; returns the token response. */
-export async function signInFlow(issuer: string, client: Party, user: Credentials, scope = 'openid'): Promise<Record<string, string>> {
-  const agent = new UserAgent();
+export async function signInFlow(issuer: string, client: Party, user: Credentials, scope = 'openid', agent = new UserAgent()): Promise<Record<string, string>> {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const url = new URL('/auth', issuer);
@@ -56,6 +55,15 @@ export async function signInFlow(issuer: string, client: Party, user: Credential
   const code = new URL(page.url).searchParams.get('code');
   if (!code) throw new Error(`no code: ${page.url}`);
   return token(issuer, client, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT_URI, code_verifier: verifier });
+}
+
+/** A browser that signed in before and signed out: it keeps only its device cookie. */
+export async function signedOutBrowser(issuer: string, client: Party, user: Credentials): Promise<UserAgent> {
+  const before = new UserAgent();
+  await signInFlow(issuer, client, user, 'openid', before);
+  const after = new UserAgent();
+  for (const c of await before.jar.getCookies(issuer)) if (c.key.includes('tessera.device')) await after.jar.setCookie(c, issuer);
+  return after;
 }
 
 /** Refresh requests on one rotation chain per worker (reusing a refresh token would revoke the grant). */

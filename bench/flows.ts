@@ -14,7 +14,8 @@ import { openServices } from '../src/services.ts';
 import { createApp } from '../src/app.ts';
 import { REDIRECT_URI } from '../test/support/flow.ts';
 import { startBaseline } from './baseline.ts';
-import { CONCURRENCY, fmt, measure, printTable, refreshLoad, signInFlow, token, type Result } from './common.ts';
+import { CONCURRENCY, fmt, measure, printTable, refreshLoad, signedOutBrowser, signInFlow, token, type Result } from './common.ts';
+import { compareWrongPasswords } from './wrong-passwords.ts';
 import { runScale } from './scale.ts';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 150);
@@ -51,7 +52,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
+  const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOCKOUT_IP_AFTER: '100000' } });
   const services = await openServices(config, { owner: 'test', monitorCommands: process.env.BENCH_NO_MONITOR ? false : true });
   server.on('request', createApp(services).callback());
   await services.accounts.create({ ...USER, deviceVerification: false }); // every flow is a new browser: a service account
@@ -71,6 +72,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
   try {
     console.log(`Database: ${services.db.kind}; argon2id ${config.password.memoryCostKiB} KiB, t=${config.password.timeCost}; concurrency ${CONCURRENCY}; ${FLOWS} flows, ${TOKEN_REQUESTS} token requests per kind`);
     if (!process.env.BENCH_NO_MONITOR) await printOperationCounts(services, config.issuer);
+    await compareWrongPasswords(services, config.issuer, CLIENT.id, USER);
     // both run in this process and share oidc-provider's code: warm both before measuring either
     await run(config.issuer, 0.2);
     await run(baseline.issuer, 0.2);
@@ -102,7 +104,9 @@ async function printOperationCounts(services: Awaited<ReturnType<typeof openServ
   };
   await signInFlow(issuer, CLIENT, USER); // warm caches, as in steady state
   console.log('Database commands per operation:');
-  await count('sign-in flow with consent (authorize → password → consent → code → token)', () => signInFlow(issuer, CLIENT, USER));
+  await count('sign-in flow with consent from a new browser (authorize → password → consent → code → token)', () => signInFlow(issuer, CLIENT, USER));
+  const known = await signedOutBrowser(issuer, CLIENT, USER);
+  await count('the same from a known browser (signed out, its device cookie kept)', () => signInFlow(issuer, CLIENT, USER, 'openid', known));
   await count('client_credentials token', () => token(issuer, MACHINE, { grant_type: 'client_credentials' }));
   const { refresh_token: rt, access_token: at } = await signInFlow(issuer, CLIENT, USER, 'openid offline_access');
   await count('refresh_token rotation', () => token(issuer, CLIENT, { grant_type: 'refresh_token', refresh_token: rt! }));

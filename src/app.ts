@@ -11,7 +11,8 @@ import session from 'koa-session';
 import CSRF from 'koa-csrf';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
-import { alreadyDone } from './interaction/steps.ts';
+import { alreadyDone } from './interaction/context.ts';
+import { withRequestMemo } from './db/request-memo.ts';
 import type { Services } from './services.ts';
 import { errorMiddleware } from './http/errors.ts';
 import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
@@ -31,7 +32,7 @@ import { setPasswordRouter } from './account/set-password.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'steps' | 'factors' | 'progress' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -41,7 +42,7 @@ function defaultLog(err: unknown, ctx: Context): void {
 }
 
 export function createApp(deps: AppDeps): Koa {
-  const { config, provider, steps, outbox, log = defaultLog } = deps;
+  const { config, provider, flows, outbox, log = defaultLog } = deps;
   const app = new Koa();
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
@@ -50,11 +51,12 @@ export function createApp(deps: AppDeps): Koa {
   app.maxIpsCount = config.proxyCount;
   app.silent = true;
 
-  // every response carries a request id; error pages show it and the log line of a 5xx names it
+  // every response carries a request id; error pages show it and the log line of a 5xx names it;
+  // every request reads an account or client at most once (db/request-memo.ts)
   app.use(async (ctx, next) => {
     ctx.state.requestId = randomUUID();
     ctx.set('X-Request-Id', ctx.state.requestId);
-    await next();
+    await withRequestMemo(next);
   });
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
   app.use(errorMiddleware(log));
@@ -156,7 +158,7 @@ export function createApp(deps: AppDeps): Koa {
   // a replayed or doubled request must not make a second authorization code
   app.use(async (ctx, next) => {
     const resume = ctx.method === 'GET' ? /^\/auth\/([\w-]{16,})$/.exec(ctx.path) : null;
-    if (resume && !(await steps.claim(resume[1]!, 'resume'))) throw alreadyDone();
+    if (resume && !(await flows.end(resume[1]!, 'resume'))) throw alreadyDone();
     await next();
   });
   app.use(mount(provider));

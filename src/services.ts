@@ -14,8 +14,7 @@ import { createClientStore, withSealedClientSecrets, type ClientStore } from './
 import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
 import type { AccountView } from './accounts/store.ts';
-import { createInteractionSteps, type InteractionSteps } from './interaction/steps.ts';
-import { createSignInProgress, type SignInProgress } from './interaction/progress.ts';
+import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
 import { createSessionProofs } from './oidc/session-proofs.ts';
 import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
@@ -65,9 +64,9 @@ export interface Services {
   clients: ClientStore;
   storage: OidcStorage;
   provider: Provider;
-  steps: InteractionSteps;
+  /** One record per sign-in in progress (interaction/flow.ts). */
+  flows: SignInFlows;
   factors: FactorRegistry;
-  progress: SignInProgress;
   stepUp: StepUpDeps;
   outbox: Outbox;
   totp: TotpStore;
@@ -132,7 +131,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength, passwordRules: config.password.rules });
     const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids') }), sealer);
     const keys = createKeyStore(db, sealer);
-    const steps = createInteractionSteps(db, config.ttl.interactionSeconds);
+    const flows = createSignInFlows(db, config.ttl.interactionSeconds, clock);
     const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
     const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
@@ -164,12 +163,11 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       recoveryFactor(recovery, recoveryUsed, clock),
     ]);
     const trustedIps = createTrustedIps(db, clock);
-    const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures }, clock, audit);
+    const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures, maxRegistrations: config.devices.maxRegistrations }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
     const events = createSignInEvents(db, clock, log, history, audit);
     const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
-    const progress = createSignInProgress(db, config.ttl.interactionSeconds, clock);
     const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     let provider: Provider | undefined;
     const sessions = createSessionService({
@@ -224,7 +222,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
     return {
-      config, db, accounts, keys, clients, storage, provider, steps, factors, progress, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits,
+      config, db, accounts, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         const ended = await endAccountSessions(provider, storage, account.id);

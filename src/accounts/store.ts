@@ -5,6 +5,7 @@
 // search (administration only), which filters and sorts the accounts collection itself.
 import { randomUUID } from 'node:crypto';
 import { Schema } from 'mongoose';
+import { forget, memoized, WRITE_OPERATIONS } from '../db/request-memo.ts';
 import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
 import { DEFAULT_PASSWORD_RULES, passwordProblems, type PasswordRules } from '../policy/password.ts';
@@ -12,6 +13,9 @@ import { guessabilityProblem, type Strength } from '../policy/common-passwords.t
 import { profileProblems, type Profile } from './profile.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
 
+
+/** An id no account has: what an unknown email's sign-in reads, so it costs what a known one does. */
+const NO_ACCOUNT = 'no-such-account';
 export type Role = 'user' | 'admin';
 
 export interface AccountView {
@@ -195,7 +199,13 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
+  // one read of an account per request (db/request-memo.ts); any write forgets what was read
+  const forgetAccounts = () => forget('account:');
+  schema.pre([...WRITE_OPERATIONS], forgetAccounts);
+  schema.post([...WRITE_OPERATIONS], forgetAccounts);
+  schema.post('save', forgetAccounts);
   const Accounts = db.model<AccountDoc>('Account', schema);
+  const readAccount = (id: string) => memoized(`account:${id}`, () => Accounts.findById(id).lean<AccountDoc>().then((doc) => doc ?? undefined));
   const Emails = db.model<EmailDoc>('AccountEmail', new Schema<EmailDoc>(
     { _id: String, accountId: { type: String, required: true } },
     { collection: 'account_emails', versionKey: false },
@@ -203,8 +213,9 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
 
   async function byEmail(email: string): Promise<AccountDoc | undefined> {
     const pointer = await Emails.findById(normalizeEmail(email)).lean<EmailDoc>();
+    // an unknown email reads an account too (none): the same work as a known one
+    const doc = await readAccount(pointer?.accountId ?? NO_ACCOUNT);
     if (!pointer) return undefined;
-    const doc = await Accounts.findById(pointer.accountId).lean<AccountDoc>();
     return doc && doc.emailNormalized === pointer._id ? doc : undefined;
   }
 
@@ -287,7 +298,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
 
     async findById(id: string): Promise<AccountView | undefined> {
-      const doc = await Accounts.findById(id).lean<AccountDoc>();
+      const doc = await readAccount(id);
       return doc ? view(doc) : undefined;
     },
 

@@ -3,7 +3,7 @@
 // changed; the session history reads them, and each one is also reported to the audit log
 // (sign_in.success or sign_in.failure; a new device that proved itself: device.verified). Writing
 // one never fails a sign-in.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { NO_AUDIT, type AuditSink } from '../audit/events.ts';
@@ -31,6 +31,10 @@ interface EventDoc extends Omit<SignInEvent, 'id'> {
 
 export type SignInEvents = ReturnType<typeof createSignInEvents>;
 
+/** Decoy histories: a few, each bounded like any account's (no account id has this shape). */
+const DECOYS = 16;
+const decoyHistory = (email: string) => `~decoy-${createHash('sha256').update(email).digest()[0]! % DECOYS}`;
+
 /** Where an account's own attempts are also kept, newest first, for its session history. */
 export interface EventHistory {
   append(accountId: string, entry: SignInEvent): Promise<void>;
@@ -46,7 +50,11 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
   const Events = db.model<EventDoc>('SignInEvent', schema);
 
   return {
-    async record(event: { accountId?: string; result: SignInResult; client: ClientInfo; deviceId?: string; factors?: string[] }): Promise<void> {
+    /**
+     * `decoy` (the email of an attempt without an account): its entry goes to one of a few bounded
+     * decoy histories, so the attempt writes what a known account's would (the same time).
+     */
+    async record(event: { accountId?: string; result: SignInResult; client: ClientInfo; deviceId?: string; factors?: string[]; decoy?: string }): Promise<void> {
       const { client } = event;
       const entry: SignInEvent = {
         // time-ordered ids: newest last in _id order
@@ -74,7 +82,7 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
       });
       await Promise.all([
         Events.create({ _id: id, ...fields }),
-        event.accountId && history ? history.append(event.accountId, entry) : undefined,
+        history && (event.accountId || event.decoy) ? history.append(event.accountId ?? decoyHistory(event.decoy!), entry) : undefined,
       ]).catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
     },
 

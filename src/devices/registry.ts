@@ -111,7 +111,7 @@ function view(doc: DeviceDoc): Device {
   return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [] };
 }
 
-export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number }, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
+export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number; maxRegistrations?: number }, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
   const Devices = db.model<DeviceDoc>('Device', new Schema<DeviceDoc>({
     _id: String,
     accountId: { type: String, required: true },
@@ -192,6 +192,22 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     } as never);
   }
 
+  /**
+   * At the cap, which entries make room for one more: gone ones (expired) and the oldest never
+   * verified, active ones (a blocked or verified registration is never pruned). Reads the
+   * registrations only when the list is full.
+   */
+  async function pruneCandidates(refs: AccountDevicesDoc | null): Promise<Set<string>> {
+    const ids = refs?.ids ?? [];
+    const cap = settings.maxRegistrations ?? Number.POSITIVE_INFINITY;
+    if (ids.length < cap) return new Set();
+    const found = await Promise.all(ids.map(async (id) => ({ id, device: await byId(id) })));
+    const candidates = found
+      .filter(({ device }) => !device || (device.state === 'ACTIVE' && !device.verifiedAt))
+      .sort((a, b) => (a.device?.firstSeenAt.getTime() ?? 0) - (b.device?.firstSeenAt.getTime() ?? 0));
+    return new Set(candidates.slice(0, ids.length - cap + 1).map(({ id }) => id));
+  }
+
   return {
     byId,
 
@@ -203,28 +219,38 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       return device && device.state !== 'REMOVED' ? device : undefined;
     },
 
-    /** This browser's live registration for the account, made (ACTIVE, not yet verified) when it has none. */
-    async ensure(accountId: string, browserId: string, seen: ClientInfo): Promise<Device> {
+    /**
+     * This browser's live registration for the account, made (ACTIVE, not yet verified) when it has
+     * none. Call it only for a browser that proved something (the password, a passkey): the
+     * account's list is capped (`maxRegistrations`), the oldest never-verified entries pruned.
+     */
+    async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0): Promise<Device> {
       const browserKey = mac(browserId);
-      const mapped = (await AccountDevices.findById(accountId).lean<AccountDevicesDoc>())?.byBrowser?.[browserKey];
+      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const mapped = refs?.byBrowser?.[browserKey];
       const existing = mapped ? await byId(mapped) : undefined;
       if (existing && existing.state !== 'REMOVED') return existing;
       const now = clock();
       const doc: DeviceDoc = {
-        _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures: 0,
+        _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures,
         history: [{ from: null, to: 'ACTIVE', by: 'system', why: 'first seen', at: now }],
         ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : {}), browser: seen.browser, os: seen.os,
         expiresAt: later(UNVERIFIED_DAYS * DAY),
       };
+      const prune = await pruneCandidates(refs);
       await Devices.create(doc);
       // two first requests at once: the first new mapping wins, the other registration is dropped;
       // a mapping to a removed registration (`mapped`) is replaced: removed stays removed
-      const winner = await editDocument(db, AccountDevices, accountId, (refs) => {
-        const current = refs?.byBrowser?.[browserKey];
-        if (current && current !== mapped && current !== doc._id) return { result: current };
-        return { set: { byBrowser: { ...refs?.byBrowser, [browserKey]: doc._id }, ids: [...(refs?.ids ?? []), doc._id] }, result: doc._id };
+      const winner = await editDocument(db, AccountDevices, accountId, (current) => {
+        const now2 = current?.byBrowser?.[browserKey];
+        if (now2 && now2 !== mapped && now2 !== doc._id) return { result: now2 };
+        const byBrowser = Object.fromEntries(Object.entries({ ...current?.byBrowser, [browserKey]: doc._id }).filter(([, id]) => !prune.has(id)));
+        return { set: { byBrowser, ids: [...(current?.ids ?? []).filter((id) => !prune.has(id)), doc._id] }, result: doc._id };
       });
-      if (winner === doc._id) return view(doc);
+      if (winner === doc._id) {
+        await Promise.all([...prune].map((id) => Devices.deleteOne({ _id: id })));
+        return view(doc);
+      }
       await Devices.deleteOne({ _id: doc._id });
       return (await byId(winner)) ?? view(doc);
     },
@@ -262,9 +288,16 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       return blocksAt(count, settings.maxFailures);
     },
 
-    async ghostBlocked(email: string, browserId: string): Promise<boolean> {
+    /** Failed attempts for this email from a browser it has no registration for (0 when none or expired). */
+    async ghostFailures(email: string, browserId: string): Promise<{ failures: number; blocked: boolean }> {
       const doc = await Failures.findById(mac('ghost', email, browserId)).lean<FailureDoc>();
-      return !!doc && doc.expiresAt > clock() && blocksAt(doc.count, settings.maxFailures);
+      const failures = doc && doc.expiresAt > clock() ? doc.count : 0;
+      return { failures, blocked: blocksAt(failures, settings.maxFailures) };
+    },
+
+    /** The browser now has a registration that carries its failures: the per-email counter goes. */
+    async forgetGhost(email: string, browserId: string): Promise<void> {
+      await Failures.deleteOne({ _id: mac('ghost', email, browserId) });
     },
 
     /** The browser proved itself for the account: known from now on (and trusted, when asked). */

@@ -1,13 +1,14 @@
-// What every hosted sign-in route shares: its dependencies, the interaction it belongs to, a
-// guarded form reader, and the one way to end a step (once) and hand back to the provider.
+// What every hosted sign-in route shares: its dependencies, the interaction and the flow record
+// it belongs to (each read once per request), a guarded form reader, and the one way to end a
+// sign-in (once) and hand back to the provider.
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore } from '../accounts/store.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import type { StepUpDeps } from '../oidc/step-up.ts';
+import { endSession } from '../oidc/account-sessions.ts';
 import { UserFacingError } from '../http/errors.ts';
-import { alreadyDone, type InteractionSteps } from './steps.ts';
-import type { SignInProgress } from './progress.ts';
+import type { Ending, Flow, SignInFlows } from './flow.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { SignInEvents } from '../devices/events.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
@@ -17,9 +18,8 @@ import type { SessionService } from '../sessions/service.ts';
 export interface InteractionDeps {
   provider: Provider;
   accounts: AccountStore;
-  steps: InteractionSteps;
+  flows: SignInFlows;
   factors: FactorRegistry;
-  progress: SignInProgress;
   stepUp: StepUpDeps;
   devices: DeviceRegistry;
   events: SignInEvents;
@@ -35,6 +35,12 @@ export interface InteractionDeps {
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
+/** The answer to a second submission of a step that already completed. */
+export const alreadyDone = () => new UserFacingError(409, 'already_done',
+  'This sign-in step was already completed (the form was sent twice?). Go back to the application: you may already be signed in.');
+
+export const restartNeeded = () => new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+
 /** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
 export function field(ctx: Context, name: string, max = 1024): string {
   const value = (ctx.request.body as Record<string, unknown> | undefined)?.[name];
@@ -42,8 +48,9 @@ export function field(ctx: Context, name: string, max = 1024): string {
   return value;
 }
 
+/** The interaction this page belongs to (read once per request). */
 export async function details(ctx: Context, provider: Provider, expectedPrompt?: string): Promise<Details> {
-  const d = await provider.interactionDetails(ctx.req, ctx.res);
+  const d = (ctx.state.interaction ??= await provider.interactionDetails(ctx.req, ctx.res)) as Details;
   if (d.uid !== ctx.params.uid) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.');
   if (expectedPrompt && d.prompt.name !== expectedPrompt) {
     throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
@@ -51,23 +58,68 @@ export async function details(ctx: Context, provider: Provider, expectedPrompt?:
   return d;
 }
 
-/** Ends a step of the interaction; only the first of concurrent or repeated submissions gets here. */
-export async function finish(ctx: Context, deps: InteractionDeps, step: 'login' | 'consent' | 'abort', result: Parameters<Provider['interactionResult']>[2]) {
-  if (!(await deps.steps.claim(String(ctx.params.uid), step))) throw alreadyDone();
-  const returnTo = await deps.provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: false });
-  ctx.status = 303;
-  ctx.redirect(returnTo);
+/** This sign-in's flow record, if it has one (read once per request). */
+export async function flowOf(ctx: Context, deps: InteractionDeps): Promise<Flow | undefined> {
+  if (!('flow' in ctx.state)) ctx.state.flow = await deps.flows.get(String(ctx.params.uid));
+  return ctx.state.flow as Flow | undefined;
 }
 
 /** The sign-in in progress on this page (past its password), or a clear error. */
-export async function pendingSignIn(ctx: Context, deps: InteractionDeps) {
-  const d = await details(ctx, deps.provider, 'login');
-  const progress = await deps.progress.get(d.uid);
-  if (!progress) throw new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
-  return { d, progress };
+export async function pendingSignIn(ctx: Context, deps: InteractionDeps): Promise<{ d: Details; flow: Flow & { accountId: string } }> {
+  const [d, flow] = await Promise.all([details(ctx, deps.provider, 'login'), flowOf(ctx, deps)]);
+  if (flow?.ended.includes('login')) throw alreadyDone();
+  if (!flow?.accountId) throw restartNeeded();
+  return { d, flow: flow as Flow & { accountId: string } };
+}
+
+/**
+ * Whether another request moved this sign-in on since `flow` was read (a right code sent twice
+ * at once: the other copy completed the step). A wrong answer then is no wrong code.
+ */
+export async function movedOn(deps: InteractionDeps, flow: Flow): Promise<boolean> {
+  const now = await deps.flows.get(flow.uid);
+  return !now || now.proofs.length !== flow.proofs.length || now.ended.includes('login');
+}
+
+/**
+ * Ends the sign-in (once: a double-submitted form or a replay gets "already done") and hands the
+ * result to the provider. When another person is signed in in this browser, their session ends
+ * first (their relying parties get back-channel logout, as the provider's own logout would do),
+ * so the new sign-in gets a session of its own and the old cookie carries nothing of it.
+ */
+export async function finish(ctx: Context, deps: InteractionDeps, ending: Exclude<Ending, 'resume'>, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+  await claimEnd(ctx, deps, ending);
+  await handBack(ctx, deps, result);
+}
+
+/** Claims an end of the sign-in before its effects (the success recorded, the result saved): once. */
+export async function claimEnd(ctx: Context, deps: InteractionDeps, ending: Exclude<Ending, 'resume'>): Promise<void> {
+  if (!(await deps.flows.end(String(ctx.params.uid), ending))) throw alreadyDone();
+}
+
+/** Hands the result of a claimed end to the provider (see finish). */
+export async function handBack(ctx: Context, deps: InteractionDeps, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+  const d = await details(ctx, deps.provider);
+  const accountId = (result as { login?: { accountId?: string } }).login?.accountId;
+  if (accountId && d.session?.accountId && d.session.accountId !== accountId) {
+    if (d.session.uid) await endSession(deps.provider, d.session.uid, d.session.accountId);
+    delete d.session;
+  }
+  d.result = result;
+  // as provider.interactionResult does, without reading the interaction again
+  await d.save(d.exp - Math.floor(Date.now() / 1000));
+  ctx.status = 303;
+  ctx.redirect(d.returnTo);
 }
 
 export async function clientOf(deps: InteractionDeps, d: Details) {
   const client = await deps.provider.Client.find(String(d.params.client_id));
   return { client, name: client?.clientName ?? String(d.params.client_id) };
+}
+
+/** The account of a sign-in in progress, or a clear error (it was deleted meanwhile). */
+export async function accountOf(deps: InteractionDeps, accountId: string) {
+  const account = await deps.accounts.findById(accountId);
+  if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.');
+  return account;
 }

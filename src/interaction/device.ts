@@ -1,13 +1,18 @@
-// The device side of a sign-in: which registration this browser has for the account, refusing a
-// blocked one, counting failed attempts toward the block, recording every attempt as a sign-in
-// event, and, when a sign-in completes, noting where the device was used (a first sign-in from a
-// new device is announced to the account and its organisation's admins). Wrong codes also count
-// toward the account's code limit (limits/service.ts), which is checked before any code is.
+// The device side of a sign-in. A browser becomes one of an account's device registrations only
+// once it proved the password (or a passkey) for it: a wrong or locked attempt from a browser the
+// account does not know counts toward the limits and toward that browser's block (an expiring
+// counter per email and browser, the same one an email without an account uses) and registers
+// nothing, so requests that prove nothing never grow an account's device list. This module reads
+// the registration once per request, refuses a blocked one, counts failures toward the block,
+// records every attempt as a sign-in event, and, when a sign-in completes, notes where the device
+// was used (a first sign-in from a new device is announced to the account and its organisation's
+// admins). Wrong codes also count toward the account's code limit (limits/service.ts).
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
-import { clientInfo, type ClientInfo } from '../devices/client-info.ts';
+import { clientInfo, describeLocation, type ClientInfo } from '../devices/client-info.ts';
 import type { Device } from '../devices/registry.ts';
 import type { SignInResult } from '../devices/events.ts';
+import type { SignInParty } from '../limits/service.ts';
 import type { InteractionDeps } from './context.ts';
 
 export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
@@ -16,7 +21,7 @@ export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
   + 'until then, sign in from a device you have used before.');
 
 export function clientOfRequest(ctx: Context): ClientInfo {
-  return clientInfo(ctx.ip, ctx.get('user-agent'));
+  return (ctx.state.clientInfo ??= clientInfo(ctx.ip, ctx.get('user-agent'))) as ClientInfo;
 }
 
 export function browserOf(ctx: Context): string {
@@ -25,26 +30,33 @@ export function browserOf(ctx: Context): string {
   return id;
 }
 
-export async function recordAttempt(ctx: Context, deps: InteractionDeps, result: SignInResult, accountId?: string, device?: Device, factors: string[] = []): Promise<void> {
-  await deps.events.record({ ...(accountId ? { accountId } : {}), result, client: clientOfRequest(ctx), ...(device ? { deviceId: device.id } : {}), factors });
+export async function recordAttempt(ctx: Context, deps: InteractionDeps, result: SignInResult, accountId?: string, device?: Device, factors: string[] = [], decoy?: string): Promise<void> {
+  await deps.events.record({ ...(accountId ? { accountId } : {}), result, client: clientOfRequest(ctx), ...(device ? { deviceId: device.id } : {}), factors, ...(decoy ? { decoy } : {}) });
 }
 
 /** Registrations this request has read, by account: one read per request, kept current by its own writes. */
-export function knownDevices(ctx: Context): Map<string, Device> {
-  return (ctx.state.devices ??= new Map<string, Device>()) as Map<string, Device>;
+function knownDevices(ctx: Context): Map<string, Device | null> {
+  return (ctx.state.devices ??= new Map<string, Device | null>()) as Map<string, Device | null>;
 }
 
-async function registration(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device> {
-  const cached = knownDevices(ctx).get(accountId);
-  if (cached) return cached;
-  const device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx));
-  knownDevices(ctx).set(accountId, device);
-  return device;
+/** This browser's live registration for the account, if it has one (nothing is made). */
+export async function registrationOf(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device | undefined> {
+  const seen = knownDevices(ctx);
+  if (!seen.has(accountId)) seen.set(accountId, (await deps.devices.registrationFor(accountId, browserOf(ctx))) ?? null);
+  return seen.get(accountId) ?? undefined;
 }
 
-/** This browser's registration for the account (made on first sight); a blocked one ends here. */
-export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device> {
-  const device = await registration(ctx, deps, accountId);
+/**
+ * This browser's registration for the account, made now if it has none: only after it proved
+ * something. A new registration carries the failures the browser had for the email (`ghost`).
+ */
+export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }): Promise<Device> {
+  let device = await registrationOf(ctx, deps, accountId);
+  if (!device) {
+    device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0);
+    knownDevices(ctx).set(accountId, device);
+    if (ghost?.failures) await deps.devices.forgetGhost(ghost.email, browserOf(ctx));
+  }
   if (device.state === 'BLOCKED') {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
     throw deviceBlocked();
@@ -52,18 +64,60 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
   return device;
 }
 
-/** A wrong password or code from this browser: counts toward its block (and blocks at the limit). */
-export async function countFailure(ctx: Context, deps: InteractionDeps, accountId: string, result: 'wrong_password' | 'wrong_code', factor: string): Promise<void> {
-  const device = await registration(ctx, deps, accountId);
-  knownDevices(ctx).delete(accountId);
-  await recordAttempt(ctx, deps, result, accountId, device, [factor]);
-  if (result === 'wrong_code') await deps.limits.codeFailed({ accountId, knownDevice: !!device.verifiedAt });
-  const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, result === 'wrong_password' ? 'wrong password' : 'wrong code');
-  if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
-  if (blocked) {
-    await deps.progress.end(String(ctx.params.uid));
+/**
+ * Before the password is checked: a blocked browser is refused (an account or not: the answers
+ * look the same), so guessing on from it learns nothing. A browser the account knows is blocked
+ * through its registration; any other through the expiring per-email counter.
+ */
+export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: Device; ghost: { email: string; failures: number } }> {
+  const device = accountId ? await registrationOf(ctx, deps, accountId) : undefined;
+  if (device?.state === 'BLOCKED') {
+    await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
     throw deviceBlocked();
   }
+  if (device) return { device, ghost: { email, failures: 0 } };
+  const { failures, blocked } = await deps.devices.ghostFailures(email, browserOf(ctx));
+  if (blocked) {
+    await recordAttempt(ctx, deps, 'blocked_device', accountId, undefined, [], accountId ? undefined : email);
+    throw deviceBlocked();
+  }
+  return { ghost: { email, failures } };
+}
+
+/**
+ * A wrong password (or a locked attempt, `counted` false): the same writes whether the email has
+ * an account, a disabled one, or none — the limits, the browser's counter, one event (an email
+ * without an account writes its history entry to a bounded decoy history) — so neither the answer
+ * nor its time tells whether the account exists. A browser the account knows counts on its
+ * registration instead.
+ */
+export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, counted: boolean): Promise<void> {
+  const client = clientOfRequest(ctx);
+  if (counted && await deps.limits.signInFailed(party) && known) {
+    deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os });
+  }
+  await recordAttempt(ctx, deps, 'wrong_password', known?.id, device, ['pwd'], known ? undefined : party.email);
+  if (!counted) return;
+  if (device) {
+    await countOnRegistration(ctx, deps, known!.id, device, 'wrong password');
+    return;
+  }
+  if (await deps.devices.recordGhostFailure(party.email, party.browserId)) throw deviceBlocked();
+}
+
+async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, why: string): Promise<void> {
+  knownDevices(ctx).delete(accountId);
+  const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, why);
+  if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
+  if (blocked) throw deviceBlocked();
+}
+
+/** A wrong code or PIN after the password: counts toward the account's code limit and this browser's block. */
+export async function countFailure(ctx: Context, deps: InteractionDeps, accountId: string, factor: string): Promise<void> {
+  const device = await deviceFor(ctx, deps, accountId);
+  await recordAttempt(ctx, deps, 'wrong_code', accountId, device, [factor]);
+  await deps.limits.codeFailed({ accountId, knownDevice: !!device.verifiedAt });
+  await countOnRegistration(ctx, deps, accountId, device, 'wrong code');
 }
 
 /**
@@ -71,8 +125,8 @@ export async function countFailure(ctx: Context, deps: InteractionDeps, accountI
  * account's code limit is locked for this kind of device (a known one, or a new one).
  */
 export async function codesOpen(ctx: Context, deps: InteractionDeps, accountId: string): Promise<void> {
-  const device = await registration(ctx, deps, accountId);
-  const ms = await deps.limits.codesLockedFor({ accountId, knownDevice: !!device.verifiedAt });
+  const device = await registrationOf(ctx, deps, accountId);
+  const ms = await deps.limits.codesLockedFor({ accountId, knownDevice: !!device?.verifiedAt });
   if (ms <= 0) return;
   const minutes = Math.max(1, Math.ceil(ms / 60_000));
   throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);

@@ -1,48 +1,91 @@
 // Between the steps of one sign-in: after every proof (the password, a code, a key) ask the one
-// decision what comes next, then finish the login with the acr/amr it names, show the next step,
-// or send the relying party unmet_authentication_requirements.
+// decision what comes next — once per proof — then finish the login with the acr/amr it names,
+// record the proof and the next step in the flow record (the interaction page shows it), or send
+// the relying party unmet_authentication_requirements.
 import type { Context } from 'koa';
-import { decideSignIn, type Decision, type Proof } from '../policy/sign-in.ts';
+import { decideSignIn, type Decision, type Proof, type Step } from '../policy/sign-in.ts';
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
-import { finish, clientOf, type Details, type InteractionDeps } from './context.ts';
-import { knownDevices, signInCompleted } from './device.ts';
+import { alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
+import type { Flow } from './flow.ts';
+import { UserFacingError } from '../http/errors.ts';
+import { registrationOf, signInCompleted } from './device.ts';
 
-/** The session's own proofs count only for the account it names and only without prompt=login. */
-async function provenSoFar(deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[], promptLogin: boolean): Promise<Proof[]> {
-  const session = d.session?.accountId === accountId && !promptLogin
-    ? await sessionProofs(deps.stepUp, { uid: d.session.uid, accountId, amr: d.session.amr })
-    : [];
-  return [...session, ...interactionProofs];
+/** The page a decided next step is shown on: one renderer per kind. */
+export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'pin';
+
+export function stepKind(next: Decision | undefined): StepKind | undefined {
+  if (next?.outcome === 'enrol') return 'enrol';
+  if (next?.outcome !== 'steps') return undefined;
+  const kind = next.steps[0]!.kind;
+  return kind === 'phishing-resistant' ? 'second-factor' : kind;
 }
 
-export async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[]): Promise<{ decision: Decision; proven: Proof[] }> {
+/** The second-factor step a decision asks for (a phishing-resistant level: security keys only). */
+export function factorStep(next: Decision | undefined): Extract<Step, { kind: 'second-factor' }> | undefined {
+  if (next?.outcome !== 'steps') return undefined;
+  const step = next.steps[0]!;
+  if (step.kind === 'phishing-resistant') return { kind: 'second-factor', options: ['webauthn'], reason: 'level' };
+  return step.kind === 'second-factor' ? step : undefined;
+}
+
+async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[]): Promise<Decision> {
   const { client } = await clientOf(deps, d);
   const request = requestFacts(d.params, client as unknown as Record<string, unknown>);
-  const proven = await provenSoFar(deps, d, accountId, interactionProofs, request.promptLogin);
-  const known = knownDevices(ctx).get(accountId);
-  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(known ? { device: known } : {}) };
-  const decision = decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where));
-  return { decision, proven };
+  const device = await registrationOf(ctx, deps, accountId);
+  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(device ? { device } : {}) };
+  // the interaction's own proofs are fresh: prompt=login already voided the session's
+  return decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where));
 }
 
-/** After a proof: finish, or go to the next step (the interaction page shows it), or refuse. */
-export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, interactionProofs: Proof[]): Promise<void> {
-  const { decision, proven } = await decide(ctx, deps, d, accountId, interactionProofs);
+/**
+ * Acts on a decision: finish the login, show the next step, or refuse. A decision that starts
+ * with the password (a step-up that must see it again) is left to the sign-in form: 'password'.
+ */
+async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision) => Promise<unknown>): Promise<'password' | undefined> {
   if (decision.outcome === 'done') {
+    await claimEnd(ctx, deps, 'login');
     await signInCompleted(ctx, deps, accountId, decision.amr);
     const result: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
-    await finish(ctx, deps, 'login', result as never);
-    await deps.progress.end(d.uid);
-    return;
+    await handBack(ctx, deps, result as never);
+    return undefined;
   }
-  if ((decision.outcome === 'steps' && decision.steps[0]!.kind !== 'password') || decision.outcome === 'enrol') {
-    await deps.progress.start(d.uid, { accountId, proofs: interactionProofs });
+  if (decision.outcome === 'steps' && decision.steps[0]!.kind === 'password') return 'password';
+  if (decision.outcome === 'enrol' || decision.outcome === 'steps') {
+    await record(decision);
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}`);
-    return;
+    return undefined;
   }
   const reason = decision.outcome === 'unmet'
     ? decision.reason
     : 'this account has no sign-in method that reaches the level the application asked for';
   await finish(ctx, deps, 'login', { error: 'unmet_authentication_requirements', error_description: reason });
+  return undefined;
+}
+
+/**
+ * The sign-in names its account (the password, or the signed-in session a step-up starts from):
+ * the flow record begins with what the session had already proved for that account.
+ */
+export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[]): Promise<'password' | undefined> {
+  const { client } = await clientOf(deps, d);
+  const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
+  const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
+  const proven = [...earlier, ...proofs];
+  const decision = await decide(ctx, deps, d, accountId, proven);
+  return act(ctx, deps, d, accountId, proven, decision,
+    (next) => deps.flows.identify(d.uid, accountId, { proofs, sessionProofs: earlier, next }));
+}
+
+/**
+ * After a proof in a flow past its first step: the proof completes the step once (a concurrent
+ * copy is "already done"), then finish, go to the next step, or refuse.
+ */
+export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof): Promise<void> {
+  if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length))) throw alreadyDone();
+  const proven = [...flow.sessionProofs, ...flow.proofs, proof];
+  const decision = await decide(ctx, deps, d, flow.accountId, proven);
+  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next) => deps.flows.decided(d.uid, next)) === 'password') {
+    throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
+  }
 }

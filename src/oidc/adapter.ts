@@ -12,6 +12,7 @@ import { createHmac } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
+import { forget, memoized } from '../db/request-memo.ts';
 
 interface StoredDoc {
   _id: string;
@@ -187,11 +188,13 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         if (expiresIn) set.expiresAt = new Date(clock().getTime() + expiresIn * 1000);
         else update.$unset = { expiresAt: '' };
         await M.updateOne({ _id: id }, update, { upsert: true });
+        if (name === 'Client') forget('client:');
         if (name === 'Session') await indexSession(id, payload, set.expiresAt);
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
       },
-      find: async (id) => restored(id, await findPayload(M, key(id))),
+      // a client is read once per request (db/request-memo.ts), however many steps ask for it
+      find: async (id) => restored(id, await (name === 'Client' ? memoized(`client:${id}`, () => findPayload(M, id)) : findPayload(M, key(id)))),
       // only sessions have uids; the device flow is off, so nothing is stored under a user code
       findByUid: (uid) => (name === 'Session' ? findByUid(uid) : Promise.resolve(undefined)),
       findByUserCode: async () => undefined,
@@ -203,6 +206,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
       },
       async destroy(id) {
         await M.deleteOne({ _id: key(id) });
+        if (name === 'Client') forget('client:');
       },
       async revokeByGrantId(grantId) {
         await db.exclusive(`grant-tokens/${grantId}`, async () => {

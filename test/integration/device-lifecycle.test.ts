@@ -63,8 +63,12 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
     return done;
   }
 
-  /** Five wrong passwords from `agent`; returns the pages and its (now blocked) registration. */
+  /**
+   * A browser that signed in to the account before (so it is one of its registrations), then five
+   * wrong passwords from it; returns the pages and its (now blocked) registration.
+   */
   async function block(agent: UserAgent, user: TestUser) {
+    assert.ok(signedIn(await password(agent, user.email, user.password)), 'the browser signs in first');
     const pages: Page[] = [];
     for (let i = 1; i <= 5; i++) pages.push(await password(agent, user.email, `Wrong#Guess${i}`));
     const devices = await t.services.devices.listFor(user.id);

@@ -1,0 +1,35 @@
+// One read per thing per request: a request-scoped memo (AsyncLocalStorage) that stores consult
+// before reading a document by _id, so the account or client a request needs in five places is
+// read once. A write through the same store forgets what it may have changed. Outside a request
+// (CLI, background work) nothing is memoised.
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+const requests = new AsyncLocalStorage<Map<string, Promise<unknown>>>();
+
+/** Runs `work` (one request) with its own memo. */
+export function withRequestMemo<R>(work: () => R): R {
+  return requests.run(new Map(), work);
+}
+
+/** The value of `load()` for `key`, read at most once in this request (a failed read is not kept). */
+export function memoized<T>(key: string, load: () => Promise<T>): Promise<T> {
+  const memo = requests.getStore();
+  if (!memo) return load();
+  let hit = memo.get(key) as Promise<T> | undefined;
+  if (!hit) {
+    hit = load();
+    memo.set(key, hit);
+    hit.catch(() => memo.delete(key));
+  }
+  return hit;
+}
+
+/** Forgets every memoised value whose key starts with `prefix` (after a write). */
+export function forget(prefix: string): void {
+  const memo = requests.getStore();
+  if (!memo) return;
+  for (const key of [...memo.keys()]) if (key.startsWith(prefix)) memo.delete(key);
+}
+
+/** Mongoose hooks that make every write on a schema forget the memo's `prefix` entries. */
+export const WRITE_OPERATIONS = ['updateOne', 'updateMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'replaceOne', 'deleteOne', 'deleteMany'] as const;

@@ -1,0 +1,107 @@
+// The flow record: one document per sign-in (keyed by the interaction uid) holding what the
+// sign-in knows — the account once identified, what this interaction and the signed-in session
+// proved, the step decided after the latest proof, wrong PINs — and which of its ends (login,
+// consent, abort, the return to the provider) already happened. Routes read it once per request,
+// act on its one next step and record the next proof; each end is claimed once, on every server
+// and across processes (a conditional update of this one document).
+import { Schema } from 'mongoose';
+import type { Database } from '../db/database.ts';
+import { countUp } from '../db/edit.ts';
+import type { Decision, Proof } from '../policy/sign-in.ts';
+
+/** The ends of a sign-in, each reached once: a second request for one is "already done". */
+export type Ending = 'login' | 'consent' | 'abort' | 'resume';
+
+export interface Flow {
+  uid: string;
+  /** The account the password (or the signed-in session) named; unset before the password. */
+  accountId?: string;
+  /** What this interaction proved, oldest first. */
+  proofs: Proof[];
+  /** What the signed-in session had proved for the same account (read once, when the flow began). */
+  sessionProofs: Proof[];
+  /** The decision after the latest proof: the next step, or an enrolment. */
+  next?: Decision;
+  /** Wrong PINs in this sign-in ("Request PIN after sign-in"). */
+  pinFailures: number;
+  ended: Ending[];
+}
+
+interface FlowDoc {
+  _id: string;
+  accountId?: string;
+  proofs: Proof[];
+  sessionProofs: Proof[];
+  next?: Decision;
+  pinFailures?: number;
+  ended: Ending[];
+  expiresAt: Date;
+}
+
+export type SignInFlows = ReturnType<typeof createSignInFlows>;
+
+export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
+  const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
+    _id: String, accountId: String, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
+    next: Schema.Types.Mixed, pinFailures: Number, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
+  }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
+
+  const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
+  const view = (doc: FlowDoc): Flow => ({
+    uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
+    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ended: doc.ended ?? [],
+  });
+
+  /** Inserts the flow; false when another request created it first. */
+  async function insert(doc: Omit<FlowDoc, 'expiresAt'>): Promise<boolean> {
+    try {
+      await Flows.create({ ...doc, expiresAt: expiry() });
+      return true;
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000) return false;
+      throw err;
+    }
+  }
+
+  return {
+    async get(uid: string): Promise<Flow | undefined> {
+      const doc = await Flows.findById(uid).lean<FlowDoc>();
+      return doc && doc.expiresAt > clock() ? view(doc) : undefined;
+    },
+
+    /**
+     * The account is known (the password, or the signed-in session for a step-up): the flow now
+     * belongs to it, with what was proven and the step decided next. A flow that named another
+     * account (a second password on the same page) starts over for this one.
+     */
+    async identify(uid: string, accountId: string, fields: { proofs: Proof[]; sessionProofs: Proof[]; next?: Decision }): Promise<void> {
+      const set = { accountId, proofs: fields.proofs, sessionProofs: fields.sessionProofs, ...(fields.next ? { next: fields.next } : {}), pinFailures: 0, expiresAt: expiry() };
+      if (await insert({ _id: uid, ...set, ended: [] })) return;
+      await Flows.updateOne({ _id: uid }, { $set: set, ...(fields.next ? {} : { $unset: { next: '' } }) });
+    },
+
+    /**
+     * Records a proof of this flow's account that completes its current step (the flow still has
+     * the `after` proofs it was read with): true once, false for a concurrent or repeated one.
+     */
+    async prove(uid: string, accountId: string, proof: Proof, after: number): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof } });
+    },
+
+    /** The step decided after the latest proof. */
+    async decided(uid: string, next: Decision): Promise<void> {
+      await Flows.updateOne({ _id: uid }, { $set: { next } });
+    },
+
+    /** Claims one end of the sign-in: true for the first request, false for every later one. */
+    async end(uid: string, ending: Ending): Promise<boolean> {
+      if (await db.updateIf(Flows, uid, { ended: { $ne: ending } }, { $push: { ended: ending } })) return true;
+      // no flow yet (consent for a signed-in session, a cancel on the password page): the insert decides
+      if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [ending] })) return true;
+      return db.updateIf(Flows, uid, { ended: { $ne: ending } }, { $push: { ended: ending } });
+    },
+
+    /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */
+    pinFailed: (uid: string): Promise<number> => countUp(db, Flows, uid, 'pinFailures'),
+  };
+}

@@ -1,0 +1,172 @@
+// The sign-in core: one flow record per sign-in, a second person signing in in a browser where
+// someone else is signed in, and device registrations only for browsers that proved something.
+import assert from 'node:assert/strict';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, backchannelListener, createUser, signIn, type TestUser } from '../support/flow.ts';
+import { recordCommands } from '../support/commands.ts';
+
+/** The session cookies of one browser (the provider's), as a header another browser can plant. */
+async function sessionCookies(agent: UserAgent, issuer: string) {
+  const found = (await agent.jar.getCookies(issuer)).filter((c) => c.key === 'session' || c.key === 'session.sig');
+  assert.equal(found.length, 2, 'the session cookie and its signature');
+  return found;
+}
+
+describe('sign-in core', () => {
+  let t: Tessera;
+  let rp: RelyingParty;
+  let alice: TestUser;
+  let bob: TestUser;
+
+  before(async () => {
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { skipConsent: true });
+  });
+  beforeEach(async () => {
+    alice = await createUser(t, { name: 'Alice' });
+    bob = await createUser(t, { name: 'Bob' });
+  });
+  after(() => t.close());
+
+  /** Signs `user` in with `params` in `agent`: the ID token's sub, and the uids of the account's browser sessions. */
+  async function signedInAs(agent: UserAgent, user: TestUser, params: Record<string, string> = {}) {
+    const auth = await rp.authorize(params);
+    const callback = await signIn(agent, auth.url, user);
+    const claims = (await rp.tokens(callback, auth)).claims()!;
+    return { sub: claims.sub, sessions: await sessionUids(user) };
+  }
+  const sessionUids = async (user: TestUser) => (await t.services.storage.sessionsOf(user.id)).map((p) => p.uid as string);
+
+  describe('a second person in the same browser', () => {
+    for (const [how, params] of [['prompt=login', { prompt: 'login' }], ['max_age=0', { max_age: '0' }]] as const) {
+      it(`reaches the application as the second person (${how}), in a session that is not the first person's`, async () => {
+        const browser = new UserAgent();
+        const first = await signedInAs(browser, alice);
+        assert.equal(first.sub, alice.id);
+        const oldCookies = await sessionCookies(browser, t.issuer);
+        const second = await signedInAs(browser, bob, params);
+        assert.equal(second.sub, bob.id, 'the application gets Bob');
+        assert.equal(first.sessions.length, 1);
+        assert.equal(second.sessions.length, 1);
+        assert.notEqual(second.sessions[0], first.sessions[0], 'a session of its own');
+        assert.deepEqual(await sessionUids(alice), [], "Alice's session in this browser ended");
+        // Alice's old session cookie carries nothing of Bob's: planted in a fresh browser, silent SSO finds no one
+        const stranger = new UserAgent();
+        for (const c of oldCookies) await stranger.jar.setCookie(c, t.issuer);
+        const silent = await stranger.visit((await rp.authorize({ prompt: 'none' })).url);
+        assert.match(silent.url, /error=login_required/, `silent sign-in with Alice's old cookie: ${silent.url}`);
+        // and the browser itself now signs in silently as Bob
+        const again = await browser.visit((await rp.authorize({ prompt: 'none' })).url);
+        assert.match(again.url, /code=/);
+      });
+    }
+
+    it("reaches the application as the second person when the first person's session cookie was planted in a fresh browser", async () => {
+      const aliceBrowser = new UserAgent();
+      await signedInAs(aliceBrowser, alice);
+      const bobBrowser = new UserAgent();
+      for (const c of await sessionCookies(aliceBrowser, t.issuer)) await bobBrowser.jar.setCookie(c, t.issuer);
+      const second = await signedInAs(bobBrowser, bob, { prompt: 'login' });
+      assert.equal(second.sub, bob.id);
+      // the planted session was Alice's: it no longer signs anyone in anywhere
+      const silent = await aliceBrowser.visit((await rp.authorize({ prompt: 'none' })).url);
+      assert.match(silent.url, /error=login_required/);
+    });
+
+    it("tells the first person's applications by back-channel logout when the second person signs in", async () => {
+      const listener = await backchannelListener();
+      try {
+        const app = await RelyingParty.register(t, { skipConsent: true, backchannelLogoutUri: listener.uri });
+        const browser = new UserAgent();
+        const auth = await app.authorize();
+        await app.tokens(await signIn(browser, auth.url, alice), auth);
+        const next = await app.authorize({ prompt: 'login' });
+        const claims = (await app.tokens(await signIn(browser, next.url, bob), next)).claims()!;
+        assert.equal(claims.sub, bob.id);
+        assert.equal(listener.received.length, 1, 'one logout token for Alice');
+        const payload = JSON.parse(Buffer.from(listener.received[0]!.split('.')[1]!, 'base64url').toString()) as { sub: string };
+        assert.equal(payload.sub, alice.id);
+      } finally {
+        listener.close();
+      }
+    });
+  });
+
+  describe('device registrations', () => {
+    it('are made only for browsers that proved the password: wrong and locked attempts from fresh browsers register nothing', async () => {
+      const before = await t.services.devices.listFor(alice.id);
+      // more attempts than every limit allows: the later ones are locked out, and count as nothing either
+      for (let i = 0; i < 60; i++) {
+        const browser = new UserAgent();
+        const page = await browser.visit((await rp.authorize()).url);
+        const answer = await browser.submit(page, /\/login$/, { email: alice.email, password: `Wrong#Guess${i}` });
+        assert.equal(answer.status, 200);
+        assert.match(answer.body, /Incorrect email or password/);
+      }
+      assert.deepEqual(await t.services.devices.listFor(alice.id), before, 'no registration was made');
+      const refs = await t.services.db.connection.collection('account_devices').findOne({ _id: alice.id as never });
+      assert.equal(refs, null, "the account's device list was not even created");
+    });
+
+    it('are made once the password is right, and the browser is then a known device', async () => {
+      const browser = new UserAgent();
+      await signedInAs(browser, bob);
+      const devices = await t.services.devices.listFor(bob.id);
+      assert.equal(devices.length, 1);
+      assert.ok(devices[0]!.verifiedAt, 'verified (new-device verification is off for this account)');
+    });
+
+    it('count wrong passwords from a fresh browser toward its block without registering it', async () => {
+      const browser = new UserAgent();
+      const page = await browser.visit((await rp.authorize()).url);
+      let last = 0;
+      for (let i = 0; i < 5; i++) {
+        last = (await browser.submit(page, /\/login$/, { email: alice.email, password: `Wrong#Guess${i}` })).status;
+      }
+      assert.equal(last, 403, 'the fifth failure blocks this browser for the email');
+      const blocked = await browser.submit(page, /\/login$/, { email: alice.email, password: alice.password });
+      assert.equal(blocked.status, 403, 'the right password from the blocked browser is refused too');
+      assert.deepEqual(await t.services.devices.listFor(alice.id), []);
+    });
+  });
+
+  describe('an account signing in from many fresh browsers', () => {
+    let small: Tessera;
+    before(async () => { small = await startTessera({ env: { DEVICE_MAX_REGISTRATIONS: '5' } }); });
+    after(() => small.close());
+
+    it('keeps at most DEVICE_MAX_REGISTRATIONS registrations: the oldest never-verified ones make room, verified ones stay', async () => {
+      const app = await RelyingParty.register(small, { skipConsent: true });
+      const person = await createUser(small, { deviceVerification: true });
+      // one browser proves itself fully (the emailed new-device code)
+      const home = new UserAgent();
+      const auth = await app.authorize();
+      const codePage = await home.submit(await home.visit(auth.url), /\/login$/, { email: person.email, password: person.password });
+      const mail = small.services.outbox.list().find((m) => m.to === person.email && /^\d{6} /.test(m.subject ?? ''))!;
+      const done = await home.submit(codePage, /\/device$/, { code: /^(\d{6}) /.exec(mail.subject!)![1]!, method: 'email' });
+      assert.match(done.url, /code=/);
+      // eight more browsers get past the password and stop at the code
+      for (let i = 0; i < 8; i++) {
+        const browser = new UserAgent();
+        const page = await browser.submit(await browser.visit((await app.authorize()).url), /\/login$/, { email: person.email, password: person.password });
+        assert.match(page.body, /New device/);
+      }
+      const devices = await small.services.devices.listFor(person.id);
+      assert.equal(devices.length, 5, devices.map((d) => d.id).join(', '));
+      assert.equal(devices.filter((d) => d.verifiedAt).length, 1, 'the verified browser stays');
+    });
+  });
+
+  describe('the flow record', () => {
+    it('is one document per sign-in: the old per-step collections are gone', async () => {
+      const recorder = recordCommands(t);
+      try {
+        await signedInAs(new UserAgent(), alice);
+      } finally {
+        recorder.stop();
+      }
+      const collections = new Set(recorder.commands.map((c) => c.collection));
+      assert.ok(!collections.has('sign_in_progress') && !collections.has('interaction_steps'), [...collections].join(', '));
+    });
+  });
+});
