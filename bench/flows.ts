@@ -73,6 +73,8 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
     console.log(`Database: ${services.db.kind}; argon2id ${config.password.memoryCostKiB} KiB, t=${config.password.timeCost}; concurrency ${CONCURRENCY}; ${FLOWS} flows, ${TOKEN_REQUESTS} token requests per kind`);
     if (!process.env.BENCH_NO_MONITOR) await printOperationCounts(services, config.issuer);
     await compareWrongPasswords(services, config.issuer, CLIENT.id, USER);
+    // BENCH_ONLY=work: the database commands and the wrong-password medians, no throughput runs
+    if (process.env.BENCH_ONLY === 'work') return;
     // both run in this process and share oidc-provider's code: warm both before measuring either
     await run(config.issuer, 0.2);
     await run(baseline.issuer, 0.2);

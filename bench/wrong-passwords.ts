@@ -11,11 +11,18 @@ const ATTEMPTS = Number(process.env.BENCH_WRONG_PASSWORDS ?? 24);
 export async function compareWrongPasswords(services: Services, issuer: string, clientId: string, user: Credentials): Promise<void> {
   const tag = randomBytes(3).toString('hex');
   const make = async (name: string) => (await services.accounts.create({ email: `${name}-${tag}@example.com`, password: user.password, deviceVerification: false })).email;
-  const existing = await make('existing');
-  const disabled = await make('disabled');
-  await services.accounts.setDisabled(disabled, true);
+  // one email per attempt (an account's own limit would lock it after a few), but the locked one
+  const emails = async (kind: string, create: boolean, disable = false) => Promise.all(Array.from({ length: ATTEMPTS }, async (_, i) => {
+    if (!create) return `${kind}-${i}-${tag}@example.com`;
+    const email = await make(`${kind}-${i}`);
+    if (disable) await services.accounts.setDisabled(email, true);
+    return email;
+  }));
   const locked = await make('locked');
-  const kinds: Record<string, string> = { 'existing account': existing, 'disabled account': disabled, 'unknown email': `nobody-${tag}@example.com`, 'locked out': locked };
+  const kinds: Record<string, string[]> = {
+    'existing account': await emails('existing', true), 'disabled account': await emails('disabled', true, true),
+    'unknown email': await emails('nobody', false), 'locked out': Array(ATTEMPTS).fill(locked),
+  };
   const url = new URL('/auth', issuer);
   for (const [k, v] of Object.entries({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })) url.searchParams.set(k, v);
 
@@ -41,8 +48,8 @@ export async function compareWrongPasswords(services: Services, issuer: string, 
 
   const results: Record<string, { ms: number[]; commands: Record<string, number> }> = {};
   for (let i = 0; i < ATTEMPTS; i++) {
-    for (const [kind, email] of Object.entries(kinds)) {
-      const { ms, commands } = await attempt(email, true);
+    for (const [kind, list] of Object.entries(kinds)) {
+      const { ms, commands } = await attempt(list[i]!, true);
       (results[kind] ??= { ms: [], commands }).ms.push(ms);
       results[kind].commands = commands;
     }

@@ -15,6 +15,9 @@ import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
 import type { InteractionDeps } from './context.ts';
 
+/** An id no account has (an email without an account reads as much as one with). */
+const NO_ACCOUNT = 'no-such-account';
+
 export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
   'This device is blocked from signing in to this account after too many failed attempts. '
   + 'Ask your administrator or support to unblock it (they can see the device in your account); '
@@ -70,7 +73,8 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
  * through its registration; any other through the expiring per-email counter.
  */
 export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: Device; ghost: { email: string; failures: number } }> {
-  const device = accountId ? await registrationOf(ctx, deps, accountId) : undefined;
+  // an email without an account looks for a registration too (there is none): the same reads
+  const device = await registrationOf(ctx, deps, accountId ?? NO_ACCOUNT);
   if (device?.state === 'BLOCKED') {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
     throw deviceBlocked();
@@ -85,21 +89,22 @@ export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: 
 }
 
 /**
- * A wrong password (or a locked attempt, `counted` false): the same writes whether the email has
- * an account, a disabled one, or none — the limits, the browser's counter, one event (an email
- * without an account writes its history entry to a bounded decoy history) — so neither the answer
- * nor its time tells whether the account exists. A browser the account knows counts on its
- * registration instead.
+ * A wrong password, or an attempt refused while locked (`locked`): the same writes whether the
+ * email has an account, a disabled one, or none, and whether it is locked — the limits (a refused
+ * attempt is recorded apart and never lengthens a lock), the browser's counter, one event (an
+ * email without an account writes its history entry to a bounded decoy history) — so neither the
+ * answer nor its time tells whether the account exists. A browser the account knows counts a
+ * wrong password on its registration instead.
  */
-export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, counted: boolean): Promise<void> {
+export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, locked: boolean): Promise<void> {
   const client = clientOfRequest(ctx);
-  if (counted && await deps.limits.signInFailed(party) && known) {
+  if (locked) await deps.limits.signInRefused(party);
+  else if (await deps.limits.signInFailed(party) && known) {
     deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os });
   }
   await recordAttempt(ctx, deps, 'wrong_password', known?.id, device, ['pwd'], known ? undefined : party.email);
-  if (!counted) return;
   if (device) {
-    await countOnRegistration(ctx, deps, known!.id, device, 'wrong password');
+    if (!locked) await countOnRegistration(ctx, deps, known!.id, device, 'wrong password');
     return;
   }
   if (await deps.devices.recordGhostFailure(party.email, party.browserId)) throw deviceBlocked();

@@ -139,7 +139,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (locked || !account) {
       // a locked sign-in is refused like a wrong password (same page, status, words and writes),
       // right password or not; it is not counted again, so waiting it out is enough
-      await passwordFailed(ctx, deps, party, known, device, !locked);
+      await passwordFailed(ctx, deps, party, known, device, locked);
       await renderLogin(ctx, d, email, SIGN_IN_FAILED);
       return;
     }

@@ -68,6 +68,9 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\0')).digest('base64url');
 
   const failures = limiter('fail', settings.memorySeconds);
+  // attempts refused while locked: counted apart (they never lengthen a lock), so a refused attempt
+  // writes what a wrong password writes and takes as long
+  const refusals = limiter('refused', settings.memorySeconds);
   const locks = limiter('lock', settings.maxLockSeconds, 1);
   const resends = limiter('resend', HOUR);
   const phoneAccount = limiter('phone-account', DAY);
@@ -127,6 +130,10 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     },
     /** A wrong password (or unknown email): counted everywhere; true when it starts a lockout of the account. */
     signInFailed: (p: SignInParty): Promise<boolean> => fail(signInDimensions(p)),
+    /** An attempt refused while locked: recorded per dimension without counting toward any lock. */
+    async signInRefused(p: SignInParty): Promise<void> {
+      for (const d of signInDimensions(p)) await refusals.consume(d.key);
+    },
     /** A right password: this device's and this kind of device's account counts start again (the IP's stays). */
     signInSucceeded: (p: SignInParty): Promise<void> => clear(signInDimensions(p).slice(1)),
     /** Milliseconds code entry stays locked for the account (from this kind of device); 0 when open. */
