@@ -16,6 +16,8 @@ import type { Config } from '../src/config/schema.ts';
 
 export interface Baseline {
   issuer: string;
+  /** The baseline's database handle (the benchmark counts its commands too). */
+  db: Database;
   close(): Promise<void>;
 }
 
@@ -23,7 +25,7 @@ export async function startBaseline(opts: {
   mongodbUri: string; password: PasswordParams; ttl: Config['ttl']; user: { email: string; password: string };
   clients: Configuration['clients'];
 }): Promise<Baseline> {
-  const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 });
+  const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
   const storage = createOidcStorage(db, { tokenKey: randomBytes(32) });
   await db.init();
   // clients live in the database, as Tessera's do, so both pay the same lookup per request
@@ -84,6 +86,7 @@ export async function startBaseline(opts: {
   server.on('request', app.callback());
   return {
     issuer,
+    db,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -71,7 +71,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
 
   try {
     console.log(`Database: ${services.db.kind}; argon2id ${config.password.memoryCostKiB} KiB, t=${config.password.timeCost}; concurrency ${CONCURRENCY}; ${FLOWS} flows, ${TOKEN_REQUESTS} token requests per kind`);
-    if (!process.env.BENCH_NO_MONITOR) await printOperationCounts(services, config.issuer);
+    if (!process.env.BENCH_NO_MONITOR) await printOperationCounts(services, config.issuer, baseline);
     await compareWrongPasswords(services, config.issuer, CLIENT.id, USER);
     // BENCH_ONLY=work: the database commands and the wrong-password medians, no throughput runs
     if (process.env.BENCH_ONLY === 'work') return;
@@ -94,8 +94,8 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
 }
 
 /** Database commands per operation, by kind (find, update, insert, delete). */
-async function printOperationCounts(services: Awaited<ReturnType<typeof openServices>>, issuer: string): Promise<void> {
-  const client = services.db.connection.getClient();
+async function printOperationCounts(services: Awaited<ReturnType<typeof openServices>>, issuer: string, baseline: Awaited<ReturnType<typeof startBaseline>>): Promise<void> {
+  let client = services.db.connection.getClient();
   const count = async (label: string, work: () => Promise<unknown>) => {
     const seen: Record<string, number> = {};
     const listener = (e: { commandName: string }) => { seen[e.commandName] = (seen[e.commandName] ?? 0) + 1; };
@@ -113,6 +113,9 @@ async function printOperationCounts(services: Awaited<ReturnType<typeof openServ
   const { refresh_token: rt, access_token: at } = await signInFlow(issuer, CLIENT, USER, 'openid offline_access');
   await count('refresh_token rotation', () => token(issuer, CLIENT, { grant_type: 'refresh_token', refresh_token: rt! }));
   await count('userinfo', () => fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${at}` } }).then((r) => r.arrayBuffer()));
+  client = baseline.db.connection.getClient();
+  await signInFlow(baseline.issuer, CLIENT, USER);
+  await count('for reference, the bare provider: the same sign-in flow with consent', () => signInFlow(baseline.issuer, CLIENT, USER));
 }
 
 await main();

@@ -11,7 +11,6 @@ import session from 'koa-session';
 import CSRF from 'koa-csrf';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
-import { alreadyDone } from './interaction/context.ts';
 import { withRequestMemo } from './db/request-memo.ts';
 import type { Services } from './services.ts';
 import { errorMiddleware } from './http/errors.ts';
@@ -42,7 +41,7 @@ function defaultLog(err: unknown, ctx: Context): void {
 }
 
 export function createApp(deps: AppDeps): Koa {
-  const { config, provider, flows, outbox, log = defaultLog } = deps;
+  const { config, provider, outbox, log = defaultLog } = deps;
   const app = new Koa();
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
@@ -154,13 +153,6 @@ export function createApp(deps: AppDeps): Koa {
   // development only: the messages the outbox transports recorded, so a newcomer can read codes
   if (config.env === 'development') app.use(outboxPage(outbox));
 
-  // the return to the provider after a finished step (GET /auth/<uid>) runs once per interaction:
-  // a replayed or doubled request must not make a second authorization code
-  app.use(async (ctx, next) => {
-    const resume = ctx.method === 'GET' ? /^\/auth\/([\w-]{16,})$/.exec(ctx.path) : null;
-    if (resume && !(await flows.end(resume[1]!, 'resume'))) throw alreadyDone();
-    await next();
-  });
   app.use(mount(provider));
   return app;
 }

@@ -15,7 +15,6 @@ import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
 import type { AccountView } from './accounts/store.ts';
 import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
-import { createSessionProofs } from './oidc/session-proofs.ts';
 import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
 import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
@@ -168,7 +167,6 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const events = createSignInEvents(db, clock, log, history, audit);
     const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
-    const proofs = createSessionProofs(db, config.ttl.sessionSeconds, clock);
     let provider: Provider | undefined;
     const sessions = createSessionService({
       provider: () => provider!, storage, records: createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock }), accounts, devices, trustedIps,
@@ -182,8 +180,8 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         const available = withAvailable || routine ? await factors.available(account) : [];
         return { available, ...(routine ? { routine } : {}), deviceVerification: account.deviceVerification, pinAfterSignIn: account.security.pinAfterSignIn };
       },
-      proofsOf: (uid, accountId) => proofs.of(uid, accountId),
-      recordProofs: (uid, accountId, list) => proofs.record(uid, accountId, list),
+      proofsOf: (uid, accountId) => sessions.proofsOf(uid, accountId),
+      recordProofs: (uid, accountId, list) => sessions.addProofs(uid, accountId, list),
       async trustOf(accountId, where, needs) {
         const device = where.device ?? (where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined);
         const now = Math.floor(clock().getTime() / 1000);
@@ -196,7 +194,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt, pinSkipped: pinSkipped(ipSkips) };
       },
       browserOf: (ctx) => browserIdOf(ctx, config.issuer),
-      sessionSignedIn: (ctx, uid, accountId) => sessions.signedIn(uid, accountId, requester(ctx)),
+      sessionSignedIn: (ctx, uid, accountId, proofs, deviceId) => sessions.signedIn(uid, accountId, requester(ctx), { proofs, ...(deviceId ? { deviceId } : {}) }),
       async sessionState(ctx, session) {
         const account = await accounts.findById(session.accountId);
         return account ? sessions.check(session.uid, account, requester(ctx), session.loginTs) : 'active';

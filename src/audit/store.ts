@@ -144,11 +144,27 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
       details: cleanDetails(input.details),
       expiresAt: new Date(at.getTime() + settings.retentionDays * DAY),
     };
-    const done = Events.create(doc).then(() => view(doc));
+    const done = queued(doc).then(() => view(doc));
     pending.add(done);
     const forget = () => { pending.delete(done); };
     done.then(forget, forget);
     return done;
+  }
+
+  // events recorded in the same turn of the event loop (one request's, or concurrent requests')
+  // are written together: one insert of many documents, in the order they were recorded
+  let batch: { docs: AuditDoc[]; written: Promise<void> } | undefined;
+  function queued(doc: AuditDoc): Promise<void> {
+    if (!batch) {
+      const current: { docs: AuditDoc[]; written: Promise<void> } = { docs: [], written: Promise.resolve() };
+      current.written = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
+        batch = undefined;
+        await Events.insertMany(current.docs, { ordered: true });
+      });
+      batch = current;
+    }
+    batch.docs.push(doc);
+    return batch.written;
   }
 
   /** The database filter of an audit query (validated: a bad value is an AuditError, never a 500). */

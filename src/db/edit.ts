@@ -21,9 +21,11 @@ export async function editDocument<T extends Revisioned, R>(
   model: Model<T>,
   id: string,
   change: (current: T | undefined) => { set: Partial<Omit<T, '_id' | 'rev'>>; result: R } | { result: R; set?: undefined },
+  /** The document as this request just read it (null: it did not exist): the first try starts from it. */
+  readNow?: T | null,
 ): Promise<R> {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const current = (await model.findById(id).lean<T>()) ?? undefined;
+    const current = (attempt === 0 && readNow !== undefined ? readNow : await model.findById(id).lean<T>()) ?? undefined;
     const outcome = change(current);
     if (!outcome.set) return outcome.result;
     if (!current) {

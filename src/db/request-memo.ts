@@ -12,12 +12,13 @@ export function withRequestMemo<R>(work: () => R): R {
 }
 
 /** The value of `load()` for `key`, read at most once in this request (a failed read is not kept). */
-export function memoized<T>(key: string, load: () => Promise<T>): Promise<T> {
+export function memoized<T>(key: string, load: () => PromiseLike<T>): Promise<T> {
   const memo = requests.getStore();
-  if (!memo) return load();
+  if (!memo) return Promise.resolve(load());
   let hit = memo.get(key) as Promise<T> | undefined;
   if (!hit) {
-    hit = load();
+    // a mongoose query runs once, when first awaited: keep the promise of its one result
+    hit = Promise.resolve(load());
     memo.set(key, hit);
     hit.catch(() => memo.delete(key));
   }

@@ -13,6 +13,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
+import { forget, memoized } from '../db/request-memo.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
@@ -142,6 +143,15 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   ), { expiresField: 'expiresAt' });
 
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
+  // an account's device list is read once per request (db/request-memo.ts); its writes forget it
+  const readRefs = (accountId: string) => memoized(`account-devices:${accountId}`, () => AccountDevices.findById(accountId).lean<AccountDevicesDoc>());
+  const editRefs = async <R>(accountId: string, change: Parameters<typeof editDocument<AccountDevicesDoc, R>>[3], readNow?: AccountDevicesDoc | null): Promise<R> => {
+    try {
+      return await editDocument(db, AccountDevices, accountId, change, readNow);
+    } finally {
+      forget(`account-devices:${accountId}`);
+    }
+  };
   const later = (ms: number) => new Date(clock().getTime() + ms);
 
   async function byId(id: string): Promise<Device | undefined> {
@@ -213,7 +223,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
     /** This browser's live registration for the account (not REMOVED), if any. */
     async registrationFor(accountId: string, browserId: string): Promise<Device | undefined> {
-      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const refs = await readRefs(accountId);
       const id = refs?.byBrowser?.[mac(browserId)];
       const device = id ? await byId(id) : undefined;
       return device && device.state !== 'REMOVED' ? device : undefined;
@@ -224,9 +234,9 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * none. Call it only for a browser that proved something (the password, a passkey): the
      * account's list is capped (`maxRegistrations`), the oldest never-verified entries pruned.
      */
-    async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0): Promise<Device> {
+    async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0, made: { verified?: boolean; used?: boolean } = {}): Promise<Device> {
       const browserKey = mac(browserId);
-      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const refs = await readRefs(accountId);
       const mapped = refs?.byBrowser?.[browserKey];
       const existing = mapped ? await byId(mapped) : undefined;
       if (existing && existing.state !== 'REMOVED') return existing;
@@ -235,18 +245,20 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
         _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures,
         history: [{ from: null, to: 'ACTIVE', by: 'system', why: 'first seen', at: now }],
         ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : {}), browser: seen.browser, os: seen.os,
-        expiresAt: later(UNVERIFIED_DAYS * DAY),
+        // made by a sign-in that needs nothing more of it: known (and used) from the start
+        ...(made.verified ? { verifiedAt: now } : { expiresAt: later(UNVERIFIED_DAYS * DAY) }),
+        ...(made.used ? { lastUsedAt: now } : {}),
       };
       const prune = await pruneCandidates(refs);
       await Devices.create(doc);
       // two first requests at once: the first new mapping wins, the other registration is dropped;
       // a mapping to a removed registration (`mapped`) is replaced: removed stays removed
-      const winner = await editDocument(db, AccountDevices, accountId, (current) => {
+      const winner = await editRefs(accountId, (current) => {
         const now2 = current?.byBrowser?.[browserKey];
         if (now2 && now2 !== mapped && now2 !== doc._id) return { result: now2 };
         const byBrowser = Object.fromEntries(Object.entries({ ...current?.byBrowser, [browserKey]: doc._id }).filter(([, id]) => !prune.has(id)));
         return { set: { byBrowser, ids: [...(current?.ids ?? []).filter((id) => !prune.has(id)), doc._id] }, result: doc._id };
-      });
+      }, refs);
       if (winner === doc._id) {
         await Promise.all([...prune].map((id) => Devices.deleteOne({ _id: id })));
         return view(doc);
@@ -257,7 +269,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
     /** Every registration of the account, newest first (removed ones included, for history). */
     async listFor(accountId: string): Promise<Device[]> {
-      const refs = await AccountDevices.findById(accountId).lean<AccountDevicesDoc>();
+      const refs = await readRefs(accountId);
       const found = await Promise.all((refs?.ids ?? []).map((id) => byId(id)));
       return found.filter((d): d is Device => !!d).sort((a, b) => b.firstSeenAt.getTime() - a.firstSeenAt.getTime());
     },
@@ -311,11 +323,14 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       if (device) report('device.trusted', device, 'user', undefined, { name: trust!.name, until: trust!.until.toISOString(), why: 'trusted at new-device verification' });
     },
 
-    /** A completed sign-in from this registration: where and when, and the failure count starts again. */
-    async signedIn(id: string, seen: ClientInfo): Promise<void> {
+    /**
+     * A completed sign-in from this registration: where and when, and the failure count starts
+     * again; `verified`: the browser proved itself with this sign-in (known from now on).
+     */
+    async signedIn(id: string, seen: ClientInfo, { verified = false }: { verified?: boolean } = {}): Promise<void> {
       await db.updateIf(Devices, id, { state: 'ACTIVE' }, {
-        $set: { lastUsedAt: clock(), failures: 0, browser: seen.browser, os: seen.os, ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : { }) },
-        ...(seen.location ? {} : { $unset: { location: '' } }),
+        $set: { lastUsedAt: clock(), failures: 0, browser: seen.browser, os: seen.os, ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : { }), ...(verified ? { verifiedAt: clock() } : {}) },
+        ...(seen.location && !verified ? {} : { $unset: { ...(seen.location ? {} : { location: '' }), ...(verified ? { expiresAt: '' } : {}) } }),
       });
     },
 

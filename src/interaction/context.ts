@@ -87,13 +87,13 @@ export async function movedOn(deps: InteractionDeps, flow: Flow): Promise<boolea
  * first (their relying parties get back-channel logout, as the provider's own logout would do),
  * so the new sign-in gets a session of its own and the old cookie carries nothing of it.
  */
-export async function finish(ctx: Context, deps: InteractionDeps, ending: Exclude<Ending, 'resume'>, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+export async function finish(ctx: Context, deps: InteractionDeps, ending: Ending, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
   await claimEnd(ctx, deps, ending);
   await handBack(ctx, deps, result);
 }
 
 /** Claims an end of the sign-in before its effects (the success recorded, the result saved): once. */
-export async function claimEnd(ctx: Context, deps: InteractionDeps, ending: Exclude<Ending, 'resume'>): Promise<void> {
+export async function claimEnd(ctx: Context, deps: InteractionDeps, ending: Ending): Promise<void> {
   if (!(await deps.flows.end(String(ctx.params.uid), ending))) throw alreadyDone();
 }
 

@@ -53,10 +53,12 @@ export async function registrationOf(ctx: Context, deps: InteractionDeps, accoun
  * This browser's registration for the account, made now if it has none: only after it proved
  * something. A new registration carries the failures the browser had for the email (`ghost`).
  */
-export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }): Promise<Device> {
+export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }, signedIn = false): Promise<Device> {
   let device = await registrationOf(ctx, deps, accountId);
   if (!device) {
-    device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0);
+    // made by a sign-in that is complete (`signedIn`): known and used from the start, one write
+    device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0, { verified: signedIn, used: signedIn });
+    if (signedIn) ctx.state.deviceMadeSignedIn = device.id;
     knownDevices(ctx).set(accountId, device);
     if (ghost?.failures) await deps.devices.forgetGhost(ghost.email, browserOf(ctx));
   }
@@ -146,10 +148,20 @@ export async function deviceVerified(ctx: Context, deps: InteractionDeps, accoun
   deps.notices.newDevice(accountId, clientOfRequest(ctx));
 }
 
-/** A completed sign-in: where the device was used; a device never verified (verification off) is announced now. */
-export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[]): Promise<void> {
+/**
+ * A completed sign-in: where the device was used (one write), and the attempt (one record). A
+ * device never verified (verification off for the account) is known from now on and announced.
+ */
+export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[]): Promise<Device> {
   const device = await deviceFor(ctx, deps, accountId);
-  if (!device.verifiedAt) await deviceVerified(ctx, deps, accountId, device);
-  await deps.devices.signedIn(device.id, clientOfRequest(ctx));
-  await recordAttempt(ctx, deps, 'success', accountId, device, amr);
+  const made = ctx.state.deviceMadeSignedIn === device.id;
+  const verified = made || !device.verifiedAt;
+  if (!made) await deps.devices.signedIn(device.id, clientOfRequest(ctx), { verified });
+  const client = clientOfRequest(ctx);
+  await deps.events.record([
+    ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
+    { accountId, result: 'success', client, deviceId: device.id, factors: amr },
+  ]);
+  if (verified) deps.notices.newDevice(accountId, client);
+  return device;
 }

@@ -8,9 +8,13 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { countUp } from '../db/edit.ts';
 import type { Decision, Proof } from '../policy/sign-in.ts';
+import type { AwaitingConsent } from './consent.ts';
 
-/** The ends of a sign-in, each reached once: a second request for one is "already done". */
-export type Ending = 'login' | 'consent' | 'abort' | 'resume';
+/**
+ * The ends of a sign-in, each reached once: a second request for one is "already done". (The
+ * return to the provider is once too: the provider deletes the interaction, oidc/adapter.ts.)
+ */
+export type Ending = 'login' | 'consent' | 'abort';
 
 export interface Flow {
   uid: string;
@@ -24,6 +28,8 @@ export interface Flow {
   next?: Decision;
   /** Wrong PINs in this sign-in ("Request PIN after sign-in"). */
   pinFailures: number;
+  /** The login is complete and waits for the person's consent (the last step). */
+  awaiting?: AwaitingConsent;
   ended: Ending[];
 }
 
@@ -34,6 +40,7 @@ interface FlowDoc {
   sessionProofs: Proof[];
   next?: Decision;
   pinFailures?: number;
+  awaiting?: AwaitingConsent;
   ended: Ending[];
   expiresAt: Date;
 }
@@ -43,13 +50,13 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
+    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
   const view = (doc: FlowDoc): Flow => ({
     uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
-    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ended: doc.ended ?? [],
+    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}), ended: doc.ended ?? [],
   });
 
   /** Inserts the flow; false when another request created it first. */
@@ -74,10 +81,10 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * belongs to it, with what was proven and the step decided next. A flow that named another
      * account (a second password on the same page) starts over for this one.
      */
-    async identify(uid: string, accountId: string, fields: { proofs: Proof[]; sessionProofs: Proof[]; next?: Decision }): Promise<void> {
-      const set = { accountId, proofs: fields.proofs, sessionProofs: fields.sessionProofs, ...(fields.next ? { next: fields.next } : {}), pinFailures: 0, expiresAt: expiry() };
+    async identify(uid: string, accountId: string, fields: { proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent }): Promise<void> {
+      const set = { accountId, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
-      await Flows.updateOne({ _id: uid }, { $set: set, ...(fields.next ? {} : { $unset: { next: '' } }) });
+      await Flows.updateOne({ _id: uid }, { $set: set, ...(fields.awaiting ? {} : { $unset: { awaiting: '' } }) });
     },
 
     /**
@@ -88,9 +95,9 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
       return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof } });
     },
 
-    /** The step decided after the latest proof. */
-    async decided(uid: string, next: Decision): Promise<void> {
-      await Flows.updateOne({ _id: uid }, { $set: { next } });
+    /** The step decided after the latest proof (a finished login waiting for consent: `awaiting`). */
+    async decided(uid: string, next: Decision, awaiting?: AwaitingConsent): Promise<void> {
+      await Flows.updateOne({ _id: uid }, { $set: { next, ...(awaiting ? { awaiting } : {}) } });
     },
 
     /** Claims one end of the sign-in: true for the first request, false for every later one. */

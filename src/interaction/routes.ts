@@ -10,13 +10,14 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { SKIP_CONSENT } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
-import { clientOf, details, field, finish, flowOf, type Details, type InteractionDeps } from './context.ts';
-import { beginSignIn, stepKind, type StepKind } from './sign-in-flow.ts';
+import { clientOf, details, field, finish, flowOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
+import { grantAllowed, renderConsent } from './consent.ts';
+import { beginSignIn, consentGiven, stepKind, type StepKind } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
 import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
-import { browserOf, clientOfRequest, codesOpen, deviceFor, passwordFailed, refuseBlocked } from './device.ts';
+import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 import { ChallengeError } from '../factors/challenges.ts';
 import type { FactorPrompt } from '../factors/types.ts';
@@ -60,6 +61,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     'second-factor': capped(renderSecondFactor),
     enrol: (ctx, deps2, d, flow, opts) => renderEnrolment(ctx, deps2, d, flow, opts.error),
     pin: (ctx, deps2, d, flow, opts) => renderPinStep(ctx, deps2, d, opts.error),
+    consent: (ctx, deps2, d, flow) => renderConsent(ctx, deps2, d, flow.awaiting!.asked.scopes),
   };
 
   async function grantConsent(ctx: Context, d: Details) {
@@ -101,7 +103,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         // (unless the password itself must be seen again: the sign-in form)
         if (await beginSignIn(ctx, deps, d, d.session.accountId, []) !== 'password') return;
       }
-      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next) : undefined;
+      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting) : undefined;
       if (kind && kind !== 'password') {
         const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
         await renderers[kind](ctx, deps, d, flow as Flow & { accountId: string }, method ? { method } : {});
@@ -113,8 +115,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (d.prompt.name === 'consent') {
       const { client, name } = await clientOf(deps, d);
       if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
-      const scopes = (d.prompt.details.missingOIDCScope as string[] | undefined) ?? [];
-      await ctx.render('interaction/consent', { title: 'Allow access', uid: d.uid, clientName: name, scopes, csrf: ctx.state._csrf });
+      await renderConsent(ctx, deps, d, (d.prompt.details.missingOIDCScope as string[] | undefined) ?? []);
       return;
     }
     throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.');
@@ -133,7 +134,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const { device, ghost } = await refuseBlocked(ctx, deps, normalizeEmail(email), known?.id);
     const client = clientOfRequest(ctx);
     const party = { email: normalizeEmail(email), browserId: browserOf(ctx), ip: client.ip ?? ctx.ip, knownDevice: !!device?.verifiedAt };
-    const locked = await limits.signInLocked(party);
+    const { locked, succeeded } = await limits.signInState(party);
     // the password work is done either way: a locked sign-in takes as long as any other
     const account = await lookup.verify(password);
     if (locked || !account) {
@@ -143,10 +144,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
       await renderLogin(ctx, d, email, SIGN_IN_FAILED);
       return;
     }
-    await limits.signInSucceeded(party);
+    await succeeded();
     // the browser proved the password: from now on it is one of the account's registrations
-    await deviceFor(ctx, deps, account.id, ghost);
-    await beginSignIn(ctx, deps, d, account.id, [{ factor: 'password', at: Math.floor(deps.stepUp.clock().getTime() / 1000) }]);
+    await beginSignIn(ctx, deps, d, account.id, [{ factor: 'password', at: Math.floor(deps.stepUp.clock().getTime() / 1000) }], ghost);
   });
 
   deviceStepRoutes(router, deps);
@@ -155,8 +155,13 @@ export function interactionRouter(deps: InteractionDeps): Router {
   pinStepRoutes(router, deps);
 
   router.post('/confirm', async (ctx) => {
-    const d = await details(ctx, provider, 'consent');
-    await grantConsent(ctx, d);
+    const d = await details(ctx, provider);
+    if (d.prompt.name === 'consent') return grantConsent(ctx, d);
+    // the last step of a sign-in: the login waited for this "Allow"
+    const { flow } = await pendingSignIn(ctx, deps);
+    if (!flow.awaiting) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is not the consent. Go back to the application and start again.');
+    const { login, asked } = flow.awaiting;
+    await consentGiven(ctx, deps, login, () => grantAllowed(deps, d, flow.accountId, asked));
   });
 
   router.post('/abort', async (ctx) => {

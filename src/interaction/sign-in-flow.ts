@@ -7,13 +7,19 @@ import { decideSignIn, type Decision, type Proof, type Step } from '../policy/si
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
+import { consentToAsk, type AwaitingConsent } from './consent.ts';
+import { ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
-import { registrationOf, signInCompleted } from './device.ts';
+import { deviceFor, registrationOf, signInCompleted } from './device.ts';
 
 /** The page a decided next step is shown on: one renderer per kind. */
-export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'pin';
+export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'pin' | 'consent';
 
-export function stepKind(next: Decision | undefined): StepKind | undefined {
+/** The scopes the provider knows (oidc/provider.ts): what a consent page can grant. */
+const SUPPORTED_SCOPES: ReadonlySet<string> = new Set([...STANDARD_SCOPES, ADMIN_SCOPE]);
+
+export function stepKind(next: Decision | undefined, awaiting?: AwaitingConsent): StepKind | undefined {
+  if (awaiting) return 'consent';
   if (next?.outcome === 'enrol') return 'enrol';
   if (next?.outcome !== 'steps') return undefined;
   const kind = next.steps[0]!.kind;
@@ -41,12 +47,20 @@ async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId
  * Acts on a decision: finish the login, show the next step, or refuse. A decision that starts
  * with the password (a step-up that must see it again) is left to the sign-in form: 'password'.
  */
-async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision) => Promise<unknown>): Promise<'password' | undefined> {
+async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent) => Promise<unknown>): Promise<'password' | undefined> {
   if (decision.outcome === 'done') {
-    await claimEnd(ctx, deps, 'login');
-    await signInCompleted(ctx, deps, accountId, decision.amr);
-    const result: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
-    await handBack(ctx, deps, result as never);
+    const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
+    const asked = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
+    if (!asked) {
+      await completeSignIn(ctx, deps, login);
+      return undefined;
+    }
+    // signed in (the browser is known from now on); the relying party waits for the person's
+    // consent, the last step, on this interaction's page
+    const device = await signInCompleted(ctx, deps, accountId, decision.amr);
+    await record(decision, { login: { ...login, deviceId: device.id }, asked });
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}`);
     return undefined;
   }
   if (decision.outcome === 'steps' && decision.steps[0]!.kind === 'password') return 'password';
@@ -63,18 +77,35 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
   return undefined;
 }
 
+/** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
+async function completeSignIn(ctx: Context, deps: InteractionDeps, login: SignInResult): Promise<void> {
+  await claimEnd(ctx, deps, 'login');
+  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr);
+  await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
+}
+
+/** "Allow" on the consent page, the last step of a sign-in: once, with the grant the person allowed. */
+export async function consentGiven(ctx: Context, deps: InteractionDeps, login: SignInResult, allowed: () => Promise<{ grantId?: string }>): Promise<void> {
+  await claimEnd(ctx, deps, 'login');
+  await handBack(ctx, deps, { ...login, consent: await allowed() } as never);
+}
+
 /**
  * The sign-in names its account (the password, or the signed-in session a step-up starts from):
  * the flow record begins with what the session had already proved for that account.
  */
-export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[]): Promise<'password' | undefined> {
+export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[], ghost?: { email: string; failures: number }): Promise<'password' | undefined> {
   const { client } = await clientOf(deps, d);
   const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
   const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
   const proven = [...earlier, ...proofs];
   const decision = await decide(ctx, deps, d, accountId, proven);
+  // a browser that proved the password becomes a registration (in the state this decision leaves it)
+  if (proofs.length && (decision.outcome === 'done' || decision.outcome === 'steps' || decision.outcome === 'enrol')) {
+    await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done');
+  }
   return act(ctx, deps, d, accountId, proven, decision,
-    (next) => deps.flows.identify(d.uid, accountId, { proofs, sessionProofs: earlier, next }));
+    (next, awaiting) => deps.flows.identify(d.uid, accountId, { proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}) }));
 }
 
 /**
@@ -85,7 +116,7 @@ export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Det
   if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length))) throw alreadyDone();
   const proven = [...flow.sessionProofs, ...flow.proofs, proof];
   const decision = await decide(ctx, deps, d, flow.accountId, proven);
-  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next) => deps.flows.decided(d.uid, next)) === 'password') {
+  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting) => deps.flows.decided(d.uid, next, awaiting)) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
   }
 }

@@ -110,10 +110,6 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     return lockout;
   }
 
-  async function clear(dims: Dimension[]): Promise<void> {
-    for (const d of dims) await Promise.all([failures.delete(d.key), locks.delete(d.key)]);
-  }
-
   /** Consumes one point; false (and nothing counted past it) at the cap. */
   async function take(l: RateLimiterStoreAbstract, k: string, cap: number): Promise<boolean> {
     const res = await l.get(k);
@@ -124,9 +120,24 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
 
   return {
     settings,
-    /** Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong password). */
-    async signInLocked(p: SignInParty): Promise<boolean> {
-      return (await lockedFor(signInDimensions(p))) > 0;
+    /**
+     * Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong
+     * password), and what a right password then clears: this device's and this kind of device's
+     * account counts (the IP's stays). Reads each count once; a clean slate clears nothing.
+     */
+    async signInState(p: SignInParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
+      const dims = signInDimensions(p);
+      const [held, counted] = await Promise.all([Promise.all(dims.map((d) => locks.get(d.key))), Promise.all(dims.slice(1).map((d) => failures.get(d.key)))]);
+      const locked = held.some((r) => !!r && r.consumedPoints > locks.points);
+      return {
+        locked,
+        async succeeded() {
+          await Promise.all(dims.slice(1).flatMap((d, i) => [
+            counted[i] ? failures.delete(d.key) : undefined,
+            held[i + 1] ? locks.delete(d.key) : undefined,
+          ]));
+        },
+      };
     },
     /** A wrong password (or unknown email): counted everywhere; true when it starts a lockout of the account. */
     signInFailed: (p: SignInParty): Promise<boolean> => fail(signInDimensions(p)),
@@ -134,8 +145,6 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     async signInRefused(p: SignInParty): Promise<void> {
       for (const d of signInDimensions(p)) await refusals.consume(d.key);
     },
-    /** A right password: this device's and this kind of device's account counts start again (the IP's stays). */
-    signInSucceeded: (p: SignInParty): Promise<void> => clear(signInDimensions(p).slice(1)),
     /** Milliseconds code entry stays locked for the account (from this kind of device); 0 when open. */
     codesLockedFor: (p: CodeParty): Promise<number> => lockedFor([codeDimension(p)]),
     codeFailed: async (p: CodeParty): Promise<void> => { await fail([codeDimension(p)]); },

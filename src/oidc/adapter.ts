@@ -205,6 +205,15 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         if (!done) throw new errors.InvalidGrant(`${name} already consumed`);
       },
       async destroy(id) {
+        if (name === 'Interaction') {
+          // the provider destroys an interaction once, when it resumes it to issue the response:
+          // the one request that deletes it goes on, a doubled or replayed resume stops here (one
+          // authorization code per sign-in). Atomic on MongoDB; on the embedded database under
+          // the document's in-process lock.
+          const { deletedCount } = await db.exclusive(`${M.collection.name}/${id}`, () => M.deleteOne({ _id: id }));
+          if (deletedCount !== 1) throw new errors.SessionNotFound('This sign-in was already completed. Go back to the application: you may already be signed in.');
+          return;
+        }
         await M.deleteOne({ _id: key(id) });
         if (name === 'Client') forget('client:');
       },

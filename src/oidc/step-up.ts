@@ -36,8 +36,11 @@ export interface StepUpDeps {
   trustOf(accountId: string, where: Where, needs: { routine?: SecondFactor; newDeviceCheck: boolean; pin?: boolean }): Promise<{ routineSkipped: boolean; newDevice: boolean; pinSkipped?: boolean }>;
   /** The browser's device id (its signed device cookie), if it has one. */
   browserOf(ctx: Pick<KoaContextWithOIDC, 'cookies'>): string | undefined;
-  /** A sign-in (or step-up) finished in this browser session: record where (active sessions, screen lock). */
-  sessionSignedIn?(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string): Promise<void>;
+  /**
+   * A sign-in (or step-up) finished in this browser session: record where (active sessions, screen
+   * lock), from which registration, and what it proved, in one write.
+   */
+  sessionSignedIn(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string, proofs: Proof[], deviceId?: string): Promise<void>;
   /** Auto-logout and the screen lock for a signed-in session on use ('ended' signs it out). */
   sessionState?(ctx: KoaContextWithOIDC, session: { uid: string; accountId: string; loginTs?: number }): Promise<'active' | 'locked' | 'ended'>;
   emailCountsAsMfa: boolean;
@@ -57,10 +60,11 @@ export interface Where {
   device?: { state: string; verifiedAt?: Date; trustedUntil?: Date };
 }
 
-/** The result an interaction hands back: the provider's login plus the per-factor proofs. */
+/** The result an interaction hands back: the provider's login plus the per-factor proofs and the browser's registration. */
 export interface SignInResult {
   login: { accountId: string; acr: string; amr: string[]; ts: number; remember?: boolean };
   proofs: Proof[];
+  deviceId?: string;
 }
 
 const FACTOR_BY_AMR = Object.fromEntries(Object.entries(AMR).map(([factor, amr]) => [amr, factor as Factor])) as Record<string, Factor>;
@@ -133,10 +137,7 @@ export function stepUpCheck(deps: StepUpDeps) {
     if (result?.login && Array.isArray(result.proofs)) {
       // an interaction just returned: its proofs are what counts (it already applied prompt=login)
       proven = result.proofs;
-      if (session.uid) {
-        await deps.recordProofs(session.uid, session.accountId, proven);
-        await deps.sessionSignedIn?.(ctx, session.uid, session.accountId);
-      }
+      if (session.uid) await deps.sessionSignedIn(ctx, session.uid, session.accountId, proven, typeof result.deviceId === 'string' ? result.deviceId : undefined);
       request = { ...request, promptLogin: false };
     } else {
       proven = await sessionProofs(deps, session);

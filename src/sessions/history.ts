@@ -34,15 +34,20 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
   const bucketId = (accountId: string, n: number) => `${accountId}:${n}`;
 
   return {
-    /** Adds an attempt to the account's history (one writer per account at a time). */
-    async append(accountId: string, entry: SignInEvent): Promise<void> {
+    /** Adds attempts (oldest first) to the account's history (one writer per account at a time). */
+    async append(accountId: string, ...entries: SignInEvent[]): Promise<void> {
+      if (!entries.length) return;
       await db.exclusive(`sign_in_history/${accountId}`, async () => {
         const head = (await Heads.findById(accountId).lean<HeadDoc>()) ?? { _id: accountId, latest: 0, size: 0 };
-        const full = head.size >= HISTORY_PAGE;
-        const latest = full ? head.latest + 1 : head.latest;
-        await Buckets.updateOne({ _id: bucketId(accountId, latest) }, { $push: { entries: entry } }, { upsert: true });
-        await Heads.replaceOne({ _id: accountId }, { latest, size: full ? 1 : head.size + 1 }, { upsert: true });
-        if (full && latest >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, latest - keepBuckets) });
+        // the entries that still fit the newest bucket go there; the rest open the next one
+        const room = Math.max(0, HISTORY_PAGE - head.size);
+        const here = entries.slice(0, room);
+        const next = entries.slice(room);
+        if (here.length) await Buckets.updateOne({ _id: bucketId(accountId, head.latest) }, { $push: { entries: { $each: here } } }, { upsert: true });
+        const latest = next.length ? head.latest + 1 : head.latest;
+        if (next.length) await Buckets.updateOne({ _id: bucketId(accountId, latest) }, { $push: { entries: { $each: next } } }, { upsert: true });
+        await Heads.replaceOne({ _id: accountId }, { latest, size: next.length ? next.length : head.size + here.length }, { upsert: true });
+        if (next.length && latest >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, latest - keepBuckets) });
       });
     },
 

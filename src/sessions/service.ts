@@ -12,6 +12,7 @@ import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { OidcStorage } from '../oidc/adapter.ts';
 import { endSession } from '../oidc/account-sessions.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
+import type { Proof } from '../policy/sign-in.ts';
 import type { TrustedIps } from '../trusted-ips/store.ts';
 import { clientInfo, type ClientInfo } from '../devices/client-info.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
@@ -103,11 +104,20 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   return {
-    /** A sign-in finished in this session (the provider's step-up check calls this). */
-    async signedIn(uid: string, accountId: string, from: Requester): Promise<void> {
-      const device = from.browserId ? await deps.devices.registrationFor(accountId, from.browserId) : undefined;
-      await records.signedIn(uid, accountId, { client: clientInfo(from.ip, from.userAgent), ...(device ? { deviceId: device.id } : {}) });
+    /**
+     * A sign-in finished in this session, with what it proved and from which registration (the
+     * provider's step-up check calls this; without `deviceId` the browser's registration is looked up).
+     */
+    async signedIn(uid: string, accountId: string, from: Requester, done: { proofs?: Proof[]; deviceId?: string } = {}): Promise<void> {
+      const deviceId = done.deviceId ?? (from.browserId ? (await deps.devices.registrationFor(accountId, from.browserId))?.id : undefined);
+      await records.signedIn(uid, accountId, { client: clientInfo(from.ip, from.userAgent), ...(deviceId ? { deviceId } : {}), ...(done.proofs ? { proofs: done.proofs } : {}) });
     },
+
+    /** What this session proved for the account, per factor (undefined: no record of it). */
+    proofsOf: (uid: string, accountId: string): Promise<Proof[] | undefined> => records.proofsOf(uid, accountId),
+
+    /** A re-authentication in this session (the account area and the admin console). */
+    addProofs: (uid: string, accountId: string, proofs: Proof[]): Promise<void> => records.addProofs(uid, accountId, proofs),
 
     /**
      * Applies auto-logout and the screen lock to a signed-in session on use: 'ended' (signed out

@@ -1,11 +1,15 @@
 // What Tessera knows about each signed-in browser session beyond the provider's own record: where
 // it was signed in (device, IP, location, browser/OS), when, when it was last used, whether the
-// screen lock closed it, and wrong PINs since. Keyed by the session's uid (stable for the session's
-// life); the account's live sessions come from the provider storage (oidc_account_refs).
+// screen lock closed it, wrong PINs since, and what it proved and when, per factor (the step-up
+// decision needs each factor's own time for max_age; the provider's session keeps one loginTs).
+// Keyed by the session's uid (stable for the session's life, across its identifier changes); read
+// once per request; the account's live sessions come from the provider storage (oidc_account_refs).
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { countUp } from '../db/edit.ts';
+import { forget, memoized, WRITE_OPERATIONS } from '../db/request-memo.ts';
 import type { ClientInfo } from '../devices/client-info.ts';
+import type { Proof } from '../policy/sign-in.ts';
 
 export interface SessionRecord {
   uid: string;
@@ -19,6 +23,15 @@ export interface SessionRecord {
   lastActiveAt: Date;
   locked: boolean;
   pinFailures: number;
+  /** The latest proof of each factor in this session. */
+  proofs: Proof[];
+}
+
+/** The latest proof of each factor, oldest first. */
+function latestPerFactor(proofs: Proof[]): Proof[] {
+  const latest = new Map<string, Proof>();
+  for (const p of [...proofs].sort((a, b) => a.at - b.at)) latest.set(p.factor, p);
+  return [...latest.values()];
 }
 
 interface SessionDoc extends Omit<SessionRecord, 'uid'> {
@@ -33,35 +46,60 @@ export type SessionRecords = ReturnType<typeof createSessionRecords>;
 
 export function createSessionRecords(db: Database, options: { maxDays: number; clock: () => Date }) {
   const { clock } = options;
-  const Sessions = db.model<SessionDoc>('SessionRecord', new Schema<SessionDoc>({
+  const schema = new Schema<SessionDoc>({
     _id: String, accountId: { type: String, required: true }, deviceId: String, ip: String, location: Schema.Types.Mixed,
-    browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true },
+    browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true }, proofs: { type: Schema.Types.Mixed, default: [] },
     locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, expiresAt: { type: Date, required: true },
-  }, { collection: 'session_records', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'session_records', versionKey: false });
+  const forgetRecords = () => forget('session-record:');
+  schema.pre([...WRITE_OPERATIONS], forgetRecords);
+  schema.post([...WRITE_OPERATIONS], forgetRecords);
+  const Sessions = db.model<SessionDoc>('SessionRecord', schema, { expiresField: 'expiresAt' });
+  const read = (uid: string) => memoized(`session-record:${uid}`, () => Sessions.findById(uid).lean<SessionDoc>());
 
-  const toRecord = ({ _id, expiresAt: _e, ...rest }: SessionDoc): SessionRecord => ({ uid: _id, ...rest });
+  const toRecord = ({ _id, expiresAt: _e, ...rest }: SessionDoc): SessionRecord => ({ uid: _id, ...rest, proofs: rest.proofs ?? [] });
   const lifetime = (from: Date) => new Date(from.getTime() + options.maxDays * 86_400_000);
 
   return {
     async of(uid: string): Promise<SessionRecord | undefined> {
-      const doc = await Sessions.findById(uid).lean<SessionDoc>();
+      const doc = await read(uid);
       return doc && doc.expiresAt > clock() ? toRecord(doc) : undefined;
     },
 
+    /** What this session proved for the account (undefined: no record of it). */
+    async proofsOf(uid: string, accountId: string): Promise<Proof[] | undefined> {
+      const record = await this.of(uid);
+      return record?.accountId === accountId ? record.proofs : undefined;
+    },
+
     /**
-     * A sign-in finished in this session: a new record, or (a step-up in the same session, same
-     * account) the old one, unlocked, with its sign-in time kept. Another account starts over.
+     * A sign-in finished in this session, with what it proved: a new record, or (a step-up in the
+     * same session, same account) the old one, unlocked, with its sign-in time and earlier proofs
+     * kept. Another account starts over.
      */
-    async signedIn(uid: string, accountId: string, where: { client: ClientInfo; deviceId?: string }): Promise<void> {
-      const now = clock();
-      const earlier = await Sessions.findById(uid).lean<SessionDoc>();
-      const signedInAt = earlier && earlier.accountId === accountId && earlier.expiresAt > now ? earlier.signedInAt : now;
-      const { client } = where;
-      await Sessions.replaceOne({ _id: uid }, {
-        accountId, ...(where.deviceId ? { deviceId: where.deviceId } : {}),
-        ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
-        browser: client.browser, os: client.os, signedInAt, lastActiveAt: now, locked: false, pinFailures: 0, expiresAt: lifetime(signedInAt),
-      }, { upsert: true });
+    async signedIn(uid: string, accountId: string, where: { client: ClientInfo; deviceId?: string; proofs?: Proof[] }): Promise<void> {
+      await db.exclusive(`session_records/${uid}`, async () => {
+        const now = clock();
+        const earlier = await Sessions.findById(uid).lean<SessionDoc>();
+        const same = !!earlier && earlier.accountId === accountId && earlier.expiresAt > now;
+        const signedInAt = same ? earlier.signedInAt : now;
+        const { client } = where;
+        await Sessions.replaceOne({ _id: uid }, {
+          accountId, ...(where.deviceId ? { deviceId: where.deviceId } : {}),
+          ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
+          browser: client.browser, os: client.os, signedInAt, lastActiveAt: now, locked: false, pinFailures: 0,
+          proofs: latestPerFactor([...(same ? earlier.proofs ?? [] : []), ...(where.proofs ?? [])]), expiresAt: lifetime(signedInAt),
+        }, { upsert: true });
+      });
+    },
+
+    /** More proofs of this session's account (a re-authentication); a session of another account, or none, is left alone. */
+    async addProofs(uid: string, accountId: string, proofs: Proof[]): Promise<void> {
+      await db.exclusive(`session_records/${uid}`, async () => {
+        const doc = await Sessions.findById(uid).lean<SessionDoc>();
+        if (!doc || doc.accountId !== accountId) return;
+        await Sessions.updateOne({ _id: uid }, { $set: { proofs: latestPerFactor([...(doc.proofs ?? []), ...proofs]) } });
+      });
     },
 
     /** Marks the session used now (at most every 30 s) and, if it moved, its latest IP. */

@@ -125,7 +125,8 @@ describe('exactly once under parallel requests: factors, PINs and devices', func
       assert.ok(done >= PARALLEL / 2, `most see the finished step (${done})`);
       // (before this fix all 19 counted as wrong codes: a double click could block the browser)
       const [device] = await t.services.devices.listFor(user.id);
-      assert.ok(device!.failures >= late && device!.failures <= 3, `only those that raced the winner's proof count (${device!.failures}, ${late} shown the page)`);
+      // the winner's completed sign-in starts the count again: what remains is at most the late ones
+      assert.ok(device!.failures <= late && late <= 3, `only those that raced the winner's proof count (${device!.failures}, ${late} shown the page)`);
     });
   });
 

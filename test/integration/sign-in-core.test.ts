@@ -108,6 +108,31 @@ describe('sign-in core', () => {
       assert.equal(refs, null, "the account's device list was not even created");
     });
 
+    it('never grow from 2,000 wrong passwords from fresh browsers: the owner still signs in from their own browser', async function () {
+      this.timeout(600_000);
+      const home = new UserAgent();
+      await signedInAs(home, alice);
+      const before = await t.services.devices.listFor(alice.id);
+      const refsBefore = await t.services.db.connection.collection('account_devices').findOne({ _id: alice.id as never });
+      let next = 0;
+      const answers: number[] = [];
+      // eight attackers at a time, each attempt from a browser never seen before
+      await Promise.all(Array.from({ length: 8 }, async () => {
+        while (next < 2000) {
+          next++;
+          const browser = new UserAgent();
+          const page = await browser.visit((await rp.authorize()).url);
+          answers.push((await browser.submit(page, /\/login$/, { email: alice.email, password: `Wrong#Guess${next}` })).status);
+        }
+      }));
+      assert.equal(answers.length, 2000);
+      assert.deepEqual([...new Set(answers)], [200], 'every attempt: the same wrong-password page');
+      assert.deepEqual(await t.services.devices.listFor(alice.id), before, 'the registrations are unchanged');
+      assert.deepEqual(await t.services.db.connection.collection('account_devices').findOne({ _id: alice.id as never }), refsBefore, 'the device list document too');
+      const again = await signedInAs(home, alice, { prompt: 'login' });
+      assert.equal(again.sub, alice.id, "the owner's known browser is not locked out by the flood");
+    });
+
     it('are made once the password is right, and the browser is then a known device', async () => {
       const browser = new UserAgent();
       await signedInAs(browser, bob);
