@@ -24,8 +24,16 @@ await services.accounts.create({ ...USER, deviceVerification: process.argv.inclu
 const rp = await services.clients.create({ clientId: 'trace', redirectUris: [REDIRECT_URI], grants: ['refresh_token'], skipConsent: false });
 
 let seen: string[] = [];
-services.db.connection.getClient().on('commandStarted', (e: { commandName: string; command: Record<string, unknown> }) => {
-  if (['find', 'update', 'delete', 'findAndModify', 'insert', 'count', 'aggregate'].includes(e.commandName)) seen.push(`${e.commandName} ${String(e.command[e.commandName])}`);
+const started = new Map<number, string>();
+const CRUD = ['find', 'update', 'delete', 'findAndModify', 'insert', 'count', 'aggregate'];
+services.db.connection.getClient().on('commandStarted', (e: { commandName: string; requestId: number; command: Record<string, unknown> }) => {
+  if (CRUD.includes(e.commandName)) started.set(e.requestId, `${e.commandName} ${String(e.command[e.commandName])}`);
+});
+// each command with the time the server took to answer it (as the driver saw it)
+services.db.connection.getClient().on('commandSucceeded', (e: { requestId: number; duration: number }) => {
+  const name = started.get(e.requestId);
+  if (name) seen.push(`${name} (${e.duration.toFixed(1)} ms)`);
+  started.delete(e.requestId);
 });
 class Traced extends UserAgent {
   override async request(url: string, init: { method?: string; form?: Record<string, string> } = {}) {
@@ -54,7 +62,7 @@ async function flow(agent: UserAgent) {
   total += seen.length;
 }
 const warm = new UserAgent();
-await flow(warm);
+for (let i = 0; i < Number(process.env.TRACE_WARM ?? 1); i++) await flow(i ? new UserAgent() : warm);
 console.log('=== new browser ===');
 total = 0;
 await flow(new Traced());

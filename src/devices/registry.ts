@@ -203,19 +203,30 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   }
 
   /**
-   * At the cap, which entries make room for one more: gone ones (expired) and the oldest never
-   * verified, active ones (a blocked or verified registration is never pruned). Reads the
-   * registrations only when the list is full.
+   * At the cap, which entries make room for one more (and a few after it, so the next sign-ins
+   * find room without reading): the oldest first among the gone (expired), the never verified,
+   * the removed, then verified ones that are not trusted. A blocked or trusted registration is
+   * never pruned. Reads only the oldest few registrations, and only when the list is full.
    */
   async function pruneCandidates(refs: AccountDevicesDoc | null): Promise<Set<string>> {
     const ids = refs?.ids ?? [];
     const cap = settings.maxRegistrations ?? Number.POSITIVE_INFINITY;
     if (ids.length < cap) return new Set();
-    const found = await Promise.all(ids.map(async (id) => ({ id, device: await byId(id) })));
-    const candidates = found
-      .filter(({ device }) => !device || (device.state === 'ACTIVE' && !device.verifiedAt))
-      .sort((a, b) => (a.device?.firstSeenAt.getTime() ?? 0) - (b.device?.firstSeenAt.getTime() ?? 0));
-    return new Set(candidates.slice(0, ids.length - cap + 1).map(({ id }) => id));
+    const wanted = ids.length - cap + 1 + Math.max(1, Math.floor(cap / 10));
+    const oldest = ids.slice(0, Math.min(ids.length, wanted * 3 + 10));
+    const now = clock().getTime();
+    const rank = (device: Device | undefined): number | undefined => {
+      if (!device) return 0;
+      if (device.state === 'REMOVED') return 2;
+      if (device.state !== 'ACTIVE' || (device.trustedUntil && device.trustedUntil.getTime() > now)) return undefined;
+      return device.verifiedAt ? 3 : 1;
+    };
+    const found = await Promise.all(oldest.map(async (id, position) => ({ id, position, rank: rank(await byId(id)) })));
+    return new Set(found
+      .filter((f): f is typeof f & { rank: number } => f.rank !== undefined)
+      .sort((a, b) => a.rank - b.rank || a.position - b.position)
+      .slice(0, wanted)
+      .map(({ id }) => id));
   }
 
   return {
