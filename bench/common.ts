@@ -43,11 +43,11 @@ export async function userinfo(issuer: string, accessToken: string): Promise<voi
 }
 
 /** authorize → sign-in form → consent → code → token; returns the token response. */
-export async function signInFlow(issuer: string, client: Party, user: Credentials, scope = 'openid', agent = new UserAgent()): Promise<Record<string, string>> {
+export async function signInFlow(issuer: string, client: Party, user: Credentials, scope = 'openid', agent = new UserAgent(), extra: Record<string, string> = {}): Promise<Record<string, string>> {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const url = new URL('/auth', issuer);
-  const params = { client_id: client.id, response_type: 'code', scope, redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: 'S256', ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}) };
+  const params = { client_id: client.id, response_type: 'code', scope, redirect_uri: REDIRECT_URI, code_challenge: challenge, code_challenge_method: 'S256', ...(scope.includes('offline_access') ? { prompt: 'consent' } : {}), ...extra };
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   let page = await agent.visit(url.href);
   page = await agent.submit(page, /\/login$/, { email: user.email, password: user.password });

@@ -16,6 +16,7 @@ import { REDIRECT_URI } from '../test/support/flow.ts';
 import { startBaseline } from './baseline.ts';
 import { CONCURRENCY, fmt, measure, printTable, refreshLoad, signedOutBrowser, signInFlow, token, type Result } from './common.ts';
 import { compareWrongPasswords } from './wrong-passwords.ts';
+import { floodComparison } from './flood.ts';
 import { runScale } from './scale.ts';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 150);
@@ -73,6 +74,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
     console.log(`Database: ${services.db.kind}; argon2id ${config.password.memoryCostKiB} KiB, t=${config.password.timeCost}; concurrency ${CONCURRENCY}; ${FLOWS} flows, ${TOKEN_REQUESTS} token requests per kind`);
     if (!process.env.BENCH_NO_MONITOR) await printOperationCounts(services, config.issuer, baseline);
     await compareWrongPasswords(services, config.issuer, CLIENT.id, USER);
+    await floodComparison(services, config.issuer, CLIENT);
     // BENCH_ONLY=work: the database commands and the wrong-password medians, no throughput runs
     if (process.env.BENCH_ONLY === 'work') return;
     // both run in this process and share oidc-provider's code: warm both before measuring either
