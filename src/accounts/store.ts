@@ -37,6 +37,12 @@ export interface AccountView {
   locked: boolean;
   /** No usable password (an admin reset it, or the account was invited): only a set-password link helps. */
   passwordResetRequired: boolean;
+  /**
+   * The security stamp: it changes whenever what proves the account changes (a new or reset
+   * password, a lock, a disable, the routine second factor), so a sign-in in progress that
+   * started before can tell and stop.
+   */
+  stamp: number;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -74,9 +80,13 @@ interface AccountDoc {
   passwordChangedAt?: Date;
   locked?: boolean;
   passwordResetRequired?: boolean;
+  stamp?: number;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** The security stamp moves on (AccountView.stamp). */
+const NEW_STAMP = { $inc: { stamp: 1 } } as const;
 
 export class AccountError extends Error {
   override name = 'AccountError';
@@ -135,6 +145,7 @@ function view(doc: AccountDoc): AccountView {
     },
     locked: doc.locked === true,
     passwordResetRequired: doc.passwordResetRequired === true,
+    stamp: doc.stamp ?? 0,
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -196,6 +207,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       passwordChangedAt: { type: Date },
       locked: { type: Boolean },
       passwordResetRequired: { type: Boolean },
+      stamp: { type: Number },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -367,17 +379,17 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
 
     /** The admin sign-in lockout on or off: while on, sign-ins fail like a wrong password. */
     async setLocked(id: string, locked: boolean): Promise<AccountView> {
-      return updateById(id, locked ? { $set: { locked: true } } : { $unset: { locked: '' } });
+      return updateById(id, locked ? { $set: { locked: true }, ...NEW_STAMP } : { $unset: { locked: '' } });
     },
 
     /** Disables or enables an account by id (ending its sessions is the caller's business). */
     async setDisabledById(id: string, disabled: boolean): Promise<AccountView> {
-      return updateById(id, { $set: { disabled } });
+      return updateById(id, { $set: { disabled }, ...(disabled ? NEW_STAMP : {}) });
     },
 
     /** An admin's password reset: the current password stops working now; a set-password link sets a new one. */
     async requirePasswordReset(id: string): Promise<AccountView> {
-      return updateById(id, { $set: { passwordHash: NO_PASSWORD, passwordResetRequired: true } });
+      return updateById(id, { $set: { passwordHash: NO_PASSWORD, passwordResetRequired: true }, ...NEW_STAMP });
     },
 
     /**
@@ -402,7 +414,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const weak = await newPasswordProblem(password, [doc.email, doc.name]);
       if (weak) throw new AccountError('weak_password', weak);
       const passwordHash = await hasher.hash(password);
-      return updateById(id, { $set: { passwordHash, passwordChangedAt: new Date(), emailVerified: true }, $unset: { passwordResetRequired: '' } });
+      return updateById(id, { $set: { passwordHash, passwordChangedAt: new Date(), emailVerified: true }, $unset: { passwordResetRequired: '' }, ...NEW_STAMP });
     },
 
     /** Replaces the given profile fields (an empty string clears one). */
@@ -422,7 +434,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
 
     /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
     async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<void> {
-      const res = await Accounts.updateOne({ _id: accountId }, factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } });
+      const res = await Accounts.updateOne({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP });
       if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
     },
 
@@ -443,8 +455,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     async setDisabled(email: string, disabled: boolean): Promise<AccountView> {
       const found = await byEmail(email);
       if (!found) throw new AccountError('not_found', `no account with email ${email}`);
-      await Accounts.updateOne({ _id: found._id }, { $set: { disabled } });
-      return view({ ...found, disabled });
+      await Accounts.updateOne({ _id: found._id }, { $set: { disabled }, ...(disabled ? NEW_STAMP : {}) });
+      return view({ ...found, disabled, stamp: (found.stamp ?? 0) + (disabled ? 1 : 0) });
     },
 
     /** The rule set's problems with a new password, in words (empty when acceptable); the page shows each. */
@@ -463,8 +475,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       if (weak) throw new AccountError('weak_password', weak);
       const passwordHash = await hasher.hash(next);
       const passwordChangedAt = new Date();
-      await Accounts.updateOne({ _id: accountId }, { $set: { passwordHash, passwordChangedAt } });
-      return view({ ...doc, passwordHash, passwordChangedAt });
+      await Accounts.updateOne({ _id: accountId }, { $set: { passwordHash, passwordChangedAt }, ...NEW_STAMP });
+      return view({ ...doc, passwordHash, passwordChangedAt, stamp: (doc.stamp ?? 0) + 1 });
     },
 
     /** Sets or replaces the PIN (the caller checked its rules and the re-authentication). */

@@ -69,7 +69,20 @@ export async function pendingSignIn(ctx: Context, deps: InteractionDeps): Promis
   const [d, flow] = await Promise.all([details(ctx, deps.provider, 'login'), flowOf(ctx, deps)]);
   if (flow?.ended.includes('login')) throw alreadyDone();
   if (!flow?.accountId) throw restartNeeded();
+  await accountUnchanged(deps, flow as Flow & { accountId: string });
   return { d, flow: flow as Flow & { accountId: string } };
+}
+
+/**
+ * Every step of a sign-in checks the account again: one that was disabled, locked or reset, or
+ * whose password or routine second factor changed since the sign-in named it (the security
+ * stamp moved on), stops the sign-in here, whatever was proven before.
+ */
+export async function accountUnchanged(deps: InteractionDeps, flow: Flow & { accountId: string }): Promise<void> {
+  const account = await deps.accounts.findById(flow.accountId);
+  if (account && !account.disabled && !account.locked && !account.passwordResetRequired && account.stamp === (flow.stamp ?? 0)) return;
+  throw new UserFacingError(409, 'account_changed',
+    'This sign-in was stopped because the account changed while it was in progress (a new password, a reset, or a lock by an administrator). Go back to the application and sign in again.');
 }
 
 /**

@@ -20,6 +20,8 @@ export interface Flow {
   uid: string;
   /** The account the password (or the signed-in session) named; unset before the password. */
   accountId?: string;
+  /** The account's security stamp when it was named: a change since stops the sign-in. */
+  stamp?: number;
   /** What this interaction proved, oldest first. */
   proofs: Proof[];
   /** What the signed-in session had proved for the same account (read once, when the flow began). */
@@ -36,6 +38,7 @@ export interface Flow {
 interface FlowDoc {
   _id: string;
   accountId?: string;
+  stamp?: number;
   proofs: Proof[];
   sessionProofs: Proof[];
   next?: Decision;
@@ -49,13 +52,13 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
-    _id: String, accountId: String, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
+    _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
     next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
   const view = (doc: FlowDoc): Flow => ({
-    uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
+    uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
     ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}), ended: doc.ended ?? [],
   });
 
@@ -81,8 +84,8 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * belongs to it, with what was proven and the step decided next. A flow that named another
      * account (a second password on the same page) starts over for this one.
      */
-    async identify(uid: string, accountId: string, fields: { proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent }): Promise<void> {
-      const set = { accountId, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), pinFailures: 0, expiresAt: expiry() };
+    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent }): Promise<void> {
+      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
       await Flows.updateOne({ _id: uid }, { $set: set, ...(fields.awaiting ? {} : { $unset: { awaiting: '' } }) });
     },

@@ -10,7 +10,7 @@ import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { SKIP_CONSENT } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
-import { clientOf, details, field, finish, flowOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
+import { accountUnchanged, clientOf, details, field, finish, flowOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { grantAllowed, renderConsent } from './consent.ts';
 import { beginSignIn, consentGiven, stepKind, type StepKind } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
@@ -105,6 +105,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       }
       const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting) : undefined;
       if (kind && kind !== 'password') {
+        await accountUnchanged(deps, flow as Flow & { accountId: string });
         const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
         await renderers[kind](ctx, deps, d, flow as Flow & { accountId: string }, method ? { method } : {});
         return;

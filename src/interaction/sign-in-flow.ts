@@ -5,7 +5,7 @@
 import type { Context } from 'koa';
 import { decideSignIn, type Decision, type Proof, type Step } from '../policy/sign-in.ts';
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
-import { alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
+import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
 import { consentToAsk, type AwaitingConsent } from './consent.ts';
 import { ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
@@ -105,7 +105,7 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
     await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done');
   }
   return act(ctx, deps, d, accountId, proven, decision,
-    (next, awaiting) => deps.flows.identify(d.uid, accountId, { proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}) }));
+    async (next, awaiting) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}) }));
 }
 
 /**
