@@ -118,7 +118,8 @@ export function createApp(deps: AppDeps): Koa {
       sessionRoutes({ accounts: deps.accounts, sessions: deps.sessions, history: deps.history, devices: deps.devices, maxDays: config.account.sessionMaxDays, keepEntries: config.account.historyEntries }),
       trustedIpRoutes(deps.trustedIps),
       phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, clock, log: serviceLog }),
-      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog }),
+      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
+        endDeviceSessions: (accountId, deviceId, why) => deps.sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }) }),
     ],
   );
   // administration: the console is a hosted page area (form session, CSRF); the JSON API takes

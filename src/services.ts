@@ -217,6 +217,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const admin = createAdminService({
       issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
+      endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
     return {

@@ -31,6 +31,8 @@ export interface AdminServiceDeps {
   transports: Transports;
   /** Ends every session, grant and token of the account (back-channel logout included). */
   endSessions(accountId: string): Promise<EndedSessions>;
+  /** Ends the account's sessions signed in from one device (removed); resolves to how many. */
+  endDeviceSessions(accountId: string, deviceId: string, why: string): Promise<number>;
   /** How long a rotated-out client secret keeps working (seconds). */
   secretGraceSeconds: number;
   linkHours: number;
@@ -145,8 +147,10 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         notSelf(actor, a.id, 'reset the two-factor methods of');
         const removed = (await Promise.all(deps.factorStores.map((s) => s.removeAll(a.id)))).reduce((n, c) => n + c, 0);
         await accounts.setSecondFactor(a.id, undefined);
+        // the sessions those factors proved end too (back-channel logout included), as lock and reset do
+        const ended = await deps.endSessions(a.id);
         email(deps.transports.email(await deps.messages.mfaReset(a.email)), 'an MFA reset notice');
-        return { result: (await accounts.findById(a.id))!, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null } };
+        return { result: (await accounts.findById(a.id))!, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null, sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
       },
     },
     'reset-password': {
@@ -266,7 +270,11 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         await device(deviceId);
         const why = `${action === 'unblock' ? 'unblocked' : 'removed'} by administrator ${actor.label}`;
         try {
-          return action === 'unblock' ? await devices.unblock(deviceId, 'admin', why, who(actor)) : await devices.remove(deviceId, 'admin', why, who(actor));
+          if (action === 'unblock') return await devices.unblock(deviceId, 'admin', why, who(actor));
+          const removed = await devices.remove(deviceId, 'admin', why, who(actor));
+          // a removed device keeps no session: the browser signs in anew (as a new device)
+          await deps.endDeviceSessions(removed.accountId, removed.id, why);
+          return removed;
         } catch (err) {
           throw asAdminError(err);
         }

@@ -26,6 +26,8 @@ export interface DevicePagesDeps {
   notices: DeviceNotices;
   /** The account's verified mobile number (text-message confirmations). */
   phoneOf(account: AccountView): Promise<string | undefined>;
+  /** Ends the account's sessions signed in from a device that was removed or blocked. */
+  endDeviceSessions(accountId: string, deviceId: string, why: string): Promise<number>;
   log?: (line: string) => void;
 }
 
@@ -98,6 +100,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     const pending = device.pending!;
     if (pending.action === 'remove') {
       await devices.remove(device.id, 'user', 'removed by the user (code confirmed)');
+      await deps.endDeviceSessions(account.id, device.id, 'the device was removed by the user');
       return `"${device.name ?? `${device.browser} on ${device.os}`}" was removed. Signing in from it needs a new-device code again.`;
     }
     const until = new Date(clock().getTime() + deps.settings.trustDays * DAY);
@@ -105,6 +108,8 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     if (pending.replaceId) {
       replaced = await devices.byId(pending.replaceId);
       await devices.transfer(pending.replaceId, device.id, until, 'user');
+      // the replaced device was removed: its sessions end
+      await deps.endDeviceSessions(account.id, pending.replaceId, 'the device was replaced by another trusted device');
     } else {
       await devices.trust(device.id, pending.name ?? deviceLabel({ browser: device.browser ?? '', os: device.os ?? '' }), until);
     }
@@ -166,7 +171,10 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
         // wrong codes count toward blocking the browser that enters them
         const here = await currentDevice(ctx, account);
         const { justBlocked, failures } = await devices.recordFailure(here.id, 'wrong code (device settings)');
-        if (justBlocked) deps.notices.deviceBlocked(account.id, clientInfo(ctx.ip, ctx.get('user-agent')), failures);
+        if (justBlocked) {
+          deps.notices.deviceBlocked(account.id, clientInfo(ctx.ip, ctx.get('user-agent')), failures);
+          await deps.endDeviceSessions(account.id, here.id, 'the device was blocked after failed attempts');
+        }
         // the page again without opening a new code: an expired or locked code waits for "Resend"
         return verifyPage(ctx, device, { input: 'code', instructions: 'Enter the 6-digit code we sent you, or use "Resend" to get a new one.', canResend: true }, result.message);
       }

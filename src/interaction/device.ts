@@ -115,7 +115,11 @@ export async function passwordFailed(ctx: Context, deps: InteractionDeps, party:
 async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, why: string): Promise<void> {
   knownDevices(ctx).delete(accountId);
   const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, why);
-  if (justBlocked) deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
+  if (justBlocked) {
+    deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
+    // a blocked device keeps no session (the sessions signed in from it end)
+    await deps.sessions.endForDevice(accountId, device.id, { actor: { type: 'system' }, why: `the device was blocked (${why})` });
+  }
   if (blocked) throw deviceBlocked();
 }
 

@@ -202,6 +202,20 @@ export function createSessionService(deps: SessionServiceDeps) {
       return count;
     },
 
+    /**
+     * Ends every session of the account signed in from this device registration (it was removed
+     * or blocked); resolves to how many ended. `by`: audit it so.
+     */
+    async endForDevice(accountId: string, deviceId: string, by?: EndedBy): Promise<number> {
+      let count = 0;
+      for (const payload of await deps.storage.sessionsOf(accountId)) {
+        const uid = payload.uid as string;
+        if ((await records.of(uid))?.deviceId === deviceId && (await end(accountId, uid))) count++;
+      }
+      if (by) ended(accountId, count, by);
+      return count;
+    },
+
     end,
   };
 }

@@ -58,4 +58,44 @@ describe('account changes and sign-ins in progress', () => {
   it("stops after an admin reset the account's second factors", () => stoppedAfter((user) => t.services.admin.users.act(ADMIN, user.id, 'reset-mfa')));
 
   it('stops after an admin disabled the account', () => stoppedAfter((user) => t.services.admin.users.act(ADMIN, user.id, 'disable')));
+
+  describe('signed-in sessions', () => {
+    /** A signed-in browser of `user`: silent sign-in works. */
+    async function signedIn(user: TestUser): Promise<UserAgent> {
+      const agent = new UserAgent();
+      const page = await agent.submit(await agent.visit((await rp.authorize()).url), /\/login$/, { email: user.email, password: user.password });
+      assert.ok(page.url.includes('code='));
+      assert.match(await silent(agent), /code=/);
+      return agent;
+    }
+    const silent = async (agent: UserAgent) => (await agent.visit((await rp.authorize({ prompt: 'none' })).url)).url;
+
+    it("end when an admin resets the account's second factors", async () => {
+      const user = await createUser(t);
+      const agent = await signedIn(user);
+      await t.services.admin.users.act(ADMIN, user.id, 'reset-mfa');
+      assert.match(await silent(agent), /error=login_required/);
+    });
+
+    it('end for the device an admin removed, and only for it', async () => {
+      const user = await createUser(t);
+      const removed = await signedIn(user);
+      const kept = await signedIn(user);
+      const [first] = (await t.services.devices.listFor(user.id)).sort((a, b) => a.firstSeenAt.getTime() - b.firstSeenAt.getTime());
+      await t.services.admin.devices.act(ADMIN, first!.id, 'remove');
+      assert.match(await silent(removed), /error=login_required/, 'the removed browser is signed out');
+      assert.match(await silent(kept), /code=/, 'the other browser is not');
+    });
+
+    it('end for a known device that gets blocked by wrong passwords', async () => {
+      const user = await createUser(t);
+      const agent = await signedIn(user);
+      for (let i = 1; i <= 5; i++) {
+        const page = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+        await agent.submit(page, /\/login$/, { email: user.email, password: `Wrong#Guess${i}` });
+      }
+      assert.equal((await t.services.devices.listFor(user.id))[0]!.state, 'BLOCKED');
+      assert.match(await silent(agent), /error=login_required/);
+    });
+  });
 });
