@@ -13,7 +13,7 @@ import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import { withRequestMemo } from './db/request-memo.ts';
 import type { Services } from './services.ts';
-import { errorMiddleware } from './http/errors.ts';
+import { errorMiddleware, UserFacingError } from './http/errors.ts';
 import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
 import { outboxPage } from './notify/outbox-page.ts';
 import { accountRouter } from './account/routes.ts';
@@ -30,6 +30,7 @@ import { adminConsoleRouter } from './admin/console/routes.ts';
 import { setPasswordRouter } from './account/set-password.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
+const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
 export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits'> & {
   log?: (err: unknown, ctx: Context) => void;
@@ -131,6 +132,13 @@ export function createApp(deps: AppDeps): Koa {
   });
   const adminApi = adminApiRouter({ admin: deps.admin, provider, clients: deps.clients, accounts: deps.accounts, log });
   const pages = compose([
+    // a page takes GET, HEAD and POST; anything else is answered before the form session and CSRF
+    // check (which would read a body the parser never made)
+    async (ctx: Context, next: Koa.Next) => {
+      if (PAGE_METHODS.has(ctx.method)) return next();
+      ctx.set('Allow', [...PAGE_METHODS].join(', '));
+      throw new UserFacingError(405, 'method_not_allowed', 'This page can only be opened or its form sent. Go back and use the page\'s own links and buttons.');
+    },
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
     // the token only from the form body or a header: a URL leaks it into logs and Referer (ASVS 5.0)

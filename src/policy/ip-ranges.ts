@@ -23,6 +23,13 @@ export function normalizeIp(text: string): string | undefined {
   return address(text)?.toString();
 }
 
+/**
+ * The widest range a person may trust: a /16 of IPv4 (65,536 addresses) or a /32 of IPv6 (one
+ * provider's allocation). Wider ones, and several of them together (two /1 ranges are the whole
+ * internet), would let anyone anywhere skip the second factor.
+ */
+export const WIDEST_PREFIX = { ipv4: 16, ipv6: 32 } as const;
+
 /** A typed address or range as a canonical range, or why it is not one. */
 export function parseRange(text: string): IpRange | { problem: string } {
   const value = text.trim();
@@ -42,6 +49,11 @@ export function parseRange(text: string): IpRange | { problem: string } {
     prefix = mapped ? Number(bits) - 96 : Number(bits);
   }
   if (prefix === 0) return { problem: 'A range of every address (/0) cannot be trusted.' };
+  const widest = WIDEST_PREFIX[ip.kind()];
+  if (prefix < widest) {
+    const shown = mapped ? widest + 96 : widest;
+    return { problem: `A range this wide (/${mapped ? prefix + 96 : prefix}) cannot be trusted: the widest is /${shown} for ${ip.kind() === 'ipv4' ? 'IPv4' : 'IPv6'}. Enter your network's own range, or a single address.` };
+  }
   const network = ipaddr.parse(ip.kind() === 'ipv4'
     ? ipaddr.IPv4.networkAddressFromCIDR(`${ip.toString()}/${prefix}`).toString()
     : ipaddr.IPv6.networkAddressFromCIDR(`${ip.toString()}/${prefix}`).toString());

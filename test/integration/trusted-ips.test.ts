@@ -179,6 +179,10 @@ describe('trusted IP addresses (account pages)', () => {
       [{ range: '2001:db8::/129' }, /from 0 to 128/],
       [{ range: '0.0.0.0/0' }, /A range of every address \(\/0\) cannot be trusted\./],
       [{ range: '::/0' }, /every address/],
+      // two /1 ranges would trust the whole internet (issue 26): nothing wider than /16 or /32
+      [{ range: '0.0.0.0/1' }, /A range this wide \(\/1\) cannot be trusted: the widest is \/16 for IPv4/],
+      [{ range: '128.0.0.0/1' }, /the widest is \/16 for IPv4/],
+      [{ range: '8000::/1' }, /the widest is \/32 for IPv6/],
       [{ range: 'example.com' }, /is not an IP address or range/],
       [{ range: '' }, /Enter an IP address/],
       [{ range: '1'.repeat(65) }, /An IP address or range is at most 64 characters\./],
@@ -230,7 +234,7 @@ describe('trusted IP addresses (account pages)', () => {
     const before = await stored();
     const ids = [theirs.id, randomBytes(9).toString('base64url'), 'x'.repeat(33), encodeURIComponent('../x'), encodeURIComponent('a b'), first!.id + 'Z'];
     for (const id of ids) {
-      const edit = await agent.request(`${ipsUrl}/${id}`, { form: { ...formOn(page, entryAction(first!.id)).fields, range: '198.18.0.0/15', skips: 'all', password: user.password } });
+      const edit = await agent.request(`${ipsUrl}/${id}`, { form: { ...formOn(page, entryAction(first!.id)).fields, range: '198.18.0.0/16', skips: 'all', password: user.password } });
       const remove = await agent.request(`${ipsUrl}/${id}/delete`, { form: { ...formOn(page, deleteAction(first!.id)).fields, password: user.password } });
       for (const res of [edit, remove]) {
         assert.equal(res.status, 400, `${id} → ${res.status}`);

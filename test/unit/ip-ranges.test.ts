@@ -19,9 +19,9 @@ describe('IP ranges', () => {
     it('turns IPv4 addresses and ranges into canonical CIDR (network address, /32 for one address)', () => {
       assert.deepEqual(parseRange('203.0.113.7'), { cidr: '203.0.113.7/32', kind: 'ipv4' });
       assert.equal(cidrOf('203.0.113.7/24'), '203.0.113.0/24');
-      assert.equal(cidrOf('  10.20.30.40/8 '), '10.0.0.0/8');
+      assert.equal(cidrOf('  10.20.30.40/16 '), '10.20.0.0/16');
       assert.equal(cidrOf('192.168.1.1/32'), '192.168.1.1/32');
-      assert.equal(cidrOf('172.16.5.4/1'), '128.0.0.0/1');
+      assert.equal(cidrOf('172.16.5.4/20'), '172.16.0.0/20');
     });
 
     it('turns IPv6 addresses and ranges into canonical, compressed lower-case CIDR (/128 for one address)', () => {
@@ -51,6 +51,10 @@ describe('IP ranges', () => {
       assert.match(problemOf('2001:db8::/129'), /from 0 to 128/);
       for (const text of ['1.2.3.4/', '1.2.3.4/abc', '1.2.3.4/-1', '1.2.3.4/1e1', '1.2.3.4/ 8', '1.2.3.4/024']) assert.match(problemOf(text), /range size/, text);
       assert.match(problemOf('0.0.0.0/0'), /every address/);
+      // two /1 ranges are the whole internet: nothing wider than /16 (IPv4) or /32 (IPv6)
+      for (const text of ['0.0.0.0/1', '128.0.0.0/1', '10.0.0.0/8', '172.16.0.0/15', '::/1', '8000::/1', '2001:db8::/31', '::ffff:10.0.0.0/104']) assert.match(problemOf(text), /cannot be trusted: the widest is/, text);
+      assert.equal(cidrOf('2001:db8::/32'), '2001:db8::/32');
+      assert.equal(cidrOf('::ffff:10.1.0.0/112'), '10.1.0.0/16');
       assert.match(problemOf('::/0'), /every address/);
       assert.match(problemOf('203.0.113.7/0'), /every address/);
     });
