@@ -99,6 +99,18 @@ export class AccountError extends Error {
 
 const BACKFILL_MARKER = '#email-lookups-backfilled';
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * Characters an email never needs and that make one look like another: control, format (zero
+ * width, bidi marks and overrides), private-use, unassigned and every kind of space.
+ */
+const INVISIBLE = /[\p{Cc}\p{Cf}\p{Co}\p{Cn}\p{Z}]/u;
+
+/** Why `email` (trimmed) cannot be an account's email, or undefined. */
+function emailProblem(email: string, typed: string): string | undefined {
+  if (INVISIBLE.test(email)) return `"${typed.trim().replace(new RegExp(INVISIBLE.source, 'gu'), '?')}" contains an invisible or control character (such as a zero-width space or a direction mark): type the address again`;
+  if (!EMAIL.test(email)) return `"${typed}" is not an email address`;
+  return undefined;
+}
 
 /**
  * The stored "hash" of an account without a usable password (invited, or reset by an admin). It is
@@ -262,7 +274,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
   return {
     async create(input: NewAccount): Promise<AccountView> {
       const email = input.email.trim();
-      if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
+      const badEmail = emailProblem(email, input.email);
+      if (badEmail) throw new AccountError('invalid_email', badEmail);
       const invalid = profileProblems(input.profile ?? {});
       if (invalid.length) throw new AccountError('invalid_profile', invalid.join('; '));
       const weak = await newPasswordProblem(input.password, [email, input.name ?? '']);
@@ -286,7 +299,8 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
      */
     async createInvited(input: { email: string; name?: string; role?: Role }): Promise<AccountView> {
       const email = input.email.trim();
-      if (!EMAIL.test(email)) throw new AccountError('invalid_email', `"${input.email}" is not an email address`);
+      const badEmail = emailProblem(email, input.email);
+      if (badEmail) throw new AccountError('invalid_email', badEmail);
       if ((input.name ?? '').length > 200) throw new AccountError('invalid_profile', 'name must be at most 200 characters');
       return insert({
         email, emailVerified: false, name: input.name ?? '', passwordHash: NO_PASSWORD, role: input.role ?? 'user', disabled: false,

@@ -2,6 +2,7 @@
 // sign-ins in progress (those are in account-changes.test.ts): unusual HTTP methods on pages.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import request from 'supertest';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 
 /** A request with any method (fetch refuses some, such as CONNECT-like or WebDAV ones, in its own way). */
@@ -24,6 +25,28 @@ describe('security review of the account and admin surfaces', () => {
 
   before(async () => { t = await startTessera({ log: (err) => serverErrors.push(err) }); });
   after(() => t.close());
+
+  describe('emails with invisible characters', () => {
+    it('are refused by the admin API (400, the reason), making no account that looks like another', async () => {
+      const created = await t.services.clients.create({ clientId: 'review-bot', redirectUris: [], grants: ['client_credentials'] });
+      await t.services.clients.grantAdminApi('review-bot');
+      const token = (await request(t.issuer).post('/token').auth('review-bot', created.clientSecret!).type('form').send({ grant_type: 'client_credentials', scope: 'admin' })).body.access_token as string;
+      const before = (await t.services.accounts.search({ limit: 100 })).accounts.length;
+      for (const email of ['ali\u200bce@example.com', 'alice\u200e@example.com', 'ali\u202ece@example.com', 'al\u00a0ice@example.com', 'alice\u0007@example.com']) {
+        const res = await request(t.issuer).post('/admin/api/v1/users').set('Authorization', `Bearer ${token}`).send({ email, name: 'Look Alike' });
+        assert.equal(res.status, 400, `${JSON.stringify(email)} → ${res.status} ${JSON.stringify(res.body)}`);
+        assert.match(res.body.error_description, /invisible or control character|email/);
+      }
+      assert.equal((await t.services.accounts.search({ limit: 100 })).accounts.length, before, 'no account was made');
+      const fine = await request(t.issuer).post('/admin/api/v1/users').set('Authorization', `Bearer ${token}`).send({ email: 'alice@example.com', name: 'Alice' });
+      assert.equal(fine.status, 201, JSON.stringify(fine.body));
+    });
+
+    it('are refused by the account store for every caller (console, API, command line)', async () => {
+      await assert.rejects(t.services.accounts.create({ email: 'bo\u200bb@example.com', password: 'Correct#Horse1' }), /invisible or control character/);
+      await assert.rejects(t.services.accounts.createInvited({ email: 'bob\u2060@example.com' }), /invisible or control character/);
+    });
+  });
 
   describe('unusual HTTP methods on pages', () => {
     for (const path of ['/account/security', '/account/security/password', '/admin', '/admin/users', '/interaction/abcdefghijklmnopqrstuvwxyz']) {
