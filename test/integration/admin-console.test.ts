@@ -380,7 +380,7 @@ describe('admin console (/admin)', () => {
         assert.match(text(none.body), /No account matches "nobody-has-this"/);
       });
 
-      it('locks an account after a confirmation with re-authentication, and unlocks it with one click', async () => {
+      it('locks an account after a confirmation with re-authentication, and unlocks it after one too', async () => {
         const target = people[0]!;
         const page = await open(`/admin/users/${target.id}`);
         assert.equal(heading(page), target.email);
@@ -395,7 +395,13 @@ describe('admin console (/admin)', () => {
         assert.equal(notice(locked), 'The account was locked: sign-ins fail until it is unlocked.');
         assert.equal((await t.services.admin.users.get(target.id)).locked, true);
         assert.match(text(locked.body), /State Locked/);
-        const unlocked = await agent.submit(locked, /\/unlock$/);
+        // giving access back is confirmed with re-authentication as well (issue 26)
+        assert.match(locked.body, new RegExp(`href="/admin/users/${target.id}/unlock"`));
+        const unlockConfirm = await open(`/admin/users/${target.id}/unlock`);
+        assert.match(text(unlockConfirm.body), /Sign-ins to the account work again/);
+        assert.equal((await agent.submit(unlockConfirm, /\/unlock$/, { password: 'Wrong#Password9' })).status, 400);
+        assert.equal((await t.services.admin.users.get(target.id)).locked, true, 'a wrong password unlocks nothing');
+        const unlocked = await agent.submit(unlockConfirm, /\/unlock$/, { password: admin.password });
         assert.equal(notice(unlocked), 'The account was unlocked.');
         assert.equal((await t.services.admin.users.get(target.id)).locked, false);
         await eventually(async () => {
@@ -430,6 +436,28 @@ describe('admin console (/admin)', () => {
         const done = await agent.submit(confirm, /\/role$/, { password: admin.password });
         assert.equal(notice(done), 'The role was changed.');
         assert.equal((await t.services.accounts.findById(id))!.role, 'admin');
+      });
+
+      it('creates an administrator only after a confirmation with re-authentication, as an invitation (issue 26)', async () => {
+        // the console session's last proof is an hour old
+        offset += 60 * MINUTE;
+        const form = await open('/admin/users/new');
+        const email = `admin-${Date.now().toString(36)}@example.com`;
+        const confirm = await agent.submit(form, /\/admin\/users$/, { email, name: 'New Admin', role: 'admin', password: 'Chosen#ByCaller1' });
+        assert.match(heading(confirm), /Create the administrator/);
+        assert.equal(await t.services.accounts.findByEmail(email), undefined, 'not before the confirmation');
+        assert.doesNotMatch(confirm.body, /Chosen#ByCaller1/, 'the initial password is not carried along');
+        // straight to the POST, as a forged or replayed form would: a blank password is refused outside the window
+        const blank = await agent.submit(confirm, /\/admin\/users$/, { password: '' });
+        assert.equal(blank.status, 400);
+        assert.equal(alert(blank), REAUTH_REFUSED);
+        assert.equal(await t.services.accounts.findByEmail(email), undefined, 'nothing created');
+        const done = await agent.submit(confirm, /\/admin\/users$/, { password: admin.password });
+        assert.match(done.url, /done=user-invited/);
+        const made = await t.services.accounts.findByEmail(email);
+        assert.equal(made?.role, 'admin');
+        assert.equal(made?.passwordResetRequired, true, 'invited: it sets its own password');
+        assert.equal(await t.services.accounts.authenticate(email, 'Chosen#ByCaller1'), undefined, "the caller's password does not sign in");
       });
     });
 
@@ -469,7 +497,10 @@ describe('admin console (/admin)', () => {
         for (let i = 0; i < 10 && (await t.services.devices.byId(deviceId))!.state !== 'BLOCKED'; i++) await t.services.devices.recordFailure(deviceId, 'wrong password');
         const blocked = await open(`/admin/users/${owner.id}`);
         assert.match(blocked.body, /tag blocked">blocked</);
-        const unblocked = await agent.submit(blocked, new RegExp(`/devices/${deviceId}/unblock$`));
+        assert.match(blocked.body, new RegExp(`href="/admin/devices/${deviceId}/unblock"`));
+        const unblockConfirm = await open(`/admin/devices/${deviceId}/unblock`);
+        assert.equal(heading(unblockConfirm), 'Unblock the device');
+        const unblocked = await agent.submit(unblockConfirm, new RegExp(`/devices/${deviceId}/unblock$`), { password: admin.password });
         assert.equal(notice(unblocked), 'The device was unblocked.');
         assert.equal((await t.services.devices.byId(deviceId))!.state, 'ACTIVE');
         assert.ok(text(unblocked.body).includes(`blocked → active admin ${admin.email} unblocked by administrator ${admin.email}`), 'the history names the admin');
@@ -509,7 +540,13 @@ describe('admin console (/admin)', () => {
         assert.match(added.body, new RegExp(`data-member="${member.id}"`));
         const orgId = orgUrl.split('/').at(-1)!;
         assert.deepEqual((await t.services.admin.organisations.get(orgId)).members, [member.id]);
-        const promoted = await agent.submit(added, new RegExp(`/members/${member.id}$`));
+        // making an organisation admin widens access: outside the window it asks for the password (issue 26)
+        offset += (t.config.account.reauthMinutes + 1) * MINUTE;
+        const asked = await agent.submit(added, new RegExp(`/members/${member.id}$`));
+        assert.equal(asked.status, 400);
+        assert.match(heading(asked), /organisation admin/);
+        assert.deepEqual((await t.services.admin.organisations.get(orgId)).admins, [], 'not before the password');
+        const promoted = await agent.submit(asked, new RegExp(`/members/${member.id}$`), { password: admin.password });
         assert.equal(notice(promoted), 'The member was saved.');
         assert.deepEqual((await t.services.admin.organisations.get(orgId)).admins, [member.id]);
         const userPage = await open(`/admin/users/${member.id}`);

@@ -70,6 +70,13 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     ctx.redirect(done(orgPath(org), 'org-renamed'));
   });
 
+  const orgAdminConfirmation = (org: Organisation, email: string, action: string, hidden: Record<string, string>): Confirmation => ({
+    title: `Make ${email} an organisation admin`,
+    question: `An organisation admin of ${org.name} receives the new-device notices of every member.`,
+    details: [['Organisation', org.name], ['Account', email]],
+    action, button: 'Make organisation admin', cancel: orgPath(org), hidden,
+  });
+
   // add a member by email (the account is found by its email, then set by id)
   router.post('/organisations/:id/members', ...gate, async (ctx) => {
     const org = await admin.organisations.get(idParam(ctx, 'id', 'organisation'));
@@ -79,6 +86,8 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
       if (f.problems.length || !email) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the email address of the account to add.');
       const account = await accounts.findByEmail(email);
       if (!account) throw new AdminError(400, 'unknown_account', `There is no account with the email ${email}.`);
+      // making an organisation admin widens access: a confirmation with re-authentication first
+      if (f.checked('admin') && !(await confirm.reauthenticated(ctx, orgAdminConfirmation(org, account.email, `/admin/organisations/${encodeURIComponent(org.id)}/members`, { email, admin: 'on' })))) return;
       await admin.organisations.setMember(actorOf(ctx), org.id, account.id, f.checked('admin'));
     } catch (err) {
       return refused(ctx, org, err, { email });
@@ -95,6 +104,10 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     try {
       if (!org.members.includes(accountId)) throw new AdminError(400, 'not_a_member', 'That account is not a member of this organisation.');
       if (!makeAdmin) throw new AdminError(400, 'invalid_request', 'Say whether the member is an organisation admin (yes or no).');
+      if (makeAdmin === 'yes') {
+        const member = await accounts.findById(accountId);
+        if (!(await confirm.reauthenticated(ctx, orgAdminConfirmation(org, member?.email ?? accountId, `/admin/organisations/${encodeURIComponent(org.id)}/members/${encodeURIComponent(accountId)}`, { admin: 'yes' })))) return;
+      }
       await admin.organisations.setMember(actorOf(ctx), org.id, accountId, makeAdmin === 'yes');
     } catch (err) {
       return refused(ctx, org, err);

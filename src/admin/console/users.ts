@@ -14,12 +14,15 @@ import { show, type Confirmation, type confirmations } from './pages.ts';
 const PAGE_SIZE = 25;
 const ROLES: readonly Role[] = ['user', 'admin'];
 
-/** The account actions and whether each needs a confirmation with re-authentication. */
+/**
+ * The account actions and whether each needs a confirmation with re-authentication: every one
+ * that takes access away, and every one that gives it back (enable, unlock), as a role change does.
+ */
 const USER_ACTIONS: Record<UserAction, { label: string; destructive: boolean; question?: string }> = {
   disable: { label: 'Disable', destructive: true, question: 'The account can no longer sign in, and its sessions end now. You can enable it again later.' },
-  enable: { label: 'Enable', destructive: false },
+  enable: { label: 'Enable', destructive: true, question: 'The account can sign in again with its password and second factors.' },
   lock: { label: 'Lock', destructive: true, question: 'Sign-ins to the account fail (as with a wrong password) until it is unlocked.' },
-  unlock: { label: 'Unlock', destructive: false },
+  unlock: { label: 'Unlock', destructive: true, question: 'Sign-ins to the account work again.' },
   'reset-mfa': { label: 'Reset second factors', destructive: true, question: 'The authenticator app, security keys and recovery codes are removed and two-factor sign-in is turned off. The person sets them up again.' },
   'reset-password': { label: 'Reset password', destructive: true, question: 'The current password stops working. The person receives an email with a link to set a new one.' },
 };
@@ -55,6 +58,14 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
 
   router.get('/users/new', ...gate, async (ctx) => newForm(ctx, { email: '', name: '', role: 'user' }));
 
+  const adminCreation = (values: { email: string; name: string; role: string }): Confirmation => ({
+    title: `Create the administrator ${values.email}`,
+    question: 'The new account will be an administrator: it can use this console and the admin API, and change every account and client. It is invited by email and sets its own password.',
+    details: [['Email', values.email], ['Name', values.name || '—'], ['Role', 'admin']],
+    action: '/admin/users', button: 'Create the administrator', cancel: '/admin/users/new',
+    hidden: { email: values.email, name: values.name, role: 'admin', confirmed: 'yes' },
+  });
+
   router.post('/users', ...gate, async (ctx) => {
     const f = new FormReader(ctx);
     const values = { email: f.text('email', 'Email', 320), name: f.text('name', 'Name', 200), role: f.choice('role', 'Role', ROLES) || 'user' };
@@ -64,9 +75,14 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
       ctx.status = 400;
       return newForm(ctx, values, f.problems);
     }
+    // an administrator is made only after a confirmation with re-authentication, as a role change,
+    // and is always invited: it sets its own password through the emailed link
+    const makingAdmin = values.role === 'admin';
+    if (makingAdmin && !f.checked('confirmed')) return confirm.confirmPage(ctx, adminCreation(values));
+    if (makingAdmin && !(await confirm.reauthenticated(ctx, adminCreation(values)))) return;
     try {
       const { user, invited } = await admin.users.create(actorOf(ctx), {
-        email: values.email, role: values.role as Role, ...(values.name ? { name: values.name } : {}), ...(password ? { password } : {}),
+        email: values.email, role: values.role as Role, ...(values.name ? { name: values.name } : {}), ...(password && !makingAdmin ? { password } : {}),
       });
       ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, invited ? 'user-invited' : 'user-created'));
     } catch (err) {
@@ -179,8 +195,19 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     ctx.redirect(back(device, 'device-remove'));
   });
 
+  const unblocking = (device: Device, owner: AdminUser): Confirmation => ({
+    title: 'Unblock the device',
+    question: 'The browser may sign in to this account again; it was blocked after failed attempts.',
+    details: [['Device', deviceName(device)], ['Account', owner.email], ['State', device.state]],
+    action: `/admin/devices/${encodeURIComponent(device.id)}/unblock`, button: 'Unblock the device', cancel: `/admin/users/${encodeURIComponent(owner.id)}#device-${device.id}`,
+  });
+  router.get('/devices/:id/unblock', ...gate, async (ctx) => {
+    const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    await confirm.confirmPage(ctx, unblocking(device, await admin.users.get(device.accountId)));
+  });
   router.post('/devices/:id/unblock', ...gate, async (ctx) => {
     const device = await admin.devices.get(idParam(ctx, 'id', 'device'));
+    if (!(await confirm.reauthenticated(ctx, unblocking(device, await admin.users.get(device.accountId))))) return;
     try {
       await admin.devices.act(actorOf(ctx), device.id, 'unblock');
     } catch (err) {
