@@ -23,6 +23,7 @@ import { deviceCookie } from './devices/cookie.ts';
 import { devicePageRoutes } from './devices/routes.ts';
 import { phoneRoutes } from './phones/routes.ts';
 import { securityNotices } from './account/notices.ts';
+import { createPasswordGuard } from './account/password-guard.ts';
 import { credentialRoutes } from './account/credentials.ts';
 import { sessionRoutes } from './sessions/routes.ts';
 import { adminApiRouter } from './admin/api/router.ts';
@@ -105,12 +106,16 @@ export function createApp(deps: AppDeps): Koa {
   const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures });
   const clock = deps.stepUp.clock;
   const serviceLog = (line: string) => console.error(line);
+  const notices = securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog });
+  // every password typed to confirm a change goes through the sign-in limits (account pages and console)
+  const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.pin.maxFailures });
+  const reauth = { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, checkPassword: guard.check, clock };
   const account = accountRouter(
     {
       issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors,
       phones: deps.phones, sessions: deps.sessions,
-      reauth: { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, clock },
-      notify: securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog }),
+      reauth,
+      notify: notices,
       audit: deps.audit,
       guard: deps.sessions,
     },
@@ -127,7 +132,7 @@ export function createApp(deps: AppDeps): Koa {
   // bearer tokens only (no cookies, so no CSRF) and parses its own JSON bodies
   const adminConsole = adminConsoleRouter({
     issuer: config.issuer, provider, admin: deps.admin, accounts: deps.accounts, clients: deps.clients,
-    reauth: { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, clock },
+    reauth,
     guard: deps.sessions, emailCountsAsMfa: config.mfa.emailCountsAsMfa,
   });
   const adminApi = adminApiRouter({ admin: deps.admin, provider, clients: deps.clients, accounts: deps.accounts, log });

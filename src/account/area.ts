@@ -36,6 +36,8 @@ export interface ReauthDeps {
   seconds: number;
   proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
   recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
+  /** A typed password checked through the sign-in limits (password-guard.ts): may end the session (401). */
+  checkPassword(ctx: Context, account: AccountView, sessionUid: string, typed: string): Promise<boolean>;
   clock: () => Date;
 }
 
@@ -125,6 +127,18 @@ export function createAccountArea(deps: AreaDeps) {
     return recentlyAuthenticated(proofs, Math.floor(deps.reauth.clock().getTime() / 1000), deps.reauth.seconds);
   }
 
+  /**
+   * Whether `typed` is the account's current password (a change that always asks for it): checked
+   * through the sign-in limits, counted in this session when wrong (too many end it: 401); a right
+   * one starts a new re-authentication window.
+   */
+  async function passwordRight(ctx: Context, account: AccountView, typed: string): Promise<boolean> {
+    const seen = await current(ctx);
+    if (!seen || !(await deps.reauth.checkPassword(ctx, account, seen.session.uid, typed))) return false;
+    await deps.reauth.recordProofs(seen.session.uid, account.id, [{ factor: 'password', at: Math.floor(deps.reauth.clock().getTime() / 1000) }]);
+    return true;
+  }
+
   return {
     /** The signed-in account when its session is usable now (not locked, not ended). */
     async signedIn(ctx: Context): Promise<AccountView | undefined> {
@@ -157,13 +171,9 @@ export function createAccountArea(deps: AreaDeps) {
       const raw = (ctx.request.body as Record<string, unknown> | undefined)?.password;
       // absent or empty: a recent proof may stand in; anything but a plain string is refused
       if (raw === undefined || raw === '') return recent(ctx);
-      const typed = field(ctx, 'password');
-      if (!typed) return false;
-      if (!(await deps.accounts.authenticate(account.email, typed))) return false;
-      const seen = await current(ctx);
-      if (seen) await deps.reauth.recordProofs(seen.session.uid, account.id, [{ factor: 'password', at: Math.floor(deps.reauth.clock().getTime() / 1000) }]);
-      return true;
+      return passwordRight(ctx, account, field(ctx, 'password'));
     },
+    passwordRight,
     /** Emails the account that `change` happened (time, IP, browser) and records it in the audit log as `type`. */
     notify(ctx: Context, account: AccountView, change: string, type: AuditType): void {
       record(ctx, account, type, change);

@@ -49,6 +49,8 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       const next = field(ctx, 'password', MAX_PASSWORD);
       const repeat = field(ctx, 'confirm', MAX_PASSWORD);
       if (!current) return passwordPage(ctx, { errors: ['Enter your current password.'] });
+      // the current password goes through the limits first (wrong ones count, too many sign out)
+      if (!(await area.passwordRight(ctx, account, current))) return passwordPage(ctx, { errors: ['Your current password is not right: nothing was changed.'] });
       if (!next) return passwordPage(ctx, { errors: ['Enter a new password.'] });
       if (next !== repeat) return passwordPage(ctx, { errors: ['The new password and its confirmation do not match.'] });
       const broken = accounts.passwordRuleProblems(next);
@@ -80,7 +82,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       if (!account) return;
       const pin = field(ctx, 'pin', 32);
       const repeat = field(ctx, 'repeat', 32);
-      if (!(await accounts.authenticate(account.email, field(ctx, 'password', MAX_PASSWORD)))) return pinPage(ctx, account, { error: 'Your current password is not right: the PIN was not changed.' });
+      if (!(await area.passwordRight(ctx, account, field(ctx, 'password', MAX_PASSWORD)))) return pinPage(ctx, account, { error: 'Your current password is not right: the PIN was not changed.' });
       if (pin !== repeat) return pinPage(ctx, account, { error: 'The PIN and its repeat do not match: the PIN was not changed.' });
       const problem = pinProblem(pin, deps.pinRules);
       if (problem) return pinPage(ctx, account, { error: `${problem} The PIN was not changed.` });

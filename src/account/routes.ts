@@ -102,7 +102,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       ctx.status = 400;
       return ctx.render('account/totp', { title: 'Authenticator app', enrolment, error, csrf: ctx.state._csrf });
     };
-    if (!(await accounts.authenticate(account.email, field(ctx, 'password')))) return render('Your current password is not right.');
+    if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('Your current password is not right.');
     if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
     area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
     await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');

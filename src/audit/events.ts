@@ -12,7 +12,7 @@ export const AUDIT_TYPES = [
   // device lifecycle (by the user, an admin or the system); verified: a new browser proved itself for the account
   'device.verified', 'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
   // the account's own security changes (security center), and sessions ending
-  'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended',
+  'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended', 'session.reauth_failed',
   // administration (console, JSON API or CLI)
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',

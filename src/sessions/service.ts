@@ -116,6 +116,9 @@ export function createSessionService(deps: SessionServiceDeps) {
     /** What this session proved for the account, per factor (undefined: no record of it). */
     proofsOf: (uid: string, accountId: string): Promise<Proof[] | undefined> => records.proofsOf(uid, accountId),
 
+    /** One more wrong password typed to confirm a change in this session (password-guard.ts); the count. */
+    reauthFailed: (uid: string): Promise<number> => records.reauthFailed(uid),
+
     /** A re-authentication in this session (the account area and the admin console). */
     addProofs: (uid: string, accountId: string, proofs: Proof[]): Promise<void> => records.addProofs(uid, accountId, proofs),
 

@@ -23,6 +23,8 @@ export interface SessionRecord {
   lastActiveAt: Date;
   locked: boolean;
   pinFailures: number;
+  /** Wrong passwords typed to confirm a change in this session. */
+  reauthFailures?: number;
   /** The latest proof of each factor in this session. */
   proofs: Proof[];
 }
@@ -49,7 +51,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
   const schema = new Schema<SessionDoc>({
     _id: String, accountId: { type: String, required: true }, deviceId: String, ip: String, location: Schema.Types.Mixed,
     browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true }, proofs: { type: Schema.Types.Mixed, default: [] },
-    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, expiresAt: { type: Date, required: true },
+    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, reauthFailures: Number, expiresAt: { type: Date, required: true },
   }, { collection: 'session_records', versionKey: false });
   const forgetRecords = () => forget('session-record:');
   schema.pre([...WRITE_OPERATIONS], forgetRecords);
@@ -121,6 +123,9 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
 
     /** One more wrong PIN; resolves to the count (no lost increments). */
     pinFailed: (uid: string): Promise<number> => countUp(db, Sessions, uid, 'pinFailures'),
+
+    /** One more wrong password typed to confirm a change in this session; resolves to the count. */
+    reauthFailed: (uid: string): Promise<number> => countUp(db, Sessions, uid, 'reauthFailures'),
 
     async remove(uid: string): Promise<void> {
       await Sessions.deleteOne({ _id: uid });

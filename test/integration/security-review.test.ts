@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import request from 'supertest';
 import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser, signIn } from '../support/flow.ts';
 
 /** A request with any method (fetch refuses some, such as CONNECT-like or WebDAV ones, in its own way). */
 function send(base: string, method: string, path: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -25,6 +26,37 @@ describe('security review of the account and admin surfaces', () => {
 
   before(async () => { t = await startTessera({ log: (err) => serverErrors.push(err) }); });
   after(() => t.close());
+
+  describe('passwords typed to confirm a change (item 1)', () => {
+    it('go through the limits: wrong ones are audited, and the fifth signs the session out, emails the owner and stops the guessing', async () => {
+      const rp = await RelyingParty.register(t, { skipConsent: true });
+      const user = await createUser(t);
+      const agent = new UserAgent();
+      await signIn(agent, (await rp.authorize()).url, user);
+      const form = await agent.visit(`${t.issuer}/account/security/password`);
+      assert.equal(form.status, 200);
+      const change = (current: string) => agent.submit(form, /\/security\/password$/, { current, password: 'Brand#NewHorse7', confirm: 'Brand#NewHorse7' });
+      for (let i = 1; i <= 4; i++) {
+        const wrong = await change(`Wrong#Guess${i}`);
+        assert.equal(wrong.status, 400, `guess ${i}`);
+        assert.match(wrong.body, /Your current password is not right/);
+      }
+      const fifth = await change('Wrong#Guess5');
+      assert.equal(fifth.status, 401);
+      assert.match(fifth.body, /Too many wrong passwords were typed in this session, so it was signed out/);
+      // the session is gone: the right password now reaches no form, and silent sign-in fails
+      const after = await agent.visit(`${t.issuer}/account/security/password`);
+      assert.doesNotMatch(after.body, /name="current"/, 'no password form without signing in again');
+      assert.match((await agent.visit((await rp.authorize({ prompt: 'none' })).url)).url, /error=login_required/);
+      assert.ok(await t.services.accounts.authenticate(user.email, user.password), 'the password was never changed');
+      await t.services.audit.flush();
+      const events = await t.services.audit.query({ accountId: user.id, type: 'session.*', limit: 50 });
+      assert.equal(events.events.filter((e) => e.type === 'session.reauth_failed').length, 5);
+      assert.ok(events.events.some((e) => e.type === 'session.ended'));
+      for (let i = 0; i < 50 && !t.services.outbox.list().some((m) => m.to === user.email && /signed out after 5 wrong passwords/.test(m.text ?? '')); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(t.services.outbox.list().some((m) => m.to === user.email && /signed out after 5 wrong passwords/.test(m.text ?? '')), 'the owner is told');
+    });
+  });
 
   describe('emails with invisible characters', () => {
     it('are refused by the admin API (400, the reason), making no account that looks like another', async () => {

@@ -141,7 +141,7 @@ export function createAdminArea(deps: AdminConsoleDeps) {
       const raw = (ctx.request.body as Record<string, unknown> | undefined)?.password;
       if (raw === undefined || raw === '') return recent(ctx);
       const typed = field(ctx, 'password');
-      if (!typed || !(await deps.accounts.authenticate(seen.account.email, typed))) return false;
+      if (!(await deps.reauth.checkPassword(ctx, seen.account, seen.session.uid, typed))) return false;
       const proof: Proof = { factor: 'password', at: now() };
       await deps.reauth.recordProofs(seen.session.uid, seen.account.id, [proof]);
       seen.proofs = [...seen.proofs, proof];
