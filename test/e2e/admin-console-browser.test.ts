@@ -196,6 +196,10 @@ describe('the admin console in a real browser (sign-in with a second factor, a c
     await click(page, 'Lock');
     assert.equal(await notice(page), 'The account was locked: sign-ins fail until it is unlocked.');
     assert.equal((await t.services.admin.users.get(personId)).locked, true);
+    // giving access back is confirmed too (issue 26)
+    await page.getByRole('link', { name: 'Unlock…' }).click();
+    assert.match((await heading(page))!, /^Unlock: alan@example\.com/);
+    await shot(page, 'confirm-unlock');
     await click(page, 'Unlock');
     assert.equal(await notice(page), 'The account was unlocked.');
   });
