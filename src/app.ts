@@ -108,7 +108,7 @@ export function createApp(deps: AppDeps): Koa {
   const serviceLog = (line: string) => console.error(line);
   const notices = securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog });
   // every password typed to confirm a change goes through the sign-in limits (account pages and console)
-  const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.pin.maxFailures });
+  const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.account.reauthMaxFailures });
   const reauth = { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, checkPassword: guard.check, clock };
   const account = accountRouter(
     {

@@ -1,7 +1,7 @@
 // Every password typed to confirm a change — on the account pages and in the admin console —
 // goes through the sign-in limits: a locked account is refused like a wrong password, each wrong
 // one counts toward the account's lockout (its known-device limit: the person is signed in from
-// this browser), is audited, and counts in the session; after PIN_MAX_FAILURES wrong passwords
+// this browser), is audited, and counts in the session; after REAUTH_MAX_FAILURES wrong passwords
 // the session ends (its relying parties too) and the owner is emailed, as the PIN unlock does.
 // So a stolen session cannot guess the password at leisure.
 import type { Context } from 'koa';

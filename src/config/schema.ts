@@ -57,6 +57,8 @@ export const configSchema = z.object({
   account: z.object({
     /** How recent a password or second factor must be for a change in the account center, without asking again. */
     reauthMinutes: z.number().int().min(1).max(60),
+    /** Wrong passwords typed to confirm a change before the session ends (account pages, admin console). */
+    reauthMaxFailures: z.number().int().min(3).max(1000),
     /** The longest a session may live, and the "never" choice of auto-logout (days). */
     sessionMaxDays: z.number().int().min(1).max(365),
     /** Session history entries kept per account (newest; older ones drop off). */
@@ -191,6 +193,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PIN_MAX_LENGTH: { path: 'pin.maxLength', kind: 'int' },
   PIN_MAX_FAILURES: { path: 'pin.maxFailures', kind: 'int' },
   REAUTH_MINUTES: { path: 'account.reauthMinutes', kind: 'int' },
+  REAUTH_MAX_FAILURES: { path: 'account.reauthMaxFailures', kind: 'int' },
   SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
   SET_PASSWORD_LINK_HOURS: { path: 'account.setPasswordLinkHours', kind: 'int' },
   CLIENT_SECRET_GRACE_HOURS: { path: 'clients.secretGraceHours', kind: 'int' },
