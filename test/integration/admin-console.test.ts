@@ -270,6 +270,29 @@ describe('admin console (/admin)', () => {
       assert.equal(after.clientSecret, before.clientSecret, 'an edit keeps the secret');
     });
 
+    it('asks for the password before a client edit that adds a redirect URI or skips consent, once the window is over (issue 26)', async () => {
+      offset += (t.config.account.reauthMinutes + 1) * MINUTE;
+      const before = (await t.services.clients.find('shop-web'))!;
+      const page = await open('/admin/clients/shop-web');
+      assert.match(page.body, /A new redirect URI or skipping consent needs your password/);
+      const fields = { ...CLIENT_FORM, name: before.name ?? 'Shop', minimumAcr: before.minimumAcr ?? '', redirectUris: [...before.redirectUris, 'https://evil.example/callback'].join('\n') };
+      const refused = await agent.submit(page, /\/admin\/clients\/shop-web$/, { ...fields, password: '' });
+      assert.equal(refused.status, 400);
+      assert.match(alert(refused), /A new redirect URI or skipping consent changes who receives tokens/);
+      assert.deepEqual((await t.services.clients.find('shop-web'))!.redirectUris, before.redirectUris, 'nothing changed');
+      // narrowing needs no password (consent shown again); widening back does
+      const { skipConsent: _skip, ...asking } = CLIENT_FORM;
+      const renamed = await agent.submit(page, /\/admin\/clients\/shop-web$/, { ...asking, name: 'Shop again', minimumAcr: before.minimumAcr ?? '' });
+      assert.equal(notice(renamed), 'The client was saved.', 'a change that widens nothing needs no password');
+      assert.equal((await t.services.clients.find('shop-web'))!.skipConsent, false);
+      const skip = await agent.submit(page, /\/admin\/clients\/shop-web$/, { ...CLIENT_FORM, name: 'Shop again', minimumAcr: before.minimumAcr ?? '', password: '' });
+      assert.equal(skip.status, 400, 'skipping consent needs the password too');
+      assert.equal((await t.services.clients.find('shop-web'))!.skipConsent, false);
+      const saved = await agent.submit(page, /\/admin\/clients\/shop-web$/, { ...fields, name: 'Shop again', password: admin.password });
+      assert.equal(notice(saved), 'The client was saved.');
+      assert.ok((await t.services.clients.find('shop-web'))!.redirectUris.includes('https://evil.example/callback'));
+    });
+
     it('rotates the secret after a confirmation with re-authentication: a wrong password changes nothing', async () => {
       const old = (await t.services.clients.find('shop-web'))!.clientSecret;
       const client = await open('/admin/clients/shop-web');

@@ -5,6 +5,7 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { FIRST_PARTY_CLIENTS } from '../../oidc/clients.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
+import { REAUTH_REFUSED } from '../../account/area.ts';
 import { AdminError, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type SecretIssued } from '../types.ts';
 import { actorOf } from './area.ts';
 import { FormReader, sentence, done, idParam } from './forms.ts';
@@ -66,9 +67,12 @@ function readForm(ctx: Context, creating: boolean) {
 }
 
 export function clientRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>): void {
-  const form = (ctx: Context, client: AdminClient | undefined, values: ClientFormValues, errors: string[] = []) =>
-    // `rp`, not `client`: ejs reads a local named client as its own option (a client-side template)
-    show(ctx, 'client', { title: client ? `Client ${client.clientId}` : 'New client', rp: client, firstParty: !!client && FIRST_PARTY_CLIENTS.includes(client.clientId), values, errors, acrLevels: ACR_LEVELS });
+  // `rp`, not `client`: ejs reads a local named client as its own option (a client-side template)
+  const form = async (ctx: Context, client: AdminClient | undefined, values: ClientFormValues, errors: string[] = []) =>
+    show(ctx, 'client', {
+      title: client ? `Client ${client.clientId}` : 'New client', rp: client, firstParty: !!client && FIRST_PARTY_CLIENTS.includes(client.clientId), values, errors, acrLevels: ACR_LEVELS,
+      reauthNeeded: client ? await confirm.reauthNeeded(ctx) : false,
+    });
 
   const secretPage = (ctx: Context, issued: SecretIssued, rotated: boolean) =>
     show(ctx, 'client-secret', { title: 'Client secret', rp: issued.client, secret: issued.clientSecret, rotated, validUntil: issued.previousSecretValidUntil });
@@ -134,6 +138,14 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
       pkce: (values.pkce || client.pkce) as ClientPatch['pkce'],
       ...(client.authMethod !== 'none' && values.authMethod ? { tokenEndpointAuthMethod: values.authMethod as ClientPatch['tokenEndpointAuthMethod'] } : {}),
     } as ClientPatch;
+    // a change that widens who gets tokens (a new redirect URI, consent skipped) asks for the
+    // password, as the other widening actions do (issue 26)
+    const known = new Set(client.redirectUris);
+    const widens = (patch.redirectUris ?? []).some((u) => !known.has(u)) || (patch.skipConsent === true && !client.skipConsent);
+    if (widens && !(await confirm.passwordConfirmed(ctx))) {
+      ctx.status = 400;
+      return form(ctx, client, values, [`${REAUTH_REFUSED} A new redirect URI or skipping consent changes who receives tokens.`]);
+    }
     try {
       await admin.clients.update(actorOf(ctx), client.clientId, patch);
     } catch (err) {

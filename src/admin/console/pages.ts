@@ -45,6 +45,10 @@ export function confirmations(area: AdminArea) {
   }
   return {
     confirmPage,
+    /** Whether a form must carry the current password (no recent proof in this session). */
+    reauthNeeded: (ctx: Context) => area.reauthNeeded(ctx),
+    /** The form's own password field (no separate confirmation page): right, or recent enough. */
+    passwordConfirmed: (ctx: Context) => area.passwordConfirmed(ctx),
     /** The POST's re-authentication: true to go on; false after re-rendering the confirmation with 400. */
     async reauthenticated(ctx: Context, c: Confirmation): Promise<boolean> {
       if (await area.passwordConfirmed(ctx)) return true;
