@@ -24,11 +24,13 @@ export interface Baseline {
 export async function startBaseline(opts: {
   mongodbUri: string; password: PasswordParams; ttl: Config['ttl']; user: { email: string; password: string };
   clients: Configuration['clients'];
+  /** Tessera's CLIENT_CACHE_SECONDS: the same adapter keeps clients the same way. */
+  clientCacheSeconds: number;
 }): Promise<Baseline> {
   const db: Database = await connectDatabase(opts.mongodbUri, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
-  const storage = createOidcStorage(db, { tokenKey: randomBytes(32) });
+  const storage = createOidcStorage(db, { tokenKey: randomBytes(32), clientCacheSeconds: opts.clientCacheSeconds });
   await db.init();
-  // clients live in the database, as Tessera's do, so both pay the same lookup per request
+  // clients live in the database, as Tessera's do, so both pay the same lookups
   for (const client of opts.clients ?? []) await storage.adapter('Client').upsert(client.client_id, client as never, 0);
   const hasher = createPasswordHasher(opts.password);
   const hash = await hasher.hash(opts.user.password);

@@ -63,7 +63,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
   MACHINE.secret = machine.clientSecret!;
 
   const baseline = await startBaseline({
-    mongodbUri: `${serverUri}bench_baseline_${suffix}`, password: config.password, ttl: config.ttl, user: USER,
+    mongodbUri: `${serverUri}bench_baseline_${suffix}`, password: config.password, ttl: config.ttl, user: USER, clientCacheSeconds: config.clients.cacheSeconds,
     clients: [
       { client_id: CLIENT.id, client_secret: CLIENT.secret, redirect_uris: [REDIRECT_URI], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'] },
       { client_id: MACHINE.id, client_secret: MACHINE.secret, redirect_uris: [], grant_types: ['client_credentials'], response_types: [] },

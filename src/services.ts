@@ -128,7 +128,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   try {
     const sealer = createSealer(config.encryptionKey);
     const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength, passwordRules: config.password.rules });
-    const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids') }), sealer);
+    const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids'), clientCacheSeconds: config.clients.cacheSeconds }), sealer);
     const keys = createKeyStore(db, sealer);
     const flows = createSignInFlows(db, config.ttl.interactionSeconds, clock);
     const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
@@ -164,7 +164,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const trustedIps = createTrustedIps(db, clock);
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures, maxRegistrations: config.devices.maxRegistrations }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
-    const events = createSignInEvents(db, clock, log, history, audit);
+    const events = createSignInEvents(history, clock, log, audit);
     const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     let provider: Provider | undefined;

@@ -69,6 +69,11 @@ export const configSchema = z.object({
   clients: z.object({
     /** After a secret rotation the old client secret keeps working this long (0: not at all). */
     secretGraceHours: z.number().int().min(0).max(720),
+    /**
+     * How long a process keeps a client it read (0: read once per request). Changes made in the
+     * same process apply at once; another process sees them within this time.
+     */
+    cacheSeconds: z.number().int().min(0).max(300),
   }),
   audit: z.object({
     /** Audit events are kept this long, then expire (they are never updated or deleted otherwise). */
@@ -197,6 +202,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
   SET_PASSWORD_LINK_HOURS: { path: 'account.setPasswordLinkHours', kind: 'int' },
   CLIENT_SECRET_GRACE_HOURS: { path: 'clients.secretGraceHours', kind: 'int' },
+  CLIENT_CACHE_SECONDS: { path: 'clients.cacheSeconds', kind: 'int' },
   AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },
   AUDIT_EXPORT_MAX_ROWS: { path: 'audit.exportMaxRows', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },

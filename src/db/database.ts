@@ -34,6 +34,13 @@ export interface Database {
    * Resolves to whether the document matched and was updated.
    */
   updateIf<T>(model: Model<T>, id: string, when: Record<string, unknown>, update: UpdateQuery<T>): Promise<boolean>;
+  /**
+   * Applies `update` to the document with this _id and resolves to the document as it was before
+   * (undefined: there is none, nothing was written): one command, atomic on MongoDB, under the
+   * per-key lock on FerretDB. For claims: the update must change nothing when applied twice
+   * ($addToSet, $min, $max), and the caller won when the document before lacked what it adds.
+   */
+  claim<T>(model: Model<T>, id: string, update: UpdateQuery<T>): Promise<T | undefined>;
   /** Runs `work` holding `key` where single-document updates are not atomic (FerretDB); no lock on MongoDB. */
   exclusive<R>(key: string, work: () => Promise<R>): Promise<R>;
   /**
@@ -128,6 +135,10 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
         const res = await model.updateOne({ _id: id } as never, update);
         return res.matchedCount === 1;
       });
+    },
+    async claim(model, id, update) {
+      const apply = async () => (await model.findOneAndUpdate({ _id: id } as never, update, { returnDocument: 'before' }).lean()) ?? undefined;
+      return (kind === 'mongodb' ? apply() : lock(`${model.collection.name}/${id}`, apply)) as never;
     },
     exclusive(key, work) {
       return kind === 'mongodb' ? work() : lock(key, work);

@@ -1,11 +1,9 @@
 // Sign-in events: every attempt (success, wrong password, wrong code, blocked device, new device)
-// with account, time, IP, location, browser/OS, device and the factors used. Written once, never
-// changed; the session history reads them, and each one is also reported to the audit log
-// (sign_in.success or sign_in.failure; a new device that proved itself: device.verified). Writing
-// one never fails a sign-in.
+// with account, time, IP, location, browser/OS, device and the factors used. Each goes to the
+// account's session history (sessions/history.ts, bounded, newest first) and to the audit log
+// (sign_in.success or sign_in.failure; a new device that proved itself: device.verified), which
+// keeps them for its own retention. Writing one never fails a sign-in.
 import { createHash, randomBytes } from 'node:crypto';
-import { Schema } from 'mongoose';
-import type { Database } from '../db/database.ts';
 import { NO_AUDIT, type AuditInput, type AuditSink } from '../audit/events.ts';
 import { describeLocation, type ClientInfo } from './client-info.ts';
 
@@ -25,10 +23,6 @@ export interface SignInEvent {
   factors: string[];
 }
 
-interface EventDoc extends Omit<SignInEvent, 'id'> {
-  _id: string;
-}
-
 export type SignInEvents = ReturnType<typeof createSignInEvents>;
 
 /** Decoy histories: a few, each bounded like any account's (no account id has this shape). */
@@ -38,6 +32,7 @@ const decoyHistory = (email: string) => `~decoy-${createHash('sha256').update(em
 /** Where an account's own attempts are also kept, newest first, for its session history. */
 export interface EventHistory {
   append(accountId: string, ...entries: SignInEvent[]): Promise<void>;
+  page(accountId: string, page: number): Promise<{ entries: SignInEvent[] }>;
 }
 
 /** One attempt as the sign-in pages report it. */
@@ -51,15 +46,7 @@ export interface Attempt {
   decoy?: string;
 }
 
-export function createSignInEvents(db: Database, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, history?: EventHistory, audit: AuditSink = NO_AUDIT) {
-  const schema = new Schema<EventDoc>({
-    _id: String, accountId: String, at: { type: Date, required: true }, result: { type: String, required: true },
-    ip: String, location: Schema.Types.Mixed, browser: String, os: String, deviceId: String, factors: { type: [String], default: [] },
-  }, { collection: 'sign_in_events', versionKey: false });
-  // the session-history page reads an account's events newest first (MongoDB; see README on FerretDB)
-  schema.index({ accountId: 1, at: -1 });
-  const Events = db.model<EventDoc>('SignInEvent', schema);
-
+export function createSignInEvents(history: EventHistory, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, audit: AuditSink = NO_AUDIT) {
   function entryOf(event: Attempt): SignInEvent {
     const { client } = event;
     return {
@@ -93,7 +80,7 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
   return {
     /**
      * Records one attempt, or several of one sign-in at once (a new device that proved itself and
-     * the sign-in it completed): one insert, one history append. `decoy` (the email of an attempt
+     * the sign-in it completed): one history append, one audit batch. `decoy` (the email of an attempt
      * without an account): its entry goes to one of a few bounded decoy histories, so the attempt
      * writes what a known account's would (the same time).
      */
@@ -103,16 +90,14 @@ export function createSignInEvents(db: Database, clock: () => Date = () => new D
       for (const entry of entries) audit.record(auditOf(entry));
       const first = attempts[0]!;
       const historyId = first.accountId ?? (first.decoy ? decoyHistory(first.decoy) : undefined);
-      await Promise.all([
-        Events.insertMany(entries.map(({ id, ...fields }) => ({ _id: id, ...fields }))),
-        history && historyId ? history.append(historyId, ...entries) : undefined,
-      ]).catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
+      if (!historyId) return;
+      await history.append(historyId, ...entries)
+        .catch((err: unknown) => log(`[tessera] could not record a sign-in event: ${(err as Error).message}`));
     },
 
-    /** An account's events, newest first (administration and tests; not on a request path yet). */
-    async of(accountId: string, limit = 50): Promise<SignInEvent[]> {
-      const docs = await Events.find({ accountId }).sort({ at: -1 }).limit(limit).lean<EventDoc[]>();
-      return docs.map(({ _id, ...rest }) => ({ id: _id, ...rest }));
+    /** An account's latest events, newest first (one page of its history). */
+    async of(accountId: string): Promise<SignInEvent[]> {
+      return (await history.page(accountId, 0)).entries;
     },
   };
 }

@@ -105,10 +105,15 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
 
     /** Claims one end of the sign-in: true for the first request, false for every later one. */
     async end(uid: string, ending: Ending): Promise<boolean> {
-      if (await db.updateIf(Flows, uid, { ended: { $ne: ending } }, { $push: { ended: ending } })) return true;
+      const claim = async () => {
+        const before = await db.claim(Flows, uid, { $addToSet: { ended: ending } });
+        return before && !(before.ended ?? []).includes(ending);
+      };
+      const won = await claim();
+      if (won !== undefined) return won;
       // no flow yet (consent for a signed-in session, a cancel on the password page): the insert decides
       if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [ending] })) return true;
-      return db.updateIf(Flows, uid, { ended: { $ne: ending } }, { $push: { ended: ending } });
+      return (await claim()) === true;
     },
 
     /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */

@@ -105,7 +105,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
       }
       const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting) : undefined;
       if (kind && kind !== 'password') {
-        await accountUnchanged(deps, flow as Flow & { accountId: string });
+        // a step that may send a code checks the account first; the consent page only shows what
+        // the application asks for, and its Allow checks (POST /confirm)
+        if (kind !== 'consent') await accountUnchanged(deps, flow as Flow & { accountId: string });
         const method = typeof ctx.query.method === 'string' ? ctx.query.method : undefined;
         await renderers[kind](ctx, deps, d, flow as Flow & { accountId: string }, method ? { method } : {});
         return;

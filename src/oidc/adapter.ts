@@ -78,10 +78,12 @@ export interface StorageOptions {
   clock?: () => Date;
   /** HMAC key for bearer ids (derived from ENCRYPTION_KEY); changing it invalidates stored tokens. */
   tokenKey: Buffer;
+  /** How long this process keeps a client it read (CLIENT_CACHE_SECONDS; 0: once per request). */
+  clientCacheSeconds?: number;
 }
 
 /** Registers one model per provider model name plus the lookup documents; call before db.init(). */
-export function createOidcStorage(db: Database, { clock = () => new Date(), tokenKey }: StorageOptions): OidcStorage {
+export function createOidcStorage(db: Database, { clock = () => new Date(), tokenKey, clientCacheSeconds = 0 }: StorageOptions): OidcStorage {
   const models = new Map<string, Model<StoredDoc>>();
   for (const name of MODEL_NAMES) {
     const schema = new Schema<StoredDoc>(
@@ -112,6 +114,31 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
   const findPayload = async (M: Model<StoredDoc>, id: string) => {
     const doc = await M.findById(id).lean<StoredDoc>();
     return alive(doc) ? doc!.payload : undefined;
+  };
+
+  // Clients are read on almost every request and change rarely: a process keeps each one it read
+  // for clientCacheSeconds (by the storage's clock, like every expiry here). This
+  // process's own writes drop it at once; another process's writes show within that time. An
+  // unknown client_id is not kept (a client created elsewhere works at once). Within a request a
+  // client is read at most once either way (db/request-memo.ts).
+  const clientCache = new Map<string, { payload: AdapterPayload; until: number }>();
+  let clientWrites = 0;
+  const findClient = (M: Model<StoredDoc>, id: string) => memoized(`client:${id}`, async () => {
+    const hit = clientCache.get(id);
+    if (hit && hit.until > clock().getTime()) return hit.payload;
+    const writes = clientWrites;
+    const payload = await findPayload(M, id);
+    // a read that overlapped a write of this process may hold the old client: not kept
+    if (payload && clientCacheSeconds > 0 && writes === clientWrites) {
+      if (clientCache.size > 10_000) clientCache.clear();
+      clientCache.set(id, { payload, until: clock().getTime() + clientCacheSeconds * 1000 });
+    } else clientCache.delete(id);
+    return payload;
+  });
+  const clientChanged = (id: string) => {
+    clientWrites++;
+    clientCache.delete(id);
+    forget('client:');
   };
 
   // Writes that would change nothing are skipped: a session is saved on every provider request,
@@ -188,21 +215,21 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         if (expiresIn) set.expiresAt = new Date(clock().getTime() + expiresIn * 1000);
         else update.$unset = { expiresAt: '' };
         await M.updateOne({ _id: id }, update, { upsert: true });
-        if (name === 'Client') forget('client:');
+        if (name === 'Client') clientChanged(rawId);
         if (name === 'Session') await indexSession(id, payload, set.expiresAt);
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
       },
       // a client is read once per request (db/request-memo.ts), however many steps ask for it
-      find: async (id) => restored(id, await (name === 'Client' ? memoized(`client:${id}`, () => findPayload(M, id)) : findPayload(M, key(id)))),
+      find: async (id) => restored(id, await (name === 'Client' ? findClient(M, id) : findPayload(M, key(id)))),
       // only sessions have uids; the device flow is off, so nothing is stored under a user code
       findByUid: (uid) => (name === 'Session' ? findByUid(uid) : Promise.resolve(undefined)),
       findByUserCode: async () => undefined,
       /** Marks the document consumed once; a second (or concurrent) consume fails the request. */
       async consume(id) {
-        const now = Math.floor(clock().getTime() / 1000);
-        const done = await db.updateIf(M, key(id), { 'payload.consumed': { $exists: false } }, { $set: { 'payload.consumed': now } });
-        if (!done) throw new errors.InvalidGrant(`${name} already consumed`);
+        // $min keeps the first consumption's time: the one request that finds none before it wins
+        const before = await db.claim(M, key(id), { $min: { 'payload.consumed': Math.floor(clock().getTime() / 1000) } });
+        if (!before || before.payload.consumed !== undefined) throw new errors.InvalidGrant(`${name} already consumed`);
       },
       async destroy(id) {
         if (name === 'Interaction') {
@@ -215,7 +242,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
           return;
         }
         await M.deleteOne({ _id: key(id) });
-        if (name === 'Client') forget('client:');
+        if (name === 'Client') clientChanged(id);
       },
       async revokeByGrantId(grantId) {
         await db.exclusive(`grant-tokens/${grantId}`, async () => {

@@ -82,16 +82,24 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     async signedIn(uid: string, accountId: string, where: { client: ClientInfo; deviceId?: string; proofs?: Proof[] }): Promise<void> {
       await db.exclusive(`session_records/${uid}`, async () => {
         const now = clock();
-        const earlier = await Sessions.findById(uid).lean<SessionDoc>();
-        const same = !!earlier && earlier.accountId === accountId && earlier.expiresAt > now;
-        const signedInAt = same ? earlier.signedInAt : now;
         const { client } = where;
-        await Sessions.replaceOne({ _id: uid }, {
+        const record = (signedInAt: Date, earlierProofs: Proof[]) => ({
           accountId, ...(where.deviceId ? { deviceId: where.deviceId } : {}),
           ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
           browser: client.browser, os: client.os, signedInAt, lastActiveAt: now, locked: false, pinFailures: 0,
-          proofs: latestPerFactor([...(same ? earlier.proofs ?? [] : []), ...(where.proofs ?? [])]), expiresAt: lifetime(signedInAt),
-        }, { upsert: true });
+          proofs: latestPerFactor([...earlierProofs, ...(where.proofs ?? [])]), expiresAt: lifetime(signedInAt),
+        });
+        // most sign-ins open a new session: one insert; a session that has a record reads it first
+        try {
+          await Sessions.create({ _id: uid, ...record(now, []) });
+          forgetRecords();
+          return;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 11000) throw err;
+        }
+        const earlier = await Sessions.findById(uid).lean<SessionDoc>();
+        const same = !!earlier && earlier.accountId === accountId && earlier.expiresAt > now;
+        await Sessions.replaceOne({ _id: uid }, same ? record(earlier.signedInAt, earlier.proofs ?? []) : record(now, []), { upsert: true });
       });
     },
 

@@ -37,6 +37,48 @@ describe('MongoDB adapter for oidc-provider', () => {
     assert.equal((await codes.find('c1'))!.consumed, Math.floor(now.getTime() / 1000));
   });
 
+  it('lets exactly one of 20 simultaneous consumes of a code win, and keeps the first time', async () => {
+    const codes = storage.adapter('AuthorizationCode');
+    await codes.upsert('c-race', { jti: 'c-race', kind: 'AuthorizationCode', grantId: 'g1' }, 60);
+    const first = Math.floor(now.getTime() / 1000);
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => codes.consume('c-race')));
+    assert.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+    now = new Date(now.getTime() + 5_000);
+    await assert.rejects(codes.consume('c-race'), (err: Error & { error_detail?: string }) => /already consumed/.test(err.error_detail ?? ''));
+    assert.equal((await codes.find('c-race'))!.consumed, first, 'a refused consume changes nothing');
+    await assert.rejects(codes.consume('never-issued'), { name: 'InvalidGrant' });
+    assert.equal(await codes.find('never-issued'), undefined, 'nor creates anything');
+  });
+
+  it('keeps a client it read for CLIENT_CACHE_SECONDS: its own changes show at once, another process\'s within that time', async () => {
+    const name = freshDatabaseName('client-cache');
+    const [dbA, dbB] = await Promise.all([0, 1].map(() => connectDatabase(`${databaseServerUri()}${name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000 })));
+    try {
+      const here = createOidcStorage(dbA!, { clock: () => now, tokenKey: TOKEN_KEY, clientCacheSeconds: 5 }).adapter('Client');
+      const elsewhere = createOidcStorage(dbB!, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('Client');
+      await dbA!.init();
+      await here.upsert('app', { client_id: 'app', client_name: 'One' });
+      assert.equal((await here.find('app'))!.client_name, 'One');
+      await here.upsert('app', { client_id: 'app', client_name: 'Two' });
+      assert.equal((await here.find('app'))!.client_name, 'Two', 'this process\'s write applies at once');
+      await elsewhere.upsert('app', { client_id: 'app', client_name: 'Three' });
+      assert.equal((await here.find('app'))!.client_name, 'Two', 'another process\'s write: kept for a while');
+      now = new Date(now.getTime() + 5_001);
+      assert.equal((await here.find('app'))!.client_name, 'Three', 'and read again after CLIENT_CACHE_SECONDS');
+      await elsewhere.destroy('app');
+      assert.equal(await elsewhere.find('app'), undefined);
+      now = new Date(now.getTime() + 5_001);
+      assert.equal(await here.find('app'), undefined, 'a deleted client is gone after CLIENT_CACHE_SECONDS');
+      assert.equal(await here.find('unknown'), undefined);
+      await elsewhere.upsert('unknown', { client_id: 'unknown', client_name: 'New' });
+      assert.equal((await here.find('unknown'))!.client_name, 'New', 'an unknown client_id is not kept: a new client works at once');
+      await here.destroy('unknown');
+      assert.equal(await here.find('unknown'), undefined, 'this process\'s delete applies at once');
+    } finally {
+      await Promise.all([dbA!.close(), dbB!.close()]);
+    }
+  });
+
   it('destroys one document and revokes everything of a grant', async () => {
     const access = storage.adapter('AccessToken');
     await access.upsert('t1', { jti: 't1', kind: 'AccessToken', grantId: 'g2' }, 60);

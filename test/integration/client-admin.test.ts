@@ -62,7 +62,9 @@ describe('client administration: edit, rotate, protect, admin API grant', functi
 
   before(async () => {
     now = new Date();
-    t = await startTessera({ clock: () => now, log: (err) => serverErrors.push(err) });
+    // the command line is another process: a server keeps a client it read for
+    // CLIENT_CACHE_SECONDS (test/integration/client-cache.test.ts); here its changes show at once
+    t = await startTessera({ clock: () => now, log: (err) => serverErrors.push(err), env: { CLIENT_CACHE_SECONDS: '0' } });
     dataDir = mkdtempSync(path.join(os.tmpdir(), 'tessera-cli-'));
   });
   after(async () => {

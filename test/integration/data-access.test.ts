@@ -91,7 +91,7 @@ describe('data-access rule: every request-path lookup is an indexed _id lookup',
       recorder.stop();
     }
     assert.deepEqual(offenders(recorder.commands), [], 'every filter is exactly { _id }');
-    for (const name of ['devices', 'account_devices', 'sign_in_events', 'trusted_ips']) {
+    for (const name of ['devices', 'account_devices', 'sign_in_history', 'trusted_ips']) {
       assert.ok(recorder.commands.some((c) => c.collection === name), `the flows used ${name}`);
     }
   });

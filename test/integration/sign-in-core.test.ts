@@ -246,7 +246,7 @@ describe('sign-in core', () => {
   });
 
   describe('the flow record', () => {
-    it('is one document per sign-in: the old per-step collections are gone', async () => {
+    it('is one document per sign-in: the old per-step collections and the redundant event log are gone', async () => {
       const recorder = recordCommands(t);
       try {
         await signedInAs(new UserAgent(), alice);
@@ -254,7 +254,7 @@ describe('sign-in core', () => {
         recorder.stop();
       }
       const collections = new Set(recorder.commands.map((c) => c.collection));
-      assert.ok(!collections.has('sign_in_progress') && !collections.has('interaction_steps'), [...collections].join(', '));
+      for (const gone of ['sign_in_progress', 'interaction_steps', 'session_proofs', 'sign_in_events']) assert.ok(!collections.has(gone), `${gone}: ${[...collections].join(', ')}`);
     });
   });
 });
