@@ -33,7 +33,7 @@ import { setPasswordRouter } from './account/set-password.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -123,8 +123,8 @@ export function createApp(deps: AppDeps): Koa {
       credentialRoutes({ accounts: deps.accounts, sessions: deps.sessions, passwordRules: config.password.rules, pinRules: config.pin }),
       sessionRoutes({ accounts: deps.accounts, sessions: deps.sessions, history: deps.history, devices: deps.devices, maxDays: config.account.sessionMaxDays, keepEntries: config.account.historyEntries }),
       trustedIpRoutes(deps.trustedIps),
-      phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, clock, log: serviceLog }),
-      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
+      phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, phoneSends: deps.phoneSends, appSetUp: (id) => deps.totp.enrolled(id), clock, log: serviceLog }),
+      devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, phoneSends: deps.phoneSends, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
         endDeviceSessions: (accountId, deviceId, why) => deps.sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }) }),
     ],
   );

@@ -40,7 +40,7 @@ import { createSessionService, type SessionService } from './sessions/service.ts
 import { createAuditLog, type AuditLog } from './audit/store.ts';
 import { createAdminService } from './admin/service.ts';
 import { createLimits, type Limits } from './limits/service.ts';
-import { capPhoneSends } from './limits/phone-caps.ts';
+import { phoneSendCheck, type PhoneSendCheck } from './limits/phone-caps.ts';
 import type { AdminService } from './admin/types.ts';
 
 function transportSettings(config: Config): TransportSettings {
@@ -93,6 +93,8 @@ export interface Services {
   admin: AdminService;
   /** Brute-force and abuse limits: sign-in lockout, code and resend limits, text/voice caps (README "Limits and lockout"). */
   limits: Limits;
+  /** Counts a text or call on its daily caps, or throws the refusal (limits/phone-caps.ts). */
+  phoneSends: PhoneSendCheck;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
@@ -134,11 +136,12 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
     const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
-    const sent = createTransports(transportSettings(config), outbox);
+    const transports = createTransports(transportSettings(config), outbox);
     const limits = createLimits(db, config.limits, deriveKey(config.encryptionKey, 'tessera:limits'), clock,
-      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports: sent, log });
-    // texts and calls to one number are capped per day (toll fraud), whatever sends them
-    const transports = capPhoneSends(sent, limits);
+      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports, log });
+    // texts and calls are capped per day: the owner's own number on its own allowance, any other
+    // number per sender, IP and number (toll fraud); every code page and confirmation asks first
+    const phoneSends = phoneSendCheck(limits);
     const deviceCodes = { seconds: config.codes.deviceLifetimeSeconds, maxSeconds: config.codes.deviceMaxLifetimeSeconds };
     const challenges = createChallenges(db, sealer, {
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
@@ -155,7 +158,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       organisationOf: async (accountId) => (await accounts.findById(accountId))?.organisationId,
     });
     const verifiedPhone = (account: { id: string; email: string }): Promise<string | undefined> => phones.primaryVerified(account.id);
-    const phoneDeps = { challenges, transports, messages, clock, verifiedPhone };
+    const phoneDeps = { challenges, transports, messages, clock, verifiedPhone, phoneSends };
     const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock });
     const factors = createFactorRegistry([
       webauthnFactor(webauthn, clock), totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
@@ -221,7 +224,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
     return {
-      config, db, accounts, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits,
+      config, db, accounts, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
       async disableAccount(email) {
         const account = await accounts.setDisabled(email, true);
         const ended = await endAccountSessions(provider, storage, account.id);

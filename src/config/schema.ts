@@ -129,9 +129,15 @@ export const configSchema = z.object({
     codeLockAfter: z.number().int().min(3).max(100),
     /** "Resend" per account per hour. */
     resendPerHour: z.number().int().min(1).max(1000),
-    /** Texts and calls per account per day, and per phone number per day (toll fraud). */
+    /**
+     * Texts and calls per day to numbers the sending account has not verified (verification
+     * codes: the toll-fraud path): per account, per client IP, per number across accounts.
+     */
     phonePerAccountPerDay: z.number().int().min(1).max(1000),
+    phonePerIpPerDay: z.number().int().min(1).max(100000),
     phonePerNumberPerDay: z.number().int().min(1).max(1000),
+    /** Texts and calls per day to a number its account verified (sign-in codes, confirmations), per account and number. */
+    phonePerOwnerPerDay: z.number().int().min(1).max(1000),
   }),
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
@@ -192,6 +198,8 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   RESEND_PER_HOUR: { path: 'limits.resendPerHour', kind: 'int' },
   PHONE_SENDS_PER_ACCOUNT_DAY: { path: 'limits.phonePerAccountPerDay', kind: 'int' },
   PHONE_SENDS_PER_NUMBER_DAY: { path: 'limits.phonePerNumberPerDay', kind: 'int' },
+  PHONE_SENDS_PER_IP_DAY: { path: 'limits.phonePerIpPerDay', kind: 'int' },
+  PHONE_SENDS_PER_OWNER_DAY: { path: 'limits.phonePerOwnerPerDay', kind: 'int' },
   PASSWORD_MIN_LENGTH: { path: 'password.rules.minLength', kind: 'int' },
   PASSWORD_SYMBOLS: { path: 'password.rules.symbols', kind: 'string' },
   PIN_MIN_LENGTH: { path: 'pin.minLength', kind: 'int' },

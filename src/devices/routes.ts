@@ -1,7 +1,8 @@
 // The devices page (/account/security/devices): the browsers that signed in to the account, with
 // the current one marked; trust the current browser (name it, verify a 6-digit code valid 4
 // minutes, "Extend", "Resend"), transfer trust at the limit, rename, and remove (with a code too).
-// Codes go by text message with a verified mobile number, else by email, through the factors.
+// Codes go by text message with a verified mobile number, else by email (also when no more texts
+// may go to it today), through the factors. The page says what was sent, and what was not.
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountArea } from '../account/area.ts';
@@ -13,6 +14,7 @@ import type { FactorPrompt, SecondFactorModule } from '../factors/types.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
+import type { PhoneSendCheck } from '../limits/phone-caps.ts';
 import { clientInfo, deviceLabel, describeLocation } from './client-info.ts';
 import { MAX_NAME, type Device, type DeviceRegistry, type PendingAction } from './registry.ts';
 
@@ -21,6 +23,8 @@ export interface DevicePagesDeps {
   factors: FactorRegistry;
   messages: CodeMessages;
   transports: Transports;
+  /** The daily caps on texts and calls (the confirmation text counts on the owner's allowance). */
+  phoneSends: PhoneSendCheck;
   settings: { trustDays: number; maxTrusted: number };
   clock: () => Date;
   notices: DeviceNotices;
@@ -88,15 +92,23 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
   }
 
   async function start(ctx: Context, account: AccountView, device: Device, pending: Omit<PendingAction, 'channel'>) {
-    const module = await channelFor(account);
+    // a new action on the device: an expired, locked or used code of an earlier one is replaced
+    const scope = { account, scope: device.id, purpose: purposeOf(pending.action), ip: ctx.ip, restart: true };
+    let module = await channelFor(account);
+    let prompt = await module.begin(scope);
+    if (prompt.capped && module.id !== 'email') {
+      // no more texts to the number today: email serves this step as well
+      const capped = prompt.problem;
+      module = deps.factors.get('email')!;
+      prompt = await module.begin(scope);
+      prompt = { ...prompt, instructions: `${capped} We emailed the code instead. ${prompt.instructions}`.trim() };
+    }
     const withChannel: PendingAction = { ...pending, channel: module.id as PendingAction['channel'] };
     await devices.setPending(device.id, withChannel);
-    // a new action on the same device starts a new code (a change of mind must not reuse the old one)
-    const prompt = await module.begin({ account, scope: device.id, purpose: purposeOf(pending.action) });
     await verifyPage(ctx, { ...device, pending: withChannel }, prompt);
   }
 
-  async function confirmed(account: AccountView, device: Device): Promise<string> {
+  async function confirmed(account: AccountView, device: Device, ip?: string): Promise<string> {
     const pending = device.pending!;
     if (pending.action === 'remove') {
       await devices.remove(device.id, 'user', 'removed by the user (code confirmed)');
@@ -114,14 +126,32 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       await devices.trust(device.id, pending.name ?? deviceLabel({ browser: device.browser ?? '', os: device.os ?? '' }), until);
     }
     const name = replaced?.name ?? pending.name ?? 'This browser';
-    // the confirmation by email (and by text message when the code went that way); never fails the change
-    const send = async () => {
-      await deps.transports.email(await deps.messages.deviceTrusted(account.email, name, until, replaced ? (replaced.name ?? 'the old device') : undefined));
-      const phone = pending.channel === 'sms' ? await deps.phoneOf(account) : undefined;
-      if (phone) await deps.transports.sms(phone, deps.messages.deviceTrustedSms(name, until));
+    // the confirmation by email (and by text message when the code went that way); never fails
+    // the change, and the page says exactly which went out
+    const sent: string[] = [];
+    const unsent: string[] = [];
+    const attempt = async (how: string, send: () => Promise<unknown>) => {
+      try {
+        await send();
+        sent.push(how);
+      } catch (err) {
+        unsent.push(how);
+        deps.log?.(`[tessera] device confirmation by ${how} not sent: ${(err as Error).message}`);
+      }
     };
-    await send().catch((err: unknown) => deps.log?.(`[tessera] device confirmation not sent: ${(err as Error).message}`));
-    return `This browser is now a trusted device ("${name}") until ${until.toISOString().slice(0, 10)}. We sent you a confirmation.`;
+    await attempt('email', async () => deps.transports.email(await deps.messages.deviceTrusted(account.email, name, until, replaced ? (replaced.name ?? 'the old device') : undefined)));
+    const phone = pending.channel === 'sms' ? await deps.phoneOf(account) : undefined;
+    if (phone) {
+      await attempt('text message', async () => {
+        await deps.phoneSends({ accountId: account.id, number: phone, verified: true, ...(ip ? { ip } : {}) });
+        await deps.transports.sms(phone, deps.messages.deviceTrustedSms(name, until));
+      });
+    }
+    return [
+      `This browser is now a trusted device ("${name}") until ${until.toISOString().slice(0, 10)}.`,
+      ...(sent.length ? [`We sent you a confirmation by ${sent.join(' and by ')}.`] : []),
+      ...(unsent.length ? [`The confirmation by ${unsent.join(' and by ')} could not be sent.`] : []),
+    ].join(' ');
   }
 
   return (router, area) => {
@@ -178,7 +208,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
         // the page again without opening a new code: an expired or locked code waits for "Resend"
         return verifyPage(ctx, device, { input: 'code', instructions: 'Enter the 6-digit code we sent you, or use "Resend" to get a new one.', canResend: true }, result.message);
       }
-      await list(ctx, account, await confirmed(account, device));
+      await list(ctx, account, await confirmed(account, device, ctx.ip));
     });
 
     router.post('/security/devices/extend', async (ctx) => {
@@ -192,7 +222,9 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       const account = await area.requireAccount(ctx);
       if (!account) return;
       const { device, module, scope } = await pendingOf(account, field(ctx, 'device', 64));
-      await verifyPage(ctx, device, await module.resend!(scope));
+      const prompt = await module.resend!({ ...scope, ip: ctx.ip });
+      // no more texts today: starting again sends the code by email
+      await verifyPage(ctx, device, prompt.capped ? { ...prompt, problem: `${prompt.problem} Cancel and start again to get a code by email.` } : prompt);
     });
   };
 }

@@ -1,7 +1,10 @@
 // The shape every "we send you a code" factor shares (email, SMS, voice): open a challenge once per
 // interaction and channel, deliver it, resend on request, verify it. A factor says only where the
-// code goes, how it is delivered, and how the page describes it.
-import { ChallengeError, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
+// code goes, whether it may go now (the daily caps on texts and calls), how it is delivered, and
+// how the page describes it. The page never says a code went when it did not: a cap, a failed
+// delivery (now, or when the code was made before a reload), an expired or a locked code each
+// show as such, with Resend or the other methods as the way on.
+import { ChallengeError, type AllowSend, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
 import { DeliveryError } from '../notify/transports.ts';
 import type { CodePurpose, FactorAccount, FactorContext, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
@@ -15,6 +18,8 @@ export interface CodeFactorSpec {
   /** Where the code goes for this account, or undefined when it cannot be used. */
   destination(account: FactorAccount): Promise<string | undefined>;
   unavailableReason: string;
+  /** Whether a code may be sent to `to` now (texts and calls: the daily caps); throws a ChallengeError if not. */
+  allowSend?(to: string, context: FactorContext): Promise<void>;
   /** Sends the code, saying it is valid for `minutes` and what it is for. */
   deliver(to: string, code: string, minutes: number, purpose: CodePurpose): Promise<void>;
   /** e.g. "We emailed a 6-digit code to a***@example.com." */
@@ -25,26 +30,45 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
   const { challenges, clock } = deps;
 
   const minutesLeft = (state: ChallengeState) => Math.max(1, Math.round((state.expiresAt.getTime() - clock().getTime()) / 60_000));
-  const prompt = (state: ChallengeState, to: string, problem?: string): FactorPrompt => ({
-    input: 'code',
-    instructions: `${spec.describe(to)} It is valid for ${minutesLeft(state)} minute${minutesLeft(state) === 1 ? '' : 's'}.`,
-    expiresAt: state.expiresAt,
-    resendAt: state.resendAt,
-    canResend: true,
-    ...(problem ? { problem } : {}),
-  });
+  const undelivered = (channel: DeliveryError['channel']) => `We could not send the code by ${BY[channel]} right now; choose another way below, or try "Resend" in a minute.`;
 
-  async function deliver(to: string, code: string, state: ChallengeState, purpose: CodePurpose): Promise<string | undefined> {
+  /** The page's account of a code as it stands: sent and valid, or why there is nothing to type. */
+  function prompt(state: ChallengeState, to: string, problem?: string): FactorPrompt {
+    const expired = state.expiresAt <= clock();
+    const trouble = problem
+      ?? (state.undelivered ? undelivered(spec.id) : undefined)
+      ?? (expired ? 'This code expired. Use "Resend" to get a new one.' : undefined)
+      ?? (state.locked ? 'Too many wrong codes. Use "Resend" to get a new code.' : undefined);
+    const valid = !expired && !state.locked && !state.undelivered;
+    return {
+      input: 'code',
+      instructions: state.undelivered ? '' : valid ? `${spec.describe(to)} It is valid for ${minutesLeft(state)} minute${minutesLeft(state) === 1 ? '' : 's'}.` : spec.describe(to),
+      expiresAt: state.expiresAt,
+      resendAt: state.resendAt,
+      canResend: true,
+      ...(trouble ? { problem: trouble } : {}),
+    };
+  }
+
+  /** Nothing was made or sent: a daily cap (the page offers what else there is). */
+  const capped = (err: ChallengeError): FactorPrompt => ({ input: 'code', instructions: '', canResend: false, problem: err.message, capped: true });
+  const isCap = (err: unknown): err is ChallengeError => err instanceof ChallengeError && err.code === 'send_limit';
+
+  async function deliver(c: FactorContext, to: string, code: string, state: ChallengeState): Promise<ChallengeState> {
     try {
-      await spec.deliver(to, code, minutesLeft(state), purpose);
-      return undefined;
+      await spec.deliver(to, code, minutesLeft(state), c.purpose);
+      return state;
     } catch (err) {
       // the user is told plainly and offered the other channels; the challenge and the sign-in
-      // stay as they are (the provider's detail is in err.message, not for the page)
-      if (err instanceof DeliveryError) return `We could not send the code by ${BY[err.channel]} right now; choose another way below, or try "Resend" in a minute.`;
-      throw err;
+      // stay as they are, and remember that this code did not go out (the provider's detail is in
+      // err.message, not for the page)
+      if (!(err instanceof DeliveryError)) throw err;
+      await challenges.undelivered(c.scope, c.purpose, spec.id);
+      return { ...state, undelivered: true };
     }
   }
+
+  const allowSend = (to: string, c: FactorContext): AllowSend | undefined => (spec.allowSend ? () => spec.allowSend!(to, c) : undefined);
 
   async function to(account: FactorAccount): Promise<string> {
     const destination = await spec.destination(account);
@@ -56,11 +80,21 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
    * The challenge as it is, shown with a problem: an expired or locked code stays so (only Resend
    * makes a new one); only when there is none at all is one made and delivered.
    */
-  async function current({ account, scope, purpose }: FactorContext, destination: string, problem: string): Promise<FactorPrompt> {
-    const existing = await challenges.peek(scope, purpose, spec.id, account.id);
+  async function current(c: FactorContext, destination: string, problem: string): Promise<FactorPrompt> {
+    const existing = await challenges.peek(c.scope, c.purpose, spec.id, c.account.id);
     if (existing) return prompt(existing, destination, problem);
-    const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
-    return prompt(state, destination, (code ? await deliver(destination, code, state, purpose) : undefined) ?? problem);
+    return begin(c);
+  }
+
+  async function begin(c: FactorContext): Promise<FactorPrompt> {
+    const destination = await to(c.account);
+    try {
+      const { state, code } = await challenges.open(c.scope, c.purpose, spec.id, c.account.id, { allowSend: allowSend(destination, c), ...(c.restart ? { restart: true } : {}) });
+      return prompt(code ? await deliver(c, destination, code, state) : state, destination);
+    } catch (err) {
+      if (isCap(err)) return capped(err);
+      throw err;
+    }
   }
 
   return {
@@ -69,19 +103,16 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     async availability(account) {
       return (await spec.destination(account)) ? { available: true } : { available: false, reason: spec.unavailableReason };
     },
-    async begin({ account, scope, purpose }) {
-      const destination = await to(account);
-      const { state, code } = await challenges.open(scope, purpose, spec.id, account.id);
-      return prompt(state, destination, code ? await deliver(destination, code, state, purpose) : undefined);
-    },
-    async resend({ account, scope, purpose }) {
-      const destination = await to(account);
+    begin,
+    async resend(c) {
+      const destination = await to(c.account);
       try {
-        const { state, code } = await challenges.resend(scope, purpose, spec.id, account.id);
-        return prompt(state, destination, await deliver(destination, code, state, purpose));
+        const { state, code } = await challenges.resend(c.scope, c.purpose, spec.id, c.account.id, allowSend(destination, c));
+        return prompt(await deliver(c, destination, code, state), destination);
       } catch (err) {
         if (!(err instanceof ChallengeError)) throw err;
-        return current({ account, scope, purpose }, destination, err.message);
+        const now = await current(c, destination, err.message);
+        return isCap(err) ? { ...now, capped: true } : now;
       }
     },
     async extend({ account, scope, purpose }) {

@@ -8,7 +8,7 @@ export function codeVerificationMessage(result: Exclude<VerifyResult, { ok: true
       return `That code is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`;
     }
     case 'locked': return 'Too many wrong codes. Use "Resend" to get a new code.';
-    case 'expired': return 'That code has expired. Use "Resend" to get a new one.';
+    case 'expired': return 'This code expired. Use "Resend" to get a new one.';
     case 'used': return 'That code was already used.';
     case 'missing': return 'There is no code for this sign-in. Start again.';
   }

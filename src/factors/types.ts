@@ -14,6 +14,10 @@ export interface FactorContext {
   scope: string;
   /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove / phone-verify: settings actions. */
   purpose: CodePurpose;
+  /** The client IP of the request (texts and calls to unverified numbers are capped per IP). */
+  ip?: string;
+  /** A new start on purpose (a new action on the devices page): an expired or locked code is replaced. */
+  restart?: boolean;
 }
 
 export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove' | 'phone-verify';
@@ -33,6 +37,8 @@ export interface FactorPrompt {
   canResend: boolean;
   /** A delivery problem to show with a way forward (retry, another method). */
   problem?: string;
+  /** Nothing was sent because a daily cap on texts and calls was reached (the page says what else there is). */
+  capped?: boolean;
 }
 
 export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt };

@@ -12,6 +12,7 @@ import { accountOf, alreadyDone, clientOf, field, movedOn, pendingSignIn, type D
 import { continueSignIn, stepKind } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import { clientOfRequest, countFailure, deviceFor, deviceVerified } from './device.ts';
+import { capAdvice, withoutPhone } from './cap-advice.ts';
 
 const CHANNELS = ['email', 'sms'] as const;
 type Channel = (typeof CHANNELS)[number];
@@ -36,12 +37,19 @@ async function channels(deps: InteractionDeps, accountId: string) {
 /** Renders the new-device step (the flow's next step). */
 export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string; prompt?: FactorPrompt } = {}): Promise<void> {
   await deviceFor(ctx, deps, flow.accountId);
-  const { account, options } = await channels(deps, flow.accountId);
+  const found = await channels(deps, flow.accountId);
+  const { account } = found;
+  let options = found.options.map((o) => ({ ...o, usable: o.availability.available }));
   const chosen = options.find((o) => o.id === opts.method && o.availability.available) ?? options.find((o) => o.availability.available)!;
   const module = deps.factors.get(chosen.id)!;
-  const prompt = opts.prompt ?? await module.begin({ account, scope: d.uid, purpose: 'new-device' });
+  let prompt = opts.prompt ?? await module.begin({ account, scope: d.uid, purpose: 'new-device', ip: ctx.ip });
+  if (prompt.capped) {
+    // no text went: email always serves this step
+    options = withoutPhone(options);
+    prompt = { ...prompt, problem: capAdvice(prompt.problem ?? '', options) };
+  }
   const { name } = await clientOf(deps, d);
-  ctx.status = opts.error ? 400 : 200;
+  ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/device', {
     title: 'New device', uid: d.uid, clientName: name, csrf: ctx.state._csrf, method: chosen.id, prompt, options, error: opts.error,
     trustDays: deps.deviceSettings.trustDays, atTrustLimit: await trustLimitReached(deps, flow.accountId), maxTrusted: deps.deviceSettings.maxTrusted,
@@ -83,7 +91,7 @@ export function deviceStepRoutes(router: Router, deps: InteractionDeps): void {
 
   router.post('/device/resend', async (ctx) => {
     const { d, flow, account, module } = await pending(ctx);
-    const prompt = await module.resend!({ account, scope: d.uid, purpose: 'new-device' });
+    const prompt = await module.resend!({ account, scope: d.uid, purpose: 'new-device', ip: ctx.ip });
     await renderDeviceStep(ctx, deps, d, flow, { method: module.id, prompt });
   });
 }

@@ -19,7 +19,6 @@ import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
 import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
 import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
-import { ChallengeError } from '../factors/challenges.ts';
 import type { FactorPrompt } from '../factors/types.ts';
 import type { Flow } from './flow.ts';
 
@@ -27,24 +26,8 @@ export type { InteractionDeps } from './context.ts';
 
 const SIGN_IN_FAILED = 'Incorrect email or password.';
 
-const capLimited = (err: unknown): err is ChallengeError => err instanceof ChallengeError && (err.code === 'send_limit' || err.code === 'resend_limit');
-
 export interface RenderOptions { method?: string; error?: string; prompt?: FactorPrompt }
 type Renderer = (ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: RenderOptions) => Promise<void>;
-
-/**
- * Renders a code page; when its text or call is capped (nothing was sent), renders it again
- * saying so, with the other channels to choose from (HTTP 429).
- */
-const capped = (render: Renderer): Renderer => async (ctx, deps, d, flow, opts) => {
-  try {
-    await render(ctx, deps, d, flow, opts);
-  } catch (err) {
-    if (!capLimited(err)) throw err;
-    await render(ctx, deps, d, flow, { ...opts, prompt: { input: 'code', instructions: 'Choose another method below.', canResend: false, problem: err.message } });
-    ctx.status = 429;
-  }
-};
 
 export function interactionRouter(deps: InteractionDeps): Router {
   const { provider, accounts, limits } = deps;
@@ -57,8 +40,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   /** One renderer per kind of step (the password step is the sign-in form itself). */
   const renderers: Record<Exclude<StepKind, 'password'>, Renderer> = {
-    'new-device': capped(renderDeviceStep),
-    'second-factor': capped(renderSecondFactor),
+    // a code page that hits a daily cap on texts says so itself (HTTP 429) with what else there is
+    'new-device': renderDeviceStep,
+    'second-factor': renderSecondFactor,
     enrol: (ctx, deps2, d, flow, opts) => renderEnrolment(ctx, deps2, d, flow, opts.error),
     pin: (ctx, deps2, d, flow, opts) => renderPinStep(ctx, deps2, d, opts.error),
     consent: (ctx, deps2, d, flow) => renderConsent(ctx, deps2, d, flow.awaiting!.asked.scopes),

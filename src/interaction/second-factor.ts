@@ -10,6 +10,7 @@ import { accountOf, alreadyDone, clientOf, field, movedOn, pendingSignIn, type D
 import { continueSignIn, factorStep } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import { countFailure } from './device.ts';
+import { capAdvice, withoutPhone } from './cap-advice.ts';
 
 /** Renders the flow's second-factor step for the chosen method (default: the first this account can use). */
 export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string; prompt?: FactorPrompt } = {}): Promise<void> {
@@ -17,14 +18,19 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
   if (!step) throw alreadyDone();
   const account = await accountOf(deps, flow.accountId);
   const all = await deps.factors.options(account);
-  const options = all.filter((o) => step.options.includes(o.id) || o.id === 'sms' || o.id === 'voice')
+  let options = all.filter((o) => step.options.includes(o.id) || o.id === 'sms' || o.id === 'voice')
     .map((o) => ({ ...o, usable: step.options.includes(o.id) && o.availability.available }));
   const chosen = options.find((o) => o.id === opts.method && o.usable) ?? options.find((o) => o.usable);
   if (!chosen) throw new UserFacingError(400, 'no_method', 'None of the sign-in methods this step needs can be used now. Go back to the application and start again.');
   const module = deps.factors.get(chosen.id)!;
-  const prompt = opts.prompt ?? await module.begin({ account, scope: d.uid, purpose: 'sign-in' });
+  let prompt = opts.prompt ?? await module.begin({ account, scope: d.uid, purpose: 'sign-in', ip: ctx.ip });
+  if (prompt.capped) {
+    // no text or call went: say so, and name what else finishes this step (or who can help)
+    options = withoutPhone(options);
+    prompt = { ...prompt, problem: capAdvice(prompt.problem ?? '', options) };
+  }
   const { name } = await clientOf(deps, d);
-  ctx.status = opts.error ? 400 : 200;
+  ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/factor', {
     title: 'Verify it is you', uid: d.uid, clientName: name, csrf: ctx.state._csrf,
     method: chosen.id, label: chosen.label, prompt, options, error: opts.error,
@@ -64,7 +70,7 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
   router.post('/resend', async (ctx) => {
     const { d, flow, module, account } = await pending(ctx);
     if (!module.resend) throw new UserFacingError(400, 'no_resend', 'This method does not send codes.');
-    const prompt = await module.resend({ account, scope: d.uid, purpose: 'sign-in' });
+    const prompt = await module.resend({ account, scope: d.uid, purpose: 'sign-in', ip: ctx.ip });
     await renderSecondFactor(ctx, deps, d, flow, { method: module.id, prompt });
   });
 }

@@ -2,9 +2,12 @@
 // account (split: failures from the account's known devices and from new ones count apart, and
 // known devices get a softer limit, so guessing from new devices never locks the owner out of a
 // device they use) and per account+device, each backing off exponentially (policy/limits.ts).
-// Wrong codes count per account the same way; "Resend" and text/voice sending are capped per
-// account, and text/voice per phone number per day (toll fraud). Keys are HMACs of the email,
-// account, browser, IP and number: nothing readable is stored. Counting: limits/store.ts.
+// Wrong codes count per account the same way; "Resend" is capped per account per hour. Texts and
+// calls are capped per day in two separate ways (phoneSend): to a number the sending account has
+// verified (its own sign-in codes and confirmations) on that account's own allowance for that
+// number, which nobody else's sends touch; to any other number (verifying it: the toll-fraud
+// path) per sending account, per IP and per number. Keys are HMACs of the email, account,
+// browser, IP and number: nothing readable is stored. Counting: limits/store.ts.
 import { createHmac } from 'node:crypto';
 import type { RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import type { Database } from '../db/database.ts';
@@ -36,10 +39,27 @@ export interface LimitSettings {
   codeLockAfter: number;
   /** "Resend" per account per hour (all channels). */
   resendPerHour: number;
-  /** Texts and calls per account per day, and per phone number per day. */
+  /** Texts and calls per day to numbers the sender has not verified: per account, per IP, per number. */
   phonePerAccountPerDay: number;
+  phonePerIpPerDay: number;
   phonePerNumberPerDay: number;
+  /** Texts and calls per day to a number its account verified, per account and number. */
+  phonePerOwnerPerDay: number;
 }
+
+/** One text or call about to be sent. */
+export interface PhoneSend {
+  accountId: string;
+  /** E.164. */
+  number: string;
+  /** The sending account verified this number (its sign-in codes, its confirmations). */
+  verified: boolean;
+  /** The client IP of the request that asks for it. */
+  ip?: string;
+}
+
+/** Which daily cap refused a text or call. */
+export type PhoneCap = 'owner' | 'account' | 'ip' | 'number';
 
 /** Who is signing in: the email as typed (normalized), this browser, the client IP, and whether the device is known to the account. */
 export interface SignInParty {
@@ -73,7 +93,9 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
   const refusals = limiter('refused', settings.memorySeconds);
   const locks = limiter('lock', settings.maxLockSeconds, 1);
   const resends = limiter('resend', HOUR);
+  const phoneOwner = limiter('phone-owner', DAY);
   const phoneAccount = limiter('phone-account', DAY);
+  const phoneIp = limiter('phone-ip', DAY);
   const phoneNumber = limiter('phone-number', DAY);
 
   const backoff = (lockAfter: number): Backoff => ({ lockAfter, baseSeconds: settings.lockSeconds, maxSeconds: settings.maxLockSeconds });
@@ -118,6 +140,19 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     return after.consumedPoints <= cap;
   }
 
+  interface Counter { name: PhoneCap; limiter: RateLimiterStoreAbstract; key: string; cap: number }
+
+  /** The daily counters one text or call counts on (see the file's head). */
+  function phoneCounters(send: PhoneSend): Counter[] {
+    const number = send.number.replace(/[^\d+]/g, '');
+    if (send.verified) return [{ name: 'owner', limiter: phoneOwner, key: mac('owner', send.accountId, number), cap: settings.phonePerOwnerPerDay }];
+    return [
+      { name: 'account', limiter: phoneAccount, key: mac('account', send.accountId), cap: settings.phonePerAccountPerDay },
+      ...(send.ip ? [{ name: 'ip' as const, limiter: phoneIp, key: mac('ip', send.ip), cap: settings.phonePerIpPerDay }] : []),
+      { name: 'number', limiter: phoneNumber, key: mac('number', number), cap: settings.phonePerNumberPerDay },
+    ];
+  }
+
   return {
     settings,
     /**
@@ -150,9 +185,19 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     codeFailed: async (p: CodeParty): Promise<void> => { await fail([codeDimension(p)]); },
     /** One "Resend" for the account; false at the hourly cap. */
     resend: (accountId: string): Promise<boolean> => take(resends, mac('account', accountId), settings.resendPerHour),
-    /** One text or call for the account; false at the daily cap. */
-    phoneSend: (accountId: string): Promise<boolean> => take(phoneAccount, mac('account', accountId), settings.phonePerAccountPerDay),
-    /** One text or call to this number; false at the daily cap. */
+    /**
+     * Counts one text or call on each of its daily counters; the cap that refuses it instead
+     * (nothing counted then, on any counter), or undefined when it may go.
+     */
+    async phoneSend(send: PhoneSend): Promise<PhoneCap | undefined> {
+      const counters = phoneCounters(send);
+      const now = await Promise.all(counters.map((c) => c.limiter.get(c.key)));
+      const full = counters.find((c, i) => (now[i]?.consumedPoints ?? 0) >= c.cap);
+      if (full) return full.name;
+      const after = await Promise.all(counters.map((c) => c.limiter.consume(c.key)));
+      // two sends at once at the last point: the one past the cap does not go
+      return counters.find((c, i) => after[i]!.consumedPoints > c.cap)?.name;
+    },
     /** Emails the account that sign-ins are paused (once per lockout: the caller asks only when one begins). */
     lockedOut(to: string, seen: Whereabouts): void {
       if (!notifier) return;
@@ -167,6 +212,5 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     async settled(): Promise<void> {
       await Promise.all([...sending]);
     },
-    numberSend: (e164: string): Promise<boolean> => take(phoneNumber, mac('number', e164.replace(/[^\d+]/g, '')), settings.phonePerNumberPerDay),
   };
 }

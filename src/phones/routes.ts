@@ -14,6 +14,7 @@ import type { FactorPrompt } from '../factors/types.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import { codePrompt, phoneView, type Retry } from './views.ts';
+import type { PhoneSendCheck } from '../limits/phone-caps.ts';
 import { MAX_PHONES, noSuchPhone, PhoneError, primaryProblem, type Phone, type Phones } from './store.ts';
 
 export interface PhoneRouteDeps {
@@ -21,6 +22,10 @@ export interface PhoneRouteDeps {
   challenges: Challenges;
   transports: Transports;
   messages: CodeMessages;
+  /** The daily caps on texts and calls (a number being verified: per account, IP and number). */
+  phoneSends: PhoneSendCheck;
+  /** Whether the account has an authenticator app set up (it keeps the primary mobile in place). */
+  appSetUp(accountId: string): Promise<boolean>;
   clock: () => Date;
   log: (line: string) => void;
 }
@@ -48,11 +53,18 @@ function phoneId(ctx: Context): string {
   return id;
 }
 
-/** Why the primary number must stay, when sign-ins send their codes to it. */
-function primaryInUse(account: AccountView): string | undefined {
-  if (account.secondFactor !== 'sms' && account.secondFactor !== 'voice') return undefined;
-  const how = account.secondFactor === 'sms' ? 'text-message sign-in' : 'sign-in by call';
-  return `Turn off ${how} first (on the security page), or make another mobile number your primary: your sign-in codes go to this number.`;
+/**
+ * Why the primary number must stay as it is: sign-ins send their codes to it, or the
+ * authenticator app depends on it (enabling the app needs a verified primary mobile, SPEC §5, and
+ * that holds for as long as the app is set up: the number cannot be deleted or changed under it).
+ */
+function primaryInUse(account: AccountView, appSetUp: boolean): string | undefined {
+  if (account.secondFactor === 'sms' || account.secondFactor === 'voice') {
+    const how = account.secondFactor === 'sms' ? 'text-message sign-in' : 'sign-in by call';
+    return `Turn off ${how} first (on the security page), or make another mobile number your primary: your sign-in codes go to this number.`;
+  }
+  if (appSetUp) return 'Your authenticator app needs a verified primary mobile number (to recover your account). Make another verified mobile number your primary first, or remove the authenticator app on the security page.';
+  return undefined;
 }
 
 export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: AccountArea) => void {
@@ -65,6 +77,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
   const factorFor = (phone: Phone, channel: Channel) => createCodeFactor({
     id: channel, label: channel === 'sms' ? 'Text me a code' : 'Call me with a code',
     destination: async () => phone.number, unavailableReason: 'no number',
+    allowSend: (to, c) => deps.phoneSends({ accountId: c.account.id, number: to, verified: phone.status === 'active', ...(c.ip ? { ip: c.ip } : {}) }),
     deliver: (to, code, minutes, purpose) => (channel === 'sms'
       ? deps.transports.sms(to, deps.messages.smsCode(code, minutes, purpose))
       : deps.transports.voice(to, deps.messages.voiceCode(code))),
@@ -72,7 +85,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
   }, deps);
 
   /** The code belongs to this phone and the number it was sent to (a changed number needs a new one). */
-  const scopeOf = (account: AccountView, phone: Phone) => ({ account, scope: `${phone.id}.${phones.tag(phone.number)}`, purpose: PURPOSE } as const);
+  const scopeOf = (account: AccountView, phone: Phone, ip?: string) => ({ account, scope: `${phone.id}.${phones.tag(phone.number)}`, purpose: PURPOSE, ...(ip ? { ip } : {}) } as const);
 
   async function ownPhone(account: AccountView, ctx: Context): Promise<Phone> {
     const phone = await phones.get(account.id, phoneId(ctx));
@@ -98,12 +111,14 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         phones: all.map((p) => phoneView(p, extra.retry)), max: MAX_PHONES,
         verify: extra.verify && extra.verify.status === 'unverified' ? phoneView(extra.verify) : undefined,
         addNumber: extra.retry?.form === 'add' ? extra.retry.number : '',
-        locked: primaryInUse(account),
+        locked: primaryInUse(account, await deps.appSetUp(account.id)),
       });
     }
 
     async function codePage(ctx: Context, phone: Phone, channel: Channel, prompt: FactorPrompt, error?: string) {
       if (error) ctx.status = 400;
+      // a cap: nothing was sent (the page says so and offers only the way back)
+      if (prompt.capped) ctx.status = 429;
       await ctx.render('account/phone-code', { title: 'Verify your number', csrf: ctx.state._csrf, phone: phoneView(phone), channel, prompt, error });
     }
 
@@ -157,14 +172,14 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
     });
 
     change('/security/phones/:id/change', 'change', async (ctx, account) => {
-      const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(account));
+      const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
       const email = `The phone number ${maskPhone(previous.number)} was changed to ${maskPhone(phone.number)}.`;
       if (reused) return { notice: `${previous.number} was changed to ${phone.number}. It is Active already: another member of your organisation verified it.`, email };
       return { notice: `${previous.number} was changed to ${phone.number}. Verify the new number: we text or call you a code.`, email, verify: phone };
     });
 
     change('/security/phones/:id/delete', 'delete', async (ctx, account) => {
-      const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(account));
+      const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
       return { notice: `${removed.number} was deleted.`, email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
     });
 
@@ -173,7 +188,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const phone = await ownPhone(account, ctx);
       if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
       const channel = channelOf(body(ctx).channel, phone);
-      await codePage(ctx, phone, channel, await factorFor(phone, channel).begin(scopeOf(account, phone)));
+      await codePage(ctx, phone, channel, await factorFor(phone, channel).begin(scopeOf(account, phone, ctx.ip)));
     });
 
     /** The code sent to this phone by this channel as it stands, or a PhoneError when none was sent. */
@@ -210,7 +225,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const phone = await ownPhone(account, ctx);
       if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
       const channel = channelOf(body(ctx).channel, phone);
-      await codePage(ctx, phone, channel, await factorFor(phone, channel).resend!(scopeOf(account, phone)));
+      await codePage(ctx, phone, channel, await factorFor(phone, channel).resend!(scopeOf(account, phone, ctx.ip)));
     });
 
     // the primary number: a confirmation page, then the change with the password

@@ -36,10 +36,11 @@ export function phoneView(phone: Phone, retry?: Retry) {
 export function codePrompt(state: ChallengeState, describe: string, now: Date, withProblem = true): FactorPrompt {
   const expired = state.expiresAt <= now;
   const minutes = Math.max(1, Math.round((state.expiresAt.getTime() - now.getTime()) / 60_000));
-  const problem = expired ? 'That code has expired. Use "Resend" to get a new one.' : state.locked ? 'Too many wrong codes. Use "Resend" to get a new code.' : undefined;
+  const problem = state.undelivered ? 'We could not send the code right now; try "Resend" in a minute, or the other way (text or call).'
+    : expired ? 'This code expired. Use "Resend" to get a new one.' : state.locked ? 'Too many wrong codes. Use "Resend" to get a new code.' : undefined;
   return {
     input: 'code',
-    instructions: expired ? describe : `${describe} It is valid for ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+    instructions: state.undelivered ? '' : expired ? describe : `${describe} It is valid for ${minutes} minute${minutes === 1 ? '' : 's'}.`,
     expiresAt: state.expiresAt,
     resendAt: state.resendAt,
     canResend: true,

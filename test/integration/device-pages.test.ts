@@ -96,7 +96,7 @@ describe('trusted-devices pages', () => {
     for (let i = 0; i < 2; i++) {
       const refused = await agent.submit(verify, /\/devices\/verify$/, { code: first });
       assert.equal(refused.status, 400);
-      assert.match(refused.body, /That code has expired\. Use &#34;Resend&#34; to get a new one\./);
+      assert.match(refused.body, /This code expired\. Use &#34;Resend&#34; to get a new one\./);
     }
     assert.equal(codeMails(user.email).length, 1, 'no new code without Resend');
     verify = await agent.submit(verify, /\/devices\/resend$/);
@@ -106,7 +106,7 @@ describe('trusted-devices pages', () => {
 
     const done = await agent.submit(verify, /\/devices\/verify$/, { code: lastCode(user.email) });
     assert.equal(done.status, 200);
-    assert.match(done.body, /<p class="notice" role="status">This browser is now a trusted device \(&#34;Work laptop&#34;\) until \d{4}-\d\d-\d\d\. We sent you a confirmation\.<\/p>/);
+    assert.match(done.body, /<p class="notice" role="status">This browser is now a trusted device \(&#34;Work laptop&#34;\) until \d{4}-\d\d-\d\d\. We sent you a confirmation by email\.<\/p>/);
     assert.match(done.body, /1 of 1 trusted devices\./);
     assert.doesNotMatch(done.body, /<h2>Trust this browser<\/h2>/);
     assert.equal(mails(user.email)[0]!.subject, '"Work laptop" is now a trusted device');

@@ -1,8 +1,8 @@
 // Brute-force and abuse limits on a real Tessera over real HTTP: sign-in lockout per account
 // (identical answers while locked, exponential backoff, known devices unaffected, one email per
 // lockout), per IP (X-Forwarded-For honoured only behind TRUST_PROXY), wrong codes per account,
-// "Resend" per account, and text/voice caps per account and per number (a fake Twilio counts what
-// was sent). Limits read Tessera's injected clock, so backoff is tested by moving it, not waiting.
+// "Resend" per account, and the owner's own daily allowance of texts and calls to their number (a
+// fake Twilio counts what was sent; the caps on numbers being verified: codes-and-channels.test.ts). Limits read Tessera's injected clock, so backoff is tested by moving it, not waiting.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, giveVerifiedPhone, type Page, type TestUser } from '../support/flow.ts';
@@ -151,7 +151,7 @@ describe('limits: codes, resend, text and voice caps', () => {
     t = await startTessera({
       clock: time.clock,
       env: {
-        CODE_LOCKOUT_AFTER: '3', RESEND_PER_HOUR: '2', PHONE_SENDS_PER_ACCOUNT_DAY: '3', PHONE_SENDS_PER_NUMBER_DAY: '5', LOCKOUT_IP_AFTER: '1000', DEVICE_MAX_FAILURES: '100',
+        CODE_LOCKOUT_AFTER: '3', RESEND_PER_HOUR: '2', PHONE_SENDS_PER_OWNER_DAY: '3', LOCKOUT_IP_AFTER: '1000', DEVICE_MAX_FAILURES: '100',
         SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: twilio.account.sid, TWILIO_AUTH_TOKEN: twilio.account.token, TWILIO_FROM: twilio.account.from, TWILIO_API_BASE: twilio.apiBase,
       },
     });
@@ -201,7 +201,7 @@ describe('limits: codes, resend, text and voice caps', () => {
     assert.equal(emailsTo(user).length, 3, 'the third resend sent nothing');
   });
 
-  it('texts are capped per account per day: at the cap nothing is sent and the page offers the other methods', async () => {
+  it('texts to the owner\'s own number are capped per day: at the cap nothing is sent and the page names the other methods', async () => {
     const user = await withSecondFactor('sms');
     await giveVerifiedPhone(t, user, '+41 79 555 00 01');
     await t.services.recovery.generate(user.id);
@@ -210,14 +210,16 @@ describe('limits: codes, resend, text and voice caps', () => {
     assert.equal(twilio.accepted.length - before, 3);
     const capped = await attempt(rp, user);
     assert.equal(capped.status, 429);
-    assert.match(capped.body, /No code was sent: this account has had the most text messages and calls allowed in a day/);
+    assert.match(capped.body, /No code was sent: your phone number has had the most text messages and calls we send it in a day\. Choose another way below: &#34;Use a recovery code&#34;\./);
     assert.match(capped.body, /href="\/interaction\/[\w-]+\?method=recovery"/, 'another method this sign-in accepts is offered');
+    assert.match(capped.body, /Call me with a code <span class="muted">\(no more texts or calls to your number today\)/, 'a call is the same allowance');
+    assert.doesNotMatch(capped.body, /name="code"/, 'no code field: nothing was sent');
     assert.equal(twilio.accepted.length - before, 3, 'nothing was sent at the cap');
     time.advance(24 * 3600 + 1);
     assert.match((await attempt(rp, user)).body, /We texted a 6-digit code/, 'a day later texts are sent again');
   });
 
-  it('texts and calls to one number are capped per day, across accounts', async () => {
+  it('two accounts that verified one number each have their own allowance', async () => {
     const number = '+41 79 555 00 02';
     const first = await withSecondFactor('sms');
     const second = await withSecondFactor('sms');
@@ -225,11 +227,8 @@ describe('limits: codes, resend, text and voice caps', () => {
     await giveVerifiedPhone(t, second, number);
     const before = twilio.accepted.length;
     for (let i = 0; i < 3; i++) await attempt(rp, first);
-    for (let i = 0; i < 2; i++) assert.match((await attempt(rp, second)).body, /We texted a 6-digit code/);
-    assert.equal(twilio.accepted.length - before, 5);
-    const capped = await attempt(rp, second);
-    assert.equal(capped.status, 429);
-    assert.match(capped.body, /No code was sent: this phone number has had the most text messages and calls allowed in a day/);
-    assert.equal(twilio.accepted.length - before, 5, 'nothing more was sent to the number');
+    assert.equal((await attempt(rp, first)).status, 429, 'the first account used its allowance');
+    for (let i = 0; i < 3; i++) assert.match((await attempt(rp, second)).body, /We texted a 6-digit code/);
+    assert.equal(twilio.accepted.length - before, 6);
   });
 });

@@ -28,7 +28,7 @@ describe('SMS and voice factors', () => {
       mailFrom: 'x@example.com', smsProvider: 'twilio', timeoutMs: 2000,
       twilio: { accountSid: twilio.account.sid, authToken: twilio.account.token, from: twilio.account.from, apiBase: twilio.apiBase },
     }, createOutbox());
-    deps = { challenges, transports, messages: createMessages(), clock, verifiedPhone: async (a) => (a.id === account.id ? '+447700900123' : undefined) };
+    deps = { challenges, transports, messages: createMessages(), clock, verifiedPhone: async (a) => (a.id === account.id ? '+447700900123' : undefined), phoneSends: async () => {} };
   });
   after(async () => { await db.close(); await twilio.close(); });
 
