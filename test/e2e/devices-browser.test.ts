@@ -64,13 +64,9 @@ describe('devices in a real browser (new-device codes by SMTP, trusted devices)'
     await page.waitForLoadState();
   }
 
-  /** The mails to `address` that arrived after the first `since`, waiting (briefly) for one matching `pattern`. */
+  /** The newest mail to `address` matching `pattern` among those that arrived after the first `since`, waiting for it. */
   async function mailTo(address: string, pattern: RegExp, since: number): Promise<string> {
-    for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-      const found = smtp.received.slice(since).filter((m) => m.to.includes(address) && pattern.test(m.text)).at(-1);
-      if (found) return found.text;
-    }
-    throw new Error(`no email to ${address} matching ${pattern}`);
+    return (await smtp.waitFor(address, pattern, since)).text;
   }
   const codeIn = (mail: string) => /(\d{6}) is your Tessera sign-in code/.exec(mail)![1]!;
 

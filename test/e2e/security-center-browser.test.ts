@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { tesseraCli } from '../support/cli.ts';
 import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
-import { startSmtp, type Smtp } from '../support/mail.ts';
+import { eventually, startSmtp, type Smtp } from '../support/mail.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/security-center');
@@ -93,20 +93,17 @@ describe('the account security center in a real browser (every block, with scree
     await click(p, 'Sign in');
   }
 
-  /** The code in the last text or call Twilio accepted for `to`. */
+  /** The code in the newest text (a phone-verification code) or call (a code read out) Twilio accepted for `to`. */
   function sentCode(to: string, resource: 'Messages' | 'Calls'): string {
-    const sent = twilio.accepted.filter((r) => r.resource === resource && r.form.To === to).at(-1);
-    assert.ok(sent, `a ${resource} request to ${to}`);
-    if (resource === 'Messages') return /^(\d{6}) is your Tessera code to verify your phone number\./.exec(sent.form.Body!)![1]!;
-    return /Your Tessera code is ((?:\d, ){5}\d)\./.exec(sent.form.Twiml!)![1]!.replaceAll(', ', '');
+    const pattern = resource === 'Messages' ? /^(\d{6}) is your Tessera code to verify your phone number\./ : /Your Tessera code is ((?:\d, ){5}\d)\./;
+    const sent = twilio.accepted.filter((r) => r.resource === resource && r.form.To === to && pattern.test(r.form.Body ?? r.form.Twiml ?? '')).at(-1);
+    assert.ok(sent, `a ${resource} request with a code to ${to}`);
+    return pattern.exec(sent.form.Body ?? sent.form.Twiml!)![1]!.replaceAll(', ', '');
   }
 
   /** Waits for the security-change email whose text matches `change`. */
   async function noticeMailed(change: RegExp): Promise<void> {
-    for (const deadline = Date.now() + 5000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-      if (smtp.received.some((m) => m.to.includes(EMAIL) && /^Subject: Security change on your Tessera account/m.test(m.text) && change.test(m.text))) return;
-    }
-    assert.fail(`no security notice matching ${change}`);
+    await eventually(() => smtp.received.some((m) => m.to.includes(EMAIL) && /^Subject: Security change on your Tessera account/m.test(m.text) && change.test(m.text)), `a security notice matching ${change}`);
   }
 
   it('1. sends a visitor to the hosted sign-in, then shows the overview with every block', async () => {

@@ -23,13 +23,13 @@ const notice = (page: Page) => text(/role="status">([\s\S]*?)<\/p>/.exec(page.bo
 const heading = (page: Page) => text(/<h1>([\s\S]*?)<\/h1>/.exec(page.body)?.[1] ?? '');
 const isSignInPage = (page: Page) => /action="[^"]*\/login"/.test(page.body);
 
-/** Retries `check` for a while: audit events are written in the background. */
+/** Retries `check` for a while (generously: a busy machine is slow): audit events are written in the background. */
 async function eventually(check: () => Promise<void>): Promise<void> {
-  for (let i = 0; ; i++) {
+  for (const deadline = Date.now() + 20_000; ;) {
     try {
       return await check();
     } catch (err) {
-      if (i >= 50) throw err;
+      if (Date.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 20));
     }
   }

@@ -43,7 +43,11 @@ describe('codes and channels', () => {
     return { SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: fake.account.sid, TWILIO_AUTH_TOKEN: fake.account.token, TWILIO_FROM: fake.account.from, TWILIO_API_BASE: fake.apiBase };
   }
   const texts = (number: string) => twilio.accepted.filter((r) => r.form.To === e164(number));
-  const lastTextedCode = (number: string) => /(\d{6})/.exec(texts(number).filter((r) => r.resource === 'Messages').at(-1)!.form.Body!)![1]!;
+  /** The code of the newest text to `number` that carries one for `purpose` (its words in the message). */
+  const lastTextedCode = (number: string, purpose: 'sign-in code' | 'code to verify your phone number') => {
+    const pattern = new RegExp(`^(\\d{6}) is your Tessera ${purpose}\\.`);
+    return pattern.exec(texts(number).filter((r) => r.resource === 'Messages' && pattern.test(r.form.Body ?? '')).at(-1)!.form.Body!)![1]!;
+  };
 
   /** A sign-in that asks again for everything (prompt=login): the page after the password. */
   async function password(server: Tessera, app: RelyingParty, user: TestUser, agent = new UserAgent()): Promise<Page> {
@@ -102,7 +106,7 @@ describe('codes and channels', () => {
       assert.equal(factor.status, 200);
       assert.match(factor.body, /We texted a 6-digit code to \+33•+40/);
       assert.equal(texts(number).length, sentByOther + 1);
-      const done = await owner.submit(factor, /\/factor$/, { code: lastTextedCode(number) });
+      const done = await owner.submit(factor, /\/factor$/, { code: lastTextedCode(number, 'sign-in code') });
       assert.ok(done.url.startsWith(REDIRECT_URI), done.body.slice(0, 300));
     });
 
@@ -112,13 +116,13 @@ describe('codes and channels', () => {
       const agent = await signedIn(rp, user);
       const { id, page } = await addNumber(t, agent, user, number);
       const code = await agent.submit(page, new RegExp(`/phones/${id}/verify$`), { channel: 'sms' });
-      const verified = await agent.submit(code, new RegExp(`/phones/${id}/code$`), { code: lastTextedCode(number) });
+      const verified = await agent.submit(code, new RegExp(`/phones/${id}/code$`), { code: lastTextedCode(number, 'code to verify your phone number') });
       assert.match(notice(verified), /is verified and Active/);
       await t.services.accounts.setSecondFactor(user.id, 'sms');
       for (let i = 1; i <= 10; i++) {
         const factor = await password(t, rp, user, agent);
         assert.match(factor.body, /We texted a 6-digit code/, `sign-in ${i}`);
-        const done = await agent.submit(factor, /\/factor$/, { code: lastTextedCode(number) });
+        const done = await agent.submit(factor, /\/factor$/, { code: lastTextedCode(number, 'sign-in code') });
         assert.ok(done.url.startsWith(REDIRECT_URI), `sign-in ${i}: ${alerts(done).join(' ')}`);
       }
       assert.equal(texts(number).length, 11, 'the verification text and ten sign-in codes');
@@ -282,7 +286,7 @@ describe('codes and channels', () => {
       time.advance(MINUTE + 1);
       const resent = await agent.submit(reloaded, /\/resend$/, { method: 'sms' });
       assert.match(resent.body, /We texted a 6-digit code/);
-      const done = await agent.submit(resent, /\/factor$/, { code: lastTextedCode(number) });
+      const done = await agent.submit(resent, /\/factor$/, { code: lastTextedCode(number, 'sign-in code') });
       assert.ok(done.url.startsWith(REDIRECT_URI));
     });
 

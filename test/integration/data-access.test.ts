@@ -141,7 +141,7 @@ describe('data-access rule: every request-path lookup is an indexed _id lookup',
     }
     // the embedded server's keeper looks for new collections every 100 ms
     let unindexed: string[] = [];
-    for (const deadline = Date.now() + 3000; ; await new Promise((r) => setTimeout(r, 100))) {
+    for (const deadline = Date.now() + 30_000; ; await new Promise((r) => setTimeout(r, 100))) {
       unindexed = [];
       for (const model of models) if (!(await db.idLookupIndexed(model))) unindexed.push(model.collection.name);
       if (!unindexed.length || Date.now() > deadline) break;

@@ -25,7 +25,7 @@ describe('SMS and voice factors', () => {
     const challenges = createChallenges(db, createSealer(randomBytes(32).toString('base64')), { lifetimeSeconds: 900, resendIntervalSeconds: 60, maxAttempts: 3 }, clock);
     await db.init();
     const transports = createTransports({
-      mailFrom: 'x@example.com', smsProvider: 'twilio', timeoutMs: 2000,
+      mailFrom: 'x@example.com', smsProvider: 'twilio', timeoutMs: 15_000, // generous: no test here waits it out
       twilio: { accountSid: twilio.account.sid, authToken: twilio.account.token, from: twilio.account.from, apiBase: twilio.apiBase },
     }, createOutbox());
     deps = { challenges, transports, messages: createMessages(), clock, verifiedPhone: async (a) => (a.id === account.id ? '+447700900123' : undefined), phoneSends: async () => {} };

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
+import { eventually } from '../support/mail.ts';
 import { RelyingParty, UserAgent, createUser, formOn, signIn, type Page, type TestUser } from '../support/flow.ts';
 
 interface Listed {
@@ -42,6 +43,9 @@ const notice = (page: Page) => /<p class="notice" role="status">([^<]*)<\/p>/.ex
 const error = (page: Page) => /<p class="error" role="alert">([^<]*)<\/p>/.exec(page.body)?.[1]?.replaceAll('&#34;', '"');
 const ADD = /\/account\/security\/phones$/;
 const action = (id: string, what: string) => new RegExp(`/phones/${id}/${what}$`);
+
+const VERIFY_TEXT = /^(\d{6}) is your Tessera code to verify your phone number\./;
+const CALLED_CODE = /Your Tessera code is ((?:\d, ){5}\d)\./;
 
 describe('phone numbers (account pages)', () => {
   let twilio: FakeTwilio;
@@ -80,17 +84,17 @@ describe('phone numbers (account pages)', () => {
     assert.equal(page.status, 200, page.body.slice(0, 300));
     return page;
   }
-  /** The code in the last text message Twilio accepted for `to`. */
+  /** The code in the newest text message to `to` that carries a phone-verification code. */
   function textedCode(to: string): string {
-    const sms = twilio.accepted.filter((r) => r.resource === 'Messages' && r.form.To === to).at(-1);
-    assert.ok(sms, `a text message to ${to}`);
-    return /^(\d{6}) is your Tessera code to verify your phone number\./.exec(sms.form.Body!)![1]!;
+    const sms = twilio.accepted.filter((r) => r.resource === 'Messages' && r.form.To === to && VERIFY_TEXT.test(r.form.Body ?? '')).at(-1);
+    assert.ok(sms, `a verification code texted to ${to}`);
+    return VERIFY_TEXT.exec(sms.form.Body!)![1]!;
   }
-  /** The code the last call Twilio accepted for `to` reads out, digit by digit. */
+  /** The code the newest call to `to` that reads a code out says, digit by digit. */
   function calledCode(to: string): string {
-    const call = twilio.accepted.filter((r) => r.resource === 'Calls' && r.form.To === to).at(-1);
+    const call = twilio.accepted.filter((r) => r.resource === 'Calls' && r.form.To === to && CALLED_CODE.test(r.form.Twiml ?? '')).at(-1);
     assert.ok(call, `a call to ${to}`);
-    return /Your Tessera code is ((?:\d, ){5}\d)\./.exec(call.form.Twiml!)![1]!.replaceAll(', ', '');
+    return CALLED_CODE.exec(call.form.Twiml!)![1]!.replaceAll(', ', '');
   }
   async function add(agent: UserAgent, user: TestUser, number: string): Promise<Page> {
     return agent.submit(await open(agent), ADD, { number, password: user.password });
@@ -105,12 +109,7 @@ describe('phone numbers (account pages)', () => {
   }
   /** The security notices emailed to `email` whose text mentions `change`, waiting for the background send. */
   async function noticeSent(email: string, change: RegExp): Promise<void> {
-    for (let i = 0; i < 50; i++) {
-      const found = t.services.outbox.list().some((m) => m.channel === 'email' && m.to === email && m.subject === 'Security change on your Tessera account' && change.test(m.text));
-      if (found) return;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    assert.fail(`no security notice to ${email} matching ${change}`);
+    await eventually(() => t.services.outbox.list().some((m) => m.channel === 'email' && m.to === email && m.subject === 'Security change on your Tessera account' && change.test(m.text)), `a security notice to ${email} matching ${change}`);
   }
 
   describe('one account', () => {

@@ -13,7 +13,8 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(ENV_VARS)) delete env[name];
-  return { ...env, NODE_ENV: 'development', PASSWORD_MEMORY_COST_KIB: '4096', ...extra };
+  // a generous database connection wait: on a busy machine a fresh connection can take longer than the 5 s default
+  return { ...env, NODE_ENV: 'development', PASSWORD_MEMORY_COST_KIB: '4096', DB_SERVER_SELECTION_TIMEOUT_MS: '60000', ...extra };
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -23,7 +24,8 @@ function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | n
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    // 'close', not 'exit': the output is complete only once the streams have ended
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
 

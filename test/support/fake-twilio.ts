@@ -8,12 +8,18 @@ export interface TwilioRequest { resource: 'Messages' | 'Calls'; form: Record<st
 export async function startFakeTwilio(account = { sid: 'ACtest0000000000000000000000000000', token: 'test-auth-token', from: '+15005550006' }) {
   const accepted: TwilioRequest[] = [];
   let failWith: number | 'hang' | undefined;
+  /** For each request left hanging: how long (ms) until the caller gave it up. */
+  const abandonedAfter: number[] = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       const reply = (status: number, json: object) => { res.writeHead(status, { 'content-type': 'application/json' }); res.end(JSON.stringify(json)); };
-      if (failWith === 'hang') return; // never answers: the caller's timeout must fire
+      if (failWith === 'hang') { // never answers: the caller's timeout must fire
+        const since = performance.now();
+        res.once('close', () => abandonedAfter.push(Math.round(performance.now() - since)));
+        return;
+      }
       if (failWith) return reply(failWith, { code: 20500, message: 'Internal Server Error', status: failWith });
       const m = /^\/2010-04-01\/Accounts\/([^/]+)\/(Messages|Calls)\.json$/.exec(req.url ?? '');
       if (req.method !== 'POST' || !m) return reply(404, { message: 'not found' });
@@ -34,6 +40,7 @@ export async function startFakeTwilio(account = { sid: 'ACtest000000000000000000
     apiBase: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     account,
     accepted,
+    abandonedAfter,
     fail(status: number | 'hang' | undefined) { failWith = status; },
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };

@@ -3,6 +3,18 @@
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 
+/** How long a test waits for a message or a background write: generous, as a busy machine is slow, not wrong. */
+export const WAIT_MS = 20_000;
+
+/** Polls `find` until it returns a value (not undefined or false), for up to `timeoutMs`. */
+export async function eventually<T>(find: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = WAIT_MS): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ; await new Promise((r) => setTimeout(r, 20))) {
+    const found = await find();
+    if (found !== undefined && found !== false) return found;
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`);
+  }
+}
+
 export interface ReceivedMail {
   from: string;
   to: string[];
@@ -35,13 +47,14 @@ export async function startSmtp() {
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    /** The last message to `address`, waiting for it to arrive. */
-    async lastTo(address: string, timeoutMs = 5000): Promise<ReceivedMail> {
-      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 20))) {
-        const found = received.filter((m) => m.to.includes(address)).at(-1);
-        if (found) return found;
-      }
-      throw new Error(`no email to ${address}`);
+    /**
+     * The newest message to `address` that `match` accepts (a pattern tested on the decoded text,
+     * headers included, or a predicate), among those received from index `since` on; waits for one.
+     * Never "the last email": a notice sent in the background can land before or after the one wanted.
+     */
+    waitFor(address: string, match: RegExp | ((m: ReceivedMail) => boolean), since = 0): Promise<ReceivedMail> {
+      const accepts = typeof match === 'function' ? match : (m: ReceivedMail) => match.test(m.text);
+      return eventually(() => received.slice(since).filter((m) => m.to.includes(address) && accepts(m)).at(-1), `an email to ${address} matching ${String(match)}`);
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

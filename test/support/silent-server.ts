@@ -17,6 +17,11 @@ export async function silentTcpServer() {
     port,
     /** Resolves at the next connection. */
     connected: () => once(server, 'connection').then(() => undefined),
+    /** At the next connection: resolves when the client gives it up, with how long it was held open (ms). */
+    heldOpen: () => once(server, 'connection').then(([socket]: net.Socket[]) => {
+      const since = performance.now();
+      return new Promise<number>((resolve) => socket!.once('close', () => resolve(Math.round(performance.now() - since))));
+    }),
     /** Connections accepted so far that are still open. */
     open: () => sockets.size,
     close: () => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); server.close(() => resolve()); }),
