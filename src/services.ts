@@ -12,8 +12,7 @@ import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
 import { createKeyStore, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
-import { endAccountSessions, type EndedSessions } from './oidc/account-sessions.ts';
-import type { AccountView } from './accounts/store.ts';
+import { endAccountSessions } from './oidc/account-sessions.ts';
 import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
 import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
@@ -97,8 +96,6 @@ export interface Services {
   phoneSends: PhoneSendCheck;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
-  /** Disables an account and ends its sessions, grants and tokens (back-channel logout included). */
-  disableAccount(email: string): Promise<{ account: AccountView; ended: EndedSessions }>;
   close(): Promise<void>;
 }
 
@@ -113,16 +110,18 @@ export interface OpenOptions {
   clock?: () => Date;
   /** Waits between attempts to send a device notice (default 2 s, then 10 s); tests shorten it. */
   noticeRetryDelayMs?: (attempt: number) => number;
+  /** TEST-ONLY (never from configuration): the database layer's write-fault hook and MongoDB guard lines (db/database.ts). */
+  testDatabase?: { faults?: boolean; guardsInServer?: boolean };
 }
 
-export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands, clock = () => new Date(), noticeRetryDelayMs }: OpenOptions): Promise<Services> {
+export async function openServices(config: Config, { owner, log = () => {}, allowPrivateFetch, monitorCommands, clock = () => new Date(), noticeRetryDelayMs, testDatabase }: OpenOptions): Promise<Services> {
   let embedded: EmbeddedDatabase | undefined;
   const uri = config.mongodbUri ?? (embedded = await launchEmbedded({
     dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
   })).uri;
   let db: Database;
   try {
-    db = await connectDatabase(uri, { ...config.database, monitorCommands });
+    db = await connectDatabase(uri, { ...config.database, monitorCommands, ...testDatabase });
   } catch (err) {
     await embedded?.stop();
     throw err;
@@ -153,9 +152,14 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
     const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
     // text and voice codes go to the account's primary verified mobile number (its contacts)
+    const organisations = createOrganisations(db, accounts, clock);
     const phones = createPhones(db, {
       clock, numberKey: deriveKey(config.encryptionKey, 'tessera:phone-numbers'),
-      organisationOf: async (accountId) => (await accounts.findById(accountId))?.organisationId,
+      // membership holds where the account and the organisation agree (orgs/store.ts, crash rule)
+      organisationOf: async (accountId) => {
+        const account = await accounts.findById(accountId);
+        return account ? (await organisations.memberOf(account))?.id : undefined;
+      },
     });
     const verifiedPhone = (account: { id: string; email: string }): Promise<string | undefined> => phones.primaryVerified(account.id);
     const phoneDeps = { challenges, transports, messages, clock, verifiedPhone, phoneSends };
@@ -168,7 +172,6 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures, maxRegistrations: config.devices.maxRegistrations }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
     const events = createSignInEvents(history, clock, log, audit);
-    const organisations = createOrganisations(db, accounts, clock);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     let provider: Provider | undefined;
     const sessions = createSessionService({
@@ -213,7 +216,9 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     // every store has registered its models by now: create their collections and indexes (TTL
     // indexes on MongoDB) before anything reads or writes
     await db.init();
-    await accounts.backfillEmailLookups();
+    const backfill = await accounts.backfillEmailLookups();
+    for (const problem of backfill.failed) log(`[tessera] email lookup backfill: ${problem} (retried at the next start)`);
+    for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter expiry migration: ${problem} (retried at the next start)`);
     await keys.ensure();
     provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]), clock);
@@ -225,18 +230,15 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     });
     return {
       config, db, accounts, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
-      async disableAccount(email) {
-        const account = await accounts.setDisabled(email, true);
-        const ended = await endAccountSessions(provider, storage, account.id);
-        if (ended.sessions) audit.record({ type: 'session.ended', outcome: 'success', actor: { type: 'system' }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { why: 'account disabled', sessions: ended.sessions } });
-        return { account, ended };
-      },
       async close() {
-        await notices.stop();
-        await limits.settled();
-        await audit.flush();
-        await db.close();
-        await embedded?.stop();
+        try {
+          await notices.stop();
+          await limits.settled();
+          await audit.flush();
+        } finally {
+          await db.close();
+          await embedded?.stop();
+        }
       },
     };
   } catch (err) {

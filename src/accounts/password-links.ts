@@ -48,10 +48,10 @@ export function createPasswordLinks(db: Database, options: { key: Buffer; hours:
     purpose: { type: String, enum: ['invite', 'reset'], required: true },
     expiresAt: { type: Date, required: true },
     usedAt: { type: Date },
-  }, { collection: 'password_links', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'password_links', versionKey: false }), { expires: true });
   const Newest = db.model<NewestDoc>('PasswordLinkNewest', new Schema<NewestDoc>({
     _id: String, link: { type: String, required: true }, expiresAt: { type: Date, required: true },
-  }, { collection: 'password_link_newest', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'password_link_newest', versionKey: false }), { expires: true });
 
   const idOf = (token: string) => createHmac('sha256', options.key).update(token).digest('base64url');
 

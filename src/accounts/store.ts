@@ -12,6 +12,7 @@ import { DEFAULT_PASSWORD_RULES, passwordProblems, type PasswordRules } from '..
 import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
 import { profileProblems, type Profile } from './profile.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
+import { DomainError } from '../domain-error.ts';
 
 
 /** An id no account has: what an unknown email's sign-in reads, so it costs what a known one does. */
@@ -88,12 +89,12 @@ interface AccountDoc {
 /** The security stamp moves on (AccountView.stamp). */
 const NEW_STAMP = { $inc: { stamp: 1 } } as const;
 
-export class AccountError extends Error {
+/** not_found and email_taken (a conflict) are their own kinds; every other code is invalid input. */
+export class AccountError extends DomainError {
   override name = 'AccountError';
-  readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin' | 'invalid_cursor' | 'invalid_role';
+  declare readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin' | 'invalid_cursor' | 'invalid_role';
   constructor(code: AccountError['code'], message: string) {
-    super(message);
-    this.code = code;
+    super(code === 'not_found' ? 'not_found' : code === 'email_taken' ? 'conflict' : 'invalid', code, message);
   }
 }
 
@@ -250,23 +251,53 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     return view(doc);
   }
 
-  /** Writes a new account: the email lookup document first (its unique _id decides who gets the email). */
+  const taken = (email: string) => new AccountError('email_taken', `an account with email ${email} already exists`);
+  const duplicate = (err: unknown) => (err as { code?: number }).code === 11000;
+
+  /**
+   * Claims the email's lookup document for the account `id` about to be written: 'claimed' (it
+   * was free), the id of a dead claim taken over (a creation that died between its two writes left
+   * a lookup naming no account), or 'taken' (it names a live account).
+   */
+  async function claimEmail(emailNormalized: string, id: string): Promise<'claimed' | 'taken' | { from: string }> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (await Emails.create({ _id: emailNormalized, accountId: id }).then(() => true, (err: unknown) => {
+        if (duplicate(err)) return false;
+        throw err;
+      })) return 'claimed';
+      const pointer = await Emails.findById(emailNormalized).lean<EmailDoc>();
+      if (!pointer) continue; // released meanwhile: claim again
+      const holder = await Accounts.findById(pointer.accountId).lean<AccountDoc>();
+      if (holder?.emailNormalized === emailNormalized) return 'taken';
+      // a dead claim, or one whose creation is still running: the unique emailNormalized index
+      // of accounts settles that race when the account is written (insert, below)
+      return (await db.updateIf(Emails, emailNormalized, { accountId: pointer.accountId }, { $set: { accountId: id } })) ? { from: pointer.accountId } : 'taken';
+    }
+    return 'taken';
+  }
+
+  /**
+   * Writes a new account. Crash rule: the email's lookup document first (its unique _id decides
+   * who gets the email), then the account. A crash between them leaves a lookup naming no
+   * account: sign-in treats the email as unknown and the next creation takes the claim over.
+   */
   async function insert(fields: Omit<AccountDoc, '_id' | 'emailNormalized' | 'createdAt' | 'updatedAt'>): Promise<AccountView> {
     const id = randomUUID();
     const emailNormalized = normalizeEmail(fields.email);
-    try {
-      // the lookup document first: its unique _id decides who gets the email, on every server
-      await Emails.create({ _id: emailNormalized, accountId: id });
-    } catch (err) {
-      if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${fields.email} already exists`);
-      throw err;
-    }
+    const claim = await claimEmail(emailNormalized, id);
+    if (claim === 'taken') throw taken(fields.email);
     try {
       const doc = await Accounts.create({ _id: id, emailNormalized, ...fields });
       return view(doc.toObject());
     } catch (err) {
-      await Emails.deleteOne({ _id: emailNormalized, accountId: id });
-      if ((err as { code?: number }).code === 11000) throw new AccountError('email_taken', `an account with email ${fields.email} already exists`);
+      if (claim === 'claimed') await Emails.deleteOne({ _id: emailNormalized, accountId: id });
+      else if (duplicate(err)) {
+        // the claim was not dead: its creation finished first. Point the lookup back at its account
+        // (administration only, and rare: a scan of accounts).
+        const winner = await Accounts.findOne({ emailNormalized }).lean<AccountDoc>();
+        if (winner) await db.updateIf(Emails, emailNormalized, { accountId: id }, { $set: { accountId: winner._id } });
+      }
+      if (duplicate(err)) throw taken(fields.email);
       throw err;
     }
   }
@@ -309,18 +340,42 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
 
     /**
-     * Once per database: writes the email lookup documents of accounts made before they existed.
-     * A marker document (no "@", so never an email) records that it ran.
+     * Once per database: writes the email lookup documents of accounts made before they existed
+     * (and repairs one that names no account). A marker document (no "@", so never an email)
+     * records that it ran — only when every account's lookup is right: a failure is retried
+     * (three tries), reported in `failed`, and leaves the marker unwritten so the next start runs it again.
      */
-    async backfillEmailLookups(): Promise<number> {
-      if (await Emails.findById(BACKFILL_MARKER).lean()) return 0;
+    async backfillEmailLookups(): Promise<{ added: number; failed: string[] }> {
+      if (await Emails.findById(BACKFILL_MARKER).lean()) return { added: 0, failed: [] };
       let added = 0;
+      const failed: string[] = [];
       for (const doc of await Accounts.find().lean<AccountDoc[]>()) {
-        if (await Emails.findById(doc.emailNormalized).lean()) continue;
-        await Emails.create({ _id: doc.emailNormalized, accountId: doc._id }).then(() => added++, () => {});
+        let problem: string | undefined;
+        for (let attempt = 0; attempt < 3; attempt++) {
+          try {
+            const pointer = await Emails.findById(doc.emailNormalized).lean<EmailDoc>();
+            if (pointer?.accountId === doc._id) { problem = undefined; break; }
+            if (!pointer) {
+              await Emails.create({ _id: doc.emailNormalized, accountId: doc._id }).catch((err: unknown) => {
+                if (!duplicate(err)) throw err; // written meanwhile: the next try looks again
+              });
+            } else {
+              const holder = await Accounts.findById(pointer.accountId).lean<AccountDoc>();
+              if (holder?.emailNormalized === doc.emailNormalized) { problem = `${doc.email}: the email is also ${holder._id}'s`; break; }
+              await db.updateIf(Emails, doc.emailNormalized, { accountId: pointer.accountId }, { $set: { accountId: doc._id } });
+            }
+            if ((await Emails.findById(doc.emailNormalized).lean<EmailDoc>())?.accountId === doc._id) { added++; problem = undefined; break; }
+            problem = `${doc.email}: the lookup did not stick`;
+          } catch (err) {
+            problem = `${doc.email}: ${(err as Error).message}`;
+          }
+        }
+        if (problem) failed.push(problem);
       }
-      await Emails.create({ _id: BACKFILL_MARKER, accountId: '-' }).catch(() => {});
-      return added;
+      if (!failed.length) await Emails.create({ _id: BACKFILL_MARKER, accountId: '-' }).catch((err: unknown) => {
+        if (!duplicate(err)) throw err;
+      });
+      return { added, failed };
     },
 
     async findById(id: string): Promise<AccountView | undefined> {

@@ -1,21 +1,20 @@
-// The administration service (AdminService, types.ts): what the console and the JSON API do, in
-// one place. Each action checks that its subject exists (404), applies the change through the
-// owning module's functions, ends sessions or emails the person where the action calls for it, and
-// writes one audit event (success, or failure with the reason). Device actions are audited by the
-// device registry itself, with the admin as actor in the device's own history.
+// The administration service (AdminService, types.ts): what the console, the JSON API and the
+// command line do, in one place. Each action checks that its subject exists (404), applies the
+// change through the owning module's functions, ends sessions or emails the person where the action
+// calls for it, and writes one audit event (success, or failure with the reason). Device actions
+// are audited by the device registry itself, with the admin as actor in the device's own history.
 import type { AccountStore, AccountView } from '../accounts/store.ts';
-import { AccountError } from '../accounts/store.ts';
 import type { PasswordLinks } from '../accounts/password-links.ts';
-import { ClientError, FIRST_PARTY_CLIENTS, type ClientStore, type ClientView } from '../oidc/clients.ts';
+import { FIRST_PARTY_CLIENTS, type ClientStore, type ClientView } from '../oidc/clients.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 import { OrganisationError, type Organisations } from '../orgs/store.ts';
 import type { AuditLog } from '../audit/store.ts';
 import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
-import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
+import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminUserDetails, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
 
 export interface AdminServiceDeps {
   issuer: string;
@@ -42,24 +41,14 @@ export interface AdminServiceDeps {
 
 const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminClient => client;
 
-/** Module errors an admin caused, as the status and code the API and console show. */
+/** A module's error an admin caused (client, account, organisation, device, audit query, edit conflict), with its kind and code. */
 function asAdminError(err: unknown): unknown {
-  if (err instanceof AdminError) return err;
-  if (err instanceof ClientError) {
-    if (err.code === 'not_found') return new AdminError(404, 'not_found', err.message);
-    if (err.code === 'client_exists') return new AdminError(409, 'client_exists', err.message);
-    return new AdminError(400, err.code, err.message);
-  }
-  if (err instanceof AccountError) {
-    if (err.code === 'not_found') return new AdminError(404, 'not_found', err.message);
-    if (err.code === 'email_taken') return new AdminError(409, 'email_taken', err.message);
-    return new AdminError(400, err.code, err.message);
-  }
-  if (err instanceof OrganisationError) return new AdminError(400, 'invalid_organisation', err.message);
-  // device rules, a bad audit cursor, an edit conflict: the module's own status and code
-  if (err instanceof UserFacingError && (err.status === 400 || err.status === 404 || err.status === 409)) return new AdminError(err.status, err.code, err.message);
-  return err;
+  if (err instanceof AdminError || !(err instanceof DomainError)) return err;
+  return new AdminError(err.kind, err.code, err.message);
 }
+
+/** The audit log's and device histories' actor: the command line acts as an admin. */
+const actorType = (actor: AdminActor): 'admin' | 'client' => (actor.type === 'cli' ? 'admin' : actor.type);
 
 export function createAdminService(deps: AdminServiceDeps): AdminService {
   const { accounts, clients, devices, organisations, audit } = deps;
@@ -67,7 +56,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
   /** Runs an admin action and audits it: success, or failure with the error code; errors come out as AdminError. */
   async function audited<R>(actor: AdminActor, type: AuditType, subject: AuditSubject, work: () => Promise<{ result: R; details?: AuditInput['details']; accountId?: string }>): Promise<R> {
     const base = {
-      type, actor: { type: actor.type, id: actor.id, label: actor.label }, subject,
+      type, actor: { type: actorType(actor), id: actor.id, label: actor.label }, subject,
       ...(actor.ip ? { ip: actor.ip } : {}), ...(subject.type === 'account' ? { accountId: subject.id } : {}),
     } as const;
     try {
@@ -83,31 +72,31 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
 
   async function account(accountId: string): Promise<AccountView> {
     const found = typeof accountId === 'string' ? await accounts.findById(accountId) : undefined;
-    if (!found) throw new AdminError(404, 'not_found', 'There is no such user.');
+    if (!found) throw new AdminError('not_found', 'not_found', 'There is no such user.');
     return found;
   }
 
   async function client(clientId: string): Promise<ClientView> {
     const found = typeof clientId === 'string' ? await clients.find(clientId) : undefined;
-    if (!found) throw new AdminError(404, 'not_found', `There is no client ${clientId}.`);
+    if (!found) throw new AdminError('not_found', 'not_found', `There is no client ${clientId}.`);
     return found;
   }
 
   async function device(deviceId: string) {
     const found = await devices.byId(deviceId);
-    if (!found) throw new AdminError(404, 'not_found', 'There is no such device.');
+    if (!found) throw new AdminError('not_found', 'not_found', 'There is no such device.');
     return found;
   }
 
   async function organisation(organisationId: string) {
     const found = typeof organisationId === 'string' && /^org_[\w-]{6,40}$/.test(organisationId) ? await organisations.byId(organisationId) : undefined;
-    if (!found) throw new AdminError(404, 'not_found', 'There is no such organisation.');
+    if (!found) throw new AdminError('not_found', 'not_found', 'There is no such organisation.');
     return found;
   }
 
   /** An admin does not lock themself out: their own account is changed by another admin. */
   function notSelf(actor: AdminActor, accountId: string, what: string): void {
-    if (actor.type === 'admin' && actor.id === accountId) throw new AdminError(409, 'own_account', `You cannot ${what} your own account: ask another administrator.`);
+    if (actor.type === 'admin' && actor.id === accountId) throw new AdminError('conflict', 'own_account', `You cannot ${what} your own account: ask another administrator.`);
   }
 
   function email(send: Promise<unknown>, what: string): void {
@@ -115,21 +104,24 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
   }
 
   const link = (token: string) => `${deps.issuer}/account/set-password?token=${encodeURIComponent(token)}`;
-  const who = (actor: AdminActor) => ({ id: actor.id, label: actor.label, type: actor.type, ...(actor.ip ? { ip: actor.ip } : {}) });
+  const who = (actor: AdminActor) => ({ id: actor.id, label: actor.label, type: actorType(actor), ...(actor.ip ? { ip: actor.ip } : {}) });
+  const byWhom = (actor: AdminActor) => (actor.type === 'cli' ? 'with the command line' : `by administrator ${actor.label}`);
+  const userDetails = (a: AccountView): AdminUserDetails => ({ ...adminUser(a), profile: a.profile, deviceVerification: a.deviceVerification });
   const clientSubject = (clientId: string): AuditSubject => ({ type: 'client', id: clientId });
   const accountSubject = (a: AccountView): AuditSubject => ({ type: 'account', id: a.id, label: a.email });
 
-  const USER_ACTIONS: Record<UserAction, { type: AuditType; run(actor: AdminActor, a: AccountView): Promise<{ result: AccountView; details?: AuditInput['details'] }> }> = {
+  type Performed = { account: AccountView; ended?: EndedSessions };
+  const USER_ACTIONS: Record<UserAction, { type: AuditType; run(actor: AdminActor, a: AccountView): Promise<{ result: Performed; details?: AuditInput['details'] }> }> = {
     disable: {
       type: 'admin.user.disabled',
       async run(actor, a) {
         notSelf(actor, a.id, 'disable');
         const result = await accounts.setDisabledById(a.id, true);
         const ended = await deps.endSessions(a.id);
-        return { result, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
+        return { result: { account: result, ended }, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
       },
     },
-    enable: { type: 'admin.user.enabled', run: async (_actor, a) => ({ result: await accounts.setDisabledById(a.id, false) }) },
+    enable: { type: 'admin.user.enabled', run: async (_actor, a) => ({ result: { account: await accounts.setDisabledById(a.id, false) } }) },
     lock: {
       type: 'admin.user.locked',
       async run(actor, a) {
@@ -137,10 +129,10 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         // locked out now, not at the next sign-in: its sessions and tokens end too
         const result = await accounts.setLocked(a.id, true);
         const ended = await deps.endSessions(a.id);
-        return { result, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
+        return { result: { account: result, ended }, details: { sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
       },
     },
-    unlock: { type: 'admin.user.unlocked', run: async (_actor, a) => ({ result: await accounts.setLocked(a.id, false) }) },
+    unlock: { type: 'admin.user.unlocked', run: async (_actor, a) => ({ result: { account: await accounts.setLocked(a.id, false) } }) },
     'reset-mfa': {
       type: 'admin.user.mfa_reset',
       async run(actor, a) {
@@ -150,7 +142,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         // the sessions those factors proved end too (back-channel logout included), as lock and reset do
         const ended = await deps.endSessions(a.id);
         email(deps.transports.email(await deps.messages.mfaReset(a.email)), 'an MFA reset notice');
-        return { result: (await accounts.findById(a.id))!, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null, sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
+        return { result: { account: (await accounts.findById(a.id))!, ended }, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null, sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
       },
     },
     'reset-password': {
@@ -161,10 +153,18 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         const ended = await deps.endSessions(a.id);
         const token = await deps.passwordLinks.issue(a.id, 'reset');
         email(deps.transports.email(await deps.messages.passwordResetByAdmin(a.email, link(token), deps.linkHours)), 'a password reset link');
-        return { result, details: { sessionsEnded: ended.sessions } };
+        return { result: { account: result, ended }, details: { sessionsEnded: ended.sessions } };
       },
     },
   };
+
+  async function perform(actor: AdminActor, accountId: string, action: UserAction): Promise<{ user: AdminUser; ended?: EndedSessions }> {
+    const step = USER_ACTIONS[action];
+    if (!step) throw new AdminError('invalid', 'invalid_request', `Unknown action ${String(action)}.`);
+    const a = await account(accountId);
+    const { account: changed, ended } = await audited(actor, step.type, accountSubject(a), () => step.run(actor, a));
+    return { user: adminUser(changed), ...(ended ? { ended } : {}) };
+  }
 
   return {
     clients: {
@@ -176,7 +176,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       },
       create(actor, input: ClientInput) {
         return audited(actor, 'admin.client.created', clientSubject(input.clientId), async () => {
-          if (FIRST_PARTY_CLIENTS.includes(input.clientId)) throw new AdminError(400, 'protected', `${input.clientId} is one of Tessera's own clients: choose another client id.`);
+          if (FIRST_PARTY_CLIENTS.includes(input.clientId)) throw new AdminError('invalid', 'protected', `${input.clientId} is one of Tessera's own clients: choose another client id.`);
           const created = await clients.create({
             clientId: input.clientId, redirectUris: input.redirectUris,
             ...(input.name ? { name: input.name } : {}),
@@ -217,6 +217,13 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
           return { result: undefined };
         });
       },
+      grantAdminApi(actor, clientId) {
+        return audited(actor, 'admin.client.api_granted', clientSubject(clientId), async () => {
+          await client(clientId);
+          const granted = await clients.grantAdminApi(clientId);
+          return { result: publicClient(granted), details: { grantTypes: granted.grantTypes } };
+        });
+      },
     },
 
     users: {
@@ -231,11 +238,19 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       async get(accountId) {
         return adminUser(await account(accountId));
       },
+      async list() {
+        return (await accounts.list()).map(adminUser);
+      },
+      async byEmail(email) {
+        const found = typeof email === 'string' ? await accounts.findByEmail(email) : undefined;
+        if (!found) throw new AdminError('not_found', 'not_found', `no account with email ${email}`);
+        return adminUser(found);
+      },
       create(actor, input) {
         return audited<{ user: AdminUser; invited: boolean }>(actor, 'admin.user.created', { type: 'account', id: '-', label: input.email }, async () => {
           const role = input.role ?? 'user';
           if (input.password !== undefined) {
-            const created = await accounts.create({ email: input.email, password: input.password, role, ...(input.name ? { name: input.name } : {}) });
+            const created = await accounts.create({ email: input.email, password: input.password, role, ...(input.name ? { name: input.name } : {}), ...(input.profile ? { profile: input.profile } : {}) });
             return { result: { user: adminUser(created), invited: false }, accountId: created.id, details: { role, invited: false } };
           }
           const created = await accounts.createInvited({ email: input.email, role, ...(input.name ? { name: input.name } : {}) });
@@ -245,15 +260,24 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         });
       },
       async act(actor, accountId, action) {
-        const step = USER_ACTIONS[action];
-        if (!step) throw new AdminError(400, 'invalid_request', `Unknown action ${String(action)}.`);
+        return (await perform(actor, accountId, action)).user;
+      },
+      perform,
+      async update(actor, accountId, change) {
         const a = await account(accountId);
-        return adminUser(await audited(actor, step.type, accountSubject(a), () => step.run(actor, a)));
+        return audited(actor, 'admin.user.updated', accountSubject(a), async () => {
+          const fields = { ...change.profile, ...(change.name !== undefined ? { name: change.name } : {}) };
+          let updated = a;
+          if (Object.keys(fields).length || change.deviceVerification === undefined) updated = await accounts.updateProfile(a.email, fields);
+          if (change.deviceVerification !== undefined) updated = await accounts.setDeviceVerification(a.email, change.deviceVerification);
+          const changed = [...Object.keys(fields), ...(change.deviceVerification !== undefined ? ['deviceVerification'] : [])];
+          return { result: userDetails(updated), details: { changed, ...(change.deviceVerification !== undefined ? { deviceVerification: change.deviceVerification } : {}) } };
+        });
       },
       async setRole(actor, accountId, role) {
         const a = await account(accountId);
         return adminUser(await audited(actor, 'admin.user.role_set', accountSubject(a), async () => {
-          if (role !== 'user' && role !== 'admin') throw new AdminError(400, 'invalid_request', 'A role is user or admin.');
+          if (role !== 'user' && role !== 'admin') throw new AdminError('invalid', 'invalid_request', 'A role is user or admin.');
           if (role !== 'admin') notSelf(actor, a.id, 'remove the admin role from');
           return { result: await accounts.setRole(a.id, role), details: { from: a.role, to: role } };
         }));
@@ -268,7 +292,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       get: device,
       async act(actor, deviceId, action) {
         await device(deviceId);
-        const why = `${action === 'unblock' ? 'unblocked' : 'removed'} by administrator ${actor.label}`;
+        const why = `${action === 'unblock' ? 'unblocked' : 'removed'} ${byWhom(actor)}`;
         try {
           if (action === 'unblock') return await devices.unblock(deviceId, 'admin', why, who(actor));
           const removed = await devices.remove(deviceId, 'admin', why, who(actor));
@@ -300,6 +324,13 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
     organisations: {
       list: () => organisations.list(),
       get: organisation,
+      async find(idOrName) {
+        try {
+          return await organisations.find(idOrName);
+        } catch (err) {
+          throw err instanceof OrganisationError ? new AdminError('not_found', 'not_found', err.message) : err;
+        }
+      },
       create(actor, name) {
         return audited(actor, 'admin.organisation.created', { type: 'organisation', id: '-', label: String(name) }, async () => {
           const created = await organisations.create(name);

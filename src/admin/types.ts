@@ -1,16 +1,24 @@
-// What administration can do, as one interface: the JSON API (/admin/api/v1) and the console
-// (/admin) both call these functions and nothing else, so every admin action is checked, applied
-// and audited the same way whichever door it came through. The implementation is service.ts.
+// What administration can do, as one interface: the JSON API (/admin/api/v1), the console (/admin)
+// and the `tessera` command line all call these functions and nothing else, so every admin action
+// is checked, applied and audited the same way whichever door it came through. The implementation
+// is service.ts.
 import type { AccountView, Role } from '../accounts/store.ts';
+import type { Profile } from '../accounts/profile.ts';
+import type { EndedSessions } from '../oidc/account-sessions.ts';
 import type { ClientView } from '../oidc/clients.ts';
 import type { Device } from '../devices/registry.ts';
 import type { Organisation } from '../orgs/store.ts';
 import type { AuditEvent, AuditFilter } from '../audit/events.ts';
+import { DomainError } from '../domain-error.ts';
 
-/** Who performs an admin action: a signed-in admin (console or their token) or a machine client. */
+/** Who performs an admin action: a signed-in admin (console or their token), a machine client, or the command line. */
 export type AdminActor =
   | { type: 'admin'; id: string; label: string; ip?: string }
-  | { type: 'client'; id: string; label: string; ip?: string };
+  | { type: 'client'; id: string; label: string; ip?: string }
+  | { type: 'cli'; id: string; label: string; ip?: undefined };
+
+/** An operator on the server: the audit log and device histories name it as the admin "command line" (id cli). */
+export const COMMAND_LINE = { type: 'cli', id: 'cli', label: 'command line' } as const satisfies AdminActor;
 
 /** What an admin may set on a client (create: all of it; edit: any subset; clientId never changes). */
 export interface ClientInput {
@@ -69,7 +77,19 @@ export interface NewUser {
   role?: Role;
   /** With a password the account is ready; without one an invitation email carries a set-password link. */
   password?: string;
+  /** Standard claims (the command line sets them; the console and the API do not offer them). */
+  profile?: Profile;
 }
+
+/** What the command line's `user update` changes: any of the name, profile claims (an empty value clears one) and new-device verification. */
+export interface UserChange {
+  name?: string;
+  profile?: Profile;
+  deviceVerification?: boolean;
+}
+
+/** An account with what `UserChange` sets. */
+export type AdminUserDetails = AdminUser & { profile: Profile; deviceVerification: boolean };
 
 export interface Page<T> {
   items: T[];
@@ -81,16 +101,13 @@ export type UserAction = 'disable' | 'enable' | 'lock' | 'unlock' | 'reset-mfa' 
 
 export type DeviceAction = 'unblock' | 'remove';
 
-/** A failure an admin caused: 400 (invalid, with a message per problem), 404 (no such thing), 409 (conflict). */
-export class AdminError extends Error {
+/**
+ * A failure an admin caused: invalid (with a message per problem), not found, or a conflict. Every
+ * module error an action meets comes out of the service as one, with the module's kind and code;
+ * the API and the console take its status from http/errors.ts.
+ */
+export class AdminError extends DomainError {
   override name = 'AdminError';
-  readonly status: 400 | 404 | 409;
-  readonly code: string;
-  constructor(status: 400 | 404 | 409, code: string, message: string) {
-    super(message);
-    this.status = status;
-    this.code = code;
-  }
 }
 
 export interface AdminService {
@@ -101,13 +118,22 @@ export interface AdminService {
     update(actor: AdminActor, clientId: string, patch: ClientPatch): Promise<AdminClient>;
     rotateSecret(actor: AdminActor, clientId: string): Promise<SecretIssued>;
     remove(actor: AdminActor, clientId: string): Promise<void>;
+    /** The client may call the admin API (client_credentials, scope admin): confidential clients only. */
+    grantAdminApi(actor: AdminActor, clientId: string): Promise<AdminClient>;
   };
   users: {
     /** By email or name (case-insensitive substring), ordered by email, `limit` per page (1-100). */
     search(query: { q?: string; cursor?: string; limit?: number }): Promise<Page<AdminUser>>;
     get(accountId: string): Promise<AdminUser>;
+    /** Every account, oldest first (the command line's `user list`). */
+    list(): Promise<AdminUser[]>;
+    /** 404 `no account with email …` when there is none. */
+    byEmail(email: string): Promise<AdminUser>;
     create(actor: AdminActor, input: NewUser): Promise<{ user: AdminUser; invited: boolean }>;
     act(actor: AdminActor, accountId: string, action: UserAction): Promise<AdminUser>;
+    /** `act`, with the sessions and grants the action ended (disable, lock, resets). */
+    perform(actor: AdminActor, accountId: string, action: UserAction): Promise<{ user: AdminUser; ended?: EndedSessions }>;
+    update(actor: AdminActor, accountId: string, change: UserChange): Promise<AdminUserDetails>;
     setRole(actor: AdminActor, accountId: string, role: Role): Promise<AdminUser>;
     devices(accountId: string): Promise<Device[]>;
   };
@@ -120,6 +146,8 @@ export interface AdminService {
   organisations: {
     list(): Promise<Organisation[]>;
     get(organisationId: string): Promise<Organisation>;
+    /** By id or exact name (the command line's --org); 404 when neither matches. */
+    find(idOrName: string): Promise<Organisation>;
     create(actor: AdminActor, name: string): Promise<Organisation>;
     rename(actor: AdminActor, organisationId: string, name: string): Promise<Organisation>;
     /** Adds (or updates) a member; `admin` makes them an organisation admin (new-device notices). */

@@ -16,7 +16,7 @@ export const AUDIT_TYPES = [
   // administration (console, JSON API or CLI)
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',
-  'admin.user.mfa_reset', 'admin.user.password_reset', 'admin.user.role_set',
+  'admin.user.mfa_reset', 'admin.user.password_reset', 'admin.user.role_set', 'admin.user.updated',
   'admin.organisation.created', 'admin.organisation.renamed', 'admin.organisation.member_set', 'admin.organisation.member_removed',
 ] as const;
 

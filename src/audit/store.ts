@@ -10,13 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import { stringify } from 'csv-stringify/sync';
 import type { Database } from '../db/database.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 import { AUDIT_TYPES, type AuditDetails, type AuditEvent, type AuditFilter, type AuditInput, type AuditSink } from './events.ts';
 
-/** A query the audit log cannot answer as asked (bad cursor, limit, date, type or outcome): a 400. */
-export class AuditError extends UserFacingError {
+/** A query the audit log cannot answer as asked (bad cursor, limit, date, type or outcome): invalid. */
+export class AuditError extends DomainError {
+  override name = 'AuditError';
   constructor(message: string) {
-    super(400, 'invalid_request', message);
+    super('invalid', 'invalid_request', message);
   }
 }
 
@@ -121,7 +122,7 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
   // administration filters by account or by type, newest first (MongoDB; the embedded server scans)
   schema.index({ accountId: 1, _id: -1 });
   schema.index({ type: 1, _id: -1 });
-  const Events = db.model<AuditDoc>('AuditEvent', schema, { expiresField: 'expiresAt' });
+  const Events = db.model<AuditDoc>('AuditEvent', schema, { expires: true });
 
   let seq = 0;
   const pending = new Set<Promise<unknown>>();

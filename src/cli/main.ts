@@ -1,12 +1,14 @@
 // The `tessera` admin command (npm run tessera -- <command>): bootstrap users, clients and signing
 // keys on the same database as the server, embedded or MONGODB_URI. --json prints one JSON object.
+// User, client, device and organisation commands go through the admin service (admin/service.ts)
+// as the COMMAND_LINE actor, so they are checked and audited as the console and the API are.
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { openServices, type Services } from '../services.ts';
 import { SIGNING_ALGS, type SigningAlg } from '../oidc/keys.ts';
 import type { PkcePolicy } from '../oidc/clients.ts';
 import type { Profile } from '../accounts/profile.ts';
-import type { AuditSubject, AuditType } from '../audit/events.ts';
+import { COMMAND_LINE } from '../admin/types.ts';
 
 const USAGE = `usage: tessera <command> [--json]
   user create --email E --password P [--name N] [--admin] [PROFILE]
@@ -35,9 +37,6 @@ PROFILE: [--given-name N] [--family-name N] [--preferred-username U] [--locale e
          [--picture https://...] [--street-address S] [--locality L] [--region R] [--postal-code P] [--country C]`;
 
 class UsageError extends Error {}
-class CliError extends Error {
-  override name = 'CliError';
-}
 
 const PROFILE_FLAGS = ['given-name', 'family-name', 'preferred-username', 'locale', 'zoneinfo', 'picture', 'street-address', 'locality', 'region', 'postal-code', 'country'] as const;
 
@@ -94,39 +93,47 @@ function pkcePolicy(value: string): PkcePolicy {
   return value;
 }
 
-/** The actor the device history and the audit log name for changes made here. */
-const COMMAND_LINE = { id: 'cli', label: 'command line', type: 'admin' } as const;
+/** `org add-member` / `org add-admin`: adding a member never takes an organisation admin's role away. */
+async function join(s: Services, v: Values, admin: boolean): Promise<Output> {
+  const [idOrName, email] = [required(v, 'org'), required(v, 'email')];
+  const found = await s.admin.organisations.find(idOrName);
+  const user = await s.admin.users.byEmail(email);
+  const org = await s.admin.organisations.setMember(COMMAND_LINE, found.id, user.id, admin || found.admins.includes(user.id));
+  return { json: { id: org.id, members: org.members.length, admins: org.admins.length }, text: `${v.email} is ${admin ? 'an admin' : 'a member'} of "${org.name}"` };
+}
 
 const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
   async 'user create'(s, v) {
-    const account = await s.accounts.create({
+    const { user } = await s.admin.users.create(COMMAND_LINE, {
       email: required(v, 'email'), password: required(v, 'password'),
       ...(v.name ? { name: v.name } : {}), role: v.admin ? 'admin' : 'user',
       profile: profileFrom(v),
     });
-    return { json: { id: account.id, email: account.email, role: account.role }, text: `created ${account.role} ${account.email} (${account.id})` };
+    return { json: { id: user.id, email: user.email, role: user.role }, text: `created ${user.role} ${user.email} (${user.id})` };
   },
   async 'user update'(s, v) {
     const email = required(v, 'email');
     const verification = v['device-verification'];
     if (verification !== undefined && verification !== 'on' && verification !== 'off') throw new UsageError(`--device-verification must be on or off, got "${verification}"`);
-    const profile = { ...profileFrom(v), ...(v.name !== undefined ? { name: v.name } : {}) };
-    let account = Object.keys(profile).length || verification === undefined ? await s.accounts.updateProfile(email, profile) : undefined;
-    if (verification !== undefined) account = await s.accounts.setDeviceVerification(email, verification === 'on');
+    const user = await s.admin.users.byEmail(email);
+    const account = await s.admin.users.update(COMMAND_LINE, user.id, {
+      profile: profileFrom(v), ...(v.name !== undefined ? { name: v.name } : {}), ...(verification !== undefined ? { deviceVerification: verification === 'on' } : {}),
+    });
     return {
-      json: { id: account!.id, email: account!.email, name: account!.name, profile: account!.profile, deviceVerification: account!.deviceVerification },
-      text: `updated ${account!.email}${verification !== undefined ? ` (new-device verification ${verification})` : ''}`,
+      json: { id: account.id, email: account.email, name: account.name, profile: account.profile, deviceVerification: account.deviceVerification },
+      text: `updated ${account.email}${verification !== undefined ? ` (new-device verification ${verification})` : ''}`,
     };
   },
   async 'user list'(s) {
-    const users = await s.accounts.list();
+    const users = await s.admin.users.list();
     return {
       json: { users: users.map((u) => ({ id: u.id, email: u.email, name: u.name, role: u.role, disabled: u.disabled })) },
       text: users.map((u) => `${u.id}  ${u.email}  ${u.role}${u.disabled ? '  DISABLED' : ''}`).join('\n') || '(no users)',
     };
   },
   async 'user disable'(s, v) {
-    const { account, ended } = await s.disableAccount(required(v, 'email'));
+    const user = await s.admin.users.byEmail(required(v, 'email'));
+    const { user: account, ended = { sessions: 0, grants: 0, backchannelFailures: [] } } = await s.admin.users.perform(COMMAND_LINE, user.id, 'disable');
     const failures = ended.backchannelFailures.length ? `; back-channel logout failed for ${ended.backchannelFailures.join(', ')}` : '';
     return {
       json: { id: account.id, email: account.email, disabled: true, sessionsEnded: ended.sessions, grantsRevoked: ended.grants, backchannelFailures: ended.backchannelFailures },
@@ -138,47 +145,47 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
       if (g !== 'refresh_token' && g !== 'client_credentials') throw new UsageError(`--grant must be refresh_token or client_credentials, got "${g}"`);
       return g;
     });
-    const client = await s.clients.create({
+    const created = await s.admin.clients.create(COMMAND_LINE, {
       clientId: required(v, 'client-id'),
       redirectUris: v['redirect-uri'] ?? [],
       postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
       grants,
-      public: v.public === true,
+      ...(v.public === true ? { tokenEndpointAuthMethod: 'none' as const } : {}),
       skipConsent: v['skip-consent'] === true,
       ...(v.name ? { name: v.name } : {}),
       ...(v['backchannel-logout-uri'] ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
       ...(v.pkce !== undefined ? { pkce: pkcePolicy(v.pkce) } : {}),
       ...(v['minimum-acr'] !== undefined ? { minimumAcr: v['minimum-acr'] } : {}),
     });
+    const { client } = created;
+    const secret = 'clientSecret' in created ? created.clientSecret : undefined;
     return {
-      json: { client_id: client.clientId, ...(client.clientSecret ? { client_secret: client.clientSecret } : {}) },
-      text: `client_id:     ${client.clientId}\n${client.clientSecret ? `client_secret: ${client.clientSecret}\n(shown once here; store it now)` : '(public client: no secret)'}`,
+      json: { client_id: client.clientId, ...(secret ? { client_secret: secret } : {}) },
+      text: `client_id:     ${client.clientId}\n${secret ? `client_secret: ${secret}\n(shown once here; store it now)` : '(public client: no secret)'}`,
     };
   },
   async 'client list'(s) {
-    const clients = await s.clients.list();
+    const clients = await s.admin.clients.list();
     return {
-      json: { clients: clients.map(({ clientSecret: _secret, ...c }) => c) },
+      json: { clients },
       text: clients.map((c) => `${c.clientId}  ${c.grantTypes.join(',')}  ${c.redirectUris.join(' ')}`).join('\n') || '(no clients)',
     };
   },
   async 'client delete'(s, v) {
     const id = required(v, 'client-id');
-    await s.clients.remove(id);
+    await s.admin.clients.remove(COMMAND_LINE, id);
     return { json: { client_id: id, deleted: true }, text: `deleted client ${id}` };
   },
   async 'client grant-admin-api'(s, v) {
-    const client = await s.clients.grantAdminApi(required(v, 'client-id'));
+    const client = await s.admin.clients.grantAdminApi(COMMAND_LINE, required(v, 'client-id'));
     return {
       json: { client_id: client.clientId, admin_api: client.adminApi, grant_types: client.grantTypes, scope: 'admin' },
       text: `client ${client.clientId} may use the admin API: client_credentials token requests with scope=admin (grants: ${client.grantTypes.join(', ')})`,
     };
   },
   async 'device list'(s, v) {
-    const email = required(v, 'email');
-    const account = await s.accounts.findByEmail(email);
-    if (!account) throw new CliError(`no account with email ${email}`);
-    const devices = await s.devices.listFor(account.id);
+    const account = await s.admin.users.byEmail(required(v, 'email'));
+    const devices = await s.admin.users.devices(account.id);
     const day = (d?: Date) => (d ? d.toISOString().slice(0, 16).replace('T', ' ') : '-');
     return {
       json: { account: account.id, devices },
@@ -190,36 +197,31 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     };
   },
   async 'device unblock'(s, v) {
-    const device = await s.devices.unblock(required(v, 'id'), 'admin', 'unblocked with the command line', COMMAND_LINE);
+    const device = await s.admin.devices.act(COMMAND_LINE, required(v, 'id'), 'unblock');
     return { json: { id: device.id, state: device.state }, text: `unblocked ${device.id}: ${device.state}` };
   },
   async 'device remove'(s, v) {
-    const device = await s.devices.remove(required(v, 'id'), 'admin', 'removed with the command line', COMMAND_LINE);
+    const device = await s.admin.devices.act(COMMAND_LINE, required(v, 'id'), 'remove');
     return { json: { id: device.id, state: device.state }, text: `removed ${device.id}` };
   },
   async 'device flag'(s, v) {
     if ((v.add === undefined) === (v.remove === undefined)) throw new UsageError('give exactly one of --add F or --remove F');
-    const device = await s.devices.flag(required(v, 'id'), v.add !== undefined ? { add: v.add } : { remove: v.remove! }, 'admin', COMMAND_LINE);
+    const device = await s.admin.devices.flag(COMMAND_LINE, required(v, 'id'), v.add !== undefined ? { add: v.add } : { remove: v.remove! });
     return { json: { id: device.id, flags: device.flags }, text: `${device.id} flags: ${device.flags.join(', ') || '(none)'}` };
   },
   async 'device rename'(s, v) {
-    const device = await s.devices.rename(required(v, 'id'), required(v, 'name'), 'admin', COMMAND_LINE);
+    const [id, name] = [required(v, 'id'), required(v, 'name')];
+    const device = await s.admin.devices.rename(COMMAND_LINE, id, name);
     return { json: { id: device.id, name: device.name }, text: `${device.id} is now "${device.name}"` };
   },
   async 'org create'(s, v) {
-    const org = await s.organisations.create(required(v, 'name'));
+    const org = await s.admin.organisations.create(COMMAND_LINE, required(v, 'name'));
     return { json: { id: org.id, name: org.name }, text: `created organisation "${org.name}" (${org.id})` };
   },
-  async 'org add-member'(s, v) {
-    const org = await s.organisations.addMember(required(v, 'org'), required(v, 'email'));
-    return { json: { id: org.id, members: org.members.length, admins: org.admins.length }, text: `${v.email} is a member of "${org.name}"` };
-  },
-  async 'org add-admin'(s, v) {
-    const org = await s.organisations.addAdmin(required(v, 'org'), required(v, 'email'));
-    return { json: { id: org.id, members: org.members.length, admins: org.admins.length }, text: `${v.email} is an admin of "${org.name}"` };
-  },
+  'org add-member': (s, v) => join(s, v, false),
+  'org add-admin': (s, v) => join(s, v, true),
   async 'org list'(s) {
-    const orgs = await s.organisations.list();
+    const orgs = await s.admin.organisations.list();
     return { json: { organisations: orgs }, text: orgs.map((o) => `${o.id}  ${o.name}  ${o.members.length} member(s), ${o.admins.length} admin(s)`).join('\n') || '(no organisations)' };
   },
   async 'keys list'(s) {
@@ -242,29 +244,6 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
   },
 };
 
-/** The CLI's admin actions in the audit log (device commands are audited by the device registry). */
-const AUDITED: Record<string, { type: AuditType; subject(v: Values, out: Output): AuditSubject }> = {
-  'user create': { type: 'admin.user.created', subject: (v, out) => ({ type: 'account', id: String(out.json.id), label: String(v.email) }) },
-  'user disable': { type: 'admin.user.disabled', subject: (v, out) => ({ type: 'account', id: String(out.json.id), label: String(v.email) }) },
-  'client create': { type: 'admin.client.created', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
-  'client delete': { type: 'admin.client.deleted', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
-  'client grant-admin-api': { type: 'admin.client.api_granted', subject: (v) => ({ type: 'client', id: String(v['client-id']) }) },
-  'org create': { type: 'admin.organisation.created', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
-  'org add-member': { type: 'admin.organisation.member_set', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
-  'org add-admin': { type: 'admin.organisation.member_set', subject: (_v, out) => ({ type: 'organisation', id: String(out.json.id) }) },
-};
-
-async function audited(s: Services, name: string, v: Values, out: Output): Promise<void> {
-  const entry = AUDITED[name];
-  if (!entry) return;
-  const subject = entry.subject(v, out);
-  await s.audit.write({
-    type: entry.type, outcome: 'success', actor: { type: 'admin', id: COMMAND_LINE.id, label: COMMAND_LINE.label }, subject,
-    ...(subject.type === 'account' ? { accountId: subject.id } : {}),
-    details: { command: name, ...(name === 'org add-admin' || name === 'org add-member' ? { account: String(v.email), admin: name === 'org add-admin' } : {}) },
-  });
-}
-
 export async function runCli(argv: string[]): Promise<number> {
   let values: Values;
   let positionals: string[];
@@ -285,7 +264,6 @@ export async function runCli(argv: string[]): Promise<number> {
   try {
     services = await openServices(loadConfig(), { owner: 'cli', log: (line) => console.error(line) });
     const out = await command(services, values);
-    await audited(services, name, values, out);
     console.log(values.json ? JSON.stringify(out.json) : out.text);
     return 0;
   } catch (err) {

@@ -16,9 +16,34 @@ export class DatabaseError extends Error {
   override name = 'DatabaseError';
 }
 
+/** The one expiry field name: a Date after which a document is dead (filtered on read, removed by TTL/purge). */
+export const EXPIRES_AT = 'expiresAt';
+
 export interface ModelOptions {
-  /** Name of a Date field after which documents are dead (filtered on read, removed by TTL/purge). */
-  expiresField?: string;
+  /**
+   * Documents carry `expiresAt` (EXPIRES_AT): a TTL index removes them on MongoDB, the keeper in
+   * tools/ferretdb on the embedded database, which knows only that one field name.
+   */
+  expires?: boolean;
+}
+
+/** What a write meets after the test hook's simulated crash (WriteFaults). */
+export class SimulatedCrash extends Error {
+  override name = 'SimulatedCrash';
+}
+
+/**
+ * TEST-ONLY fault injection (ConnectOptions.faults; never set in production): counts writes and,
+ * once armed, lets `n` more through and fails every later one, as a process that died after its
+ * nth write would leave the database.
+ */
+export interface WriteFaults {
+  /** Writes so far (every insert, update, delete through a registered model). */
+  readonly writes: number;
+  /** The next `n` writes go through; every write after them fails with SimulatedCrash. */
+  crashAfter(n: number): void;
+  /** Whether an armed crash has happened. */
+  readonly crashed: boolean;
 }
 
 export interface Database {
@@ -35,6 +60,21 @@ export interface Database {
    */
   updateIf<T>(model: Model<T>, id: string, when: Record<string, unknown>, update: UpdateQuery<T>): Promise<boolean>;
   /**
+   * updateIf that resolves to the document after the update (undefined: it did not match, nothing
+   * was written). The one primitive behind every guarded write: the same success rule (a document
+   * came back) on both servers.
+   */
+  modifyIf<T>(model: Model<T>, id: string, when: Record<string, unknown>, update: UpdateQuery<T>): Promise<T | undefined>;
+  /**
+   * Where a guard is checked: by the server, in the update's filter (MongoDB), or in this process
+   * under the key's lock before an update by _id alone (FerretDB pushes down nothing but a bare
+   * _id filter, so a guarded filter would scan the collection). Tests can make the embedded
+   * database take the MongoDB lines (ConnectOptions.guardsInServer).
+   */
+  guardsInServer: boolean;
+  /** The test hook (ConnectOptions.faults), absent in production. */
+  faults?: WriteFaults;
+  /**
    * Applies `update` to the document with this _id and resolves to the document as it was before
    * (undefined: there is none, nothing was written): one command, atomic on MongoDB, under the
    * per-key lock on FerretDB. For claims: the update must change nothing when applied twice
@@ -48,6 +88,8 @@ export interface Database {
    * the embedded server SQLite plans a scan while a table is empty, so ask once it holds documents.
    */
   idLookupIndexed(model: Model<unknown>): Promise<boolean>;
+  /** The collections whose documents expire (by EXPIRES_AT). */
+  expiringCollections(): string[];
   /** Deletes expired documents now (tests, CLI); the server's own expiry needs no call. */
   purgeExpired(now?: Date): Promise<number>;
   close(): Promise<void>;
@@ -62,6 +104,13 @@ export interface ConnectOptions {
   connectTimeoutMs: number;
   /** Emit the driver's commandStarted events (tests and the benchmark count database operations). */
   monitorCommands?: boolean;
+  /**
+   * TEST-ONLY: check guards in the update's filter on the embedded database too, as on MongoDB
+   * (slower there: a scan), so the suite runs the lines only MongoDB would otherwise run.
+   */
+  guardsInServer?: boolean;
+  /** TEST-ONLY: the write-fault hook (WriteFaults). */
+  faults?: boolean;
 }
 
 // sift is CommonJS: under NodeNext the default import is its module object, which carries .default
@@ -101,18 +150,25 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
   const kind: ServerKind = 'ferretdbVersion' in info ? 'ferretdb' : 'mongodb';
 
   const models: Model<unknown>[] = [];
-  const expiring: { model: Model<unknown>; field: string }[] = [];
+  const expiring: Model<unknown>[] = [];
   const lock = createKeyedLock();
+  // the in-process lock: the one thing the embedded server needs that MongoDB does not
+  const locked = <R>(key: string, work: () => Promise<R>): Promise<R> => (kind === 'ferretdb' ? lock(key, work) : work());
+  const guardsInServer = kind === 'mongodb' || options.guardsInServer === true;
+  const faults = options.faults ? writeFaults() : undefined;
 
   const db: Database = {
     connection,
     kind,
-    model<T>(name: string, schema: Schema<T>, { expiresField }: ModelOptions = {}) {
+    guardsInServer,
+    ...(faults ? { faults } : {}),
+    model<T>(name: string, schema: Schema<T>, { expires }: ModelOptions = {}) {
       // FerretDB: the keeper indexes expiresAt itself (it would ignore a plain index here)
-      if (expiresField && kind === 'mongodb') schema.index({ [expiresField]: 1 }, { expireAfterSeconds: 0 });
+      if (expires && kind === 'mongodb') schema.index({ [EXPIRES_AT]: 1 }, { expireAfterSeconds: 0 });
+      if (faults) faults.watch(schema);
       const model = connection.model<T>(name, schema);
       models.push(model as unknown as Model<unknown>);
-      if (expiresField) expiring.push({ model: model as unknown as Model<unknown>, field: expiresField });
+      if (expires) expiring.push(model as unknown as Model<unknown>);
       return model;
     },
     async init() {
@@ -125,23 +181,23 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       }
     },
     async updateIf(model, id, when, update) {
-      if (kind === 'mongodb') {
-        const res = await model.updateOne({ $and: [{ _id: id }, when] } as never, update);
-        return res.modifiedCount === 1;
-      }
-      return lock(`${model.collection.name}/${id}`, async () => {
-        const doc = await model.findById(id).lean();
-        if (!doc || !sift(when)(doc)) return false;
-        const res = await model.updateOne({ _id: id } as never, update);
-        return res.matchedCount === 1;
+      return (await db.modifyIf(model, id, when, update)) !== undefined;
+    },
+    modifyIf(model, id, when, update) {
+      return locked(`${model.collection.name}/${id}`, async () => {
+        if (!guardsInServer) {
+          const doc = await model.findById(id).lean();
+          if (!doc || !sift(when)(doc)) return undefined;
+        }
+        const filter = guardsInServer ? { $and: [{ _id: id }, when] } : { _id: id };
+        return ((await model.findOneAndUpdate(filter as never, update, { returnDocument: 'after' }).lean()) ?? undefined) as never;
       });
     },
     async claim(model, id, update) {
-      const apply = async () => (await model.findOneAndUpdate({ _id: id } as never, update, { returnDocument: 'before' }).lean()) ?? undefined;
-      return (kind === 'mongodb' ? apply() : lock(`${model.collection.name}/${id}`, apply)) as never;
+      return locked(`${model.collection.name}/${id}`, async () => ((await model.findOneAndUpdate({ _id: id } as never, update, { returnDocument: 'before' }).lean()) ?? undefined) as never);
     },
     exclusive(key, work) {
-      return kind === 'mongodb' ? work() : lock(key, work);
+      return locked(key, work);
     },
     async idLookupIndexed(model) {
       // SQLite's EXPLAIN does not check the schema cookie: a pooled connection idle since before
@@ -151,10 +207,11 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       const plan = await model.find({ _id: '-probe-' } as never).explain() as Plan | Plan[];
       return planUsesIndex(Array.isArray(plan) ? plan[0]! : plan);
     },
+    expiringCollections: () => expiring.map((m) => m.collection.name),
     async purgeExpired(now = new Date()) {
       let removed = 0;
-      for (const { model, field } of expiring) {
-        const res = await model.deleteMany({ [field]: { $lte: now } });
+      for (const model of expiring) {
+        const res = await model.deleteMany({ [EXPIRES_AT]: { $lte: now } });
         removed += res.deletedCount;
       }
       return removed;
@@ -164,4 +221,32 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
     },
   };
   return db;
+}
+
+/** Every mongoose write a store can make: query writes, document saves (create), model inserts. */
+const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'replaceOne', 'deleteOne', 'deleteMany'] as const;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema may be watched
+function writeFaults(): WriteFaults & { watch(schema: Schema<any>): void } {
+  let writes = 0;
+  let allowed = Number.POSITIVE_INFINITY;
+  let crashed = false;
+  const check = () => {
+    if (writes >= allowed) {
+      crashed = true;
+      throw new SimulatedCrash(`simulated crash before write ${writes + 1}`);
+    }
+    writes++;
+  };
+  return {
+    get writes() { return writes; },
+    get crashed() { return crashed; },
+    crashAfter(n: number) { allowed = writes + n; },
+    watch(schema) {
+      schema.pre([...QUERY_WRITES], check);
+      schema.pre('save', check);
+      schema.pre('insertMany', check);
+      schema.pre('bulkWrite', check);
+    },
+  };
 }

@@ -3,9 +3,9 @@
 // per-document lock on the embedded database); a lost race reads again and reapplies the change.
 import type { Model } from 'mongoose';
 import type { Database } from './database.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 
-const conflict = () => new UserFacingError(409, 'edit_conflict', 'The change could not be saved because of changes made at the same time. Reload the page and try again.');
+const conflict = () => new DomainError('conflict', 'edit_conflict', 'The change could not be saved because of changes made at the same time. Reload the page and try again.');
 
 interface Revisioned {
   _id: string;

@@ -14,7 +14,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { forget, memoized } from '../db/request-memo.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
 import type { ClientInfo, Location } from './client-info.ts';
@@ -93,9 +93,10 @@ interface FailureDoc {
   expiresAt: Date;
 }
 
-export class DeviceError extends UserFacingError {
+export class DeviceError extends DomainError {
+  override name = 'DeviceError';
   constructor(message: string) {
-    super(400, 'device_error', message);
+    super('invalid', 'device_error', message);
   }
 }
 
@@ -132,7 +133,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     history: { type: Schema.Types.Mixed, default: [] },
     pending: Schema.Types.Mixed,
     expiresAt: Date,
-  }, { collection: 'devices', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'devices', versionKey: false, minimize: false }), { expires: true });
   const AccountDevices = db.model<AccountDevicesDoc>('AccountDevices', new Schema<AccountDevicesDoc>(
     { _id: String, rev: Number, byBrowser: { type: Schema.Types.Mixed, default: {} }, ids: { type: [String], default: [] } },
     { collection: 'account_devices', versionKey: false, minimize: false },
@@ -140,7 +141,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   const Failures = db.model<FailureDoc>('DeviceFailure', new Schema<FailureDoc>(
     { _id: String, rev: Number, count: Number, expiresAt: { type: Date, required: true } },
     { collection: 'device_failures', versionKey: false },
-  ), { expiresField: 'expiresAt' });
+  ), { expires: true });
 
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
   // an account's device list is read once per request (db/request-memo.ts); its writes forget it

@@ -24,7 +24,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { Sealer } from '../crypto/seal.ts';
 import { NO_AUDIT, type AuditDetails, type AuditSink } from '../audit/events.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 
 export type Channel = 'email' | 'sms' | 'voice';
 
@@ -83,12 +83,12 @@ export interface SendCaps {
 export type AllowSend = () => Promise<void>;
 
 /** A code that cannot be made or sent now; a page that does not handle it shows it as a 4xx (429 at a cap). */
-export class ChallengeError extends UserFacingError {
+export class ChallengeError extends DomainError {
   override name = 'ChallengeError';
   declare readonly code: 'resend_too_soon' | 'missing' | 'cannot_extend' | 'resend_limit' | 'send_limit';
   readonly retryAfterSeconds: number;
   constructor(code: ChallengeError['code'], message: string, retryAfterSeconds = 0) {
-    super(code === 'resend_limit' || code === 'send_limit' || code === 'resend_too_soon' ? 429 : 400, code, message);
+    super(code === 'resend_limit' || code === 'send_limit' || code === 'resend_too_soon' ? 'limited' : 'invalid', code, message);
     this.retryAfterSeconds = retryAfterSeconds;
   }
 }
@@ -115,7 +115,7 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
     failures: { type: Number, default: 0 },
     verifiedAt: Date,
     undeliveredAt: Date,
-  }, { collection: 'challenges', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'challenges', versionKey: false }), { expires: true });
 
   const keyOf = (scope: string, purpose: string, channel: Channel) => `${purpose}:${channel}:${scope}`;
   const context = (id: string) => `one-time-code:${id}`;

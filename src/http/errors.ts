@@ -1,7 +1,9 @@
-// Errors are values with a meaning: a status and a message safe to show. One middleware renders
-// every error as a page or JSON; stack traces go to the log, never to the user.
+// Errors are values with a meaning: a route's UserFacingError carries its status, a store's or
+// domain module's DomainError (domain-error.ts) its kind, mapped to a status here and nowhere else.
+// One middleware renders every error as a page or JSON; stack traces go to the log, never to the user.
 import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
+import { DomainError, type ErrorKind } from '../domain-error.ts';
 
 export class UserFacingError extends Error {
   override name = 'UserFacingError';
@@ -13,6 +15,13 @@ export class UserFacingError extends Error {
     this.code = code;
   }
 }
+
+/** The one place a domain error's kind becomes an HTTP status (pages, the admin API and console). */
+export const STATUS_OF_KIND: Readonly<Record<ErrorKind, 400 | 403 | 404 | 409 | 429>> = {
+  not_found: 404, conflict: 409, invalid: 400, forbidden: 403, limited: 429,
+};
+
+export const statusOf = (err: DomainError): 400 | 403 | 404 | 409 | 429 => STATUS_OF_KIND[err.kind];
 
 /** What a page says while the database is unreachable (HTTP 503; the request id follows on the page). */
 export const DATABASE_UNAVAILABLE_MESSAGE = 'Tessera cannot reach its database right now; try again in a moment.';
@@ -37,6 +46,7 @@ export function databaseUnavailable(err: unknown): boolean {
 
 function describe(err: unknown): { status: number; code: string; message: string } {
   if (err instanceof UserFacingError) return err;
+  if (err instanceof DomainError) return { status: statusOf(err), code: err.code, message: err.message };
   if (databaseUnavailable(err)) return { status: 503, code: 'temporarily_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE };
   if (err instanceof oidcErrors.SessionNotFound) {
     return { status: 400, code: 'session_expired', message: 'This sign-in has expired or was already completed. Go back to the application and start again.' };

@@ -54,7 +54,7 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
     next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
-  }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
   const view = (doc: FlowDoc): Flow => ({

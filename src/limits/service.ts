@@ -12,7 +12,7 @@ import { createHmac } from 'node:crypto';
 import type { RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import type { Database } from '../db/database.ts';
 import { lockSeconds, startsLockout, type Backoff } from '../policy/limits.ts';
-import { createDbLimiter, limitModel } from './store.ts';
+import { createDbLimiter, limitModel, migrateLegacyExpiry } from './store.ts';
 import type { CodeMessages, Whereabouts } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 
@@ -208,6 +208,9 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
         .finally(() => sending.delete(job));
       sending.add(job);
     },
+    /** Start-up: counters of an earlier version onto the one expiry field (limits/store.ts). */
+    migrate: () => migrateLegacyExpiry(model),
+
     /** Waits for lockout emails being sent (tests, shutdown). */
     async settled(): Promise<void> {
       await Promise.all([...sending]);

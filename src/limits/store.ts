@@ -3,7 +3,8 @@
 // the embedded FerretDB cannot index), time comes from the one injected clock (RateLimiterMongo
 // and RateLimiterMemory read Date.now()), and counting is exact — a conditional single-document
 // update on MongoDB, an in-process per-key lock on FerretDB (exact in one process; several
-// processes need MongoDB, README). Counters expire with the database's own expiry (`expire`).
+// processes need MongoDB, README). Counters expire with the database's own expiry (`expiresAt`;
+// counters written before it was the one expiry field carry `expire`, honoured until they die).
 import { createRequire } from 'node:module';
 import type { Model } from 'mongoose';
 import { Schema } from 'mongoose';
@@ -21,8 +22,16 @@ const rlf = {
 export interface LimitDoc {
   _id: string;
   points: number;
-  expire: Date | null;
+  expiresAt: Date | null;
+  /** The expiry of a counter written by an earlier version (read, never written). */
+  expire?: Date | null;
 }
+
+/** When the counter dies (null: never). */
+const until = (doc: LimitDoc): Date | null => (doc.expiresAt !== undefined && doc.expiresAt !== null ? doc.expiresAt : doc.expire ?? null);
+/** Filters for a counter that is alive, and one that has died, at `now` (earlier versions' field too). */
+const LIVE = (now: Date) => ({ $or: [{ expiresAt: { $gt: now } }, { expire: { $gt: now } }, { expiresAt: null, expire: null }] });
+const DEAD = (now: Date) => ({ $or: [{ expiresAt: { $lte: now } }, { expire: { $lte: now } }] });
 
 export type LimitModel = Model<LimitDoc>;
 
@@ -30,8 +39,28 @@ export function limitModel(db: Database): LimitModel {
   return db.model<LimitDoc>('Limit', new Schema<LimitDoc>({
     _id: String,
     points: { type: Number, required: true },
-    expire: { type: Date, default: null },
-  }, { collection: 'limits', versionKey: false }), { expiresField: 'expire' });
+    expiresAt: { type: Date, default: null },
+    expire: { type: Date },
+  }, { collection: 'limits', versionKey: false }), { expires: true });
+}
+
+/**
+ * Moves counters written before `expiresAt` was the one expiry field onto it (the embedded
+ * database's keeper purges by expiresAt only). Once per start, a scan of `limits`; each counter is
+ * one update by _id. Resolves to the ids it could not move (reported; the next start tries again).
+ */
+export async function migrateLegacyExpiry(model: LimitModel): Promise<{ moved: number; failed: string[] }> {
+  let moved = 0;
+  const failed: string[] = [];
+  for (const doc of await model.find({ expire: { $exists: true } }).lean<LimitDoc[]>()) {
+    try {
+      await model.updateOne({ _id: doc._id }, { $set: { expiresAt: until(doc) }, $unset: { expire: '' } });
+      moved++;
+    } catch (err) {
+      failed.push(`${doc._id}: ${(err as Error).message}`);
+    }
+  }
+  return { moved, failed };
 }
 
 export interface StoreOptions {
@@ -43,7 +72,10 @@ export interface StoreOptions {
 
 /** A rate-limiter-flexible limiter (consume, get, block, delete) kept in `limits`. */
 export function createDbLimiter(db: Database, model: LimitModel, clock: () => Date, options: StoreOptions): StoreAbstractType {
-  const live = (doc: LimitDoc | null, now: Date): doc is LimitDoc => !!doc && (doc.expire === null || doc.expire > now);
+  const live = (doc: LimitDoc | null, now: Date): doc is LimitDoc => {
+    const end = doc ? until(doc) : undefined;
+    return !!doc && (end === null || end! > now);
+  };
 
   class DbLimiter extends rlf.RateLimiterStoreAbstract {
     constructor() {
@@ -51,7 +83,8 @@ export function createDbLimiter(db: Database, model: LimitModel, clock: () => Da
     }
 
     _getRateLimiterRes(_key: string, changedPoints: number, doc: LimitDoc): ResType {
-      const msBeforeNext = doc.expire ? Math.max(doc.expire.getTime() - clock().getTime(), 0) : -1;
+      const end = until(doc);
+      const msBeforeNext = end ? Math.max(end.getTime() - clock().getTime(), 0) : -1;
       return new rlf.RateLimiterRes(Math.max(this.points - doc.points, 0), msBeforeNext, doc.points, doc.points === changedPoints);
     }
 
@@ -66,47 +99,34 @@ export function createDbLimiter(db: Database, model: LimitModel, clock: () => Da
 
     async _upsert(key: string, points: number, msDuration: number, forceExpire = false): Promise<LimitDoc> {
       const now = clock();
-      const expire = msDuration > 0 ? new Date(now.getTime() + msDuration) : null;
+      const expiresAt = msDuration > 0 ? new Date(now.getTime() + msDuration) : null;
+      const fresh = { _id: key, points, expiresAt };
       if (forceExpire) {
-        // two requests setting one key at once (a block) race on the upsert's insert: on FerretDB
-        // the key's lock orders them; on MongoDB the loser's duplicate-key error means the key now
-        // exists, so its update goes through the second time
-        const set = () => model.updateOne({ _id: key }, { $set: { points, expire } }, { upsert: true });
+        // two requests setting one key at once (a block) race on the upsert's insert: the key's
+        // lock orders them on the embedded server; on MongoDB the loser's duplicate-key error
+        // means the key now exists, so its update goes through the second time
+        const set = () => model.updateOne({ _id: key }, { $set: { points, expiresAt }, $unset: { expire: '' } }, { upsert: true });
         await db.exclusive(`limits/${key}`, () => set().catch((err: { code?: number }) => {
           if (err.code === 11000) return set();
           throw err;
         }));
-        return { _id: key, points, expire };
+        return fresh;
       }
-      if (db.kind === 'mongodb') return upsertAtomic(key, points, expire);
-      // FerretDB: read-check-write under the key's lock
-      return db.exclusive(`limits/${key}`, async () => {
-        const doc = await model.findById(key).lean<LimitDoc>();
-        if (live(doc, clock())) {
-          await model.updateOne({ _id: key }, { $inc: { points } });
-          return { ...doc, points: doc.points + points };
-        }
-        await model.updateOne({ _id: key }, { $set: { points, expire } }, { upsert: true });
-        return { _id: key, points, expire };
-      });
+      // add to a live count, or create it, or replace a dead one: each step one guarded write
+      // (db.modifyIf), the same lines on both servers; a lost race goes round again
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const added = await db.modifyIf(model, key, LIVE(now), { $inc: { points } });
+        if (added) return added;
+        const created = await model.create(fresh).then(() => true, (err: { code?: number }) => {
+          if (err.code === 11000) return false;
+          throw err;
+        });
+        if (created) return fresh;
+        const replaced = await db.modifyIf(model, key, DEAD(now), { $set: { points, expiresAt }, $unset: { expire: '' } });
+        if (replaced) return replaced;
+      }
+      throw new Error(`limit counter ${key} is contended`);
     }
-  }
-
-  /** MongoDB: add to a live count, or replace an expired one, or create it — each step one conditional update. */
-  async function upsertAtomic(key: string, points: number, expire: Date | null): Promise<LimitDoc> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const now = clock();
-      const added = await model.findOneAndUpdate({ $and: [{ _id: key }, { $or: [{ expire: { $gt: now } }, { expire: null }] }] } as never, { $inc: { points } }, { new: true }).lean<LimitDoc>();
-      if (added) return added;
-      const replaced = await model.findOneAndUpdate({ $and: [{ _id: key }, { expire: { $lte: now } }] } as never, { $set: { points, expire } }, { new: true }).lean<LimitDoc>();
-      if (replaced) return replaced;
-      const created = await model.create({ _id: key, points, expire }).then(() => true, (err: { code?: number }) => {
-        if (err.code === 11000) return false;
-        throw err;
-      });
-      if (created) return { _id: key, points, expire };
-    }
-    throw new Error(`limit counter ${key} is contended`);
   }
 
   return new DbLimiter();

@@ -66,7 +66,7 @@ export function createDeviceNotices(deps: NoticeDeps) {
         if (!account) return;
         const at = whereabouts(seen);
         const sends = [deliver(() => deps.messages.newDevice(account.email, at), `new-device notice to ${account.id}`)];
-        const organisation = account.organisationId ? await deps.organisations.byId(account.organisationId) : undefined;
+        const organisation = await deps.organisations.memberOf(account);
         for (const adminId of organisation?.admins ?? []) {
           if (adminId === account.id) continue;
           const admin = await deps.accounts.findById(adminId);

@@ -26,7 +26,10 @@ interface SessionUidDoc {
   expiresAt: Date;
 }
 
-type RefMap = Record<string, 1>;
+/** Members of a lookup set: 1 (written before refs carried a time) or the second it was written. */
+type RefMap = Record<string, number>;
+/** A reference whose document is missing this long after it was written is dead, not in progress. */
+const REF_GRACE_SECONDS = 60;
 interface GrantTokensDoc {
   _id: string;
   expiresAt?: Date;
@@ -90,16 +93,16 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
       { _id: { type: String, required: true }, payload: { type: Schema.Types.Mixed, required: true }, expiresAt: Date },
       { collection: collectionFor(name), versionKey: false, minimize: false, strict: false },
     );
-    models.set(name, db.model<StoredDoc>(`Oidc${name}`, schema, { expiresField: 'expiresAt' }));
+    models.set(name, db.model<StoredDoc>(`Oidc${name}`, schema, { expires: true }));
   }
   const SessionUids = db.model<SessionUidDoc>('OidcSessionUid', new Schema<SessionUidDoc>(
     { _id: String, jti: { type: String, required: true }, expiresAt: { type: Date, required: true } },
     { collection: 'oidc_session_uid', versionKey: false },
-  ), { expiresField: 'expiresAt' });
+  ), { expires: true });
   const GrantTokens = db.model<GrantTokensDoc>('OidcGrantTokens', new Schema<GrantTokensDoc>(
     { _id: String, expiresAt: Date },
     { collection: 'oidc_grant_tokens', versionKey: false, minimize: false, strict: false },
-  ), { expiresField: 'expiresAt' });
+  ), { expires: true });
   const AccountRefs = db.model<AccountRefsDoc>('OidcAccountRefs', new Schema<AccountRefsDoc>(
     { _id: String, sessions: Schema.Types.Mixed, grants: Schema.Types.Mixed },
     { collection: 'oidc_account_refs', versionKey: false, minimize: false },
@@ -161,7 +164,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     const key = `${kind}|${accountId}|${member}`;
     if (written.has(key)) return;
     await db.exclusive(`account-refs/${accountId}`, () =>
-      AccountRefs.updateOne({ _id: idKey(accountId) }, { $set: { [`${kind}.${idKey(member)}`]: 1 } }, { upsert: true }));
+      AccountRefs.updateOne({ _id: idKey(accountId) }, { $set: { [`${kind}.${idKey(member)}`]: Math.floor(clock().getTime() / 1000) } }, { upsert: true }));
     remember(key, 0);
   }
 
@@ -214,11 +217,14 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         const update: Record<string, unknown> = { $set: set };
         if (expiresIn) set.expiresAt = new Date(clock().getTime() + expiresIn * 1000);
         else update.$unset = { expiresAt: '' };
-        await M.updateOne({ _id: id }, update, { upsert: true });
-        if (name === 'Client') clientChanged(rawId);
+        // crash rule: the lookup documents first, then the document they lead to. A crash between
+        // leaves a reference to nothing, which every reader skips (and list reads prune), never a
+        // token that revocation or "sign out everywhere" cannot find
         if (name === 'Session') await indexSession(id, payload, set.expiresAt);
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
+        await M.updateOne({ _id: id }, update, { upsert: true });
+        if (name === 'Client') clientChanged(rawId);
       },
       // a client is read once per request (db/request-memo.ts), however many steps ask for it
       find: async (id) => restored(id, await (name === 'Client' ? findClient(M, id) : findPayload(M, key(id)))),
@@ -259,13 +265,15 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
   /** Members of an account's reference set that still resolve; members gone for good are dropped. */
   async function resolveRefs(accountId: string, kind: 'sessions' | 'grants', resolve: (member: string) => Promise<AdapterPayload | undefined>, gone: (member: string) => Promise<boolean>) {
     const doc = await AccountRefs.findById(accountId).lean<AccountRefsDoc>();
-    const members = Object.keys(doc?.[kind] ?? {});
+    const refs = doc?.[kind] ?? {};
     const found: AdapterPayload[] = [];
     const dead: string[] = [];
-    await Promise.all(members.map(async (m) => {
+    const settled = Math.floor(clock().getTime() / 1000) - REF_GRACE_SECONDS;
+    await Promise.all(Object.entries(refs).map(async ([m, at]) => {
       const payload = await resolve(m);
       if (payload) found.push(payload);
-      else if (await gone(m)) dead.push(m);
+      // a reference written moments ago may lead to a document still being written (crash rule)
+      else if ((at === 1 || at < settled) && (await gone(m))) dead.push(m);
     }));
     if (dead.length) {
       const unset = Object.fromEntries(dead.map((m) => [`${kind}.${m}`, '']));

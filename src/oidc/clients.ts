@@ -8,6 +8,7 @@ import type { OidcStorage } from './adapter.ts';
 import type { Sealer } from '../crypto/seal.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { MINIMUM_ACR } from './step-up.ts';
+import { DomainError, type ErrorKind } from '../domain-error.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
@@ -34,12 +35,16 @@ export type AuthMethod = 'client_secret_basic' | 'client_secret_post';
 const AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post'];
 const GRANTS: readonly string[] = ['refresh_token', 'client_credentials'];
 
-export class ClientError extends Error {
+// a first-party client is refused as invalid input (400), as the admin API has always answered
+const CLIENT_ERROR_KINDS: Record<ClientError['code'], ErrorKind> = {
+  invalid_client_metadata: 'invalid', client_exists: 'conflict', not_found: 'not_found', protected: 'invalid',
+};
+
+export class ClientError extends DomainError {
   override name = 'ClientError';
-  readonly code: 'invalid_client_metadata' | 'client_exists' | 'not_found' | 'protected';
+  declare readonly code: 'invalid_client_metadata' | 'client_exists' | 'not_found' | 'protected';
   constructor(code: ClientError['code'], message: string) {
-    super(message);
-    this.code = code;
+    super(CLIENT_ERROR_KINDS[code], code, message);
   }
 }
 

@@ -77,11 +77,18 @@ export function createKeyStore(db: Database, sealer: Sealer, clock: () => Date =
   }
 
   async function promoteNext(alg: SigningAlg): Promise<boolean> {
-    const res = await Keys.updateOne(
-      { slot: `${alg}:next` },
-      { $set: { status: 'current', slot: `${alg}:current`, activatedAt: clock() } },
-    );
-    return res.modifiedCount === 1;
+    try {
+      const res = await Keys.updateOne(
+        { slot: `${alg}:next` },
+        { $set: { status: 'current', slot: `${alg}:current`, activatedAt: clock() } },
+      );
+      return res.matchedCount === 1;
+    } catch (err) {
+      // another process promoted its next key first: the slot's unique index refuses ours (MongoDB
+      // says 11000; the embedded server reports an update's collision as SQLite's constraint error)
+      if ((err as { code?: number }).code === 11000 || /UNIQUE constraint failed/.test((err as Error).message)) return false;
+      throw err;
+    }
   }
 
   return {

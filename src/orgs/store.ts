@@ -1,11 +1,18 @@
 // Organisations (minimal): a name, members and organisation admins. An organisation's admins
 // receive the new-device notices of every member. An account belongs to at most one organisation
 // (its organisationId); the organisation document keeps both lists.
+//
+// Crash rule: membership is two writes, so it holds only where both agree — the account names the
+// organisation AND the organisation lists the account (memberOf). Joining writes the account first,
+// leaving the organisation's lists first, so a crash between the two leaves an account that names
+// an organisation not listing it: not a member, free to join (again, or elsewhere), and never a
+// listed member whose account points elsewhere.
 import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import type { AccountStore } from '../accounts/store.ts';
+import { DomainError } from '../domain-error.ts';
 
 export interface Organisation {
   id: string;
@@ -20,8 +27,12 @@ interface OrgDoc extends Omit<Organisation, 'id'> {
   rev?: number;
 }
 
-export class OrganisationError extends Error {
+/** Every refusal is invalid_organisation (400 on the wire, as the admin API has always answered). */
+export class OrganisationError extends DomainError {
   override name = 'OrganisationError';
+  constructor(message: string) {
+    super('invalid', 'invalid_organisation', message);
+  }
 }
 
 export type Organisations = ReturnType<typeof createOrganisations>;
@@ -46,6 +57,12 @@ export function createOrganisations(db: Database, accounts: AccountStore, clock:
     return found;
   }
 
+  /** The organisation the account belongs to: the one it names, if that one lists it too. */
+  async function memberOf(account: { id: string; organisationId?: string }): Promise<Organisation | undefined> {
+    const org = account.organisationId ? await byId(account.organisationId) : undefined;
+    return org?.members.includes(account.id) ? org : undefined;
+  }
+
   async function join(idOrName: string, email: string, admin: boolean): Promise<Organisation> {
     const org = await find(idOrName);
     const account = await accounts.findByEmail(email);
@@ -60,20 +77,22 @@ export function createOrganisations(db: Database, accounts: AccountStore, clock:
   async function setMember(organisationId: string, accountId: string, admin: boolean, keepAdmin = false): Promise<Organisation> {
     const account = await accounts.findById(accountId);
     if (!account) throw new OrganisationError('there is no such account');
-    if (account.organisationId && account.organisationId !== organisationId) throw new OrganisationError(`${account.email} already belongs to organisation ${account.organisationId}`);
-    const updated = await editDocument(db, Orgs, organisationId, (doc) => {
+    if (account.organisationId && account.organisationId !== organisationId && (await memberOf(account))) throw new OrganisationError(`${account.email} already belongs to organisation ${account.organisationId}`);
+    if (!(await byId(organisationId))) throw new OrganisationError(`no organisation "${organisationId}"`);
+    // the account first (crash rule above)
+    if (account.organisationId !== organisationId) await accounts.setOrganisation(account.id, organisationId);
+    return editDocument(db, Orgs, organisationId, (doc) => {
       if (!doc) throw new OrganisationError(`no organisation "${organisationId}"`);
       const members = [...new Set([...doc.members, account.id])];
       const admins = admin ? [...new Set([...doc.admins, account.id])] : keepAdmin ? doc.admins : doc.admins.filter((a) => a !== account.id);
       return { set: { members, admins }, result: view({ ...doc, members, admins }) };
     });
-    await accounts.setOrganisation(account.id, organisationId);
-    return updated;
   }
 
   return {
     byId,
     find,
+    memberOf,
     async create(name: string): Promise<Organisation> {
       const clean = name.trim();
       if (!clean || clean.length > 200) throw new OrganisationError('an organisation name has 1 to 200 characters');

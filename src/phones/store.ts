@@ -10,7 +10,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
-import { UserFacingError } from '../http/errors.ts';
+import { DomainError } from '../domain-error.ts';
 import { parseNumber, type PhoneType } from './numbers.ts';
 
 export const MAX_PHONES = 5;
@@ -45,10 +45,10 @@ interface OrgNumberDoc {
 }
 
 /** A refused change: the message says why; nothing was changed. */
-export class PhoneError extends UserFacingError {
+export class PhoneError extends DomainError {
   override name = 'PhoneError';
   constructor(message: string, code = 'phone_refused') {
-    super(400, code, message);
+    super('invalid', code, message);
   }
 }
 

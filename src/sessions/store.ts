@@ -56,7 +56,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
   const forgetRecords = () => forget('session-record:');
   schema.pre([...WRITE_OPERATIONS], forgetRecords);
   schema.post([...WRITE_OPERATIONS], forgetRecords);
-  const Sessions = db.model<SessionDoc>('SessionRecord', schema, { expiresField: 'expiresAt' });
+  const Sessions = db.model<SessionDoc>('SessionRecord', schema, { expires: true });
   const read = (uid: string) => memoized(`session-record:${uid}`, () => Sessions.findById(uid).lean<SessionDoc>());
 
   const toRecord = ({ _id, expiresAt: _e, ...rest }: SessionDoc): SessionRecord => ({ uid: _id, ...rest, proofs: rest.proofs ?? [] });

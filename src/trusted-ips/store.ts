@@ -7,6 +7,7 @@ import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { inRange, parseRange } from '../policy/ip-ranges.ts';
 import type { IpSkip } from '../policy/trust.ts';
+import { DomainError } from '../domain-error.ts';
 
 export const MAX_TRUSTED_IPS = 20;
 
@@ -28,8 +29,12 @@ interface ListDoc {
   entries: TrustedIp[];
 }
 
-export class TrustedIpError extends Error {
+/** A range or change the list refuses (the page shows the message and changes nothing). */
+export class TrustedIpError extends DomainError {
   override name = 'TrustedIpError';
+  constructor(message: string) {
+    super('invalid', 'invalid_trusted_ip', message);
+  }
 }
 
 export type TrustedIps = ReturnType<typeof createTrustedIps>;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTessera, type Tessera } from '../support/tessera.ts';
+import { COMMAND_LINE } from '../../src/admin/types.ts';
 import { RelyingParty, UserAgent, backchannelListener, createUser, formOn, rawRequest, signIn, signInAndGetTokens, REDIRECT_URI } from '../support/flow.ts';
 
 describe('security review defects', () => {
@@ -40,8 +41,8 @@ describe('security review defects', () => {
         const user = await createUser(t);
         const { tokens } = await signInAndGetTokens(bcRp, user, { scope: 'openid offline_access', prompt: 'consent' });
         assert.equal((await oidc.tokenIntrospection(bcRp.config, tokens.access_token)).active, true);
-        const { ended } = await t.services.disableAccount(user.email);
-        assert.equal(ended.sessions, 1);
+        const { ended } = await t.services.admin.users.perform(COMMAND_LINE, user.id, 'disable');
+        assert.equal(ended?.sessions, 1);
         const introspected = await oidc.tokenIntrospection(bcRp.config, tokens.access_token);
         assert.deepEqual(introspected, { active: false }, 'no sub, no claims');
         await assert.rejects(oidc.refreshTokenGrant(bcRp.config, tokens.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');

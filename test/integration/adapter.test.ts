@@ -126,8 +126,10 @@ describe('MongoDB adapter for oidc-provider', () => {
     await interactions.insertOne(expired);
     const live = { _id: `${expired._id}-live`, payload: {}, expiresAt: new Date(Date.now() + 3_600_000) };
     await interactions.insertOne(live);
-    for (let waited = 0; await interactions.countDocuments({ _id: expired._id }); waited += 100) {
-      assert.ok(waited < 5000, 'the keeper removed the expired document within 5 s');
+    this.timeout(60_000);
+    // a busy machine may take far longer than a second to get to it: not the failure under test
+    for (const deadline = Date.now() + 30_000; await interactions.countDocuments({ _id: expired._id });) {
+      assert.ok(Date.now() < deadline, 'the keeper removed the expired document');
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.equal(await interactions.countDocuments({ _id: live._id }), 1, 'a live document stays');
@@ -199,7 +201,12 @@ describe('MongoDB adapter for oidc-provider', () => {
     await sessions.destroy('s-a1');
     assert.deepEqual((await storage.sessionsOf('acct-list')).map((s) => s.uid), ['u-a2']);
     assert.deepEqual(await storage.grantsOf('acct-list'), []);
-    const refs = await db.connection.collection<{ _id: string; grants?: object }>('oidc_account_refs').findOne({ _id: 'acct-list' });
-    assert.deepEqual(refs?.grants, {}, 'the destroyed grant is no longer listed');
+    const refs = () => db.connection.collection<{ _id: string; grants?: object }>('oidc_account_refs').findOne({ _id: 'acct-list' });
+    // a reference is written before its document (crash rule): for a minute a missing document may
+    // be one still being written, so its reference stays; after that it is pruned
+    assert.deepEqual(Object.keys((await refs())?.grants ?? {}), ['g-a'], 'kept within the first minute');
+    now = new Date(now.getTime() + 61_000);
+    assert.deepEqual(await storage.grantsOf('acct-list'), []);
+    assert.deepEqual((await refs())?.grants, {}, 'the destroyed grant is no longer listed');
   });
 });

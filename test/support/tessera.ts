@@ -40,6 +40,8 @@ export interface TesseraOptions {
   noticeRetryDelayMs?: (attempt: number) => number;
   /** Receives every logged 5xx (default: printed). */
   log?: (err: unknown, ctx: import('koa').Context) => void;
+  /** The database layer's test hooks: write faults (db.faults), MongoDB's guard lines on the embedded server. */
+  testDatabase?: { faults?: boolean; guardsInServer?: boolean };
 }
 
 export function freshDatabaseName(prefix = 't'): string {
@@ -66,7 +68,8 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
     },
   });
   const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true, ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.serviceLog ? { log: options.serviceLog } : {}), ...(options.noticeRetryDelayMs ? { noticeRetryDelayMs: options.noticeRetryDelayMs } : {}) }).catch((err: unknown) => {
+    ...(options.serviceLog ? { log: options.serviceLog } : {}), ...(options.noticeRetryDelayMs ? { noticeRetryDelayMs: options.noticeRetryDelayMs } : {}),
+    ...(options.testDatabase ? { testDatabase: options.testDatabase } : {}) }).catch((err: unknown) => {
     server.close();
     throw err;
   });

@@ -8,8 +8,8 @@ import type { Context, Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { z } from 'zod';
 import type { AdminService } from '../types.ts';
-import { AdminError } from '../types.ts';
-import { UserFacingError, databaseUnavailable, DATABASE_UNAVAILABLE_MESSAGE } from '../../http/errors.ts';
+import { DomainError } from '../../domain-error.ts';
+import { UserFacingError, databaseUnavailable, statusOf, DATABASE_UNAVAILABLE_MESSAGE } from '../../http/errors.ts';
 import { ApiError, authenticate } from './auth.ts';
 import { ROUTES, type ApiRoute, type CsvFile } from './routes.ts';
 import { API_PREFIX, OPENAPI_PATH, buildOpenApiDocument } from './openapi.ts';
@@ -90,7 +90,8 @@ function respond(ctx: Context, route: ApiRoute, result: unknown): void {
 /** What an error means for the caller; undefined for a bug (a 500). */
 function describe(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
-  if (err instanceof AdminError) return new ApiError(err.status, err.code, err.message);
+  // the service's AdminError, or any other domain error: its kind's status (http/errors.ts)
+  if (err instanceof DomainError) return new ApiError(statusOf(err), err.code, err.message);
   if (err instanceof UserFacingError && err.status >= 400 && err.status < 500) return new ApiError(err.status, err.code, err.message);
   // the database is unreachable: a transient fault, not a bug (retry shortly)
   if (databaseUnavailable(err)) return new ApiError(503, 'temporarily_unavailable', DATABASE_UNAVAILABLE_MESSAGE, { headers: { 'Retry-After': '5' } });

@@ -6,6 +6,7 @@ import type { Context, Middleware } from 'koa';
 import { FIRST_PARTY_CLIENTS } from '../../oidc/clients.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
 import { REAUTH_REFUSED } from '../../account/area.ts';
+import { statusOf } from '../../http/errors.ts';
 import { AdminError, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type SecretIssued } from '../types.ts';
 import { actorOf } from './area.ts';
 import { FormReader, sentence, done, idParam } from './forms.ts';
@@ -79,8 +80,8 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
 
   /** A 400/409 from the service on a form: the form again, with the message and the typed values. */
   async function refused(ctx: Context, err: unknown, client: AdminClient | undefined, values: ClientFormValues): Promise<void> {
-    if (!(err instanceof AdminError) || err.status === 404) throw err;
-    ctx.status = err.status;
+    if (!(err instanceof AdminError) || err.kind === 'not_found') throw err;
+    ctx.status = statusOf(err);
     await form(ctx, client, values, [`${sentence(err.message)} Nothing was saved.`]);
   }
 
@@ -169,7 +170,7 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
 
   router.get('/clients/:id/rotate', ...gate, async (ctx) => {
     const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
-    if (client.authMethod === 'none') throw new AdminError(400, 'public_client', 'A public client has no secret to rotate.');
+    if (client.authMethod === 'none') throw new AdminError('invalid', 'public_client', 'A public client has no secret to rotate.');
     await confirm.confirmPage(ctx, rotation(client));
   });
   router.post('/clients/:id/rotate', ...gate, async (ctx) => {

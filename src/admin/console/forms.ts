@@ -66,7 +66,7 @@ export function queryText(ctx: Context, name: string, max = 200): string | undef
 /** An id from the path, checked before any lookup: too long or odd characters are "not found". */
 export function idParam(ctx: Context, name: string, what: string): string {
   const value = (ctx.params as Record<string, string | undefined>)[name] ?? '';
-  if (!/^[\w.:@-]{1,200}$/.test(value)) throw new AdminError(404, 'not_found', `There is no such ${what}.`);
+  if (!/^[\w.:@-]{1,200}$/.test(value)) throw new AdminError('not_found', 'not_found', `There is no such ${what}.`);
   return value;
 }
 

@@ -5,6 +5,7 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { AccountStore } from '../../accounts/store.ts';
 import type { Organisation } from '../../orgs/store.ts';
+import { statusOf } from '../../http/errors.ts';
 import { AdminError, type AdminService } from '../types.ts';
 import { actorOf } from './area.ts';
 import { FormReader, sentence, done, idParam } from './forms.ts';
@@ -28,8 +29,8 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
 
   /** A 400/409 on one of the organisation page's forms: the page again, with the message. */
   async function refused(ctx: Context, org: Organisation, err: unknown, form: { name?: string; email?: string } = {}) {
-    if (!(err instanceof AdminError) || err.status === 404) throw err;
-    ctx.status = err.status;
+    if (!(err instanceof AdminError) || err.kind === 'not_found') throw err;
+    ctx.status = statusOf(err);
     await orgPage(ctx, await admin.organisations.get(org.id), { ...form, errors: [`${sentence(err.message)} Nothing was changed.`] });
   }
 
@@ -47,8 +48,8 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
       const org = await admin.organisations.create(actorOf(ctx), name);
       ctx.redirect(done(orgPath(org), 'org-created'));
     } catch (err) {
-      if (!(err instanceof AdminError) || err.status === 404) throw err;
-      ctx.status = err.status;
+      if (!(err instanceof AdminError) || err.kind === 'not_found') throw err;
+      ctx.status = statusOf(err);
       await listPage(ctx, { name }, [`${sentence(err.message)} No organisation was created.`]);
     }
   });
@@ -62,7 +63,7 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     const f = new FormReader(ctx);
     const name = f.text('name', 'Name', 200);
     try {
-      if (f.problems.length || !name) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the organisation a name (up to 200 characters).');
+      if (f.problems.length || !name) throw new AdminError('invalid', 'invalid_request', f.problems[0] ?? 'Give the organisation a name (up to 200 characters).');
       await admin.organisations.rename(actorOf(ctx), org.id, name);
     } catch (err) {
       return refused(ctx, org, err, { name });
@@ -83,9 +84,9 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     const f = new FormReader(ctx);
     const email = f.text('email', 'Email', 320);
     try {
-      if (f.problems.length || !email) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the email address of the account to add.');
+      if (f.problems.length || !email) throw new AdminError('invalid', 'invalid_request', f.problems[0] ?? 'Give the email address of the account to add.');
       const account = await accounts.findByEmail(email);
-      if (!account) throw new AdminError(400, 'unknown_account', `There is no account with the email ${email}.`);
+      if (!account) throw new AdminError('invalid', 'unknown_account', `There is no account with the email ${email}.`);
       // making an organisation admin widens access: a confirmation with re-authentication first
       if (f.checked('admin') && !(await confirm.reauthenticated(ctx, orgAdminConfirmation(org, account.email, `/admin/organisations/${encodeURIComponent(org.id)}/members`, { email, admin: 'on' })))) return;
       await admin.organisations.setMember(actorOf(ctx), org.id, account.id, f.checked('admin'));
@@ -102,8 +103,8 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
     const f = new FormReader(ctx);
     const makeAdmin = f.choice('admin', 'Organisation admin', ['yes', 'no'] as const);
     try {
-      if (!org.members.includes(accountId)) throw new AdminError(400, 'not_a_member', 'That account is not a member of this organisation.');
-      if (!makeAdmin) throw new AdminError(400, 'invalid_request', 'Say whether the member is an organisation admin (yes or no).');
+      if (!org.members.includes(accountId)) throw new AdminError('invalid', 'not_a_member', 'That account is not a member of this organisation.');
+      if (!makeAdmin) throw new AdminError('invalid', 'invalid_request', 'Say whether the member is an organisation admin (yes or no).');
       if (makeAdmin === 'yes') {
         const member = await accounts.findById(accountId);
         if (!(await confirm.reauthenticated(ctx, orgAdminConfirmation(org, member?.email ?? accountId, `/admin/organisations/${encodeURIComponent(org.id)}/members/${encodeURIComponent(accountId)}`, { admin: 'yes' })))) return;
@@ -116,7 +117,7 @@ export function organisationRoutes(router: Router, gate: Middleware[], admin: Ad
   });
 
   const removal = async (org: Organisation, accountId: string): Promise<Confirmation> => {
-    if (!org.members.includes(accountId)) throw new AdminError(404, 'not_a_member', 'That account is not a member of this organisation.');
+    if (!org.members.includes(accountId)) throw new AdminError('not_found', 'not_a_member', 'That account is not a member of this organisation.');
     const account = await accounts.findById(accountId);
     return {
       title: 'Remove a member',

@@ -3,6 +3,7 @@
 // template for all of them; an AdminError becomes a page with its status and message.
 import type { Context, Next } from 'koa';
 import { REAUTH_REFUSED } from '../../account/area.ts';
+import { statusOf } from '../../http/errors.ts';
 import { AdminError } from '../types.ts';
 import type { AdminArea } from './area.ts';
 import { noticeOf, sentence } from './forms.ts';
@@ -20,8 +21,8 @@ export async function adminErrors(ctx: Context, next: Next): Promise<void> {
     await next();
   } catch (err) {
     if (!(err instanceof AdminError)) throw err;
-    ctx.status = err.status;
-    await show(ctx, 'error', { title: err.status === 404 ? 'Not found' : 'Not done', message: sentence(err.message), code: err.code });
+    ctx.status = statusOf(err);
+    await show(ctx, 'error', { title: err.kind === 'not_found' ? 'Not found' : 'Not done', message: sentence(err.message), code: err.code });
   }
 }
 

@@ -6,6 +6,7 @@ import type Router from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import type { Role } from '../../accounts/store.ts';
 import type { Device } from '../../devices/registry.ts';
+import { statusOf } from '../../http/errors.ts';
 import { AdminError, type AdminService, type AdminUser, type UserAction } from '../types.ts';
 import { actorOf } from './area.ts';
 import { FormReader, sentence, badRequest, done, idParam, queryText } from './forms.ts';
@@ -34,13 +35,13 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     const [devices, organisations] = await Promise.all([admin.users.devices(user.id), admin.organisations.list()]);
     await show(ctx, 'user', {
       title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS,
-      organisation: organisations.find((o) => o.id === user.organisationId), errors: message.errors ?? [],
+      organisation: organisations.find((o) => o.id === user.organisationId && o.members.includes(user.id)), errors: message.errors ?? [],
     });
   }
   /** A problem with one of the user page's small forms: the page again, with the message (400). */
   async function userRefused(ctx: Context, user: AdminUser, err: unknown): Promise<void> {
-    if (!(err instanceof AdminError) || err.status === 404) throw err;
-    ctx.status = err.status;
+    if (!(err instanceof AdminError) || err.kind === 'not_found') throw err;
+    ctx.status = statusOf(err);
     await userPage(ctx, await admin.users.get(user.id), { errors: [`${sentence(err.message)} Nothing was changed.`] });
   }
 
@@ -86,8 +87,8 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
       });
       ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, invited ? 'user-invited' : 'user-created'));
     } catch (err) {
-      if (!(err instanceof AdminError) || err.status === 404) throw err;
-      ctx.status = err.status;
+      if (!(err instanceof AdminError) || err.kind === 'not_found') throw err;
+      ctx.status = statusOf(err);
       await newForm(ctx, values, [`${sentence(err.message)} No account was created.`]);
     }
   });
@@ -162,7 +163,7 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     try {
       await admin.organisations.setMember(actorOf(ctx), organisationId, user.id, false);
     } catch (err) {
-      return userRefused(ctx, user, err instanceof AdminError && err.status === 404 ? new AdminError(400, err.code, err.message) : err);
+      return userRefused(ctx, user, err instanceof AdminError && err.kind === 'not_found' ? new AdminError('invalid', err.code, err.message) : err);
     }
     ctx.redirect(done(`/admin/users/${encodeURIComponent(user.id)}`, 'org-joined'));
   });
@@ -221,7 +222,7 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     const f = new FormReader(ctx);
     const name = f.text('name', 'Device name', 64);
     try {
-      if (f.problems.length || !name) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the device a name (up to 64 characters).');
+      if (f.problems.length || !name) throw new AdminError('invalid', 'invalid_request', f.problems[0] ?? 'Give the device a name (up to 64 characters).');
       await admin.devices.rename(actorOf(ctx), device.id, name);
     } catch (err) {
       return deviceRefused(ctx, device, err);
@@ -235,7 +236,7 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
       const f = new FormReader(ctx);
       const flag = f.text('flag', 'Flag', 40);
       try {
-        if (f.problems.length || !flag) throw new AdminError(400, 'invalid_request', f.problems[0] ?? 'Give the flag (up to 40 characters).');
+        if (f.problems.length || !flag) throw new AdminError('invalid', 'invalid_request', f.problems[0] ?? 'Give the flag (up to 40 characters).');
         await admin.devices.flag(actorOf(ctx), device.id, change === 'add' ? { add: flag } : { remove: flag });
       } catch (err) {
         return deviceRefused(ctx, device, err);

@@ -39,7 +39,7 @@ export function createTotp(db: Database, sealer: Sealer, options: { issuer: stri
   }, { collection: 'totp_credentials', versionKey: false }));
   const Pending = db.model<PendingDoc>('TotpEnrolment', new Schema<PendingDoc>({
     _id: String, sealedSecret: { type: String, required: true }, expiresAt: { type: Date, required: true },
-  }, { collection: 'totp_enrolments', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'totp_enrolments', versionKey: false }), { expires: true });
 
   const context = (accountId: string) => `totp:${accountId}`;
   const epoch = () => Math.floor(clock().getTime() / 1000);

@@ -57,7 +57,7 @@ export function createWebAuthn(db: Database, options: { issuer: string; rpName: 
   }, { collection: 'webauthn_credentials', versionKey: false, minimize: false }));
   const Challenges = db.model<ChallengeDoc>('WebAuthnChallenge', new Schema<ChallengeDoc>({
     _id: String, challenge: { type: String, required: true }, expiresAt: { type: Date, required: true },
-  }, { collection: 'webauthn_challenges', versionKey: false }), { expiresField: 'expiresAt' });
+  }, { collection: 'webauthn_challenges', versionKey: false }), { expires: true });
 
   const credsOf = async (accountId: string) => (await Credentials.findById(accountId).lean<CredentialsDoc>())?.creds ?? {};
 
