@@ -162,6 +162,17 @@ export function createApp(deps: AppDeps): Koa {
   const api = compose([adminApi.routes(), adminApi.allowedMethods()] as Koa.Middleware[]);
   const isApi = (p: string) => p === '/admin/api' || p.startsWith('/admin/api/');
   const isPage = (p: string) => p.startsWith('/interaction/') || p.startsWith('/account/') || p === '/admin' || (p.startsWith('/admin/') && !isApi(p));
+  // a person who opens Tessera's own address (or /account) lands in the security center; any
+  // other address nothing answers gets a page with a way on, not the bare "Not Found"
+  app.use(async (ctx, next) => {
+    if ((ctx.path === '/' || ctx.path === '/account') && (ctx.method === 'GET' || ctx.method === 'HEAD')) return ctx.redirect('/account/security');
+    await next();
+    if (ctx.status === 404 && (ctx.body === undefined || ctx.body === null || ctx.body === 'Not Found') && !isApi(ctx.path) && ctx.accepts(['html', 'json']) === 'html') {
+      ctx.status = 404;
+      ctx.set('Cache-Control', 'no-store');
+      await ctx.render('not-found', { title: 'Page not found', path: ctx.path.slice(0, 200) });
+    }
+  });
   app.use((ctx, next) => (isApi(ctx.path) ? api(ctx, next) : isPage(ctx.path) ? pages(ctx, next) : next()));
 
   // development only: the messages the outbox transports recorded, so a newcomer can read codes

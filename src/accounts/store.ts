@@ -8,7 +8,7 @@ import { Schema } from 'mongoose';
 import { forget, memoized, WRITE_OPERATIONS } from '../db/request-memo.ts';
 import type { Database } from '../db/database.ts';
 import type { PasswordHasher } from './password.ts';
-import { DEFAULT_PASSWORD_RULES, passwordProblems, type PasswordRules } from '../policy/password.ts';
+import { DEFAULT_PASSWORD_RULES, passwordProblems, personalWordIn, type PasswordRules } from '../policy/password.ts';
 import { guessabilityProblem, type Strength } from '../policy/common-passwords.ts';
 import { profileProblems, type Profile } from './profile.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
@@ -195,6 +195,9 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
   async function newPasswordProblem(password: string, context: string[]): Promise<string | undefined> {
     const problems = passwordProblems(password, passwordRules);
     if (problems.length) return `the password needs ${problems.join(', ')}`;
+    const [email = '', name = ''] = context;
+    const personal = personalWordIn(password, { email, name });
+    if (personal) return `the password contains your name or email address ("${personal}"): choose one without it`;
     const guessable = await guessabilityProblem(password, rules.minStrength, context);
     return guessable ? `the password ${guessable}` : undefined;
   }

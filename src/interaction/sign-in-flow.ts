@@ -8,7 +8,7 @@ import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oid
 import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
 import { consentToAsk, type AwaitingConsent } from './consent.ts';
-import { ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
+import { ADMIN_CLIENT, ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { deviceFor, registrationOf, signInCompleted } from './device.ts';
 
@@ -96,6 +96,16 @@ export async function consentGiven(ctx: Context, deps: InteractionDeps, login: S
  */
 export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proofs: Proof[], ghost?: { email: string; failures: number }): Promise<'password' | undefined> {
   const { client } = await clientOf(deps, d);
+  if (client?.clientId === ADMIN_CLIENT) {
+    // the console is for administrators: refuse anyone else before any further step, so nobody is
+    // walked through a code or an authenticator setup only to be turned away at the end
+    const account = await accountOf(deps, accountId);
+    if (account.role !== 'admin' || account.disabled) {
+      ctx.status = 403;
+      await ctx.render('interaction/not-admin', { title: 'Administrators only', email: account.email });
+      return undefined;
+    }
+  }
   const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
   const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
   const proven = [...earlier, ...proofs];

@@ -24,6 +24,21 @@ export function passwordProblems(password: string, rules: PasswordRules = DEFAUL
   return problems;
 }
 
+/**
+ * Which of the account's own words (its name, its email address and the words of the address
+ * before the @, three characters or more) the password contains, ignoring case: a password built
+ * from them is the first thing anyone who knows the person tries. Undefined when none.
+ */
+export function personalWordIn(password: string, account: { email: string; name: string }): string | undefined {
+  const fold = (text: string) => text.normalize('NFKC').toLowerCase();
+  const local = fold(account.email).split('@')[0] ?? '';
+  const words = [fold(account.email), local, ...local.split(/[^\p{L}\p{N}]+/u), ...fold(account.name).split(/[^\p{L}\p{N}]+/u)]
+    .filter((w) => [...w].length >= 3)
+    .sort((a, b) => b.length - a.length);
+  const folded = fold(password);
+  return words.find((w) => folded.includes(w));
+}
+
 /** The rule set in words, as the password pages list it (security center, set-password link). */
 export function describeRules(rules: PasswordRules): string[] {
   return [
@@ -32,6 +47,7 @@ export function describeRules(rules: PasswordRules): string[] {
     ...(rules.requireLower ? ['a lower-case letter'] : []),
     ...(rules.requireDigit ? ['a digit'] : []),
     ...(rules.symbols ? [`one of ${rules.symbols}`] : []),
+    'not your name or email address',
     'not a common or easily guessed password',
   ];
 }

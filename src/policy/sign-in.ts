@@ -150,8 +150,9 @@ export function decideSignIn(facts: SignInFacts): Decision {
     }
   }
   // the account's own rule: its routine factor on every sign-in, unless a trust signal skips it
+  // (a recovery code stands in for it: that is what it is for when the routine factor is lost)
   const routine = facts.routine;
-  if (routine && !facts.routineSkipped && !fresh.some((p) => p.factor === routine)) {
+  if (routine && !facts.routineSkipped && !fresh.some((p) => p.factor === routine || p.factor === 'recovery')) {
     const covered = steps.some((s) => s.kind === 'second-factor' || s.kind === 'phishing-resistant');
     if (!covered) steps.push({ kind: 'second-factor', options: [routine, ...(facts.available.includes('recovery') && routine !== 'recovery' ? ['recovery' as const] : [])], reason: 'routine' });
   }

@@ -2,8 +2,9 @@
 // each usable once as the second factor of a step-up, and their use emailed to the account.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, type TestUser } from '../support/flow.ts';
+import { RelyingParty, REDIRECT_URI, UserAgent, createUser, type TestUser } from '../support/flow.ts';
 import { startSmtp, type Smtp } from '../support/mail.ts';
+import { generate } from 'otplib';
 import { ACR } from '../../src/policy/assurance.ts';
 
 describe('recovery codes', () => {
@@ -51,5 +52,22 @@ describe('recovery codes', () => {
     assert.match(mail.text, /9 unused codes remain/);
     assert.equal(await t.services.recovery.use(user.id, codes[0]!), false, 'a used code is spent');
     assert.equal((await Promise.all(Array.from({ length: 20 }, () => t.services.recovery.use(user.id, codes[1]!)))).filter(Boolean).length, 1, 'once among 20 parallel uses');
+  });
+
+  it('meets the routine step of an authenticator-app account (the phone is lost): the sign-in finishes, no loop back to the app', async () => {
+    const owner = await createUser(t);
+    const { secret } = await t.services.totp.begin(owner.id, owner.email);
+    assert.equal(await t.services.totp.confirm(owner.id, await generate({ secret, epoch: Math.floor(Date.now() / 1000) })), true);
+    await t.services.accounts.setSecondFactor(owner.id, 'totp');
+    const [code] = await t.services.recovery.generate(owner.id);
+    const agent = new UserAgent();
+    const auth = await rp.authorize();
+    const factor = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: owner.email, password: owner.password });
+    assert.match(factor.body, /authenticator app/i, 'the routine step asks for the app');
+    const page = await agent.visit(`${factor.url.split('?')[0]}?method=recovery`);
+    const done = await agent.submit(page, /\/factor$/, { code: code! });
+    assert.ok(done.url.startsWith(REDIRECT_URI), `reached the application, not ${done.status} ${done.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 200)}`);
+    const claims = (await rp.tokens(done.url, auth)).claims()!;
+    assert.deepEqual(claims.amr, ['pwd', 'rcode', 'mfa']);
   });
 });

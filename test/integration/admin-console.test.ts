@@ -131,6 +131,20 @@ describe('admin console (/admin)', () => {
       assert.match(text(refused.body), /needs a sign-in with a second factor/);
     });
 
+    it('refuses a non-admin who opens /admin right after the password: no code, no authenticator set up, a way on', async () => {
+      const user = await createUser(t, { deviceVerification: true });
+      const agent = new UserAgent();
+      const res = await agent.request(url('/admin'));
+      let page = await agent.visit(res.headers.get('location')!);
+      page = await agent.submit(page, /\/login$/, { email: user.email, password: user.password });
+      assert.equal(page.status, 403);
+      assert.equal(heading(page), 'You need an administrator account');
+      assert.match(text(page.body), /is not an administrator account/);
+      assert.match(page.body, /href="\/account\/security"/, 'a way on: the security center');
+      assert.equal(await t.services.totp.enrolled(user.id), false, 'no authenticator app set up');
+      assert.equal(t.services.outbox.list().filter((m) => m.to === user.email && /code/i.test(m.subject ?? '')).length, 0, 'no code sent');
+    });
+
     it('shows a signed-in non-admin (and a disabled admin) the 403 page on every console page, without a step-up', async () => {
       const user = await createUser(t);
       const rp = await RelyingParty.register(t, { skipConsent: true });
@@ -221,6 +235,25 @@ describe('admin console (/admin)', () => {
       assert.match(text(page.body), /\d+ clients/);
       assert.match(text(page.body), /\d+ users/);
       assert.match(text(page.body), new RegExp(`Signed in as ${admin.email}`));
+    });
+
+    it('lists a refused action as refused on the overview, not as done, and names accounts by email in the audit log', async () => {
+      const form = await open('/admin/clients/new');
+      const refused = await agent.submit(form, /\/admin\/clients$/, { ...CLIENT_FORM, clientId: 'bad client!' });
+      assert.equal(refused.status, 400);
+      assert.match(alert(refused), /Nothing was saved/);
+      const overview = await open('/admin');
+      const rowText = [...overview.body.matchAll(/<tr>(.*?)<\/tr>/gs)].map((m) => text(m[1]!)).find((r) => r.includes('bad client!'));
+      assert.ok(rowText, 'the refused creation is listed');
+      assert.match(rowText, /admin\.client\.created refused/);
+      assert.doesNotMatch(rowText, / done /);
+      // an event that names its account only by id (a sign-in) shows the email
+      const user = await createUser(t);
+      await signIn(new UserAgent(), (await (await RelyingParty.register(t, { skipConsent: true })).authorize()).url, user);
+      const log = await open(`/admin/audit?account=${encodeURIComponent(user.email)}`);
+      assert.equal(log.status, 200);
+      assert.ok(text(log.body).includes(user.email), 'the account is named by its email');
+      assert.ok(!text(log.body).includes(user.id.slice(0, 8)), 'not by a raw id');
     });
 
     it('creates a client: the secret is shown once, with a warning, and never again', async () => {

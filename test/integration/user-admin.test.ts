@@ -307,8 +307,9 @@ describe('user administration: the account layer', () => {
           [{ password: '', confirm: '' }, /^Enter a new password\.$/],
           [{ password: 'short', confirm: 'short' }, /^The new password needs at least 8 characters\. \| The new password needs an upper-case letter\. \| The new password needs a digit\. \| The new password needs one of !@#\$%\^&\*\.$/],
           [{ password: 'Password1!', confirm: 'Password1!' }, /^The password is too common or too easy to guess/],
-          // the account's own name counts as easily guessed
-          [{ password: 'Colleague1!', confirm: 'Colleague1!' }, /^The password is too common or too easy to guess \(there should not be any personal/],
+          // the account's own name and email address are refused (README "Security notes")
+          [{ password: 'Colleague1!', confirm: 'Colleague1!' }, /^The password contains your name or email address \("colleague"\): choose one without it\.?$/],
+          [{ password: `${email}1A!`, confirm: `${email}1A!` }, new RegExp(`^The password contains your name or email address \\("${email.replace(/[.]/g, '\\.')}"\\)`)],
         ];
         for (const [fields, expected] of cases) {
           const refused = await post(agent, page, fields);

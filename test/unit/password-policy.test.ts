@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { passwordProblems } from '../../src/policy/password.ts';
+import { passwordProblems, personalWordIn } from '../../src/policy/password.ts';
 
 describe('password rules', () => {
   const cases: [string, string[]][] = [
@@ -20,4 +20,23 @@ describe('password rules', () => {
   it('follows a configured rule set', () => {
     assert.deepEqual(passwordProblems('abcdefghijkl', { minLength: 12, requireUpper: false, requireLower: true, requireDigit: false, symbols: '' }), []);
   });
+});
+
+describe('a password built from the account\'s own words', () => {
+  const gus = { email: 'gus@example.com', name: 'Gus' };
+  const cases: [string, { email: string; name: string }, string | undefined][] = [
+    ['gus@example.com1A!', gus, 'gus@example.com'],
+    ['Gus12345!', gus, 'gus'],
+    ['xXGUSXx9!', gus, 'gus'],
+    ['Ada.Lovelace#1', { email: 'ada.lovelace@example.org', name: '' }, 'ada.lovelace'],
+    ['Lovelace#1986', { email: 'ada.lovelace@example.org', name: '' }, 'lovelace'],
+    ['Correct#Horse1', gus, undefined],
+    // words under three characters are no clue (everyone's password would contain some)
+    ['Jo#Correct1', { email: 'jo@example.com', name: 'Jo' }, undefined],
+  ];
+  for (const [password, account, found] of cases) {
+    it(`"${password}" for ${account.email} → ${found ?? 'accepted'}`, () => {
+      assert.equal(personalWordIn(password, account), found);
+    });
+  }
 });

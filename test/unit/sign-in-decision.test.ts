@@ -100,6 +100,7 @@ const rows: [string, SignInFacts, Expect][] = [
   // the account's routine factor and trust signals
   ['routine TOTP: every sign-in needs it', facts({ available: totpUser, routine: 'totp', proven: [proof('password')] }), { steps: ['second:totp,recovery'] }],
   ['routine TOTP proven: done at mfa', facts({ available: totpUser, routine: 'totp', proven: [proof('password'), proof('totp')] }), { done: MFA, amr: ['pwd', 'otp', 'mfa'] }],
+  ['routine TOTP met by a recovery code (the app is lost): done at mfa, no loop back to the app', facts({ available: totpUser, routine: 'totp', proven: [proof('password'), proof('recovery')] }), { done: MFA, amr: ['pwd', 'rcode', 'mfa'] }],
   ['routine TOTP skipped by a trusted device: done at pwd (acr says so)', facts({ available: totpUser, routine: 'totp', routineSkipped: true, proven: [proof('password')] }), { done: PWD, amr: ['pwd'] }],
   ['trusted device never satisfies an explicit mfa request', facts({ available: totpUser, routine: 'totp', routineSkipped: true, proven: [proof('password')], request: { acrValues: [MFA] } }), { steps: ['second:totp,recovery'] }],
   ['routine email (not mfa): required, acr stays pwd', facts({ available: ['email'], routine: 'email', proven: [proof('password')] }), { steps: ['second:email'] }],

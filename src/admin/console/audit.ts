@@ -88,6 +88,32 @@ export function row(e: AuditEvent) {
   };
 }
 
+/**
+ * The events as the tables show them, accounts named by their email (an event written without a
+ * label names only the account id): one read per account on the page.
+ */
+export async function rows(events: AuditEvent[], accounts: AccountStore) {
+  const ids = new Set<string>();
+  for (const e of events) {
+    if (e.actor.type === 'user' && e.actor.id && !e.actor.label) ids.add(e.actor.id);
+    if (e.subject?.type === 'account' && !e.subject.label && e.subject.id !== '-') ids.add(e.subject.id);
+    if (e.accountId) ids.add(e.accountId);
+  }
+  const emails = new Map<string, string>();
+  await Promise.all([...ids].map(async (id) => {
+    const account = await accounts.findById(id);
+    if (account) emails.set(id, account.email);
+  }));
+  return events.map((e) => {
+    const named: AuditEvent = {
+      ...e,
+      actor: e.actor.type === 'user' && e.actor.id && !e.actor.label && emails.has(e.actor.id) ? { ...e.actor, label: emails.get(e.actor.id)! } : e.actor,
+      ...(e.subject ? { subject: e.subject.type === 'account' && !e.subject.label && emails.has(e.subject.id) ? { ...e.subject, label: emails.get(e.subject.id)! } : e.subject } : {}),
+    };
+    return { ...row(named), accountEmail: e.accountId ? emails.get(e.accountId) : undefined };
+  });
+}
+
 export function auditRoutes(router: Router, gate: Middleware[], admin: AdminService, accounts: AccountStore, clock: () => Date): void {
   const query = (values: Filters['values'], extra: Record<string, string> = {}) =>
     new URLSearchParams({ ...Object.fromEntries(Object.entries(values).filter(([, v]) => v)), ...extra }).toString();
@@ -103,7 +129,7 @@ export function auditRoutes(router: Router, gate: Middleware[], admin: AdminServ
     }
     const page = await admin.audit.query({ ...filter, ...(cursor ? { cursor } : {}), limit: PAGE_SIZE });
     await show(ctx, 'audit', {
-      ...locals, events: page.items.map(row), paged: !!cursor,
+      ...locals, events: await rows(page.items, accounts), paged: !!cursor,
       next: page.next ? `/admin/audit?${query(values, { cursor: page.next })}` : undefined,
     });
   });

@@ -7,7 +7,7 @@ import Router from '@koa/router';
 import type { Middleware } from 'koa';
 import { UserFacingError } from '../../http/errors.ts';
 import { consolePath, createAdminArea, type AdminConsoleDeps } from './area.ts';
-import { auditRoutes, row } from './audit.ts';
+import { auditRoutes, rows } from './audit.ts';
 import { clientRoutes } from './clients.ts';
 import { organisationRoutes } from './organisations.ts';
 import { adminErrors, confirmations, show } from './pages.ts';
@@ -59,7 +59,7 @@ export function adminConsoleRouter(deps: AdminConsoleDeps): Router {
         organisations: (await admin.organisations.list()).length,
         failures: failures.next ? `more than ${failures.items.length}` : String(failures.items.length),
       },
-      recent: recent.items.map(row),
+      recent: await rows(recent.items, deps.accounts),
     });
   });
 

@@ -1,0 +1,54 @@
+// Product polish (issue 20): no bare "Not Found" for people, and the accessibility quick wins
+// (muted text contrast, alert lists that keep their items).
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { UserAgent } from '../support/flow.ts';
+
+const VIEWS = path.resolve(import.meta.dirname, '../../views');
+
+/** WCAG 2.2 contrast ratio of two #rrggbb colours. */
+function contrast(a: string, b: string): number {
+  const luminance = (hex: string) => {
+    const [r, g, bl] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16) / 255).map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r! + 0.7152 * g! + 0.0722 * bl!;
+  };
+  const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+  return (hi! + 0.05) / (lo! + 0.05);
+}
+
+describe('pages for people: no dead ends, accessibility quick wins', () => {
+  let t: Tessera;
+  before(async () => { t = await startTessera(); });
+  after(() => t.close());
+
+  it('sends / and /account to the security center, and answers any other unknown address with a page that has a way on (404)', async () => {
+    const agent = new UserAgent();
+    for (const p of ['/', '/account']) {
+      const res = await agent.request(`${t.issuer}${p}`);
+      assert.equal(res.status, 302, p);
+      assert.equal(res.headers.get('location'), '/account/security', p);
+    }
+    for (const p of ['/nothing-here', '/account/nothing-here', '/interaction/no-such-thing/at-all']) {
+      const res = await agent.request(`${t.issuer}${p}`);
+      assert.equal(res.status, 404, p);
+      assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+      assert.match(res.body, /<html lang="en">/);
+      assert.match(res.body, /<title>Page not found · Tessera<\/title>/);
+      assert.match(res.body, /<main/);
+      assert.match(res.body, /href="\/account\/security"/, 'a way on');
+      assert.doesNotMatch(res.body, /^Not Found$/);
+    }
+  });
+
+  it('muted text reaches 4.5:1 on the card and on the page background; no list is itself an alert', () => {
+    const css = readFileSync(path.join(VIEWS, 'static/tessera.css'), 'utf8');
+    const background = /:root \{[^}]*background: (#[0-9a-f]{6})/.exec(css)![1]!;
+    for (const rule of css.matchAll(/\.(muted|hint|facts dt)[^{]*\{[^}]*?color: (#[0-9a-f]{6})/g)) {
+      for (const bg of ['#ffffff', background]) assert.ok(contrast(rule[2]!, bg) >= 4.5, `${rule[0]} on ${bg}: ${contrast(rule[2]!, bg).toFixed(2)}`);
+    }
+    const views = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? views(path.join(dir, e.name)) : e.name.endsWith('.ejs') ? [path.join(dir, e.name)] : []));
+    for (const file of views(VIEWS)) assert.doesNotMatch(readFileSync(file, 'utf8'), /<ul[^>]*role="alert"/, file);
+  });
+});
