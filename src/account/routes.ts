@@ -84,8 +84,8 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     const account = await requireAccount(ctx);
     if (!account) return;
     if (!(await deps.phones.primaryVerified(account.id))) {
-      ctx.status = 400;
-      await overview(ctx, account, undefined, `An authenticator app needs a verified mobile number for account recovery. ${NO_PHONE}`);
+      // an old link or bookmark: the overview, which shows the step before (no error page)
+      await overview(ctx, account, `An authenticator app needs a verified mobile number first, for account recovery. ${NO_PHONE}`);
       return;
     }
     const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));

@@ -302,15 +302,18 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       return { blocked: true, justBlocked: moved, failures };
     },
 
-    /** A failed attempt for an email without an account, from this browser: whether it is "blocked" now. */
-    async recordGhostFailure(email: string, browserId: string): Promise<boolean> {
+    /** A failed attempt for an email from a browser that is no registration of it: whether it is "blocked" now, and the count. */
+    async recordGhostFailure(email: string, browserId: string): Promise<{ blocked: boolean; failures: number }> {
       const id = mac('ghost', email, browserId);
       const count = await editDocument(db, Failures, id, (doc) => {
         const next = (doc && doc.expiresAt > clock() ? doc.count : 0) + 1;
         return { set: { count: next, expiresAt: later(DAY) }, result: next };
       });
-      return blocksAt(count, settings.maxFailures);
+      return { blocked: blocksAt(count, settings.maxFailures), failures: count };
     },
+
+    /** Failed attempts that block a browser (settings.maxFailures). */
+    maxFailures: settings.maxFailures,
 
     /** Failed attempts for this email from a browser it has no registration for (0 when none or expired). */
     async ghostFailures(email: string, browserId: string): Promise<{ failures: number; blocked: boolean }> {

@@ -14,6 +14,7 @@ import type { Device } from '../devices/registry.ts';
 import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
 import type { InteractionDeps } from './context.ts';
+import { triesLeft } from '../policy/trust.ts';
 
 /** An id no account has (an email without an account reads as much as one with). */
 const NO_ACCOUNT = 'no-such-account';
@@ -98,21 +99,23 @@ export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: 
  * answer nor its time tells whether the account exists. A browser the account knows counts a
  * wrong password on its registration instead.
  */
-export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, locked: boolean): Promise<void> {
+export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, locked: boolean): Promise<{ triesLeft?: number }> {
   const client = clientOfRequest(ctx);
   if (locked) await deps.limits.signInRefused(party);
   else if (await deps.limits.signInFailed(party) && known) {
     deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os });
   }
   await recordAttempt(ctx, deps, 'wrong_password', known?.id, device, ['pwd'], known ? undefined : party.email);
-  if (device) {
-    if (!locked) await countOnRegistration(ctx, deps, known!.id, device, 'wrong password');
-    return;
-  }
-  if (await deps.devices.recordGhostFailure(party.email, party.browserId)) throw deviceBlocked();
+  // the same warning whether the email has an account or not: the browser's count for that email
+  const warn = (failures: number) => { const left = triesLeft(failures, deps.devices.maxFailures); return left === undefined ? {} : { triesLeft: left }; };
+  if (device) return locked ? {} : warn(await countOnRegistration(ctx, deps, known!.id, device, 'wrong password'));
+  const ghost = await deps.devices.recordGhostFailure(party.email, party.browserId);
+  if (ghost.blocked) throw deviceBlocked();
+  return warn(ghost.failures);
 }
 
-async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, why: string): Promise<void> {
+/** Counts a failure on the registration (blocked at the limit: it throws); resolves to the count. */
+async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, why: string): Promise<number> {
   knownDevices(ctx).delete(accountId);
   const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, why);
   if (justBlocked) {
@@ -121,6 +124,7 @@ async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountI
     await deps.sessions.endForDevice(accountId, device.id, { actor: { type: 'system' }, why: `the device was blocked (${why})` });
   }
   if (blocked) throw deviceBlocked();
+  return failures;
 }
 
 /** A wrong code or PIN after the password: counts toward the account's code limit and this browser's block. */

@@ -127,8 +127,9 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (locked || !account) {
       // a locked sign-in is refused like a wrong password (same page, status, words and writes),
       // right password or not; it is not counted again, so waiting it out is enough
-      await passwordFailed(ctx, deps, party, known, device, locked);
-      await renderLogin(ctx, d, email, SIGN_IN_FAILED);
+      const { triesLeft } = await passwordFailed(ctx, deps, party, known, device, locked);
+      await renderLogin(ctx, d, email, triesLeft === undefined ? SIGN_IN_FAILED
+        : `${SIGN_IN_FAILED} ${triesLeft === 1 ? 'One more wrong try' : `${triesLeft} more wrong tries`} and this browser is blocked from signing in to this account. Check the email address and the password; if you do not know your password, ask your administrator for a set-password link.`);
       return;
     }
     await succeeded();

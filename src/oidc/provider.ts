@@ -3,6 +3,7 @@
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createHash, timingSafeEqual, type JsonWebKey } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
+import { appOrigin, plainWords } from './error-words.ts';
 import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import {
@@ -199,12 +200,17 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
         await render(ctx, 'error', { title: 'Temporarily unavailable', message: DATABASE_UNAVAILABLE_MESSAGE, code: 'temporarily_unavailable', requestId: ctx.state.requestId });
         return;
       }
+      // a plain sentence and a way back (the application's own address when it has one); the
+      // protocol's words are folded away as technical details
+      // (the origin of its first registered redirect URI: an admin registered it, unlike the one asked for)
+      const client = (ctx as { oidc?: { client?: { redirectUris?: string[]; clientName?: string } } }).oidc?.client;
+      const appUrl = appOrigin(client?.redirectUris?.[0]);
       await render(ctx, 'error', {
         title: 'Sign-in error',
-        message: out.error === 'server_error'
-          ? 'Something went wrong on our side. Please try again.'
-          : out.error_description ?? 'The request could not be completed.',
+        message: out.error === 'server_error' ? 'Something went wrong on our side. Please try again.' : plainWords(out.error),
         code: out.error,
+        ...(out.error !== 'server_error' && out.error_description ? { detail: out.error_description } : {}),
+        ...(appUrl ? { appUrl, appName: client?.clientName ?? 'the application' } : {}),
         requestId: ctx.state.requestId,
       });
     },

@@ -43,3 +43,11 @@ export function canMove(from: DeviceState, to: DeviceState): boolean {
 export function blocksAt(failures: number, maxFailures: number): boolean {
   return failures >= maxFailures;
 }
+
+/** From this many failed attempts on, the sign-in page says how many are left before the block. */
+export const WARN_FROM_FAILURES = 3;
+
+/** How many more failed attempts the browser has before it is blocked, once worth a warning (else undefined). */
+export function triesLeft(failures: number, maxFailures: number): number | undefined {
+  return failures >= Math.min(WARN_FROM_FAILURES, maxFailures - 1) && failures < maxFailures ? maxFailures - failures : undefined;
+}

@@ -81,10 +81,16 @@ describe('device lifecycle: blocking, the device commands and bad input', functi
     const user = await createUser(t);
     const intruder = browser();
     const { pages, device } = await block(intruder, user);
-    for (const page of pages.slice(0, 4)) {
-      assert.equal(page.status, 200);
-      assert.equal(errorOf(page), 'Incorrect email or password.');
-    }
+    // from the third wrong try the page says how many are left (issue 20: no block without warning)
+    const said = pages.slice(0, 4).map((page) => { assert.equal(page.status, 200); return errorOf(page); });
+    assert.deepEqual(said.slice(0, 2), ['Incorrect email or password.', 'Incorrect email or password.']);
+    assert.match(said[2]!, /^Incorrect email or password\. 2 more wrong tries and this browser is blocked from signing in to this account\./);
+    assert.match(said[3]!, /^Incorrect email or password\. One more wrong try and this browser is blocked/);
+    // an email without an account gets the very same words at the same counts
+    const stranger = browser();
+    const ghost = [];
+    for (let i = 0; i < 4; i++) ghost.push(errorOf(await password(stranger, `nobody-${user.id}@example.com`, 'Wrong#Guess9')));
+    assert.deepEqual(ghost, said);
     assert.equal(pages[4]!.status, 403, 'the fifth failure shows the blocked page');
     assert.match(pages[4]!.body, BLOCKED);
     const { from, to, by, why } = device.history.at(-1)!;

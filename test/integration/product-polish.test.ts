@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { UserAgent } from '../support/flow.ts';
+import { createUser, giveVerifiedPhone, RelyingParty, UserAgent } from '../support/flow.ts';
 
 const VIEWS = path.resolve(import.meta.dirname, '../../views');
 
@@ -50,5 +50,37 @@ describe('pages for people: no dead ends, accessibility quick wins', () => {
     }
     const views = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? views(path.join(dir, e.name)) : e.name.endsWith('.ejs') ? [path.join(dir, e.name)] : []));
     for (const file of views(VIEWS)) assert.doesNotMatch(readFileSync(file, 'utf8'), /<ul[^>]*role="alert"/, file);
+  });
+
+  it('an application\'s broken request gets a plain sentence, a way back to the application and the security center, and the protocol\'s words folded away', async () => {
+    const rp = await RelyingParty.register(t, { redirectUris: ['https://shop.example/callback'] });
+    const auth = new URL((await rp.authorize()).url);
+    auth.searchParams.set('redirect_uri', 'https://evil.example/callback');
+    const page = await new UserAgent().request(auth.href);
+    assert.equal(page.status, 400);
+    const [visible, folded] = page.body.split('<details');
+    assert.match(visible!, /a return address Tessera does not know for it/);
+    assert.doesNotMatch(visible!, /redirect_uri/, 'no protocol words in the sentence');
+    assert.match(visible!, /href="https:\/\/shop\.example\/"/, 'back to the application (its registered address)');
+    assert.doesNotMatch(page.body, /evil\.example/, 'never the address it asked for');
+    assert.match(visible!, /href="\/account\/security"/);
+    assert.match(folded!, /Technical details[\s\S]*redirect_uri[\s\S]*invalid_redirect_uri/);
+  });
+
+  it('offers the authenticator app without a verified mobile number as not available yet, with the reason and the way to add one (never an error page)', async () => {
+    const user = await createUser(t);
+    const agent = new UserAgent();
+    const login = await agent.visit(`${t.issuer}/account/security`);
+    const overview = await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url);
+    assert.equal(overview.status, 200);
+    assert.doesNotMatch(overview.body, /href="\/account\/security\/totp"/, 'no link that would be refused');
+    assert.match(overview.body, /Set up an authenticator app \(not available yet\)[\s\S]*First add and verify a mobile number[\s\S]*href="\/account\/security\/phones"/);
+    // an old bookmark of the setup page: the overview with the reason, not a 400 page
+    const bookmark = await agent.visit(`${t.issuer}/account/security/totp`);
+    assert.equal(bookmark.status, 200);
+    assert.match(bookmark.body, /needs a verified mobile number first/);
+    await giveVerifiedPhone(t, user);
+    const ready = await agent.visit(`${t.issuer}/account/security`);
+    assert.match(ready.body, /href="\/account\/security\/totp"/);
   });
 });
