@@ -89,7 +89,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       return;
     }
     const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
-    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, error: undefined, csrf: ctx.state._csrf });
+    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, error: undefined, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
   });
 
   router.post('/security/totp', async (ctx) => {
@@ -100,12 +100,29 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.');
     const render = (error: string) => {
       ctx.status = 400;
-      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, error, csrf: ctx.state._csrf });
+      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, error, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
     };
     if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('Your current password is not right.');
     if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
     area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
-    await overview(ctx, account, 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.');
+    // set up is not yet on: with no routine method, the same form asks (checked by default)
+    // whether every sign-in should need it
+    const everySignIn = !account.secondFactor && field(ctx, 'everySignIn', 8) === 'on';
+    if (everySignIn) {
+      await accounts.setSecondFactor(account.id, 'totp');
+      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES.totp} was turned on: every sign-in now asks for it.`, 'mfa.changed');
+    }
+    const done = everySignIn
+      ? 'Your authenticator app is set up, and every sign-in now asks for its code.'
+      : 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.';
+    // a first second factor comes with a way back in when the phone is lost: recovery codes, once
+    if ((await recovery.remaining(account.id)) === 0) {
+      const codes = await recovery.generate(account.id);
+      area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
+      await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes, intro: done, replaced: false });
+      return;
+    }
+    await overview(ctx, account, done);
   });
 
   /** A change from the overview page: signed in, and the current password on the same form. */
@@ -163,7 +180,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
-    await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes });
+    await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes, intro: undefined, replaced: true });
   });
 
   // security keys and passkeys: the page asks for options (JSON, CSRF header), the browser runs

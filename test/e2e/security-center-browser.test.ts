@@ -177,15 +177,18 @@ describe('the account security center in a real browser (every block, with scree
     totpSecret = (await page.locator('code.key').textContent())!.trim();
     assert.match(totpSecret, /^[A-Z2-7]{16,}$/);
     await shot(page, 'totp-setup');
-    await page.getByLabel('Code from the app').fill(await appCode());
+    await page.getByLabel('Code from the app', { exact: true }).fill(await appCode());
     await page.getByLabel('Current password').fill(password);
+    // the same form turns it on for every sign-in (checked by default)
+    assert.equal(await page.getByLabel('Ask for a code from the app at every sign-in').isChecked(), true);
     await click(page, 'Turn on');
-    assert.match((await notice(page))!, /Your authenticator app is set up/);
-
-    await page.getByLabel('Ask for').selectOption('totp');
-    await page.locator('section#two-factor form[action$="/second-factor"]').getByRole('button', { name: 'Save' }).click();
+    assert.match((await notice(page))!, /Your authenticator app is set up, and every sign-in now asks for its code\./);
+    // the first second factor comes with recovery codes, shown once
+    assert.equal(await heading(page), 'Your recovery codes');
+    assert.equal(await page.locator('ul.codes code').count(), 10);
+    await shot(page, 'recovery-codes-after-setup');
+    await page.getByRole('link', { name: 'Done' }).click();
     await page.waitForLoadState();
-    assert.match((await notice(page))!, /Every sign-in now asks for a second factor: use my authenticator app\./);
     assert.match((await page.locator('section#two-factor').textContent())!, /Now: the authenticator app\. To switch, turn it off first\./);
 
     await page.getByLabel('Ask for').selectOption('sms');

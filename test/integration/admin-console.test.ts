@@ -235,6 +235,7 @@ describe('admin console (/admin)', () => {
       assert.match(text(page.body), /\d+ clients/);
       assert.match(text(page.body), /\d+ users/);
       assert.match(text(page.body), new RegExp(`Signed in as ${admin.email}`));
+      assert.ok(page.body.includes('href="/session/end?client_id=tessera-admin">Sign out</a>'), 'a way to sign out');
     });
 
     it('lists a refused action as refused on the overview, not as done, and names accounts by email in the audit log', async () => {

@@ -1,10 +1,11 @@
 // Product polish (issue 20): no bare "Not Found" for people, and the accessibility quick wins
 // (muted text contrast, alert lists that keep their items).
 import assert from 'node:assert/strict';
+import { generate } from 'otplib';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, giveVerifiedPhone, RelyingParty, UserAgent } from '../support/flow.ts';
+import { createUser, formOn, giveVerifiedPhone, RelyingParty, UserAgent } from '../support/flow.ts';
 
 const VIEWS = path.resolve(import.meta.dirname, '../../views');
 
@@ -82,5 +83,42 @@ describe('pages for people: no dead ends, accessibility quick wins', () => {
     await giveVerifiedPhone(t, user);
     const ready = await agent.visit(`${t.issuer}/account/security`);
     assert.match(ready.body, /href="\/account\/security\/totp"/);
+  });
+
+  it('signs out from the security center header: the confirmation, then the session is gone', async () => {
+    const user = await createUser(t);
+    const agent = new UserAgent();
+    const login = await agent.visit(`${t.issuer}/account/security`);
+    const overview = await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url);
+    const link = /<a href="([^"]*session\/end[^"]*)">Sign out<\/a>/.exec(overview.body)?.[1];
+    assert.ok(link, 'a sign-out link in the header');
+    const confirm = await agent.visit(new URL(link.replaceAll('&amp;', '&'), t.issuer).href);
+    assert.match(confirm.body, /Sign out\?/);
+    const done = await agent.submit(confirm, /session\/end\/confirm/, { logout: 'yes' });
+    assert.match(done.body, /Signed out/);
+    assert.equal((await t.services.storage.sessionsOf(user.id)).length, 0, 'the session ended');
+    const again = await agent.visit(`${t.issuer}/account/security`);
+    assert.match(again.body, /action="[^"]*\/login"/, 'the security center asks to sign in again');
+  });
+
+  it('setting up the first authenticator app turns it on for every sign-in (asked on the same form, yes by default) and shows recovery codes once', async () => {
+    const user = await createUser(t);
+    await giveVerifiedPhone(t, user);
+    const agent = new UserAgent();
+    const login = await agent.visit(`${t.issuer}/account/security`);
+    await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url);
+    const setup = await agent.visit(`${t.issuer}/account/security/totp`);
+    assert.match(setup.body, /<input type="checkbox" name="everySignIn" value="on" checked> Ask for a code from the app at every sign-in/);
+    const secret = /<code class="key">([A-Z2-7]+)<\/code>/.exec(setup.body)![1]!;
+    // the browser sends the checkbox as it is shown: checked
+    const form = formOn(setup, /\/account\/security\/totp$/);
+    const done = await agent.request(form.action, { form: { ...form.fields, everySignIn: 'on', code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) }), password: user.password } });
+    assert.equal(done.status, 200);
+    assert.match(done.body, /every sign-in now asks for its code/);
+    const codes = [...done.body.matchAll(/<code>([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})<\/code>/g)].map((m) => m[1]);
+    assert.equal(codes.length, 10, 'recovery codes, shown once');
+    assert.doesNotMatch(done.body, /earlier codes no longer work/, 'there were none before');
+    assert.equal((await t.services.accounts.findById(user.id))!.secondFactor, 'totp');
+    assert.equal(await t.services.recovery.remaining(user.id), 10);
   });
 });
