@@ -10,7 +10,7 @@ const ATTEMPTS = Number(process.env.BENCH_FLOOD ?? 2000);
 const OWN_SIGN_INS = 20;
 
 export async function floodComparison(services: Services, issuer: string, client: Party): Promise<void> {
-  const owner = { email: `flooded-${randomBytes(3).toString('hex')}@example.com`, password: 'Flooded#Passw0rd' };
+  const owner = { email: `flooded-${randomBytes(3).toString('hex')}@example.com`, password: 'Lantern#Passw0rd' };
   const account = await services.accounts.create({ ...owner, deviceVerification: false });
   const home = new UserAgent();
   await signInFlow(issuer, client, owner, 'openid', home);

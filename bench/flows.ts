@@ -21,7 +21,7 @@ import { runScale } from './scale.ts';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 150);
 const TOKEN_REQUESTS = Number(process.env.BENCH_TOKEN_REQUESTS ?? 600);
-const USER = { email: 'bench@example.com', password: 'Bench#Passw0rd' };
+const USER = { email: 'bench@example.com', password: 'Lantern#Passw0rd' };
 const CLIENT = { id: 'bench', secret: randomBytes(24).toString('base64url') };
 const MACHINE = { id: 'bench-machine', secret: randomBytes(24).toString('base64url') };
 

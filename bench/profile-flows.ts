@@ -20,7 +20,7 @@ const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: issuer, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
 const services = await openServices(config, { owner: 'test' });
 server.on('request', createApp(services).callback());
-const user = { email: 'profile@example.com', password: 'Profile#Passw0rd' };
+const user = { email: 'profile@example.com', password: 'Lantern#Passw0rd' };
 await services.accounts.create({ ...user, deviceVerification: false });
 const rp = await services.clients.create({ clientId: 'profile', redirectUris: [REDIRECT_URI], grants: ['refresh_token'], skipConsent: false });
 const client = { id: 'profile', secret: rp.clientSecret! };

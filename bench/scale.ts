@@ -118,7 +118,7 @@ export async function runScale({ serverUri, dataDir, databasePid }: { serverUri:
   const services = await openServices(config, { owner: 'test' });
   const server = await startServer(env);
   try {
-    const early = { email: 'early@example.com', password: 'Bench#Passw0rd' };
+    const early = { email: 'early@example.com', password: 'Lantern#Passw0rd' };
     await services.accounts.create({ ...early, deviceVerification: false });
     const rp = await services.clients.create({ clientId: 'bench', redirectUris: [REDIRECT_URI], grants: ['refresh_token'] });
     const machine = await services.clients.create({ clientId: 'bench-machine', redirectUris: [], grants: ['client_credentials'] });
@@ -130,7 +130,7 @@ export async function runScale({ serverUri, dataDir, databasePid }: { serverUri:
     const t0 = performance.now();
     await seed(services, await createPasswordHasher(config.password).hash('Seed#Passw0rd1'));
     console.log(`Seeded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const late = { email: 'late@example.com', password: 'Bench#Passw0rd' };
+    const late = { email: 'late@example.com', password: 'Lantern#Passw0rd' };
     await services.accounts.create({ ...late, deviceVerification: false });
     const seeded = await measureAll(config.issuer, pids, parties.rp, parties.machine, late);
 

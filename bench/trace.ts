@@ -19,7 +19,7 @@ const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: issuer, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
 const services = await openServices(config, { owner: 'test', monitorCommands: true });
 server.on('request', createApp(services).callback());
-const USER = { email: 'trace@example.com', password: 'Trace#Passw0rd' };
+const USER = { email: 'trace@example.com', password: 'Lantern#Passw0rd' };
 await services.accounts.create({ ...USER, deviceVerification: process.argv.includes('--verify') });
 const rp = await services.clients.create({ clientId: 'trace', redirectUris: [REDIRECT_URI], grants: ['refresh_token'], skipConsent: false });
 

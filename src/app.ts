@@ -26,6 +26,10 @@ import { securityNotices } from './account/notices.ts';
 import { createPasswordGuard } from './account/password-guard.ts';
 import { credentialRoutes } from './account/credentials.ts';
 import { sessionRoutes } from './sessions/routes.ts';
+import { dataExportRoutes } from './account/data-routes.ts';
+import { deletionRoutes } from './account/deletion-routes.ts';
+import { connectedAppRoutes } from './account/apps.ts';
+import { createConnectedApps } from './oidc/connected-apps.ts';
 import { adminApiRouter } from './admin/api/router.ts';
 import { adminConsoleRouter } from './admin/console/routes.ts';
 import { setPasswordRouter } from './account/set-password.ts';
@@ -33,7 +37,7 @@ import { setPasswordRouter } from './account/set-password.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -122,10 +126,13 @@ export function createApp(deps: AppDeps): Koa {
     [
       credentialRoutes({ accounts: deps.accounts, sessions: deps.sessions, passwordRules: config.password.rules, pinRules: config.pin }),
       sessionRoutes({ accounts: deps.accounts, sessions: deps.sessions, history: deps.history, devices: deps.devices, maxDays: config.account.sessionMaxDays, keepEntries: config.account.historyEntries }),
+      connectedAppRoutes(createConnectedApps({ provider, storage: deps.storage, clients: deps.clients })),
       trustedIpRoutes(deps.trustedIps),
       phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, phoneSends: deps.phoneSends, appSetUp: (id) => deps.totp.enrolled(id), clock, log: serviceLog }),
       devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, phoneSends: deps.phoneSends, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
         endDeviceSessions: (accountId, deviceId, why) => deps.sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }) }),
+      deletionRoutes({ deletion: deps.deletion, sessions: deps.sessions }),
+      dataExportRoutes({ ...deps, keepEntries: config.account.historyEntries, auditMaxRows: config.audit.exportMaxRows, sessionMaxDays: config.account.sessionMaxDays, clock }),
     ],
   );
   // administration: the console is a hosted page area (form session, CSRF); the JSON API takes

@@ -13,6 +13,8 @@ import { createKeyStore, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions } from './oidc/account-sessions.ts';
+import { createAccountDeletion, type AccountDeletion } from './accounts/deletion.ts';
+import { describeLocation } from './devices/client-info.ts';
 import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
 import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
@@ -58,6 +60,8 @@ export interface Services {
   config: Config;
   db: Database;
   accounts: AccountStore;
+  /** The person's own account deletion: schedule, cancel (a sign-in does), and the sweep that deletes what is due. */
+  deletion: AccountDeletion;
   keys: KeyStore;
   clients: ClientStore;
   storage: OidcStorage;
@@ -174,8 +178,9 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const events = createSignInEvents(history, clock, log, audit);
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     let provider: Provider | undefined;
+    const records = createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock });
     const sessions = createSessionService({
-      provider: () => provider!, storage, records: createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock }), accounts, devices, trustedIps,
+      provider: () => provider!, storage, records, accounts, devices, trustedIps,
       refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, log, audit,
     });
     const stepUp: StepUpDeps = {
@@ -213,6 +218,40 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       const browserId = browserIdOf(ctx, config.issuer);
       return { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(browserId ? { browserId } : {}) };
     }
+    // the person's own account deletion: every module forgets the account, the audit log keeps a pseudonym
+    const deletion = createAccountDeletion(db, accounts, {
+      endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
+      stores: [
+        { name: 'organisation', forget: async (id) => { const a = await accounts.findById(id); const org = a && (await organisations.memberOf(a)); if (org) await organisations.removeMember(org.id, id); } },
+        { name: 'session records', forget: (id) => records.forgetAccount(id) },
+        { name: 'sign-in history', forget: (id) => history.forgetAccount(id) },
+        { name: 'devices', forget: (id) => devices.forgetAccount(id) },
+        { name: 'phones', forget: (id) => phones.forgetAccount(id) },
+        { name: 'trusted IPs', forget: (id) => trustedIps.forgetAccount(id) },
+        { name: 'authenticator app', forget: (id) => totp.remove(id) },
+        { name: 'security keys', forget: (id) => webauthn.removeAll(id) },
+        { name: 'recovery codes', forget: (id) => recovery.removeAll(id) },
+        { name: 'set-password links', forget: (id) => passwordLinks.forgetAccount(id) },
+        { name: 'codes', forget: (id) => challenges.forgetAccount(id) },
+        { name: 'sign-ins in progress', forget: (id) => flows.forgetAccount(id) },
+        { name: 'OIDC references', forget: (id) => storage.forgetAccount(id) },
+      ],
+      pseudonymise: (id, emails, pseudonym) => audit.pseudonymise(id, emails, pseudonym),
+    }, {
+      graceDays: config.account.deletionGraceDays, pseudonymKey: deriveKey(config.encryptionKey, 'tessera:deleted-accounts'), clock, log,
+      announce(account, type, change, seen) {
+        // once deleted, the audit log knows the account only by its pseudonym (account.id then)
+        const deleted = type === 'account.deleted';
+        audit.record({
+          type, outcome: 'success', actor: deleted ? { type: 'system' } : { type: 'user', id: account.id, label: account.email },
+          subject: { type: 'account', id: account.id, label: deleted ? account.id : account.email }, ...(deleted ? {} : { accountId: account.id }),
+          ...(seen?.ip ? { ip: seen.ip } : {}), details: { change },
+        });
+        const where = { at: clock(), ...(seen?.ip ? { ip: seen.ip } : {}), where: describeLocation(seen?.location), browser: seen?.browser ?? 'unknown', os: seen?.os ?? 'unknown' };
+        void messages.securityChange(account.email, change, where).then((email) => transports.email(email))
+          .catch((err: Error) => log(`[tessera] could not email ${type} to an account: ${err.message}`));
+      },
+    });
     // every store has registered its models by now: create their collections and indexes (TTL
     // indexes on MongoDB) before anything reads or writes
     await db.init();
@@ -228,9 +267,14 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
+    // accounts whose deletion grace period is over are deleted by the server, hourly
+    const sweeper = owner === 'server'
+      ? setInterval(() => { deletion.sweep().catch((err: Error) => log(`[tessera] account deletion sweep failed: ${err.message}`)); }, 3_600_000).unref()
+      : undefined;
     return {
-      config, db, accounts, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
+      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
       async close() {
+        clearInterval(sweeper);
         try {
           await notices.stop();
           await limits.settled();

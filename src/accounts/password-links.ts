@@ -36,6 +36,8 @@ export interface PasswordLinks {
   check(token: string): Promise<LinkHolder | undefined>;
   /** Spends the token: its holder exactly once (whatever the number of parallel requests), then undefined. */
   redeem(token: string): Promise<LinkHolder | undefined>;
+  /** Account deletion only: every link of the account (a scan) and its newest-link pointer. */
+  forgetAccount(accountId: string): Promise<void>;
 }
 
 const TOKEN = /^[\w-]{43}$/;
@@ -78,6 +80,11 @@ export function createPasswordLinks(db: Database, options: { key: Buffer; hours:
     async check(token) {
       const doc = await usable(token);
       return doc ? { accountId: doc.accountId, purpose: doc.purpose } : undefined;
+    },
+
+    async forgetAccount(accountId) {
+      await Links.deleteMany({ accountId });
+      await Newest.deleteOne({ _id: accountId });
     },
 
     async redeem(token) {

@@ -38,6 +38,8 @@ export interface AccountView {
   locked: boolean;
   /** No usable password (an admin reset it, or the account was invited): only a set-password link helps. */
   passwordResetRequired: boolean;
+  /** When the person asked for the account to be deleted takes effect (a sign-in before then cancels it). */
+  deletionScheduledFor?: Date;
   /**
    * The security stamp: it changes whenever what proves the account changes (a new or reset
    * password, a lock, a disable, the routine second factor), so a sign-in in progress that
@@ -82,6 +84,7 @@ interface AccountDoc {
   locked?: boolean;
   passwordResetRequired?: boolean;
   stamp?: number;
+  deleteAfter?: Date;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -159,6 +162,7 @@ function view(doc: AccountDoc): AccountView {
     locked: doc.locked === true,
     passwordResetRequired: doc.passwordResetRequired === true,
     stamp: doc.stamp ?? 0,
+    ...(doc.deleteAfter ? { deletionScheduledFor: doc.deleteAfter } : {}),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -224,6 +228,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       locked: { type: Boolean },
       passwordResetRequired: { type: Boolean },
       stamp: { type: Number },
+      deleteAfter: { type: Date },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -441,6 +446,26 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const docs = await Accounts.find(filter.length ? { $and: filter } : {}).sort({ emailNormalized: 1 }).limit(limit + 1).lean<AccountDoc[]>();
       const page = docs.slice(0, limit);
       return { accounts: page.map(view), ...(docs.length > limit ? { next: encodeCursor(page[page.length - 1]!.emailNormalized) } : {}) };
+    },
+
+    /** The person's deletion request takes effect at `at` (accounts/deletion.ts keeps the schedule). */
+    async scheduleDeletion(id: string, at: Date): Promise<AccountView> {
+      return updateById(id, { $set: { deleteAfter: at } });
+    },
+
+    /** A sign-in (or the person) cancels a scheduled deletion; resolves to whether one was scheduled. */
+    async cancelDeletion(id: string): Promise<boolean> {
+      return db.updateIf(Accounts, id, { deleteAfter: { $exists: true } }, { $unset: { deleteAfter: '' } });
+    },
+
+    /**
+     * Account deletion, last step: the account, then its email's lookup document (only while it
+     * still names this account). A crash between leaves a lookup naming no account: the email is
+     * free for the next creation (insert's takeover).
+     */
+    async remove(id: string, email: string): Promise<void> {
+      await Accounts.deleteOne({ _id: id });
+      await Emails.deleteOne({ _id: normalizeEmail(email), accountId: id });
     },
 
     /** An admin's change of role. */

@@ -13,6 +13,12 @@ export const AUDIT_TYPES = [
   'device.verified', 'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
   // the account's own security changes (security center), and sessions ending
   'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended', 'session.reauth_failed',
+  // an application's access removed by the person (its grant and tokens revoked)
+  'grant.revoked',
+  // the person downloaded a copy of their data (security center, "Your data")
+  'account.data_exported',
+  // the person's own account deletion: asked for, cancelled (a sign-in, or the person), done
+  'account.deletion_scheduled', 'account.deletion_cancelled', 'account.deleted',
   // administration (console, JSON API or CLI)
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',

@@ -30,6 +30,11 @@ export interface AuditLog extends AuditSink {
   write(input: AuditInput): Promise<AuditEvent>;
   /** Resolves once every write started so far has finished (tests; before closing the database). */
   flush(): Promise<void>;
+  /**
+   * Account deletion: every event about the account keeps what happened but names it only by
+   * `pseudonym` (its id and email replaced wherever they appear). Resolves to how many changed.
+   */
+  pseudonymise(accountId: string, emails: string[], pseudonym: string): Promise<number>;
 }
 
 export interface AuditSettings {
@@ -206,6 +211,23 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
   }
 
   return {
+    async pseudonymise(accountId, emails, pseudonym) {
+      // a background sweep's scan on the embedded database (indexed by accountId on MongoDB)
+      const named = emails.filter(Boolean);
+      const docs = await Events.find({ $or: [{ accountId }, { 'actor.id': accountId }, { 'subject.id': accountId }, ...named.map((e) => ({ 'subject.label': e })), ...named.map((e) => ({ 'actor.label': e }))] }).lean<AuditDoc[]>();
+      const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const pattern = new RegExp([accountId, ...named].map(escape).join('|'), 'gi');
+      let changed = 0;
+      for (const doc of docs) {
+        const { _id, at, expiresAt, ...rest } = doc;
+        const text = JSON.stringify(rest);
+        const replaced = text.replace(pattern, pseudonym);
+        if (replaced === text) continue;
+        await Events.replaceOne({ _id }, { ...(JSON.parse(replaced) as object), at, expiresAt });
+        changed++;
+      }
+      return changed;
+    },
     record(input: AuditInput): void {
       // fire and forget: a failed write is logged once and never reaches the caller
       write(input).catch((err: unknown) => log(`[tessera] could not record the audit event ${input.type}: ${(err as Error).message}`));

@@ -65,6 +65,8 @@ export const configSchema = z.object({
     historyEntries: z.number().int().min(20).max(10000),
     /** How long an invitation or password-reset link (set-password page) stays usable. */
     setPasswordLinkHours: z.number().int().min(1).max(720),
+    /** Days between a person's request to delete their account and the deletion; a sign-in meanwhile cancels it. */
+    deletionGraceDays: z.number().int().min(1).max(90),
   }),
   clients: z.object({
     /** After a secret rotation the old client secret keeps working this long (0: not at all). */
@@ -209,6 +211,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   REAUTH_MAX_FAILURES: { path: 'account.reauthMaxFailures', kind: 'int' },
   SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
   SET_PASSWORD_LINK_HOURS: { path: 'account.setPasswordLinkHours', kind: 'int' },
+  ACCOUNT_DELETION_GRACE_DAYS: { path: 'account.deletionGraceDays', kind: 'int' },
   CLIENT_SECRET_GRACE_HOURS: { path: 'clients.secretGraceHours', kind: 'int' },
   CLIENT_CACHE_SECONDS: { path: 'clients.cacheSeconds', kind: 'int' },
   AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },

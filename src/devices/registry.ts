@@ -231,6 +231,11 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   }
 
   return {
+    /** Account deletion only: every registration of the account (orphans too: a scan) and its list. */
+    async forgetAccount(accountId: string): Promise<void> {
+      await Devices.deleteMany({ accountId });
+      await AccountDevices.deleteOne({ _id: accountId });
+    },
     byId,
 
     /** This browser's live registration for the account (not REMOVED), if any. */

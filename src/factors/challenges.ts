@@ -161,6 +161,10 @@ export function createChallenges(db: Database, sealer: Sealer, rules: CodeRules,
   }
 
   return {
+    /** Account deletion only: what is left of the account's (short-lived) codes (a scan). */
+    async forgetAccount(accountId: string): Promise<void> {
+      await Challenges.deleteMany({ accountId });
+    },
     /**
      * The challenge for this scope (an interaction uid or a settings action), purpose and channel.
      * Creates one with a fresh code when there is none (`restart`: also in place of an expired,

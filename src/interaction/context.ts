@@ -13,6 +13,7 @@ import type { DeviceRegistry } from '../devices/registry.ts';
 import type { SignInEvents } from '../devices/events.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
 import type { Limits } from '../limits/service.ts';
+import type { AccountDeletion } from '../accounts/deletion.ts';
 import type { SessionService } from '../sessions/service.ts';
 
 export interface InteractionDeps {
@@ -31,6 +32,8 @@ export interface InteractionDeps {
   pinMaxFailures: number;
   /** Brute-force limits: failed sign-ins and wrong codes per account, device and IP. */
   limits: Limits;
+  /** A sign-in cancels the account's scheduled deletion. */
+  deletion: AccountDeletion;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

@@ -171,5 +171,12 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
     { accountId, result: 'success', client, deviceId: device.id, factors: amr },
   ]);
   if (verified) deps.notices.newDevice(accountId, client);
+  await cancelDeletion(ctx, deps, accountId);
   return device;
+}
+
+/** A sign-in during an account's deletion grace period cancels the deletion (accounts/deletion.ts says so). */
+async function cancelDeletion(ctx: Context, deps: InteractionDeps, accountId: string): Promise<void> {
+  const account = await deps.accounts.findById(accountId);
+  if (account?.deletionScheduledFor) await deps.deletion.cancel(account, 'signed-in', clientOfRequest(ctx));
 }

@@ -74,6 +74,10 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
   }
 
   return {
+    /** Account deletion only: what is left of the account's (short-lived) sign-ins in progress (a scan). */
+    async forgetAccount(accountId: string): Promise<void> {
+      await Flows.deleteMany({ accountId });
+    },
     async get(uid: string): Promise<Flow | undefined> {
       const doc = await Flows.findById(uid).lean<FlowDoc>();
       return doc && doc.expiresAt > clock() ? view(doc) : undefined;

@@ -15,7 +15,8 @@ export interface EndedSessions {
   backchannelFailures: string[];
 }
 
-async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
+/** Every token and code issued under the grant, then the grant itself (a crash between leaves the grant to revoke again). */
+export async function revokeGrant(provider: Provider, grantId: string): Promise<void> {
   await Promise.all(TOKEN_MODELS.map((model) => provider[model].revokeByGrantId(grantId)));
   await provider.Grant.adapter.destroy(grantId);
 }

@@ -3,8 +3,8 @@
 // Every lookup is by exact _id (the data-access rule in db/database.ts): the provider's secondary
 // lookups go through lookup documents kept beside the models —
 //   oidc_session_uid    { _id: session uid, jti }         findByUid
-//   oidc_grant_tokens   { _id: grantId, <Model>: {id: 1} }  revokeByGrantId
-//   oidc_account_refs   { _id: accountId, sessions: {uid: 1}, grants: {grantId: 1} }
+//   oidc_grant_tokens   { _id: grantId, <Model>: {id: second issued} }  revokeByGrantId, lastIssued
+//   oidc_account_refs   { _id: accountId, sessions: {uid: second written}, grants: {grantId: second written} }
 // Expiry is checked in code after the read; single use (consume) is a conditional update.
 // Bearer values (tokens and codes) are never stored: their documents are keyed by an HMAC of the
 // value and the payload keeps no `jti` (RFC 6819 §5.1.4.1.3); a lookup still hits one exact key.
@@ -68,6 +68,10 @@ export interface OidcStorage {
   sessionsOf(accountId: string): Promise<AdapterPayload[]>;
   /** Live grant payloads of one account. */
   grantsOf(accountId: string): Promise<AdapterPayload[]>;
+  /** Account deletion, after its sessions and grants ended: its reference document. */
+  forgetAccount(accountId: string): Promise<void>;
+  /** When a token or code was last issued under the grant, while its lookup document lives (else undefined). */
+  lastIssued(grantId: string): Promise<Date | undefined>;
 }
 
 const idKey = (id: string) => {
@@ -183,7 +187,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
   }
 
   async function indexGrantBound(name: string, id: string, grantId: string, expiresAt: Date | undefined) {
-    const update: Record<string, unknown> = { $set: { [`${name}.${idKey(id)}`]: 1 } };
+    const update: Record<string, unknown> = { $set: { [`${name}.${idKey(id)}`]: Math.floor(clock().getTime() / 1000) } };
     // the lookup document lives as long as the longest-lived token it lists
     if (expiresAt) update.$max = { expiresAt };
     await db.exclusive(`grant-tokens/${grantId}`, () => GrantTokens.updateOne({ _id: idKey(grantId) }, update, { upsert: true }));
@@ -295,10 +299,20 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
       // a session between two identifiers (sign-in renews its jti) still has its pointer
       async (uid) => !alive(await SessionUids.findById(uid).lean<SessionUidDoc>()),
     ),
+    async forgetAccount(accountId) {
+      await db.exclusive(`account-refs/${accountId}`, () => AccountRefs.deleteOne({ _id: accountId }));
+    },
     grantsOf: (accountId) => resolveRefs(
       accountId, 'grants',
       async (grantId) => { const p = await findPayload(modelFor('Grant'), grantId); return p?.accountId === accountId ? p : undefined; },
       async () => true,
     ),
+    async lastIssued(grantId) {
+      const doc = await GrantTokens.findById(idKey(grantId)).lean<GrantTokensDoc>();
+      // 1: written before refs carried a time (unknown)
+      const seconds = Object.values(doc ?? {}).flatMap((refs) => (refs && typeof refs === 'object' && !(refs instanceof Date) ? Object.values(refs as RefMap) : []));
+      const newest = seconds.reduce((a, at) => (typeof at === 'number' && at > a ? at : a), 1);
+      return newest > 1 ? new Date(newest * 1000) : undefined;
+    },
   };
 }

@@ -140,6 +140,11 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
   }
 
   return {
+    /** Account deletion: the organisation's index of its active numbers first, then the list (crash rule). */
+    async forgetAccount(accountId: string): Promise<void> {
+      for (const phone of await list(accountId)) if (phone.status === 'active') await unindex(accountId, phone.number);
+      await Lists.deleteOne({ _id: accountId });
+    },
     list,
     /** One phone of this account, or undefined. */
     async get(accountId: string, id: string): Promise<Phone | undefined> {

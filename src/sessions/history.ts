@@ -34,6 +34,12 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
   const bucketId = (accountId: string, n: number) => `${accountId}:${n}`;
 
   return {
+    /** Account deletion only: the head and every bucket of the account (the buckets by a scan of their ids). */
+    async forgetAccount(accountId: string): Promise<void> {
+      const prefix = new RegExp(`^${accountId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+$`);
+      await Buckets.deleteMany({ _id: prefix } as never);
+      await Heads.deleteOne({ _id: accountId });
+    },
     /** Adds attempts (oldest first) to the account's history (one writer per account at a time). */
     async append(accountId: string, ...entries: SignInEvent[]): Promise<void> {
       if (!entries.length) return;

@@ -48,6 +48,8 @@ export interface SessionView {
   ip?: string;
   location?: ClientInfo['location'];
   locked: boolean;
+  /** The applications (client ids) this session signed in to. */
+  clientIds: string[];
 }
 
 export interface SessionServiceDeps {
@@ -179,6 +181,7 @@ export function createSessionService(deps: SessionServiceDeps) {
           browser: record?.browser ?? 'Unknown browser', os: record?.os ?? 'unknown system',
           ...(record?.ip ? { ip: record.ip } : {}), ...(record?.location ? { location: record.location } : {}),
           locked: record?.locked ?? false,
+          clientIds: Object.keys((payload.authorizations as Record<string, unknown> | undefined) ?? {}),
         });
       }
       return views.sort((a, b) => Number(b.current) - Number(a.current) || (b.lastActiveAt?.getTime() ?? 0) - (a.lastActiveAt?.getTime() ?? 0));

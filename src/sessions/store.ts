@@ -138,5 +138,10 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     async remove(uid: string): Promise<void> {
       await Sessions.deleteOne({ _id: uid });
     },
+
+    /** Account deletion only (a background sweep): every record of the account (a scan on the embedded database). */
+    async forgetAccount(accountId: string): Promise<void> {
+      await Sessions.deleteMany({ accountId });
+    },
   };
 }

@@ -56,6 +56,10 @@ export function createTrustedIps(db: Database, clock: () => Date = () => new Dat
     ((await Lists.findById(accountId).lean<ListDoc>())?.entries ?? []).map((e) => ({ ...e, createdAt: new Date(e.createdAt), updatedAt: new Date(e.updatedAt) }));
 
   return {
+    /** Account deletion: the account's list. */
+    async forgetAccount(accountId: string): Promise<void> {
+      await Lists.deleteOne({ _id: accountId });
+    },
     list: entriesOf,
 
     async add(accountId: string, range: string, skips: string): Promise<TrustedIp> {

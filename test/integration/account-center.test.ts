@@ -357,7 +357,8 @@ describe('account security center', () => {
       ['Password', '/account/security/password'], ['PIN and screen lock', '/account/security/pin'],
       ['Contacts', '/account/security/phones'], ['Trusted devices', '/account/security/devices'],
       ['Trusted IPs', '/account/security/ips'], ['Session history', '/account/security/history'],
-      ['Active sessions', '/account/security/sessions'],
+      ['Active sessions', '/account/security/sessions'], ['Connected applications', '/account/security/apps'],
+      ['Your data', '/account/security/data'], ['Delete your account', '/account/security/delete'],
     ];
     for (const [heading, link] of blocks) {
       assert.match(page.body, new RegExp(`<h2>${heading} <a href="${link}">`), heading);

@@ -72,7 +72,7 @@ describe('running Tessera as a process', function () {
       assert.deepEqual(discovery.code_challenge_methods_supported, ['S256']);
       assert.ok(existsSync(path.join(dataDir, 'secrets.json')), 'development secrets generated once');
 
-      const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Cli#Harbour7Lantern', '--json'], env);
+      const created = await run(['src/cli/main.ts', 'user', 'create', '--email', 'cli@example.com', '--password', 'Tide#Harbour7Lantern', '--json'], env);
       assert.equal(created.code, 0, created.stderr);
       assert.equal(JSON.parse(created.stdout).email, 'cli@example.com');
       const updated = await run(['src/cli/main.ts', 'user', 'update', '--email', 'cli@example.com', '--given-name', 'Ada', '--locale', 'en-GB', '--country', 'GB', '--json'], env);
@@ -135,7 +135,7 @@ describe('running Tessera as a process', function () {
     const common = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Password1!'], env);
     assert.equal(common.code, 1, 'a password from the common/breached lists is refused');
     assert.match(common.stderr, /the password is too common or too easy to guess/);
-    const badProfile = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Cli#Harbour7Lantern', '--zoneinfo', 'Mars/Olympus'], env);
+    const badProfile = await run(['src/cli/main.ts', 'user', 'create', '--email', 'x@example.com', '--password', 'Tide#Harbour7Lantern', '--zoneinfo', 'Mars/Olympus'], env);
     assert.equal(badProfile.code, 1);
     assert.match(badProfile.stderr, /zoneinfo "Mars\/Olympus" is not a time zone/);
     const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], env);

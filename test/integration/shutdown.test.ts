@@ -77,7 +77,7 @@ describe('graceful shutdown (real processes)', function () {
 
   async function setUp(env: NodeJS.ProcessEnv) {
     const email = `shut-${Date.now()}@example.com`;
-    await cli(['user', 'create', '--email', email, '--password', 'Cli#Harbour7Lantern'], env);
+    await cli(['user', 'create', '--email', email, '--password', 'Tide#Harbour7Lantern'], env);
     const { client_secret } = JSON.parse(await cli(['client', 'create', '--client-id', 'app', '--redirect-uri', REDIRECT_URI, '--skip-consent'], env)) as { client_secret: string };
     return { email, secret: client_secret };
   }
@@ -94,7 +94,7 @@ describe('graceful shutdown (real processes)', function () {
     const agent = new UserAgent();
     const login = await agent.visit((await rp.authorize()).url);
 
-    const answer = agent.submit(login, /\/login$/, { email, password: 'Cli#Harbour7Lantern' });
+    const answer = agent.submit(login, /\/login$/, { email, password: 'Tide#Harbour7Lantern' });
     await silent.connected(); // Tessera is inside the request, talking to the mail server
     const signalled = performance.now();
     a.child.kill('SIGTERM');
@@ -122,7 +122,7 @@ describe('graceful shutdown (real processes)', function () {
     const agent = new UserAgent();
     const auth = await rp.authorize();
     const login = await agent.visit(auth.url);
-    const device = await agent.submit(login, /\/login$/, { email, password: 'Cli#Harbour7Lantern' });
+    const device = await agent.submit(login, /\/login$/, { email, password: 'Tide#Harbour7Lantern' });
     assert.match(device.body, /New device/, 'the emailed new-device code step');
     const code = /^Subject: (\d{6}) is your Tessera sign-in code/m.exec((await smtp.waitFor(email, /^Subject: \d{6} is your Tessera sign-in code/m)).text)![1]!;
 

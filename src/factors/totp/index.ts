@@ -56,6 +56,11 @@ export function createTotp(db: Database, sealer: Sealer, options: { issuer: stri
       return !!(await Credentials.findById(accountId).lean());
     },
 
+    /** When the account's authenticator app was set up (undefined: none is). */
+    async enrolledAt(accountId: string): Promise<Date | undefined> {
+      return (await Credentials.findById(accountId).lean<TotpDoc>())?.createdAt;
+    },
+
     /** A new secret to show (replacing any unfinished enrolment); confirmed by `confirm`. */
     async begin(accountId: string, label: string): Promise<TotpEnrolment> {
       const secret = generateSecret();

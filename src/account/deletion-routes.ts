@@ -1,0 +1,44 @@
+// "Delete your account" in the security center (/account/security/delete): what deletion removes
+// and keeps, then a form with the current password (always typed: an irreversible change) that
+// schedules the deletion after the grace period (accounts/deletion.ts), signs the person out
+// everywhere, and says how to cancel: sign in again before the date.
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import type { AccountView } from '../accounts/store.ts';
+import type { AccountDeletion } from '../accounts/deletion.ts';
+import type { SessionService } from '../sessions/service.ts';
+import { clientInfo } from '../devices/client-info.ts';
+import { field, type AccountArea } from './area.ts';
+
+export interface DeletionRouteDeps {
+  deletion: Pick<AccountDeletion, 'schedule' | 'graceDays'>;
+  sessions: Pick<SessionService, 'endOthers'>;
+}
+
+export function deletionRoutes(deps: DeletionRouteDeps) {
+  return (router: Router, area: AccountArea): void => {
+    const page = (ctx: Context, account: AccountView, error?: string) => ctx.render('account/delete', {
+      title: 'Delete your account', account, graceDays: deps.deletion.graceDays, error, csrf: ctx.state._csrf,
+    });
+
+    router.get('/security/delete', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      await page(ctx, account);
+    });
+
+    router.post('/security/delete', async (ctx) => {
+      const account = await area.requireAccount(ctx);
+      if (!account) return;
+      const password = field(ctx, 'password');
+      if (!password || !(await area.passwordRight(ctx, account, password))) {
+        ctx.status = 400;
+        await page(ctx, account, password ? 'Your current password is not right. Nothing was changed.' : 'Enter your current password to delete your account. Nothing was changed.');
+        return;
+      }
+      const scheduled = await deps.deletion.schedule(account, clientInfo(ctx.ip, ctx.get('user-agent')));
+      await deps.sessions.endOthers(account.id, undefined, { actor: { type: 'user', id: account.id, label: account.email }, why: 'the account is to be deleted' });
+      await ctx.render('account/delete-scheduled', { title: 'Your account will be deleted', email: account.email, on: scheduled.deletionScheduledFor!.toISOString().slice(0, 10) });
+    });
+  };
+}
