@@ -1,0 +1,78 @@
+// axe-core on the pages issue 20 added or changed, in Debian's Chromium at phone and desktop
+// widths: no WCAG 2.x A/AA violation. Each page is fetched as a person would reach it (real HTTP,
+// real sign-in), then shown in Chromium on the issuer's origin so its stylesheet applies.
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { createUser, RelyingParty, signInAndGetTokens, UserAgent } from '../support/flow.ts';
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)', function () {
+  this.timeout(180_000);
+  let t: Tessera;
+  let browser: Browser | undefined;
+  const pages: [string, string][] = [];
+
+  before(async function () {
+    browser = await launchChromium();
+    if (!browser) return this.skip();
+    t = await startTessera();
+    const user = await createUser(t);
+    const rp = await RelyingParty.register(t);
+    await signInAndGetTokens(await RelyingParty.register(t, { skipConsent: true }), user);
+
+    // the sign-in page warning how many tries are left
+    const auth = new URL((await rp.authorize()).url);
+    const stranger = new UserAgent();
+    let page = await stranger.visit(auth.href);
+    for (let i = 0; i < 3; i++) page = await stranger.submit(page, /\/login$/, { email: user.email, password: 'Wrong#Guess1' });
+    pages.push(['sign-in, tries left', page.body]);
+    // an application's broken request; an unknown address; a non-admin at the console
+    auth.searchParams.set('redirect_uri', 'https://elsewhere.example/cb');
+    pages.push(['error page', (await new UserAgent().request(auth.href)).body]);
+    pages.push(['not found', (await new UserAgent().request(`${t.issuer}/no/such/page`)).body]);
+    const visitor = new UserAgent();
+    const consoleLogin = await visitor.visit((await visitor.request(`${t.issuer}/admin`)).headers.get('location')!);
+    pages.push(['not an administrator', (await visitor.submit(consoleLogin, /\/login$/, { email: user.email, password: user.password })).body]);
+
+    // the security center
+    const agent = new UserAgent();
+    const login = await agent.visit(`${t.issuer}/account/security`);
+    pages.push(['security overview', (await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url)).body]);
+    pages.push(['connected applications', (await agent.visit(`${t.issuer}/account/security/apps`)).body]);
+    pages.push(['your data', (await agent.visit(`${t.issuer}/account/security/data`)).body]);
+    const del = await agent.visit(`${t.issuer}/account/security/delete`);
+    pages.push(['delete your account', del.body]);
+    pages.push(['delete, wrong password', (await agent.submit(del, /\/account\/security\/delete$/, { password: 'Wrong#Guess1' })).body]);
+    pages.push(['deletion scheduled', (await agent.submit(del, /\/account\/security\/delete$/, { password: user.password })).body]);
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  it('finds no violation on any of them, at 390 and 1280 px', async () => {
+    assert.ok(pages.length >= 10);
+    const problems: string[] = [];
+    for (const [name, html] of pages) {
+      for (const width of [390, 1280]) {
+        const p = await browser!.newPage({ viewport: { width, height: 800 } });
+        await p.route(`${t.issuer}/__page`, (r) => r.fulfill({ contentType: 'text/html', body: html }));
+        await p.goto(`${t.issuer}/__page`);
+        await p.addScriptTag({ content: AXE });
+        const violations = await p.evaluate(async () => {
+          const axe = (globalThis as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
+          const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
+          return result.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+        });
+        for (const v of violations) problems.push(`${name} @${width}: ${v}`);
+        await p.close();
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+});
