@@ -121,4 +121,11 @@ describe('pages for people: no dead ends, accessibility quick wins', () => {
     assert.equal((await t.services.accounts.findById(user.id))!.secondFactor, 'totp');
     assert.equal(await t.services.recovery.remaining(user.id), 10);
   });
+
+  it('plain-text emails show what was typed as typed (no HTML escapes such as &#34; or &amp;), the HTML part escapes it', async () => {
+    const email = await t.services.messages.securityChange('someone@example.com', 'The security key "Tom & Jerry <3" was added.', { at: new Date(), where: 'unknown location', browser: 'Firefox', os: 'Linux' });
+    assert.match(email.text, /The security key "Tom & Jerry <3" was added\./);
+    assert.doesNotMatch(email.text, /&#34;|&amp;|&lt;/);
+    assert.match(email.html ?? '', /Tom &amp; Jerry &lt;3/);
+  });
 });
