@@ -64,7 +64,9 @@ describe('recovery codes', () => {
     const auth = await rp.authorize();
     const factor = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: owner.email, password: owner.password });
     assert.match(factor.body, /authenticator app/i, 'the routine step asks for the app');
+    assert.match(factor.body, /<input id="code" name="code" autocomplete="one-time-code" inputmode="numeric"/, 'a phone shows the digit keyboard for app codes');
     const page = await agent.visit(`${factor.url.split('?')[0]}?method=recovery`);
+    assert.match(page.body, /<input id="code" name="code" autocomplete="one-time-code" maxlength/, 'but not for recovery codes (letters)');
     const done = await agent.submit(page, /\/factor$/, { code: code! });
     assert.ok(done.url.startsWith(REDIRECT_URI), `reached the application, not ${done.status} ${done.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 200)}`);
     const claims = (await rp.tokens(done.url, auth)).claims()!;

@@ -110,6 +110,8 @@ describe('pages for people: no dead ends, accessibility quick wins', () => {
     const setup = await agent.visit(`${t.issuer}/account/security/totp`);
     assert.match(setup.body, /<input type="checkbox" name="everySignIn" value="on" checked> Ask for a code from the app at every sign-in/);
     const secret = /<code class="key">([A-Z2-7]+)<\/code>/.exec(setup.body)![1]!;
+    // on the phone itself: a link that opens the app with the key (no scanning one's own screen)
+    assert.match(setup.body, new RegExp(`href="otpauth://totp/[^"]*secret=${secret}`));
     // the browser sends the checkbox as it is shown: checked
     const form = formOn(setup, /\/account\/security\/totp$/);
     const done = await agent.request(form.action, { form: { ...form.fields, everySignIn: 'on', code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) }), password: user.password } });
