@@ -19,10 +19,12 @@ import { triesLeft } from '../policy/trust.ts';
 /** An id no account has (an email without an account reads as much as one with). */
 const NO_ACCOUNT = 'no-such-account';
 
+// the same words whether the email has an account or not, and true for both kinds of block
 export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
   'This device is blocked from signing in to this account after too many failed attempts. '
-  + 'Ask your administrator or support to unblock it (they can see the device in your account); '
-  + 'until then, sign in from a device you have used before.');
+  + 'What happens next: if this account has never signed in from this browser, the block ends by itself a day after the last failed attempt. '
+  + 'If it has, the block stays until an administrator unblocks this device: ask your administrator or support (they can see the device in your account). '
+  + 'Until then, sign in from a device you have used before.');
 
 export function clientOfRequest(ctx: Context): ClientInfo {
   return (ctx.state.clientInfo ??= clientInfo(ctx.ip, ctx.get('user-agent'))) as ClientInfo;

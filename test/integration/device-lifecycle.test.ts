@@ -16,7 +16,7 @@ const browser = (extra: Record<string, string> = {}) => new UserAgent({ 'user-ag
 
 
 
-const BLOCKED = /This device is blocked from signing in to this account after too many failed attempts\. Ask your administrator or support to unblock it/;
+const BLOCKED = /This device is blocked from signing in to this account after too many failed attempts\. What happens next: if this account has never signed in from this browser, the block ends by itself a day after the last failed attempt\. If it has, the block stays until an administrator unblocks this device/;
 const errorOf = (page: Page) => /<p class="error" role="alert">([^<]*)<\/p>/.exec(page.body)?.[1];
 const signedIn = (page: Page) => page.url.startsWith(REDIRECT_URI) && page.url.includes('code=');
 const NO_STACK = /\n\s+at /;
