@@ -28,6 +28,7 @@ import { credentialRoutes } from './account/credentials.ts';
 import { sessionRoutes } from './sessions/routes.ts';
 import { dataExportRoutes } from './account/data-routes.ts';
 import { deletionRoutes } from './account/deletion-routes.ts';
+import { profileRoutes } from './account/profile-routes.ts';
 import { connectedAppRoutes } from './account/apps.ts';
 import { createConnectedApps } from './oidc/connected-apps.ts';
 import { adminApiRouter } from './admin/api/router.ts';
@@ -132,6 +133,7 @@ export function createApp(deps: AppDeps): Koa {
       devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, phoneSends: deps.phoneSends, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
         endDeviceSessions: (accountId, deviceId, why) => deps.sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }) }),
       deletionRoutes({ deletion: deps.deletion, sessions: deps.sessions }),
+      profileRoutes({ accounts: deps.accounts }),
       dataExportRoutes({ ...deps, keepEntries: config.account.historyEntries, auditMaxRows: config.audit.exportMaxRows, sessionMaxDays: config.account.sessionMaxDays, clock }),
     ],
   );

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, RelyingParty, signInAndGetTokens, UserAgent } from '../support/flow.ts';
+import { createUser, formOn, RelyingParty, signInAndGetTokens, UserAgent } from '../support/flow.ts';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -44,6 +44,10 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     const login = await agent.visit(`${t.issuer}/account/security`);
     pages.push(['security overview', (await agent.visit((await agent.submit(login, /\/login$/, { email: user.email, password: user.password }, `${t.issuer}/account/`)).url)).body]);
     pages.push(['connected applications', (await agent.visit(`${t.issuer}/account/security/apps`)).body]);
+    const profile = await agent.visit(`${t.issuer}/account/security/profile`);
+    pages.push(['profile', profile.body]);
+    const form = formOn(profile, /\/account\/security\/profile$/);
+    pages.push(['profile, errors beside fields', (await agent.request(form.action, { form: { ...form.fields, name: '', locale: 'x y', zoneinfo: 'Nowhere/Else' } })).body]);
     pages.push(['your data', (await agent.visit(`${t.issuer}/account/security/data`)).body]);
     const del = await agent.visit(`${t.issuer}/account/security/delete`);
     pages.push(['delete your account', del.body]);

@@ -354,7 +354,7 @@ describe('account security center', () => {
     const agent = await signedIn(user);
     const page = await open(agent);
     const blocks: [string, string][] = [
-      ['Password', '/account/security/password'], ['PIN and screen lock', '/account/security/pin'],
+      ['Profile', '/account/security/profile'], ['Password', '/account/security/password'], ['PIN and screen lock', '/account/security/pin'],
       ['Contacts', '/account/security/phones'], ['Trusted devices', '/account/security/devices'],
       ['Trusted IPs', '/account/security/ips'], ['Session history', '/account/security/history'],
       ['Active sessions', '/account/security/sessions'], ['Connected applications', '/account/security/apps'],
