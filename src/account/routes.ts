@@ -119,7 +119,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if ((await recovery.remaining(account.id)) === 0) {
       const codes = await recovery.generate(account.id);
       area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
-      await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes, intro: done, replaced: false });
+      await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: done, replaced: false });
       return;
     }
     await overview(ctx, account, done);
@@ -180,7 +180,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   change('/security/recovery-codes', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
-    await ctx.render('account/recovery-codes', { title: 'Recovery codes', codes, intro: undefined, replaced: true });
+    await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: undefined, replaced: true });
   });
 
   // security keys and passkeys: the page asks for options (JSON, CSRF header), the browser runs

@@ -7,7 +7,7 @@
 // made with the `tessera` CLI as the README does; notices arrive by real SMTP. Each block is saved
 // as screenshots/security-center/<block>.png for a person to look at.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generate } from 'otplib';
@@ -187,6 +187,12 @@ describe('the account security center in a real browser (every block, with scree
     assert.equal(await heading(page), 'Your recovery codes');
     assert.equal(await page.locator('ul.codes code').count(), 10);
     await shot(page, 'recovery-codes-after-setup');
+    // kept as a file: the download holds every code shown
+    const shown = await page.locator('ul.codes code').allTextContents();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download them as a text file' }).click()]);
+    assert.equal(download.suggestedFilename(), 'tessera-recovery-codes.txt');
+    const saved = readFileSync((await download.path())!, 'utf8');
+    for (const code of shown) assert.ok(saved.includes(code), code);
     await page.getByRole('link', { name: 'Done' }).click();
     await page.waitForLoadState();
     assert.match((await page.locator('section#two-factor').textContent())!, /Now: the authenticator app\. To switch, turn it off first\./);
