@@ -133,6 +133,7 @@ function signInOf(e: SignInEvent, devices: Map<string, string>) {
     ...optional('os', e.os),
     ...optional('device', e.deviceId ? devices.get(e.deviceId) : undefined),
     factors: e.factors,
+    ...optional('application', e.application),
   };
 }
 

@@ -21,6 +21,8 @@ export interface SignInEvent {
   deviceId?: string;
   /** amr values of what was proven (success), or the factor that failed. */
   factors: string[];
+  /** The application signed in to (its name then), on a success. */
+  application?: string;
 }
 
 export type SignInEvents = ReturnType<typeof createSignInEvents>;
@@ -44,6 +46,8 @@ export interface Attempt {
   factors?: string[];
   /** The email of an attempt without an account (its decoy history). */
   decoy?: string;
+  /** The application signed in to (its name), on a success. */
+  application?: string;
 }
 
 export function createSignInEvents(history: EventHistory, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, audit: AuditSink = NO_AUDIT) {
@@ -58,6 +62,7 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
       browser: client.browser, os: client.os,
       ...(event.deviceId ? { deviceId: event.deviceId } : {}),
       factors: event.factors ?? [],
+      ...(event.application ? { application: event.application.slice(0, 200) } : {}),
     };
   }
 

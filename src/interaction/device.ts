@@ -162,7 +162,7 @@ export async function deviceVerified(ctx: Context, deps: InteractionDeps, accoun
  * A completed sign-in: where the device was used (one write), and the attempt (one record). A
  * device never verified (verification off for the account) is known from now on and announced.
  */
-export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[]): Promise<Device> {
+export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[], application?: string): Promise<Device> {
   const device = await deviceFor(ctx, deps, accountId);
   const made = ctx.state.deviceMadeSignedIn === device.id;
   const verified = made || !device.verifiedAt;
@@ -170,7 +170,7 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   const client = clientOfRequest(ctx);
   await deps.events.record([
     ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
-    { accountId, result: 'success', client, deviceId: device.id, factors: amr },
+    { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}) },
   ]);
   if (verified) deps.notices.newDevice(accountId, client);
   await cancelDeletion(ctx, deps, accountId);

@@ -52,12 +52,12 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
     const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     const asked = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
     if (!asked) {
-      await completeSignIn(ctx, deps, login);
+      await completeSignIn(ctx, deps, d, login);
       return undefined;
     }
     // signed in (the browser is known from now on); the relying party waits for the person's
     // consent, the last step, on this interaction's page
-    const device = await signInCompleted(ctx, deps, accountId, decision.amr);
+    const device = await signInCompleted(ctx, deps, accountId, decision.amr, (await clientOf(deps, d)).name);
     await record(decision, { login: { ...login, deviceId: device.id }, asked });
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}`);
@@ -78,9 +78,9 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
 }
 
 /** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
-async function completeSignIn(ctx: Context, deps: InteractionDeps, login: SignInResult): Promise<void> {
+async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult): Promise<void> {
   await claimEnd(ctx, deps, 'login');
-  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr);
+  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name);
   await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
 }
 

@@ -120,6 +120,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         entries: entries.map((e) => ({
           when: stamp(e.at), result: RESULTS[e.result] ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—', where: describeLocation(e.location),
           browser: `${e.browser} on ${e.os}`, device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(e.factors),
+          ...(e.application ? { application: e.application } : {}),
         })),
       });
     });

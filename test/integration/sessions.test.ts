@@ -56,13 +56,15 @@ interface HistoryEntry {
   when: string;
   result: string;
   client: string;
+  /** "to <application>" on a success. */
+  application: string;
 }
 
 /** The attempts a Session history page lists, in order. */
 function historyEntries(page: Page): HistoryEntry[] {
   const list = /<ul class="ips history">([\s\S]*?)<\/ul>/.exec(page.body)?.[1] ?? '';
   const span = (html: string, cls: RegExp) => text(new RegExp(`<span class="${cls.source}">([\\s\\S]*?)<\\/span>`).exec(html)?.[1] ?? '');
-  return [...list.matchAll(/<li>([\s\S]*?)<\/li>/g)].map((m) => ({ when: span(m[1]!, /range/), result: span(m[1]!, /tag[^"]*/), client: span(m[1]!, /muted/) }));
+  return [...list.matchAll(/<li>([\s\S]*?)<\/li>/g)].map((m) => ({ when: span(m[1]!, /range/), result: span(m[1]!, /tag[^"]*/), client: span(m[1]!, /muted/), application: span(m[1]!, /app/) }));
 }
 
 /** A POST with a hand-made form body (repeated keys, missing fields) and the agent's cookies. */
@@ -322,6 +324,8 @@ describe('sessions (account security center)', () => {
         entries.forEach((e, n) => {
           assert.match(e.result, want[n]![0], `entry ${n}`);
           assert.equal(e.client, want[n]![1], `entry ${n}`);
+          // a success names the application signed in to (issue 20)
+          assert.equal(e.application, /^Signed in$/.test(e.result) ? `to ${rp.clientId}` : '', `entry ${n}`);
           assert.match(e.when, STAMP);
         });
         const times = entries.map((e) => e.when);
