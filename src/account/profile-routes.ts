@@ -15,7 +15,7 @@ const FIELDS = [
   { name: 'familyName', label: 'Family name', hint: '' },
   { name: 'preferredUsername', label: 'Preferred username', hint: 'No spaces.' },
   { name: 'locale', label: 'Language', hint: 'A language tag such as en-GB or fr-CH.' },
-  { name: 'zoneinfo', label: 'Time zone', hint: 'Such as Europe/Paris.' },
+  { name: 'zoneinfo', label: 'Time zone', hint: 'Such as Europe/Paris. The times on these pages follow it.' },
 ] as const;
 type FieldName = (typeof FIELDS)[number]['name'];
 

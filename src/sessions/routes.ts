@@ -32,7 +32,21 @@ const FACTOR_WORDS: Record<string, string> = {
 };
 const factorWords = (amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FACTOR_WORDS[v]] : [])).join(', ');
 
-const stamp = (d: Date | undefined) => (d ? `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—');
+/**
+ * A time as the person reads it: in the time zone of their profile (zoneinfo), named after it,
+ * or in UTC when they set none (or an old profile holds one this runtime does not know).
+ */
+export function stamp(d: Date | undefined, zone?: string): string {
+  if (!d) return '—';
+  if (zone) {
+    try {
+      // sv-SE writes "YYYY-MM-DD HH:MM", the shape the pages use everywhere
+      const text = new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(d));
+      return `${text} ${zone}`;
+    } catch { /* an unknown zone: UTC below */ }
+  }
+  return `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
 /** Where the unlock page returns: an account page, or an admin console page (never the JSON API). */
 const safeBack = (value: unknown) =>
   typeof value === 'string' && value.length <= 200 && (/^\/account\/[\w/-]*$/.test(value) || (/^\/admin(\/[\w/-]*)?$/.test(value) && !/^\/admin\/api(\/|$)/.test(value)))
@@ -44,7 +58,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       const current = (await deps.accounts.findById(account.id)) ?? account;
       const here = await area.current(ctx);
       const sessions = (await deps.sessions.list(current, here?.session.uid)).map((s) => ({
-        ...s, signedIn: stamp(s.signedInAt), lastActive: stamp(s.lastActiveAt), ends: stamp(s.endsAt), where: describeLocation(s.location),
+        ...s, signedIn: stamp(s.signedInAt, current.profile.zoneinfo), lastActive: stamp(s.lastActiveAt, current.profile.zoneinfo), ends: stamp(s.endsAt, current.profile.zoneinfo), where: describeLocation(s.location),
       }));
       if (message.error) ctx.status = 400;
       await ctx.render('account/sessions', {
@@ -118,7 +132,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       await ctx.render('account/history', {
         title: 'Session history', page: number, older: older && number < pages,
         entries: entries.map((e) => ({
-          when: stamp(e.at), result: RESULTS[e.result] ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—', where: describeLocation(e.location),
+          when: stamp(e.at, account.profile.zoneinfo), result: RESULTS[e.result] ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—', where: describeLocation(e.location),
           browser: `${e.browser} on ${e.os}`, device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(e.factors),
           ...(e.application ? { application: e.application } : {}),
         })),
