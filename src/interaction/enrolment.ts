@@ -12,10 +12,15 @@ import type { Flow } from './flow.ts';
 
 const declined = 'the user did not set up a sign-in method that reaches the requested level';
 
+/**
+ * Any emailed code proven in this sign-in proves the account: the new-device code (the decision
+ * asks for it before an enrolment) or this step's own. A code sent by text does not: a new way to
+ * sign in is added only with the account's email address, so the page says why it asks.
+ */
 function enrolState(flow: Flow) {
   const decision = flow.next;
   if (decision?.outcome !== 'enrol') return undefined;
-  return { decision, emailProven: flow.proofs.some((p) => p.factor === 'email') };
+  return { decision, emailProven: flow.proofs.some((p) => p.factor === 'email'), textedFirst: flow.proofs.some((p) => p.factor === 'sms' || p.factor === 'voice') };
 }
 
 /** Renders the flow's enrolment step: the emailed code first, then the choice of factor. */
@@ -28,7 +33,7 @@ export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: De
   ctx.status = error ? 400 : 200;
   if (!state.emailProven) {
     const prompt = await deps.factors.get('email')!.begin({ account, scope: d.uid, purpose: 'sign-in' });
-    await ctx.render('interaction/enrol', { ...base, stage: 'email', prompt });
+    await ctx.render('interaction/enrol', { ...base, stage: 'email', prompt, textedFirst: state.textedFirst });
     return;
   }
   const totp = state.decision.options.includes('totp') ? await deps.factors.get('totp')?.enrolment?.begin(account, d.uid) : undefined;

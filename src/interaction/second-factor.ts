@@ -35,6 +35,8 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
     title: 'Verify it is you', uid: d.uid, clientName: name, csrf: ctx.state._csrf,
     method: chosen.id, label: chosen.label, prompt, options, error: opts.error,
     reason: step.reason,
+    // the new-device code came first: say why it does not finish this step
+    emailedFirst: step.reason === 'level' && flow.proofs.some((p) => p.factor === 'email'),
   });
 }
 

@@ -132,16 +132,20 @@ export function decideSignIn(facts: SignInFacts): Decision {
   const required = requiredLevel(facts, (acr) => canReach(acr) || canEnrolFor(acr));
   if ('unmet' in required) return { outcome: 'unmet', reason: required.unmet };
   const target = required.acr;
-  if (!canReach(target)) {
-    if (!canEnrolFor(target)) return { outcome: 'unmet', reason: `this account has no factor that reaches ${target}` };
-    return { outcome: 'enrol', target, options: target === ACR.phr ? ['webauthn'] : ['totp', 'webauthn'] };
-  }
-
-  const have = levelOf(fresh, facts);
+  // who is signing in, and from which browser: the password, then a new browser's code, before
+  // anything else, an enrolment too (an emailed new-device code is then the enrolment's own code:
+  // one emailed code per sign-in, never counted as the factor set up)
   const steps: Step[] = [];
   const passkeyFresh = fresh.some((p) => p.factor === 'webauthn' && p.userVerified);
   if (!fresh.some((p) => p.factor === 'password') && !passkeyFresh) steps.push({ kind: 'password' });
   if (facts.newDevice) steps.push({ kind: 'new-device' });
+  if (!canReach(target)) {
+    if (!canEnrolFor(target)) return { outcome: 'unmet', reason: `this account has no factor that reaches ${target}` };
+    if (steps.length) return { outcome: 'steps', target, steps };
+    return { outcome: 'enrol', target, options: target === ACR.phr ? ['webauthn'] : ['totp', 'webauthn'] };
+  }
+
+  const have = levelOf(fresh, facts);
   if (acrRank(have.acr) < acrRank(target)) {
     if (target === ACR.phr) steps.push({ kind: 'phishing-resistant' });
     else if (target === ACR.mfa) {

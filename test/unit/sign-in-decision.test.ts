@@ -111,6 +111,18 @@ const rows: [string, SignInFacts, Expect][] = [
   ['new device with routine TOTP: device code, then TOTP', facts({ newDevice: true, available: totpUser, routine: 'totp', proven: [proof('password')] }), { steps: ['new-device', 'second:totp,recovery'] }],
   ['new device on a trusted IP (routine skipped): the device code still', facts({ newDevice: true, available: totpUser, routine: 'totp', routineSkipped: true, proven: [proof('password')] }), { steps: ['new-device'] }],
   ['device verified by SMS with mfa asked: the text code is the second factor', facts({ available: phoneUser, proven: [proof('password'), proof('sms')], request: { acrValues: [MFA] } }), { done: MFA, amr: ['pwd', 'sms', 'mfa'] }],
+  // a code already proven in this sign-in counts, once: the new-device code comes before an
+  // enrolment (whose emailed code it then is), and is never a second factor when email is not mfa
+  ['acr mfa, email-only user, new device: the device code before the enrolment', facts({ available: ['email'], newDevice: true, proven: [proof('password')], request: { acrValues: [MFA] } }), { steps: ['new-device'] }],
+  ['acr phr, no key, new device: the device code before the enrolment', facts({ available: totpUser, newDevice: true, proven: [proof('password')], request: { acrValues: [PHR] } }), { steps: ['new-device'] }],
+  ['client minimum mfa, email-only, new browser, nothing proven: password, device code, then the enrolment', facts({ available: ['email'], newDevice: true, clientMinimumAcr: MFA }), { steps: ['password', 'new-device'] }],
+  ['acr mfa, email-only user, nothing proven: the password before any enrolment', facts({ available: ['email'], request: { acrValues: [MFA] } }), { steps: ['password'] }],
+  ['acr mfa, email-only user, prompt=login: the password again before the enrolment', facts({ available: ['email'], proven: [proof('password', 60)], request: { acrValues: [MFA], promptLogin: true } }), { steps: ['password'] }],
+  ['acr mfa, email-only user, device code proven: the emailed code is no second factor, enrol', facts({ available: ['email'], proven: [proof('password'), proof('email')], request: { acrValues: [MFA] } }), { enrol: ['totp', 'webauthn'] }],
+  ['device code, then the app set up: done at mfa, the emailed code once in amr', facts({ available: ['email', 'totp'], proven: [proof('password', 40), proof('email', 30), proof('totp', 5)], request: { acrValues: [MFA] } }), { done: MFA, amr: ['pwd', 'otp', 'email', 'mfa'], authTimeAgo: 40 }],
+  ['two emailed codes are not two factors: the app still asked', facts({ available: ['email', 'totp'], proven: [proof('password'), proof('email'), proof('email')], request: { acrValues: [MFA] } }), { steps: ['second:totp'] }],
+  ['email counts as mfa (setting): the device code is the second factor, nothing more', facts({ available: ['email'], emailCountsAsMfa: true, proven: [proof('password'), proof('email')], request: { acrValues: [MFA] } }), { done: MFA, amr: ['pwd', 'email', 'mfa'] }],
+  ['device code, then phr: the emailed code never stands for the key', facts({ available: keyUser, proven: [proof('password'), proof('email')], request: { acrValues: [PHR] } }), { steps: ['phr'] }],
   ['routine SMS with recovery available: recovery offered as fallback', facts({ available: ['email', 'sms', 'recovery'], routine: 'sms', proven: [proof('password')] }), { steps: ['second:sms,recovery'] }],
 ];
 
