@@ -6,6 +6,7 @@ import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
 import type { ConnectedApp, ConnectedApps } from '../oidc/connected-apps.ts';
 import { REAUTH_REFUSED, field, type AccountArea } from './area.ts';
+import { stamp } from './time.ts';
 
 /** Scopes in words, as the page says what an application may do ("Allowed: …"). */
 const SCOPE_WORDS: Record<string, string> = {
@@ -14,7 +15,6 @@ const SCOPE_WORDS: Record<string, string> = {
 };
 const scopeWords = (scopes: string[]) => scopes.map((s) => SCOPE_WORDS[s] ?? s).join(', ') || 'only that you signed in';
 
-const stamp = (d: Date | undefined) => (d ? `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC` : undefined);
 
 /** What the page says: a confirmation, or why nothing changed (beside the application it is about, when listed). */
 interface Message {
@@ -24,9 +24,9 @@ interface Message {
   grantId?: string;
 }
 
-function appView(app: ConnectedApp, message: Message) {
+function appView(app: ConnectedApp, message: Message, zone: string | undefined) {
   return {
-    grantId: app.grantId, name: app.name, scopes: scopeWords(app.scopes), granted: stamp(app.grantedAt), lastUsed: stamp(app.lastUsedAt),
+    grantId: app.grantId, name: app.name, scopes: scopeWords(app.scopes), granted: app.grantedAt && stamp(app.grantedAt, zone), lastUsed: app.lastUsedAt && stamp(app.lastUsedAt, zone),
     error: message.error && message.grantId === app.grantId ? message.error : undefined,
   };
 }
@@ -34,7 +34,7 @@ function appView(app: ConnectedApp, message: Message) {
 export function connectedAppRoutes(apps: ConnectedApps): (router: Router, area: AccountArea) => void {
   return (router, area) => {
     async function page(ctx: Context, account: AccountView, message: Message = {}) {
-      const listed = (await apps.list(account.id)).map((a) => appView(a, message));
+      const listed = (await apps.list(account.id)).map((a) => appView(a, message, account.profile.zoneinfo));
       if (message.error) ctx.status = 400;
       await ctx.render('account/apps', {
         title: 'Connected applications', csrf: ctx.state._csrf, apps: listed, reauthNeeded: await area.reauthNeeded(ctx),

@@ -11,6 +11,7 @@ import type { ClientStore } from '../oidc/clients.ts';
 import type { Proof } from '../policy/sign-in.ts';
 import { recentlyAuthenticated } from '../policy/session.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
+import { clockFace } from './time.ts';
 import { NO_AUDIT, type AuditActor, type AuditSink, type AuditType } from '../audit/events.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
@@ -102,6 +103,9 @@ export function createAccountArea(deps: AreaDeps) {
       const from = { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(typeof ctx.state.browserId === 'string' ? { browserId: ctx.state.browserId } : {}) };
       const verdict = deps.guard ? await deps.guard.check(browser.uid, account, from, browser.loginTs) : 'active';
       if (verdict === 'ended') return undefined;
+      // the security center's header names who is signed in (views/partials/account-nav.ejs)
+      // and every time on them is in the person's time zone (time.ts)
+      if (verdict === 'active') Object.assign(ctx.state, { signedInAs: account.email, ...clockFace(account.profile.zoneinfo) });
       return { account, session: browser, state: verdict };
     })();
     return state[SIGNED_IN];

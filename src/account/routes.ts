@@ -13,6 +13,7 @@ import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import type { WebAuthnStore } from '../factors/webauthn/index.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import { UserFacingError } from '../http/errors.ts';
+import { displayNumber } from '../phones/numbers.ts';
 import type { Phones } from '../phones/store.ts';
 import type { SessionService } from '../sessions/service.ts';
 import { REAUTH_REFUSED, createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
@@ -51,7 +52,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     await ctx.render('account/security', {
       title: 'Security', account: current, notice, error, csrf: ctx.state._csrf,
       reauthNeeded: await area.reauthNeeded(ctx),
-      primaryPhone: await deps.phones.primaryVerified(account.id),
+      primaryPhone: await deps.phones.primaryVerified(account.id).then((n) => n && displayNumber(n)),
       sessionCount: session ? (await deps.sessions.list(current, session.session.uid)).length : 0,
       methodName: (id: string) => METHOD_NAMES[id] ?? id,
       routineChoices: await routineChoices(current),

@@ -46,3 +46,13 @@ export function parseNumber(raw: string): ParsedNumber {
     return { problem: `"${typed}" ${PROBLEMS[err.message] ?? 'is not a valid phone number'}.` };
   }
 }
+
+/** A stored (E.164) number as people read it: international format with the country's grouping ("+41 79 123 45 67"). */
+export function displayNumber(e164: string): string {
+  try {
+    return parsePhoneNumberWithError(e164).formatInternational();
+  } catch (err) {
+    if (!(err instanceof ParseError)) throw err;
+    return e164;
+  }
+}

@@ -13,6 +13,7 @@ import { maskPhone } from '../factors/phone/index.ts';
 import type { FactorPrompt } from '../factors/types.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
+import { displayNumber } from './numbers.ts';
 import { codePrompt, phoneView, type Retry } from './views.ts';
 import type { PhoneSendCheck } from '../limits/phone-caps.ts';
 import { MAX_PHONES, noSuchPhone, PhoneError, primaryProblem, type Phone, type Phones } from './store.ts';
@@ -71,7 +72,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
   const { phones, challenges } = deps;
 
   const describe = (channel: Channel, number: string) =>
-    channel === 'sms' ? `We texted a 6-digit code to ${number}.` : `We are calling ${number} to read out a 6-digit code.`;
+    channel === 'sms' ? `We texted a 6-digit code to ${displayNumber(number)}.` : `We are calling ${displayNumber(number)} to read out a 6-digit code.`;
 
   /** A code factor bound to this phone: the code goes to its number, by text or call. */
   const factorFor = (phone: Phone, channel: Channel) => createCodeFactor({
@@ -96,7 +97,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
   /** The chosen channel; a landline can only be called. */
   function channelOf(value: unknown, phone: Phone): Channel {
     if (value !== 'sms' && value !== 'voice') throw new PhoneError('Choose how to get the code: a text message or a call.', 'invalid_channel');
-    if (value === 'sms' && phone.type === 'landline') throw new PhoneError(`${phone.number} is a landline and cannot receive text messages: choose a call.`, 'landline');
+    if (value === 'sms' && phone.type === 'landline') throw new PhoneError(`${displayNumber(phone.number)} is a landline and cannot receive text messages: choose a call.`, 'landline');
     return value;
   }
 
@@ -164,29 +165,29 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const { phone, reused } = await phones.add(account.id, numberField(ctx));
       if (reused) {
         return {
-          notice: `${phone.number} was added. It is Active already: another member of your organisation verified it.${phone.primary ? ' It is your primary number.' : ''}`,
+          notice: `${displayNumber(phone.number)} was added. It is Active already: another member of your organisation verified it.${phone.primary ? ' It is your primary number.' : ''}`,
           email: `The phone number ${maskPhone(phone.number)} was added to your account (verified by your organisation).`,
         };
       }
-      return { notice: `${phone.number} was added. Verify it now: we text or call you a code.`, email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
+      return { notice: `${displayNumber(phone.number)} was added. Verify it now: we text or call you a code.`, email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
     });
 
     change('/security/phones/:id/change', 'change', async (ctx, account) => {
       const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
       const email = `The phone number ${maskPhone(previous.number)} was changed to ${maskPhone(phone.number)}.`;
-      if (reused) return { notice: `${previous.number} was changed to ${phone.number}. It is Active already: another member of your organisation verified it.`, email };
-      return { notice: `${previous.number} was changed to ${phone.number}. Verify the new number: we text or call you a code.`, email, verify: phone };
+      if (reused) return { notice: `${displayNumber(previous.number)} was changed to ${displayNumber(phone.number)}. It is Active already: another member of your organisation verified it.`, email };
+      return { notice: `${displayNumber(previous.number)} was changed to ${displayNumber(phone.number)}. Verify the new number: we text or call you a code.`, email, verify: phone };
     });
 
     change('/security/phones/:id/delete', 'delete', async (ctx, account) => {
       const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
-      return { notice: `${removed.number} was deleted.`, email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
+      return { notice: `${displayNumber(removed.number)} was deleted.`, email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
     });
 
     // verification: choose text or call, enter the code (Resend as the sign-in codes have it)
     step('post', '/security/phones/:id/verify', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
       const channel = channelOf(body(ctx).channel, phone);
       await codePage(ctx, phone, channel, await factorFor(phone, channel).begin(scopeOf(account, phone, ctx.ip)));
     });
@@ -195,20 +196,20 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
     async function sent(account: AccountView, phone: Phone, channel: Channel): Promise<ChallengeState> {
       const { scope } = scopeOf(account, phone);
       const state = await challenges.peek(scope, PURPOSE, channel, account.id);
-      if (!state) throw new PhoneError(`No code was sent to ${phone.number} that way yet: choose "Text me a code" or "Call me".`, 'no_code');
+      if (!state) throw new PhoneError(`No code was sent to ${displayNumber(phone.number)} that way yet: choose "Text me a code" or "Call me".`, 'no_code');
       return state;
     }
 
     step('get', '/security/phones/:id/code', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
       const channel = channelOf(ctx.query.channel, phone);
       await codePage(ctx, phone, channel, codePrompt(await sent(account, phone, channel), describe(channel, phone.number), deps.clock()));
     });
 
     step('post', '/security/phones/:id/code', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
       const channel = channelOf(body(ctx).channel, phone);
       await sent(account, phone, channel);
       const result = await factorFor(phone, channel).verify(scopeOf(account, phone), field(ctx, 'code', 16));
@@ -218,12 +219,12 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       }
       const verified = await phones.markVerified(account.id, phone.id, phone.number);
       area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`, 'phone.changed');
-      await list(ctx, account, { notice: `${verified.number} is verified and Active.${verified.primary ? ' It is your primary number: text and call codes go to it.' : ''}` });
+      await list(ctx, account, { notice: `${displayNumber(verified.number)} is verified and Active.${verified.primary ? ' It is your primary number: text and call codes go to it.' : ''}` });
     });
 
     step('post', '/security/phones/:id/resend', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${phone.number} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
       const channel = channelOf(body(ctx).channel, phone);
       await codePage(ctx, phone, channel, await factorFor(phone, channel).resend!(scopeOf(account, phone, ctx.ip)));
     });
@@ -233,7 +234,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const phone = await ownPhone(account, ctx);
       const problem = primaryProblem(phone);
       if (problem) throw new PhoneError(problem, 'cannot_be_primary');
-      if (phone.primary) return list(ctx, account, { notice: `${phone.number} is your primary number already.` });
+      if (phone.primary) return list(ctx, account, { notice: `${displayNumber(phone.number)} is your primary number already.` });
       await primaryPage(ctx, phone);
     });
 
@@ -241,12 +242,12 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const phone = await ownPhone(account, ctx);
       const problem = primaryProblem(phone);
       if (problem) throw new PhoneError(problem, 'cannot_be_primary');
-      if (phone.primary) return list(ctx, account, { notice: `${phone.number} is your primary number already.` });
+      if (phone.primary) return list(ctx, account, { notice: `${displayNumber(phone.number)} is your primary number already.` });
       if (field(ctx, 'confirm', 8) !== 'yes') return primaryPage(ctx, phone);
       if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, 'Your current password is not right: nothing was changed.');
       const primary = await phones.setPrimary(account.id, phone.id);
       area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`, 'phone.changed');
-      await list(ctx, account, { notice: `${primary.number} is now your primary number: text and call codes go to it.` });
+      await list(ctx, account, { notice: `${displayNumber(primary.number)} is now your primary number: text and call codes go to it.` });
     });
   };
 }

@@ -11,7 +11,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { DomainError } from '../domain-error.ts';
-import { parseNumber, type PhoneType } from './numbers.ts';
+import { displayNumber, parseNumber, type PhoneType } from './numbers.ts';
 
 export const MAX_PHONES = 5;
 
@@ -54,8 +54,8 @@ export class PhoneError extends DomainError {
 
 /** Why this phone cannot be the primary number, or undefined when it can (an Active mobile). */
 export function primaryProblem(phone: Phone): string | undefined {
-  if (phone.status !== 'active') return `Verify ${phone.number} before you make it your primary number.`;
-  if (phone.type !== 'mobile') return `${phone.number} cannot receive text messages: your primary number must be a mobile number.`;
+  if (phone.status !== 'active') return `Verify ${displayNumber(phone.number)} before you make it your primary number.`;
+  if (phone.type !== 'mobile') return `${displayNumber(phone.number)} cannot receive text messages: your primary number must be a mobile number.`;
   return undefined;
 }
 
@@ -136,7 +136,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
 
   /** Refuses a number already on the list (other than the entry `except`). */
   function unique(phones: Phone[], number: string, except?: string): void {
-    if (phones.some((p) => p.number === number && p.id !== except)) throw new PhoneError(`${number} is already on your list.`, 'duplicate_number');
+    if (phones.some((p) => p.number === number && p.id !== except)) throw new PhoneError(`${displayNumber(number)} is already on your list.`, 'duplicate_number');
   }
 
   return {
@@ -214,7 +214,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
         const phones = doc?.phones ?? [];
         const old = find(phones, id);
         if (old.primary && keepPrimary) throw new PhoneError(keepPrimary, 'primary_in_use');
-        if (old.number === number) throw new PhoneError(`${number} is already this entry's number.`, 'same_number');
+        if (old.number === number) throw new PhoneError(`${displayNumber(number)} is already this entry's number.`, 'same_number');
         unique(phones, number, id);
         const { verifiedAt: _dropped, ...rest } = old;
         const replaced: Phone = { ...rest, number, type, status: 'unverified', primary: old.primary && type === 'mobile' };

@@ -2,6 +2,7 @@
 // prompt rebuilt from a challenge's state when the code page is opened again. Pure.
 import type { ChallengeState } from '../factors/challenges.ts';
 import type { FactorPrompt } from '../factors/types.ts';
+import { displayNumber } from './numbers.ts';
 import type { Phone } from './store.ts';
 
 /** A refused change shows its form again as it was sent. */
@@ -19,6 +20,8 @@ export function phoneView(phone: Phone, retry?: Retry) {
   return {
     id: phone.id,
     number: phone.number,
+    /** As people read it (international format). */
+    shown: displayNumber(phone.number),
     type: TYPES[phone.type],
     active: phone.status === 'active',
     status: phone.status === 'active' ? 'Active' : 'Unverified',

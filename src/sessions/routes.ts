@@ -7,6 +7,7 @@ import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { describeLocation } from '../devices/client-info.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import { REAUTH_REFUSED, field, type AccountArea } from '../account/area.ts';
+import { stamp } from '../account/time.ts';
 import { HISTORY_PAGE, type SignInHistory } from './history.ts';
 import type { SessionService } from './service.ts';
 
@@ -36,17 +37,6 @@ const factorWords = (amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FA
  * A time as the person reads it: in the time zone of their profile (zoneinfo), named after it,
  * or in UTC when they set none (or an old profile holds one this runtime does not know).
  */
-export function stamp(d: Date | undefined, zone?: string): string {
-  if (!d) return '—';
-  if (zone) {
-    try {
-      // sv-SE writes "YYYY-MM-DD HH:MM", the shape the pages use everywhere
-      const text = new Intl.DateTimeFormat('sv-SE', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(d));
-      return `${text} ${zone}`;
-    } catch { /* an unknown zone: UTC below */ }
-  }
-  return `${new Date(d).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-}
 /** Where the unlock page returns: an account page, or an admin console page (never the JSON API). */
 const safeBack = (value: unknown) =>
   typeof value === 'string' && value.length <= 200 && (/^\/account\/[\w/-]*$/.test(value) || (/^\/admin(\/[\w/-]*)?$/.test(value) && !/^\/admin\/api(\/|$)/.test(value)))

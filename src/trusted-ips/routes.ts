@@ -1,6 +1,7 @@
 // The trusted-IP pages (/account/security/ips): a signed-in person lists, adds, edits and deletes
 // the addresses and ranges from which a routine second factor is skipped. Every change asks for
 // the current password; bad input is answered on the same page, with nothing changed.
+import { day, stamp } from '../account/time.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
@@ -35,9 +36,8 @@ interface Retry {
   skips: string;
 }
 
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
-function entryView(entry: TrustedIp, clientIp: string | undefined, retry: Retry | undefined) {
+function entryView(entry: TrustedIp, clientIp: string | undefined, retry: Retry | undefined, zone: string | undefined) {
   const open = retry !== undefined && retry.form !== 'add' && retry.id === entry.id;
   return {
     id: entry.id,
@@ -46,8 +46,8 @@ function entryView(entry: TrustedIp, clientIp: string | undefined, retry: Retry 
     cidr: entry.cidr,
     skips: entry.skips,
     skipsLabel: skipLabel(entry.skips),
-    created: entry.createdAt.toISOString().slice(0, 10),
-    changed: entry.updatedAt.getTime() !== entry.createdAt.getTime() ? stamp(entry.updatedAt) : undefined,
+    created: day(entry.createdAt, zone),
+    changed: entry.updatedAt.getTime() !== entry.createdAt.getTime() ? stamp(entry.updatedAt, zone) : undefined,
     here: clientIp !== undefined && inRange(clientIp, entry.cidr),
   };
 }
@@ -72,7 +72,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
   return (router, area) => {
     async function page(ctx: Context, account: AccountView, message?: Message, retry?: Retry) {
       const clientIp = normalizeIp(ctx.ip);
-      const entries = (await trustedIps.list(account.id)).map((e) => entryView(e, clientIp, retry));
+      const entries = (await trustedIps.list(account.id)).map((e) => entryView(e, clientIp, retry, account.profile.zoneinfo));
       await ctx.render('account/ips', {
         title: 'Trusted IP addresses', csrf: ctx.state._csrf,
         notice: message && 'notice' in message ? message.notice : undefined,

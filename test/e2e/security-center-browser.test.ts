@@ -81,7 +81,14 @@ describe('the account security center in a real browser (every block, with scree
   const heading = async (p: Page) => (await p.locator('h1').textContent())?.trim();
   const notice = (p: Page) => p.locator('p.notice').textContent();
   const alert = (p: Page) => p.locator('[role=alert]:visible').first().textContent();
-  const shot = (p: Page, block: string) => p.screenshot({ path: path.join(SHOTS, `${block}.png`), fullPage: true });
+  /** The page at a desktop's width, then at a phone's (<block>-phone.png). */
+  async function shot(p: Page, block: string): Promise<void> {
+    const desktop = p.viewportSize() ?? { width: 1280, height: 720 };
+    await p.screenshot({ path: path.join(SHOTS, `${block}.png`), fullPage: true });
+    await p.setViewportSize({ width: 390, height: 844 });
+    await p.screenshot({ path: path.join(SHOTS, `${block}-phone.png`), fullPage: true });
+    await p.setViewportSize(desktop);
+  }
   const click = async (p: Page, name: string) => { await p.getByRole('button', { name, exact: true }).click(); await p.waitForLoadState(); };
   const appCode = (steps = 0) => generate({ secret: totpSecret, epoch: Math.floor(Date.now() / 1000) + steps * 30 });
 
@@ -114,7 +121,7 @@ describe('the account security center in a real browser (every block, with scree
     for (const block of ['password', 'pin', 'contacts', 'devices', 'ips', 'history', 'sessions', 'two-factor']) {
       assert.ok(await page.locator(`section#${block}`).isVisible(), `block ${block}`);
     }
-    assert.match((await page.locator('.lead').textContent())!, /Signed in as ada@example\.com/);
+    assert.match((await page.locator('.signed-in').textContent())!, /Signed in as ada@example\.com · Sign out/);
     await shot(page, 'overview');
   });
 
@@ -143,25 +150,25 @@ describe('the account security center in a real browser (every block, with scree
     assert.equal(await heading(page), 'Phone numbers');
     await page.getByLabel('Phone number').fill('+41 79 123 45 67');
     await click(page, 'Add');
-    assert.equal(await notice(page), `${MOBILE} was added. Verify it now: we text or call you a code.`);
+    assert.equal(await notice(page), '+41 79 123 45 67 was added. Verify it now: we text or call you a code.');
     await page.locator('section.verify-now').getByRole('button', { name: 'Text me a code' }).click();
-    assert.equal(await heading(page), `Verify ${MOBILE}`);
+    assert.equal(await heading(page), 'Verify +41 79 123 45 67');
     await page.getByLabel('Code').fill(sentCode(MOBILE, 'Messages'));
     await shot(page, 'phone-code');
     await click(page, 'Verify');
-    assert.match((await notice(page))!, /\+41791234567 is verified and Active\. It is your primary number/);
-    const mobile = page.locator('li[data-phone]', { hasText: MOBILE });
+    assert.match((await notice(page))!, /\+41 79 123 45 67 is verified and Active\. It is your primary number/);
+    const mobile = page.locator('li[data-phone]', { hasText: '+41 79 123 45 67' });
     assert.equal(await mobile.locator('.tag', { hasText: 'primary' }).count(), 1);
     assert.equal(await mobile.locator('.tag.active').textContent(), 'Active');
 
     await page.getByLabel('Phone number').fill('+41 76 123 45 67');
     await click(page, 'Add');
     await page.locator('section.verify-now').getByRole('button', { name: 'Call me' }).click();
-    assert.match((await page.locator('p', { hasText: 'We are calling' }).textContent())!, /\+41761234567/);
+    assert.match((await page.locator('p', { hasText: 'We are calling' }).textContent())!, /\+41 76 123 45 67/);
     await page.getByLabel('Code').fill(sentCode(SECOND, 'Calls'));
     await click(page, 'Verify');
-    assert.match((await notice(page))!, /\+41761234567 is verified and Active\.$/);
-    const second = page.locator('li[data-phone]', { hasText: SECOND });
+    assert.match((await notice(page))!, /\+41 76 123 45 67 is verified and Active\.$/);
+    const second = page.locator('li[data-phone]', { hasText: '+41 76 123 45 67' });
     assert.match((await second.textContent())!, /Active/);
     assert.equal(await second.locator('.tag', { hasText: 'primary' }).count(), 0, 'the first number stays primary');
     assert.ok(await second.getByRole('link', { name: 'Make primary' }).isVisible());
@@ -220,16 +227,17 @@ describe('the account security center in a real browser (every block, with scree
     await click(page, 'Save');
     assert.equal(await notice(page), 'Saved. PIN after sign-in: yes; screen lock: after 5 minutes of inactivity.');
     await shot(page, 'pin');
-    await page.getByRole('link', { name: '← Security' }).click();
+    await page.getByRole('navigation', { name: 'Sign-in methods' }).getByRole('link', { name: 'Overview' }).click();
     assert.match((await page.locator('section#pin').textContent())!, /PIN set · after sign-in: yes · screen lock: after 5 minutes\./);
   });
 
   it('6. opens the Trusted devices and Trusted IPs pages', async () => {
-    await page.getByRole('link', { name: 'Devices', exact: true }).click();
+    // the sections' navigation, then the section's own pages
+    await page.getByRole('navigation', { name: 'Security center' }).getByRole('link', { name: 'Devices' }).click();
     assert.equal(await heading(page), 'Devices');
+    assert.equal(await page.getByRole('navigation', { name: 'Security center' }).getByRole('link', { name: 'Devices' }).getAttribute('aria-current'), 'page');
     await shot(page, 'devices');
-    await page.getByRole('link', { name: 'Back to security' }).click();
-    await page.getByRole('link', { name: 'Trusted IP addresses' }).click();
+    await page.getByRole('navigation', { name: 'Devices' }).getByRole('link', { name: 'Trusted IP addresses' }).click();
     assert.equal(await heading(page), 'Trusted IP addresses');
     assert.match((await page.locator('body').textContent())!, /None yet\./);
     await shot(page, 'ips');

@@ -361,7 +361,7 @@ describe('account security center', () => {
       ['Your data', '/account/security/data'], ['Delete your account', '/account/security/delete'],
     ];
     for (const [heading, link] of blocks) {
-      assert.match(page.body, new RegExp(`<h2>${heading} <a href="${link}">`), heading);
+      assert.match(page.body, new RegExp(`<h[23]>${heading} <a href="${link}">`), heading);
       assert.match((await open(agent, link.slice('/account/security'.length))).body, /<h1>/, link);
     }
     assert.match(page.body, /<h2>Two-factor authentication<\/h2>/);

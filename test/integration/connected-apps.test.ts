@@ -138,7 +138,7 @@ describe('connected applications (account security center)', () => {
     }
     assert.doesNotMatch(page.body, /your phone number/, "the other account's grant is not listed");
     // the overview's block leads here
-    assert.match((await agent.visit(url(''))).body, /<h2>Connected applications <a href="\/account\/security\/apps">/);
+    assert.match((await agent.visit(url(''))).body, /<h3>Connected applications <a href="\/account\/security\/apps">/);
   });
 
   it('"Remove access" ends that application\'s grant and tokens: the refresh token fails, the next sign-in asks for consent again; the other application keeps working', async () => {

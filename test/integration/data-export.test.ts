@@ -102,7 +102,7 @@ describe('your data (download everything Tessera keeps about the account)', () =
     const user = await createUser(t);
     const { agent } = await signedIn(user);
     const overview = await agent.visit(`${t.issuer}/account/security`);
-    assert.match(overview.body, /<h2>Your data <a href="\/account\/security\/data">/);
+    assert.match(overview.body, /<h3>Your data <a href="\/account\/security\/data">/);
     const page = await open(agent);
     assert.match(page.body, /<h1>Your data<\/h1>/);
     const terms = [...page.body.matchAll(/<li><strong>([^<]+)<\/strong>:/g)].map((m) => m[1]);

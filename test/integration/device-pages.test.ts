@@ -61,10 +61,15 @@ describe('trusted-devices pages', () => {
     const user = await createUser(t);
     const { page } = await signedIn(user);
     const today = now().toISOString().slice(0, 10);
-    const item = /<li>([\s\S]*?)<\/li>/.exec(page.body)![1]!;
+    const item = /<li id="device-[^"]+">([\s\S]*?)<\/li>/.exec(page.body)![1]!;
     assert.match(item, /<span class="tag">this browser<\/span>/);
     assert.match(item, /<strong>Chrome 124 on Linux<\/strong>/);
-    assert.match(item, new RegExp(`last used ${today} from 127\\.0\\.0\\.1 \\(unknown location\\)`));
+    // told apart by browser, last use (to the minute, in the account's zone: UTC here), last place and first use
+    assert.match(item, /<dt>Browser<\/dt><dd>Chrome 124 on Linux<\/dd>/);
+    assert.match(item, new RegExp(`<dt>Last used</dt><dd>${today} \\d\\d:\\d\\d UTC</dd>`));
+    assert.match(item, /<dt>Last place<\/dt><dd>unknown location <span class="muted">\(IP 127\.0\.0\.1\)<\/span><\/dd>/);
+    assert.match(item, new RegExp(`<dt>First seen</dt><dd>${today}</dd>`));
+    assert.match(page.body, /<button type="submit">Send me a code to trust it<\/button>/);
     assert.match(page.body, /0 of 1 trusted devices\./);
     assert.match(page.body, /<h2>Trust this browser<\/h2>/);
   });

@@ -22,7 +22,7 @@ interface Listed {
 function listed(page: Page): Listed[] {
   return [...page.body.matchAll(/<li data-phone="([^"]+)">([\s\S]*?)<\/li>/g)].map((m) => ({
     id: m[1]!,
-    number: /<code class="range">([^<]+)<\/code>/.exec(m[2]!)![1]!,
+    number: /<code class="range">([^<]+)<\/code>/.exec(m[2]!)![1]!.replaceAll(' ', ''),
     status: /<span class="tag (?:active|pending)">([^<]+)<\/span>/.exec(m[2]!)![1]!,
     primary: m[2]!.includes('<span class="tag">primary</span>'),
     type: /<span class="muted">(\w+) · added/.exec(m[2]!)![1]!,
@@ -134,10 +134,12 @@ describe('phone numbers (account pages)', () => {
       assert.equal(page.headers.get('cache-control'), 'no-store');
       page = await agent.submit(page, ADD, { number: '+33 6 12-34.56 (78)', password: user.password });
       assert.equal(page.status, 200);
-      assert.equal(notice(page), '+33612345678 was added. Verify it now: we text or call you a code.');
+      assert.equal(notice(page), '+33 6 12 34 56 78 was added. Verify it now: we text or call you a code.');
       const [phone] = listed(page);
       assert.deepEqual({ ...phone, id: undefined }, { id: undefined, number: '+33612345678', status: 'Unverified', primary: false, type: 'Mobile' });
-      assert.match(page.body, /<h2>Verify \+33612345678<\/h2>/);
+      assert.match(page.body, /<h2>Verify \+33 6 12 34 56 78<\/h2>/);
+      // shown in international format, grouped as in the country
+      assert.match(page.body, /<code class="range">\+33 6 12 34 56 78<\/code>/);
       assert.match(page.body, /<button type="submit" name="channel" value="sms">Text me a code<\/button>/);
       assert.match(page.body, /<button type="submit" name="channel" value="voice">Call me<\/button>/);
       const [saved] = await stored();
@@ -154,7 +156,7 @@ describe('phone numbers (account pages)', () => {
       const sent = twilio.accepted.length;
       page = await agent.submit(page, action(id, 'verify'), { channel: 'sms' });
       assert.equal(page.status, 200);
-      assert.match(page.body, /We texted a 6-digit code to \+33612345678\. It is valid for 15 minutes\./);
+      assert.match(page.body, /We texted a 6-digit code to \+33 6 12 34 56 78\. It is valid for 15 minutes\./);
       assert.equal(twilio.accepted.length, sent + 1);
       const code = textedCode('+33612345678');
 
@@ -170,7 +172,7 @@ describe('phone numbers (account pages)', () => {
 
       page = await agent.submit(wrong, action(id, 'code'), { code });
       assert.equal(page.status, 200);
-      assert.equal(notice(page), '+33612345678 is verified and Active. It is your primary number: text and call codes go to it.');
+      assert.equal(notice(page), '+33 6 12 34 56 78 is verified and Active. It is your primary number: text and call codes go to it.');
       assert.deepEqual(listed(page).map(({ status, primary }) => ({ status, primary })), [{ status: 'Active', primary: true }]);
       assert.equal(await t.services.phones.primaryVerified(user.id), '+33612345678');
       const factors = await t.services.factors.available(account);
@@ -178,16 +180,16 @@ describe('phone numbers (account pages)', () => {
       await noticeSent(user.email, /The phone number \+33•+78 was verified\./);
 
       const again = await agent.request(`${phonesUrl}/${id}/verify`, { form: { _csrf: formOn(page, ADD).fields._csrf!, channel: 'sms' } });
-      assert.equal(notice(again), '+33612345678 is verified already.');
+      assert.equal(notice(again), '+33 6 12 34 56 78 is verified already.');
     });
 
     it('verifies a second number by call (the code read from the TwiML); it becomes primary only after a confirmation page', async () => {
       let page = await add(agent, user, '+49 151 1234 5678');
       const second = listed(page).find((p) => p.number === '+4915112345678')!;
       page = await agent.submit(page, action(second.id, 'verify'), { channel: 'voice' });
-      assert.match(page.body, /We are calling \+4915112345678 to read out a 6-digit code\./);
+      assert.match(page.body, /We are calling \+49 1511 2345678 to read out a 6-digit code\./);
       page = await agent.submit(page, action(second.id, 'code'), { code: calledCode('+4915112345678') });
-      assert.equal(notice(page), '+4915112345678 is verified and Active.');
+      assert.equal(notice(page), '+49 1511 2345678 is verified and Active.');
       assert.deepEqual(listed(page).map(({ number, status, primary }) => [number, status, primary]), [
         ['+33612345678', 'Active', true], ['+4915112345678', 'Active', false],
       ]);
@@ -195,7 +197,7 @@ describe('phone numbers (account pages)', () => {
 
       const confirm = await agent.visit(`${phonesUrl}/${second.id}/primary`);
       assert.equal(confirm.status, 200);
-      assert.match(confirm.body, /<h1>Make \+4915112345678 your primary number\?<\/h1>/);
+      assert.match(confirm.body, /<h1>Make \+49 1511 2345678 your primary number\?<\/h1>/);
       const form = formOn(confirm, action(second.id, 'primary'));
       const unconfirmed = await agent.request(form.action, { form: { _csrf: form.fields._csrf!, password: user.password } });
       assert.equal(unconfirmed.status, 200);
@@ -207,7 +209,7 @@ describe('phone numbers (account pages)', () => {
 
       page = await agent.submit(confirm, action(second.id, 'primary'), { password: user.password });
       assert.equal(page.status, 200);
-      assert.equal(notice(page), '+4915112345678 is now your primary number: text and call codes go to it.');
+      assert.equal(notice(page), '+49 1511 2345678 is now your primary number: text and call codes go to it.');
       assert.deepEqual(listed(page).map((p) => p.primary), [false, true]);
       assert.equal(await t.services.phones.primaryVerified(user.id), '+4915112345678');
       await noticeSent(user.email, /Your primary phone number is now \+49•+78\./);
@@ -220,16 +222,16 @@ describe('phone numbers (account pages)', () => {
       assert.match(page.body, /A landline cannot receive text messages, so we call it\./);
       const texted = await agent.submit(page, action(landline.id, 'verify'), { channel: 'sms' });
       assert.equal(texted.status, 400);
-      assert.equal(error(texted), '+442079460958 is a landline and cannot receive text messages: choose a call. Nothing was changed.');
+      assert.equal(error(texted), '+44 20 7946 0958 is a landline and cannot receive text messages: choose a call. Nothing was changed.');
       page = await agent.submit(page, action(landline.id, 'verify'), { channel: 'voice' });
       page = await agent.submit(page, action(landline.id, 'code'), { code: calledCode('+442079460958') });
-      assert.equal(notice(page), '+442079460958 is verified and Active.');
+      assert.equal(notice(page), '+44 20 7946 0958 is verified and Active.');
       assert.doesNotMatch(page.body, new RegExp(`${landline.id}/primary`));
       const refused = await agent.visit(`${phonesUrl}/${landline.id}/primary`);
       assert.equal(refused.status, 400);
-      assert.match(error(refused)!, /\+442079460958 cannot receive text messages: your primary number must be a mobile number\./);
+      assert.match(error(refused)!, /\+44 20 7946 0958 cannot receive text messages: your primary number must be a mobile number\./);
       page = await agent.submit(page, action(landline.id, 'delete'), { password: user.password });
-      assert.equal(notice(page), '+442079460958 was deleted.');
+      assert.equal(notice(page), '+44 20 7946 0958 was deleted.');
       assert.deepEqual((await stored()).map((p) => p.number), ['+33612345678', '+4915112345678']);
       await noticeSent(user.email, /The phone number \+44•+58 was removed from your account\./);
     });
@@ -251,7 +253,7 @@ describe('phone numbers (account pages)', () => {
       const second = textedCode('+41791234567');
       assert.notEqual(second, first);
       page = await agent.submit(page, action(id, 'code'), { code: second });
-      assert.equal(notice(page), '+41791234567 is verified and Active.');
+      assert.equal(notice(page), '+41 79 123 45 67 is verified and Active.');
     });
 
     it('says so when Twilio refuses the text, with Resend and a call as the way forward', async () => {
@@ -268,9 +270,9 @@ describe('phone numbers (account pages)', () => {
       assert.ok(formOn(page, action(id, 'resend')) && formOn(page, action(id, 'verify')), 'Resend, or a call instead');
       page = await agent.submit(page, action(id, 'verify'), { channel: 'voice' });
       page = await agent.submit(page, action(id, 'code'), { code: calledCode('+33699887766') });
-      assert.equal(notice(page), '+33699887766 is verified and Active.');
+      assert.equal(notice(page), '+33 6 99 88 77 66 is verified and Active.');
       page = await agent.submit(page, action(id, 'delete'), { password: user.password });
-      assert.equal(notice(page), '+33699887766 was deleted.');
+      assert.equal(notice(page), '+33 6 99 88 77 66 was deleted.');
     });
 
     it('changes a number: Unverified again; a changed primary keeps its marker but gets no codes until verified', async () => {
@@ -278,7 +280,7 @@ describe('phone numbers (account pages)', () => {
       const primary = listed(page).find((p) => p.primary)!;
       page = await agent.submit(page, action(primary.id, 'change'), { number: '+33 6 98 76 54 32', password: user.password });
       assert.equal(page.status, 200);
-      assert.equal(notice(page), '+4915112345678 was changed to +33698765432. Verify the new number: we text or call you a code.');
+      assert.equal(notice(page), '+49 1511 2345678 was changed to +33 6 98 76 54 32. Verify the new number: we text or call you a code.');
       const changed = listed(page).find((p) => p.id === primary.id)!;
       assert.deepEqual([changed.number, changed.status, changed.primary], ['+33698765432', 'Unverified', true]);
       assert.equal(await t.services.phones.primaryVerified(user.id), undefined);
@@ -305,7 +307,7 @@ describe('phone numbers (account pages)', () => {
         ['+1', /is too short/],
         [`+33 ${'6'.repeat(40)}`, /A phone number is at most 32 characters\./],
         ['9'.repeat(10_000), /A phone number is at most 32 characters\./],
-        ['+41 79 123 45 67', /\+41791234567 is already on your list\./],
+        ['+41 79 123 45 67', /\+41 79 123 45 67 is already on your list\./],
       ];
       for (const [number, message] of cases) {
         for (const to of [ADD, action(first!.id, 'change')]) {
@@ -400,10 +402,10 @@ describe('phone numbers (account pages)', () => {
       assert.equal(await t.services.phones.primaryVerified(user.id), '+33611223344');
 
       page = await agent.submit(page, action(other!.id, 'delete'), { password: user.password });
-      assert.equal(notice(page), '+33655667788 was deleted.');
+      assert.equal(notice(page), '+33 6 55 66 77 88 was deleted.');
       await t.services.accounts.setSecondFactor(user.id, undefined);
       page = await agent.submit(await open(agent), action(primary!.id, 'delete'), { password: user.password });
-      assert.equal(notice(page), '+33611223344 was deleted.');
+      assert.equal(notice(page), '+33 6 11 22 33 44 was deleted.');
       assert.deepEqual(await t.services.phones.list(user.id), []);
       assert.equal(await t.services.phones.primaryVerified(user.id), undefined);
     });
@@ -438,7 +440,7 @@ describe('phone numbers (account pages)', () => {
       const bobAgent = await signedIn(bob!);
       const page = await add(bobAgent, bob!, '+41 79 555 12 34');
       assert.equal(page.status, 200);
-      assert.equal(notice(page), '+41795551234 was added. It is Active already: another member of your organisation verified it. It is your primary number.');
+      assert.equal(notice(page), '+41 79 555 12 34 was added. It is Active already: another member of your organisation verified it. It is your primary number.');
       assert.deepEqual(listed(page).map(({ status, primary }) => ({ status, primary })), [{ status: 'Active', primary: true }]);
       assert.equal(twilio.accepted.length, sent, 'no code was sent');
       assert.equal(await t.services.phones.primaryVerified(bob!.id), '+41795551234');
@@ -446,7 +448,7 @@ describe('phone numbers (account pages)', () => {
 
       for (const u of [outsider!, stranger!]) {
         const res = await add(await signedIn(u), u, '+41 79 555 12 34');
-        assert.equal(notice(res), '+41795551234 was added. Verify it now: we text or call you a code.', u.email);
+        assert.equal(notice(res), '+41 79 555 12 34 was added. Verify it now: we text or call you a code.', u.email);
         assert.equal((await t.services.phones.list(u.id))[0]!.status, 'unverified');
       }
 
@@ -456,7 +458,7 @@ describe('phone numbers (account pages)', () => {
         await agent.submit(list, action(listed(list)[0]!.id, 'delete'), { password: u.password });
       }
       const late = await add(await signedIn(carol!), carol!, '+41 79 555 12 34');
-      assert.equal(notice(late), '+41795551234 was added. Verify it now: we text or call you a code.');
+      assert.equal(notice(late), '+41 79 555 12 34 was added. Verify it now: we text or call you a code.');
     });
   });
 });

@@ -1,7 +1,7 @@
 // Times on the security center's pages (issue 20): in the person's time zone when the profile
 // names one, else UTC; the zone is named either way.
 import assert from 'node:assert/strict';
-import { stamp } from '../../src/sessions/routes.ts';
+import { day, stamp } from '../../src/account/time.ts';
 
 describe('times as the person reads them', () => {
   const summer = new Date('2026-07-01T12:34:56Z');
@@ -17,5 +17,11 @@ describe('times as the person reads them', () => {
   it('UTC for a zone this runtime does not know, and a dash for no time', () => {
     assert.equal(stamp(summer, 'Mars/Olympus'), '2026-07-01 12:34 UTC');
     assert.equal(stamp(undefined, 'Europe/Paris'), '—');
+  });
+  it('the day in the profile\'s zone (the date a page shows alone)', () => {
+    assert.equal(day(winter, 'Europe/Paris'), '2026-01-16');
+    assert.equal(day(winter), '2026-01-15');
+    assert.equal(day(winter, 'Mars/Olympus'), '2026-01-15');
+    assert.equal(day(undefined), '—');
   });
 });
