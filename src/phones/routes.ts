@@ -109,7 +109,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         title: 'Phone numbers', csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx),
         notice: message && 'notice' in message ? message.notice : undefined,
         error: message && 'error' in message ? message.error : undefined,
-        phones: all.map((p) => phoneView(p, extra.retry)), max: MAX_PHONES,
+        phones: all.map((p) => phoneView(p, extra.retry, account.profile.zoneinfo)), max: MAX_PHONES,
         verify: extra.verify && extra.verify.status === 'unverified' ? phoneView(extra.verify) : undefined,
         addNumber: extra.retry?.form === 'add' ? extra.retry.number : '',
         locked: primaryInUse(account, await deps.appSetUp(account.id)),

@@ -2,6 +2,7 @@
 // prompt rebuilt from a challenge's state when the code page is opened again. Pure.
 import type { ChallengeState } from '../factors/challenges.ts';
 import type { FactorPrompt } from '../factors/types.ts';
+import { day } from '../account/time.ts';
 import { displayNumber } from './numbers.ts';
 import type { Phone } from './store.ts';
 
@@ -13,9 +14,8 @@ export interface Retry {
 }
 
 const TYPES: Record<Phone['type'], string> = { mobile: 'Mobile', landline: 'Landline', other: 'Other' };
-const day = (d: Date | undefined) => d?.toISOString().slice(0, 10);
 
-export function phoneView(phone: Phone, retry?: Retry) {
+export function phoneView(phone: Phone, retry?: Retry, zone?: string) {
   const open = retry !== undefined && retry.form !== 'add' && retry.id === phone.id;
   return {
     id: phone.id,
@@ -28,8 +28,8 @@ export function phoneView(phone: Phone, retry?: Retry) {
     primary: phone.primary,
     canText: phone.type !== 'landline',
     canBePrimary: phone.status === 'active' && phone.type === 'mobile' && !phone.primary,
-    added: day(phone.addedAt),
-    verified: day(phone.verifiedAt),
+    added: day(phone.addedAt, zone),
+    verified: phone.verifiedAt && day(phone.verifiedAt, zone),
     open,
     changeNumber: open && retry.form === 'change' ? retry.number : '',
   };

@@ -48,6 +48,7 @@ describe('the profile page', function () {
     // the pages' times are now in that zone
     assert.match((await agent.visit(`${t.issuer}/account/security/history`)).body, /<time>\d{4}-\d\d-\d\d \d\d:\d\d Europe\/London<\/time>/);
     assert.match((await agent.visit(`${t.issuer}/account/security/sessions`)).body, /\d{4}-\d\d-\d\d \d\d:\d\d Europe\/London/);
+    assert.match((await agent.visit(`${t.issuer}/account/security/devices`)).body, /<dt>Last used<\/dt><dd>\d{4}-\d\d-\d\d \d\d:\d\d Europe\/London<\/dd>/);
     const cleared = await post(agent, await agent.visit(`${t.issuer}/account/security/profile`), { name: 'Ada Lovelace', givenName: 'Ada' });
     assert.equal(cleared.status, 200);
     assert.equal((await t.services.accounts.findById(user.id))!.profile.zoneinfo, undefined, 'an empty field clears it');
