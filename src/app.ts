@@ -29,16 +29,18 @@ import { sessionRoutes } from './sessions/routes.ts';
 import { dataExportRoutes } from './account/data-routes.ts';
 import { deletionRoutes } from './account/deletion-routes.ts';
 import { profileRoutes } from './account/profile-routes.ts';
+import { deriveKey } from './crypto/seal.ts';
 import { connectedAppRoutes } from './account/apps.ts';
 import { createConnectedApps } from './oidc/connected-apps.ts';
 import { adminApiRouter } from './admin/api/router.ts';
 import { adminConsoleRouter } from './admin/console/routes.ts';
 import { setPasswordRouter } from './account/set-password.ts';
+import { unblockRouter } from './devices/unblock-routes.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -96,6 +98,7 @@ export function createApp(deps: AppDeps): Koa {
   const statics = new Map<string, { type: string; body: Buffer }>([
     ['/static/tessera.css', { type: 'text/css', body: readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css')) }],
     ['/static/webauthn.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'webauthn.js')) }],
+    ['/static/copy.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'copy.js')) }],
     ['/static/simplewebauthn-browser.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js')) }],
   ]);
   app.use(async (ctx, next) => {
@@ -133,7 +136,8 @@ export function createApp(deps: AppDeps): Koa {
       devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, phoneSends: deps.phoneSends, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,
         endDeviceSessions: (accountId, deviceId, why) => deps.sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }) }),
       deletionRoutes({ deletion: deps.deletion, sessions: deps.sessions }),
-      profileRoutes({ accounts: deps.accounts }),
+      profileRoutes({ accounts: deps.accounts, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, codeSends: (id) => deps.limits.resend(id),
+        key: deriveKey(config.encryptionKey, 'tessera:email-addresses'), clock, log: serviceLog }),
       dataExportRoutes({ ...deps, keepEntries: config.account.historyEntries, auditMaxRows: config.audit.exportMaxRows, sessionMaxDays: config.account.sessionMaxDays, clock }),
     ],
   );
@@ -163,6 +167,8 @@ export function createApp(deps: AppDeps): Koa {
     interactions.allowedMethods(),
     // no sign-in: the emailed link's token is the proof
     setPasswordRouter({ accounts: deps.accounts, passwordLinks: deps.passwordLinks, passwordRules: config.password.rules }).routes(),
+    // no sign-in either: the blocked-device email's link, then the password and an emailed code
+    unblockRouter({ links: deps.unblockLinks, devices: deps.devices, accounts: deps.accounts, factors: deps.factors, limits: deps.limits, audit: deps.audit, notify: notices, clock }).routes(),
     account.routes(),
     account.allowedMethods(),
     adminConsole.routes(),

@@ -28,6 +28,7 @@ import { createOutbox, createTransports, type Outbox, type Transports, type Tran
 import { createMessages, type CodeMessages } from './notify/messages.ts';
 import { createTrustedIps, type TrustedIps } from './trusted-ips/store.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './devices/registry.ts';
+import { createUnblockLinks, type UnblockLinks } from './devices/unblock-links.ts';
 import { createSignInEvents, type SignInEvents } from './devices/events.ts';
 import { browserIdOf } from './devices/cookie.ts';
 import { createOrganisations, type Organisations } from './orgs/store.ts';
@@ -76,6 +77,8 @@ export interface Services {
   webauthn: WebAuthnStore;
   trustedIps: TrustedIps;
   devices: DeviceRegistry;
+  /** The signed links of blocked-device emails that let the person unblock the device (DEVICE_UNBLOCK_LINK_HOURS). */
+  unblockLinks: UnblockLinks;
   events: SignInEvents;
   organisations: Organisations;
   notices: DeviceNotices;
@@ -176,7 +179,8 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures, maxRegistrations: config.devices.maxRegistrations }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
     const events = createSignInEvents(history, clock, log, audit);
-    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
+    const unblockLinks = createUnblockLinks({ key: deriveKey(config.encryptionKey, 'tessera:device-unblock-links'), hours: config.devices.unblockLinkHours, issuer: config.issuer, clock, devices, accounts });
+    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, unblockLink: unblockLinks.forNotice, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     let provider: Provider | undefined;
     const records = createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock });
     const sessions = createSessionService({
@@ -272,7 +276,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       ? setInterval(() => { deletion.sweep().catch((err: Error) => log(`[tessera] account deletion sweep failed: ${err.message}`)); }, 3_600_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
+      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
       async close() {
         clearInterval(sweeper);
         try {

@@ -2,11 +2,13 @@
 // fields relying parties receive as claims (given and family name, preferred username, language,
 // time zone). Each field is checked on its own so its error stands beside it; nothing is saved
 // while any is wrong. A change asks for recent authentication like every change, and is audited.
+// The same page changes and verifies the email address (email-routes.ts).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { profileProblems, type Profile } from '../accounts/profile.ts';
 import { field, type AccountArea } from './area.ts';
+import { emailRoutes, type EmailBlock, type EmailRouteDeps } from './email-routes.ts';
 
 /** The form's fields: its name, the label, and where the value lives. */
 const FIELDS = [
@@ -35,10 +37,14 @@ function problemOf(name: FieldName, value: string): string | undefined {
   return `${worded[0]!.toUpperCase()}${worded.slice(1)}.`;
 }
 
-export function profileRoutes(deps: { accounts: Pick<AccountStore, 'updateProfile'> }) {
+export function profileRoutes(deps: Omit<EmailRouteDeps, 'accounts'> & { accounts: Pick<AccountStore, 'updateProfile'> & EmailRouteDeps['accounts'] }) {
   return (router: Router, area: AccountArea): void => {
-    const page = async (ctx: Context, account: AccountView, values: Record<FieldName, string>, problems: Partial<Record<FieldName | 'password', string>> = {}, notice?: string) =>
-      ctx.render('account/profile', { title: 'Profile', account, fields: FIELDS, values, problems, notice, reauthNeeded: await area.reauthNeeded(ctx), csrf: ctx.state._csrf });
+    const page = async (ctx: Context, account: AccountView, values: Record<FieldName, string>, problems: Partial<Record<FieldName | 'password', string>> = {}, notice?: string, email: EmailBlock = {}) =>
+      ctx.render('account/profile', {
+        title: 'Profile', account, fields: FIELDS, values, problems, notice, reauthNeeded: await area.reauthNeeded(ctx), csrf: ctx.state._csrf,
+        email: { value: email.value ?? '', problems: email.problems ?? {}, verifyProblem: email.verifyProblem },
+      });
+    emailRoutes(deps, (ctx, account, email, notice) => page(ctx, account, valuesOf(account), {}, notice, email))(router, area);
 
     router.get('/security/profile', async (ctx) => {
       const account = await area.requireAccount(ctx);

@@ -53,12 +53,12 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
   ));
   const pseudonym = (accountId: string) => `deleted-account-${createHmac('sha256', settings.pseudonymKey).update(accountId).digest('base64url').slice(0, 16)}`;
 
-  /** Deletes everything of the account (idempotent), the index entry last. */
-  async function erase(entry: DeletionDoc): Promise<void> {
+  /** Deletes everything of the account (idempotent), the index entry last; `former`: addresses it had before an email change. */
+  async function erase(entry: DeletionDoc, former: string[] = []): Promise<void> {
     const { _id: accountId, email } = entry;
     await forgetting.endSessions(accountId);
     for (const store of forgetting.stores) await store.forget(accountId);
-    await forgetting.pseudonymise(accountId, [email, email.trim().toLowerCase()], pseudonym(accountId));
+    await forgetting.pseudonymise(accountId, [email, ...former].flatMap((e) => [e, e.trim().toLowerCase()]), pseudonym(accountId));
     await accounts.remove(accountId, email);
     await Deletions.deleteOne({ _id: accountId });
   }
@@ -100,7 +100,7 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
           }
           const due = account ? account.deletionScheduledFor! : entry.deleteAfter;
           if (due > now) continue;
-          await erase({ ...entry, email: account?.email ?? entry.email });
+          await erase({ ...entry, email: account?.email ?? entry.email }, account?.formerEmails);
           deleted.push(entry._id);
           settings.announce({ id: pseudonym(entry._id), email: account?.email ?? entry.email }, 'account.deleted', 'Your account was deleted, with everything Tessera kept about it.');
         } catch (err) {

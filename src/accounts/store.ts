@@ -40,6 +40,8 @@ export interface AccountView {
   passwordResetRequired: boolean;
   /** When the person asked for the account to be deleted takes effect (a sign-in before then cancels it). */
   deletionScheduledFor?: Date;
+  /** Addresses the account had before an email change: deletion pseudonymises them in the audit log too. */
+  formerEmails?: string[];
   /**
    * The security stamp: it changes whenever what proves the account changes (a new or reset
    * password, a lock, a disable, the routine second factor), so a sign-in in progress that
@@ -85,6 +87,7 @@ interface AccountDoc {
   passwordResetRequired?: boolean;
   stamp?: number;
   deleteAfter?: Date;
+  formerEmails?: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -92,12 +95,16 @@ interface AccountDoc {
 /** The security stamp moves on (AccountView.stamp). */
 const NEW_STAMP = { $inc: { stamp: 1 } } as const;
 
-/** not_found and email_taken (a conflict) are their own kinds; every other code is invalid input. */
+/**
+ * not_found, and email_taken and email_moved (conflicts), are their own kinds; every other code is
+ * invalid input. same_email: the address is the account's already; email_moved: the account's
+ * email changed since the caller read it.
+ */
 export class AccountError extends DomainError {
   override name = 'AccountError';
-  declare readonly code: 'email_taken' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin' | 'invalid_cursor' | 'invalid_role';
+  declare readonly code: 'email_taken' | 'email_moved' | 'same_email' | 'invalid_email' | 'weak_password' | 'invalid_profile' | 'not_found' | 'wrong_password' | 'no_pin' | 'invalid_cursor' | 'invalid_role';
   constructor(code: AccountError['code'], message: string) {
-    super(code === 'not_found' ? 'not_found' : code === 'email_taken' ? 'conflict' : 'invalid', code, message);
+    super(code === 'not_found' ? 'not_found' : code === 'email_taken' || code === 'email_moved' ? 'conflict' : 'invalid', code, message);
   }
 }
 
@@ -163,6 +170,7 @@ function view(doc: AccountDoc): AccountView {
     passwordResetRequired: doc.passwordResetRequired === true,
     stamp: doc.stamp ?? 0,
     ...(doc.deleteAfter ? { deletionScheduledFor: doc.deleteAfter } : {}),
+    ...(doc.formerEmails?.length ? { formerEmails: doc.formerEmails } : {}),
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -229,6 +237,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       passwordResetRequired: { type: Boolean },
       stamp: { type: Number },
       deleteAfter: { type: Date },
+      formerEmails: { type: [String], default: undefined },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -282,6 +291,58 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       return (await db.updateIf(Emails, emailNormalized, { accountId: pointer.accountId }, { $set: { accountId: id } })) ? { from: pointer.accountId } : 'taken';
     }
     return 'taken';
+  }
+
+  /** A unique index refused a write: 11000, or (FerretDB, for a collision caused by an update) SQLite's words. */
+  const collision = (err: unknown) => duplicate(err) || /UNIQUE constraint failed/.test((err as Error | undefined)?.message ?? '');
+  const unusable = () => new AccountError('email_taken', 'that address cannot be used for this account');
+  const moved = () => new AccountError('email_moved', 'the account\'s email address changed meanwhile');
+
+  /** The trimmed address `typed` as a new email for account `id` (AccountError invalid_email, same_email, not_found). */
+  async function newEmailFor(id: string, typed: string): Promise<{ email: string; emailNormalized: string; doc: AccountDoc }> {
+    const email = typed.trim();
+    const bad = emailProblem(email, typed);
+    if (bad) throw new AccountError('invalid_email', bad);
+    const doc = await Accounts.findById(id).lean<AccountDoc>();
+    if (!doc) throw new AccountError('not_found', 'no such account');
+    const emailNormalized = normalizeEmail(email);
+    if (emailNormalized === doc.emailNormalized) throw new AccountError('same_email', `${email} is the account's email address already`);
+    return { email, emailNormalized, doc };
+  }
+
+  /** Whether an account holds the email: its lookup names one that has it (any other lookup is a leftover, free). */
+  async function held(emailNormalized: string): Promise<boolean> {
+    const pointer = await Emails.findById(emailNormalized).lean<EmailDoc>();
+    if (!pointer) return false;
+    return (await readAccount(pointer.accountId))?.emailNormalized === emailNormalized;
+  }
+
+  /**
+   * Deletes the email's lookup if it names account `id` and that account does not have the email
+   * (a claim given up, or the address a change left behind), under the lookup's lock.
+   */
+  async function releaseEmail(emailNormalized: string, id: string): Promise<void> {
+    await db.exclusive(`${Emails.collection.name}/${emailNormalized}`, async () => {
+      const pointer = await Emails.findById(emailNormalized).lean<EmailDoc>();
+      if (pointer?.accountId !== id) return;
+      if ((await Accounts.findById(id).lean<AccountDoc>())?.emailNormalized === emailNormalized) return;
+      await Emails.deleteOne(db.guardsInServer ? { _id: emailNormalized, accountId: id } : { _id: emailNormalized });
+    });
+  }
+
+  /** Points the email's lookup at account `id`, which has the email (the unique index of accounts makes it the only one). */
+  async function pointAt(emailNormalized: string, id: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const pointer = await Emails.findById(emailNormalized).lean<EmailDoc>();
+      if (pointer?.accountId === id) return;
+      const done = pointer
+        ? await db.updateIf(Emails, emailNormalized, { accountId: pointer.accountId }, { $set: { accountId: id } })
+        : await Emails.create({ _id: emailNormalized, accountId: id }).then(() => true, (err: unknown) => {
+          if (duplicate(err)) return false;
+          throw err;
+        });
+      if (done) return;
+    }
   }
 
   /**
@@ -459,13 +520,73 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
 
     /**
-     * Account deletion, last step: the account, then its email's lookup document (only while it
-     * still names this account). A crash between leaves a lookup naming no account: the email is
-     * free for the next creation (insert's takeover).
+     * Account deletion, last step: the account, then every email lookup document still naming it:
+     * its email's, and any an email change cut short by a crash left behind (a scan, for the
+     * deletion sweep only). A crash between leaves lookups naming no account: the emails are free
+     * for the next creation (insert's takeover).
      */
-    async remove(id: string, email: string): Promise<void> {
+    async remove(id: string, _email?: string): Promise<void> {
       await Accounts.deleteOne({ _id: id });
-      await Emails.deleteOne({ _id: normalizeEmail(email), accountId: id });
+      await Emails.deleteMany({ accountId: id });
+    },
+
+    /**
+     * The trimmed address `typed` if it may become account `id`'s new email: AccountError
+     * invalid_email, same_email (the account's already, in any case), email_taken (another
+     * account has it; the words say only that it cannot be used). Nothing is written.
+     */
+    async checkNewEmail(id: string, typed: string): Promise<string> {
+      const { email, emailNormalized } = await newEmailFor(id, typed);
+      if (await held(emailNormalized)) throw unusable();
+      return email;
+    },
+
+    /**
+     * Changes the account's email to `typed` if it is still `from`. The caller proved control of
+     * the new address (a code sent there), so it is verified; the old one is kept in
+     * formerEmails; the stamp moves on (a sign-in in progress, perhaps waiting for a code emailed
+     * to the old address, stops). AccountError invalid_email, same_email, email_taken,
+     * email_moved; nothing changes then.
+     *
+     * Crash rule: the new address's lookup is claimed first (its unique _id decides who gets
+     * it), then the account is changed, then the old address's lookup is released. A crash
+     * after the claim leaves a lookup naming an account without that email: sign-in treats the
+     * new address as unknown, the old one still signs in, and a retry (or another account) takes
+     * the claim over. A crash after the account write leaves the old lookup naming an account
+     * that no longer has it: unknown to sign-in, free for the next claim, removed with the account.
+     */
+    async changeEmail(id: string, from: string, typed: string): Promise<AccountView> {
+      const { email, emailNormalized, doc } = await newEmailFor(id, typed);
+      if (doc.emailNormalized !== normalizeEmail(from)) throw moved();
+      if ((await claimEmail(emailNormalized, id)) === 'taken') throw unusable();
+      let changed: AccountDoc | undefined;
+      try {
+        changed = await db.modifyIf(Accounts, id, { emailNormalized: doc.emailNormalized },
+          { $set: { email, emailNormalized, emailVerified: true }, $addToSet: { formerEmails: doc.email }, ...NEW_STAMP });
+      } catch (err) {
+        if (!collision(err)) throw err; // a crash: the claim is left for the next claim to take over
+        // another account got the address after the claim was taken over: the lookup is its
+        // (rare, and a scan, as in insert)
+        const winner = await Accounts.findOne({ emailNormalized }).lean<AccountDoc>();
+        await (winner ? pointAt(emailNormalized, winner._id) : releaseEmail(emailNormalized, id));
+        throw unusable();
+      }
+      if (!changed) {
+        const now = await Accounts.findById(id).lean<AccountDoc>();
+        if (now?.emailNormalized === emailNormalized) return view(now); // the same change, confirmed twice at once
+        await releaseEmail(emailNormalized, id);
+        throw now ? moved() : new AccountError('not_found', 'no such account');
+      }
+      // a claim another party took over between our claim and our write points back here
+      await pointAt(emailNormalized, id);
+      await releaseEmail(doc.emailNormalized, id);
+      return view(changed);
+    },
+
+    /** Marks the email verified if it is still `email` (where the code went); undefined when it changed meanwhile. */
+    async markEmailVerified(id: string, email: string): Promise<AccountView | undefined> {
+      const doc = await db.modifyIf(Accounts, id, { emailNormalized: normalizeEmail(email) }, { $set: { emailVerified: true } });
+      return doc ? view(doc) : undefined;
     },
 
     /** An admin's change of role. */

@@ -19,8 +19,8 @@ export const AUDIT_TYPES = [
   'account.data_exported',
   // the person's own account deletion: asked for, cancelled (a sign-in, or the person), done
   'account.deletion_scheduled', 'account.deletion_cancelled', 'account.deleted',
-  // the person's own profile (name and standard claims)
-  'account.profile_changed',
+  // the person's own profile (name and standard claims), email address (changed with a code sent to the new one; verified)
+  'account.profile_changed', 'account.email_changed', 'account.email_verified',
   // administration (console, JSON API or CLI)
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',

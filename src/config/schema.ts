@@ -114,6 +114,8 @@ export const configSchema = z.object({
     maxFailures: z.number().int().min(1).max(100),
     /** Registrations per account; past it the oldest never-verified ones are pruned. */
     maxRegistrations: z.number().int().min(5).max(1000),
+    /** How long the unblock link in a blocked-device email works (its one block only). */
+    unblockLinkHours: z.number().int().min(1).max(720),
   }),
   limits: z.object({
     /** Failed sign-ins per account (from new devices) and per account+device before the first lock (NIST: at most 100; here 5–10). */
@@ -190,6 +192,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },
   DEVICE_MAX_FAILURES: { path: 'devices.maxFailures', kind: 'int' },
   DEVICE_MAX_REGISTRATIONS: { path: 'devices.maxRegistrations', kind: 'int' },
+  DEVICE_UNBLOCK_LINK_HOURS: { path: 'devices.unblockLinkHours', kind: 'int' },
   LOCKOUT_AFTER: { path: 'limits.lockAfter', kind: 'int' },
   LOCKOUT_KNOWN_DEVICE_AFTER: { path: 'limits.knownDeviceLockAfter', kind: 'int' },
   LOCKOUT_IP_AFTER: { path: 'limits.ipLockAfter', kind: 'int' },

@@ -202,7 +202,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
         const here = await currentDevice(ctx, account);
         const { justBlocked, failures } = await devices.recordFailure(here.id, 'wrong code (device settings)');
         if (justBlocked) {
-          deps.notices.deviceBlocked(account.id, clientInfo(ctx.ip, ctx.get('user-agent')), failures);
+          deps.notices.deviceBlocked(account.id, clientInfo(ctx.ip, ctx.get('user-agent')), failures, here.id);
           await deps.endDeviceSessions(account.id, here.id, 'the device was blocked after failed attempts');
         }
         // the page again without opening a new code: an expired or locked code waits for "Resend"

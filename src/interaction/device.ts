@@ -23,7 +23,9 @@ const NO_ACCOUNT = 'no-such-account';
 export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
   'This device is blocked from signing in to this account after too many failed attempts. '
   + 'What happens next: if this account has never signed in from this browser, the block ends by itself a day after the last failed attempt. '
-  + 'If it has, the block stays until an administrator unblocks this device: ask your administrator or support (they can see the device in your account). '
+  + 'If it has, the block stays until an administrator unblocks this device, or until you unblock it yourself: '
+  + 'an email with an unblock link was sent to the account\'s email address; the link asks for the account\'s password and then for a code it emails you. '
+  + 'You can also ask your administrator or support (they can see the device in your account). '
   + 'Until then, sign in from a device you have used before.');
 
 export function clientOfRequest(ctx: Context): ClientInfo {
@@ -121,7 +123,7 @@ async function countOnRegistration(ctx: Context, deps: InteractionDeps, accountI
   knownDevices(ctx).delete(accountId);
   const { blocked, justBlocked, failures } = await deps.devices.recordFailure(device.id, why);
   if (justBlocked) {
-    deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures);
+    deps.notices.deviceBlocked(accountId, clientOfRequest(ctx), failures, device.id);
     // a blocked device keeps no session (the sessions signed in from it end)
     await deps.sessions.endForDevice(accountId, device.id, { actor: { type: 'system' }, why: `the device was blocked (${why})` });
   }

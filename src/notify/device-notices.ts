@@ -1,6 +1,7 @@
 // Notices about devices: a new-device sign-in (to the account and to its organisation's admins)
-// and a blocked device (to the account). They are sent in the background: sending never delays or
-// fails a sign-in. A failed delivery is retried (3 attempts, backing off) and then logged.
+// and a blocked device (to the account, with the link that unblocks it: devices/unblock-links.ts).
+// They are sent in the background: sending never delays or fails a sign-in. A failed delivery is
+// retried (3 attempts, backing off) and then logged.
 import type { AccountStore } from '../accounts/store.ts';
 import type { Organisations } from '../orgs/store.ts';
 import type { ClientInfo } from '../devices/client-info.ts';
@@ -17,6 +18,8 @@ export interface NoticeDeps {
   log: (line: string) => void;
   /** Waits before attempt n+1 (n ≥ 1); tests shorten it. */
   retryDelayMs?: (attempt: number) => number;
+  /** The unblock link for the account's blocked registration (the named one, else the newest block). */
+  unblockLink?: (accountId: string, deviceId: string) => Promise<{ link: string; hours: number } | undefined>;
 }
 
 export type DeviceNotices = ReturnType<typeof createDeviceNotices>;
@@ -77,10 +80,18 @@ export function createDeviceNotices(deps: NoticeDeps) {
       })());
     },
 
-    deviceBlocked(accountId: string, seen: ClientInfo, failures: number): void {
+    /** The account's registration `deviceId` was just blocked. */
+    deviceBlocked(accountId: string, seen: ClientInfo, failures: number, deviceId: string): void {
       background((async () => {
         const account = await deps.accounts.findById(accountId);
-        if (account) await deliver(() => deps.messages.deviceBlocked(account.email, whereabouts(seen), failures), `blocked-device notice to ${account.id}`);
+        if (!account) return;
+        const at = whereabouts(seen);
+        // without its link (the database did not answer) the notice still goes, saying to ask an administrator
+        const unblock = await deps.unblockLink?.(accountId, deviceId).catch((err: unknown) => {
+          deps.log(`[tessera] no unblock link for the blocked-device notice to ${account.id}: ${(err as Error).message}`);
+          return undefined;
+        });
+        await deliver(() => deps.messages.deviceBlocked(account.email, at, failures, unblock), `blocked-device notice to ${account.id}`);
       })());
     },
 

@@ -32,7 +32,8 @@ export interface CodeMessages {
   voiceCode(code: string): string;
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
   newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
-  deviceBlocked(to: string, seen: Whereabouts, failures: number): Promise<Email>;
+  /** `unblock`: the link that lets the person unblock it themselves (password and an emailed code), valid `hours`. */
+  deviceBlocked(to: string, seen: Whereabouts, failures: number, unblock?: { link: string; hours: number }): Promise<Email>;
   /** Sign-ins from new devices are paused after too many wrong passwords (once per lockout). */
   accountLocked(to: string, seen: Whereabouts, minutes: number): Promise<Email>;
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
@@ -45,6 +46,10 @@ export interface CodeMessages {
   passwordResetByAdmin(to: string, link: string, hours: number): Promise<Email>;
   /** An admin removed every two-factor method of the account. */
   mfaReset(to: string): Promise<Email>;
+  /** A code proving control of an email address: the account's new one (email-change) or its own (email-verify). */
+  emailAddressCode(to: string, code: string, minutes: number, purpose: 'email-change' | 'email-verify'): Promise<Email>;
+  /** To the address an account left: it now signs in with `newAddress` (masked), changed then and from there. */
+  emailChanged(to: string, newAddress: string, seen: Whereabouts): Promise<Email>;
 }
 
 /** What a code confirms, in the message: signing in, or a change to the account's devices. */
@@ -54,6 +59,9 @@ const ACTIONS: Record<CodePurpose, { subject: string; doing: string }> = {
   'device-trust': { subject: 'code to trust a device', doing: 'trust a device for your account at' },
   'device-remove': { subject: 'code to remove a device', doing: 'remove a device from your account at' },
   'phone-verify': { subject: 'code to verify your phone number', doing: 'verify a phone number for your account at' },
+  'device-unblock': { subject: 'code to unblock a device', doing: 'unblock a device of your account at' },
+  'email-change': { subject: 'code to confirm your new email address', doing: 'confirm this address as the new email address of your account at' },
+  'email-verify': { subject: 'code to verify your email address', doing: 'verify the email address of your account at' },
 };
 
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -73,8 +81,8 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
       const subject = about ? `${about.member} signed in from a new device` : `New sign-in to your ${productName} account`;
       return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation })) };
     },
-    async deviceBlocked(to, seen, failures) {
-      return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen) })) };
+    async deviceBlocked(to, seen, failures, unblock) {
+      return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen), unblock })) };
     },
     async accountLocked(to, seen, minutes) {
       return { to, subject: `Sign-ins to your ${productName} account were paused`, ...(await render('account-locked', { productName, minutes, ...place(seen) })) };
@@ -93,6 +101,12 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
     },
     async mfaReset(to) {
       return { to, subject: `Your ${productName} two-factor methods were removed`, ...(await render('mfa-reset', { productName, email: to })) };
+    },
+    async emailAddressCode(to, code, minutes, purpose) {
+      return { to, subject: `${code} is your ${productName} ${ACTIONS[purpose].subject}`, ...(await render('email-address-code', { productName, code, lifetimeMinutes: minutes, doing: ACTIONS[purpose].doing, newAddress: purpose === 'email-change' })) };
+    },
+    async emailChanged(to, newAddress, seen) {
+      return { to, subject: `The email address of your ${productName} account was changed`, ...(await render('email-changed', { productName, newAddress, ...place(seen) })) };
     },
     deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,

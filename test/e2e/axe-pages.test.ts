@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, formOn, RelyingParty, signInAndGetTokens, UserAgent } from '../support/flow.ts';
+import { createUser, formOn, RelyingParty, signIn, signInAndGetTokens, UserAgent } from '../support/flow.ts';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -39,6 +39,30 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     const consoleLogin = await visitor.visit((await visitor.request(`${t.issuer}/admin`)).headers.get('location')!);
     pages.push(['not an administrator', (await visitor.submit(consoleLogin, /\/login$/, { email: user.email, password: user.password })).body]);
 
+    // a device blocked after wrong passwords, and the emailed link that unblocks it
+    const owner = await createUser(t);
+    const blocked = new UserAgent();
+    const again = async () => blocked.visit((await rp.authorize({ prompt: 'login' })).url);
+    await signIn(blocked, (await rp.authorize()).url, owner);
+    for (let i = 0; i < 5; i++) page = await blocked.submit(await again(), /\/login$/, { email: owner.email, password: 'Wrong#Guess1' });
+    pages.push(['sign-in, device blocked', page.body]);
+    await t.services.notices.settled();
+    const notice = t.services.outbox.list().find((m) => m.to === owner.email && /A device was blocked/.test(m.subject ?? ''));
+    const link = /(http:\/\/\S+\/account\/unblock-device\?token=[\w.-]+)/.exec(notice?.text ?? '')?.[1];
+    assert.ok(link, 'the blocked-device email carries an unblock link');
+    pages.push(['unblock link, refused', (await blocked.request(`${t.issuer}/account/unblock-device?token=nonsense`)).body]);
+    const unblock = await blocked.visit(link);
+    pages.push(['unblock, password', unblock.body]);
+    pages.push(['unblock, wrong password', (await blocked.submit(unblock, /\/password$/, { password: 'Wrong#Guess1' })).body]);
+    const codeStep = await blocked.submit(unblock, /\/password$/, { password: owner.password });
+    assert.match(codeStep.body, /name="code"/);
+    pages.push(['unblock, code', codeStep.body]);
+    pages.push(['unblock, wrong code', (await blocked.submit(codeStep, /\/unblock-device\/code$/, { code: '12345' })).body]);
+    const sent = t.services.outbox.list().find((m) => m.to === owner.email && /code to unblock a device/.test(m.subject ?? ''));
+    const unblocked = await blocked.submit(codeStep, /\/unblock-device\/code$/, { code: /^(\d{6})/.exec(sent?.subject ?? '')?.[1] ?? '' });
+    assert.match(unblocked.body, /<h1>The device is unblocked<\/h1>/);
+    pages.push(['unblock, done', unblocked.body]);
+
     // the security center
     const agent = new UserAgent();
     const login = await agent.visit(`${t.issuer}/account/security`);
@@ -48,6 +72,15 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     pages.push(['profile', profile.body]);
     const form = formOn(profile, /\/account\/security\/profile$/);
     pages.push(['profile, errors beside fields', (await agent.request(form.action, { form: { ...form.fields, name: '', locale: 'x y', zoneinfo: 'Nowhere/Else' } })).body]);
+    // the email address: a refused new address, the code page for a new one (and a wrong code), verifying the current one
+    const emailForm = formOn(profile, /\/profile\/email$/);
+    pages.push(['profile, new email refused', (await agent.request(emailForm.action, { form: { ...emailForm.fields, email: 'not an address' } })).body]);
+    const emailCode = await agent.request(emailForm.action, { form: { ...emailForm.fields, email: `new-${user.id.slice(0, 8)}@example.com` } });
+    assert.match(emailCode.body, /<h1>Confirm your new email address<\/h1>/);
+    pages.push(['new email, code page', emailCode.body]);
+    const codeForm = formOn(emailCode, /\/code$/);
+    pages.push(['new email, wrong code', (await agent.request(codeForm.action, { form: { ...codeForm.fields, code: '12345x' } })).body]);
+    pages.push(['verify email, code page', (await agent.submit(profile, /\/email-verification$/)).body]);
     pages.push(['your data', (await agent.visit(`${t.issuer}/account/security/data`)).body]);
     const del = await agent.visit(`${t.issuer}/account/security/delete`);
     pages.push(['delete your account', del.body]);

@@ -65,6 +65,7 @@ describe('the account security center in a real browser (every block, with scree
     const updated = await tesseraCli(t, dataDir, 'user', 'update', '--email', EMAIL, '--device-verification', 'off');
     assert.equal(updated.code, 0, updated.stderr);
     first = await browser.newContext();
+    await first.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.issuer });
     page = await first.newPage();
   });
   after(async () => {
@@ -183,6 +184,10 @@ describe('the account security center in a real browser (every block, with scree
     assert.ok(await page.locator('.qr svg').isVisible(), 'a QR code');
     totpSecret = (await page.locator('code.key').textContent())!.replace(/\s/g, '');
     assert.match(totpSecret, /^[A-Z2-7]{16,}$/);
+    // "Copy the key" puts the key on the clipboard without the spaces shown for reading
+    await page.getByRole('button', { name: 'Copy the key' }).click();
+    await page.locator('#key-status', { hasText: 'Copied.' }).waitFor();
+    assert.equal(await page.evaluate<string>('navigator.clipboard.readText()'), totpSecret);
     await shot(page, 'totp-setup');
     await page.getByLabel('Code from the app', { exact: true }).fill(await appCode());
     await page.getByLabel('Current password').fill(password);
@@ -196,6 +201,17 @@ describe('the account security center in a real browser (every block, with scree
     await shot(page, 'recovery-codes-after-setup');
     // kept as a file: the download holds every code shown
     const shown = await page.locator('ul.codes code').allTextContents();
+    // copied one per line, and printed from the same page (the print style keeps only the codes)
+    await page.getByRole('button', { name: 'Copy the codes' }).click();
+    await page.locator('#codes-status', { hasText: 'Copied.' }).waitFor();
+    assert.deepEqual((await page.evaluate<string>('navigator.clipboard.readText()')).split('\n'), shown);
+    await page.evaluate('window.printed = 0; window.print = () => { window.printed += 1; }');
+    await page.getByRole('button', { name: 'Print them' }).click();
+    assert.equal(await page.evaluate<number>('window.printed'), 1);
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.locator('nav.account-nav').isVisible(), false, 'the print shows the codes, not the navigation');
+    assert.equal(await page.locator('ul.codes').isVisible(), true);
+    await page.emulateMedia({ media: 'screen' });
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download them as a text file' }).click()]);
     assert.equal(download.suggestedFilename(), 'tessera-recovery-codes.txt');
     const saved = readFileSync((await download.path())!, 'utf8');
