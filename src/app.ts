@@ -117,7 +117,10 @@ export function createApp(deps: AppDeps): Koa {
   const notices = securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog });
   // every password typed to confirm a change goes through the sign-in limits (account pages and console)
   const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.account.reauthMaxFailures });
-  const reauth = { seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, checkPassword: guard.check, clock };
+  const reauth = {
+    seconds: config.account.reauthMinutes * 60, proofsOf: deps.stepUp.proofsOf, recordProofs: deps.stepUp.recordProofs, checkPassword: guard.check, clock,
+    changeConfirmedAt: deps.sessions.changeConfirmedAt, changeConfirmed: deps.sessions.changeConfirmed,
+  };
   const account = accountRouter(
     {
       issuer: config.issuer, provider, accounts: deps.accounts, clients: deps.clients, totp: deps.totp, recovery: deps.recovery, webauthn: deps.webauthn, factors: deps.factors,

@@ -9,7 +9,7 @@ import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { ClientStore } from '../oidc/clients.ts';
 import type { Proof } from '../policy/sign-in.ts';
-import { recentlyAuthenticated } from '../policy/session.ts';
+import { reauthWindowOpen } from '../policy/session.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { clockFace } from './time.ts';
 import { NO_AUDIT, type AuditActor, type AuditSink, type AuditType } from '../audit/events.ts';
@@ -37,6 +37,9 @@ export interface ReauthDeps {
   seconds: number;
   proofsOf(sessionUid: string, accountId: string): Promise<Proof[] | undefined>;
   recordProofs(sessionUid: string, accountId: string, proofs: Proof[]): Promise<void>;
+  /** When a change was last confirmed in the window (it slides: policy/session.ts reauthWindowOpen), and recording one now. */
+  changeConfirmedAt(sessionUid: string, accountId: string): Promise<Date | undefined>;
+  changeConfirmed(sessionUid: string, accountId: string): Promise<void>;
   /** A typed password checked through the sign-in limits (password-guard.ts): may end the session (401). */
   checkPassword(ctx: Context, account: AccountView, sessionUid: string, typed: string): Promise<boolean>;
   clock: () => Date;
@@ -123,12 +126,14 @@ export function createAccountArea(deps: AreaDeps) {
     ctx.redirect(url.href);
   }
 
-  /** Whether this session proved a password or second factor recently enough for a change. */
+  /** Whether this session's re-authentication window is open (a recent proof, or a visit kept going by changes). */
   async function recent(ctx: Context): Promise<boolean> {
     const seen = await current(ctx);
     if (!seen) return false;
-    const proofs = (await deps.reauth.proofsOf(seen.session.uid, seen.account.id)) ?? [];
-    return recentlyAuthenticated(proofs, Math.floor(deps.reauth.clock().getTime() / 1000), deps.reauth.seconds);
+    const { uid } = seen.session;
+    const proofs = (await deps.reauth.proofsOf(uid, seen.account.id)) ?? [];
+    const confirmed = await deps.reauth.changeConfirmedAt(uid, seen.account.id);
+    return reauthWindowOpen(proofs, confirmed && Math.floor(confirmed.getTime() / 1000), Math.floor(deps.reauth.clock().getTime() / 1000), deps.reauth.seconds);
   }
 
   /**
@@ -173,8 +178,14 @@ export function createAccountArea(deps: AreaDeps) {
      */
     async passwordConfirmed(ctx: Context, account: AccountView): Promise<boolean> {
       const raw = (ctx.request.body as Record<string, unknown> | undefined)?.password;
-      // absent or empty: a recent proof may stand in; anything but a plain string is refused
-      if (raw === undefined || raw === '') return recent(ctx);
+      // absent or empty: an open window stands in, and this change keeps it open; anything but a
+      // plain string is refused
+      if (raw === undefined || raw === '') {
+        if (!(await recent(ctx))) return false;
+        const seen = (await current(ctx))!;
+        await deps.reauth.changeConfirmed(seen.session.uid, seen.account.id);
+        return true;
+      }
       return passwordRight(ctx, account, field(ctx, 'password'));
     },
     passwordRight,

@@ -10,6 +10,22 @@ export function recentlyAuthenticated(proofs: Proof[], now: number, windowSecond
   return proofs.some((p) => p.factor !== 'pin' && now - p.at <= windowSeconds && p.at <= now + 60);
 }
 
+/** However busy a visit, a password or second factor is asked again this long after the last one. */
+export const VISIT_MAX_SECONDS = 60 * 60;
+
+/**
+ * The account area's re-authentication covers a visit: open within the window after a password
+ * or second factor, and kept open by each change confirmed within it (the window then runs from
+ * that change, as GitHub's sudo mode does), but never longer than VISIT_MAX_SECONDS after the
+ * last real proof. `changeConfirmedAt` is only ever recorded while the window was open.
+ */
+export function reauthWindowOpen(proofs: Proof[], changeConfirmedAt: number | undefined, now: number, windowSeconds: number): boolean {
+  if (recentlyAuthenticated(proofs, now, windowSeconds)) return true;
+  if (changeConfirmedAt === undefined || now - changeConfirmedAt > windowSeconds || changeConfirmedAt > now + 60) return false;
+  const lastProof = Math.max(-Infinity, ...proofs.filter((p) => p.factor !== 'pin').map((p) => p.at));
+  return now - lastProof <= VISIT_MAX_SECONDS;
+}
+
 export interface SessionFacts {
   now: number;
   signedInAt: number;

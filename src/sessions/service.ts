@@ -121,6 +121,10 @@ export function createSessionService(deps: SessionServiceDeps) {
     /** One more wrong password typed to confirm a change in this session (password-guard.ts); the count. */
     reauthFailed: (uid: string): Promise<number> => records.reauthFailed(uid),
 
+    /** The re-authentication window's slide (the account area): when a change was last confirmed, and confirming one now. */
+    changeConfirmedAt: (uid: string, accountId: string): Promise<Date | undefined> => records.changeConfirmedAt(uid, accountId),
+    changeConfirmed: (uid: string, accountId: string): Promise<void> => records.changeConfirmed(uid, accountId),
+
     /** A re-authentication in this session (the account area and the admin console). */
     addProofs: (uid: string, accountId: string, proofs: Proof[]): Promise<void> => records.addProofs(uid, accountId, proofs),
 

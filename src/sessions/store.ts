@@ -27,6 +27,8 @@ export interface SessionRecord {
   reauthFailures?: number;
   /** The latest proof of each factor in this session. */
   proofs: Proof[];
+  /** The last account change confirmed in this session by a recent re-authentication (the window slides from it). */
+  changeConfirmedAt?: Date;
 }
 
 /** The latest proof of each factor, oldest first. */
@@ -51,7 +53,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
   const schema = new Schema<SessionDoc>({
     _id: String, accountId: { type: String, required: true }, deviceId: String, ip: String, location: Schema.Types.Mixed,
     browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true }, proofs: { type: Schema.Types.Mixed, default: [] },
-    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, reauthFailures: Number, expiresAt: { type: Date, required: true },
+    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, reauthFailures: Number, changeConfirmedAt: Date, expiresAt: { type: Date, required: true },
   }, { collection: 'session_records', versionKey: false });
   const forgetRecords = () => forget('session-record:');
   schema.pre([...WRITE_OPERATIONS], forgetRecords);
@@ -104,6 +106,17 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     },
 
     /** More proofs of this session's account (a re-authentication); a session of another account, or none, is left alone. */
+    /** When this session (of `accountId`) last confirmed a change through a recent re-authentication. */
+    async changeConfirmedAt(uid: string, accountId: string): Promise<Date | undefined> {
+      const record = await this.of(uid);
+      return record?.accountId === accountId ? record.changeConfirmedAt : undefined;
+    },
+
+    /** A change was confirmed in this session now (one field: no lock needed). */
+    async changeConfirmed(uid: string, accountId: string): Promise<void> {
+      await db.updateIf(Sessions, uid, { accountId }, { $set: { changeConfirmedAt: clock() } });
+    },
+
     async addProofs(uid: string, accountId: string, proofs: Proof[]): Promise<void> {
       await db.exclusive(`session_records/${uid}`, async () => {
         const doc = await Sessions.findById(uid).lean<SessionDoc>();

@@ -56,7 +56,7 @@ describe('a new browser that must step up: one emailed code', () => {
       } else if (has(page, /\/enrol\/totp$/)) {
         seen.push('enrol-app');
         bodies['enrol-app'] = page.body;
-        secret = /<code class="key">([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replaceAll(' ', '');
+        secret = /<code class="key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replaceAll(' ', '');
         page = await agent.submit(page, /\/enrol\/totp$/, { code: await appCode(secret) });
       } else if (has(page, /\/factor$/)) {
         seen.push('app');

@@ -3,7 +3,7 @@
 // (src/policy/session.ts).
 import assert from 'node:assert/strict';
 import { pinProblem, type PinRules } from '../../src/policy/pin.ts';
-import { recentlyAuthenticated, sessionEndsAt, sessionState, type SessionFacts } from '../../src/policy/session.ts';
+import { VISIT_MAX_SECONDS, reauthWindowOpen, recentlyAuthenticated, sessionEndsAt, sessionState, type SessionFacts } from '../../src/policy/session.ts';
 
 const RULES: PinRules = { minLength: 4, maxLength: 8, rejectTrivial: true };
 
@@ -36,6 +36,18 @@ describe('session rules', () => {
     assert.ok(!recentlyAuthenticated([{ factor: 'pin', at: now }], now, 300));
     assert.ok(!recentlyAuthenticated([], now, 300));
     assert.ok(!recentlyAuthenticated([{ factor: 'password', at: now + 120 }], now, 300), 'a proof from the future is not trusted');
+  });
+
+  it('keeps the window open through a visit: each confirmed change slides it, up to an hour after the last proof', () => {
+    const password = [{ factor: 'password', at: now - 1000 }];
+    assert.ok(!reauthWindowOpen(password, undefined, now, 300), 'no change since an old proof: closed');
+    assert.ok(reauthWindowOpen(password, now - 299, now, 300), 'a change confirmed 299 s ago keeps it open');
+    assert.ok(!reauthWindowOpen(password, now - 301, now, 300), 'idle longer than the window: closed');
+    assert.ok(reauthWindowOpen([{ factor: 'totp', at: now - VISIT_MAX_SECONDS }], now - 10, now, 300), 'a second factor counts as the proof');
+    assert.ok(!reauthWindowOpen([{ factor: 'password', at: now - VISIT_MAX_SECONDS - 1 }], now - 10, now, 300), 'never more than an hour after the last proof');
+    assert.ok(!reauthWindowOpen([{ factor: 'pin', at: now - 100 }], now - 10, now, 300), 'a PIN is no proof for a change');
+    assert.ok(!reauthWindowOpen([], now - 10, now, 300), 'no proof at all');
+    assert.ok(!reauthWindowOpen(password, now + 120, now, 300), 'a change from the future is not trusted');
   });
 
   const facts = (over: Partial<SessionFacts> = {}): SessionFacts => ({
