@@ -39,13 +39,13 @@ describe('session rules', () => {
   });
 
   it('keeps the window open through a visit: each confirmed change slides it, up to an hour after the last proof', () => {
-    const password = [{ factor: 'password', at: now - 1000 }];
+    const password = [{ factor: 'password' as const, at: now - 1000 }];
     assert.ok(!reauthWindowOpen(password, undefined, now, 300), 'no change since an old proof: closed');
     assert.ok(reauthWindowOpen(password, now - 299, now, 300), 'a change confirmed 299 s ago keeps it open');
     assert.ok(!reauthWindowOpen(password, now - 301, now, 300), 'idle longer than the window: closed');
-    assert.ok(reauthWindowOpen([{ factor: 'totp', at: now - VISIT_MAX_SECONDS }], now - 10, now, 300), 'a second factor counts as the proof');
-    assert.ok(!reauthWindowOpen([{ factor: 'password', at: now - VISIT_MAX_SECONDS - 1 }], now - 10, now, 300), 'never more than an hour after the last proof');
-    assert.ok(!reauthWindowOpen([{ factor: 'pin', at: now - 100 }], now - 10, now, 300), 'a PIN is no proof for a change');
+    assert.ok(reauthWindowOpen([{ factor: 'totp' as const, at: now - VISIT_MAX_SECONDS }], now - 10, now, 300), 'a second factor counts as the proof');
+    assert.ok(!reauthWindowOpen([{ factor: 'password' as const, at: now - VISIT_MAX_SECONDS - 1 }], now - 10, now, 300), 'never more than an hour after the last proof');
+    assert.ok(!reauthWindowOpen([{ factor: 'pin' as const, at: now - 100 }], now - 10, now, 300), 'a PIN is no proof for a change');
     assert.ok(!reauthWindowOpen([], now - 10, now, 300), 'no proof at all');
     assert.ok(!reauthWindowOpen(password, now + 120, now, 300), 'a change from the future is not trusted');
   });
