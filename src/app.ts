@@ -109,12 +109,13 @@ export function createApp(deps: AppDeps): Koa {
     ctx.body = file.body;
   });
 
-  // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
-  // the provider's own endpoints parse their own bodies and keep their own CSRF defences
-  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures });
   const clock = deps.stepUp.clock;
   const serviceLog = (line: string) => console.error(line);
   const notices = securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog });
+  // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
+  // the provider's own endpoints parse their own bodies and keep their own CSRF defences
+  // (a first second factor set up during a sign-in comes with recovery codes and this notice)
+  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures, securityNotice: notices });
   // every password typed to confirm a change goes through the sign-in limits (account pages and console)
   const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.account.reauthMaxFailures });
   const reauth = {

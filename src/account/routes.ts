@@ -20,6 +20,12 @@ import { REAUTH_REFUSED, createAccountArea, field, type AccountArea, type AreaDe
 
 export { ACCOUNT_CLIENT } from './area.ts';
 
+/** A refused change: why, and the id of the field or button on the page that it concerns. */
+interface Refusal {
+  at: string;
+  message: string;
+}
+
 export interface AccountAreaDeps extends AreaDeps {
   totp: TotpStore;
   recovery: RecoveryCodes;
@@ -46,11 +52,15 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   const NO_PHONE = 'Add and verify a mobile number, and make it your primary number, first (Contacts).';
   const METHOD_NAMES: Record<string, string> = { email: 'emailed codes', sms: 'text messages', voice: 'phone calls', totp: 'the authenticator app', webauthn: 'security keys', recovery: 'recovery codes' };
 
-  async function overview(ctx: Context, account: AccountView, notice?: string, error?: string) {
+  /**
+   * The overview, with a notice at the top or a refused change's message beside the field (or
+   * button) whose id is `refused.at` (views/account/security.ejs; at the top when the page has none).
+   */
+  async function overview(ctx: Context, account: AccountView, notice?: string, refused?: Refusal) {
     const current = (await accounts.findById(account.id)) ?? account;
     const session = await area.current(ctx);
     await ctx.render('account/security', {
-      title: 'Security', account: current, notice, error, csrf: ctx.state._csrf,
+      title: 'Security', account: current, notice, refused, csrf: ctx.state._csrf,
       reauthNeeded: await area.reauthNeeded(ctx),
       primaryPhone: await deps.phones.primaryVerified(account.id).then((n) => n && displayNumber(n)),
       sessionCount: session ? (await deps.sessions.list(current, session.session.uid)).length : 0,
@@ -90,7 +100,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       return;
     }
     const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
-    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, error: undefined, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
+    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, refused: undefined, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
   });
 
   router.post('/security/totp', async (ctx) => {
@@ -99,12 +109,12 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (!(await deps.phones.primaryVerified(account.id))) throw new UserFacingError(400, 'no_phone', `An authenticator app needs a verified mobile number. ${NO_PHONE}`);
     const enrolment = await totp.pending(account.id, account.email);
     if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.');
-    const render = (error: string) => {
+    const render = (at: 'code' | 'password', message: string) => {
       ctx.status = 400;
-      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, error, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
+      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, refused: { at, message }, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
     };
-    if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('Your current password is not right.');
-    if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('That code is not right. Enter the code your app shows now.');
+    if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('password', 'Your current password is not right.');
+    if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('code', 'That code is not right. Enter the code your app shows now.');
     area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
     // set up is not yet on: with no routine method, the same form asks (checked by default)
     // whether every sign-in should need it
@@ -116,24 +126,21 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     const done = everySignIn
       ? 'Your authenticator app is set up, and every sign-in now asks for its code.'
       : 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.';
-    // a first second factor comes with a way back in when the phone is lost: recovery codes, once
-    if ((await recovery.remaining(account.id)) === 0) {
-      const codes = await recovery.generate(account.id);
-      area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
-      await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: done, replaced: false });
-      return;
-    }
+    if (await showFirstCodes(ctx, account, done)) return;
     await overview(ctx, account, done);
   });
 
-  /** A change from the overview page: signed in, and the current password on the same form. */
-  function change(path: string, act: (ctx: Context, account: AccountView) => Promise<void>) {
+  /**
+   * A change from the overview page: signed in, and the current password on the same form (the
+   * field with the id `passwordAt`, where a refusal for want of it is shown).
+   */
+  function change(path: string, passwordAt: string | ((ctx: Context) => string), act: (ctx: Context, account: AccountView) => Promise<void>) {
     router.post(path, async (ctx) => {
       const account = await requireAccount(ctx);
       if (!account) return;
       if (!(await area.passwordConfirmed(ctx, account))) {
         ctx.status = 400;
-        await overview(ctx, account, undefined, REAUTH_REFUSED);
+        await overview(ctx, account, undefined, { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: REAUTH_REFUSED });
         return;
       }
       await act(ctx, account);
@@ -141,11 +148,11 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   }
 
   // the routine second factor: every sign-in then needs it (trusted devices may skip it later)
-  change('/security/second-factor', async (ctx, account) => {
+  change('/security/second-factor', 'routine-password', async (ctx, account) => {
     const choice = field(ctx, 'factor', 32);
     const refuse = (message: string) => {
       ctx.status = 400;
-      return overview(ctx, account, undefined, message);
+      return overview(ctx, account, undefined, { at: 'routine', message });
     };
     if (choice === 'off') {
       if (!account.secondFactor) return refuse('Two-factor sign-in is already off: nothing was changed.');
@@ -167,10 +174,10 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);
   });
 
-  change('/security/totp/remove', async (ctx, account) => {
+  change('/security/totp/remove', 'remove-password', async (ctx, account) => {
     if (account.secondFactor === 'totp') {
       ctx.status = 400;
-      await overview(ctx, account, undefined, 'Two-factor sign-in uses the authenticator app: turn it off first, then remove the app. Nothing was changed.');
+      await overview(ctx, account, undefined, { at: 'remove-totp', message: 'Two-factor sign-in uses the authenticator app: turn it off first, then remove the app. Nothing was changed.' });
       return;
     }
     await totp.remove(account.id);
@@ -178,7 +185,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     await overview(ctx, account, 'The authenticator app was removed.');
   });
 
-  change('/security/recovery-codes', async (ctx, account) => {
+  change('/security/recovery-codes', 'recovery-password', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
     await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: undefined, replaced: true });
@@ -195,34 +202,51 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     ctx.body = await webauthn.registrationOptions(account, registration(ctx));
   });
 
-  change('/security/webauthn', async (ctx, account) => {
+  /**
+   * A first second factor (an authenticator app, a security key) comes with a way back in when it
+   * is lost: with no unused recovery codes, a batch is made and shown once, after `done`. False
+   * when the account has codes (nothing shown).
+   */
+  async function showFirstCodes(ctx: Context, account: AccountView, done: string): Promise<boolean> {
+    if ((await recovery.remaining(account.id)) !== 0) return false;
+    const codes = await recovery.generate(account.id);
+    area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
+    await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: done, replaced: false });
+    return true;
+  }
+
+  change('/security/webauthn', 'key-password', async (ctx, account) => {
     ctx.state.accountId = account.id;
     const name = field(ctx, 'name', 64).trim();
     if (!name) {
       ctx.status = 400;
-      await overview(ctx, account, undefined, 'Give the key a name (up to 64 characters): nothing was added.');
+      await overview(ctx, account, undefined, { at: 'key-name', message: 'Give the key a name (up to 64 characters): nothing was added.' });
       return;
     }
     const result = await webauthn.register(account, registration(ctx), field(ctx, 'response', 16_384), name);
-    if (!result.ok) ctx.status = 400;
-    if (result.ok) area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed');
-    if (result.ok) await overview(ctx, account, `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.`);
-    else await overview(ctx, account, undefined, result.message);
-
+    if (!result.ok) {
+      ctx.status = 400;
+      await overview(ctx, account, undefined, { at: 'webauthn-start', message: result.message });
+      return;
+    }
+    area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed');
+    const done = `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.`;
+    if (await showFirstCodes(ctx, account, done)) return;
+    await overview(ctx, account, done);
   });
 
-  change('/security/webauthn/remove', async (ctx, account) => {
+  change('/security/webauthn/remove', (ctx) => `key-password-${field(ctx, 'id', 1024)}`, async (ctx, account) => {
     const id = field(ctx, 'id', 1024);
     if (account.secondFactor === 'webauthn' && (await webauthn.list(account.id)).length === 1 && (await webauthn.list(account.id))[0]!.id === id) {
       ctx.status = 400;
-      await overview(ctx, account, undefined, 'Two-factor sign-in uses your only security key: turn it off first, then remove the key. Nothing was changed.');
+      await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: 'Two-factor sign-in uses your only security key: turn it off first, then remove the key. Nothing was changed.' });
       return;
     }
     const removed = await webauthn.remove(account.id, id);
     if (!removed) ctx.status = 400;
     else area.notify(ctx, account, 'A security key was removed from your account.', 'mfa.changed');
     if (removed) await overview(ctx, account, 'The key was removed.');
-    else await overview(ctx, account, undefined, 'There is no such key: nothing was changed.');
+    else await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: 'There is no such key: nothing was changed.' });
 
   });
 

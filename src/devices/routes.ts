@@ -59,13 +59,17 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     return device;
   }
 
-  async function list(ctx: Context, account: AccountView, notice?: string, error?: string) {
+  /**
+   * The list, with a notice at the top or a refusal beside the field whose id is `refused.at`
+   * (views/account/devices.ejs: the trust form's name or replaced device, a device's new name).
+   */
+  async function list(ctx: Context, account: AccountView, notice?: string, refused?: { at: string; message: string }) {
     const current = await currentDevice(ctx, account);
     const all = (await devices.listFor(account.id)).filter((d) => d.state !== 'REMOVED');
     const trustedOnes = all.filter(trusted);
-    if (error) ctx.status = 400;
+    if (refused) ctx.status = 400;
     await ctx.render('account/devices', {
-      title: 'Devices', csrf: ctx.state._csrf, notice, error, currentId: current.id,
+      title: 'Devices', csrf: ctx.state._csrf, notice, refused, currentId: current.id,
       devices: all.map((d) => ({ ...d, trusted: trusted(d), where: describeLocation(d.location) })),
       currentTrusted: trusted(current), atLimit: trustedOnes.length >= deps.settings.maxTrusted, trustedOnes,
       maxTrusted: deps.settings.maxTrusted, trustDays: deps.settings.trustDays, suggestedName: current.name ?? deviceLabel(clientInfo(ctx.ip, ctx.get('user-agent'))),
@@ -164,13 +168,13 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       const account = await area.requireAccount(ctx);
       if (!account) return;
       const name = field(ctx, 'name', 200).trim();
-      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, `Give this device a name of 1 to ${MAX_NAME} characters: nothing was changed.`);
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: 'device-name', message: `Give this device a name of 1 to ${MAX_NAME} characters: nothing was changed.` });
       const device = await currentDevice(ctx, account);
       const others = (await devices.listFor(account.id)).filter((d) => trusted(d) && d.id !== device.id);
       let replaceId: string | undefined;
       if (others.length >= deps.settings.maxTrusted) {
         const chosen = others.find((d) => d.id === field(ctx, 'replace', 64));
-        if (!chosen) return list(ctx, account, undefined, `You already trust ${deps.settings.maxTrusted} devices. Choose the one this browser replaces: nothing was changed.`);
+        if (!chosen) return list(ctx, account, undefined, { at: 'replace', message: `You already trust ${deps.settings.maxTrusted} devices. Choose the one this browser replaces: nothing was changed.` });
         replaceId = chosen.id;
       }
       await start(ctx, account, device, { action: 'trust', name, ...(replaceId ? { replaceId } : {}) });
@@ -187,7 +191,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       if (!account) return;
       const device = await ownDevice(account, String(ctx.params.id).slice(0, 64));
       const name = field(ctx, 'name', 200).trim();
-      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, `A device name has 1 to ${MAX_NAME} characters: nothing was changed.`);
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: `rename-${device.id}`, message: `A device name has 1 to ${MAX_NAME} characters: nothing was changed.` });
       await devices.rename(device.id, name);
       await list(ctx, account, `Renamed to "${name}".`);
     });

@@ -3,7 +3,7 @@
 // sign-in (once) and hand back to the provider.
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
-import type { AccountStore } from '../accounts/store.ts';
+import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import type { StepUpDeps } from '../oidc/step-up.ts';
 import { endSession } from '../oidc/account-sessions.ts';
@@ -15,6 +15,8 @@ import type { DeviceNotices } from '../notify/device-notices.ts';
 import type { Limits } from '../limits/service.ts';
 import type { AccountDeletion } from '../accounts/deletion.ts';
 import type { SessionService } from '../sessions/service.ts';
+import type { RecoveryCodes } from '../factors/recovery/index.ts';
+import type { AuditSink } from '../audit/events.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -34,6 +36,12 @@ export interface InteractionDeps {
   limits: Limits;
   /** A sign-in cancels the account's scheduled deletion. */
   deletion: AccountDeletion;
+  /** A first second factor set up during a sign-in comes with recovery codes, shown once. */
+  recovery: RecoveryCodes;
+  /** Emails the account a notice of a security change (account/notices.ts; in the background). */
+  securityNotice(ctx: Context, account: AccountView, change: string): void;
+  /** Where such a change is also recorded. */
+  audit: AuditSink;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

@@ -1,13 +1,15 @@
 // Setting up a factor in the middle of a sign-in, when the account has none that reaches the level
 // the relying party asked for (setting mfa.offerEnrolment, default on): first an emailed code
 // proves control of the account, then an authenticator app or a security key is set up through
-// the factors' own enrolment interface, and the sign-in continues with it. Declining sends the RP
+// the factors' own enrolment interface, and the sign-in continues with it (a first second factor
+// shows its recovery codes first: recovery-step.ts). Declining sends the RP
 // unmet_authentication_requirements.
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { accountOf, clientOf, field, pendingSignIn, finish, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn } from './sign-in-flow.ts';
+import { codesNeeded, showFirstCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
 
 const declined = 'the user did not set up a sign-in method that reaches the requested level';
@@ -19,7 +21,8 @@ const declined = 'the user did not set up a sign-in method that reaches the requ
  */
 function enrolState(flow: Flow) {
   const decision = flow.next;
-  if (decision?.outcome !== 'enrol') return undefined;
+  // a setup whose recovery codes were shown is done: Continue carries the sign-in on
+  if (decision?.outcome !== 'enrol' || flow.recoveryCodes) return undefined;
   return { decision, emailProven: flow.proofs.some((p) => p.factor === 'email'), textedFirst: flow.proofs.some((p) => p.factor === 'sms' || p.factor === 'voice') };
 }
 
@@ -49,7 +52,7 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
     return { d, flow, account: await accountOf(deps, flow.accountId), ...state };
   }
 
-  /** A factor set up: it counts as proven now, and the sign-in goes on. */
+  /** A factor set up: it counts as proven now, and the sign-in goes on (after the codes a first one comes with). */
   async function enrolled(ctx: Context, factor: 'totp' | 'webauthn', answerField: string) {
     const { d, flow, account, decision } = await pending(ctx, true);
     const enrolment = decision.options.includes(factor) ? deps.factors.get(factor)?.enrolment : undefined;
@@ -59,7 +62,8 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
       await renderEnrolment(ctx, deps, d, flow, result.message);
       return;
     }
-    await continueSignIn(ctx, deps, d, flow, result.proof);
+    if (await codesNeeded(deps, account.id)) await showFirstCodes(ctx, deps, d, flow, account, result.proof);
+    else await continueSignIn(ctx, deps, d, flow, result.proof);
   }
 
   router.post('/enrol/email', async (ctx) => {

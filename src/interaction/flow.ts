@@ -32,8 +32,15 @@ export interface Flow {
   pinFailures: number;
   /** The login is complete and waits for the person's consent (the last step). */
   awaiting?: AwaitingConsent;
+  /**
+   * A first second factor set up in this sign-in came with recovery codes: 'shown' (once; the
+   * sign-in waits for Continue), then 'continued' (the decision after the setup was taken, once).
+   */
+  recoveryCodes?: RecoveryCodesStage;
   ended: Ending[];
 }
+
+export type RecoveryCodesStage = 'shown' | 'continued';
 
 interface FlowDoc {
   _id: string;
@@ -44,6 +51,7 @@ interface FlowDoc {
   next?: Decision;
   pinFailures?: number;
   awaiting?: AwaitingConsent;
+  recoveryCodes?: RecoveryCodesStage;
   ended: Ending[];
   expiresAt: Date;
 }
@@ -53,13 +61,14 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
+    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
   const view = (doc: FlowDoc): Flow => ({
     uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
-    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}), ended: doc.ended ?? [],
+    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}),
+    ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ended: doc.ended ?? [],
   });
 
   /** Inserts the flow; false when another request created it first. */
@@ -91,15 +100,23 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
     async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent }): Promise<void> {
       const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
-      await Flows.updateOne({ _id: uid }, { $set: set, ...(fields.awaiting ? {} : { $unset: { awaiting: '' } }) });
+      // what the earlier start had reached (a consent waiting, recovery codes shown) is not this one's
+      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }) } });
     },
 
     /**
      * Records a proof of this flow's account that completes its current step (the flow still has
      * the `after` proofs it was read with): true once, false for a concurrent or repeated one.
+     * `codesShown`: the proof is a first second factor whose recovery codes are shown now; the
+     * same write makes the sign-in wait for Continue, so a reload cannot run the setup again.
      */
-    async prove(uid: string, accountId: string, proof: Proof, after: number): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof } });
+    async prove(uid: string, accountId: string, proof: Proof, after: number, codesShown = false): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof }, ...(codesShown ? { $set: { recoveryCodes: 'shown' } } : {}) });
+    },
+
+    /** Continue after the recovery codes: true once, false for a repeated or concurrent one. */
+    async continueAfterCodes(uid: string, accountId: string): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, recoveryCodes: 'shown' }, { $set: { recoveryCodes: 'continued' } });
     },
 
     /** The step decided after the latest proof (a finished login waiting for consent: `awaiting`). */

@@ -15,6 +15,7 @@ import { grantAllowed, renderConsent } from './consent.ts';
 import { beginSignIn, consentGiven, stepKind, type StepKind } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
+import { recoveryStepRoutes, renderCodesShown } from './recovery-step.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
 import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
 import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
@@ -44,6 +45,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     'new-device': renderDeviceStep,
     'second-factor': renderSecondFactor,
     enrol: (ctx, deps2, d, flow, opts) => renderEnrolment(ctx, deps2, d, flow, opts.error),
+    'recovery-codes': (ctx, deps2, d, flow) => renderCodesShown(ctx, deps2, d, flow),
     pin: (ctx, deps2, d, flow, opts) => renderPinStep(ctx, deps2, d, opts.error),
     consent: (ctx, deps2, d, flow) => renderConsent(ctx, deps2, d, flow.awaiting!.asked.scopes),
   };
@@ -87,7 +89,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         // (unless the password itself must be seen again: the sign-in form)
         if (await beginSignIn(ctx, deps, d, d.session.accountId, []) !== 'password') return;
       }
-      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting) : undefined;
+      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting, flow.recoveryCodes) : undefined;
       if (kind && kind !== 'password') {
         // a step that may send a code checks the account first; the consent page only shows what
         // the application asks for, and its Allow checks (POST /confirm)
@@ -140,6 +142,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
   deviceStepRoutes(router, deps);
   secondFactorRoutes(router, deps);
   enrolmentRoutes(router, deps);
+  recoveryStepRoutes(router, deps);
   pinStepRoutes(router, deps);
 
   router.post('/confirm', async (ctx) => {

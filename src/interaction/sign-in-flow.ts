@@ -13,13 +13,15 @@ import { UserFacingError } from '../http/errors.ts';
 import { deviceFor, registrationOf, signInCompleted } from './device.ts';
 
 /** The page a decided next step is shown on: one renderer per kind. */
-export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'pin' | 'consent';
+export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'recovery-codes' | 'pin' | 'consent';
 
 /** The scopes the provider knows (oidc/provider.ts): what a consent page can grant. */
 const SUPPORTED_SCOPES: ReadonlySet<string> = new Set([...STANDARD_SCOPES, ADMIN_SCOPE]);
 
-export function stepKind(next: Decision | undefined, awaiting?: AwaitingConsent): StepKind | undefined {
+/** `codes`: the flow's recovery codes stage (flow.ts); shown codes wait for Continue. */
+export function stepKind(next: Decision | undefined, awaiting?: AwaitingConsent, codes?: Flow['recoveryCodes']): StepKind | undefined {
   if (awaiting) return 'consent';
+  if (codes === 'shown') return 'recovery-codes';
   if (next?.outcome === 'enrol') return 'enrol';
   if (next?.outcome !== 'steps') return undefined;
   const kind = next.steps[0]!.kind;
@@ -123,8 +125,21 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
  * copy is "already done"), then finish, go to the next step, or refuse.
  */
 export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof): Promise<void> {
-  if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length))) throw alreadyDone();
-  const proven = [...flow.sessionProofs, ...flow.proofs, proof];
+  await recordProof(deps, d, flow, proof);
+  await carryOn(ctx, deps, d, { ...flow, proofs: [...flow.proofs, proof] });
+}
+
+/**
+ * Records a proof that completes the flow's current step, once (a concurrent or repeated copy is
+ * "already done"). `codesShown`: recovery codes are shown before the sign-in goes on (flow.ts).
+ */
+export async function recordProof(deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof, codesShown = false): Promise<void> {
+  if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length, codesShown))) throw alreadyDone();
+}
+
+/** Asks the decision once from the proofs the flow has recorded, then finish, go to the next step, or refuse. */
+export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }): Promise<void> {
+  const proven = [...flow.sessionProofs, ...flow.proofs];
   const decision = await decide(ctx, deps, d, flow.accountId, proven);
   if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting) => deps.flows.decided(d.uid, next, awaiting)) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');

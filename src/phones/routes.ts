@@ -35,8 +35,11 @@ type Channel = 'sms' | 'voice';
 const PURPOSE = 'phone-verify';
 const MAX_ID = 32;
 
-/** What the page says: a confirmation, or why nothing was changed. */
-type Message = { notice: string } | { error: string };
+/**
+ * What the page says: a confirmation, or why nothing was changed, beside the field or button whose
+ * id is `at` (views/account/phones.ejs; at the top when the page has no such field).
+ */
+type Message = { notice: string } | { error: string; at?: string };
 
 const body = (ctx: Context) => (ctx.request.body ?? {}) as Record<string, unknown>;
 
@@ -66,6 +69,15 @@ function primaryInUse(account: AccountView, appSetUp: boolean): string | undefin
   }
   if (appSetUp) return 'Your authenticator app needs a verified primary mobile number (to recover your account). Make another verified mobile number your primary first, or remove the authenticator app on the security page.';
   return undefined;
+}
+
+/** The id of a form's current password field on the list page (views/account/phones.ejs). */
+const passwordFieldOf = (retry: Retry) => (retry.form === 'add' ? 'password' : `${retry.form}-password-${retry.id ?? ''}`);
+
+/** Which field of the refused form a refusal concerns: the typed number, or the form itself (its button). */
+function fieldOf(retry: Retry, err: PhoneError): string {
+  if (['invalid_number', 'duplicate_number', 'same_number'].includes(err.code) && retry.form !== 'delete') return retry.form === 'add' ? 'number' : `number-${retry.id ?? ''}`;
+  return retry.form === 'add' ? 'add-phone' : `${retry.form}-${retry.id ?? ''}`;
 }
 
 export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: AccountArea) => void {
@@ -108,7 +120,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       await ctx.render('account/phones', {
         title: 'Phone numbers', csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx),
         notice: message && 'notice' in message ? message.notice : undefined,
-        error: message && 'error' in message ? message.error : undefined,
+        refused: message && 'error' in message ? { message: message.error, at: message.at } : undefined,
         phones: all.map((p) => phoneView(p, extra.retry, account.profile.zoneinfo)), max: MAX_PHONES,
         verify: extra.verify && extra.verify.status === 'unverified' ? phoneView(extra.verify) : undefined,
         addNumber: extra.retry?.form === 'add' ? extra.retry.number : '',
@@ -116,6 +128,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       });
     }
 
+    /** The code page; `error` (a typed code refused) stands beside the code field. */
     async function codePage(ctx: Context, phone: Phone, channel: Channel, prompt: FactorPrompt, error?: string) {
       if (error) ctx.status = 400;
       // a cap: nothing was sent (the page says so and offers only the way back)
@@ -123,6 +136,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       await ctx.render('account/phone-code', { title: 'Verify your number', csrf: ctx.state._csrf, phone: phoneView(phone), channel, prompt, error });
     }
 
+    /** The confirmation page; `error` (the password refused) stands beside the password field. */
     async function primaryPage(ctx: Context, phone: Phone, error?: string) {
       if (error) ctx.status = 400;
       await ctx.render('account/phone-primary', { title: 'Primary number', csrf: ctx.state._csrf, phone: phoneView(phone), reauthNeeded: await area.reauthNeeded(ctx), error });
@@ -137,7 +151,8 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
           await act(ctx, account);
         } catch (err) {
           if (!(err instanceof PhoneError)) throw err;
-          await list(ctx, account, { error: `${err.message} Nothing was changed.` }, retryOf ? { retry: retryOf(ctx) } : {});
+          const retry = retryOf?.(ctx);
+          await list(ctx, account, { error: `${err.message} Nothing was changed.`, ...(retry ? { at: fieldOf(retry, err) } : {}) }, retry ? { retry } : {});
         }
       });
     }
@@ -147,7 +162,8 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const retryOf = (ctx: Context): Retry => ({ form, id: form === 'add' ? undefined : (ctx as Context & { params?: Record<string, string> }).params?.id, number: field(ctx, 'number', 64) });
       step('post', path, async (ctx, account) => {
         if (!(await area.passwordConfirmed(ctx, account))) {
-          await list(ctx, account, { error: 'Your current password is not right: nothing was changed.' }, { retry: retryOf(ctx) });
+          const retry = retryOf(ctx);
+          await list(ctx, account, { error: 'Your current password is not right: nothing was changed.', at: passwordFieldOf(retry) }, { retry });
           return;
         }
         const done = await act(ctx, account);

@@ -44,26 +44,30 @@ const safeBack = (value: unknown) =>
 
 export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: AccountArea) => void {
   return (router, area) => {
-    async function page(ctx: Context, account: AccountView, message: { notice?: string; error?: string } = {}) {
+    /** The page, with a notice at the top or a refusal beside the field or button whose id is `refused.at` (views/account/sessions.ejs). */
+    async function page(ctx: Context, account: AccountView, message: { notice?: string; refused?: { at: string; message: string } } = {}) {
       const current = (await deps.accounts.findById(account.id)) ?? account;
       const here = await area.current(ctx);
       const sessions = (await deps.sessions.list(current, here?.session.uid)).map((s) => ({
         ...s, signedIn: stamp(s.signedInAt, current.profile.zoneinfo), lastActive: stamp(s.lastActiveAt, current.profile.zoneinfo), ends: stamp(s.endsAt, current.profile.zoneinfo), where: describeLocation(s.location),
       }));
-      if (message.error) ctx.status = 400;
+      if (message.refused) ctx.status = 400;
       await ctx.render('account/sessions', {
         title: 'Active sessions', csrf: ctx.state._csrf, sessions, autoLogoutDays: current.security.autoLogoutDays, maxDays: deps.maxDays,
-        reauthNeeded: await area.reauthNeeded(ctx), notice: message.notice, error: message.error,
+        reauthNeeded: await area.reauthNeeded(ctx), notice: message.notice, refused: message.refused,
       });
     }
 
-    /** A change on the sessions page: signed in and recently authenticated, or the page with why not. */
-    function change(path: string, act: (ctx: Context, account: AccountView) => Promise<void>) {
+    /**
+     * A change on the sessions page: signed in and recently authenticated, or the page with why not
+     * beside the form's password field (the id `passwordAt`).
+     */
+    function change(path: string, passwordAt: string | ((ctx: Context) => string), act: (ctx: Context, account: AccountView) => Promise<void>) {
       router.post(path, async (ctx) => {
         const account = await area.requireAccount(ctx);
         if (!account) return;
         if (!(await area.passwordConfirmed(ctx, account))) {
-          await page(ctx, account, { error: REAUTH_REFUSED });
+          await page(ctx, account, { refused: { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: REAUTH_REFUSED } });
           return;
         }
         await act(ctx, account);
@@ -75,12 +79,12 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       if (account) await page(ctx, account);
     });
 
-    change('/security/sessions/end', async (ctx, account) => {
+    change('/security/sessions/end', (ctx) => `session-password-${field(ctx, 'session', 64)}`, async (ctx, account) => {
       const here = await area.current(ctx);
       const ref = field(ctx, 'session', 64);
       const own = (await deps.sessions.list(account, here?.session.uid)).find((s) => s.ref === ref);
       if (!own || !(await deps.sessions.endByRef(account.id, ref))) {
-        await page(ctx, account, { error: 'There is no such session of yours (it may have ended already): nothing was changed.' });
+        await page(ctx, account, { refused: { at: `end-${ref}`, message: 'There is no such session of yours (it may have ended already): nothing was changed.' } });
         return;
       }
       area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`, 'session.ended');
@@ -91,18 +95,18 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       await page(ctx, account, { notice: `The session on ${own.browser} on ${own.os} was signed out.` });
     });
 
-    change('/security/sessions/end-others', async (ctx, account) => {
+    change('/security/sessions/end-others', 'others-password', async (ctx, account) => {
       const here = await area.current(ctx);
       const ended = await deps.sessions.endOthers(account.id, here?.session.uid);
       if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`, 'session.ended');
       await page(ctx, account, { notice: ended ? `${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out.` : 'There were no other sessions.' });
     });
 
-    change('/security/sessions/auto-logout', async (ctx, account) => {
+    change('/security/sessions/auto-logout', 'auto-password', async (ctx, account) => {
       const raw = field(ctx, 'days', 8).trim();
       const days = raw === 'never' ? null : /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
       if (days !== null && !(Number.isInteger(days) && days >= 1 && days <= deps.maxDays)) {
-        await page(ctx, account, { error: `Choose a number of days from 1 to ${deps.maxDays}, or "never": nothing was changed.` });
+        await page(ctx, account, { refused: { at: 'days', message: `Choose a number of days from 1 to ${deps.maxDays}, or "never": nothing was changed.` } });
         return;
       }
       await deps.accounts.setSessionSettings(account.id, { autoLogoutDays: days });

@@ -25,8 +25,11 @@ const SKIP_LABELS: Partial<Record<IpSkip, string>> = {
 };
 const skipLabel = (skip: IpSkip) => SKIP_LABELS[skip] ?? skip;
 
-/** What the page says: a confirmation, or why nothing was changed. */
-type Message = { notice: string } | { error: string };
+/**
+ * What the page says: a confirmation, or why nothing was changed, beside the field or button whose
+ * id is `at` (views/account/ips.ejs; at the top when the page has no such field).
+ */
+type Message = { notice: string } | { error: string; at: string };
 
 /** A refused change shows its form again as it was sent: the add form, or the entry's forms opened. */
 interface Retry {
@@ -59,6 +62,19 @@ function rangeField(ctx: Context): string {
   return field(ctx, 'range', MAX_RANGE);
 }
 
+/** The id of a form's field on the page: the add form's own, or one entry's (`range-<id>`). */
+const fieldId = (retry: Retry, name: string) => (retry.form === 'add' ? name : `${name}-${retry.id ?? ''}`);
+/** The id of a form's button: where a refusal of the whole form (not one field) stands. */
+const buttonId = (retry: Retry) => (retry.form === 'add' ? 'add-ip' : `${retry.form === 'edit' ? 'save' : 'delete'}-${retry.id ?? ''}`);
+const passwordId = (retry: Retry) => (retry.form === 'delete' ? `delete-password-${retry.id ?? ''}` : fieldId(retry, 'password'));
+
+/** Which field a refusal concerns, by what it says: the skipped factor, the whole form, or the range. */
+function fieldOf(retry: Retry, message: string): string {
+  if (retry.form === 'delete' || message.startsWith('There is no such entry') || message.startsWith('Your list is full')) return buttonId(retry);
+  if (message.startsWith('Choose which second factor')) return fieldId(retry, 'skips');
+  return fieldId(retry, 'range');
+}
+
 const paramId = (ctx: Context) => (ctx as Context & { params?: Record<string, string> }).params?.id ?? '';
 
 /** The entry id from the URL (ids are short base64url strings). */
@@ -76,7 +92,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
       await ctx.render('account/ips', {
         title: 'Trusted IP addresses', csrf: ctx.state._csrf,
         notice: message && 'notice' in message ? message.notice : undefined,
-        error: message && 'error' in message ? message.error : undefined,
+        refused: message && 'error' in message ? { message: message.error, at: message.at } : undefined,
         entries, max: MAX_TRUSTED_IPS, clientIp,
         choices: SKIPPABLE.map((id) => ({ id, label: skipLabel(id) })),
         add: retry?.form === 'add' ? retry : { range: clientIp ?? '', skips: 'all' },
@@ -96,7 +112,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
         const retry: Retry = { form, id: form === 'add' ? undefined : paramId(ctx), range: field(ctx, 'range', MAX_RANGE), skips: field(ctx, 'skips', MAX_SKIPS) };
         if (!(await area.passwordConfirmed(ctx, account))) {
           ctx.status = 400;
-          await page(ctx, account, { error: 'Your current password is not right: nothing was changed.' }, retry);
+          await page(ctx, account, { error: 'Your current password is not right: nothing was changed.', at: passwordId(retry) }, retry);
           return;
         }
         let notice: string;
@@ -105,7 +121,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
         } catch (err) {
           if (!(err instanceof TrustedIpError)) throw err;
           ctx.status = 400;
-          await page(ctx, account, { error: `${err.message} Nothing was changed.` }, retry);
+          await page(ctx, account, { error: `${err.message} Nothing was changed.`, at: fieldOf(retry, err.message) }, retry);
           return;
         }
         area.audit(ctx, account, 'trusted_ip.changed', notice);

@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, formOn, RelyingParty, signIn, signInAndGetTokens, UserAgent } from '../support/flow.ts';
+import { createUser, formOn, giveVerifiedPhone, RelyingParty, signIn, signInAndGetTokens, UserAgent } from '../support/flow.ts';
+import { generate } from 'otplib';
+import { ACR } from '../../src/policy/assurance.ts';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -63,6 +65,20 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     assert.match(unblocked.body, /<h1>The device is unblocked<\/h1>/);
     pages.push(['unblock, done', unblocked.body]);
 
+    // an authenticator app set up during a sign-in: its recovery codes, then the page a reload shows
+    const enrolling = await createUser(t);
+    const setup = new UserAgent();
+    const offer = await setup.submit(await setup.visit((await rp.authorize({ acr_values: ACR.mfa })).url), /\/login$/, { email: enrolling.email, password: enrolling.password });
+    const signInCode = t.services.outbox.list().find((m) => m.to === enrolling.email && /sign-in code$/.test(m.subject ?? ''))!.subject!.slice(0, 6);
+    const choose = await setup.submit(offer, /\/enrol\/email$/, { code: signInCode });
+    const enrolSecret = /<code class="key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(choose.body)![1]!.replaceAll(' ', '');
+    const codesPage = await setup.submit(choose, /\/enrol\/totp$/, { code: await generate({ secret: enrolSecret, epoch: Math.floor(Date.now() / 1000) }) });
+    assert.match(codesPage.body, /<h1>Save your recovery codes<\/h1>/);
+    pages.push(['sign-in, recovery codes after a setup', codesPage.body]);
+    const shownOnce = await setup.visit(formOn(codesPage, /\/enrol\/continue$/).action.replace(/\/enrol\/continue$/, ''));
+    assert.match(shownOnce.body, /<h1>Your recovery codes were shown once<\/h1>/);
+    pages.push(['sign-in, recovery codes already shown', shownOnce.body]);
+
     // the security center
     const agent = new UserAgent();
     const login = await agent.visit(`${t.issuer}/account/security`);
@@ -82,6 +98,41 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     pages.push(['new email, wrong code', (await agent.request(codeForm.action, { form: { ...codeForm.fields, code: '12345x' } })).body]);
     pages.push(['verify email, code page', (await agent.submit(profile, /\/email-verification$/)).body]);
     pages.push(['your data', (await agent.visit(`${t.issuer}/account/security/data`)).body]);
+    // refused changes: each message beside the field (or button) of its form
+    const center = (path: string) => `${t.issuer}/account/security${path}`;
+    const refused = async (name: string, path: string, fields: Record<string, string>) => {
+      const csrf = formOn(await agent.visit(center('')), /\/second-factor$/).fields._csrf!;
+      const res = await agent.request(center(path), { form: { _csrf: csrf, ...fields } });
+      assert.equal(res.status, 400, `${name}: ${res.body.slice(0, 200)}`);
+      assert.match(res.body, /aria-describedby="[^"]+-error"/, name);
+      pages.push([name, res.body]);
+      return res;
+    };
+    await giveVerifiedPhone(t, user);
+    await refused('security overview, refused routine factor', '/second-factor', { factor: 'no-such-method' });
+    await refused('security overview, security key without a name', '/webauthn', { name: '', response: '' });
+    await refused('password, broken rules', '/password', { current: user.password, password: 'short', confirm: 'short' });
+    await refused('PIN, repeat differs', '/pin', { pin: '482916', repeat: '482917', password: user.password });
+    const appSecret = /<code class="key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec((await agent.visit(center('/totp'))).body)![1]!.replaceAll(' ', '');
+    const appCode = await generate({ secret: appSecret, epoch: Math.floor(Date.now() / 1000) });
+    await refused('authenticator app, wrong code', '/totp', { code: appCode === '000000' ? '111111' : '000000', password: user.password });
+    const phones = await refused('phone numbers, refused number', '/phones', { number: 'not a number' });
+    const [phoneId] = [...phones.body.matchAll(/<li data-phone="([^"]+)">/g)].map((m) => m[1]!);
+    await refused('phone numbers, refused change', `/phones/${phoneId}/change`, { number: '+41 79 123 45 67' });
+    const added = await agent.request(center('/phones'), { form: { _csrf: formOn(phones, /\/phones$/).fields._csrf!, number: '+41 79 555 44 33' } });
+    const newPhone = /action="\/account\/security\/phones\/([^/"]+)\/verify"/.exec(added.body)![1]!;
+    await agent.request(center(`/phones/${newPhone}/verify`), { form: { _csrf: formOn(added, /\/verify$/).fields._csrf!, channel: 'sms' } });
+    await refused('phone code, wrong code', `/phones/${newPhone}/code`, { channel: 'sms', code: '12345x' });
+    const devices = await agent.visit(center('/devices'));
+    await refused('devices, refused new name', `/devices/${/<li id="device-([^"]+)">/.exec(devices.body)![1]!}/rename`, { name: ' ' });
+    await refused('devices, refused name for this browser', '/devices/trust', { name: ' ' });
+    const trust = await agent.request(center('/devices/trust'), { form: { _csrf: formOn(devices, /\/trust$/).fields._csrf!, name: 'Work laptop' } });
+    await refused('device code, wrong code', '/devices/verify', { device: formOn(trust, /\/devices\/verify$/).fields.device!, code: '12345x' });
+    const { phone: mobile } = await t.services.phones.add(user.id, '+41 79 222 33 44');
+    await t.services.phones.markVerified(user.id, mobile.id, mobile.number);
+    await refused('primary number, wrong password', `/phones/${mobile.id}/primary`, { confirm: 'yes', password: 'Wrong#Guess1' });
+    await refused('trusted IPs, refused range', '/ips', { range: '10.1', skips: 'all', password: user.password });
+    await refused('sessions, refused auto-logout', '/sessions/auto-logout', { days: 'soon' });
     const del = await agent.visit(`${t.issuer}/account/security/delete`);
     pages.push(['delete your account', del.body]);
     pages.push(['delete, wrong password', (await agent.submit(del, /\/account\/security\/delete$/, { password: 'Wrong#Guess1' })).body]);

@@ -86,7 +86,9 @@ describe('step-up: setting up a factor during the sign-in (MFA_OFFER_ENROLMENT, 
     assert.match(offer.body, /your account has none yet/);
     const choose = await agent.submit(offer, /\/enrol\/email$/, { code: emailedCode(user.email) });
     const secret = /<code class="key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(choose.body)![1]!.replaceAll(' ', '');
-    const done = await agent.submit(choose, /\/enrol\/totp$/, { code: await generate({ secret }) });
+    const codes = await agent.submit(choose, /\/enrol\/totp$/, { code: await generate({ secret }) });
+    assert.match(codes.body, /Save your recovery codes/, 'a first second factor comes with recovery codes');
+    const done = await agent.submit(codes, /\/enrol\/continue$/);
     const claims = (await rp.tokens(done.url, auth)).claims()!;
     assert.equal(claims.acr, ACR.mfa);
     assert.ok((claims.amr as string[]).includes('otp') && (claims.amr as string[]).includes('mfa'));

@@ -1,12 +1,14 @@
 // Security keys in a real browser: Chromium with the DevTools virtual authenticator registers a
 // key on the account page, then a relying party asking for the phishing-resistant level (phr)
-// gets only the key step after the password session, and an ID token with acr phr.
+// gets only the key step after the password session, and an ID token with acr phr. A first key
+// (on the account page, or set up during a sign-in) comes with recovery codes, shown once.
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { ACR } from '../../src/policy/assurance.ts';
+import { eventually } from '../support/mail.ts';
 
 
 describe('security keys (WebAuthn) in Chromium', function () {
@@ -48,6 +50,9 @@ describe('security keys (WebAuthn) in Chromium', function () {
     await page.waitForSelector('.notice');
     assert.match(await page.textContent('.notice') ?? '', /"Virtual key" was added/);
     assert.equal((await t.services.webauthn.list(user.id)).length, 1);
+    // a first second factor comes with recovery codes, shown once
+    assert.equal(await page.locator('ul.codes li').count(), 10);
+    assert.equal(await t.services.recovery.remaining(user.id), 10);
   });
 
   it('steps a password session up to phr with only the key: acr phr, amr pwd hwk user mfa', async () => {
@@ -63,6 +68,28 @@ describe('security keys (WebAuthn) in Chromium', function () {
     const claims = (await rp.tokens(callback, auth)).claims()!;
     assert.equal(claims.acr, ACR.phr);
     assert.deepEqual([...(claims.amr as string[])].sort(), ['hwk', 'mfa', 'pwd', 'user']);
+  });
+
+  it('sets a key up during a sign-in that asks for phr, shows its recovery codes once, and Continue reaches the application', async () => {
+    const other = await createUser(t);
+    const auth = await rp.authorize({ acr_values: ACR.phr });
+    await page.context().clearCookies();
+    await page.goto(auth.url);
+    await page.fill('input[name=email]', other.email);
+    await page.fill('input[name=password]', other.password);
+    await page.click('button[type=submit]');
+    const code = (await eventually(() => t.services.outbox.list().find((m) => m.to === other.email && /sign-in code$/.test(m.subject ?? '')), 'the emailed code')).subject!.slice(0, 6);
+    await page.fill('input[name=code]', code);
+    await page.click('form[action$="/enrol/email"] button[type=submit]');
+    await page.fill('#key-name', 'Sign-in key');
+    await page.click('#webauthn-start');
+    await page.waitForSelector('ul.codes');
+    assert.equal(await page.locator('ul.codes li').count(), 10);
+    assert.equal(await t.services.recovery.remaining(other.id), 10);
+    const toRp = page.waitForResponse((r) => r.headers().location?.startsWith(REDIRECT_URI) ?? false, { timeout: 20_000 });
+    await page.click('text=Continue to Bank');
+    const claims = (await rp.tokens((await toRp).headers().location!, auth)).claims()!;
+    assert.equal(claims.acr, ACR.phr);
   });
 
   it('offers an account without a key to set one up, and refuses phr when it declines', async () => {

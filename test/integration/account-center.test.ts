@@ -104,7 +104,9 @@ describe('account security center', () => {
         for (const [password, rules] of cases) {
           const page = await agent.submit(await open(agent, '/password'), /\/security\/password$/, { current: user.password, password, confirm: password });
           assert.equal(page.status, 400, password);
-          const items = [...page.body.matchAll(/<li>(The new password needs [^<]+)<\/li>/g)].map((m) => text(m[1]!));
+          // beside the new password: one sentence, or a list of them
+          const beside = /id="new-password-error" role="alert">([\s\S]*?)<\/(?:p|div)>/.exec(page.body)?.[1] ?? '';
+          const items = [...beside.matchAll(/(?:<li>|^)(The new password needs [^<]+)/g)].map((m) => text(m[1]!));
           assert.deepEqual(items, rules.map((r) => `The new password needs ${r}.`), password);
         }
       }, 0);
@@ -247,7 +249,7 @@ describe('account security center', () => {
       await t.services.accounts.setPin(user.id, '4729');
       const agent = await signedIn(user);
       let form = await open(agent, '/pin');
-      assert.match(form.body, /not needed: you signed in a few minutes ago/);
+      assert.match(form.body, /not needed: you confirmed it a few minutes ago/);
       let page = await agent.submit(form, /\/pin\/settings$/, { afterSignIn: 'yes', screenLock: '0' });
       assert.equal(page.status, 200, alert(page));
       assert.equal((await account(user)).security.pinAfterSignIn, true);

@@ -179,7 +179,7 @@ describe('form routes fuzzed with fast-check', function () {
     const steps: [string, string[]][] = [
       ['/login', ['email', 'password']], ['/factor', ['code', 'method', 'channel']], ['/resend', ['method', 'channel']],
       ['/pin', ['pin']], ['/device', ['code', 'method']], ['/device/resend', ['method']], ['/enrol/email', ['code']],
-      ['/enrol/totp', ['code']], ['/enrol/decline', []], ['/confirm', []], ['/abort', []],
+      ['/enrol/totp', ['code']], ['/enrol/decline', []], ['/enrol/continue', []], ['/confirm', []], ['/abort', []],
     ];
     const fresh = async () => {
       const agent = new UserAgent();

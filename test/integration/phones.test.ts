@@ -40,7 +40,8 @@ async function postRaw(agent: UserAgent, url: string, body: string): Promise<Pag
 }
 
 const notice = (page: Page) => /<p class="notice" role="status">([^<]*)<\/p>/.exec(page.body)?.[1]?.replaceAll('&#34;', '"');
-const error = (page: Page) => /<p class="error" role="alert">([^<]*)<\/p>/.exec(page.body)?.[1]?.replaceAll('&#34;', '"');
+/** Why a change was refused: beside the field it concerns (its id names it), or at the top. */
+const error = (page: Page) => /<p class="error"(?: id="[^"]+")? role="alert">([^<]*)<\/p>/.exec(page.body)?.[1]?.replaceAll('&#34;', '"').replaceAll('&#39;', "'");
 const ADD = /\/account\/security\/phones$/;
 const action = (id: string, what: string) => new RegExp(`/phones/${id}/${what}$`);
 

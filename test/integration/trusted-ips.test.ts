@@ -160,7 +160,7 @@ describe('trusted IP addresses (account pages)', () => {
       ];
       for (const res of attempts) {
         assert.equal(res.status, 400);
-        assert.match(res.body, /<p class="error" role="alert">Your current password is not right: nothing was changed\.<\/p>/);
+        assert.match(res.body, /<p class="error" id="[^"]+" role="alert">Your current password is not right: nothing was changed\.<\/p>/, 'beside the form\'s password field');
       }
       assert.equal(prefilled(attempts[0]!), '192.0.2.1', 'what was typed is offered again');
       assert.match(attempts[1]!.body, new RegExp(`<details open>[\\s\\S]*?id="range-${first!.id}"[^>]*value="192\\.0\\.2\\.0/24"`), 'the edited entry is open, as typed');
@@ -197,7 +197,7 @@ describe('trusted IP addresses (account pages)', () => {
         const res = await agent.submit(page, action, { skips: 'all', ...fields, password: user.password });
         assert.equal(res.status, 400, `${JSON.stringify(fields).slice(0, 60)} → ${res.status}`);
         assert.match(res.body, message);
-        assert.match(res.body, /<p class="error" role="alert">[^<]*Nothing was changed\.<\/p>/);
+        assert.match(res.body, /<p class="error" id="[^"]+" role="alert">[^<]*Nothing was changed\.<\/p>/, 'beside the field it concerns');
       }
     }
     assert.deepEqual(await stored(), before);
