@@ -41,7 +41,8 @@ export interface FactorPrompt {
   capped?: boolean;
 }
 
-export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt };
+/** A refused answer: why, a new prompt, and `spent` for a right answer already used (a replay or double click: no guess, never counted). */
+export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt; spent?: boolean };
 
 /** What the page shows to set a factor up. */
 export interface EnrolPrompt {

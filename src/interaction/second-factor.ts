@@ -62,7 +62,9 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
       // the same right code sent twice at once (a double click): the other request completed this
       // step with it; this one is no wrong code and must not count against the browser
       if (await movedOn(deps, flow)) throw alreadyDone();
-      await countFailure(ctx, deps, flow.accountId, module.id);
+      // a right code already spent (by the other request of a double click, before it recorded its
+      // proof) is no guess either
+      if (!verification.spent) await countFailure(ctx, deps, flow.accountId, module.id);
       await renderSecondFactor(ctx, deps, d, flow, { method: module.id, error: verification.message });
       return;
     }

@@ -119,14 +119,14 @@ describe('exactly once under parallel requests: factors, PINs and devices', func
       // the others are told the step is already done (409) and count nothing against the browser;
       // one that checked the code in the moment between the winner spending it and recording its
       // proof sees a spent code: the factor page again (400), counted as one wrong code
+      // (how many land in that moment depends on the machine's load: the test does not)
       const done = count(answers, (a) => a.status === 409 && /already completed/.test(a.body));
-      const late = count(answers, (a) => a.status === 400);
-      assert.equal(done + late, PARALLEL - 1, 'the others: already done, or the factor page');
-      assert.ok(done >= PARALLEL / 2, `most see the finished step (${done})`);
-      // (before this fix all 19 counted as wrong codes: a double click could block the browser)
+      const late = answers.filter((a) => a.status === 400);
+      assert.equal(done + late.length, PARALLEL - 1, 'the others: already done, or the factor page');
+      for (const page of late) assert.match(page.body, /That code was already used\./);
+      // (before these fixes all 19 counted as wrong codes: a double click could block the browser)
       const [device] = await t.services.devices.listFor(user.id);
-      // the winner's completed sign-in starts the count again: what remains is at most the late ones
-      assert.ok(device!.failures <= late && late <= 3, `only those that raced the winner's proof count (${device!.failures}, ${late} shown the page)`);
+      assert.equal(device!.failures, 0, `a right code sent again is no wrong code (${late.length} shown the page)`);
     });
   });
 

@@ -97,12 +97,20 @@ export function createTotp(db: Database, sealer: Sealer, options: { issuer: stri
 
     /** A sign-in code: valid now (±1 step) and newer than every code accepted before. */
     async check(accountId: string, code: string): Promise<boolean> {
+      return (await store.use(accountId, code)) === 'accepted';
+    },
+
+    /**
+     * A code checked and spent: 'accepted' once; 'spent' for a right code of a step already used
+     * (a replay or a double click: no guess); 'wrong' otherwise.
+     */
+    async use(accountId: string, code: string): Promise<'accepted' | 'spent' | 'wrong'> {
       const doc = await Credentials.findById(accountId).lean<TotpDoc>();
-      if (!doc) return false;
+      if (!doc) return 'wrong';
       const step = await matchingStep(sealer.open(doc.sealedSecret, context(accountId)), code.trim());
-      if (step === undefined) return false;
+      if (step === undefined) return 'wrong';
       // accepted once: only if no code of this or a later step was accepted (exact in parallel)
-      return db.updateIf(Credentials, accountId, { lastStep: { $lt: step } }, { $set: { lastStep: step } });
+      return (await db.updateIf(Credentials, accountId, { lastStep: { $lt: step } }, { $set: { lastStep: step } })) ? 'accepted' : 'spent';
     },
 
     async remove(accountId: string): Promise<void> {
@@ -127,7 +135,10 @@ export function totpFactor(totp: TotpStore, clock: () => Date): SecondFactorModu
     availability: async (account) => ((await totp.enrolled(account.id)) ? { available: true } : { available: false, reason: 'no authenticator app set up' }),
     begin: async () => ({ input: 'code', instructions: 'Enter the 6-digit code your authenticator app shows for Tessera.', canResend: false }),
     async verify({ account }, answer): Promise<Verification> {
-      if (await totp.check(account.id, answer)) return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
+      const used = await totp.use(account.id, answer);
+      if (used === 'accepted') return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
+      // a right code already used is no guess: it counts nothing against the browser
+      if (used === 'spent') return { ok: false, spent: true, message: 'That code was already used. Wait for the next code and try again.' };
       return { ok: false, message: 'That code is not right, or it was already used. Wait for the next code and try again.' };
     },
     enrolment: {
