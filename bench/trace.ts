@@ -51,6 +51,9 @@ async function flow(agent: UserAgent) {
   const url = new URL('/auth', issuer);
   for (const [k, v] of Object.entries({ client_id: 'trace', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' })) url.searchParams.set(k, v);
   let page = await agent.visit(url.href);
+  // the sign-in page's script in a browser with WebAuthn asks for passkey options (signed, not stored: 0 commands)
+  const passkeyOptions = /data-options-url="([^"]+)"/.exec(page.body)?.[1];
+  if (passkeyOptions) await agent.request(new URL(passkeyOptions, issuer).href, { form: { _csrf: /name="_csrf" value="([^"]+)"/.exec(page.body)![1]! } });
   page = await agent.submit(page, /\/login$/, USER);
   if (!page.url.startsWith(REDIRECT_URI) && /\/confirm"/.test(page.body)) page = await agent.submit(page, /\/confirm$/);
   const code = new URL(page.url).searchParams.get('code');

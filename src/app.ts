@@ -36,11 +36,13 @@ import { adminApiRouter } from './admin/api/router.ts';
 import { adminConsoleRouter } from './admin/console/routes.ts';
 import { setPasswordRouter } from './account/set-password.ts';
 import { unblockRouter } from './devices/unblock-routes.ts';
+import { recoveryCancelRouter } from './recovery/cancel-routes.ts';
+import { endAccountSessions } from './oidc/account-sessions.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'assistedRecovery' | 'signUps'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -98,6 +100,7 @@ export function createApp(deps: AppDeps): Koa {
   const statics = new Map<string, { type: string; body: Buffer }>([
     ['/static/tessera.css', { type: 'text/css', body: readFileSync(path.join(ROOT, 'views', 'static', 'tessera.css')) }],
     ['/static/webauthn.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'webauthn.js')) }],
+    ['/static/passkeys.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'passkeys.js')) }],
     ['/static/copy.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'copy.js')) }],
     ['/static/simplewebauthn-browser.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js')) }],
   ]);
@@ -115,7 +118,16 @@ export function createApp(deps: AppDeps): Koa {
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences
   // (a first second factor set up during a sign-in comes with recovery codes and this notice)
-  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures, securityNotice: notices });
+  // "Forgot password?": its code, the new password's rules, and ending every session of the account
+  const passwordReset = {
+    challenges: deps.challenges, messages: deps.messages, transports: deps.transports, rules: config.password.rules, log: serviceLog,
+    codeMinutes: Math.round(config.codes.signInLifetimeSeconds / 60), endSessions: (accountId: string) => endAccountSessions(provider, deps.storage, accountId),
+  };
+  // self-service sign-up exists only when the setting is on (off: its pages answer 404)
+  const signUp = config.signup.enabled
+    ? { allowedDomains: config.signup.allowedDomains, signUps: deps.signUps, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, passwordRules: config.password.rules }
+    : undefined;
+  const interactions = interactionRouter({ ...deps, deviceSettings: config.devices, pinMaxFailures: config.pin.maxFailures, securityNotice: notices, passwordReset, ...(signUp ? { signUp } : {}) });
   // every password typed to confirm a change goes through the sign-in limits (account pages and console)
   const guard = createPasswordGuard({ accounts: deps.accounts, limits: deps.limits, sessions: deps.sessions, audit: deps.audit, notify: notices, maxFailures: config.account.reauthMaxFailures });
   const reauth = {
@@ -150,7 +162,7 @@ export function createApp(deps: AppDeps): Koa {
   const adminConsole = adminConsoleRouter({
     issuer: config.issuer, provider, admin: deps.admin, accounts: deps.accounts, clients: deps.clients,
     reauth,
-    guard: deps.sessions, emailCountsAsMfa: config.mfa.emailCountsAsMfa,
+    guard: deps.sessions, emailCountsAsMfa: config.mfa.emailCountsAsMfa, recoveries: deps.assistedRecovery, history: deps.history,
   });
   const adminApi = adminApiRouter({ admin: deps.admin, provider, clients: deps.clients, accounts: deps.accounts, log });
   const pages = compose([
@@ -173,6 +185,8 @@ export function createApp(deps: AppDeps): Koa {
     setPasswordRouter({ accounts: deps.accounts, passwordLinks: deps.passwordLinks, passwordRules: config.password.rules }).routes(),
     // no sign-in either: the blocked-device email's link, then the password and an emailed code
     unblockRouter({ links: deps.unblockLinks, devices: deps.devices, accounts: deps.accounts, factors: deps.factors, limits: deps.limits, audit: deps.audit, notify: notices, clock }).routes(),
+    // no sign-in either: the assisted-recovery cancel link (a page with a POST button)
+    recoveryCancelRouter(deps.assistedRecovery).routes(),
     account.routes(),
     account.allowedMethods(),
     adminConsole.routes(),

@@ -8,6 +8,7 @@ import { createSealer, deriveKey } from './crypto/seal.ts';
 import { createPasswordHasher } from './accounts/password.ts';
 import { createAccountStore, type AccountStore } from './accounts/store.ts';
 import { createPasswordLinks, type PasswordLinks } from './accounts/password-links.ts';
+import { createSignUps, type SignUps } from './accounts/sign-ups.ts';
 import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
 import { createKeyStore, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
@@ -44,6 +45,8 @@ import { createAdminService } from './admin/service.ts';
 import { createLimits, type Limits } from './limits/service.ts';
 import { phoneSendCheck, type PhoneSendCheck } from './limits/phone-caps.ts';
 import type { AdminService } from './admin/types.ts';
+import { createRecoveryStore } from './recovery/store.ts';
+import { createAssistedRecovery, type AssistedRecovery } from './recovery/service.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -95,12 +98,16 @@ export interface Services {
   audit: AuditLog;
   /** Set-password links (invitations and admin password resets), single use, SET_PASSWORD_LINK_HOURS. */
   passwordLinks: PasswordLinks;
+  /** Sign-ups waiting for their emailed code (signup.enabled), as long as the code lives. */
+  signUps: SignUps;
   /** Administration (clients, users, devices, organisations, audit): what the console and the JSON API call. */
   admin: AdminService;
   /** Brute-force and abuse limits: sign-in lockout, code and resend limits, text/voice caps (README "Limits and lockout"). */
   limits: Limits;
   /** Counts a text or call on its daily caps, or throws the refusal (limits/phone-caps.ts). */
   phoneSends: PhoneSendCheck;
+  /** Assisted recovery of a lost second factor: requests, the admin queue, the waiting period and the reset (RECOVERY_WAIT_HOURS). */
+  assistedRecovery: AssistedRecovery;
   /** The account's verified primary mobile number (E.164), if any. */
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   close(): Promise<void>;
@@ -139,6 +146,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids'), clientCacheSeconds: config.clients.cacheSeconds }), sealer);
     const keys = createKeyStore(db, sealer);
     const flows = createSignInFlows(db, config.ttl.interactionSeconds, clock);
+    const signUps = createSignUps(db, config.codes.signInLifetimeSeconds, clock);
     const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
     const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
@@ -170,7 +178,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     });
     const verifiedPhone = (account: { id: string; email: string }): Promise<string | undefined> => phones.primaryVerified(account.id);
     const phoneDeps = { challenges, transports, messages, clock, verifiedPhone, phoneSends };
-    const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock });
+    const webauthn = createWebAuthn(db, { issuer: config.issuer, rpName: 'Tessera', clock, aaguidAllowlist: config.webauthn.aaguidAllowlist, challengeKey: deriveKey(config.encryptionKey, 'tessera:passkey-challenges') });
     const factors = createFactorRegistry([
       webauthnFactor(webauthn, clock), totpFactor(totp, clock), smsFactor(phoneDeps), voiceFactor(phoneDeps), emailFactor({ challenges, transports, messages, clock }),
       recoveryFactor(recovery, recoveryUsed, clock),
@@ -222,6 +230,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       const browserId = browserIdOf(ctx, config.issuer);
       return { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(browserId ? { browserId } : {}) };
     }
+    const recoveryRequests = createRecoveryStore(db, clock);
     // the person's own account deletion: every module forgets the account, the audit log keeps a pseudonym
     const deletion = createAccountDeletion(db, accounts, {
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
@@ -238,6 +247,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         { name: 'set-password links', forget: (id) => passwordLinks.forgetAccount(id) },
         { name: 'codes', forget: (id) => challenges.forgetAccount(id) },
         { name: 'sign-ins in progress', forget: (id) => flows.forgetAccount(id) },
+        { name: 'assisted recovery', forget: (id) => recoveryRequests.forgetAccount(id) },
         { name: 'OIDC references', forget: (id) => storage.forgetAccount(id) },
       ],
       pseudonymise: (id, emails, pseudonym) => audit.pseudonymise(id, emails, pseudonym),
@@ -261,6 +271,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await db.init();
     const backfill = await accounts.backfillEmailLookups();
     for (const problem of backfill.failed) log(`[tessera] email lookup backfill: ${problem} (retried at the next start)`);
+    for (const problem of (await webauthn.backfillLookups()).failed) log(`[tessera] passkey lookup backfill: ${problem} (retried at the next start)`);
     for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter expiry migration: ${problem} (retried at the next start)`);
     await keys.ensure();
     provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
@@ -271,12 +282,16 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
     });
+    const assistedRecovery = createAssistedRecovery({
+      store: recoveryRequests, accounts, history, audit, transports, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
+      issuer: config.issuer, key: deriveKey(config.encryptionKey, 'tessera:recovery-cancel-links'), clock, log,
+    });
     // accounts whose deletion grace period is over are deleted by the server, hourly
     const sweeper = owner === 'server'
       ? setInterval(() => { deletion.sweep().catch((err: Error) => log(`[tessera] account deletion sweep failed: ${err.message}`)); }, 3_600_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, admin, limits, phoneSends,
+      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery,
       async close() {
         clearInterval(sweeper);
         try {

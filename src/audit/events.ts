@@ -21,6 +21,12 @@ export const AUDIT_TYPES = [
   'account.deletion_scheduled', 'account.deletion_cancelled', 'account.deleted',
   // the person's own profile (name and standard claims), email address (changed with a code sent to the new one; verified)
   'account.profile_changed', 'account.email_changed', 'account.email_verified',
+  // "Forgot password?": the person set a new password with an emailed code (and a second factor when the account has one)
+  'account.password_reset_self',
+  // self-service sign-up (signup.enabled): an account made by the person, its address proven by an emailed code
+  'account.signed_up',
+  // assisted recovery of a lost second factor: asked for (after the password), approved or rejected by an admin, cancelled by the person's link, completed (factors reset)
+  'recovery.requested', 'recovery.approved', 'recovery.rejected', 'recovery.cancelled', 'recovery.completed',
   // administration (console, JSON API or CLI)
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',

@@ -67,6 +67,8 @@ export const configSchema = z.object({
     setPasswordLinkHours: z.number().int().min(1).max(720),
     /** Days between a person's request to delete their account and the deletion; a sign-in meanwhile cancels it. */
     deletionGraceDays: z.number().int().min(1).max(90),
+    /** Hours between an admin's approval of an assisted recovery and the reset of the second factors (the person can cancel meanwhile). */
+    recoveryWaitHours: z.number().int().min(1).max(720),
   }),
   clients: z.object({
     /** After a secret rotation the old client secret keeps working this long (0: not at all). */
@@ -133,6 +135,8 @@ export const configSchema = z.object({
     codeLockAfter: z.number().int().min(3).max(100),
     /** "Resend" per account per hour. */
     resendPerHour: z.number().int().min(1).max(1000),
+    /** "Forgot password?" codes asked for from one client IP per hour (any email; per email: resendPerHour). */
+    resetPerIpPerHour: z.number().int().min(1).max(100000),
     /**
      * Texts and calls per day to numbers the sending account has not verified (verification
      * codes: the toll-fraud path): per account, per client IP, per number across accounts.
@@ -143,11 +147,23 @@ export const configSchema = z.object({
     /** Texts and calls per day to a number its account verified (sign-in codes, confirmations), per account and number. */
     phonePerOwnerPerDay: z.number().int().min(1).max(1000),
   }),
+  signup: z.object({
+    /** Whether the sign-in page offers self-service sign-up (an emailed code confirms the address before the account exists). */
+    enabled: z.boolean(),
+    /** Email domains a sign-up may use (lower case, e.g. example.com); empty: any. */
+    allowedDomains: z.array(z.string().regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/, 'must be lower-case domain names such as example.com')),
+  }),
   mfa: z.object({
     /** Whether an emailed code counts toward urn:tessera:acr:mfa (NIST SP 800-63B-4: it does not). */
     emailCountsAsMfa: z.boolean(),
     /** Offer to set up an authenticator app or security key when an account cannot reach the level asked for. */
     offerEnrolment: z.boolean(),
+  }),
+  webauthn: z.object({
+    /** After a password sign-in in a browser that can make one, offer once to create a passkey. */
+    passkeyUpgradeOffer: z.boolean(),
+    /** Authenticator models (AAGUIDs) a new security key or passkey must be; empty: any. */
+    aaguidAllowlist: z.array(z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be AAGUIDs such as cb69481e-8ff7-4039-93ec-0a2729a154a8')),
   }),
   ttl: z.object({
     sessionSeconds: seconds,
@@ -201,6 +217,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   LOCKOUT_MEMORY_SECONDS: { path: 'limits.memorySeconds', kind: 'int' },
   CODE_LOCKOUT_AFTER: { path: 'limits.codeLockAfter', kind: 'int' },
   RESEND_PER_HOUR: { path: 'limits.resendPerHour', kind: 'int' },
+  RESET_PER_IP_HOUR: { path: 'limits.resetPerIpPerHour', kind: 'int' },
   PHONE_SENDS_PER_ACCOUNT_DAY: { path: 'limits.phonePerAccountPerDay', kind: 'int' },
   PHONE_SENDS_PER_NUMBER_DAY: { path: 'limits.phonePerNumberPerDay', kind: 'int' },
   PHONE_SENDS_PER_IP_DAY: { path: 'limits.phonePerIpPerDay', kind: 'int' },
@@ -215,6 +232,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   SESSION_MAX_DAYS: { path: 'account.sessionMaxDays', kind: 'int' },
   SET_PASSWORD_LINK_HOURS: { path: 'account.setPasswordLinkHours', kind: 'int' },
   ACCOUNT_DELETION_GRACE_DAYS: { path: 'account.deletionGraceDays', kind: 'int' },
+  RECOVERY_WAIT_HOURS: { path: 'account.recoveryWaitHours', kind: 'int' },
   CLIENT_SECRET_GRACE_HOURS: { path: 'clients.secretGraceHours', kind: 'int' },
   CLIENT_CACHE_SECONDS: { path: 'clients.cacheSeconds', kind: 'int' },
   AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },
@@ -227,8 +245,12 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   PASSWORD_MEMORY_COST_KIB: { path: 'password.memoryCostKiB', kind: 'int' },
   PASSWORD_TIME_COST: { path: 'password.timeCost', kind: 'int' },
   PASSWORD_MIN_STRENGTH: { path: 'password.minStrength', kind: 'int' },
+  SIGNUP_ENABLED: { path: 'signup.enabled', kind: 'bool' },
+  SIGNUP_ALLOWED_DOMAINS: { path: 'signup.allowedDomains', kind: 'list' },
   MFA_EMAIL_COUNTS: { path: 'mfa.emailCountsAsMfa', kind: 'bool' },
   MFA_OFFER_ENROLMENT: { path: 'mfa.offerEnrolment', kind: 'bool' },
+  PASSKEY_UPGRADE_OFFER: { path: 'webauthn.passkeyUpgradeOffer', kind: 'bool' },
+  WEBAUTHN_AAGUID_ALLOWLIST: { path: 'webauthn.aaguidAllowlist', kind: 'list' },
   SMTP_URL: { path: 'notify.smtpUrl', kind: 'string' },
   MAIL_FROM: { path: 'notify.mailFrom', kind: 'string' },
   SMS_PROVIDER: { path: 'notify.smsProvider', kind: 'string' },

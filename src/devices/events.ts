@@ -7,7 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { NO_AUDIT, type AuditInput, type AuditSink } from '../audit/events.ts';
 import { describeLocation, type ClientInfo } from './client-info.ts';
 
-export type SignInResult = 'success' | 'wrong_password' | 'wrong_code' | 'blocked_device' | 'new_device';
+export type SignInResult = 'success' | 'wrong_password' | 'wrong_code' | 'blocked_device' | 'new_device'
+  // the steps of an assisted recovery (recovery/service.ts), in the account's history too
+  | 'recovery_requested' | 'recovery_approved' | 'recovery_rejected' | 'recovery_cancelled' | 'recovery_completed';
 
 export interface SignInEvent {
   id: string;

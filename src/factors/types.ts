@@ -12,7 +12,7 @@ export interface FactorContext {
   account: FactorAccount;
   /** What the step belongs to (an interaction uid, or a settings action). */
   scope: string;
-  /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove / phone-verify: settings actions; device-unblock: the emailed unblock link; email-change / email-verify: a new or the current email address (profile). */
+  /** sign-in: a second factor; new-device: verifying a browser at sign-in; device-trust / device-remove / phone-verify: settings actions; device-unblock: the emailed unblock link; email-change / email-verify: a new or the current email address (profile); sign-up: the address of an account not made yet; password-reset: "Forgot password?" (the reset code, and the second factor a reset needs). */
   purpose: CodePurpose;
   /** The client IP of the request (texts and calls to unverified numbers are capped per IP). */
   ip?: string;
@@ -20,7 +20,7 @@ export interface FactorContext {
   restart?: boolean;
 }
 
-export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove' | 'phone-verify' | 'device-unblock' | 'email-change' | 'email-verify';
+export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove' | 'phone-verify' | 'device-unblock' | 'email-change' | 'email-verify' | 'sign-up' | 'password-reset';
 
 export type Availability = { available: true } | { available: false; reason: string };
 

@@ -17,6 +17,11 @@ import type { AccountDeletion } from '../accounts/deletion.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { RecoveryCodes } from '../factors/recovery/index.ts';
 import type { AuditSink } from '../audit/events.ts';
+import type { WebAuthnStore } from '../factors/webauthn/index.ts';
+import type { Config } from '../config/schema.ts';
+import type { PasswordResetDeps } from './forgot-password.ts';
+import type { SignUpDeps } from './sign-up.ts';
+import type { AssistedRecovery } from '../recovery/service.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -42,6 +47,16 @@ export interface InteractionDeps {
   securityNotice(ctx: Context, account: AccountView, change: string): void;
   /** Where such a change is also recorded. */
   audit: AuditSink;
+  /** Passkeys: sign-in with one (passkey-sign-in.ts) and the offer to create one (passkey-upgrade.ts). */
+  webauthn: WebAuthnStore;
+  /** The settings the passkey pages read (the offer, the re-authentication window). */
+  config: Pick<Config, 'webauthn' | 'account' | 'issuer'>;
+  /** "Forgot password?" (forgot-password.ts): its code, the new password's rules, ending the account's sessions. */
+  passwordReset: PasswordResetDeps;
+  /** Self-service sign-up (signup.enabled): unset when it is off, and then its pages do not exist. */
+  signUp?: SignUpDeps;
+  /** Assisted recovery of a lost second factor (interaction/lost-factor.ts). */
+  assistedRecovery: AssistedRecovery;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

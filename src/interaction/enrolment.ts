@@ -8,7 +8,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { accountOf, clientOf, field, pendingSignIn, finish, type Details, type InteractionDeps } from './context.ts';
-import { continueSignIn } from './sign-in-flow.ts';
+import { continueSignIn, recordProof } from './sign-in-flow.ts';
 import { codesNeeded, showFirstCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
 
@@ -73,7 +73,12 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
       await renderEnrolment(ctx, deps, d, flow, result.message);
       return;
     }
-    await continueSignIn(ctx, deps, d, flow, result.proof);
+    // the code proves the account, and the setup comes next as decided: an emailed code never
+    // reaches the level an enrolment is for (it would not be one otherwise), and the enrolment that
+    // ends an assisted recovery (lost-factor.ts) is not the relying party's to drop
+    await recordProof(deps, d, flow, result.proof);
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}`);
   });
 
   router.post('/enrol/totp', (ctx) => enrolled(ctx, 'totp', 'code'));

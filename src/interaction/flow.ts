@@ -9,6 +9,7 @@ import type { Database } from '../db/database.ts';
 import { countUp } from '../db/edit.ts';
 import type { Decision, Proof } from '../policy/sign-in.ts';
 import type { AwaitingConsent } from './consent.ts';
+import type { PasswordReset } from './forgot-password.ts';
 
 /**
  * The ends of a sign-in, each reached once: a second request for one is "already done". (The
@@ -37,10 +38,15 @@ export interface Flow {
    * sign-in waits for Continue), then 'continued' (the decision after the setup was taken, once).
    */
   recoveryCodes?: RecoveryCodesStage;
+  /** The passkey offer after a password sign-in (passkey-upgrade.ts): 'shown' (the sign-in waits for an answer), then 'answered' (once). */
+  passkeyOffer?: PasskeyOfferStage;
+  /** "Forgot password?" in this interaction, before the sign-in names its account (forgot-password.ts). */
+  reset?: PasswordReset;
   ended: Ending[];
 }
 
 export type RecoveryCodesStage = 'shown' | 'continued';
+export type PasskeyOfferStage = 'shown' | 'answered';
 
 interface FlowDoc {
   _id: string;
@@ -52,6 +58,8 @@ interface FlowDoc {
   pinFailures?: number;
   awaiting?: AwaitingConsent;
   recoveryCodes?: RecoveryCodesStage;
+  passkeyOffer?: PasskeyOfferStage;
+  reset?: PasswordReset;
   ended: Ending[];
   expiresAt: Date;
 }
@@ -61,14 +69,14 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
+    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
   const view = (doc: FlowDoc): Flow => ({
     uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
     ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}),
-    ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ended: doc.ended ?? [],
+    ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ...(doc.passkeyOffer ? { passkeyOffer: doc.passkeyOffer } : {}), ...(doc.reset ? { reset: doc.reset } : {}), ended: doc.ended ?? [],
   });
 
   /** Inserts the flow; false when another request created it first. */
@@ -97,11 +105,11 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * belongs to it, with what was proven and the step decided next. A flow that named another
      * account (a second password on the same page) starts over for this one.
      */
-    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent }): Promise<void> {
-      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), pinFailures: 0, expiresAt: expiry() };
+    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage }): Promise<void> {
+      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
-      // what the earlier start had reached (a consent waiting, recovery codes shown) is not this one's
-      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }) } });
+      // what the earlier start had reached (a consent waiting, recovery codes shown, a passkey offer) is not this one's
+      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }) } });
     },
 
     /**
@@ -120,8 +128,13 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
     },
 
     /** The step decided after the latest proof (a finished login waiting for consent: `awaiting`). */
-    async decided(uid: string, next: Decision, awaiting?: AwaitingConsent): Promise<void> {
-      await Flows.updateOne({ _id: uid }, { $set: { next, ...(awaiting ? { awaiting } : {}) } });
+    async decided(uid: string, next: Decision, awaiting?: AwaitingConsent, passkeyOffer?: PasskeyOfferStage): Promise<void> {
+      await Flows.updateOne({ _id: uid }, { $set: { next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) } });
+    },
+
+    /** The passkey offer answered (created or "Not now"): true once, false for a repeated or concurrent answer. */
+    async answerPasskeyOffer(uid: string, accountId: string): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, passkeyOffer: 'shown' }, { $set: { passkeyOffer: 'answered' } });
     },
 
     /** Claims one end of the sign-in: true for the first request, false for every later one. */
@@ -135,6 +148,25 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
       // no flow yet (consent for a signed-in session, a cancel on the password page): the insert decides
       if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [ending] })) return true;
       return (await claim()) === true;
+    },
+
+    /**
+     * "Forgot password?" asked for an email in this interaction: a new reset replaces any earlier
+     * one (one write, whether or not the email has an account).
+     */
+    async startReset(uid: string, reset: PasswordReset): Promise<void> {
+      if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [], reset })) return;
+      await Flows.updateOne({ _id: uid }, { $set: { reset, expiresAt: expiry() } });
+    },
+
+    /** A proof of the reset (its code, then a second factor) that the reset read with `after` proofs: true once. */
+    async resetProved(uid: string, startedAt: number, proof: Proof, after: number): Promise<boolean> {
+      return db.updateIf(Flows, uid, { 'reset.startedAt': startedAt, 'reset.proofs': { $size: after }, 'reset.done': { $exists: false } }, { $push: { 'reset.proofs': proof } });
+    },
+
+    /** The reset's new password is about to be set: true once (a second submission is "already done"). */
+    async resetClaimed(uid: string, startedAt: number, proofs: number): Promise<boolean> {
+      return db.updateIf(Flows, uid, { 'reset.startedAt': startedAt, 'reset.proofs': { $size: proofs }, 'reset.done': { $exists: false } }, { $set: { 'reset.done': true } });
     },
 
     /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */

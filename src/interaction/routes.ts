@@ -18,6 +18,11 @@ import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
 import { recoveryStepRoutes, renderCodesShown } from './recovery-step.ts';
 import { deviceStepRoutes, renderDeviceStep } from './device-step.ts';
 import { pinStepRoutes, renderPinStep, renderUnlock } from './pin-step.ts';
+import { passkeySignInRoutes } from './passkey-sign-in.ts';
+import { passkeyUpgradeRoutes, renderPasskeyOffer } from './passkey-upgrade.ts';
+import { forgotPasswordRoutes } from './forgot-password.ts';
+import { signUpRoutes } from './sign-up.ts';
+import { lostFactorRoutes } from './lost-factor.ts';
 import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 import type { FactorPrompt } from '../factors/types.ts';
@@ -36,7 +41,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   async function renderLogin(ctx: Context, d: Details, email: string, error?: string) {
     const { name } = await clientOf(deps, d);
-    await ctx.render('interaction/login', { title: 'Sign in', uid: d.uid, clientName: name, email, error, csrf: ctx.state._csrf });
+    await ctx.render('interaction/login', { title: 'Sign in', uid: d.uid, clientName: name, email, error, csrf: ctx.state._csrf, signUp: !!deps.signUp });
   }
 
   /** One renderer per kind of step (the password step is the sign-in form itself). */
@@ -48,6 +53,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     'recovery-codes': (ctx, deps2, d, flow) => renderCodesShown(ctx, deps2, d, flow),
     pin: (ctx, deps2, d, flow, opts) => renderPinStep(ctx, deps2, d, opts.error),
     consent: (ctx, deps2, d, flow) => renderConsent(ctx, deps2, d, flow.awaiting!.asked.scopes),
+    'passkey-offer': (ctx, deps2, d, flow) => renderPasskeyOffer(ctx, deps2, d, flow),
   };
 
   async function grantConsent(ctx: Context, d: Details) {
@@ -89,7 +95,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
         // (unless the password itself must be seen again: the sign-in form)
         if (await beginSignIn(ctx, deps, d, d.session.accountId, []) !== 'password') return;
       }
-      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting, flow.recoveryCodes) : undefined;
+      const kind = flow?.accountId && !flow.ended.includes('login') ? stepKind(flow.next, flow.awaiting, flow.recoveryCodes, flow.passkeyOffer) : undefined;
       if (kind && kind !== 'password') {
         // a step that may send a code checks the account first; the consent page only shows what
         // the application asks for, and its Allow checks (POST /confirm)
@@ -131,7 +137,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       // right password or not; it is not counted again, so waiting it out is enough
       const { triesLeft } = await passwordFailed(ctx, deps, party, known, device, locked);
       await renderLogin(ctx, d, email, triesLeft === undefined ? SIGN_IN_FAILED
-        : `${SIGN_IN_FAILED} ${triesLeft === 1 ? 'One more wrong try' : `${triesLeft} more wrong tries`} and this browser is blocked from signing in to this account. Check the email address and the password; if you do not know your password, ask your administrator for a set-password link.`);
+        : `${SIGN_IN_FAILED} ${triesLeft === 1 ? 'One more wrong try' : `${triesLeft} more wrong tries`} and this browser is blocked from signing in to this account. Check the email address and the password; if you do not know your password, use "Forgot password?" to set a new one.`);
       return;
     }
     await succeeded();
@@ -144,6 +150,11 @@ export function interactionRouter(deps: InteractionDeps): Router {
   enrolmentRoutes(router, deps);
   recoveryStepRoutes(router, deps);
   pinStepRoutes(router, deps);
+  passkeySignInRoutes(router, deps);
+  passkeyUpgradeRoutes(router, deps);
+  forgotPasswordRoutes(router, deps);
+  signUpRoutes(router, deps);
+  lostFactorRoutes(router, deps);
 
   router.post('/confirm', async (ctx) => {
     const d = await details(ctx, provider);

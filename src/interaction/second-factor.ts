@@ -11,11 +11,14 @@ import { continueSignIn, factorStep } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import { countFailure } from './device.ts';
 import { capAdvice, withoutPhone } from './cap-advice.ts';
+import { recoveryCompleted } from './lost-factor.ts';
 
 /** Renders the flow's second-factor step for the chosen method (default: the first this account can use). */
 export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string; prompt?: FactorPrompt } = {}): Promise<void> {
   const step = factorStep(flow.next);
   if (!step) throw alreadyDone();
+  // an approved assisted recovery whose waiting period is over: the factors are reset, a new one is set up
+  if (await recoveryCompleted(ctx, deps, d, flow)) return;
   const account = await accountOf(deps, flow.accountId);
   const all = await deps.factors.options(account);
   let options = all.filter((o) => step.options.includes(o.id) || o.id === 'sms' || o.id === 'voice')

@@ -11,15 +11,17 @@ import { consentToAsk, type AwaitingConsent } from './consent.ts';
 import { ADMIN_CLIENT, ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { deviceFor, registrationOf, signInCompleted } from './device.ts';
+import { passkeyOfferDue } from './passkey-offer.ts';
 
 /** The page a decided next step is shown on: one renderer per kind. */
-export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'recovery-codes' | 'pin' | 'consent';
+export type StepKind = 'password' | 'new-device' | 'second-factor' | 'enrol' | 'recovery-codes' | 'pin' | 'consent' | 'passkey-offer';
 
 /** The scopes the provider knows (oidc/provider.ts): what a consent page can grant. */
 const SUPPORTED_SCOPES: ReadonlySet<string> = new Set([...STANDARD_SCOPES, ADMIN_SCOPE]);
 
-/** `codes`: the flow's recovery codes stage (flow.ts); shown codes wait for Continue. */
-export function stepKind(next: Decision | undefined, awaiting?: AwaitingConsent, codes?: Flow['recoveryCodes']): StepKind | undefined {
+/** `codes`: the flow's recovery codes stage (flow.ts); shown codes wait for Continue, a shown passkey offer for its answer. */
+export function stepKind(next: Decision | undefined, awaiting?: AwaitingConsent, codes?: Flow['recoveryCodes'], offer?: Flow['passkeyOffer']): StepKind | undefined {
+  if (offer === 'shown') return 'passkey-offer';
   if (awaiting) return 'consent';
   if (codes === 'shown') return 'recovery-codes';
   if (next?.outcome === 'enrol') return 'enrol';
@@ -49,7 +51,14 @@ async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId
  * Acts on a decision: finish the login, show the next step, or refuse. A decision that starts
  * with the password (a step-up that must see it again) is left to the sign-in form: 'password'.
  */
-async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent) => Promise<unknown>): Promise<'password' | undefined> {
+async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent, offer?: 'shown') => Promise<unknown>, offerPasskey = false): Promise<'password' | undefined> {
+  if (decision.outcome === 'done' && offerPasskey) {
+    // signed in with the password in a browser that can make a passkey: the offer comes first (passkey-upgrade.ts)
+    await record(decision, undefined, 'shown');
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}`);
+    return undefined;
+  }
   if (decision.outcome === 'done') {
     const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     const asked = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
@@ -112,12 +121,14 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
   const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
   const proven = [...earlier, ...proofs];
   const decision = await decide(ctx, deps, d, accountId, proven);
-  // a browser that proved the password becomes a registration (in the state this decision leaves it)
+  const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, accountId, proofs);
+  // a browser that proved the password becomes a registration (in the state this decision leaves it;
+  // behind a passkey offer the sign-in completes after the answer, which marks it signed in then)
   if (proofs.length && (decision.outcome === 'done' || decision.outcome === 'steps' || decision.outcome === 'enrol')) {
-    await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done');
+    await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done' && !offer);
   }
   return act(ctx, deps, d, accountId, proven, decision,
-    async (next, awaiting) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}) }));
+    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) }), offer);
 }
 
 /**
@@ -141,7 +152,8 @@ export async function recordProof(deps: InteractionDeps, d: Details, flow: Flow 
 export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }): Promise<void> {
   const proven = [...flow.sessionProofs, ...flow.proofs];
   const decision = await decide(ctx, deps, d, flow.accountId, proven);
-  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting) => deps.flows.decided(d.uid, next, awaiting)) === 'password') {
+  const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, flow.accountId, flow.proofs, flow.passkeyOffer);
+  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
   }
 }

@@ -39,6 +39,8 @@ export interface LimitSettings {
   codeLockAfter: number;
   /** "Resend" per account per hour (all channels). */
   resendPerHour: number;
+  /** "Forgot password?" codes per client IP per hour (per email: resendPerHour). */
+  resetPerIpPerHour: number;
   /** Texts and calls per day to numbers the sender has not verified: per account, per IP, per number. */
   phonePerAccountPerDay: number;
   phonePerIpPerDay: number;
@@ -69,6 +71,12 @@ export interface SignInParty {
   knownDevice: boolean;
 }
 
+/** Who is signing in with a passkey, before it names an account: this browser and the client IP. */
+export interface PasskeyParty {
+  browserId: string;
+  ip: string;
+}
+
 export interface CodeParty {
   accountId: string;
   knownDevice: boolean;
@@ -93,6 +101,8 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
   const refusals = limiter('refused', settings.memorySeconds);
   const locks = limiter('lock', settings.maxLockSeconds, 1);
   const resends = limiter('resend', HOUR);
+  const resetEmails = limiter('reset-email', HOUR);
+  const resetIps = limiter('reset-ip', HOUR);
   const phoneOwner = limiter('phone-owner', DAY);
   const phoneAccount = limiter('phone-account', DAY);
   const phoneIp = limiter('phone-ip', DAY);
@@ -111,6 +121,13 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
       { key: `account-device:${mac('email-device', p.email, p.browserId)}`, backoff: backoff(settings.lockAfter) },
     ];
   }
+
+  // a passkey sign-in names no account until it is verified: its failures count per IP (with the
+  // password failures) and per browser
+  const passkeyDimensions = (p: PasskeyParty): Dimension[] => [
+    { key: `ip:${mac('ip', p.ip)}`, backoff: backoff(settings.ipLockAfter) },
+    { key: `passkey-browser:${mac('browser', p.browserId)}`, backoff: backoff(settings.lockAfter) },
+  ];
 
   const codeDimension = (p: CodeParty): Dimension => ({ key: `code-${p.knownDevice ? 'known' : 'new'}:${mac('account', p.accountId)}`, backoff: backoff(settings.codeLockAfter) });
 
@@ -180,9 +197,28 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     async signInRefused(p: SignInParty): Promise<void> {
       for (const d of signInDimensions(p)) await refusals.consume(d.key);
     },
+    /** Whether a passkey sign-in from this browser and IP is locked now, and what a success clears (this browser's count). */
+    async passkeyState(p: PasskeyParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
+      const dims = passkeyDimensions(p);
+      const locked = await lockedFor(dims) > 0;
+      return { locked, succeeded: async () => { await failures.delete(dims[1]!.key); } };
+    },
+    /** A passkey that did not sign in: counted per IP and per browser. */
+    passkeyFailed: async (p: PasskeyParty): Promise<void> => { await fail(passkeyDimensions(p)); },
     /** Milliseconds code entry stays locked for the account (from this kind of device); 0 when open. */
     codesLockedFor: (p: CodeParty): Promise<number> => lockedFor([codeDimension(p)]),
     codeFailed: async (p: CodeParty): Promise<void> => { await fail([codeDimension(p)]); },
+    /**
+     * One "Forgot password?" code asked for this email (as typed: an email without an account
+     * counts the same) from this IP; false at either hourly cap (nothing counted past it).
+     */
+    async resetAsked(email: string, ip: string): Promise<boolean> {
+      const counters = [{ l: resetEmails, k: mac('email', email), cap: settings.resendPerHour }, { l: resetIps, k: mac('ip', ip), cap: settings.resetPerIpPerHour }];
+      const now = await Promise.all(counters.map((c) => c.l.get(c.k)));
+      if (counters.some((c, i) => (now[i]?.consumedPoints ?? 0) >= c.cap)) return false;
+      const after = await Promise.all(counters.map((c) => c.l.consume(c.k)));
+      return counters.every((c, i) => after[i]!.consumedPoints <= c.cap);
+    },
     /** One "Resend" for the account; false at the hourly cap. */
     resend: (accountId: string): Promise<boolean> => take(resends, mac('account', accountId), settings.resendPerHour),
     /**

@@ -50,6 +50,12 @@ export interface CodeMessages {
   emailAddressCode(to: string, code: string, minutes: number, purpose: 'email-change' | 'email-verify'): Promise<Email>;
   /** To the address an account left: it now signs in with `newAddress` (masked), changed then and from there. */
   emailChanged(to: string, newAddress: string, seen: Whereabouts): Promise<Email>;
+  /** "Forgot password?": the code that lets the person set a new password, valid `minutes`. */
+  passwordResetCode(to: string, code: string, minutes: number): Promise<Email>;
+  /** Sign-up: the code that confirms a new account's address, valid `minutes`. */
+  signUpCode(to: string, code: string, minutes: number): Promise<Email>;
+  /** Sign-up with an address that already has an account: no code, how to sign in or reset the password instead. */
+  signUpAttempt(to: string, signInHint: string): Promise<Email>;
 }
 
 /** What a code confirms, in the message: signing in, or a change to the account's devices. */
@@ -62,6 +68,8 @@ const ACTIONS: Record<CodePurpose, { subject: string; doing: string }> = {
   'device-unblock': { subject: 'code to unblock a device', doing: 'unblock a device of your account at' },
   'email-change': { subject: 'code to confirm your new email address', doing: 'confirm this address as the new email address of your account at' },
   'email-verify': { subject: 'code to verify your email address', doing: 'verify the email address of your account at' },
+  'sign-up': { subject: 'code to confirm your email address', doing: 'confirm your email address and create your account at' },
+  'password-reset': { subject: 'password reset code', doing: 'set a new password for your account at' },
 };
 
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -107,6 +115,16 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
     },
     async emailChanged(to, newAddress, seen) {
       return { to, subject: `The email address of your ${productName} account was changed`, ...(await render('email-changed', { productName, newAddress, ...place(seen) })) };
+    },
+    async passwordResetCode(to, code, minutes) {
+      return { to, subject: `${code} is your ${productName} ${ACTIONS['password-reset'].subject}`, ...(await render('password-reset-code', { productName, code, lifetimeMinutes: minutes })) };
+    },
+    async signUpCode(to, code, minutes) {
+      return { to, subject: `${code} is your ${productName} ${ACTIONS['sign-up'].subject}`, ...(await render('sign-up-code', { productName, code, lifetimeMinutes: minutes, doing: ACTIONS['sign-up'].doing })) };
+    },
+    async signUpAttempt(to, signInHint) {
+      // never a code: nothing this email holds creates or changes an account
+      return { to, subject: `Someone tried to sign up to ${productName} with your email address`, ...(await render('sign-up-attempt', { productName, email: to, signInHint })) };
     },
     deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
     voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,

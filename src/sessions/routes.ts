@@ -23,6 +23,8 @@ export interface SessionRouteDeps {
 
 const RESULTS: Record<string, string> = {
   success: 'Signed in', wrong_password: 'Wrong password', wrong_code: 'Wrong code or PIN', blocked_device: 'Refused: device blocked', new_device: 'First sign-in from this device',
+  recovery_requested: 'Assisted recovery requested', recovery_approved: 'Assisted recovery approved by an administrator', recovery_rejected: 'Assisted recovery rejected by an administrator',
+  recovery_cancelled: 'Assisted recovery cancelled', recovery_completed: 'Second factors reset (assisted recovery)',
 };
 /** Results that are not a failure (shown without the warning colour). */
 const NEUTRAL = new Set(['success', 'new_device']);

@@ -22,7 +22,7 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
   before(async function () {
     browser = await launchChromium();
     if (!browser) return this.skip();
-    t = await startTessera();
+    t = await startTessera({ env: { SIGNUP_ENABLED: 'true' } });
     const user = await createUser(t);
     const rp = await RelyingParty.register(t);
     await signInAndGetTokens(await RelyingParty.register(t, { skipConsent: true }), user);
@@ -137,6 +137,50 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     pages.push(['delete your account', del.body]);
     pages.push(['delete, wrong password', (await agent.submit(del, /\/account\/security\/delete$/, { password: 'Wrong#Guess1' })).body]);
     pages.push(['deletion scheduled', (await agent.submit(del, /\/account\/security\/delete$/, { password: user.password })).body]);
+
+    // "Forgot password?" (issue 21): every stage, and its refusals beside the fields
+    const resetting = await createUser(t, { name: 'Rosa Reset' });
+    await giveVerifiedPhone(t, resetting);
+    const app = await t.services.totp.begin(resetting.id, resetting.email);
+    await t.services.totp.confirm(resetting.id, await generate({ secret: app.secret, epoch: Math.floor(Date.now() / 1000) }));
+    const forgetful = new UserAgent();
+    const signInPage = await forgetful.visit((await rp.authorize()).url);
+    const forgot = await forgetful.visit(new URL(/href="(\/interaction\/[^"]+\/forgot)"/.exec(signInPage.body)![1]!, t.issuer).href);
+    pages.push(['forgot password, email', forgot.body]);
+    pages.push(['forgot password, email refused', (await forgetful.submit(forgot, /\/forgot$/, { email: 'not an address' })).body]);
+    const codeStage = await forgetful.submit(forgot, /\/forgot$/, { email: resetting.email });
+    pages.push(['forgot password, code', codeStage.body]);
+    pages.push(['forgot password, wrong code', (await forgetful.submit(codeStage, /\/forgot\/code$/, { code: '12345x' })).body]);
+    const resetMail = () => t.services.outbox.list().find((m) => m.to === resetting.email && /password reset code/.test(m.subject ?? ''));
+    for (let i = 0; i < 500 && !resetMail(); i++) await new Promise((r) => setTimeout(r, 20)); // sent in the background
+    const resetCode = /(\d{6}) is your/.exec(resetMail()!.subject!)![1]!;
+    const factorStage = await forgetful.submit(codeStage, /\/forgot\/code$/, { code: resetCode });
+    pages.push(['forgot password, second factor', factorStage.body]);
+    pages.push(['forgot password, wrong app code', (await forgetful.submit(factorStage, /\/forgot\/factor$/, { method: 'totp', code: '00000x' })).body]);
+    const [rescue] = await t.services.recovery.generate(resetting.id);
+    const passwordStage = await forgetful.submit(factorStage, /\/forgot\/factor$/, { method: 'recovery', code: rescue! });
+    pages.push(['forgot password, new password', passwordStage.body]);
+    pages.push(['forgot password, new password refused', (await forgetful.submit(passwordStage, /\/forgot\/password$/, { password: 'short', confirm: 'short' })).body]);
+
+    // passkeys (issue 21): a refusal beside the passkey button, the offer after a password sign-in and its refusal
+    const passkeyAgent = new UserAgent();
+    const passkeyPage = await passkeyAgent.visit((await rp.authorize()).url);
+    const passkeyRefused = await passkeyAgent.submit(passkeyPage, /\/passkey$/, { response: '{}' });
+    pages.push(['sign-in, passkey refused', passkeyRefused.body]);
+    await passkeyAgent.jar.setCookie('tessera.passkey-capable=1', t.issuer);
+    const offered = await createUser(t);
+    const passkeyOffer = await passkeyAgent.submit(passkeyRefused, /\/login$/, { email: offered.email, password: offered.password });
+    pages.push(['passkey offer', passkeyOffer.body]);
+    pages.push(['passkey offer, refused', (await passkeyAgent.submit(passkeyOffer, /\/passkey-offer$/, { response: '{}' })).body]);
+
+    // sign-up (issue 21; SIGNUP_ENABLED above): the form, its refusals beside the fields, the code page and a wrong code
+    const newcomer = new UserAgent();
+    const signUpForm = await newcomer.visit(`${(await newcomer.visit((await rp.authorize()).url)).url}/sign-up`);
+    pages.push(['sign-up', signUpForm.body]);
+    pages.push(['sign-up, refused', (await newcomer.submit(signUpForm, /\/sign-up$/, { email: 'nope', name: '', password: 'short', confirm: 'x' })).body]);
+    const signUpCode = await newcomer.submit(signUpForm, /\/sign-up$/, { email: `new-${Date.now()}@example.com`, name: 'New Comer', password: 'Lantern#Quiet7', confirm: 'Lantern#Quiet7' });
+    pages.push(['sign-up, code', signUpCode.body]);
+    pages.push(['sign-up, wrong code', (await newcomer.submit(signUpCode, /\/sign-up\/code$/, { code: 'abcdef' })).body]);
   });
   after(async () => {
     await browser?.close();

@@ -41,12 +41,12 @@ describe('sign-in in a real browser', function () {
 
     await page.getByLabel('Email').fill(user.email);
     await page.getByLabel('Password').fill('Wrong#Password1');
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForSelector('.error');
     assert.equal(await page.locator('.error').textContent(), 'Incorrect email or password.');
 
     await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForSelector('text=Allow access?');
     await page.getByRole('button', { name: 'Allow' }).click();
     await page.waitForSelector('text=RP got the code');

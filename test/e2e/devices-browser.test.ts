@@ -60,7 +60,7 @@ describe('devices in a real browser (new-device codes by SMTP, trusted devices)'
     assert.equal(await page.locator('h1').textContent(), 'Sign in');
     await page.getByLabel('Email').fill(who.email);
     await page.getByLabel('Password').fill(who.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForLoadState();
   }
 

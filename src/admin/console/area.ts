@@ -15,6 +15,8 @@ import { ACR, acrRank } from '../../policy/assurance.ts';
 import { recentlyAuthenticated } from '../../policy/session.ts';
 import { levelOf, type Proof } from '../../policy/sign-in.ts';
 import type { AdminActor, AdminService } from '../types.ts';
+import type { AssistedRecovery } from '../../recovery/service.ts';
+import type { SignInHistory } from '../../sessions/history.ts';
 
 export { ADMIN_CLIENT };
 
@@ -29,6 +31,9 @@ export interface AdminConsoleDeps {
   guard?: SessionGuard;
   /** Setting MFA_EMAIL_COUNTS: whether an emailed code counts toward the multi-factor level. */
   emailCountsAsMfa: boolean;
+  /** The assisted-recovery queue and decisions (recoveries.ts), with the accounts' sign-in history. */
+  recoveries: AssistedRecovery;
+  history: SignInHistory;
 }
 
 /** A console page the sign-in may return to: /admin or below it (never the JSON API). */

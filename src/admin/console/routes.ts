@@ -12,6 +12,7 @@ import { clientRoutes } from './clients.ts';
 import { organisationRoutes } from './organisations.ts';
 import { adminErrors, confirmations, show } from './pages.ts';
 import { userRoutes } from './users.ts';
+import { recoveryRoutes } from './recoveries.ts';
 
 export { ADMIN_CLIENT, type AdminConsoleDeps } from './area.ts';
 
@@ -64,7 +65,8 @@ export function adminConsoleRouter(deps: AdminConsoleDeps): Router {
   });
 
   clientRoutes(router, gate, admin, confirm);
-  userRoutes(router, gate, admin, confirm);
+  userRoutes(router, gate, admin, confirm, deps.recoveries);
+  recoveryRoutes(router, gate, admin, deps.recoveries, deps.history, confirm, deps.reauth.clock);
   organisationRoutes(router, gate, admin, deps.accounts, confirm);
   auditRoutes(router, gate, admin, deps.accounts, deps.reauth.clock);
   return router;

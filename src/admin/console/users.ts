@@ -11,6 +11,8 @@ import { AdminError, type AdminService, type AdminUser, type UserAction } from '
 import { actorOf } from './area.ts';
 import { FormReader, sentence, badRequest, done, idParam, queryText } from './forms.ts';
 import { show, type Confirmation, type confirmations } from './pages.ts';
+import type { AssistedRecovery } from '../../recovery/service.ts';
+import { recoveryView } from './recoveries.ts';
 
 const PAGE_SIZE = 25;
 const ROLES: readonly Role[] = ['user', 'admin'];
@@ -30,11 +32,11 @@ const USER_ACTIONS: Record<UserAction, { label: string; destructive: boolean; qu
 
 const deviceName = (d: Device) => d.name || [d.browser, d.os].filter(Boolean).join(' on ') || 'Unnamed device';
 
-export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>): void {
+export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>, recoveries: AssistedRecovery): void {
   async function userPage(ctx: Context, user: AdminUser, message: { errors?: string[] } = {}) {
-    const [devices, organisations] = await Promise.all([admin.users.devices(user.id), admin.organisations.list()]);
+    const [devices, organisations, recovery] = await Promise.all([admin.users.devices(user.id), admin.organisations.list(), recoveries.get(user.id)]);
     await show(ctx, 'user', {
-      title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS,
+      title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS, recovery: recovery ? recoveryView(recovery, recoveries.now()) : undefined,
       organisation: organisations.find((o) => o.id === user.organisationId && o.members.includes(user.id)), errors: message.errors ?? [],
     });
   }

@@ -1,0 +1,266 @@
+// "Forgot password?" on the sign-in page: a step of this interaction's flow record before the
+// sign-in names its account. The person gives an email address and gets a 6-digit code by email
+// (bound to the account and to this interaction, so to this browser); the answer, and the work
+// and writes behind it, are the same whether or not the address has a usable account (an address
+// without one gets a decoy code nobody receives). A reset never lowers the bar: an account with a
+// second factor other than email proves it too (or a recovery code) before the new password is set.
+// The new password follows the password policy; setting it ends every session and token of the
+// account (back-channel logout), emails a notice and is audited; then the sign-in goes on from the
+// proofs made here (the new password, the code, the factor) through the one decision.
+import { createHash } from 'node:crypto';
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import { AccountError, normalizeEmail, type AccountView } from '../accounts/store.ts';
+import type { Challenges } from '../factors/challenges.ts';
+import { ChallengeError } from '../factors/challenges.ts';
+import { codeVerificationMessage } from '../factors/code-messages.ts';
+import type { FactorPrompt } from '../factors/types.ts';
+import type { CodeMessages } from '../notify/messages.ts';
+import type { Transports } from '../notify/transports.ts';
+import type { EndedSessions } from '../oidc/account-sessions.ts';
+import type { Proof } from '../policy/sign-in.ts';
+import { describeRules, type PasswordRules } from '../policy/password.ts';
+import { normalizeIp } from '../policy/ip-ranges.ts';
+import { UserFacingError } from '../http/errors.ts';
+import { alreadyDone, clientOf, details, field, flowOf, type Details, type InteractionDeps } from './context.ts';
+import { beginSignIn } from './sign-in-flow.ts';
+import { clientOfRequest } from './device.ts';
+
+/** A reset in progress (the flow record's `reset`). */
+export interface PasswordReset {
+  /** The address as typed. */
+  email: string;
+  /** The account it names, when it has a usable one (not disabled, not locked); unset otherwise. */
+  accountId?: string;
+  /** The account's security stamp when the reset began: a change since stops the reset. */
+  stamp?: number;
+  /** When it began (epoch ms): tells this reset from an earlier one in the same interaction. */
+  startedAt: number;
+  /** The code, then the second factor when the account has one. */
+  proofs: Proof[];
+  /** The new password was set (once). */
+  done?: boolean;
+}
+
+export interface PasswordResetDeps {
+  challenges: Challenges;
+  messages: CodeMessages;
+  transports: Transports;
+  /** Every session, grant and token of the account (back-channel logout included). */
+  endSessions(accountId: string): Promise<EndedSessions>;
+  rules: PasswordRules;
+  codeMinutes: number;
+  log(line: string): void;
+}
+
+const PURPOSE = 'password-reset';
+const TITLE = 'Forgot password';
+type Stage = 'email' | 'code' | 'factor' | 'password';
+interface Refused { at: string; messages: string[] }
+
+/** The code of an address without a usable account is bound to a stand-in derived from the address (no account id has this shape). */
+const holderOf = (reset: PasswordReset) => reset.accountId ?? `~reset-${createHash('sha256').update(normalizeEmail(reset.email)).digest('base64url').slice(0, 16)}`;
+const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}.`;
+const stopped = () => new UserFacingError(409, 'account_changed', 'This password reset was stopped because the account changed meanwhile. Start again with "Forgot password?" on the sign-in page.');
+
+export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): void {
+  const reset = deps.passwordReset;
+  const clock = deps.stepUp.clock;
+
+  /** The account of the reset, usable and unchanged since the reset began; else the reset stops. */
+  async function accountOfReset(r: PasswordReset & { accountId: string }): Promise<AccountView> {
+    const account = await deps.accounts.findById(r.accountId);
+    if (!account || account.disabled || account.locked || account.stamp !== r.stamp) throw stopped();
+    return account;
+  }
+
+  /** The second factors the account has besides email (recovery codes included): one must be proven too. */
+  async function strongOptions(account: AccountView) {
+    return (await deps.factors.options(account)).filter((o) => o.id !== 'email');
+  }
+
+  async function stageOf(r: PasswordReset): Promise<Exclude<Stage, 'email'>> {
+    if (!r.accountId || !r.proofs.length) return 'code';
+    const needsFactor = (await strongOptions(await accountOfReset(r as PasswordReset & { accountId: string }))).some((o) => o.availability.available);
+    return needsFactor && r.proofs.length < 2 ? 'factor' : 'password';
+  }
+
+  async function render(ctx: Context, d: Details, stage: Stage, data: { email?: string; refused?: Refused; notice?: string; status?: number; r?: PasswordReset; method?: string; prompt?: FactorPrompt }) {
+    const { name } = await clientOf(deps, d);
+    let extra: Record<string, unknown> = {};
+    if (stage === 'factor') {
+      const account = await accountOfReset(data.r as PasswordReset & { accountId: string });
+      const options = await strongOptions(account);
+      const chosen = options.find((o) => o.id === data.method && o.availability.available) ?? options.find((o) => o.availability.available)!;
+      const prompt = data.prompt ?? await deps.factors.get(chosen.id)!.begin({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
+      extra = { options, method: chosen.id, prompt };
+    }
+    if (stage === 'password') extra = { rules: describeRules(reset.rules) };
+    ctx.status = data.status ?? (data.refused ? 400 : 200);
+    await ctx.render('interaction/forgot-password', {
+      title: TITLE, uid: d.uid, clientName: name, csrf: ctx.state._csrf, stage, email: data.email ?? data.r?.email ?? '',
+      refused: data.refused, notice: data.notice, minutes: reset.codeMinutes, ...extra,
+    });
+  }
+
+  /** Sends the code in the background (an address without an account gets nothing): the answer waits for no mail server. */
+  function deliver(uid: string, r: PasswordReset, code: string | undefined): void {
+    if (!code || !r.accountId) return;
+    void reset.messages.passwordResetCode(r.email, code, reset.codeMinutes).then((email) => reset.transports.email(email))
+      .catch(async (err: Error) => {
+        reset.log(`[tessera] could not send a password reset code to account ${r.accountId}: ${err.message}`);
+        await reset.challenges.undelivered(uid, PURPOSE, 'email').catch(() => {});
+      });
+  }
+
+  /** The reset in progress on this page, at the stage the request is for, or a clear error. */
+  async function pending(ctx: Context, stage: Exclude<Stage, 'email'>) {
+    const d = await details(ctx, deps.provider, 'login');
+    const flow = await flowOf(ctx, deps);
+    const r = flow?.reset;
+    if (!r) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.');
+    if (r.done) throw alreadyDone();
+    const now = await stageOf(r);
+    if (now !== stage) throw new UserFacingError(400, 'wrong_step', 'This step of the password reset is already done. Go back to the password reset page to go on.');
+    return { d, r };
+  }
+
+  router.get('/forgot', async (ctx) => {
+    const d = await details(ctx, deps.provider, 'login');
+    const flow = await flowOf(ctx, deps);
+    const r = flow?.reset;
+    // the password is set: the sign-in goes on at its own page
+    if (r?.done) return ctx.redirect(`/interaction/${d.uid}`);
+    if (!r || ctx.query.again) return render(ctx, d, 'email', { email: String(d.params.login_hint ?? '') });
+    const method = typeof ctx.query.method === 'string' ? ctx.query.method.slice(0, 32) : undefined;
+    await render(ctx, d, await stageOf(r), { r, ...(method ? { method } : {}) });
+  });
+
+  router.post('/forgot', async (ctx) => {
+    const d = await details(ctx, deps.provider, 'login');
+    const email = field(ctx, 'email', 320).trim();
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
+      return render(ctx, d, 'email', { email, refused: { at: 'email', messages: ['Enter the email address you sign in with, such as name@example.com.'] } });
+    }
+    // per address (with an account or not) and per client IP, before anything is read or made
+    if (!(await deps.limits.resetAsked(normalizeEmail(email), clientOfRequest(ctx).ip ?? ctx.ip))) {
+      return render(ctx, d, 'email', { email, status: 429, refused: { at: 'email', messages: ['Too many password reset codes were asked for from here or for this address in the last hour. Use the code you already have, or try again later.'] } });
+    }
+    // the same reads for an address without an account; a disabled or locked account is treated as none
+    const { account } = await deps.accounts.signInLookup(email);
+    const usable = account && !account.disabled && !account.locked ? account : undefined;
+    const r: PasswordReset = { email, ...(usable ? { accountId: usable.id, stamp: usable.stamp } : {}), startedAt: clock().getTime(), proofs: [] };
+    await deps.flows.startReset(d.uid, r);
+    const { code } = await reset.challenges.open(d.uid, PURPOSE, 'email', holderOf(r), { restart: true });
+    deliver(d.uid, r, code);
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}/forgot`);
+  });
+
+  router.post('/forgot/code', async (ctx) => {
+    const { d, r } = await pending(ctx, 'code');
+    const holder = { accountId: holderOf(r), knownDevice: false };
+    const ms = await deps.limits.codesLockedFor(holder);
+    if (ms > 0) {
+      const minutes = Math.max(1, Math.ceil(ms / 60_000));
+      return render(ctx, d, 'code', { r, status: 429, refused: { at: 'code', messages: [`Too many wrong codes were entered. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`] } });
+    }
+    const result = await reset.challenges.verify(d.uid, PURPOSE, 'email', holderOf(r), field(ctx, 'code', 16).trim());
+    if (!result.ok || !r.accountId) {
+      // a decoy code that happened to match is no proof of anything: answered as a wrong one
+      const why = result.ok ? 'That code is not right. Use "Send the code again" to get a new one.' : codeVerificationMessage(result);
+      if (result.ok || result.reason !== 'used') await deps.limits.codeFailed(holder);
+      return render(ctx, d, 'code', { r, refused: { at: 'code', messages: [why] } });
+    }
+    await accountOfReset(r as PasswordReset & { accountId: string });
+    if (!(await deps.flows.resetProved(d.uid, r.startedAt, { factor: 'email', at: Math.floor(clock().getTime() / 1000) }, 0))) throw alreadyDone();
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}/forgot`);
+  });
+
+  router.post('/forgot/factor', async (ctx) => {
+    const { d, r } = await pending(ctx, 'factor');
+    const account = await accountOfReset(r as PasswordReset & { accountId: string });
+    const method = field(ctx, 'method', 32);
+    const option = (await strongOptions(account)).find((o) => o.id === method && o.availability.available);
+    if (!option) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose one from the list.');
+    const holder = { accountId: account.id, knownDevice: false };
+    const ms = await deps.limits.codesLockedFor(holder);
+    if (ms > 0) throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${Math.max(1, Math.ceil(ms / 60_000))} minutes.`);
+    const module = deps.factors.get(option.id)!;
+    const verification = await module.verify({ account, scope: d.uid, purpose: PURPOSE }, field(ctx, 'code', 16_384));
+    if (!verification.ok) {
+      if (!verification.spent) await deps.limits.codeFailed(holder);
+      return render(ctx, d, 'factor', { r, method: option.id, refused: { at: 'code', messages: [verification.message] }, ...(verification.prompt ? { prompt: verification.prompt } : {}) });
+    }
+    if (!(await deps.flows.resetProved(d.uid, r.startedAt, verification.proof, 1))) throw alreadyDone();
+    ctx.status = 303;
+    ctx.redirect(`/interaction/${d.uid}/forgot`);
+  });
+
+  router.post('/forgot/resend', async (ctx) => {
+    const d = await details(ctx, deps.provider, 'login');
+    const r = (await flowOf(ctx, deps))?.reset;
+    if (!r || r.done) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.');
+    const stage = await stageOf(r);
+    const method = field(ctx, 'method', 32);
+    if (stage === 'code' && method === 'reset-code') {
+      try {
+        const { code } = await reset.challenges.resend(d.uid, PURPOSE, 'email', holderOf(r));
+        deliver(d.uid, r, code);
+        return render(ctx, d, 'code', { r, notice: `If ${r.email} has an account here, we emailed it the code again.` });
+      } catch (err) {
+        if (!(err instanceof ChallengeError)) throw err;
+        return render(ctx, d, 'code', { r, status: err.kind === 'limited' ? 429 : 400, refused: { at: 'code', messages: [err.message] } });
+      }
+    }
+    const module = stage === 'factor' ? deps.factors.get(method) : undefined;
+    if (!module?.resend || module.id === 'email') throw new UserFacingError(400, 'no_resend', 'There is no code to send again at this step. Go back to the password reset page to go on.');
+    const account = await accountOfReset(r as PasswordReset & { accountId: string });
+    const prompt = await module.resend({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
+    await render(ctx, d, 'factor', { r, method: module.id, prompt });
+  });
+
+  router.post('/forgot/password', async (ctx) => {
+    const { d, r } = await pending(ctx, 'password');
+    const account = await accountOfReset(r as PasswordReset & { accountId: string });
+    const password = field(ctx, 'password', 1024);
+    const repeat = field(ctx, 'confirm', 1024);
+    const refuse = (at: string, messages: string[]) => render(ctx, d, 'password', { r, refused: { at, messages } });
+    if (!password) return refuse('new-password', ['Enter a new password.']);
+    const broken = deps.accounts.passwordRuleProblems(password);
+    if (broken.length) return refuse('new-password', broken.map((rule) => `The new password needs ${rule}.`));
+    const weak = await deps.accounts.newPasswordProblemFor(account.id, password);
+    if (weak) return refuse('new-password', [sentence(weak)]);
+    if (password !== repeat) return refuse('confirm', ['The new password and its confirmation do not match.']);
+    // once: of parallel submissions one sets the password (the crash rule: README)
+    if (!(await deps.flows.resetClaimed(d.uid, r.startedAt, r.proofs.length))) throw alreadyDone();
+    // signed out everywhere first: a crash after this leaves the old password working, nothing locked
+    const first = await reset.endSessions(account.id);
+    try {
+      await deps.accounts.setPassword(account.id, password);
+    } catch (err) {
+      if (!(err instanceof AccountError)) throw err;
+      throw new UserFacingError(409, 'reset_failed', 'The new password could not be set. Start again with "Forgot password?" on the sign-in page.');
+    }
+    // anything signed in while the password changed ends too
+    const second = await reset.endSessions(account.id);
+    const ended = { sessions: first.sessions + second.sessions, grants: first.grants + second.grants };
+    for (const f of [...first.backchannelFailures, ...second.backchannelFailures]) reset.log(`[tessera] back-channel logout failed: ${f}`);
+    const ip = normalizeIp(ctx.ip);
+    const factors = r.proofs.map((p) => p.factor);
+    deps.audit.record({
+      type: 'account.password_reset_self', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
+      subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id,
+      details: { factors, sessionsEnded: ended.sessions, grantsRevoked: ended.grants },
+    });
+    deps.securityNotice(ctx, account, `Your password was reset with "Forgot password?" (a code sent to this address${factors.length > 1 ? ' and your second step' : ''}). `
+      + 'Every session of your account was signed out, and applications must sign in again. If this was not you, set a new password at once with "Forgot password?" on the sign-in page, and tell your administrator.');
+    // this browser's own session of the account ended above: the sign-in starts afresh from the proofs made here
+    if (d.session?.accountId === account.id) delete d.session;
+    const proofs: Proof[] = [{ factor: 'password', at: Math.floor(clock().getTime() / 1000) }, ...r.proofs];
+    if (await beginSignIn(ctx, deps, d, account.id, proofs) === 'password') {
+      throw new UserFacingError(400, 'no_sign_in', 'Your password is set. Go back to the application and sign in with it.');
+    }
+  });
+}
