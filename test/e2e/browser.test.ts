@@ -42,8 +42,8 @@ describe('sign-in in a real browser', function () {
     await page.getByLabel('Email').fill(user.email);
     await page.getByLabel('Password').fill('Wrong#Password1');
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.waitForSelector('.error');
-    assert.equal(await page.locator('.error').textContent(), 'Incorrect email or password.');
+    await page.waitForSelector('.error:visible');
+    assert.equal(await page.locator('.error:visible').textContent(), 'Incorrect email or password.');
 
     await page.getByLabel('Password').fill(user.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
