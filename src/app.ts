@@ -122,6 +122,7 @@ export function createApp(deps: AppDeps): Koa {
   const passwordReset = {
     challenges: deps.challenges, messages: deps.messages, transports: deps.transports, rules: config.password.rules, log: serviceLog,
     codeMinutes: Math.round(config.codes.signInLifetimeSeconds / 60), endSessions: (accountId: string) => endAccountSessions(provider, deps.storage, accountId),
+    verifiedPhone: deps.verifiedPhone, phoneSends: deps.phoneSends,
   };
   // self-service sign-up exists only when the setting is on (off: its pages answer 404)
   const signUp = config.signup.enabled

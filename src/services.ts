@@ -290,10 +290,15 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const sweeper = owner === 'server'
       ? setInterval(() => { deletion.sweep().catch((err: Error) => log(`[tessera] account deletion sweep failed: ${err.message}`)); }, 3_600_000).unref()
       : undefined;
+    // assisted-recovery resets a crash cut short are finished by the server, every minute
+    const recoverySweeper = owner === 'server'
+      ? setInterval(() => { assistedRecovery.sweep().catch((err: Error) => log(`[tessera] assisted recovery sweep failed: ${err.message}`)); }, 60_000).unref()
+      : undefined;
     return {
       config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery,
       async close() {
         clearInterval(sweeper);
+        clearInterval(recoverySweeper);
         try {
           await notices.stop();
           await limits.settled();

@@ -687,9 +687,11 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     },
 
     /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
-    async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<void> {
-      const res = await Accounts.updateOne({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP });
-      if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
+    /** The routine second factor on or off (a new stamp: sign-ins in progress stop); resolves to the new stamp. */
+    async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<number> {
+      const doc = await Accounts.findOneAndUpdate({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP }, { new: true }).lean<{ stamp?: number }>();
+      if (!doc) throw new AccountError('not_found', 'no such account');
+      return doc.stamp ?? 0;
     },
 
     /** New-device verification on or off for one account (service and test accounts). */

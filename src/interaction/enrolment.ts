@@ -2,12 +2,15 @@
 // the relying party asked for (setting mfa.offerEnrolment, default on): first an emailed code
 // proves control of the account, then an authenticator app or a security key is set up through
 // the factors' own enrolment interface, and the sign-in continues with it (a first second factor
-// shows its recovery codes first: recovery-step.ts). Declining sends the RP
+// shows its recovery codes first: recovery-step.ts; with no routine method yet, the same form asks,
+// ticked by default, whether every sign-in should need it). Declining sends the RP
 // unmet_authentication_requirements.
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
-import { accountOf, clientOf, field, pendingSignIn, finish, type Details, type InteractionDeps } from './context.ts';
+import type { AccountView } from '../accounts/store.ts';
+import { normalizeIp } from '../policy/ip-ranges.ts';
+import { accountOf, clientOf, field, pendingSignIn, finish, restartNeeded, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, recordProof } from './sign-in-flow.ts';
 import { codesNeeded, showFirstCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
@@ -40,7 +43,28 @@ export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: De
     return;
   }
   const totp = state.decision.options.includes('totp') ? await deps.factors.get('totp')?.enrolment?.begin(account, d.uid) : undefined;
-  await ctx.render('interaction/enrol', { ...base, stage: 'choose', totp, webauthn: state.decision.options.includes('webauthn') });
+  await ctx.render('interaction/enrol', { ...base, stage: 'choose', totp, webauthn: state.decision.options.includes('webauthn'), askEverySignIn: !account.secondFactor });
+}
+
+const ROUTINE_NAMES = { totp: 'the authenticator app', webauthn: 'security keys' } as const;
+
+/**
+ * "Ask for it at every sign-in" (ticked by default when the account has no routine method): the
+ * factor just set up becomes the routine one. That moves the account's stamp, which stops other
+ * sign-ins in progress; this one carries the new stamp on (a crash in between only stops this
+ * sign-in: the person signs in again with the new factor).
+ */
+async function everySignIn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, account: AccountView, factor: 'totp' | 'webauthn'): Promise<void> {
+  const stamp = await deps.accounts.setSecondFactor(account.id, factor);
+  if (!(await deps.flows.restamp(d.uid, account.id, flow.stamp ?? 0, stamp))) throw restartNeeded();
+  flow.stamp = stamp;
+  const change = `Two-factor sign-in with ${ROUTINE_NAMES[factor]} was turned on: every sign-in now asks for it.`;
+  const ip = normalizeIp(ctx.ip);
+  deps.audit.record({
+    type: 'mfa.changed', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
+    subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change },
+  });
+  deps.securityNotice(ctx, account, change);
 }
 
 export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
@@ -62,6 +86,7 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
       await renderEnrolment(ctx, deps, d, flow, result.message);
       return;
     }
+    if (!account.secondFactor && field(ctx, 'everySignIn', 8) === 'on') await everySignIn(ctx, deps, d, flow, account, factor);
     if (await codesNeeded(deps, account.id)) await showFirstCodes(ctx, deps, d, flow, account, result.proof);
     else await continueSignIn(ctx, deps, d, flow, result.proof);
   }

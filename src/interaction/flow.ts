@@ -132,9 +132,17 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
       await Flows.updateOne({ _id: uid }, { $set: { next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) } });
     },
 
-    /** The passkey offer answered (created or "Not now"): true once, false for a repeated or concurrent answer. */
-    async answerPasskeyOffer(uid: string, accountId: string): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, passkeyOffer: 'shown' }, { $set: { passkeyOffer: 'answered' } });
+    /**
+     * The passkey offer answered (created or "Not now"): true once, false for a repeated or
+     * concurrent answer. `codesShown`: the new passkey comes with recovery codes, shown now (as `prove`).
+     */
+    /** This sign-in itself changed the account (its routine factor): it carries the account's new stamp on. */
+    async restamp(uid: string, accountId: string, from: number, to: number): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, stamp: from }, { $set: { stamp: to } });
+    },
+
+    async answerPasskeyOffer(uid: string, accountId: string, codesShown = false): Promise<boolean> {
+      return db.updateIf(Flows, uid, { accountId, passkeyOffer: 'shown' }, { $set: { passkeyOffer: 'answered', ...(codesShown ? { recoveryCodes: 'shown' } : {}) } });
     },
 
     /** Claims one end of the sign-in: true for the first request, false for every later one. */

@@ -24,13 +24,19 @@ import { normalizeIp } from '../policy/ip-ranges.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { alreadyDone, clientOf, details, field, flowOf, type Details, type InteractionDeps } from './context.ts';
 import { beginSignIn } from './sign-in-flow.ts';
+import type { PhoneSendCheck } from '../limits/phone-caps.ts';
 import { clientOfRequest } from './device.ts';
 
 /** A reset in progress (the flow record's `reset`). */
 export interface PasswordReset {
   /** The address as typed. */
   email: string;
-  /** The account it names, when it has a usable one (not disabled, not locked); unset otherwise. */
+  /** Where the code goes: the address, or a text to the account's verified primary mobile (unset: email). */
+  channel?: ResetChannel;
+  /**
+   * The account it names, when it has a usable one (not disabled, not locked) that can receive the
+   * code on `channel` (a text: a verified primary mobile); unset otherwise.
+   */
   accountId?: string;
   /** The account's security stamp when the reset began: a change since stops the reset. */
   stamp?: number;
@@ -50,8 +56,14 @@ export interface PasswordResetDeps {
   endSessions(accountId: string): Promise<EndedSessions>;
   rules: PasswordRules;
   codeMinutes: number;
+  /** The account's verified primary mobile (E.164), where a texted code goes. */
+  verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
+  /** The daily caps on texts (limits/phone-caps.ts), as for the sms factor. */
+  phoneSends: PhoneSendCheck;
   log(line: string): void;
 }
+
+export type ResetChannel = 'email' | 'sms';
 
 const PURPOSE = 'password-reset';
 const TITLE = 'Forgot password';
@@ -59,7 +71,13 @@ type Stage = 'email' | 'code' | 'factor' | 'password';
 interface Refused { at: string; messages: string[] }
 
 /** The code of an address without a usable account is bound to a stand-in derived from the address (no account id has this shape). */
-const holderOf = (reset: PasswordReset) => reset.accountId ?? `~reset-${createHash('sha256').update(normalizeEmail(reset.email)).digest('base64url').slice(0, 16)}`;
+const standIn = (email: string) => `~reset-${createHash('sha256').update(normalizeEmail(email)).digest('base64url').slice(0, 16)}`;
+const holderOf = (reset: PasswordReset) => reset.accountId ?? standIn(reset.email);
+const channelOf = (reset: PasswordReset): ResetChannel => reset.channel ?? 'email';
+/** The methods the reset's code proved (its channel, and for a text the same phone's calls): the second step is another one. */
+const provenBy = (reset: PasswordReset): string[] => (channelOf(reset) === 'sms' ? ['sms', 'voice'] : ['email']);
+/** Where a text without a verified mobile behind it is counted (never sent): the same cap work for every address. */
+const NOWHERE = '+10000000000';
 const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}.`;
 const stopped = () => new UserFacingError(409, 'account_changed', 'This password reset was stopped because the account changed meanwhile. Start again with "Forgot password?" on the sign-in page.');
 
@@ -74,14 +92,18 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     return account;
   }
 
-  /** The second factors the account has besides email (recovery codes included): one must be proven too. */
-  async function strongOptions(account: AccountView) {
-    return (await deps.factors.options(account)).filter((o) => o.id !== 'email');
+  /**
+   * The second factors the account has besides the channel its reset code went to (recovery codes
+   * included; after a texted code, email too): one must be proven too.
+   */
+  async function strongOptions(account: AccountView, r: PasswordReset) {
+    const proven = provenBy(r);
+    return (await deps.factors.options(account)).filter((o) => !proven.includes(o.id));
   }
 
   async function stageOf(r: PasswordReset): Promise<Exclude<Stage, 'email'>> {
     if (!r.accountId || !r.proofs.length) return 'code';
-    const needsFactor = (await strongOptions(await accountOfReset(r as PasswordReset & { accountId: string }))).some((o) => o.availability.available);
+    const needsFactor = (await strongOptions(await accountOfReset(r as PasswordReset & { accountId: string }), r)).some((o) => o.availability.available);
     return needsFactor && r.proofs.length < 2 ? 'factor' : 'password';
   }
 
@@ -90,7 +112,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     let extra: Record<string, unknown> = {};
     if (stage === 'factor') {
       const account = await accountOfReset(data.r as PasswordReset & { accountId: string });
-      const options = await strongOptions(account);
+      const options = await strongOptions(account, data.r!);
       const chosen = options.find((o) => o.id === data.method && o.availability.available) ?? options.find((o) => o.availability.available)!;
       const prompt = data.prompt ?? await deps.factors.get(chosen.id)!.begin({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
       extra = { options, method: chosen.id, prompt };
@@ -99,7 +121,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     ctx.status = data.status ?? (data.refused ? 400 : 200);
     await ctx.render('interaction/forgot-password', {
       title: TITLE, uid: d.uid, clientName: name, csrf: ctx.state._csrf, stage, email: data.email ?? data.r?.email ?? '',
-      refused: data.refused, notice: data.notice, minutes: reset.codeMinutes, ...extra,
+      refused: data.refused, notice: data.notice, minutes: reset.codeMinutes, channel: data.r ? channelOf(data.r) : 'email', ...extra,
     });
   }
 
@@ -111,6 +133,27 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
         reset.log(`[tessera] could not send a password reset code to account ${r.accountId}: ${err.message}`);
         await reset.challenges.undelivered(uid, PURPOSE, 'email').catch(() => {});
       });
+  }
+
+  /** A texted code's number: the same read for every address (a stand-in id where there is no usable account). */
+  const phoneOf = (r: PasswordReset) => reset.verifiedPhone({ id: holderOf(r), email: r.email });
+
+  /**
+   * Sends the code by the reset's channel. A text counts on the daily caps of the number (as the
+   * sms factor's do) for every address alike, a stand-in number where there is no verified mobile,
+   * and goes in the background; at a cap nothing is sent, and the page says the same as ever.
+   */
+  async function send(uid: string, r: PasswordReset, code: string | undefined, phone: string | undefined): Promise<void> {
+    if (channelOf(r) === 'email') return deliver(uid, r, code);
+    const capped = await reset.phoneSends({ accountId: holderOf(r), number: phone ?? NOWHERE, verified: true }).then(() => false, (err: unknown) => {
+      if (err instanceof ChallengeError) return true;
+      throw err;
+    });
+    if (!code || !r.accountId || !phone || capped) return;
+    void reset.transports.sms(phone, reset.messages.smsCode(code, reset.codeMinutes, PURPOSE)).catch(async (err: Error) => {
+      reset.log(`[tessera] could not text a password reset code to account ${r.accountId}: ${err.message}`);
+      await reset.challenges.undelivered(uid, PURPOSE, 'sms').catch(() => {});
+    });
   }
 
   /** The reset in progress on this page, at the stage the request is for, or a clear error. */
@@ -129,9 +172,10 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const d = await details(ctx, deps.provider, 'login');
     const flow = await flowOf(ctx, deps);
     const r = flow?.reset;
-    // the password is set: the sign-in goes on at its own page
-    if (r?.done) return ctx.redirect(`/interaction/${d.uid}`);
-    if (!r || ctx.query.again) return render(ctx, d, 'email', { email: String(d.params.login_hint ?? '') });
+    // the password is set: the sign-in goes on at its own page; a reset cut short after its claim
+    // (the sign-in never began from it: no account named, no login ended) starts over (README "The crash rule")
+    if (r?.done && (flow?.accountId || flow?.ended.includes('login'))) return ctx.redirect(`/interaction/${d.uid}`);
+    if (!r || r.done || ctx.query.again) return render(ctx, d, 'email', { email: String(d.params.login_hint ?? '') });
     const method = typeof ctx.query.method === 'string' ? ctx.query.method.slice(0, 32) : undefined;
     await render(ctx, d, await stageOf(r), { r, ...(method ? { method } : {}) });
   });
@@ -139,6 +183,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
   router.post('/forgot', async (ctx) => {
     const d = await details(ctx, deps.provider, 'login');
     const email = field(ctx, 'email', 320).trim();
+    const channel: ResetChannel = field(ctx, 'channel', 8) === 'sms' ? 'sms' : 'email';
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
       return render(ctx, d, 'email', { email, refused: { at: 'email', messages: ['Enter the email address you sign in with, such as name@example.com.'] } });
     }
@@ -149,10 +194,13 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     // the same reads for an address without an account; a disabled or locked account is treated as none
     const { account } = await deps.accounts.signInLookup(email);
     const usable = account && !account.disabled && !account.locked ? account : undefined;
-    const r: PasswordReset = { email, ...(usable ? { accountId: usable.id, stamp: usable.stamp } : {}), startedAt: clock().getTime(), proofs: [] };
+    // a text: the same read of a verified mobile for every address; an account without one is treated as none
+    const phone = channel === 'sms' ? await reset.verifiedPhone({ id: usable?.id ?? standIn(email), email }) : undefined;
+    const target = channel === 'email' || phone ? usable : undefined;
+    const r: PasswordReset = { email, channel, ...(target ? { accountId: target.id, stamp: target.stamp } : {}), startedAt: clock().getTime(), proofs: [] };
     await deps.flows.startReset(d.uid, r);
-    const { code } = await reset.challenges.open(d.uid, PURPOSE, 'email', holderOf(r), { restart: true });
-    deliver(d.uid, r, code);
+    const { code } = await reset.challenges.open(d.uid, PURPOSE, channel, holderOf(r), { restart: true });
+    await send(d.uid, r, code, phone);
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}/forgot`);
   });
@@ -165,7 +213,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       const minutes = Math.max(1, Math.ceil(ms / 60_000));
       return render(ctx, d, 'code', { r, status: 429, refused: { at: 'code', messages: [`Too many wrong codes were entered. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`] } });
     }
-    const result = await reset.challenges.verify(d.uid, PURPOSE, 'email', holderOf(r), field(ctx, 'code', 16).trim());
+    const result = await reset.challenges.verify(d.uid, PURPOSE, channelOf(r), holderOf(r), field(ctx, 'code', 16).trim());
     if (!result.ok || !r.accountId) {
       // a decoy code that happened to match is no proof of anything: answered as a wrong one
       const why = result.ok ? 'That code is not right. Use "Send the code again" to get a new one.' : codeVerificationMessage(result);
@@ -173,7 +221,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       return render(ctx, d, 'code', { r, refused: { at: 'code', messages: [why] } });
     }
     await accountOfReset(r as PasswordReset & { accountId: string });
-    if (!(await deps.flows.resetProved(d.uid, r.startedAt, { factor: 'email', at: Math.floor(clock().getTime() / 1000) }, 0))) throw alreadyDone();
+    if (!(await deps.flows.resetProved(d.uid, r.startedAt, { factor: channelOf(r), at: Math.floor(clock().getTime() / 1000) }, 0))) throw alreadyDone();
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}/forgot`);
   });
@@ -182,7 +230,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const { d, r } = await pending(ctx, 'factor');
     const account = await accountOfReset(r as PasswordReset & { accountId: string });
     const method = field(ctx, 'method', 32);
-    const option = (await strongOptions(account)).find((o) => o.id === method && o.availability.available);
+    const option = (await strongOptions(account, r)).find((o) => o.id === method && o.availability.available);
     if (!option) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose one from the list.');
     const holder = { accountId: account.id, knownDevice: false };
     const ms = await deps.limits.codesLockedFor(holder);
@@ -206,16 +254,18 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const method = field(ctx, 'method', 32);
     if (stage === 'code' && method === 'reset-code') {
       try {
-        const { code } = await reset.challenges.resend(d.uid, PURPOSE, 'email', holderOf(r));
-        deliver(d.uid, r, code);
-        return render(ctx, d, 'code', { r, notice: `If ${r.email} has an account here, we emailed it the code again.` });
+        const { code } = await reset.challenges.resend(d.uid, PURPOSE, channelOf(r), holderOf(r));
+        await send(d.uid, r, code, channelOf(r) === 'sms' ? await phoneOf(r) : undefined);
+        return render(ctx, d, 'code', { r, notice: channelOf(r) === 'sms'
+          ? `If ${r.email} has an account here with a verified mobile number, we texted it the code again.`
+          : `If ${r.email} has an account here, we emailed it the code again.` });
       } catch (err) {
         if (!(err instanceof ChallengeError)) throw err;
         return render(ctx, d, 'code', { r, status: err.kind === 'limited' ? 429 : 400, refused: { at: 'code', messages: [err.message] } });
       }
     }
     const module = stage === 'factor' ? deps.factors.get(method) : undefined;
-    if (!module?.resend || module.id === 'email') throw new UserFacingError(400, 'no_resend', 'There is no code to send again at this step. Go back to the password reset page to go on.');
+    if (!module?.resend || provenBy(r).includes(module.id)) throw new UserFacingError(400, 'no_resend', 'There is no code to send again at this step. Go back to the password reset page to go on.');
     const account = await accountOfReset(r as PasswordReset & { accountId: string });
     const prompt = await module.resend({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
     await render(ctx, d, 'factor', { r, method: module.id, prompt });
@@ -254,7 +304,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id,
       details: { factors, sessionsEnded: ended.sessions, grantsRevoked: ended.grants },
     });
-    deps.securityNotice(ctx, account, `Your password was reset with "Forgot password?" (a code sent to this address${factors.length > 1 ? ' and your second step' : ''}). `
+    deps.securityNotice(ctx, account, `Your password was reset with "Forgot password?" (a code ${channelOf(r) === 'sms' ? 'texted to your mobile number' : 'sent to this address'}${factors.length > 1 ? ' and your second step' : ''}). `
       + 'Every session of your account was signed out, and applications must sign in again. If this was not you, set a new password at once with "Forgot password?" on the sign-in page, and tell your administrator.');
     // this browser's own session of the account ended above: the sign-in starts afresh from the proofs made here
     if (d.session?.accountId === account.id) delete d.session;

@@ -2,7 +2,9 @@
 // (when: passkey-offer.ts). "Create a passkey" registers one on this device without asking for the
 // password again — the sign-in proved it within the re-authentication window — and "Not now" is
 // remembered in this browser for 30 days; either answer (once) carries the sign-in on to the
-// application. Without script, or in a browser that cannot, "Not now" always works.
+// application. A passkey made here for an account without unused recovery codes comes with codes,
+// shown once first, as any first second factor set up in a sign-in (recovery-step.ts). Without
+// script, or in a browser that cannot, "Not now" always works.
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
@@ -11,6 +13,7 @@ import { accountOf, alreadyDone, clientOf, field, pendingSignIn, type Details, t
 import { carryOn } from './sign-in-flow.ts';
 import { clientOfRequest } from './device.ts';
 import { rememberNotNow } from './passkey-offer.ts';
+import { codesNeeded, showNewCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
 
 const CREATED = 'A passkey was added to your account.';
@@ -45,13 +48,16 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
     const client = clientOfRequest(ctx);
     const result = await deps.webauthn.register(account, scope(d), field(ctx, 'response', 16_384), `Passkey (${client.browser} on ${client.os})`.slice(0, 64));
     if (!result.ok) return renderPasskeyOffer(ctx, deps, d, flow, result.message);
-    if (!(await deps.flows.answerPasskeyOffer(d.uid, flow.accountId))) throw alreadyDone();
+    // the answer and "codes shown" in one write, once: a reload or a crash never shows codes twice
+    const codes = await codesNeeded(deps, account.id);
+    if (!(await deps.flows.answerPasskeyOffer(d.uid, flow.accountId, codes))) throw alreadyDone();
     const ip = normalizeIp(ctx.ip);
     deps.audit.record({
       type: 'mfa.changed', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
       subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change: CREATED },
     });
     deps.securityNotice(ctx, account, CREATED);
+    if (codes) return showNewCodes(ctx, deps, d, account, 'Your passkey is set up.');
     await carryOn(ctx, deps, d, { ...flow, passkeyOffer: 'answered' });
   });
 

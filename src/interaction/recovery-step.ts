@@ -1,5 +1,6 @@
-// The recovery codes a first second factor comes with when it is set up during a sign-in (the
-// security center does the same for its own setups): a person who loses the phone or the key then
+// The recovery codes a first second factor comes with when it is set up during a sign-in (an
+// enrolment step, or a passkey made at the passkey offer; the security center does the same for its
+// own setups): a person who loses the phone or the key then
 // still has a way in. The codes are shown once, right after the setup; a reload shows a short page
 // instead (never the codes, never the setup again), and Continue carries the sign-in on, once,
 // from the proofs the flow recorded.
@@ -29,6 +30,14 @@ export async function codesNeeded(deps: InteractionDeps, accountId: string): Pro
  */
 export async function showFirstCodes(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, account: AccountView, proof: Proof): Promise<void> {
   await recordProof(deps, d, flow, proof, true);
+  await showNewCodes(ctx, deps, d, account, SET_UP[proof.factor]);
+}
+
+/**
+ * After the once-only write that made the sign-in wait for Continue (a setup's proof, or the
+ * passkey offer's answer: flow.ts `recoveryCodes: 'shown'`): a new batch, the account told, the page.
+ */
+export async function showNewCodes(ctx: Context, deps: InteractionDeps, d: Details, account: AccountView, intro?: string): Promise<void> {
   const codes = await deps.recovery.generate(account.id);
   const ip = normalizeIp(ctx.ip);
   deps.audit.record({
@@ -36,7 +45,7 @@ export async function showFirstCodes(ctx: Context, deps: InteractionDeps, d: Det
     subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change: CREATED },
   });
   deps.securityNotice(ctx, account, CREATED);
-  await render(ctx, deps, d, account, codes, SET_UP[proof.factor]);
+  await render(ctx, deps, d, account, codes, intro);
 }
 
 /** The interaction page after the codes were shown (a reload, the back button): they are not shown again. */
@@ -52,12 +61,13 @@ async function render(ctx: Context, deps: InteractionDeps, d: Details, account: 
 }
 
 export function recoveryStepRoutes(router: Router, deps: InteractionDeps): void {
-  // Continue after the codes: the decision is taken from what the flow recorded (the setup's proof)
+  // Continue after the codes: the decision is taken from what the flow recorded (the setup's proof,
+  // or the answered passkey offer)
   router.post('/enrol/continue', async (ctx) => {
     const { d, flow } = await pendingSignIn(ctx, deps);
     if (flow.recoveryCodes === 'continued') throw alreadyDone();
     const setUp = flow.proofs.at(-1);
-    if (flow.recoveryCodes !== 'shown' || !setUp || !SET_UP[setUp.factor]) {
+    if (flow.recoveryCodes !== 'shown' || !(flow.passkeyOffer === 'answered' || (setUp && SET_UP[setUp.factor]))) {
       throw new UserFacingError(400, 'nothing_set_up', 'Nothing was set up in this sign-in to continue from. Go back to the sign-in page and finish the step it shows, or go back to the application and start again.');
     }
     if (!(await deps.flows.continueAfterCodes(d.uid, flow.accountId))) throw alreadyDone();

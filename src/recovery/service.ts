@@ -42,6 +42,8 @@ export type LinkCheck = { ok: true; recovery: Recovery } | { ok: false; why: 'in
 
 export type AssistedRecovery = ReturnType<typeof createAssistedRecovery>;
 
+/** A reset claimed this long ago without completing was cut short (a live one takes a second or two). */
+const CUT_SHORT_MS = 60_000;
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 /** Steps an administrator takes: the history names the console, not a browser of the person. */
@@ -87,7 +89,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       const actor: AdminActor = { type: 'admin', id: claimed.decidedBy.id, label: claimed.decidedBy.label };
       await deps.admin().users.perform(actor, accountId, 'reset-mfa');
     } catch (err) {
-      // left "resetting": the next sign-in or sweep finishes it
+      // left "resetting": the next sign-in at its second-factor step, or the sweep, finishes it
       deps.log(`[tessera] assisted recovery reset of ${accountId} failed (retried): ${(err as Error).message}`);
       return false;
     }
@@ -104,6 +106,22 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
     get: (accountId: string) => store.get(accountId),
     queue: () => store.queue(),
     completeIfDue,
+
+    /**
+     * Finishes the resets a crash cut short (claimed over a minute ago, still "resetting"): the
+     * next sign-in finishes one only at its second-factor step, which an account whose routine
+     * method the reset already cleared skips. The server runs this every minute; resolves to the
+     * accounts finished.
+     */
+    async sweep(): Promise<string[]> {
+      const before = clock().getTime() - CUT_SHORT_MS;
+      const finished: string[] = [];
+      for (const r of await store.queue()) {
+        if (r.state !== 'resetting' || (r.resetClaimedAt && new Date(r.resetClaimedAt).getTime() > before)) continue;
+        if (await completeIfDue(r.accountId)) finished.push(r.accountId);
+      }
+      return finished;
+    },
 
     /** The person asks (their password proven in this sign-in): the request, or why not. */
     async request(account: AccountView, seen: ClientInfo, message: string) {

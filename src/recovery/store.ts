@@ -35,6 +35,8 @@ export interface Recovery {
   /** The administrator's note: how the person's identity was confirmed, or why it was rejected. */
   note?: string;
   resetAfter?: Date;
+  /** When the reset was (last) claimed: one claimed long ago was cut short, and the sweep finishes it. */
+  resetClaimedAt?: Date;
   closedAt?: Date;
 }
 
@@ -52,7 +54,7 @@ export function createRecoveryStore(db: Database, clock: () => Date) {
   const Recoveries = db.model<RecoveryDoc>('AccountRecovery', new Schema<RecoveryDoc>({
     _id: String, email: { type: String, required: true }, state: { type: String, required: true }, requestedAt: { type: Date, required: true },
     from: Schema.Types.Mixed, message: String, nonce: { type: String, required: true }, decidedAt: Date, decidedBy: Schema.Types.Mixed, note: String,
-    resetAfter: Date, closedAt: Date,
+    resetAfter: Date, resetClaimedAt: Date, closedAt: Date,
   }, { collection: 'account_recoveries', versionKey: false }));
   const Queue = db.model<QueueDoc>('AccountRecoveryQueue', new Schema<QueueDoc>(
     { _id: String, entries: { type: Schema.Types.Mixed, default: [] }, rev: Number },
@@ -100,7 +102,7 @@ export function createRecoveryStore(db: Database, clock: () => Date) {
       // replaces the closed request it read, once (a parallel request for the same account loses)
       const { _id, ...set } = doc;
       const won = await db.updateIf(Recoveries, accountId, { state: latest.state, requestedAt: latest.requestedAt },
-        { $set: set, $unset: { decidedAt: '', decidedBy: '', note: '', resetAfter: '', closedAt: '', ...(fields.message ? {} : { message: '' }) } });
+        { $set: set, $unset: { decidedAt: '', decidedBy: '', note: '', resetAfter: '', resetClaimedAt: '', closedAt: '', ...(fields.message ? {} : { message: '' }) } });
       return won ? { ok: true, recovery: view(doc) } : { ok: false, why: 'open' };
     },
 
@@ -128,7 +130,7 @@ export function createRecoveryStore(db: Database, clock: () => Date) {
 
     /** Claims the reset of an approved request whose waiting period is over (or one cut short): the request, or undefined. */
     async beginReset(accountId: string): Promise<Recovery | undefined> {
-      const doc = await db.modifyIf(Recoveries, accountId, { $or: [{ state: 'approved', resetAfter: { $lte: clock() } }, { state: 'resetting' }] }, { $set: { state: 'resetting' } });
+      const doc = await db.modifyIf(Recoveries, accountId, { $or: [{ state: 'approved', resetAfter: { $lte: clock() } }, { state: 'resetting' }] }, { $set: { state: 'resetting', resetClaimedAt: clock() } });
       return doc ? view(doc as RecoveryDoc) : undefined;
     },
 

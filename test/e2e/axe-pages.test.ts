@@ -151,6 +151,9 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     const codeStage = await forgetful.submit(forgot, /\/forgot$/, { email: resetting.email });
     pages.push(['forgot password, code', codeStage.body]);
     pages.push(['forgot password, wrong code', (await forgetful.submit(codeStage, /\/forgot\/code$/, { code: '12345x' })).body]);
+    const texting = new UserAgent();
+    const textForgot = await texting.visit(new URL(/href="(\/interaction\/[^"]+\/forgot)"/.exec((await texting.visit((await rp.authorize()).url)).body)![1]!, t.issuer).href);
+    pages.push(['forgot password, code by text', (await texting.submit(textForgot, /\/forgot$/, { email: 'nobody-texted@example.com', channel: 'sms' })).body]);
     const resetMail = () => t.services.outbox.list().find((m) => m.to === resetting.email && /password reset code/.test(m.subject ?? ''));
     for (let i = 0; i < 500 && !resetMail(); i++) await new Promise((r) => setTimeout(r, 20)); // sent in the background
     const resetCode = /(\d{6}) is your/.exec(resetMail()!.subject!)![1]!;

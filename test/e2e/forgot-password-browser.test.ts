@@ -13,6 +13,7 @@ import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, giveVerifiedPhone, REDIRECT_URI, type TestUser } from '../support/flow.ts';
 import { eventually } from '../support/mail.ts';
+import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/forgot-password');
 const WIDTHS = [390, 1280];
@@ -23,6 +24,7 @@ describe('forgot password in a real browser (screenshots)', function () {
   let t: Tessera;
   let browser: Browser;
   let rp: RelyingParty;
+  let twilio: FakeTwilio;
   const failures: unknown[] = [];
 
   before(async function () {
@@ -30,12 +32,17 @@ describe('forgot password in a real browser (screenshots)', function () {
     if (!launched) this.skip();
     browser = launched!;
     mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera({ log: (err) => { failures.push(err); console.error('    [tessera 500]', err); } });
+    twilio = await startFakeTwilio();
+    t = await startTessera({
+      log: (err) => { failures.push(err); console.error('    [tessera 500]', err); },
+      env: { SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: twilio.account.sid, TWILIO_AUTH_TOKEN: twilio.account.token, TWILIO_FROM: twilio.account.from, TWILIO_API_BASE: twilio.apiBase },
+    });
     rp = await RelyingParty.register(t, { name: 'Photo Album', skipConsent: true });
   });
   after(async () => {
     await browser?.close();
     await t?.close();
+    await twilio?.close();
   });
   afterEach(() => assert.deepEqual(failures.splice(0), [], 'never a 500'));
 
@@ -66,12 +73,12 @@ describe('forgot password in a real browser (screenshots)', function () {
     if (shoot) {
       await shots(page, 'email');
       await page.getByLabel('Email').fill('not-an-address@nowhere');
-      await click(page, 'Email me a code');
+      await click(page, 'Email me the code');
       assert.match(await page.locator('#email-error').textContent() ?? '', /Enter the email address you sign in with/);
       await shots(page, 'email-refused');
     }
     await page.getByLabel('Email').fill(user.email);
-    await click(page, 'Email me a code');
+    await click(page, 'Email me the code');
     assert.equal(await heading(page), 'Enter the code');
     return auth;
   }
@@ -113,6 +120,33 @@ describe('forgot password in a real browser (screenshots)', function () {
     await page.getByLabel('New password again').fill(NEW_PASSWORD);
     await backAtApplication(page, auth, user);
     assert.equal((await t.services.accounts.authenticate(user.email, NEW_PASSWORD))?.id, user.id);
+    await page.context().close();
+  });
+
+  it('by text message: the code texted to the verified mobile, then an emailed code as the second step, back at the application', async () => {
+    const user = await createUser(t);
+    const number = (await giveVerifiedPhone(t, user, '+41 79 555 12 34')).replace(/[^\d+]/g, '');
+    const page = await newPage();
+    const auth = await rp.authorize();
+    await page.goto(auth.url);
+    await page.getByRole('link', { name: 'Forgot password?' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Email').fill(user.email);
+    await click(page, 'Text the code to my phone on file (if there is one)');
+    assert.equal(await heading(page), 'Enter the code');
+    await shots(page, 'code-texted');
+    const texted = await eventually(() => /(\d{6}) is your Tessera password reset code/.exec(twilio.accepted.find((r) => r.form.To === number)?.form.Body ?? '')?.[1], 'the texted code');
+    await page.getByLabel('Code').fill(texted);
+    await click(page, 'Continue');
+    assert.equal(await heading(page), 'Verify it is you', 'the texted code alone is not enough');
+    await shots(page, 'second-factor-after-text');
+    const emailed = await eventually(() => /Use this code to set a new password[^:]*:\s+(\d{6})/.exec(t.services.outbox.list().find((m) => m.to === user.email && /password reset code/.test(m.subject ?? ''))?.text ?? '')?.[1], 'the emailed code');
+    await page.getByLabel('Code').fill(emailed);
+    await click(page, 'Verify');
+    assert.equal(await heading(page), 'Choose a new password');
+    await page.getByLabel('New password', { exact: true }).fill(NEW_PASSWORD);
+    await page.getByLabel('New password again').fill(NEW_PASSWORD);
+    await backAtApplication(page, auth, user);
     await page.context().close();
   });
 

@@ -2,14 +2,17 @@
 // first n writes through and fails every later one, as a process that died after its nth write
 // would leave the database. For every n of account creation, a first sign-in from a new browser
 // (device registration), organisation membership and phone verification, a restarted Tessera on the
-// same database must let the person sign in, the email be usable, and the lists agree.
+// same database must let the person sign in, the email be usable, and the lists agree. Assisted
+// recovery (issue 21): never locked out, never reset without an approved request whose wait is over.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { generate } from 'otplib';
 import { SimulatedCrash } from '../../src/db/database.ts';
 import { collectionFor } from '../../src/oidc/adapter.ts';
-import { freshDatabaseName, startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, RelyingParty, REDIRECT_URI, UserAgent, type TestUser } from '../support/flow.ts';
+import { freshDatabaseName, startTessera, type Tessera, type TesseraOptions } from '../support/tessera.ts';
+import { createUser, RelyingParty, REDIRECT_URI, UserAgent, type Page, type TestUser } from '../support/flow.ts';
+import { eventually } from '../support/mail.ts';
 
 const PASSWORD = 'Correct#Horse1';
 
@@ -20,6 +23,8 @@ interface Scenario<C> {
   operation(t: Tessera, context: C): Promise<unknown>;
   /** Runs on the restarted instance (same database, same secrets, same port). */
   check(t: Tessera, context: C, n: number): Promise<void>;
+  /** Options for both instances (a movable clock, settings). */
+  tessera?: Pick<TesseraOptions, 'clock' | 'env'>;
 }
 
 /**
@@ -32,7 +37,7 @@ async function walk<C>(scenario: Scenario<C>): Promise<number> {
     const database = freshDatabaseName('crash');
     const secrets = { cookieKeys: [randomBytes(32).toString('base64url')], encryptionKey: randomBytes(32).toString('base64') };
     const quiet = { log: () => {}, serviceLog: () => {} };
-    const crashing = await startTessera({ database, secrets, testDatabase: { faults: true }, ...quiet });
+    const crashing = await startTessera({ database, secrets, testDatabase: { faults: true }, ...quiet, ...scenario.tessera });
     const port = (crashing.server.address() as AddressInfo).port;
     const faults = crashing.services.db.faults!;
     let context: C;
@@ -59,7 +64,7 @@ async function walk<C>(scenario: Scenario<C>): Promise<number> {
       await new Promise<void>((resolve) => crashing.server.close(() => resolve()));
       await crashing.services.close().catch(() => {});
     }
-    const restarted = await startTessera({ database, secrets, port });
+    const restarted = await startTessera({ database, secrets, port, ...scenario.tessera });
     try {
       await scenario.check(restarted, context, n);
     } catch (err) {
@@ -253,6 +258,203 @@ describe('crash safety: every multi-document write survives a crash after any of
         assert.equal(await t.services.phones.primaryVerified(user.id), phone.number);
       },
     });
+  });
+});
+
+describe('crash safety: assisted recovery (issue 21): never locked out, never reset without an approved request whose wait is over', function () {
+  this.timeout(900_000);
+  const HOUR = 3600_000;
+  // Tessera's clock stands still unless a step moves it: no check depends on how long a restart takes
+  const base = Date.now();
+  let offset = 0;
+  const tessera = { clock: () => new Date(base + offset) };
+  const from = { ip: '203.0.113.7', browser: 'Firefox', os: 'Linux' };
+  type Person = TestUser & { secret: string; codes: number };
+
+  /** The app's code for a time step no earlier code used (Tessera's clock moves a step on). */
+  async function appCode(secret: string): Promise<string> {
+    offset += 30_000;
+    return generate({ secret, epoch: Math.floor(tessera.clock().getTime() / 1000) });
+  }
+  /** An account whose every sign-in needs its authenticator app; it has recovery codes too. */
+  async function personWithApp(t: Tessera): Promise<Person> {
+    const user = await createUser(t);
+    const { secret } = await t.services.totp.begin(user.id, user.email);
+    assert.ok(await t.services.totp.confirm(user.id, await appCode(secret)));
+    await t.services.accounts.setSecondFactor(user.id, 'totp');
+    return { ...user, secret, codes: (await t.services.recovery.generate(user.id)).length };
+  }
+  /** An approved request for `who` (an administrator's note), and the cancel link's token its notice carried. */
+  async function approved(t: Tessera, who: Person): Promise<string> {
+    const admin = await createUser(t);
+    await t.services.accounts.setRole(admin.id, 'admin');
+    assert.ok((await t.services.assistedRecovery.request((await t.services.accounts.findById(who.id))!, from, 'lost phone')).ok);
+    assert.ok(await t.services.assistedRecovery.approve({ id: admin.id, label: admin.email }, who.id, 'Called back on the HR number.'));
+    const notice = await eventually(() => t.services.outbox.list().find((m) => m.to === who.email && /will be reset/.test(m.subject ?? '')), 'the approval notice');
+    return /cancel\?token=([\w.-]+)/.exec(notice.text)![1]!;
+  }
+  async function factorsIntact(t: Tessera, who: Person): Promise<void> {
+    assert.equal(await t.services.totp.enrolled(who.id), true, 'the app is still set up');
+    assert.equal(await t.services.recovery.remaining(who.id), who.codes, 'every recovery code is still there');
+    assert.equal((await t.services.accounts.findById(who.id))?.secondFactor, 'totp');
+  }
+  /** A sign-in with the password; the app when asked for. Resolves to the page after the password. */
+  async function signIn(t: Tessera, who: Person, clientId: string, app = true): Promise<{ agent: UserAgent; page: Page; finish: (page: Page) => Promise<void> }> {
+    const rp = await RelyingParty.discover(t.issuer, clientId);
+    const auth = await rp.authorize();
+    const agent = new UserAgent();
+    const page = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: who.email, password: who.password });
+    const finish = async (last: Page) => {
+      assert.ok(last.url.startsWith(REDIRECT_URI), `reached the application (got ${last.status} ${last.url}: ${last.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 300)})`);
+      await rp.tokens(last.url, auth);
+    };
+    if (app) {
+      assert.match(page.body, /action="[^"]*\/factor"/, 'the app is asked for');
+      await finish(await agent.submit(page, /\/factor$/, { code: await appCode(who.secret) }));
+    }
+    return { agent, page, finish };
+  }
+  /** The console's queue lists the request exactly while it is open; after a minute no entry leads nowhere. */
+  async function queueAgrees(t: Tessera, who: Person): Promise<void> {
+    const request = await t.services.assistedRecovery.get(who.id);
+    const open = request && ['requested', 'approved', 'resetting'].includes(request.state) ? 1 : 0;
+    assert.equal((await t.services.assistedRecovery.queue()).filter((r) => r.accountId === who.id).length, open, 'the console lists an open request once, a closed one never');
+    offset += 61_000;
+    await t.services.assistedRecovery.queue();
+    const queue = await t.services.db.connection.db!.collection<{ _id: string; entries?: { id: string }[] }>('account_recovery_queue').findOne({ _id: 'open' });
+    assert.equal((queue?.entries ?? []).filter((e) => e.id === who.id).length, open, 'stale queue entries are pruned');
+  }
+
+  it('a request (queue entry → request document): the factors stay, the person signs in, asking again works or finds it open, the console lists it once', async () => {
+    await walk({
+      tessera,
+      async setup(t) {
+        const who = await personWithApp(t);
+        return { who, clientId: await publicClient(t) };
+      },
+      async operation(t, { who }) {
+        await t.services.assistedRecovery.request((await t.services.accounts.findById(who.id))!, from, 'lost phone');
+        await t.services.audit.flush();
+      },
+      async check(t, { who, clientId }) {
+        await factorsIntact(t, who);
+        await signIn(t, who, clientId);
+        const written = await t.services.assistedRecovery.get(who.id);
+        await queueAgrees(t, who);
+        const again = await t.services.assistedRecovery.request((await t.services.accounts.findById(who.id))!, from, 'again');
+        assert.deepEqual(again.ok ? 'asked' : again.why, written ? 'open' : 'asked', 'a new request where none was written; the written one otherwise');
+        await queueAgrees(t, who);
+        assert.equal((await t.services.assistedRecovery.get(who.id))?.state, 'requested');
+      },
+    });
+  });
+
+  it('a cancel by the link (request closed → queue entry removed): the link works again or it is closed; after the wait nothing is reset', async () => {
+    await walk({
+      tessera,
+      async setup(t) {
+        const who = await personWithApp(t);
+        return { who, clientId: await publicClient(t), token: await approved(t, who) };
+      },
+      async operation(t, { token }) {
+        await t.services.assistedRecovery.cancel(token, from);
+        await t.services.audit.flush();
+      },
+      async check(t, { who, clientId, token }) {
+        const state = (await t.services.assistedRecovery.get(who.id))?.state;
+        assert.ok(state === 'approved' || state === 'cancelled', `approved or cancelled: ${state}`);
+        await queueAgrees(t, who);
+        if (state === 'approved') assert.ok((await t.services.assistedRecovery.cancel(token, from)).ok, 'the person presses the button again');
+        assert.equal((await t.services.assistedRecovery.get(who.id))?.state, 'cancelled');
+        await queueAgrees(t, who);
+        offset += 25 * HOUR;
+        assert.equal(await t.services.assistedRecovery.completeIfDue(who.id), false, 'a cancelled request resets nothing');
+        await signIn(t, who, clientId);
+        await factorsIntact(t, who);
+      },
+    });
+  });
+
+  it('a rejection (request closed → queue entry removed): rejected once, the console never lists it, the factors stay', async () => {
+    await walk({
+      tessera,
+      async setup(t) {
+        const who = await personWithApp(t);
+        const admin = await createUser(t);
+        assert.ok((await t.services.assistedRecovery.request((await t.services.accounts.findById(who.id))!, from, '')).ok);
+        return { who, admin, clientId: await publicClient(t) };
+      },
+      async operation(t, { who, admin }) {
+        await t.services.assistedRecovery.reject({ id: admin.id, label: admin.email }, who.id, 'Could not reach the person.');
+        await t.services.audit.flush();
+      },
+      async check(t, { who, admin, clientId }) {
+        await queueAgrees(t, who);
+        if ((await t.services.assistedRecovery.get(who.id))?.state === 'requested') {
+          assert.ok(await t.services.assistedRecovery.reject({ id: admin.id, label: admin.email }, who.id, 'Could not reach the person.'), 'the administrator rejects again');
+        }
+        assert.equal((await t.services.assistedRecovery.get(who.id))?.state, 'rejected');
+        await queueAgrees(t, who);
+        await factorsIntact(t, who);
+        await signIn(t, who, clientId);
+      },
+    });
+  });
+
+  it('the reset (claimed "resetting" → factors removed → completed → queue entry removed): nothing goes before the claim; the next sign-in finishes it and sets up a new factor that stays', async () => {
+    const total = await walk({
+      tessera,
+      async setup(t) {
+        const who = await personWithApp(t);
+        await approved(t, who);
+        offset += 24 * HOUR + 60_000;
+        return { who, clientId: await publicClient(t) };
+      },
+      async operation(t, { who }) {
+        await t.services.assistedRecovery.completeIfDue(who.id);
+        await t.services.audit.flush();
+      },
+      async check(t, { who, clientId }) {
+        const state = (await t.services.assistedRecovery.get(who.id))?.state;
+        if (state === 'approved') await factorsIntact(t, who);
+        else assert.ok(state === 'resetting' || state === 'completed', `claimed before anything is removed: ${state}`);
+        // the next sign-in (password only) finishes the reset at its second-factor step; one with no
+        // such step (the reset had cleared the routine method) leaves it to the sweep
+        const { agent, page, finish } = await signIn(t, who, clientId, false);
+        const swept = (await t.services.assistedRecovery.get(who.id))?.state === 'resetting';
+        if (swept) {
+          assert.ok(page.url.startsWith(REDIRECT_URI), 'only a sign-in without a second-factor step leaves it');
+          assert.deepEqual(await t.services.assistedRecovery.sweep(), [], 'a reset claimed less than a minute ago may still be running');
+          offset += 61_000;
+          assert.deepEqual(await t.services.assistedRecovery.sweep(), [who.id], 'the sweep finishes it');
+        }
+        assert.equal(await t.services.totp.enrolled(who.id), false, 'the app is gone');
+        assert.equal(await t.services.recovery.remaining(who.id), 0, 'the recovery codes are gone');
+        assert.equal((await t.services.accounts.findById(who.id))?.secondFactor, undefined);
+        assert.equal((await t.services.assistedRecovery.get(who.id))?.state, 'completed');
+        await queueAgrees(t, who);
+        if (page.url.startsWith(REDIRECT_URI)) {
+          // finished before the crash or by the sweep: the account has no factor left to ask for (the
+          // sweep's reset ended the sessions of the sign-in before it, as every MFA reset does)
+          const after = swept ? await signIn(t, who, clientId, false) : { page, finish };
+          return after.finish(after.page);
+        }
+        assert.match(page.body, /<h1>Set up a stronger sign-in<\/h1>/, 'a new factor is set up at once');
+        const mail = await eventually(() => t.services.outbox.list().find((m) => m.to === who.email && /^\d{6} is your Tessera sign-in code/.test(m.subject ?? '')), 'the emailed code');
+        let next = await agent.submit(page, /\/enrol\/email$/, { code: mail.subject!.slice(0, 6) });
+        const secret = /class="key">([A-Z2-7 ]+)</.exec(next.body)![1]!.replace(/ /g, '');
+        next = await agent.submit(next, /\/enrol\/totp$/, { code: await appCode(secret) });
+        next = await agent.submit(next, /\/enrol\/continue$/);
+        await finish(next);
+        // the new app stays: nothing is reset again, by the next sign-in or otherwise
+        assert.ok(await t.services.recovery.remaining(who.id) > 0, 'new recovery codes');
+        assert.equal(await t.services.assistedRecovery.completeIfDue(who.id), false);
+        const again = await signIn(t, who, clientId, false);
+        await again.finish(again.page);
+        assert.equal(await t.services.totp.enrolled(who.id), true, 'the new app stays');
+      },
+    });
+    assert.ok(total >= 4, `the reset makes ${total} writes`);
   });
 });
 

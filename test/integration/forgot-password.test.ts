@@ -9,11 +9,13 @@ import { RelyingParty, UserAgent, backchannelListener, createUser, giveVerifiedP
 import { startSmtp, type Smtp } from '../support/mail.ts';
 import { recordCommands } from '../support/commands.ts';
 import * as oidc from 'openid-client';
+import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
 
 const NEW_PASSWORD = 'Quartz#Lantern77';
 
 describe('forgot password', () => {
   let smtp: Smtp;
+  let twilio: FakeTwilio;
   let t: Tessera;
   let rp: RelyingParty;
   let offset = 0;
@@ -21,11 +23,15 @@ describe('forgot password', () => {
 
   before(async () => {
     smtp = await startSmtp();
-    t = await startTessera({ clock, env: { SMTP_URL: smtp.url, CLIENT_CACHE_SECONDS: '0' } });
+    twilio = await startFakeTwilio();
+    t = await startTessera({ clock, env: {
+      SMTP_URL: smtp.url, CLIENT_CACHE_SECONDS: '0', RESET_PER_IP_HOUR: '1000', // every request here comes from one address
+      SMS_PROVIDER: 'twilio', TWILIO_ACCOUNT_SID: twilio.account.sid, TWILIO_AUTH_TOKEN: twilio.account.token, TWILIO_FROM: twilio.account.from, TWILIO_API_BASE: twilio.apiBase,
+    } });
     rp = await RelyingParty.register(t, { skipConsent: true });
   });
   afterEach(() => { offset = 0; });
-  after(async () => { await t.close(); await smtp.close(); });
+  after(async () => { await t.close(); await smtp.close(); await twilio.close(); });
 
   /** Opens the sign-in page of a new authorization and follows "Forgot password?". */
   async function forgotPage(agent: UserAgent, params: Record<string, string> = {}): Promise<Page> {
@@ -45,6 +51,21 @@ describe('forgot password', () => {
 
   /** The code an authenticator app shows `steps` periods from now. */
   const appCode = (secret: string, steps = 0) => generate({ secret, epoch: Math.floor(clock().getTime() / 1000) + steps * 30 });
+
+  /** A mobile number no other test uses (texts are matched by their recipient). */
+  const newNumber = () => `+41 79 ${String(Math.floor(Math.random() * 1e7)).padStart(7, '0')}`;
+  const e164 = (n: string) => n.replace(/[^\d+]/g, '');
+  /** The texts sent to `number` since the `since`-th one. */
+  const textsTo = (number: string, since = 0) => twilio.accepted.slice(since).filter((r) => r.resource === 'Messages' && r.form.To === e164(number));
+  /** The password reset code texted to `number` since the `since`-th text (it goes in the background). */
+  async function textedCode(number: string, since: number): Promise<string> {
+    for (let i = 0; i < 250; i++) {
+      const text = textsTo(number, since).find((r) => /password reset code/.test(r.form.Body ?? ''));
+      if (text) return /(\d{6}) is your Tessera password reset code/.exec(text.form.Body!)![1]!;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`no password reset code was texted to ${number}`);
+  }
 
   async function withApp(user: TestUser): Promise<string> {
     await giveVerifiedPhone(t, user);
@@ -180,14 +201,14 @@ describe('forgot password', () => {
 
   describe('an address without a usable account', () => {
     /** The code page for `email` in a fresh browser, as a person sees it (the address, the interaction and the CSRF token put aside). */
-    async function answer(email: string) {
+    async function answer(email: string, channel?: 'email' | 'sms') {
       const browser = new UserAgent();
       const forgot = await forgotPage(browser);
       await t.services.audit.flush();
       const recorder = recordCommands(t);
       let page: Page;
       try {
-        const res = await browser.request(new URL(/action="([^"]+\/forgot)"/.exec(forgot.body)![1]!, t.issuer).href, { form: { _csrf: /name="_csrf" value="([^"]+)"/.exec(forgot.body)![1]!, email } });
+        const res = await browser.request(new URL(/action="([^"]+\/forgot)"/.exec(forgot.body)![1]!, t.issuer).href, { form: { _csrf: /name="_csrf" value="([^"]+)"/.exec(forgot.body)![1]!, email, ...(channel ? { channel } : {}) } });
         const redirect = { status: res.status, location: res.headers.get('location')!.replace(/\/interaction\/[^/]+\//, '/interaction/UID/') };
         await t.services.audit.flush();
         page = await browser.visit(new URL(res.headers.get('location')!, t.issuer).href);
@@ -222,12 +243,121 @@ describe('forgot password', () => {
       assert.equal(smtp.received.slice(since).filter((m) => m.to.includes(unknown) || m.to.includes(disabled.email)).length, 0, 'nothing is sent to them');
     });
 
+    it('by text: the same answer, status and database work for an account with a verified mobile, one without, an unknown and a disabled address; only the mobile gets a text', async () => {
+      const withPhone = await createUser(t);
+      const number = await giveVerifiedPhone(t, withPhone, newNumber());
+      const withoutPhone = await createUser(t);
+      const disabled = await createUser(t);
+      const disabledNumber = await giveVerifiedPhone(t, disabled, newNumber());
+      await t.services.accounts.setDisabled(disabled.email, true);
+      const unknown = `nobody-${Date.now()}@example.com`;
+      const since = smtp.received.length;
+      const texts = twilio.accepted.length;
+      const a = await answer(withPhone.email, 'sms');
+      const others = { withoutPhone: await answer(withoutPhone.email, 'sms'), unknown: await answer(unknown, 'sms'), disabled: await answer(disabled.email, 'sms') };
+      assert.match(a.body, /we texted a 6-digit code to that number/);
+      assert.ok(a.work.some((w) => w.startsWith('insert challenges')), 'a code is made');
+      assert.ok(a.work.some((w) => /limits|rate/.test(w)), `the text is counted on the phone caps: ${a.work.join(', ')}`);
+      for (const [who, b] of Object.entries(others)) {
+        assert.deepEqual(b.redirect, a.redirect, who);
+        assert.equal(b.status, a.status, who);
+        assert.equal(b.body, a.body, `${who}: the same page`);
+        assert.deepEqual(b.work, a.work, `${who}: the same commands on the same collections`);
+      }
+      await textedCode(number, texts);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(textsTo(disabledNumber, texts).length, 0, 'the disabled account is texted nothing');
+      assert.equal(twilio.accepted.slice(texts).length, 1, 'one text in all');
+      assert.equal(smtp.received.slice(since).filter((m) => /password reset code/.test(m.raw)).length, 0, 'nothing is emailed');
+    });
+
     it('refuses every code for an unknown address as a wrong one', async () => {
       const browser = new UserAgent();
       const { page } = await askCode(browser, `nobody-${Date.now()}@example.com`);
       const wrong = await browser.submit(page, /\/forgot\/code$/, { code: '123456' });
       assert.equal(wrong.status, 400);
       assert.match(wrong.body, /That code is not right\. 2 tries left\./);
+    });
+  });
+
+  describe('by text message', () => {
+    /** The code page after asking for a text for `email`. */
+    async function askText(browser: UserAgent, email: string): Promise<Page> {
+      const forgot = await forgotPage(browser);
+      assert.match(forgot.body, /<button type="submit" name="channel" value="sms"[^>]*>Text the code to my phone on file \(if there is one\)</);
+      return browser.submit(forgot, /\/forgot$/, { email, channel: 'sms' });
+    }
+
+    it('texts the code to the verified mobile; the text alone sets no password: one more method (not the same phone), then the application', async () => {
+      const user = await createUser(t);
+      const number = await giveVerifiedPhone(t, user, newNumber());
+      const browser = new UserAgent();
+      const auth = await rp.authorize();
+      const login = await browser.visit(auth.url);
+      const forgot = await browser.visit(new URL(/href="(\/interaction\/[^"]+\/forgot)"/.exec(login.body)![1]!, t.issuer).href);
+      const texts = twilio.accepted.length;
+      const codePage = await browser.submit(forgot, /\/forgot$/, { email: user.email, channel: 'sms' });
+      assert.equal(codePage.status, 200);
+      assert.match(codePage.body, /with a verified mobile number, we texted a 6-digit code/);
+      const code = await textedCode(number, texts);
+      const factorPage = await browser.submit(codePage, /\/forgot\/code$/, { code });
+      assert.match(factorPage.body, /A texted code alone does not set a new password/);
+      assert.doesNotMatch(factorPage.body, /Choose a new password/);
+      assert.match(factorPage.body, /name="method" value="email"/, 'an emailed code is the other method');
+      assert.doesNotMatch(factorPage.body, /method=(sms|voice)|name="method" value="(sms|voice)"/, 'not the phone that got the text');
+      // the password cannot be set yet
+      const uid = /\/interaction\/([^/]+)\/forgot/.exec(factorPage.body)![1]!;
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(factorPage.body)![1]!;
+      const skipped = await browser.request(`${t.issuer}/interaction/${uid}/forgot/password`, { form: { _csrf: csrf, password: NEW_PASSWORD, confirm: NEW_PASSWORD } });
+      assert.equal(skipped.status, 400);
+      const sms = await browser.request(`${t.issuer}/interaction/${uid}/forgot/factor`, { form: { _csrf: csrf, method: 'sms', code } });
+      assert.equal(sms.status, 400, 'the phone cannot be the second step too');
+      assert.equal((await t.services.accounts.authenticate(user.email, user.password))?.id, user.id, 'the old password still works');
+      const emailed = /Use this code to set a new password[^:]*:\s+(\d{6})/.exec((await smtp.waitFor(user.email, /Use this code to set a new password/, 0)).text)![1]!;
+      const passwordPage = await browser.submit(factorPage, /\/forgot\/factor$/, { method: 'email', code: emailed });
+      assert.match(passwordPage.body, /Choose a new password/);
+      const since = smtp.received.length;
+      const back = await browser.submit(passwordPage, /\/forgot\/password$/, { password: NEW_PASSWORD, confirm: NEW_PASSWORD });
+      assert.ok(back.url.startsWith(REDIRECT_URI), `${back.status} ${back.body.slice(0, 300)}`);
+      const claims = (await rp.tokens(back.url, auth)).claims()!;
+      assert.equal(claims.sub, user.id);
+      assert.ok((claims.amr as string[]).includes('sms'), `amr ${String(claims.amr)}`);
+      assert.equal((await t.services.accounts.authenticate(user.email, NEW_PASSWORD))?.id, user.id);
+      assert.match((await smtp.waitFor(user.email, /Security change/, since)).text, /a code texted to your mobile number/);
+    });
+
+    it('"Send the code again" texts it again after a minute; "Email me the code instead" emails one', async () => {
+      const user = await createUser(t);
+      const number = await giveVerifiedPhone(t, user, newNumber());
+      const browser = new UserAgent();
+      let texts = twilio.accepted.length;
+      const codePage = await askText(browser, user.email);
+      const first = await textedCode(number, texts);
+      offset = 61_000;
+      texts = twilio.accepted.length;
+      const again = await browser.submit(codePage, /\/forgot\/resend$/);
+      assert.equal(again.status, 200);
+      assert.match(again.body, /we texted it the code again/);
+      assert.equal(await textedCode(number, texts), first, 'the same code while it is valid');
+      const since = smtp.received.length;
+      const byEmail = await browser.submit(again, /\/forgot$/);
+      assert.match(byEmail.body, /we emailed it a 6-digit code/);
+      const emailed = /(\d{6}) is your Tessera password reset code/.exec((await smtp.waitFor(user.email, /password reset code/, since)).text)![1]!;
+      const passwordPage = await browser.submit(byEmail, /\/forgot\/code$/, { code: emailed });
+      // an account with a verified mobile has a second factor: after the email, the phone
+      assert.match(passwordPage.body, /needs your second step too/);
+    });
+
+    it('at the daily cap of texts to the number nothing is texted, and the page is the same', async () => {
+      const user = await createUser(t);
+      const number = await giveVerifiedPhone(t, user, newNumber());
+      while (!(await t.services.limits.phoneSend({ accountId: user.id, number: e164(number), verified: true })));
+      const texts = twilio.accepted.length;
+      const page = await askText(new UserAgent(), user.email);
+      assert.equal(page.status, 200);
+      assert.match(page.body, /with a verified mobile number, we texted a 6-digit code/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(textsTo(number, texts).length, 0);
     });
   });
 

@@ -2,7 +2,9 @@
 // Tessera: the sign-in steps (/interaction/:uid/login, factor, resend, pin, device, enrolment,
 // confirm, abort), every form the account center's pages show (/account/security/...: password,
 // PIN, phones, trusted IPs, devices, sessions, authenticator app) and every form of the admin
-// console's pages (/admin/...). Each case posts random fields (known names and random ones),
+// console's pages (/admin/...), and the forms of issue 21: "Forgot password?", sign-up, passkey sign-in,
+// the passkey offer, the lost second factor's request, the recovery cancel page and the console's
+// recovery decisions (each at the step that shows it, and refused before it). Each case posts random fields (known names and random ones),
 // repeated keys (a=1&a=2), long values under the 16 kB body limit, unicode and control characters,
 // with a valid, missing, forged or doubled CSRF token. Properties: never a 5xx (and nothing logged as
 // one); a missing or forged token is a 403 with "This form has expired" and changes nothing; any
@@ -12,6 +14,7 @@ import fc from 'fast-check';
 import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser, giveVerifiedPhone, signIn, type Page, type TestUser } from '../support/flow.ts';
+import { eventually } from '../support/mail.ts';
 
 const SEED = 424242;
 const RUNS = Number(process.env.FORM_FUZZ_RUNS ?? 100);
@@ -89,7 +92,8 @@ describe('form routes fuzzed with fast-check', function () {
 
   before(async () => {
     // random passwords on forms that confirm a change: the session's guessing limit (5) would end it
-    t = await startTessera({ clock: now, env: { REAUTH_MAX_FAILURES: '1000' }, log: (err) => { failures.push(err); console.error('    [tessera 500]', err); } });
+    // sign-up on; "Forgot password?" and sign-up codes asked for from this one address a hundred times over
+    t = await startTessera({ clock: now, env: { REAUTH_MAX_FAILURES: '1000', SIGNUP_ENABLED: 'true', RESET_PER_IP_HOUR: '100000', RESEND_PER_HOUR: '1000' }, log: (err) => { failures.push(err); console.error('    [tessera 500]', err); } });
     rp = await RelyingParty.register(t, { skipConsent: true });
     user = await createUser(t, { email: 'fuzzed@example.com' });
     await giveVerifiedPhone(t, user);
@@ -180,6 +184,10 @@ describe('form routes fuzzed with fast-check', function () {
       ['/login', ['email', 'password']], ['/factor', ['code', 'method', 'channel']], ['/resend', ['method', 'channel']],
       ['/pin', ['pin']], ['/device', ['code', 'method']], ['/device/resend', ['method']], ['/enrol/email', ['code']],
       ['/enrol/totp', ['code']], ['/enrol/decline', []], ['/enrol/continue', []], ['/confirm', []], ['/abort', []],
+      // issue 21's steps, before the sign-in reached them
+      ['/passkey', ['response']], ['/passkey/options', []], ['/lost-factor', ['message']], ['/passkey-offer', ['response']], ['/passkey-offer/options', []],
+      ['/passkey-offer/not-now', []], ['/forgot/code', ['code']], ['/forgot/resend', ['method']], ['/forgot/factor', ['method', 'code']],
+      ['/forgot/password', ['password', 'confirm']], ['/sign-up/code', ['code']], ['/sign-up/resend', []],
     ];
     const fresh = async () => {
       const agent = new UserAgent();
@@ -191,6 +199,98 @@ describe('form routes fuzzed with fast-check', function () {
     };
     const first = await fresh();
     await fuzz('sign-in', first.agent, first.forms, fresh);
+  });
+
+  /** The sign-in page of a new authorization in a new browser (or `agent`), and the interaction's base path. */
+  async function signInPage(agent = new UserAgent()) {
+    const login = await agent.visit((await rp.authorize()).url);
+    const [form] = formsOn(login).filter((f) => /\/login$/.test(f.action));
+    assert.ok(form, 'a sign-in form');
+    return { agent, login, form, base: form.action.replace(/\/login$/, '') };
+  }
+  const formsAt = (base: string, csrf: string, steps: [string, string[]][]): Form[] => steps.map(([path, fields]) => ({ action: base + path, fields, csrf }));
+  /** The newest email to `to` whose subject matches, once it is in the outbox. */
+  const mailTo = (to: string, subject: RegExp) => eventually(() => t.services.outbox.list().find((m) => m.to === to && subject.test(m.subject ?? '')), `an email to ${to}`);
+
+  it('forgot password (issue 21): the address, the code, resend, the second step, the new password', async () => {
+    let n = 0;
+    const fresh = async () => {
+      const { agent, login, form, base } = await signInPage();
+      const forgot = await agent.visit(new URL(/href="(\/interaction\/[^"]+\/forgot)"/.exec(login.body)![1]!, t.issuer).href);
+      const forms = formsAt(base, form.csrf, [['/forgot', ['email', 'channel']], ['/forgot/code', ['code']], ['/forgot/resend', ['method']],
+        ['/forgot/factor', ['method', 'code']], ['/forgot/password', ['password', 'confirm', 'username']]]);
+      // a third of the runs at the address, a third at the code, a third at the new password
+      const stage = n++ % 3;
+      if (stage === 0) return { agent, forms };
+      const person = await createUser(t);
+      // the code by email when the run goes on to the new password (the tests have no phone provider)
+      const codePage = await agent.submit(forgot, /\/forgot$/, { email: person.email, channel: stage === 1 && n % 2 ? 'sms' : 'email' });
+      if (stage === 2) {
+        const mail = await mailTo(person.email, /password reset code/);
+        assert.match((await agent.submit(codePage, /\/forgot\/code$/, { code: /(\d{6})/.exec(mail.subject ?? '')![1]! })).body, /Choose a new password/);
+      }
+      return { agent, forms };
+    };
+    const first = await fresh();
+    await fuzz('forgot-password', first.agent, first.forms, fresh);
+  });
+
+  it('sign-up (issue 21, SIGNUP_ENABLED): the form, its code and resend', async () => {
+    let n = 0;
+    const fresh = async () => {
+      const { agent, login, form, base } = await signInPage();
+      const page = await agent.visit(new URL(/href="(\/interaction\/[^"]+\/sign-up)"/.exec(login.body)![1]!, t.issuer).href);
+      const [signUp] = formsOn(page).filter((f) => /\/sign-up$/.test(f.action));
+      assert.ok(signUp, 'the sign-up form');
+      if (n++ % 2) await agent.submit(page, /\/sign-up$/, { email: `new-${n}-${Date.now()}@example.com`, name: 'New Person', password: 'Quartz#Lantern77', confirm: 'Quartz#Lantern77' });
+      return { agent, forms: formsAt(base, form.csrf, [['/sign-up', signUp.fields], ['/sign-up/code', ['code']], ['/sign-up/resend', []]]) };
+    };
+    const first = await fresh();
+    await fuzz('sign-up', first.agent, first.forms, fresh);
+  });
+
+  it('passkey sign-in and the passkey offer after a password sign-in (issue 21)', async () => {
+    const { agent, form, base } = await signInPage();
+    await fuzz('passkey-sign-in', agent, formsAt(base, form.csrf, [['/passkey', ['response']], ['/passkey/options', []]]));
+    // the offer: a password sign-in in a browser whose page said it can make a passkey, by an account without one
+    const person = await createUser(t);
+    const offered = async () => {
+      const browser = new UserAgent();
+      await browser.jar.setCookie('tessera.passkey-capable=1', t.issuer);
+      const start = await signInPage(browser);
+      const offer = await browser.submit(start.login, /\/login$/, { email: person.email, password: person.password });
+      assert.match(offer.body, /passkey-offer\/not-now/, 'the offer is shown');
+      return { agent: browser, forms: formsAt(start.base, start.form.csrf, [['/passkey-offer', ['response']], ['/passkey-offer/options', []], ['/passkey-offer/not-now', []]]) };
+    };
+    const first = await offered();
+    await fuzz('passkey-offer', first.agent, first.forms, offered);
+  });
+
+  it('lost second factor: the assisted recovery request, the cancel page, the console\'s decisions (issue 21)', async () => {
+    // a person whose sign-in needs the authenticator app, at that step
+    const person = await createUser(t);
+    const { secret } = await t.services.totp.begin(person.id, person.email);
+    assert.ok(await t.services.totp.confirm(person.id, await generate({ secret, epoch: Math.floor(now().getTime() / 30_000) * 30 })));
+    await t.services.accounts.setSecondFactor(person.id, 'totp');
+    const atFactor = async () => {
+      const start = await signInPage();
+      const factor = await start.agent.submit(start.login, /\/login$/, { email: person.email, password: person.password });
+      assert.match(factor.body, /action="[^"]*\/factor"/, 'at the second-factor step');
+      // (once a request is open, the page shows it instead of the form: the POST answers that it is)
+      assert.equal((await start.agent.visit(`${start.base}/lost-factor`)).status, 200);
+      return { agent: start.agent, forms: formsAt(start.base, start.form.csrf, [['/lost-factor', ['message']]]) };
+    };
+    const first = await atFactor();
+    await fuzz('lost-factor', first.agent, first.forms, atFactor);
+
+    // approved by an administrator: the cancel link of its notice
+    const other = await createUser(t);
+    assert.ok((await t.services.assistedRecovery.request((await t.services.accounts.findById(other.id))!, { ip: '203.0.113.7', browser: 'Firefox', os: 'Linux' }, 'lost phone')).ok);
+    assert.ok(await t.services.assistedRecovery.approve({ id: admin.id, label: admin.email }, other.id, 'Called back on the HR number.'));
+    const notice = await mailTo(other.email, /will be reset/);
+    const cancel = new UserAgent();
+    const cancelForms = await formsOf(cancel, [`/account/recovery/cancel?token=${/cancel\?token=([\w.-]+)/.exec(notice.text)![1]!}`]);
+    await fuzz('recovery-cancel', cancel, cancelForms);
   });
 
   it('account center: password, PIN, phones, trusted IPs, devices, sessions, authenticator app', async () => {
@@ -210,9 +310,12 @@ describe('form routes fuzzed with fast-check', function () {
     assert.equal(page.status, 200, text(page.body).slice(0, 300));
     const organisations = await t.services.organisations.list();
     const devices = await t.services.devices.listFor(user.id);
+    // an open assisted recovery request: its page has the approve and reject forms
+    const asking = await createUser(t);
+    assert.ok((await t.services.assistedRecovery.request((await t.services.accounts.findById(asking.id))!, { ip: '203.0.113.9', browser: 'Firefox', os: 'Linux' }, 'lost my phone')).ok);
     const forms = await formsOf(agent, ['/admin', '/admin/clients', '/admin/clients/new', `/admin/clients/${rp.clientId}`, `/admin/clients/${rp.clientId}/rotate`,
       `/admin/clients/${rp.clientId}/delete`, '/admin/users', '/admin/users/new', `/admin/users/${user.id}`, '/admin/organisations',
-      `/admin/organisations/${organisations[0]!.id}`, ...(devices[0] ? [`/admin/devices/${devices[0].id}/remove`] : [])]);
+      `/admin/organisations/${organisations[0]!.id}`, '/admin/recoveries', `/admin/recoveries/${asking.id}`, ...(devices[0] ? [`/admin/devices/${devices[0].id}/remove`] : [])]);
     await fuzz('admin', agent, forms);
   });
 });

@@ -9,7 +9,8 @@
 import assert from 'node:assert/strict';
 import { createHash, generateKeyPairSync, randomBytes, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { isoCBOR } from '@simplewebauthn/server/helpers';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { AddressInfo } from 'node:net';
+import { freshDatabaseName, startTessera, type Tessera } from '../support/tessera.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, formOn, type Page, type TestUser } from '../support/flow.ts';
 import { eventually } from '../support/mail.ts';
 import { ACR } from '../../src/policy/assurance.ts';
@@ -308,15 +309,45 @@ describe('passkeys first', function () {
       assert.equal(options.status, 200);
       assert.deepEqual(options.json.authenticatorSelection, { residentKey: 'required', userVerification: 'required', authenticatorAttachment: 'platform', requireResidentKey: true });
       const key = new SoftPasskey(t.issuer);
-      const done = await agent.submit(after, /\/passkey-offer$/, { response: key.registration(options.json as { challenge: string }) });
+      const created = await agent.submit(after, /\/passkey-offer$/, { response: key.registration(options.json as { challenge: string }) });
+      // a first second factor: recovery codes come with it, shown once, as after any setup in a sign-in
+      assert.equal(created.status, 200);
+      assert.match(created.body, /<h1>Save your recovery codes<\/h1>/);
+      assert.match(text(created.body), /Your passkey is set up\./);
+      assert.equal([...created.body.matchAll(/<li><code>/g)].length, 10);
+      assert.equal(await t.services.recovery.remaining(user.id), 10);
+      const reload = await agent.visit(new URL(formOn(created, /\/enrol\/continue$/).action.replace(/\/enrol\/continue$/, '')).href);
+      assert.match(reload.body, /<h1>Your recovery codes were shown once<\/h1>/, 'a reload never shows them again');
+      assert.ok(!/<li><code>/.test(reload.body));
+      // Continue, pressed five times at once: one carries the sign-in on
+      const form = formOn(created, /\/enrol\/continue$/);
+      assert.match(created.body, />Continue to Bank</);
+      const presses = await Promise.all(Array.from({ length: 5 }, () => agent.request(form.action, { form: form.fields })));
+      assert.equal(presses.filter((r) => r.status === 303).length, 1, presses.map((r) => r.status).join(','));
+      const done = await agent.visit(new URL(presses.find((r) => r.status === 303)!.headers.get('location')!, form.action).href);
       assert.ok(done.url.startsWith(REDIRECT_URI), text(done.body).slice(0, 300));
       const claims = (await rp.tokens(done.url, auth)).claims()!;
       assert.deepEqual(claims.amr, ['pwd']);
       assert.equal((await t.services.webauthn.list(user.id)).length, 1);
       await eventually(() => t.services.outbox.list().find((m) => m.to === user.email && m.text.includes('A passkey was added to your account.')), 'the security notice');
+      await eventually(() => t.services.outbox.list().find((m) => m.to === user.email && m.text.includes('Recovery codes were created for your account.')), 'the codes notice');
       // offered once: the account has a passkey now, and it signs in
       assert.ok((await passwordSignIn(agent, user)).after.url.startsWith(REDIRECT_URI));
       assert.ok((await passkeySignIn(new UserAgent(), key, user.id)).after.url.startsWith(REDIRECT_URI));
+    });
+
+    it('shows no new codes where the account has unused ones: the passkey goes straight on to the application', async () => {
+      const user = await createUser(t);
+      const codes = await t.services.recovery.generate(user.id);
+      await t.services.recovery.use(user.id, codes[0]!);
+      const agent = new UserAgent();
+      const { auth, after } = await passwordSignIn(agent, user);
+      const options = await scriptOptions(agent, after, /\/passkey-offer$/);
+      const done = await agent.submit(after, /\/passkey-offer$/, { response: new SoftPasskey(t.issuer).registration(options.json as { challenge: string }) });
+      assert.ok(done.url.startsWith(REDIRECT_URI), text(done.body).slice(0, 300));
+      assert.deepEqual((await rp.tokens(done.url, auth)).claims()!.amr, ['pwd']);
+      assert.equal(await t.services.recovery.remaining(user.id), codes.length - 1, 'the codes it had, unchanged');
+      assert.equal(await t.services.recovery.use(user.id, codes[1]!), true);
     });
 
     it('remembers "Not now" in that browser for 30 days on Tessera\'s clock; other browsers are still offered', async () => {
@@ -440,6 +471,83 @@ describe('passkey lookups and the crash rule', function () {
       assert.equal((lookup as unknown as { accountId: string }).accountId, user.id);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('a crash while a passkey made at the offer gets its recovery codes', function () {
+  this.timeout(300_000);
+
+  it('leaves, after any of its writes, a sign-in the person finishes, codes never shown twice, and a passkey that signs in', async () => {
+    let total: number | undefined;
+    for (let n = 0; total === undefined || n < total; n++) {
+      const database = freshDatabaseName('offer');
+      const secrets = { cookieKeys: [randomBytes(32).toString('base64url')], encryptionKey: randomBytes(32).toString('base64') };
+      const crashing = await startTessera({ database, secrets, testDatabase: { faults: true }, log: () => {}, serviceLog: () => {} });
+      const port = (crashing.server.address() as AddressInfo).port;
+      const faults = crashing.services.db.faults!;
+      const user = await createUser(crashing);
+      const clientId = (await crashing.services.clients.create({ clientId: `rp-${randomBytes(4).toString('hex')}`, redirectUris: [REDIRECT_URI], public: true, skipConsent: true })).clientId;
+      const agent = new UserAgent();
+      await agent.jar.setCookie('tessera.passkey-capable=1', crashing.issuer);
+      let key = new SoftPasskey(crashing.issuer);
+      let interaction: string;
+      let auth: Awaited<ReturnType<RelyingParty['authorize']>>;
+      try {
+        auth = await (await RelyingParty.discover(crashing.issuer, clientId)).authorize();
+        const offer = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+        assert.match(offer.body, /<h1>Sign in faster next time<\/h1>/);
+        const options = await scriptOptions(agent, offer, /\/passkey-offer$/);
+        const form = formOn(offer, /\/passkey-offer$/);
+        interaction = form.action.replace(/\/passkey-offer$/, '');
+        const create = () => agent.request(form.action, { form: { ...form.fields, response: key.registration(options.json as { challenge: string }) } });
+        if (total === undefined) {
+          // the uninterrupted run: how many writes the creation makes (the passkey, the flow, the codes, the audit)
+          const before = faults.writes;
+          assert.match((await create()).body, /<h1>Save your recovery codes<\/h1>/);
+          await crashing.services.audit.flush();
+          total = faults.writes - before;
+          assert.ok(total >= 4, `${total} writes`);
+          n = -1;
+          continue;
+        }
+        faults.crashAfter(n);
+        await create();
+        await crashing.services.audit.flush().catch(() => {});
+        assert.ok(faults.crashed, `the creation reached its write ${n + 1}`);
+      } finally {
+        crashing.server.closeAllConnections();
+        await new Promise<void>((resolve) => crashing.server.close(() => resolve()));
+        await crashing.services.close().catch(() => {});
+      }
+
+      const t = await startTessera({ database, secrets, port });
+      try {
+        const rp = await RelyingParty.discover(t.issuer, clientId);
+        // the person reloads: the offer again (nothing was answered), or Continue without the codes
+        let page = await agent.visit(interaction);
+        if (/<h1>Sign in faster next time<\/h1>/.test(page.body)) {
+          key = new SoftPasskey(t.issuer); // the browser makes a new credential
+          const options = await scriptOptions(agent, page, /\/passkey-offer$/);
+          page = await agent.submit(page, /\/passkey-offer$/, { response: key.registration(options.json as { challenge: string }) });
+          assert.match(page.body, /<h1>Save your recovery codes<\/h1>/, `the codes, after a crash after write ${n}`);
+        } else {
+          assert.match(page.body, /<h1>Your recovery codes were shown once<\/h1>/, `never the codes again, after a crash after write ${n}: ${text(page.body).slice(0, 300)}`);
+        }
+        page = await agent.submit(page, /\/enrol\/continue$/);
+        assert.ok(page.url.startsWith(REDIRECT_URI), `after a crash after write ${n}: ${page.status} ${text(page.body).slice(0, 300)}`);
+        assert.deepEqual((await rp.tokens(page.url, auth)).claims()!.amr, ['pwd']);
+        assert.ok([0, 10].includes(await t.services.recovery.remaining(user.id)));
+        // the passkey made signs in
+        const next = await rp.authorize();
+        const browser = new UserAgent();
+        const login = await browser.visit(next.url);
+        const options = await scriptOptions(browser, login, /\/passkey$/);
+        const done = await browser.submit(login, /\/passkey$/, { response: key.assertion(String(options.json.challenge), user.id) });
+        assert.ok(done.url.startsWith(REDIRECT_URI), `the passkey after a crash after write ${n}: ${text(done.body).slice(0, 300)}`);
+      } finally {
+        await t.close();
+      }
     }
   });
 });

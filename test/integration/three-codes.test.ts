@@ -31,7 +31,7 @@ describe('a new browser that must step up: one emailed code', () => {
    * callback, the emailed codes the person typed (`before`: those typed in earlier sign-ins), and
    * the pages seen (with each page's text).
    */
-  async function walk(agent: UserAgent, url: string, user: TestUser, app?: { secret: string }, before: string[] = []) {
+  async function walk(agent: UserAgent, url: string, user: TestUser, app?: { secret: string }, before: string[] = [], setup: Record<string, string> = {}) {
     let page = await agent.submit(await agent.visit(url), /\/login$/, { email: user.email, password: user.password });
     const typed: string[] = [];
     const seen: string[] = [];
@@ -57,7 +57,7 @@ describe('a new browser that must step up: one emailed code', () => {
         seen.push('enrol-app');
         bodies['enrol-app'] = page.body;
         secret = /<code class="key"[^>]*>([A-Z2-7 ]+)<\/code>/.exec(page.body)![1]!.replaceAll(' ', '');
-        page = await agent.submit(page, /\/enrol\/totp$/, { code: await appCode(secret) });
+        page = await agent.submit(page, /\/enrol\/totp$/, { code: await appCode(secret), ...setup });
       } else if (has(page, /\/enrol\/continue$/)) {
         // a first second factor's recovery codes, shown once (recovery-after-enrolment.test.ts)
         seen.push('recovery-codes');
@@ -87,6 +87,23 @@ describe('a new browser that must step up: one emailed code', () => {
     assert.deepEqual([...(claims.amr as string[])].sort(), ['email', 'mfa', 'otp', 'pwd'], 'the emailed code once, the app as the second factor');
     const [device] = await t.services.devices.listFor(user.id);
     assert.ok(device?.verifiedAt, 'the browser is a verified device');
+  });
+
+  it('makes the app the routine method when the setup\'s "every sign-in" box stays ticked (the default), and the sign-in still ends', async () => {
+    const user = await createUser(t, { deviceVerification: true });
+    const auth = await rp.authorize({ acr_values: ACR.mfa });
+    const agent = new UserAgent();
+    const { callback, seen, bodies } = await walk(agent, auth.url, user, undefined, [], { everySignIn: 'on' });
+    assert.match(bodies['enrol-app']!, /<input type="checkbox" name="everySignIn" value="on" checked> Ask for a code from the app at every sign-in/, 'offered, ticked');
+    assert.deepEqual(seen, ['new-device', 'enrol-app', 'recovery-codes']);
+    assert.equal((await rp.tokens(callback, auth)).claims()!.acr, ACR.mfa, 'this sign-in carried the new stamp on');
+    assert.equal((await t.services.accounts.findById(user.id))!.secondFactor, 'totp');
+    assert.ok(t.services.outbox.list().some((m) => m.to === user.email && /every sign-in now asks for it/.test(m.text ?? '')), 'the person is told');
+    // left unticked (the walk above sends no box in the other tests): nothing routine is turned on
+    const other = await createUser(t, { deviceVerification: true });
+    const plain = await rp.authorize({ acr_values: ACR.mfa });
+    await walk(new UserAgent(), plain.url, other);
+    assert.equal((await t.services.accounts.findById(other.id))!.secondFactor, undefined);
   });
 
   it('does the same for a client whose minimum is mfa', async () => {
