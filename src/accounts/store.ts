@@ -689,7 +689,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
     /** The routine second factor on or off (a new stamp: sign-ins in progress stop); resolves to the new stamp. */
     async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<number> {
-      const doc = await Accounts.findOneAndUpdate({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP }, { new: true }).lean<{ stamp?: number }>();
+      const doc = await Accounts.findOneAndUpdate({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP }, { returnDocument: 'after' }).lean<{ stamp?: number }>();
       if (!doc) throw new AccountError('not_found', 'no such account');
       return doc.stamp ?? 0;
     },
