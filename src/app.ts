@@ -36,13 +36,14 @@ import { adminApiRouter } from './admin/api/router.ts';
 import { adminConsoleRouter } from './admin/console/routes.ts';
 import { setPasswordRouter } from './account/set-password.ts';
 import { unblockRouter } from './devices/unblock-routes.ts';
+import { containmentRouter } from './devices/containment-routes.ts';
 import { recoveryCancelRouter } from './recovery/cancel-routes.ts';
 import { endAccountSessions } from './oidc/account-sessions.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'assistedRecovery' | 'signUps'> & {
+export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps'> & {
   log?: (err: unknown, ctx: Context) => void;
 };
 
@@ -186,6 +187,8 @@ export function createApp(deps: AppDeps): Koa {
     setPasswordRouter({ accounts: deps.accounts, passwordLinks: deps.passwordLinks, passwordRules: config.password.rules }).routes(),
     // no sign-in either: the blocked-device email's link, then the password and an emailed code
     unblockRouter({ links: deps.unblockLinks, devices: deps.devices, accounts: deps.accounts, factors: deps.factors, limits: deps.limits, audit: deps.audit, notify: notices, clock }).routes(),
+    // no sign-in either: "This wasn't me" from a sign-in email (a page with a POST button)
+    containmentRouter(deps.containment).routes(),
     // no sign-in either: the assisted-recovery cancel link (a page with a POST button)
     recoveryCancelRouter(deps.assistedRecovery).routes(),
     account.routes(),

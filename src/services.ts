@@ -30,6 +30,7 @@ import { createMessages, type CodeMessages } from './notify/messages.ts';
 import { createTrustedIps, type TrustedIps } from './trusted-ips/store.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './devices/registry.ts';
 import { createUnblockLinks, type UnblockLinks } from './devices/unblock-links.ts';
+import { createContainment, describeDevice, DEVICES_PATH, type Containment } from './devices/containment.ts';
 import { createSignInEvents, type SignInEvents } from './devices/events.ts';
 import { browserIdOf } from './devices/cookie.ts';
 import { createOrganisations, type Organisations } from './orgs/store.ts';
@@ -82,6 +83,7 @@ export interface Services {
   devices: DeviceRegistry;
   /** The signed links of blocked-device emails that let the person unblock the device (DEVICE_UNBLOCK_LINK_HOURS). */
   unblockLinks: UnblockLinks;
+  containment: Containment;
   events: SignInEvents;
   organisations: Organisations;
   notices: DeviceNotices;
@@ -188,8 +190,16 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
     const events = createSignInEvents(history, clock, log, audit);
     const unblockLinks = createUnblockLinks({ key: deriveKey(config.encryptionKey, 'tessera:device-unblock-links'), hours: config.devices.unblockLinkHours, issuer: config.issuer, clock, devices, accounts });
-    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, unblockLink: unblockLinks.forNotice, ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     let provider: Provider | undefined;
+    // "This wasn't me" (the link of new-device and unusual-sign-in emails): announced through the notices below
+    const containment = createContainment(db, {
+      key: deriveKey(config.encryptionKey, 'tessera:containment-links'), days: config.devices.containmentLinkDays, issuer: config.issuer, clock, accounts, devices, audit,
+      endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
+      announce: (account, device, seen) => notices.accountSecured(account, describeDevice(device), seen),
+    });
+    const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, unblockLink: unblockLinks.forNotice,
+      containmentLinks: (accountId, deviceId) => ({ notMe: containment.linkFor(accountId, deviceId), wasMe: `${config.issuer}${DEVICES_PATH}`, days: containment.days }),
+      ...(noticeRetryDelayMs ? { retryDelayMs: noticeRetryDelayMs } : {}) });
     const records = createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock });
     const sessions = createSessionService({
       provider: () => provider!, storage, records, accounts, devices, trustedIps,
@@ -295,7 +305,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       ? setInterval(() => { assistedRecovery.sweep().catch((err: Error) => log(`[tessera] assisted recovery sweep failed: ${err.message}`)); }, 60_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery,
+      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery,
       async close() {
         clearInterval(sweeper);
         clearInterval(recoverySweeper);

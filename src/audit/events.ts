@@ -7,6 +7,8 @@
 export const AUDIT_TYPES = [
   // sign-in (every attempt: success, wrong password or code, blocked device, locked account)
   'sign_in.success', 'sign_in.failure',
+  // the adaptive sign-in policy (policy/risk.ts) found something: what it asked for and why (in observe mode: would have)
+  'sign_in.risk',
   // one-time codes (email, SMS, voice): sent, and a wrong or expired entry
   'challenge.issued', 'challenge.failed',
   // device lifecycle (by the user, an admin or the system); verified: a new browser proved itself for the account
@@ -23,6 +25,8 @@ export const AUDIT_TYPES = [
   'account.profile_changed', 'account.email_changed', 'account.email_verified',
   // "Forgot password?": the person set a new password with an emailed code (and a second factor when the account has one)
   'account.password_reset_self',
+  // "This wasn't me" from a security email: the device blocked, every session ended, a new password required
+  'account.secured',
   // self-service sign-up (signup.enabled): an account made by the person, its address proven by an emailed code
   'account.signed_up',
   // assisted recovery of a lost second factor: asked for (after the password), approved or rejected by an admin, cancelled by the person's link, completed (factors reset)

@@ -118,6 +118,8 @@ export const configSchema = z.object({
     maxRegistrations: z.number().int().min(5).max(1000),
     /** How long the unblock link in a blocked-device email works (its one block only). */
     unblockLinkHours: z.number().int().min(1).max(720),
+    /** How long the "This wasn't me" link of a new-device or unusual sign-in email works (once). */
+    containmentLinkDays: z.number().int().min(1).max(30),
   }),
   limits: z.object({
     /** Failed sign-ins per account (from new devices) and per account+device before the first lock (NIST: at most 100; here 5–10). */
@@ -158,6 +160,23 @@ export const configSchema = z.object({
     emailCountsAsMfa: z.boolean(),
     /** Offer to set up an authenticator app or security key when an account cannot reach the level asked for. */
     offerEnrolment: z.boolean(),
+  }),
+  /** Adaptive sign-in (policy/risk.ts): which signals ask for more, and whether it applies. */
+  risk: z.object({
+    /** enforce: apply the action; observe: decide and record, change nothing; off: nothing. */
+    mode: z.enum(['enforce', 'observe', 'off']),
+    maxSpeedKmh: z.number().int().min(100).max(100000),
+    maxFailuresPerHour: z.number().int().min(1).max(10000),
+    inactiveDays: z.number().int().min(1).max(3650),
+    actions: z.object({
+      newDevice: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+      newCountry: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+      impossibleTravel: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+      failureVelocity: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+      longInactivity: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+    }),
+    /** Signals whose triggering also emails the account. */
+    notify: z.array(z.enum(['new-device', 'new-country', 'impossible-travel', 'failure-velocity', 'long-inactivity'])),
   }),
   webauthn: z.object({
     /** After a password sign-in in a browser that can make one, offer once to create a passkey. */
@@ -209,6 +228,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   DEVICE_MAX_FAILURES: { path: 'devices.maxFailures', kind: 'int' },
   DEVICE_MAX_REGISTRATIONS: { path: 'devices.maxRegistrations', kind: 'int' },
   DEVICE_UNBLOCK_LINK_HOURS: { path: 'devices.unblockLinkHours', kind: 'int' },
+  CONTAINMENT_LINK_DAYS: { path: 'devices.containmentLinkDays', kind: 'int' },
   LOCKOUT_AFTER: { path: 'limits.lockAfter', kind: 'int' },
   LOCKOUT_KNOWN_DEVICE_AFTER: { path: 'limits.knownDeviceLockAfter', kind: 'int' },
   LOCKOUT_IP_AFTER: { path: 'limits.ipLockAfter', kind: 'int' },
@@ -249,6 +269,14 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   SIGNUP_ALLOWED_DOMAINS: { path: 'signup.allowedDomains', kind: 'list' },
   MFA_EMAIL_COUNTS: { path: 'mfa.emailCountsAsMfa', kind: 'bool' },
   MFA_OFFER_ENROLMENT: { path: 'mfa.offerEnrolment', kind: 'bool' },
+  RISK_MODE: { path: 'risk.mode', kind: 'string' },
+  RISK_MAX_SPEED_KMH: { path: 'risk.maxSpeedKmh', kind: 'int' },
+  RISK_MAX_FAILURES_PER_HOUR: { path: 'risk.maxFailuresPerHour', kind: 'int' },
+  RISK_INACTIVE_DAYS: { path: 'risk.inactiveDays', kind: 'int' },
+  RISK_NEW_COUNTRY: { path: 'risk.actions.newCountry', kind: 'string' },
+  RISK_IMPOSSIBLE_TRAVEL: { path: 'risk.actions.impossibleTravel', kind: 'string' },
+  RISK_FAILURE_VELOCITY: { path: 'risk.actions.failureVelocity', kind: 'string' },
+  RISK_LONG_INACTIVITY: { path: 'risk.actions.longInactivity', kind: 'string' },
   PASSKEY_UPGRADE_OFFER: { path: 'webauthn.passkeyUpgradeOffer', kind: 'bool' },
   WEBAUTHN_AAGUID_ALLOWLIST: { path: 'webauthn.aaguidAllowlist', kind: 'list' },
   SMTP_URL: { path: 'notify.smtpUrl', kind: 'string' },

@@ -14,6 +14,8 @@ export interface Location {
 export interface ClientInfo {
   ip?: string;
   location?: Location;
+  /** The location's [latitude, longitude] (geoip-lite): for the risk policy's travel speed, never shown. */
+  ll?: [number, number];
   browser: string;
   os: string;
 }
@@ -33,9 +35,11 @@ export function clientInfo(ip: string, userAgent: string | undefined): ClientInf
   const normalized = normalizeIp(ip);
   const ua = new UAParser((userAgent ?? '').slice(0, 512)).getResult();
   const location = locate(normalized);
+  const ll = location && normalized ? geoip.lookup(normalized)?.ll : undefined;
   return {
     ...(normalized ? { ip: normalized } : {}),
     ...(location ? { location } : {}),
+    ...(ll && ll.length === 2 && (ll[0] !== 0 || ll[1] !== 0) ? { ll: [ll[0], ll[1]] as [number, number] } : {}),
     browser: [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || 'Unknown browser',
     os: [ua.os.name, ua.os.version].filter(Boolean).join(' ') || 'unknown system',
   };

@@ -18,6 +18,8 @@ export interface SignInEvent {
   result: SignInResult;
   ip?: string;
   location?: ClientInfo['location'];
+  /** [latitude, longitude] of the location (the risk policy's travel speed). */
+  ll?: [number, number];
   browser?: string;
   os?: string;
   deviceId?: string;
@@ -25,6 +27,8 @@ export interface SignInEvent {
   factors: string[];
   /** The application signed in to (its name then), on a success. */
   application?: string;
+  /** What the risk policy asked for and why ("Asked for a code: first sign-in from Brazil"). */
+  risk?: string;
 }
 
 export type SignInEvents = ReturnType<typeof createSignInEvents>;
@@ -50,6 +54,8 @@ export interface Attempt {
   decoy?: string;
   /** The application signed in to (its name), on a success. */
   application?: string;
+  /** The risk policy's summary for this sign-in (policy/risk.ts riskSummary). */
+  risk?: string;
 }
 
 export function createSignInEvents(history: EventHistory, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, audit: AuditSink = NO_AUDIT) {
@@ -60,11 +66,12 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
       id: `${clock().getTime().toString(36).padStart(9, '0')}-${randomBytes(6).toString('base64url')}`,
       ...(event.accountId ? { accountId: event.accountId } : {}),
       at: clock(), result: event.result,
-      ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}),
+      ...(client.ip ? { ip: client.ip } : {}), ...(client.location ? { location: client.location } : {}), ...(client.ll ? { ll: client.ll } : {}),
       browser: client.browser, os: client.os,
       ...(event.deviceId ? { deviceId: event.deviceId } : {}),
       factors: event.factors ?? [],
       ...(event.application ? { application: event.application.slice(0, 200) } : {}),
+      ...(event.risk ? { risk: event.risk.slice(0, 1000) } : {}),
     };
   }
 
@@ -80,6 +87,7 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
       details: {
         result: entry.result, factors: entry.factors, deviceId: entry.deviceId ?? null,
         browser: entry.browser ?? null, os: entry.os ?? null, ...(entry.location ? { location: describeLocation(entry.location) } : {}),
+        ...(entry.risk ? { risk: entry.risk } : {}),
       },
     };
   }

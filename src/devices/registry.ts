@@ -366,6 +366,14 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       });
     },
 
+    /** ACTIVE → BLOCKED by a person or an admin (not by failures); false when it was not active (blocked or removed already). */
+    async block(id: string, by: Actor, why: string, who?: Who): Promise<boolean> {
+      const device = await byId(id);
+      if (!device || !(await move(id, 'ACTIVE', 'BLOCKED', by, why, {}, { expiresAt: '', trustedUntil: '' }, who))) return false;
+      report('device.blocked', device, by, who, { from: 'ACTIVE', to: 'BLOCKED', why });
+      return true;
+    },
+
     /** REMOVED is final: the browser is a new device for the account from then on. */
     async remove(id: string, by: Actor, why: string, who?: Who): Promise<Device> {
       return refusedToo('device.removed', id, by, who, async () => {

@@ -22,6 +22,8 @@ import type { Config } from '../config/schema.ts';
 import type { PasswordResetDeps } from './forgot-password.ts';
 import type { SignUpDeps } from './sign-up.ts';
 import type { AssistedRecovery } from '../recovery/service.ts';
+import type { SignInHistory } from '../sessions/history.ts';
+import type { TrustedIps } from '../trusted-ips/store.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -50,7 +52,11 @@ export interface InteractionDeps {
   /** Passkeys: sign-in with one (passkey-sign-in.ts) and the offer to create one (passkey-upgrade.ts). */
   webauthn: WebAuthnStore;
   /** The settings the passkey pages read (the offer, the re-authentication window). */
-  config: Pick<Config, 'webauthn' | 'account' | 'issuer'>;
+  config: Pick<Config, 'webauthn' | 'account' | 'issuer' | 'risk'>;
+  /** The adaptive sign-in's one read: the risk digest kept in the account's history head. */
+  history: Pick<SignInHistory, 'riskOf'>;
+  /** Whether the client address is a trusted one (reported with a risk decision, never lowering it). */
+  trustedIps: Pick<TrustedIps, 'skipsFor'>;
   /** "Forgot password?" (forgot-password.ts): its code, the new password's rules, ending the account's sessions. */
   passwordReset: PasswordResetDeps;
   /** Self-service sign-up (signup.enabled): unset when it is off, and then its pages do not exist. */

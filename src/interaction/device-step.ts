@@ -3,6 +3,7 @@
 // (only with a verified mobile number; shown disabled otherwise), before the session exists. A
 // "Trust this device" box makes it a trusted device too. The code is an ordinary email or SMS
 // proof: amr says so, and it counts as the routine factor when that is the same method.
+import { riskSentence } from '../policy/risk.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
@@ -51,6 +52,7 @@ export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: D
   const { name } = await clientOf(deps, d);
   ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/device', {
+    riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentence(flow.risk) : undefined,
     title: 'New device', uid: d.uid, clientName: name, csrf: ctx.state._csrf, method: chosen.id, prompt, options, error: opts.error,
     trustDays: deps.deviceSettings.trustDays, atTrustLimit: await trustLimitReached(deps, flow.accountId), maxTrusted: deps.deviceSettings.maxTrusted,
     deviceName: deviceLabel(clientOfRequest(ctx)),

@@ -15,6 +15,7 @@ import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
 import type { InteractionDeps } from './context.ts';
 import { triesLeft } from '../policy/trust.ts';
+import { riskSummary, type RiskAssessment } from '../policy/risk.ts';
 
 /** An id no account has (an email without an account reads as much as one with). */
 const NO_ACCOUNT = 'no-such-account';
@@ -157,14 +158,14 @@ export async function deviceVerified(ctx: Context, deps: InteractionDeps, accoun
   const now = deps.stepUp.clock();
   knownDevices(ctx).set(accountId, { ...device, verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) });
   await recordAttempt(ctx, deps, 'new_device', accountId, device);
-  deps.notices.newDevice(accountId, clientOfRequest(ctx));
+  deps.notices.newDevice(accountId, clientOfRequest(ctx), device.id);
 }
 
 /**
  * A completed sign-in: where the device was used (one write), and the attempt (one record). A
  * device never verified (verification off for the account) is known from now on and announced.
  */
-export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[], application?: string): Promise<Device> {
+export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[], application?: string, risk?: RiskAssessment): Promise<Device> {
   const device = await deviceFor(ctx, deps, accountId);
   const made = ctx.state.deviceMadeSignedIn === device.id;
   const verified = made || !device.verifiedAt;
@@ -172,9 +173,9 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   const client = clientOfRequest(ctx);
   await deps.events.record([
     ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
-    { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}) },
+    { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}), ...(risk && riskSummary(risk) ? { risk: riskSummary(risk)! } : {}) },
   ]);
-  if (verified) deps.notices.newDevice(accountId, client);
+  if (verified) deps.notices.newDevice(accountId, client, device.id);
   await cancelDeletion(ctx, deps, accountId);
   return device;
 }

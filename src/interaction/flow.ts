@@ -8,6 +8,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { countUp } from '../db/edit.ts';
 import type { Decision, Proof } from '../policy/sign-in.ts';
+import type { RiskAssessment } from '../policy/risk.ts';
 import type { AwaitingConsent } from './consent.ts';
 import type { PasswordReset } from './forgot-password.ts';
 
@@ -43,6 +44,8 @@ export interface Flow {
   /** "Forgot password?" in this interaction, before the sign-in names its account (forgot-password.ts). */
   reset?: PasswordReset;
   ended: Ending[];
+  /** What the risk policy found at the sign-in's first proof (policy/risk.ts): applied to every later decision. */
+  risk?: RiskAssessment;
 }
 
 export type RecoveryCodesStage = 'shown' | 'continued';
@@ -61,6 +64,7 @@ interface FlowDoc {
   passkeyOffer?: PasskeyOfferStage;
   reset?: PasswordReset;
   ended: Ending[];
+  risk?: RiskAssessment;
   expiresAt: Date;
 }
 
@@ -69,7 +73,7 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, expiresAt: { type: Date, required: true },
+    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, risk: Schema.Types.Mixed, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
@@ -77,6 +81,7 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
     uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
     ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}),
     ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ...(doc.passkeyOffer ? { passkeyOffer: doc.passkeyOffer } : {}), ...(doc.reset ? { reset: doc.reset } : {}), ended: doc.ended ?? [],
+    ...(doc.risk ? { risk: doc.risk } : {}),
   });
 
   /** Inserts the flow; false when another request created it first. */
@@ -105,11 +110,11 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * belongs to it, with what was proven and the step decided next. A flow that named another
      * account (a second password on the same page) starts over for this one.
      */
-    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage }): Promise<void> {
-      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), pinFailures: 0, expiresAt: expiry() };
+    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage; risk?: RiskAssessment }): Promise<void> {
+      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), ...(fields.risk ? { risk: fields.risk } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
       // what the earlier start had reached (a consent waiting, recovery codes shown, a passkey offer) is not this one's
-      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }) } });
+      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }), ...(fields.risk ? {} : { risk: '' }) } });
     },
 
     /**

@@ -1,6 +1,7 @@
 // The second-factor step of a sign-in: the page offers every factor that can satisfy the step
 // (unavailable ones shown disabled, with the reason), runs the chosen one, and hands every success
 // back to the sign-in flow. Factors are reached only through the registry's one interface.
+import { riskSentence } from '../policy/risk.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
@@ -38,6 +39,8 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
     title: 'Verify it is you', uid: d.uid, clientName: name, csrf: ctx.state._csrf,
     method: chosen.id, label: chosen.label, prompt, options, error: opts.error,
     reason: step.reason,
+    // the risk policy raised this sign-in (enforce): the one plain sentence why
+    riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentence(flow.risk) : undefined,
     // the new-device code came first: say why it does not finish this step
     emailedFirst: step.reason === 'level' && flow.proofs.some((p) => p.factor === 'email'),
   });

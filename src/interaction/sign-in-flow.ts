@@ -3,14 +3,16 @@
 // record the proof and the next step in the flow record (the interaction page shows it), or send
 // the relying party unmet_authentication_requirements.
 import type { Context } from 'koa';
-import { decideSignIn, type Decision, type Proof, type Step } from '../policy/sign-in.ts';
+import { decideSignIn, type Decision, type Proof, type SignInFacts, type Step } from '../policy/sign-in.ts';
+import type { RiskAssessment } from '../policy/risk.ts';
+import { assessSignIn } from './risk-signals.ts';
 import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
 import { consentToAsk, type AwaitingConsent } from './consent.ts';
 import { ADMIN_CLIENT, ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
-import { deviceFor, registrationOf, signInCompleted } from './device.ts';
+import { clientOfRequest, deviceFor, registrationOf, signInCompleted } from './device.ts';
 import { passkeyOfferDue } from './passkey-offer.ts';
 
 /** The page a decided next step is shown on: one renderer per kind. */
@@ -38,20 +40,25 @@ export function factorStep(next: Decision | undefined): Extract<Step, { kind: 's
   return step.kind === 'second-factor' ? step : undefined;
 }
 
-async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[]): Promise<Decision> {
+/** What the risk policy makes the decision require (under enforce; observe and off raise nothing). */
+function raisedBy(risk: RiskAssessment | undefined): SignInFacts['riskRequires'] {
+  return risk?.applied === 'second-factor' || risk?.applied === 'phishing-resistant' ? risk.applied : undefined;
+}
+
+async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], risk?: RiskAssessment): Promise<Decision> {
   const { client } = await clientOf(deps, d);
   const request = requestFacts(d.params, client as unknown as Record<string, unknown>);
   const device = await registrationOf(ctx, deps, accountId);
   const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(device ? { device } : {}) };
   // the interaction's own proofs are fresh: prompt=login already voided the session's
-  return decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where));
+  return decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where, raisedBy(risk)));
 }
 
 /**
  * Acts on a decision: finish the login, show the next step, or refuse. A decision that starts
  * with the password (a step-up that must see it again) is left to the sign-in form: 'password'.
  */
-async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent, offer?: 'shown') => Promise<unknown>, offerPasskey = false): Promise<'password' | undefined> {
+async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent, offer?: 'shown') => Promise<unknown>, offerPasskey = false, risk?: RiskAssessment): Promise<'password' | undefined> {
   if (decision.outcome === 'done' && offerPasskey) {
     // signed in with the password in a browser that can make a passkey: the offer comes first (passkey-upgrade.ts)
     await record(decision, undefined, 'shown');
@@ -63,12 +70,12 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
     const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     const asked = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
     if (!asked) {
-      await completeSignIn(ctx, deps, d, login);
+      await completeSignIn(ctx, deps, d, login, risk);
       return undefined;
     }
     // signed in (the browser is known from now on); the relying party waits for the person's
     // consent, the last step, on this interaction's page
-    const device = await signInCompleted(ctx, deps, accountId, decision.amr, (await clientOf(deps, d)).name);
+    const device = await signInCompleted(ctx, deps, accountId, decision.amr, (await clientOf(deps, d)).name, risk);
     await record(decision, { login: { ...login, deviceId: device.id }, asked });
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}`);
@@ -89,9 +96,9 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
 }
 
 /** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
-async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult): Promise<void> {
+async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment): Promise<void> {
   await claimEnd(ctx, deps, 'login');
-  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name);
+  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name, risk);
   await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
 }
 
@@ -120,15 +127,24 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
   const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
   const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
   const proven = [...earlier, ...proofs];
-  const decision = await decide(ctx, deps, d, accountId, proven);
+  // the sign-in's first proof (the password, a passkey): the risk policy looks at its situation once
+  const risk = proofs.length ? await assessSignIn(ctx, deps, accountId) : undefined;
+  if (risk?.applied === 'refuse') {
+    await finish(ctx, deps, 'login', { error: 'access_denied', error_description: 'the sign-in was refused by the identity provider\'s risk policy' });
+    return undefined;
+  }
+  const decision = await decide(ctx, deps, d, accountId, proven, risk);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, accountId, proofs);
   // a browser that proved the password becomes a registration (in the state this decision leaves it;
   // behind a passkey offer the sign-in completes after the answer, which marks it signed in then)
   if (proofs.length && (decision.outcome === 'done' || decision.outcome === 'steps' || decision.outcome === 'enrol')) {
-    await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done' && !offer);
+    const device = await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done' && !offer);
+    // a signal marked for notice (risk.notify; impossible travel by default) tells the account now,
+    // whether or not the next step is passed (observe mode sends nothing)
+    if (risk?.notify && risk.mode === 'enforce') deps.notices.unusualSignIn(accountId, clientOfRequest(ctx), risk.reasons.map((r) => r.text), device.id);
   }
   return act(ctx, deps, d, accountId, proven, decision,
-    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) }), offer);
+    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}), ...(risk ? { risk } : {}) }), offer, risk);
 }
 
 /**
@@ -151,9 +167,9 @@ export async function recordProof(deps: InteractionDeps, d: Details, flow: Flow 
 /** Asks the decision once from the proofs the flow has recorded, then finish, go to the next step, or refuse. */
 export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }): Promise<void> {
   const proven = [...flow.sessionProofs, ...flow.proofs];
-  const decision = await decide(ctx, deps, d, flow.accountId, proven);
+  const decision = await decide(ctx, deps, d, flow.accountId, proven, flow.risk);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, flow.accountId, flow.proofs, flow.passkeyOffer);
-  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer) === 'password') {
+  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer, flow.risk) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
   }
 }

@@ -1,12 +1,16 @@
 // Notices about devices: a new-device sign-in (to the account and to its organisation's admins)
-// and a blocked device (to the account, with the link that unblocks it: devices/unblock-links.ts).
+// and a blocked device (to the account, with the link that unblocks it: devices/unblock-links.ts);
+// an unusual sign-in (new country, impossible travel: the risk rules' reasons); and an account the
+// person secured with "This wasn't me" (devices/containment.ts: to the account and the admins).
+// The new-device and unusual-sign-in emails carry "This was me" and "This wasn't me" links.
 // They are sent in the background: sending never delays or fails a sign-in. A failed delivery is
 // retried (3 attempts, backing off) and then logged.
 import type { AccountStore } from '../accounts/store.ts';
 import type { Organisations } from '../orgs/store.ts';
 import type { ClientInfo } from '../devices/client-info.ts';
 import { describeLocation } from '../devices/client-info.ts';
-import type { CodeMessages, Whereabouts } from './messages.ts';
+import type { CodeMessages, ReactionLinks, Whereabouts } from './messages.ts';
+import type { AccountView } from '../accounts/store.ts';
 import type { Email, Transports } from './transports.ts';
 
 export interface NoticeDeps {
@@ -20,6 +24,8 @@ export interface NoticeDeps {
   retryDelayMs?: (attempt: number) => number;
   /** The unblock link for the account's blocked registration (the named one, else the newest block). */
   unblockLink?: (accountId: string, deviceId: string) => Promise<{ link: string; hours: number } | undefined>;
+  /** The "This wasn't me" link for an email about the account's registration `deviceId` (devices/containment.ts). */
+  containmentLinks?: (accountId: string, deviceId: string) => ReactionLinks;
 }
 
 export type DeviceNotices = ReturnType<typeof createDeviceNotices>;
@@ -61,21 +67,56 @@ export function createDeviceNotices(deps: NoticeDeps) {
     at: deps.clock(), ...(seen.ip ? { ip: seen.ip } : {}), where: describeLocation(seen.location), browser: seen.browser, os: seen.os,
   });
 
+  /** Sends `build(admin's email, about)` to every admin of the account's organisation but the account itself. */
+  async function toAdmins(account: AccountView, what: string, build: (to: string, about: { member: string; organisation: string }) => Promise<Email>): Promise<Promise<void>[]> {
+    const organisation = await deps.organisations.memberOf(account);
+    const sends: Promise<void>[] = [];
+    for (const adminId of organisation?.admins ?? []) {
+      if (adminId === account.id) continue;
+      const admin = await deps.accounts.findById(adminId);
+      if (!admin || admin.disabled) continue;
+      sends.push(deliver(() => build(admin.email, { member: account.email, organisation: organisation!.name }), `${what} about ${account.id} to admin ${admin.id}`));
+    }
+    return sends;
+  }
+
   return {
-    /** A first sign-in from a new device: the account, and every admin of its organisation. */
-    newDevice(accountId: string, seen: ClientInfo): void {
+    /**
+     * A first sign-in from a new device: the account (with "This was me" / "This wasn't me" links
+     * when the registration `deviceId` is named), and every admin of its organisation.
+     */
+    newDevice(accountId: string, seen: ClientInfo, deviceId: string): void {
       background((async () => {
         const account = await deps.accounts.findById(accountId);
         if (!account) return;
         const at = whereabouts(seen);
-        const sends = [deliver(() => deps.messages.newDevice(account.email, at), `new-device notice to ${account.id}`)];
-        const organisation = await deps.organisations.memberOf(account);
-        for (const adminId of organisation?.admins ?? []) {
-          if (adminId === account.id) continue;
-          const admin = await deps.accounts.findById(adminId);
-          if (!admin || admin.disabled) continue;
-          sends.push(deliver(() => deps.messages.newDevice(admin.email, at, { member: account.email, organisation: organisation!.name }), `new-device notice about ${account.id} to admin ${admin.id}`));
-        }
+        const links = deviceId ? deps.containmentLinks?.(accountId, deviceId) : undefined;
+        const sends = [deliver(() => deps.messages.newDevice(account.email, at, undefined, links), `new-device notice to ${account.id}`)];
+        sends.push(...(await toAdmins(account, 'new-device notice', (to, about) => deps.messages.newDevice(to, at, about))));
+        await Promise.all(sends);
+      })());
+    },
+
+    /**
+     * A sign-in that looked unusual (`reasons`: plain sentences from the risk rules, e.g. a new
+     * country, impossible travel) from the account's registration `deviceId`: the account, with
+     * the same two links as the new-device email.
+     */
+    unusualSignIn(accountId: string, seen: ClientInfo, reasons: string[], deviceId: string): void {
+      background((async () => {
+        const account = await deps.accounts.findById(accountId);
+        if (!account) return;
+        const links = deps.containmentLinks?.(accountId, deviceId);
+        await deliver(() => deps.messages.unusualSignIn(account.email, whereabouts(seen), reasons, links), `unusual sign-in notice to ${account.id}`);
+      })());
+    },
+
+    /** The person secured the account ("This wasn't me"): a summary to them, a notice to the organisation's admins. */
+    accountSecured(account: AccountView, device: string, seen: ClientInfo): void {
+      background((async () => {
+        const at = whereabouts(seen);
+        const sends = [deliver(() => deps.messages.accountSecured(account.email, device, at), `account-secured summary to ${account.id}`)];
+        sends.push(...(await toAdmins(account, 'account-secured notice', (to, about) => deps.messages.accountSecured(to, device, at, about))));
         await Promise.all(sends);
       })());
     },

@@ -14,6 +14,13 @@ async function render(name: string, data: Record<string, unknown>): Promise<{ te
   return { html, text };
 }
 
+/** The two answers a sign-in notice offers: "This was me" (the devices page) and "This wasn't me" (secure the account, valid `days`). */
+export interface ReactionLinks {
+  wasMe: string;
+  notMe: string;
+  days: number;
+}
+
 /** Where a sign-in came from, as the notices show it. */
 export interface Whereabouts {
   at: Date;
@@ -31,7 +38,11 @@ export interface CodeMessages {
   smsCode(code: string, minutes?: number, purpose?: CodePurpose): string;
   voiceCode(code: string): string;
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
-  newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
+  newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }, links?: ReactionLinks): Promise<Email>;
+  /** A sign-in that looked unusual, with why (plain sentences), to the account. */
+  unusualSignIn(to: string, seen: Whereabouts, reasons: string[], links?: ReactionLinks): Promise<Email>;
+  /** "This wasn't me" was confirmed: a summary to the account (member unset) or a notice to an organisation admin. */
+  accountSecured(to: string, device: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
   /** `unblock`: the link that lets the person unblock it themselves (password and an emailed code), valid `hours`. */
   deviceBlocked(to: string, seen: Whereabouts, failures: number, unblock?: { link: string; hours: number }): Promise<Email>;
   /** Sign-ins from new devices are paused after too many wrong passwords (once per lockout). */
@@ -85,9 +96,16 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): C
       return { to, subject: `A ${productName} recovery code was used`, ...(await render('recovery-code-used', { productName, left })) };
     },
     smsCode: (code, minutes = lifetimeMinutes, purpose = 'sign-in') => `${code} is your ${productName} ${ACTIONS[purpose].subject}. It expires in ${minutes} minutes. Do not share it.`,
-    async newDevice(to, seen, about) {
+    async newDevice(to, seen, about, links) {
       const subject = about ? `${about.member} signed in from a new device` : `New sign-in to your ${productName} account`;
-      return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation })) };
+      return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation, links })) };
+    },
+    async unusualSignIn(to, seen, reasons, links) {
+      return { to, subject: `Unusual sign-in to your ${productName} account`, ...(await render('unusual-sign-in', { productName, ...place(seen), reasons, links })) };
+    },
+    async accountSecured(to, device, seen, about) {
+      const subject = about ? `${about.member} secured their account after a sign-in that was not them` : `Your ${productName} account was secured`;
+      return { to, subject, ...(await render('account-secured', { productName, device, ...place(seen), member: about?.member, organisation: about?.organisation })) };
     },
     async deviceBlocked(to, seen, failures, unblock) {
       return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen), unblock })) };

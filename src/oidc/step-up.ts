@@ -92,11 +92,11 @@ export function requestFacts(params: Record<string, unknown>, client: Record<str
 }
 
 /** The decision's facts for one account, its proofs and one request. */
-export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts, where: Where): Promise<SignInFacts> {
+export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proof[], request: RequestFacts, where: Where, riskRequires?: SignInFacts['riskRequires']): Promise<SignInFacts> {
   const { clientMinimumAcr, ...rest } = request;
-  // only a level above the password needs to know which factors the account can use
+  // only a level above the password (or a step the risk policy raised) needs to know which factors the account can use
   const aboveP = (v: string) => v !== ACR.password;
-  const asksMore = rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
+  const asksMore = !!riskRequires || rest.acrValues.some(aboveP) || rest.essentialAcr.some(aboveP) || (!!clientMinimumAcr && aboveP(clientMinimumAcr));
   const { available, routine, deviceVerification, pinAfterSignIn = false } = await deps.factorsOf(accountId, asksMore);
   const newDeviceCheck = where.signingIn && deviceVerification;
   const trust = routine || newDeviceCheck || pinAfterSignIn
@@ -114,6 +114,7 @@ export async function factsFor(deps: StepUpDeps, accountId: string, proven: Proo
     newDevice: trust.newDevice,
     offerEnrolment: deps.offerEnrolment,
     pinAfterSignIn: pinAfterSignIn && !trust.pinSkipped,
+    ...(riskRequires ? { riskRequires } : {}),
   };
 }
 

@@ -51,12 +51,17 @@ export interface SignInFacts {
    * sign-in"), and no trusted IP entry skips it. Optional: false when absent.
    */
   pinAfterSignIn?: boolean;
+  /**
+   * What the risk policy (risk.ts) raised this sign-in to: any second factor the account can use,
+   * or the phishing-resistant level. No trust signal skips it. Optional: nothing raised when absent.
+   */
+  riskRequires?: 'second-factor' | 'phishing-resistant';
 }
 
 export type Step =
   | { kind: 'password' }
   | { kind: 'new-device' }
-  | { kind: 'second-factor'; options: SecondFactor[]; reason: 'level' | 'routine' }
+  | { kind: 'second-factor'; options: SecondFactor[]; reason: 'level' | 'routine' | 'risk' }
   | { kind: 'phishing-resistant' }
   | { kind: 'pin' };
 
@@ -131,7 +136,11 @@ export function decideSignIn(facts: SignInFacts): Decision {
 
   const required = requiredLevel(facts, (acr) => canReach(acr) || canEnrolFor(acr));
   if ('unmet' in required) return { outcome: 'unmet', reason: required.unmet };
-  const target = required.acr;
+  // the risk policy only raises: to phr, or (an account without any second factor) to mfa, whose
+  // enrolment and unmet rules then apply
+  const riskFloor = facts.riskRequires === 'phishing-resistant' ? ACR.phr
+    : facts.riskRequires === 'second-factor' && !facts.available.length ? ACR.mfa : undefined;
+  const target = riskFloor && acrRank(riskFloor) > acrRank(required.acr) ? riskFloor : required.acr;
   // who is signing in, and from which browser: the password, then a new browser's code, before
   // anything else, an enrolment too (an emailed new-device code is then the enrolment's own code:
   // one emailed code per sign-in, never counted as the factor set up)
@@ -159,6 +168,11 @@ export function decideSignIn(facts: SignInFacts): Decision {
   if (routine && !facts.routineSkipped && !fresh.some((p) => p.factor === routine || p.factor === 'recovery')) {
     const covered = steps.some((s) => s.kind === 'second-factor' || s.kind === 'phishing-resistant');
     if (!covered) steps.push({ kind: 'second-factor', options: [routine, ...(facts.available.includes('recovery') && routine !== 'recovery' ? ['recovery' as const] : [])], reason: 'routine' });
+  }
+  // the risk policy's second factor: any the account can use (a new browser's code is one), never skipped by trust
+  if (facts.riskRequires === 'second-factor' && facts.available.length && !fresh.some((p) => p.factor !== 'password' && p.factor !== 'pin')) {
+    const covered = steps.some((s) => s.kind === 'new-device' || s.kind === 'second-factor' || s.kind === 'phishing-resistant');
+    if (!covered) steps.push({ kind: 'second-factor', options: facts.available, reason: 'risk' });
   }
   // the person's own rule: the PIN last, once per sign-in (amr gains pin; it never raises the level)
   if (facts.pinAfterSignIn && !fresh.some((p) => p.factor === 'pin')) steps.push({ kind: 'pin' });

@@ -5,6 +5,7 @@
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { SignInEvent } from '../devices/events.ts';
+import type { RiskHistory } from '../policy/risk.ts';
 
 export const HISTORY_PAGE = 20;
 
@@ -12,6 +13,38 @@ interface HeadDoc {
   _id: string;
   latest: number;
   size: number;
+  /** What the risk policy needs from the history, kept with each append (one read at sign-in). */
+  risk?: RiskDigest;
+}
+
+/** The account's successful sign-in countries, its latest success and its recent failures (bounded). */
+interface RiskDigest {
+  countries: { country: string; at: Date }[];
+  last?: { at: Date; country?: string; city?: string; ll?: [number, number] };
+  failures: Date[];
+}
+
+const DIGEST_COUNTRIES = 30;
+const DIGEST_FAILURES = 100;
+const HOUR_MS = 3_600_000;
+
+/** The digest after some entries (oldest first): their successes and failures folded in. */
+function digestWith(digest: RiskDigest | undefined, entries: SignInEvent[]): RiskDigest {
+  let countries = digest?.countries ?? [];
+  let last = digest?.last;
+  let failures = digest?.failures ?? [];
+  for (const e of entries) {
+    if (e.result === 'success') {
+      const country = e.location?.country;
+      if (country) countries = [...countries.filter((c) => c.country !== country), { country, at: e.at }].slice(-DIGEST_COUNTRIES);
+      last = { at: e.at, ...(country ? { country } : {}), ...(e.location?.city ? { city: e.location.city } : {}), ...(e.ll ? { ll: e.ll } : {}) };
+    } else if (e.result === 'wrong_password' || e.result === 'wrong_code') {
+      failures = [...failures, e.at];
+    }
+  }
+  const newest = entries.at(-1)?.at;
+  if (newest) failures = failures.filter((at) => new Date(at).getTime() > new Date(newest).getTime() - HOUR_MS).slice(-DIGEST_FAILURES);
+  return { countries, ...(last ? { last } : {}), failures };
 }
 
 interface BucketDoc {
@@ -23,7 +56,7 @@ export type SignInHistory = ReturnType<typeof createSignInHistory>;
 
 export function createSignInHistory(db: Database, options: { keepEntries: number }) {
   const Heads = db.model<HeadDoc>('SignInHistoryHead', new Schema<HeadDoc>(
-    { _id: String, latest: Number, size: Number },
+    { _id: String, latest: Number, size: Number, risk: Schema.Types.Mixed },
     { collection: 'sign_in_history_heads', versionKey: false },
   ));
   const Buckets = db.model<BucketDoc>('SignInHistoryBucket', new Schema<BucketDoc>(
@@ -52,9 +85,20 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
         if (here.length) await Buckets.updateOne({ _id: bucketId(accountId, head.latest) }, { $push: { entries: { $each: here } } }, { upsert: true });
         const latest = next.length ? head.latest + 1 : head.latest;
         if (next.length) await Buckets.updateOne({ _id: bucketId(accountId, latest) }, { $push: { entries: { $each: next } } }, { upsert: true });
-        await Heads.replaceOne({ _id: accountId }, { latest, size: next.length ? next.length : head.size + here.length }, { upsert: true });
+        await Heads.replaceOne({ _id: accountId }, { latest, size: next.length ? next.length : head.size + here.length, risk: digestWith(head.risk, entries) }, { upsert: true });
         if (next.length && latest >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, latest - keepBuckets) });
       });
+    },
+
+    /** What the risk policy reads of the account's history (one read of its head), at `now`. */
+    async riskOf(accountId: string, now: Date): Promise<RiskHistory> {
+      const digest = (await Heads.findById(accountId).lean<HeadDoc>())?.risk;
+      const last = digest?.last;
+      return {
+        countries: (digest?.countries ?? []).map((c) => c.country),
+        ...(last ? { last: { at: Math.floor(new Date(last.at).getTime() / 1000), ...(last.country ? { country: last.country } : {}), ...(last.city ? { city: last.city } : {}), ...(last.ll ? { ll: last.ll } : {}) } } : {}),
+        failuresLastHour: (digest?.failures ?? []).filter((at) => new Date(at).getTime() > now.getTime() - HOUR_MS).length,
+      };
     },
 
     /** One page (0 = newest) of the account's attempts, newest first, and whether older ones exist. */

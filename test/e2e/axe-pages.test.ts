@@ -65,6 +65,16 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     assert.match(unblocked.body, /<h1>The device is unblocked<\/h1>/);
     pages.push(['unblock, done', unblocked.body]);
 
+    // "This wasn't me" from a new-device email: the confirmation page, the done page, a used link
+    const [ownDevice] = await t.services.devices.listFor(owner.id);
+    const containment = t.services.containment.linkFor(owner.id, ownDevice!.id);
+    const secure = await blocked.visit(containment);
+    pages.push(['this was not me, confirm', secure.body]);
+    const secured = await blocked.submit(secure, /\/account\/not-me$/);
+    assert.match(secured.body, /<h1>Your account is secured<\/h1>/);
+    pages.push(['this was not me, done', secured.body]);
+    pages.push(['this was not me, used', (await blocked.visit(containment)).body]);
+
     // an authenticator app set up during a sign-in: its recovery codes, then the page a reload shows
     const enrolling = await createUser(t);
     const setup = new UserAgent();

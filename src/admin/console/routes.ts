@@ -65,7 +65,7 @@ export function adminConsoleRouter(deps: AdminConsoleDeps): Router {
   });
 
   clientRoutes(router, gate, admin, confirm);
-  userRoutes(router, gate, admin, confirm, deps.recoveries);
+  userRoutes(router, gate, admin, confirm, deps.recoveries, deps.history);
   recoveryRoutes(router, gate, admin, deps.recoveries, deps.history, confirm, deps.reauth.clock);
   organisationRoutes(router, gate, admin, deps.accounts, confirm);
   auditRoutes(router, gate, admin, deps.accounts, deps.reauth.clock);

@@ -13,6 +13,8 @@ import { FormReader, sentence, badRequest, done, idParam, queryText } from './fo
 import { show, type Confirmation, type confirmations } from './pages.ts';
 import type { AssistedRecovery } from '../../recovery/service.ts';
 import { recoveryView } from './recoveries.ts';
+import type { SignInHistory } from '../../sessions/history.ts';
+import { describeLocation } from '../../devices/client-info.ts';
 
 const PAGE_SIZE = 25;
 const ROLES: readonly Role[] = ['user', 'admin'];
@@ -32,10 +34,12 @@ const USER_ACTIONS: Record<UserAction, { label: string; destructive: boolean; qu
 
 const deviceName = (d: Device) => d.name || [d.browser, d.os].filter(Boolean).join(' on ') || 'Unnamed device';
 
-export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>, recoveries: AssistedRecovery): void {
+export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>, recoveries: AssistedRecovery, history: Pick<SignInHistory, 'page'>): void {
   async function userPage(ctx: Context, user: AdminUser, message: { errors?: string[] } = {}) {
-    const [devices, organisations, recovery] = await Promise.all([admin.users.devices(user.id), admin.organisations.list(), recoveries.get(user.id)]);
+    const [devices, organisations, recovery, signIns] = await Promise.all([admin.users.devices(user.id), admin.organisations.list(), recoveries.get(user.id), history.page(user.id, 0)]);
     await show(ctx, 'user', {
+      // the latest attempts, with what the adaptive sign-in asked for and why
+      signIns: signIns.entries.map((e) => ({ when: e.at, result: e.result.replace(/_/g, ' '), ip: e.ip ?? '—', where: describeLocation(e.location), factors: e.factors.join(', '), ...(e.risk ? { risk: e.risk } : {}) })),
       title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS, recovery: recovery ? recoveryView(recovery, recoveries.now()) : undefined,
       organisation: organisations.find((o) => o.id === user.organisationId && o.members.includes(user.id)), errors: message.errors ?? [],
     });
