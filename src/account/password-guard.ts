@@ -39,14 +39,8 @@ export function createPasswordGuard(deps: PasswordGuardDeps) {
       if (!typed) return false;
       const ip = normalizeIp(ctx.ip) ?? ctx.ip;
       const party = { email: normalizeEmail(account.email), browserId: (ctx.state.browserId as string | undefined) ?? `session:${sessionUid}`, ip, knownDevice: true };
-      const { locked, succeeded } = await deps.limits.signInState(party);
-      const right = (await deps.accounts.authenticate(account.email, typed)) !== undefined;
-      if (right && !locked) {
-        await succeeded();
-        return true;
-      }
-      if (locked) await deps.limits.signInRefused(party);
-      else await deps.limits.signInFailed(party);
+      const { right, locked } = await deps.limits.passwordAttempt(party, async () => (await deps.accounts.authenticate(account.email, typed)) !== undefined);
+      if (right) return true;
       const failures = await deps.sessions.reauthFailed(sessionUid);
       deps.audit.record({
         type: 'session.reauth_failed', outcome: 'failure', actor: { type: 'user', id: account.id, label: account.email },

@@ -98,15 +98,9 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
     const { account } = link;
     const ip = normalizeIp(ctx.ip) ?? ctx.ip;
     const party = { email: normalizeEmail(account.email), browserId: browser(ctx) || `unblock:${link.device.id}`, ip, knownDevice: false };
-    const { locked, succeeded } = await deps.limits.signInState(party);
-    // the password work is done either way: a locked attempt takes as long as any other
-    const right = (await deps.accounts.authenticate(account.email, typed)) !== undefined;
-    if (right && !locked) {
-      await succeeded();
-      return true;
-    }
-    if (locked) await deps.limits.signInRefused(party);
-    else if (await deps.limits.signInFailed(party)) {
+    const { right, locked, lockout } = await deps.limits.passwordAttempt(party, async () => (await deps.accounts.authenticate(account.email, typed)) !== undefined);
+    if (right) return true;
+    if (lockout) {
       const info = clientInfo(ctx.ip, ctx.get('user-agent'));
       deps.limits.lockedOut(account.email, { at: deps.clock(), ...(info.ip ? { ip: info.ip } : {}), where: describeLocation(info.location), browser: info.browser, os: info.os });
     }

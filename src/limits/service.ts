@@ -170,7 +170,7 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     ];
   }
 
-  return {
+  const limits = {
     settings,
     /**
      * Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong
@@ -196,6 +196,25 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     /** An attempt refused while locked: recorded per dimension without counting toward any lock. */
     async signInRefused(p: SignInParty): Promise<void> {
       for (const d of signInDimensions(p)) await refusals.consume(d.key);
+    },
+    /**
+     * A password typed outside the sign-in form (re-authentication, an unblock link) through the
+     * same limits: `verify` does the password work whether or not the party is locked (the same
+     * time either way); right only when not locked (`locked`: refused for that). `lockout`: this
+     * failure began one.
+     */
+    async passwordAttempt(p: SignInParty, verify: () => Promise<boolean>): Promise<{ right: boolean; locked: boolean; lockout: boolean }> {
+      const { locked, succeeded } = await limits.signInState(p);
+      const right = await verify();
+      if (right && !locked) {
+        await succeeded();
+        return { right: true, locked: false, lockout: false };
+      }
+      if (locked) {
+        await limits.signInRefused(p);
+        return { right: false, locked: true, lockout: false };
+      }
+      return { right: false, locked: false, lockout: await limits.signInFailed(p) };
     },
     /** Whether a passkey sign-in from this browser and IP is locked now, and what a success clears (this browser's count). */
     async passkeyState(p: PasskeyParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
@@ -252,4 +271,5 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
       await Promise.all([...sending]);
     },
   };
+  return limits;
 }
