@@ -103,7 +103,7 @@ describe('devices in a real browser (new-device codes by SMTP, trusted devices)'
     assert.match(notices[0]!, /IP:\s+127\.0\.0\.1/);
     assert.match(notices[0]!, /Where:\s+unknown location/);
     assert.match(notices[0]!, /Browser:\s+Chrome[^\n]* on Linux/);
-    assert.match(notices[0]!, /If it was not you/);
+    assert.match(notices[0]!, /This wasn't me: someone may know your password/);
   });
 
   it('asks the same browser for no code and sends no new-device email on its next sign-in', async () => {
