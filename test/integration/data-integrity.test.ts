@@ -6,77 +6,18 @@
 // recovery (issue 21): never locked out, never reset without an approved request whose wait is over.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { generate } from 'otplib';
 import { SimulatedCrash } from '../../src/db/database.ts';
 import { collectionFor } from '../../src/oidc/adapter.ts';
-import { freshDatabaseName, startTessera, type Tessera, type TesseraOptions } from '../support/tessera.ts';
+import { walkCrashes } from '../support/crash-walk.ts';
+import { startTessera, type Tessera } from '../support/tessera.ts';
 import { createUser, RelyingParty, REDIRECT_URI, UserAgent, type Page, type TestUser } from '../support/flow.ts';
 import { eventually } from '../support/mail.ts';
 
 const PASSWORD = 'Correct#Horse1';
 
-interface Scenario<C> {
-  /** Runs on the instance that will crash, before the hook is armed. */
-  setup(t: Tessera): Promise<C>;
-  /** The operation whose writes are cut short. */
-  operation(t: Tessera, context: C): Promise<unknown>;
-  /** Runs on the restarted instance (same database, same secrets, same port). */
-  check(t: Tessera, context: C, n: number): Promise<void>;
-  /** Options for both instances (a movable clock, settings). */
-  tessera?: Pick<TesseraOptions, 'clock' | 'env'>;
-}
-
-/**
- * Walks every crash point of `scenario`: first counts the writes of an uninterrupted run, then for
- * each n below that count crashes after n writes, restarts, and checks. Resolves to the count.
- */
-async function walk<C>(scenario: Scenario<C>): Promise<number> {
-  let total: number | undefined;
-  for (let n = 0; total === undefined || n < total; n++) {
-    const database = freshDatabaseName('crash');
-    const secrets = { cookieKeys: [randomBytes(32).toString('base64url')], encryptionKey: randomBytes(32).toString('base64') };
-    const quiet = { log: () => {}, serviceLog: () => {} };
-    const crashing = await startTessera({ database, secrets, testDatabase: { faults: true }, ...quiet, ...scenario.tessera });
-    const port = (crashing.server.address() as AddressInfo).port;
-    const faults = crashing.services.db.faults!;
-    let context: C;
-    try {
-      context = await scenario.setup(crashing);
-      if (total === undefined) {
-        // the uninterrupted run: how many writes the operation makes
-        const before = faults.writes;
-        await scenario.operation(crashing, context);
-        await crashing.services.close().catch(() => {});
-        total = faults.writes - before;
-        assert.ok(total >= 1, 'the operation writes');
-        n = -1;
-        continue;
-      }
-      faults.crashAfter(n);
-      // whatever the cut-short operation answers (an error page, a thrown crash) does not matter
-      await scenario.operation(crashing, context).catch((err: unknown) => {
-        if (!faults.crashed) throw err;
-      });
-      assert.ok(faults.crashed, `the operation reached its write ${n + 1}`);
-    } finally {
-      crashing.server.closeAllConnections();
-      await new Promise<void>((resolve) => crashing.server.close(() => resolve()));
-      await crashing.services.close().catch(() => {});
-    }
-    const restarted = await startTessera({ database, secrets, port, ...scenario.tessera });
-    try {
-      await scenario.check(restarted, context, n);
-    } catch (err) {
-      (err as Error).message = `after a crash following write ${n} of ${total}: ${(err as Error).message}`;
-      throw err;
-    } finally {
-      await restarted.close();
-    }
-  }
-  if (process.env.CRASH_WALK_REPORT) console.log(`      (${total} writes walked)`);
-  return total;
-}
+/** Every crash point of a scenario (test/support/crash-walk.ts). */
+const walk = walkCrashes;
 
 /** Signs in from `agent` through the hosted pages; asserts it reaches the application. */
 async function signsIn(t: Tessera, agent: UserAgent, user: { email: string; password: string }, clientId: string): Promise<void> {

@@ -60,5 +60,6 @@ export async function walkCrashes<C>(scenario: CrashScenario<C>): Promise<number
       await restarted.close();
     }
   }
+  if (process.env.CRASH_WALK_REPORT) console.log(`      (${total} writes walked)`);
   return total;
 }
