@@ -11,6 +11,14 @@ import { ACR } from '../../src/policy/assurance.ts';
 import { eventually } from '../support/mail.ts';
 
 
+/** Waits until the page has followed the redirect to the relying party (its page, or Chromium's error page for port 9). */
+async function settled(page: Page): Promise<void> {
+  const there = (url: URL) => url.protocol === 'chrome-error:' || url.href.startsWith(REDIRECT_URI);
+  // the navigation to port 9 fails (ERR_UNSAFE_PORT); the error page is then committed
+  await page.waitForURL(there, { waitUntil: 'commit', timeout: 20_000 }).catch((err: Error) => { if (!/ERR_UNSAFE_PORT/.test(err.message)) throw err; });
+  await page.waitForURL(there, { waitUntil: 'commit', timeout: 20_000 });
+}
+
 describe('security keys (WebAuthn) in Chromium', function () {
   this.timeout(60_000);
   let t: Tessera;
@@ -65,6 +73,9 @@ describe('security keys (WebAuthn) in Chromium', function () {
     const toRp = page.waitForResponse((r) => r.headers().location?.startsWith(REDIRECT_URI) ?? false, { timeout: 20_000 });
     await page.click('#webauthn-start');
     const callback = (await toRp).headers().location!;
+    // the browser then follows the redirect to the relying party (Chromium refuses its port 9 with an
+    // error page): wait until it has, or that late navigation cuts into the next test's
+    await settled(page);
     const claims = (await rp.tokens(callback, auth)).claims()!;
     assert.equal(claims.acr, ACR.phr);
     assert.deepEqual([...(claims.amr as string[])].sort(), ['hwk', 'mfa', 'pwd', 'user']);
@@ -88,7 +99,9 @@ describe('security keys (WebAuthn) in Chromium', function () {
     assert.equal(await t.services.recovery.remaining(other.id), 10);
     const toRp = page.waitForResponse((r) => r.headers().location?.startsWith(REDIRECT_URI) ?? false, { timeout: 20_000 });
     await page.click('text=Continue to Bank');
-    const claims = (await rp.tokens((await toRp).headers().location!, auth)).claims()!;
+    const location = (await toRp).headers().location!;
+    await settled(page);
+    const claims = (await rp.tokens(location, auth)).claims()!;
     assert.equal(claims.acr, ACR.phr);
   });
 
