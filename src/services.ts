@@ -17,6 +17,7 @@ import { endAccountSessions } from './oidc/account-sessions.ts';
 import { createAccountDeletion, type AccountDeletion } from './accounts/deletion.ts';
 import { describeLocation } from './devices/client-info.ts';
 import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
+import { riskSettings } from './interaction/risk-signals.ts';
 import type { StepUpDeps } from './oidc/step-up.ts';
 import { createChallenges } from './factors/challenges.ts';
 import { createFactorRegistry, type FactorRegistry } from './factors/registry.ts';
@@ -232,6 +233,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         const account = await accounts.findById(session.accountId);
         return account ? sessions.check(session.uid, account, requester(ctx), session.loginTs) : 'active';
       },
+      sessionMoved: (ctx, session) => sessions.moved(session.uid, session.accountId, requester(ctx), riskSettings(config.risk)),
       emailCountsAsMfa: config.mfa.emailCountsAsMfa,
       offerEnrolment: config.mfa.offerEnrolment,
       clock,

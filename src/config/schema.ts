@@ -174,9 +174,11 @@ export const configSchema = z.object({
       impossibleTravel: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
       failureVelocity: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
       longInactivity: z.enum(['none', 'second-factor', 'phishing-resistant', 'refuse']),
+      /** A signed-in session used from another country than its sign-in's: asked again (never refused). */
+      sessionMoved: z.enum(['none', 'second-factor', 'phishing-resistant']),
     }),
     /** Signals whose triggering also emails the account. */
-    notify: z.array(z.enum(['new-device', 'new-country', 'impossible-travel', 'failure-velocity', 'long-inactivity'])),
+    notify: z.array(z.enum(['new-device', 'new-country', 'impossible-travel', 'failure-velocity', 'long-inactivity', 'session-moved'])),
   }),
   webauthn: z.object({
     /** After a password sign-in in a browser that can make one, offer once to create a passkey. */
@@ -277,6 +279,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   RISK_IMPOSSIBLE_TRAVEL: { path: 'risk.actions.impossibleTravel', kind: 'string' },
   RISK_FAILURE_VELOCITY: { path: 'risk.actions.failureVelocity', kind: 'string' },
   RISK_LONG_INACTIVITY: { path: 'risk.actions.longInactivity', kind: 'string' },
+  RISK_SESSION_MOVED: { path: 'risk.actions.sessionMoved', kind: 'string' },
   PASSKEY_UPGRADE_OFFER: { path: 'webauthn.passkeyUpgradeOffer', kind: 'bool' },
   WEBAUTHN_AAGUID_ALLOWLIST: { path: 'webauthn.aaguidAllowlist', kind: 'list' },
   SMTP_URL: { path: 'notify.smtpUrl', kind: 'string' },

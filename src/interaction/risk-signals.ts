@@ -22,6 +22,7 @@ export function riskSettings(risk: Config['risk']): RiskSettings {
       'impossible-travel': risk.actions.impossibleTravel,
       'failure-velocity': risk.actions.failureVelocity,
       'long-inactivity': risk.actions.longInactivity,
+      'session-moved': risk.actions.sessionMoved,
     },
     notify: risk.notify,
   };

@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import { decideSignIn, type Decision, type Proof, type SignInFacts, type Step } from '../policy/sign-in.ts';
 import type { RiskAssessment } from '../policy/risk.ts';
 import { assessSignIn } from './risk-signals.ts';
-import { factsFor, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
+import { factsFor, keptAfterMove, raisedByMove, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
 import { consentToAsk, type AwaitingConsent } from './consent.ts';
@@ -108,6 +108,12 @@ export async function consentGiven(ctx: Context, deps: InteractionDeps, login: S
   await handBack(ctx, deps, { ...login, consent: await allowed() } as never);
 }
 
+/** The risk assessment of a session that moved, when that is why this interaction asks (enforce only). */
+function movedSession(d: Details): RiskAssessment | undefined {
+  const move = d.prompt.reasons.includes('session_moved') ? (d.prompt.details as { sessionMoved?: RiskAssessment }).sessionMoved : undefined;
+  return raisedByMove(move) ? move : undefined;
+}
+
 /**
  * The sign-in names its account (the password, or the signed-in session a step-up starts from):
  * the flow record begins with what the session had already proved for that account.
@@ -125,10 +131,13 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
     }
   }
   const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
-  const earlier = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
+  // a session that moved (oidc/interaction-policy.ts) keeps its password, not its second factors
+  const moved = sameAccount ? movedSession(d) : undefined;
+  const sessionHad = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
+  const earlier = moved ? keptAfterMove(sessionHad) : sessionHad;
   const proven = [...earlier, ...proofs];
   // the sign-in's first proof (the password, a passkey): the risk policy looks at its situation once
-  const risk = proofs.length ? await assessSignIn(ctx, deps, accountId) : undefined;
+  const risk = (proofs.length ? await assessSignIn(ctx, deps, accountId) : undefined) ?? moved;
   if (risk?.applied === 'refuse') {
     await finish(ctx, deps, 'login', { error: 'access_denied', error_description: 'the sign-in was refused by the identity provider\'s risk policy' });
     return undefined;

@@ -1,7 +1,7 @@
 // Tessera's interaction policy: oidc-provider's login and consent prompts, plus the checks Tessera
 // adds in front of them. Step-up (acr/max_age) will join here.
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
-import { stepUpCheck, type StepUpDeps } from './step-up.ts';
+import { raisedByMove, sessionMoveOf, stepUpCheck, type StepUpDeps } from './step-up.ts';
 
 const { base, Check } = interactionPolicy;
 
@@ -46,6 +46,21 @@ function sessionGuard(stepUp: StepUpDeps) {
   });
 }
 
+/**
+ * A session that moves (the adaptive sign-in): a signed-in session used from another country than
+ * the one it signed in from asks for its second factor again instead of signing in silently
+ * (prompt=none: login_required). The step-up check applies what it asks; the pages get the
+ * assessment in the prompt details, to say why.
+ */
+function sessionMoved(stepUp: StepUpDeps) {
+  return new Check('session_moved', 'the session is used from another country than the one it signed in from', 'login_required',
+    async (ctx: KoaContextWithOIDC) => (raisedByMove(await sessionMoveOf(stepUp, ctx)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT),
+    async (ctx: KoaContextWithOIDC) => {
+      const move = await sessionMoveOf(stepUp, ctx);
+      return raisedByMove(move) ? { sessionMoved: move } : {};
+    });
+}
+
 export function buildInteractionPolicy(stepUp: StepUpDeps) {
   const policy = base();
   const login = policy.get('login')!;
@@ -54,6 +69,8 @@ export function buildInteractionPolicy(stepUp: StepUpDeps) {
   login.checks.remove('essential_acr');
   login.checks.remove('essential_acrs');
   login.checks.add(stepUpCheck(stepUp), 0);
+  // before the step-up (its error, login_required, is the one prompt=none answers)
+  login.checks.add(sessionMoved(stepUp), 0);
   // before the step-up: a locked session opens with the PIN first, an ended one signs in anew
   login.checks.add(sessionGuard(stepUp), 0);
   // first: the other login checks and the consent prompt assume the session's account exists

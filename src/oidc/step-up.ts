@@ -5,6 +5,7 @@
 import { errors, interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { decideSignIn, type Decision, type Proof, type SecondFactor, type SignInFacts } from '../policy/sign-in.ts';
 import { ACR, AMR, type Factor } from '../policy/assurance.ts';
+import type { RiskAssessment } from '../policy/risk.ts';
 
 const { Check } = interactionPolicy;
 
@@ -43,9 +44,42 @@ export interface StepUpDeps {
   sessionSignedIn(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string, proofs: Proof[], deviceId?: string): Promise<void>;
   /** Auto-logout and the screen lock for a signed-in session on use ('ended' signs it out). */
   sessionState?(ctx: KoaContextWithOIDC, session: { uid: string; accountId: string; loginTs?: number }): Promise<'active' | 'locked' | 'ended'>;
+  /**
+   * A session that moves: what the risk policy asks of this signed-in session, used from another
+   * country than its sign-in's (undefined: nothing; recorded by the implementation).
+   */
+  sessionMoved?(ctx: KoaContextWithOIDC, session: { uid: string; accountId: string }): Promise<RiskAssessment | undefined>;
   emailCountsAsMfa: boolean;
   offerEnrolment: boolean;
   clock: () => Date;
+}
+
+/** What a session that moved is raised to (under enforce). */
+export function raisedByMove(move: RiskAssessment | undefined): SignInFacts['riskRequires'] {
+  return move?.applied === 'second-factor' || move?.applied === 'phishing-resistant' ? move.applied : undefined;
+}
+
+/**
+ * The proofs of a session that moved that still count: the password (and the PIN), never its
+ * second factors, which are asked again; a passkey-only session signs in again.
+ */
+export const keptAfterMove = (proofs: Proof[]): Proof[] => proofs.filter((p) => p.factor === 'password' || p.factor === 'pin');
+
+const moves = new WeakMap<object, Promise<RiskAssessment | undefined>>();
+
+/**
+ * The session-move assessment of this authorization request, asked once however many checks need
+ * it (the provider runs a prompt's checks concurrently); none right after an interaction.
+ */
+export function sessionMoveOf(deps: StepUpDeps, ctx: KoaContextWithOIDC): Promise<RiskAssessment | undefined> {
+  const session = ctx.oidc.session;
+  if (!deps.sessionMoved || !session?.accountId || !session.uid || (ctx.oidc.result as { login?: unknown } | undefined)?.login) return Promise.resolve(undefined);
+  let move = moves.get(ctx);
+  if (!move) {
+    move = deps.sessionMoved(ctx, { uid: session.uid, accountId: session.accountId });
+    moves.set(ctx, move);
+  }
+  return move;
 }
 
 export type RequestFacts = SignInFacts['request'] & { clientMinimumAcr?: string };
@@ -144,9 +178,12 @@ export function stepUpCheck(deps: StepUpDeps) {
       proven = await sessionProofs(deps, session);
       if (result?.login) request = { ...request, promptLogin: false };
     }
+    // a session used from another country than its sign-in's: its second factors are asked again
+    const moved = raisedByMove(await sessionMoveOf(deps, ctx));
+    if (moved) proven = keptAfterMove(proven);
     // an existing session was made on a verified browser: only trust signals apply here
     const where = { browserId: deps.browserOf(ctx), ip: ctx.ip, signingIn: false };
-    const decision = decideSignIn(await factsFor(deps, session.accountId, proven, request, where));
+    const decision = decideSignIn(await factsFor(deps, session.accountId, proven, request, where, moved));
     decisions.set(ctx, decision);
     if (decision.outcome === 'done') return Check.NO_NEED_TO_PROMPT;
     if (decision.outcome === 'unmet') throw new errors.UnmetAuthenticationRequirements(decision.reason);

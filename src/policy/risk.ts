@@ -1,15 +1,16 @@
 // Adaptive sign-in: the situation of one sign-in (new device, new country, impossible travel,
 // failure velocity, long inactivity, trust state) in, one action out, with reason codes and plain
-// sentences a person can read. Pure: no I/O, no clock (the time comes in as `now`). The action only
+// sentences a person can read; and a signed-in session used from another country than the one it
+// was signed in from (a session that moves). Pure: no I/O, no clock (the time comes in as `now`). The action only
 // ever raises what the sign-in decision (sign-in.ts) requires; trust signals are reported, never
 // used to lower it.
 
 export type RiskAction = 'none' | 'second-factor' | 'phishing-resistant' | 'refuse';
 export type RiskMode = 'enforce' | 'observe' | 'off';
-export type RiskSignal = 'new-device' | 'new-country' | 'impossible-travel' | 'failure-velocity' | 'long-inactivity';
+export type RiskSignal = 'new-device' | 'new-country' | 'impossible-travel' | 'failure-velocity' | 'long-inactivity' | 'session-moved';
 
 export const RISK_ACTIONS: readonly RiskAction[] = ['none', 'second-factor', 'phishing-resistant', 'refuse'];
-export const RISK_SIGNALS: readonly RiskSignal[] = ['new-device', 'new-country', 'impossible-travel', 'failure-velocity', 'long-inactivity'];
+export const RISK_SIGNALS: readonly RiskSignal[] = ['new-device', 'new-country', 'impossible-travel', 'failure-velocity', 'long-inactivity', 'session-moved'];
 
 /** Below this distance two places may be one: geoip-lite's city guesses are that coarse. */
 export const TRAVEL_NOISE_KM = 300;
@@ -147,6 +148,35 @@ export function assessRisk(facts: RiskFacts, settings: RiskSettings): RiskAssess
     applied: settings.mode === 'enforce' ? action : 'none',
     reasons,
     notify: reasons.some((r) => settings.notify.includes(r.code)),
+  };
+}
+
+export interface SessionMoveFacts {
+  /** Where the session was signed in (or last proved a second factor). */
+  signedInFrom: Place;
+  /** Where this authorization request comes from. */
+  here: Place;
+  trusted: { device: boolean; ip: boolean };
+}
+
+/**
+ * A signed-in session used by a relying party from another country than the one it was signed in
+ * from: what to ask before the session signs anyone in silently. Unknown places never trigger it.
+ * A `refuse` setting is not offered for it (the session's own sign-in already passed the policy).
+ */
+export function assessSessionMove(facts: SessionMoveFacts, settings: Pick<RiskSettings, 'mode' | 'actions' | 'notify'>): RiskAssessment {
+  const none: RiskAssessment = { mode: settings.mode, action: 'none', applied: 'none', reasons: [], notify: false, trusted: facts.trusted };
+  const from = facts.signedInFrom.country;
+  const here = facts.here.country;
+  const action = settings.actions['session-moved'];
+  if (settings.mode === 'off' || !from || !here || from === here || action === 'none') return none;
+  const reason: RiskReason = { code: 'session-moved', action, text: `this session was signed in from ${countryName(from)} and is now used from ${countryName(here)}` };
+  return {
+    ...none,
+    action,
+    applied: settings.mode === 'enforce' ? action : 'none',
+    reasons: [reason],
+    notify: settings.notify.includes('session-moved'),
   };
 }
 

@@ -20,6 +20,7 @@ import { pinSkipped } from '../policy/trust.ts';
 import { sessionEndsAt, sessionState, type SessionState } from '../policy/session.ts';
 import type { SessionRecord, SessionRecords } from './store.ts';
 import { NO_AUDIT, type AuditActor, type AuditSink } from '../audit/events.ts';
+import { assessSessionMove, riskSummary, type RiskAssessment, type RiskSettings } from '../policy/risk.ts';
 
 /** Who ended sessions, for the audit log: the person, an admin, a client; where from; and why. */
 export interface EndedBy {
@@ -152,6 +153,34 @@ export function createSessionService(deps: SessionServiceDeps) {
       else if (state === 'locked') { if (!record.locked) await records.lock(uid); }
       else await records.touch(record, normalizeIp(from.ip));
       return state;
+    },
+
+    /**
+     * A session that moves: this session used, by an authorization request, from another country
+     * than the one it was signed in from (its record keeps the sign-in's place; a step-up moves it).
+     * What the risk policy asks for, recorded in the audit log once per session and country.
+     */
+    async moved(uid: string, accountId: string, from: Requester, settings: Pick<RiskSettings, 'mode' | 'actions' | 'notify'>): Promise<RiskAssessment | undefined> {
+      if (settings.mode === 'off' || settings.actions['session-moved'] === 'none') return undefined;
+      const record = await records.of(uid);
+      if (!record || record.accountId !== accountId) return undefined;
+      const here = clientInfo(from.ip, undefined).location;
+      const assessment = assessSessionMove({
+        signedInFrom: record.location ? { country: record.location.country } : {},
+        here: here ? { country: here.country } : {},
+        trusted: { device: false, ip: false },
+      }, settings);
+      if (!assessment.reasons.length) return undefined;
+      if (here && record.movedTo !== here.country) {
+        await records.moved(uid, accountId, here.country);
+        const ip = normalizeIp(from.ip);
+        audit.record({
+          type: 'sign_in.risk', outcome: 'success', actor: { type: 'user', id: accountId }, subject: { type: 'account', id: accountId }, accountId,
+          ...(ip ? { ip } : {}),
+          details: { mode: assessment.mode, action: assessment.action, applied: assessment.applied, reasons: ['session-moved'], summary: riskSummary(assessment) ?? null },
+        });
+      }
+      return assessment;
     },
 
     /** The PIN for a locked session: unlocked, wrong (tries left), or too many wrong (the session ended). */

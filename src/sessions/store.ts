@@ -29,6 +29,8 @@ export interface SessionRecord {
   proofs: Proof[];
   /** The last account change confirmed in this session by a recent re-authentication (the window slides from it). */
   changeConfirmedAt?: Date;
+  /** The country this session was last seen to have moved to (a session that moves is recorded once per country). */
+  movedTo?: string;
 }
 
 /** The latest proof of each factor, oldest first. */
@@ -53,7 +55,7 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
   const schema = new Schema<SessionDoc>({
     _id: String, accountId: { type: String, required: true }, deviceId: String, ip: String, location: Schema.Types.Mixed,
     browser: String, os: String, signedInAt: { type: Date, required: true }, lastActiveAt: { type: Date, required: true }, proofs: { type: Schema.Types.Mixed, default: [] },
-    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, reauthFailures: Number, changeConfirmedAt: Date, expiresAt: { type: Date, required: true },
+    locked: { type: Boolean, default: false }, pinFailures: { type: Number, default: 0 }, reauthFailures: Number, changeConfirmedAt: Date, movedTo: String, expiresAt: { type: Date, required: true },
   }, { collection: 'session_records', versionKey: false });
   const forgetRecords = () => forget('session-record:');
   schema.pre([...WRITE_OPERATIONS], forgetRecords);
@@ -115,6 +117,11 @@ export function createSessionRecords(db: Database, options: { maxDays: number; c
     /** A change was confirmed in this session now (one field: no lock needed). */
     async changeConfirmed(uid: string, accountId: string): Promise<void> {
       await db.updateIf(Sessions, uid, { accountId }, { $set: { changeConfirmedAt: clock() } });
+    },
+
+    /** This session (of `accountId`) was seen used from `country`, another than its sign-in's (one field: no lock needed). */
+    async moved(uid: string, accountId: string, country: string): Promise<void> {
+      await db.updateIf(Sessions, uid, { accountId }, { $set: { movedTo: country } });
     },
 
     async addProofs(uid: string, accountId: string, proofs: Proof[]): Promise<void> {

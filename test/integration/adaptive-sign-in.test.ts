@@ -149,3 +149,76 @@ describe('adaptive sign-in switched off', () => {
     assert.equal((await riskAudits(s, user)).length, 0);
   });
 });
+
+/** A relying party asking the signed-in session of `agent` again (silent SSO), from `ip`. */
+async function again(s: Setup, agent: UserAgent, ip: string, params: Record<string, string> = {}): Promise<Page> {
+  agent.headers['x-forwarded-for'] = ip;
+  return agent.visit((await s.rp.authorize(params)).url);
+}
+
+describe('a session that moves (risk.actions.sessionMoved)', () => {
+  const s = setUp();
+
+  it('asks for the second factor again when the session is used from another country, then signs in silently there', async () => {
+    const user = await createUser(s.t);
+    const agent = new UserAgent();
+    signedIn(await password(s, agent, user, POLAND));
+    // the same place: silent, as before
+    signedIn(await again(s, agent, POLAND));
+    s.offset += HOUR;
+    // prompt=none from Brazil: the relying party is told to send the person to sign in
+    const silent = await again(s, agent, BRAZIL, { prompt: 'none' });
+    assert.equal(new URL(silent.url).searchParams.get('error'), 'login_required', silent.url);
+    const page = await again(s, agent, BRAZIL);
+    askedForCode(page);
+    assert.match(page.body, /This sign-in is unusual for your account: this session was signed in from Poland and is now used from Brazil\./);
+    signedIn(await enterCode(s, agent, user, page));
+    // recorded once (not again for the prompt=none and the page), and in the session history
+    const audits = (await riskAudits(s, user)).filter((a) => (a.details.reasons as string[]).includes('session-moved'));
+    assert.equal(audits.length, 1);
+    assert.equal(audits[0]!.details.applied, 'second-factor');
+    assert.equal((await latestSuccess(s, user)).risk, 'Asked for a code: this session was signed in from Poland and is now used from Brazil');
+    // the session now belongs to Brazil: silent there, and asked again back in Poland
+    signedIn(await again(s, agent, BRAZIL, { prompt: 'none' }));
+    askedForCode(await again(s, agent, POLAND));
+  });
+
+  it('a session whose second factor was asked again keeps what the relying party gets: acr and amr of the fresh proof', async () => {
+    const user = await createUser(s.t);
+    const agent = new UserAgent();
+    signedIn(await password(s, agent, user, POLAND));
+    s.offset += HOUR;
+    const auth = await s.rp.authorize();
+    agent.headers['x-forwarded-for'] = BRAZIL;
+    const page = await agent.visit(auth.url);
+    askedForCode(page);
+    const back = await enterCode(s, agent, user, page);
+    const tokens = await s.rp.tokens(back.url, auth);
+    assert.deepEqual(tokens.claims()!.amr, ['pwd', 'email']);
+  });
+});
+
+describe('a session that moves, in observe mode and switched off', () => {
+  const observe = setUp({ RISK_MODE: 'observe' });
+  const off = setUp({ RISK_SESSION_MOVED: 'none' });
+
+  it('observe: signs in silently and records it once', async () => {
+    const user = await createUser(observe.t);
+    const agent = new UserAgent();
+    signedIn(await password(observe, agent, user, POLAND));
+    signedIn(await again(observe, agent, BRAZIL, { prompt: 'none' }));
+    signedIn(await again(observe, agent, BRAZIL));
+    const audits = (await riskAudits(observe, user)).filter((a) => (a.details.reasons as string[]).includes('session-moved'));
+    assert.equal(audits.length, 1);
+    assert.equal(audits[0]!.details.applied, 'none');
+    assert.match(String(audits[0]!.details.summary), /^Would have asked for a code: this session was signed in from Poland and is now used from Brazil/);
+  });
+
+  it('RISK_SESSION_MOVED=none: nothing asked, nothing recorded', async () => {
+    const user = await createUser(off.t);
+    const agent = new UserAgent();
+    signedIn(await password(off, agent, user, POLAND));
+    signedIn(await again(off, agent, BRAZIL, { prompt: 'none' }));
+    assert.equal((await riskAudits(off, user)).length, 0);
+  });
+});

@@ -1,8 +1,9 @@
 // The adaptive sign-in policy as a table: the situation of one sign-in in, an action and its
 // reasons out; then how a raised action enters the sign-in decision, which no trust signal lowers.
 import assert from 'node:assert/strict';
-import { assessRisk, distanceKm, riskSummary, riskSentence, type RiskAction, type RiskFacts, type RiskSettings, type RiskSignal } from '../../src/policy/risk.ts';
+import { assessRisk, assessSessionMove, distanceKm, riskSummary, riskSentence, type RiskAction, type RiskFacts, type RiskSettings, type RiskSignal } from '../../src/policy/risk.ts';
 import { decideSignIn, type SignInFacts } from '../../src/policy/sign-in.ts';
+import { keptAfterMove } from '../../src/oidc/step-up.ts';
 
 const NOW = 1_800_000_000;
 const H = 3600;
@@ -13,7 +14,7 @@ const BERLIN: [number, number] = [52.52, 13.4];
 
 const SETTINGS: RiskSettings = {
   mode: 'enforce', maxSpeedKmh: 1000, maxFailuresPerHour: 5, inactiveDays: 180,
-  actions: { 'new-device': 'none', 'new-country': 'second-factor', 'impossible-travel': 'second-factor', 'failure-velocity': 'second-factor', 'long-inactivity': 'second-factor' },
+  actions: { 'new-device': 'none', 'new-country': 'second-factor', 'impossible-travel': 'second-factor', 'failure-velocity': 'second-factor', 'long-inactivity': 'second-factor', 'session-moved': 'second-factor' },
   notify: ['impossible-travel'],
 };
 
@@ -84,6 +85,39 @@ describe('the risk policy (policy/risk.ts)', () => {
     assert.ok(Math.abs(distanceKm(WARSAW, BERLIN) - 518) < 10);
     assert.ok(Math.abs(distanceKm(WARSAW, SAO_PAULO) - 10_660) < 100);
     assert.equal(distanceKm(WARSAW, WARSAW), 0);
+  });
+});
+
+describe('a session that moves (policy/risk.ts assessSessionMove)', () => {
+  const PL = { country: 'PL' };
+  const BR = { country: 'BR' };
+  const move = (signedInFrom: { country?: string }, here: { country?: string }, over: Partial<RiskSettings> = {}, trusted = { device: false, ip: false }) =>
+    assessSessionMove({ signedInFrom, here, trusted }, { ...SETTINGS, ...over });
+  const table: { name: string; a: ReturnType<typeof move>; action: RiskAction; applied: RiskAction }[] = [
+    { name: 'the same country: nothing', a: move(PL, PL), action: 'none', applied: 'none' },
+    { name: 'another country: a second factor again', a: move(PL, BR), action: 'second-factor', applied: 'second-factor' },
+    { name: 'an unknown place now never triggers it', a: move(PL, {}), action: 'none', applied: 'none' },
+    { name: 'a session signed in from an unknown place never triggers it', a: move({}, BR), action: 'none', applied: 'none' },
+    { name: 'its setting: phishing-resistant', a: move(PL, BR, { actions: { ...SETTINGS.actions, 'session-moved': 'phishing-resistant' } }), action: 'phishing-resistant', applied: 'phishing-resistant' },
+    { name: 'its setting: none', a: move(PL, BR, { actions: { ...SETTINGS.actions, 'session-moved': 'none' } }), action: 'none', applied: 'none' },
+    { name: 'observe: recorded, not applied', a: move(PL, BR, { mode: 'observe' }), action: 'second-factor', applied: 'none' },
+    { name: 'off: nothing', a: move(PL, BR, { mode: 'off' }), action: 'none', applied: 'none' },
+    ...TRUST_COMBINATIONS.map((trusted) => ({ name: `trust (${JSON.stringify(trusted)}) does not lower it`, a: move(PL, BR, {}, trusted), action: 'second-factor' as const, applied: 'second-factor' as const })),
+  ];
+  for (const row of table) {
+    it(row.name, () => {
+      assert.equal(row.a.action, row.action);
+      assert.equal(row.a.applied, row.applied);
+      assert.deepEqual(row.a.reasons.map((r) => r.code), row.action === 'none' ? [] : ['session-moved']);
+    });
+  }
+  it('says where the session signed in and where it is used now', () => {
+    assert.equal(riskSentence(move(PL, BR)), 'This sign-in is unusual for your account: this session was signed in from Poland and is now used from Brazil.');
+    assert.equal(riskSummary(move(PL, BR)), 'Asked for a code: this session was signed in from Poland and is now used from Brazil');
+  });
+  it('keeps the session\'s password (and PIN), never its second factors', () => {
+    const proofs = [{ factor: 'password' as const, at: NOW - 9 }, { factor: 'totp' as const, at: NOW - 8 }, { factor: 'pin' as const, at: NOW - 7 }, { factor: 'webauthn' as const, at: NOW - 6 }];
+    assert.deepEqual(keptAfterMove(proofs).map((p) => p.factor), ['password', 'pin']);
   });
 });
 
