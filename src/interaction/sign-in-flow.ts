@@ -131,17 +131,18 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
     }
   }
   const sameAccount = d.session?.accountId === accountId && !requestFacts(d.params, client as unknown as Record<string, unknown>).promptLogin;
-  // a session that moved (oidc/interaction-policy.ts) keeps its password, not its second factors
-  const moved = sameAccount ? movedSession(d) : undefined;
-  const sessionHad = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
-  const earlier = moved ? keptAfterMove(sessionHad) : sessionHad;
-  const proven = [...earlier, ...proofs];
-  // the sign-in's first proof (the password, a passkey): the risk policy looks at its situation once
-  const risk = (proofs.length ? await assessSignIn(ctx, deps, accountId) : undefined) ?? moved;
+  // the sign-in's first proof (the password, a passkey): the risk policy looks at its situation
+  // once; a session that moved (oidc/interaction-policy.ts) was looked at by the provider's check
+  const risk = (proofs.length ? await assessSignIn(ctx, deps, accountId) : undefined) ?? (sameAccount ? movedSession(d) : undefined);
   if (risk?.applied === 'refuse') {
     await finish(ctx, deps, 'login', { error: 'access_denied', error_description: 'the sign-in was refused by the identity provider\'s risk policy' });
     return undefined;
   }
+  // what the session proved before counts, except its second factors when the risk policy asks
+  // for one now (they were proven somewhere else, or before whatever made this sign-in unusual)
+  const sessionHad = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
+  const earlier = raisedBy(risk) ? keptAfterMove(sessionHad) : sessionHad;
+  const proven = [...earlier, ...proofs];
   const decision = await decide(ctx, deps, d, accountId, proven, risk);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, accountId, proofs);
   // a browser that proved the password becomes a registration (in the state this decision leaves it;

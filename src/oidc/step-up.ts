@@ -60,7 +60,8 @@ export function raisedByMove(move: RiskAssessment | undefined): SignInFacts['ris
 }
 
 /**
- * The proofs of a session that moved that still count: the password (and the PIN), never its
+ * A session's proofs that still count when the risk policy asks for a second factor now (a session
+ * that moved, an unusual sign-in in a signed-in session): the password (and the PIN), never its
  * second factors, which are asked again; a passkey-only session signs in again.
  */
 export const keptAfterMove = (proofs: Proof[]): Proof[] => proofs.filter((p) => p.factor === 'password' || p.factor === 'pin');

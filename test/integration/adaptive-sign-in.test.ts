@@ -221,4 +221,18 @@ describe('a session that moves, in observe mode and switched off', () => {
     signedIn(await again(off, agent, BRAZIL, { prompt: 'none' }));
     assert.equal((await riskAudits(off, user)).length, 0);
   });
+
+  it('a session\'s earlier second factor does not answer an unusual sign-in in that session', async () => {
+    const user = await createUser(off.t, { deviceVerification: true });
+    const agent = new UserAgent();
+    // signed in from Poland with an emailed code (the new browser's)
+    let page = await password(off, agent, user, POLAND);
+    signedIn(await agent.submit(page, /\/device$/, { method: 'email', code: codesTo(off, user.email)[0]! }));
+    off.offset += 50 * HOUR;
+    // the password again in the same session (max_age=0), now from Brazil: the code is asked again
+    page = await again(off, agent, BRAZIL, { max_age: '0' });
+    page = await agent.submit(page, /\/login$/, { email: user.email, password: user.password });
+    askedForCode(page);
+    assert.match(page.body, /first sign-in from Brazil/);
+  });
 });
