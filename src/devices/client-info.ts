@@ -4,6 +4,7 @@
 import geoip from 'geoip-lite';
 import { UAParser } from 'ua-parser-js';
 import { normalizeIp } from '../policy/ip-ranges.ts';
+import { countryName } from '../policy/risk.ts';
 
 export interface Location {
   country: string;
@@ -28,7 +29,8 @@ export function locate(ip: string | undefined): Location | undefined {
 
 export function describeLocation(location: Location | undefined): string {
   if (!location) return 'unknown location';
-  return [location.city, location.region, location.country].filter(Boolean).join(', ');
+  // the town and the country's name ("Newmarket, United Kingdom"): geoip's region codes ("ENG") say nothing to people
+  return [location.city, countryName(location.country)].filter(Boolean).join(', ');
 }
 
 export function clientInfo(ip: string, userAgent: string | undefined): ClientInfo {

@@ -14,7 +14,7 @@ import { startSmtp, type Smtp } from '../support/mail.ts';
 const FIREFOX_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 /** A user agent that names a real browser (as device records and emails show it), with any extra headers. */
 const browser = (extra: Record<string, string> = {}) => new UserAgent({ 'user-agent': FIREFOX_ON_LINUX, ...extra });
-const GB_ADDRESS = '81.2.69.142'; // Newmarket, ENG, GB in geoip-lite's data
+const GB_ADDRESS = '81.2.69.142'; // Newmarket, United Kingdom in geoip-lite's data
 
 
 
@@ -156,7 +156,7 @@ describe('device notices and sign-in events', function () {
       await proxied.services.notices.settled();
       const mail = mailsTo(user.email).find((m) => m.raw.includes(NEW_DEVICE))!;
       assert.match(mail.text, /IP:\s+81\.2\.69\.142\s/);
-      assert.match(mail.text, /Where:\s+Newmarket, ENG, GB \(approximate\)/);
+      assert.match(mail.text, /Where:\s+Newmarket, United Kingdom \(approximate\)/);
       const [device] = await proxied.services.devices.listFor(user.id);
       assert.equal(device!.lastIp, GB_ADDRESS);
       assert.deepEqual(device!.location, { country: 'GB', region: 'ENG', city: 'Newmarket' });
