@@ -53,7 +53,7 @@ async function compareWithBaseline(serverUri: string, tmp: string): Promise<void
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOCKOUT_IP_AFTER: '100000' } });
+  const config = loadConfig({ env: { NODE_ENV: 'test', LOG_LEVEL: 'warn', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOCKOUT_IP_AFTER: '100000' } });
   const services = await openServices(config, { owner: 'test', monitorCommands: process.env.BENCH_NO_MONITOR ? false : true });
   server.on('request', createApp(services).callback());
   await services.accounts.create({ ...USER, deviceVerification: false }); // every flow is a new browser: a service account

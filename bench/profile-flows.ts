@@ -17,7 +17,7 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'tessera-profile-'));
 const server = http.createServer();
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-const config = loadConfig({ env: { NODE_ENV: 'test', ISSUER: issuer, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
+const config = loadConfig({ env: { NODE_ENV: 'test', LOG_LEVEL: 'warn', ISSUER: issuer, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64') } });
 const services = await openServices(config, { owner: 'test' });
 server.on('request', createApp(services).callback());
 const user = { email: 'profile@example.com', password: 'Lantern#Passw0rd' };

@@ -1,6 +1,5 @@
 // Composes the Koa app: error rendering, security headers, views, the hosted pages (with CSRF
 // protection and their own body parser) and the mounted oidc-provider.
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Koa, { type Context } from 'koa';
@@ -39,21 +38,32 @@ import { unblockRouter } from './devices/unblock-routes.ts';
 import { containmentRouter } from './devices/containment-routes.ts';
 import { recoveryCancelRouter } from './recovery/cancel-routes.ts';
 import { endAccountSessions } from './oidc/account-sessions.ts';
+import { probes } from './ops/health.ts';
+import { createLogger, lineLog, type Logger } from './ops/logger.ts';
+import { requestLog, routeOf } from './ops/request-log.ts';
+import { httpMetrics, metricsEndpoint } from './ops/metrics-http.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps'> & {
+export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps'> & {
   log?: (err: unknown, ctx: Context) => void;
+  /** The server's log (ops/logger.ts); default: one made from the configuration, on stdout. */
+  logger?: Logger;
 };
 
-/** Logs a 5xx once, with the request id the user sees; paths only (no query, cookies or bodies). */
-function defaultLog(err: unknown, ctx: Context): void {
-  console.error(`[tessera] request ${ctx.state.requestId} ${ctx.method} ${ctx.path} failed:`, err);
+/**
+ * Logs a 5xx once, with the request id the user sees (the line carries it); the route template
+ * only (no path ids, query, cookies or bodies) and the error's name, message, stack and causes.
+ */
+function logFailure(logger: Logger) {
+  return (err: unknown, ctx: Context): void => { logger.error({ err, method: ctx.method, route: routeOf(ctx) }, 'request failed'); };
 }
 
 export function createApp(deps: AppDeps): Koa {
-  const { config, provider, outbox, log = defaultLog } = deps;
+  const { config, provider, outbox } = deps;
+  const logger = deps.logger ?? createLogger(config);
+  const log = deps.log ?? logFailure(logger);
   const app = new Koa();
   // koa-mount runs the provider on this app's ctx: its cookies must be signed with the same keys
   app.keys = config.cookieKeys;
@@ -62,13 +72,18 @@ export function createApp(deps: AppDeps): Koa {
   app.maxIpsCount = config.proxyCount;
   app.silent = true;
 
+  // every request's duration by route template and status class (ops/metrics-http.ts), probes too
+  app.use(httpMetrics(deps.metrics));
+  // /healthz and /readyz next: a probe addressed to the pod's IP is answered before the
+  // issuer-origin check, and costs no request id, log line, session, view or CSRF check
+  app.use(probes(deps.readiness));
   // every response carries a request id; error pages show it and the log line of a 5xx names it;
   // every request reads an account or client at most once (db/request-memo.ts)
-  app.use(async (ctx, next) => {
-    ctx.state.requestId = randomUUID();
-    ctx.set('X-Request-Id', ctx.state.requestId);
-    await withRequestMemo(next);
-  });
+  // (and one log line: ops/request-log.ts)
+  app.use(requestLog(logger));
+  // /metrics with METRICS_TOKEN: any Host header, like the probes (logged at debug level only)
+  app.use(metricsEndpoint(deps.metrics, config.metrics.token));
+  app.use((ctx, next) => withRequestMemo(next));
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
   app.use(errorMiddleware(log));
   app.use(issuerOrigin(config.issuer));
@@ -108,13 +123,14 @@ export function createApp(deps: AppDeps): Koa {
   app.use(async (ctx, next) => {
     const file = ctx.method === 'GET' ? statics.get(ctx.path) : undefined;
     if (!file) return next();
+    ctx.state.route = ctx.path; // one of the few files above: a bounded route for the request log
     ctx.type = file.type;
     ctx.set('Cache-Control', 'public, max-age=3600');
     ctx.body = file.body;
   });
 
   const clock = deps.stepUp.clock;
-  const serviceLog = (line: string) => console.error(line);
+  const serviceLog = lineLog(logger);
   const notices = securityNotices({ messages: deps.messages, transports: deps.transports, clock, log: serviceLog });
   // the hosted pages get a cookie-backed form session for CSRF tokens and a small form parser;
   // the provider's own endpoints parse their own bodies and keep their own CSRF defences

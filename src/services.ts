@@ -10,7 +10,7 @@ import { createAccountStore, type AccountStore } from './accounts/store.ts';
 import { createPasswordLinks, type PasswordLinks } from './accounts/password-links.ts';
 import { createSignUps, type SignUps } from './accounts/sign-ups.ts';
 import { createOidcStorage, type OidcStorage } from './oidc/adapter.ts';
-import { createKeyStore, type KeyStore } from './oidc/keys.ts';
+import { createKeyStore, SIGNING_ALGS, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions } from './oidc/account-sessions.ts';
@@ -49,6 +49,9 @@ import { phoneSendCheck, type PhoneSendCheck } from './limits/phone-caps.ts';
 import type { AdminService } from './admin/types.ts';
 import { createRecoveryStore } from './recovery/store.ts';
 import { createAssistedRecovery, type AssistedRecovery } from './recovery/service.ts';
+import { createReadiness, type Readiness } from './ops/health.ts';
+import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { createWebhooks, type Webhooks } from './webhooks/index.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -69,6 +72,10 @@ export interface Services {
   /** The person's own account deletion: schedule, cancel (a sign-in does), and the sweep that deletes what is due. */
   deletion: AccountDeletion;
   keys: KeyStore;
+  /** What /readyz reports (database ping, signing keys, shutdown); main.ts begins the shutdown on it. */
+  readiness: Readiness;
+  /** Prometheus metrics of this instance (ops/metrics.ts); served only when METRICS_TOKEN or METRICS_PORT is set. */
+  metrics: Metrics;
   clients: ClientStore;
   storage: OidcStorage;
   provider: Provider;
@@ -105,6 +112,8 @@ export interface Services {
   signUps: SignUps;
   /** Administration (clients, users, devices, organisations, audit): what the console and the JSON API call. */
   admin: AdminService;
+  /** Security events delivered to webhook endpoints: the outbox, the endpoints and the delivery worker (README "Webhooks"). */
+  webhooks: Webhooks;
   /** Brute-force and abuse limits: sign-in lockout, code and resend limits, text/voice caps (README "Limits and lockout"). */
   limits: Limits;
   /** Counts a text or call on its daily caps, or throws the refusal (limits/phone-caps.ts). */
@@ -137,8 +146,12 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     dataDir: config.dataDir, owner, log, purgeIntervalSeconds: config.database.expiryPurgeIntervalSeconds,
   })).uri;
   let db: Database;
+  // counted always (cheap); process metrics and database command timing only when they are served
+  const metricsServed = !!config.metrics.token || config.metrics.port !== undefined;
+  const metrics = createMetrics({ defaultMetrics: metricsServed });
   try {
-    db = await connectDatabase(uri, { ...config.database, monitorCommands, ...testDatabase });
+    db = await connectDatabase(uri, { ...config.database, monitorCommands: monitorCommands || metricsServed, ...testDatabase });
+    if (metricsServed) metrics.watchDatabase(db.connection.getClient() as never);
   } catch (err) {
     await embedded?.stop();
     throw err;
@@ -150,12 +163,15 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const keys = createKeyStore(db, sealer);
     const flows = createSignInFlows(db, config.ttl.interactionSeconds, clock);
     const signUps = createSignUps(db, config.codes.signInLifetimeSeconds, clock);
-    const audit = createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log });
+    // the webhook outbox is written with each audit batch, just before it (webhooks/index.ts)
+    let webhooks: Webhooks | undefined;
+    const audit = metrics.auditSink(createAuditLog(db, { retentionDays: config.audit.retentionDays, exportMaxRows: config.audit.exportMaxRows, clock, log,
+      beforeWrite: (batch) => webhooks?.enqueue(batch) ?? Promise.resolve() }));
     const passwordLinks = createPasswordLinks(db, { key: deriveKey(config.encryptionKey, 'tessera:password-links'), hours: config.account.setPasswordLinkHours, clock });
     const outbox = createOutbox();
-    const transports = createTransports(transportSettings(config), outbox);
-    const limits = createLimits(db, config.limits, deriveKey(config.encryptionKey, 'tessera:limits'), clock,
-      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports, log });
+    const transports = metrics.transports(createTransports(transportSettings(config), outbox));
+    const limits = metrics.limits(createLimits(db, config.limits, deriveKey(config.encryptionKey, 'tessera:limits'), clock,
+      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports, log }));
     // texts and calls are capped per day: the owner's own number on its own allowance, any other
     // number per sender, IP and number (toll fraud); every code page and confirmation asks first
     const phoneSends = phoneSendCheck(limits);
@@ -168,7 +184,10 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
     // the order the sign-in page offers them in: the first one the account can use is preselected
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
-    const recoveryUsed = async (account: { email: string }, left: number) => transports.email(await messages.recoveryCodeUsed(account.email, left));
+    const recoveryUsed = async (account: { id: string; email: string }, left: number) => {
+      audit.record({ type: 'mfa.recovery_code_used', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { left } });
+      await transports.email(await messages.recoveryCodeUsed(account.email, left));
+    };
     // text and voice codes go to the account's primary verified mobile number (its contacts)
     const organisations = createOrganisations(db, accounts, clock);
     const phones = createPhones(db, {
@@ -278,6 +297,21 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
           .catch((err: Error) => log(`[tessera] could not email ${type} to an account: ${err.message}`));
       },
     });
+    const hooks = createWebhooks({
+      db, sealer, settings: config.webhooks, issuer: config.issuer, clock, log, audit, transports,
+      organisationOf: async (accountId) => {
+        const account = await accounts.findById(accountId);
+        return account ? (await organisations.memberOf(account))?.id : undefined;
+      },
+      organisationExists: async (id) => (await organisations.byId(id)) !== undefined,
+      async adminEmails(organisationId) {
+        const admins = (await accounts.list()).filter((a) => a.role === 'admin' && !a.disabled).map((a) => a.email);
+        const orgAdmins = await Promise.all((await organisations.adminsOf(organisationId)).map(async (id) => (await accounts.findById(id))?.email));
+        return [...new Set([...admins, ...orgAdmins.filter((e): e is string => !!e)])];
+      },
+      counted: (outcome) => metrics.webhookDelivery(outcome),
+    });
+    webhooks = hooks;
     // every store has registered its models by now: create their collections and indexes (TTL
     // indexes on MongoDB) before anything reads or writes
     await db.init();
@@ -286,18 +320,29 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     for (const problem of (await webauthn.backfillLookups()).failed) log(`[tessera] passkey lookup backfill: ${problem} (retried at the next start)`);
     for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter expiry migration: ${problem} (retried at the next start)`);
     await keys.ensure();
-    provider = createProvider({ config, storage, accounts, stepUp, jwks: await keys.jwks(), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    await hooks.refresh();
+    const jwks = await keys.jwks();
+    provider = createProvider({ config, storage, accounts, stepUp, jwks, ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    metrics.watchProvider(provider as never);
+    // /readyz: the database answers a ping in time and the provider holds a signing key per algorithm
+    const readiness = createReadiness({
+      ping: () => db.connection.db!.admin().command({ ping: 1 }),
+      signingKeysLoaded: () => SIGNING_ALGS.every((alg) => jwks.some((k) => k.alg === alg)),
+      timeoutMs: config.readinessDbTimeoutMs,
+    });
     const clients = createClientStore(storage, (metadata) => provider.Client.validate(metadata as unknown as Parameters<Provider['Client']['validate']>[0]), clock);
     const admin = createAdminService({
       issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
       endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
-      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log,
+      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints,
     });
     const assistedRecovery = createAssistedRecovery({
       store: recoveryRequests, accounts, history, audit, transports, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
       issuer: config.issuer, key: deriveKey(config.encryptionKey, 'tessera:recovery-cancel-links'), clock, log,
     });
+    // pending webhook deliveries (those of before a restart too) are sent by the server's worker
+    if (owner === 'server') hooks.start();
     // accounts whose deletion grace period is over are deleted by the server, hourly
     const sweeper = owner === 'server'
       ? setInterval(() => { deletion.sweep().catch((err: Error) => log(`[tessera] account deletion sweep failed: ${err.message}`)); }, 3_600_000).unref()
@@ -307,13 +352,14 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       ? setInterval(() => { assistedRecovery.sweep().catch((err: Error) => log(`[tessera] assisted recovery sweep failed: ${err.message}`)); }, 60_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery,
+      config, db, accounts, deletion, keys, readiness, metrics, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery, webhooks: hooks,
       async close() {
         clearInterval(sweeper);
         clearInterval(recoverySweeper);
         try {
           await notices.stop();
           await limits.settled();
+          await hooks.stop();
           await audit.flush();
         } finally {
           await db.close();

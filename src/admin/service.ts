@@ -14,6 +14,7 @@ import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
+import type { WebhookEndpoints } from '../webhooks/endpoints.ts';
 import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminUserDetails, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
 
 export interface AdminServiceDeps {
@@ -37,6 +38,7 @@ export interface AdminServiceDeps {
   linkHours: number;
   clock: () => Date;
   log: (line: string) => void;
+  webhooks: WebhookEndpoints;
 }
 
 const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminClient => client;
@@ -44,7 +46,9 @@ const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminCl
 /** A module's error an admin caused (client, account, organisation, device, audit query, edit conflict), with its kind and code. */
 function asAdminError(err: unknown): unknown {
   if (err instanceof AdminError || !(err instanceof DomainError)) return err;
-  return new AdminError(err.kind, err.code, err.message);
+  // the form field a refusal is about travels with it (the console shows it beside that field)
+  const field = (err as { field?: unknown }).field;
+  return Object.assign(new AdminError(err.kind, err.code, err.message), typeof field === 'string' ? { field } : {});
 }
 
 /** The audit log's and device histories' actor: the command line acts as an admin. */
@@ -93,6 +97,19 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
     if (!found) throw new AdminError('not_found', 'not_found', 'There is no such organisation.');
     return found;
   }
+
+  /** A module's promise whose domain error comes out as an AdminError. */
+  async function wrapped<R>(work: Promise<R>): Promise<R> {
+    try {
+      return await work;
+    } catch (err) {
+      throw asAdminError(err);
+    }
+  }
+
+  const webhookSubject = (e: { id: string; url: string }): AuditSubject => ({ type: 'webhook', id: e.id, label: e.url });
+  const webhookDetails = (e: { id: string; url: string; types: string[]; enabled: boolean; organisationId?: string }) =>
+    ({ id: e.id, url: e.url, types: e.types, enabled: e.enabled, organisationId: e.organisationId ?? null });
 
   /** An admin does not lock themself out: their own account is changed by another admin. */
   function notSelf(actor: AdminActor, accountId: string, what: string): void {
@@ -357,6 +374,34 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
           result: await organisations.removeMember(org.id, a.id), accountId: a.id, details: { account: a.email },
         }));
       },
+    },
+
+    webhooks: {
+      list: () => deps.webhooks.list(),
+      get: (webhookId) => wrapped(deps.webhooks.get(webhookId)),
+      create(actor, input) {
+        return audited(actor, 'admin.webhook.created', { type: 'webhook', id: '-', label: String(input.url) }, async () => {
+          const shown = await deps.webhooks.create(input);
+          return { result: shown, details: webhookDetails(shown.endpoint) };
+        });
+      },
+      async update(actor, webhookId, patch) {
+        const before = await wrapped(deps.webhooks.get(webhookId));
+        return audited(actor, 'admin.webhook.updated', webhookSubject(before), async () => {
+          const { endpoint, changed } = await deps.webhooks.update(before.id, patch);
+          return { result: endpoint, details: { changed, ...webhookDetails(endpoint) } };
+        });
+      },
+      async rotateSecret(actor, webhookId) {
+        const before = await wrapped(deps.webhooks.get(webhookId));
+        // the secret itself is never part of the audit event
+        return audited(actor, 'admin.webhook.secret_rotated', webhookSubject(before), async () => ({ result: await deps.webhooks.rotateSecret(before.id) }));
+      },
+      async remove(actor, webhookId) {
+        const before = await wrapped(deps.webhooks.get(webhookId));
+        await audited(actor, 'admin.webhook.deleted', webhookSubject(before), async () => ({ result: await deps.webhooks.remove(before.id), details: webhookDetails(before) }));
+      },
+      deliveries: (webhookId) => wrapped(deps.webhooks.deliveries(webhookId)),
     },
 
     audit: {

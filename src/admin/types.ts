@@ -10,6 +10,9 @@ import type { Device } from '../devices/registry.ts';
 import type { Organisation } from '../orgs/store.ts';
 import type { AuditEvent, AuditFilter } from '../audit/events.ts';
 import { DomainError } from '../domain-error.ts';
+import type { SecretShown, WebhookAttempt, WebhookEndpoint, WebhookInput, WebhookPatch } from '../webhooks/endpoints.ts';
+
+export type { SecretShown, WebhookAttempt, WebhookEndpoint, WebhookInput, WebhookPatch };
 
 /** Who performs an admin action: a signed-in admin (console or their token), a machine client, or the command line. */
 export type AdminActor =
@@ -153,6 +156,17 @@ export interface AdminService {
     /** Adds (or updates) a member; `admin` makes them an organisation admin (new-device notices). */
     setMember(actor: AdminActor, organisationId: string, accountId: string, admin: boolean): Promise<Organisation>;
     removeMember(actor: AdminActor, organisationId: string, accountId: string): Promise<Organisation>;
+  };
+  /** Webhook endpoints (README "Webhooks"): the signing secret comes back only from create and rotateSecret. */
+  webhooks: {
+    list(): Promise<WebhookEndpoint[]>;
+    get(webhookId: string): Promise<WebhookEndpoint>;
+    create(actor: AdminActor, input: WebhookInput): Promise<SecretShown>;
+    update(actor: AdminActor, webhookId: string, patch: WebhookPatch): Promise<WebhookEndpoint>;
+    rotateSecret(actor: AdminActor, webhookId: string): Promise<SecretShown>;
+    remove(actor: AdminActor, webhookId: string): Promise<void>;
+    /** The latest delivery attempts, newest first. */
+    deliveries(webhookId: string): Promise<WebhookAttempt[]>;
   };
   audit: {
     query(filter: AuditFilter): Promise<Page<AuditEvent>>;

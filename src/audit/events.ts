@@ -9,12 +9,14 @@ export const AUDIT_TYPES = [
   'sign_in.success', 'sign_in.failure',
   // the adaptive sign-in policy (policy/risk.ts) found something: what it asked for and why (in observe mode: would have)
   'sign_in.risk',
+  // too many wrong passwords: new sign-ins of the account are paused for a while (the lockout email goes out too)
+  'sign_in.locked_out',
   // one-time codes (email, SMS, voice): sent, and a wrong or expired entry
   'challenge.issued', 'challenge.failed',
   // device lifecycle (by the user, an admin or the system); verified: a new browser proved itself for the account
   'device.verified', 'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
   // the account's own security changes (security center), and sessions ending
-  'mfa.changed', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended', 'session.reauth_failed',
+  'mfa.changed', 'mfa.recovery_code_used', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended', 'session.reauth_failed',
   // an application's access removed by the person (its grant and tokens revoked)
   'grant.revoked',
   // the person downloaded a copy of their data (security center, "Your data")
@@ -36,6 +38,9 @@ export const AUDIT_TYPES = [
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',
   'admin.user.mfa_reset', 'admin.user.password_reset', 'admin.user.role_set', 'admin.user.updated',
   'admin.organisation.created', 'admin.organisation.renamed', 'admin.organisation.member_set', 'admin.organisation.member_removed',
+  'admin.webhook.created', 'admin.webhook.updated', 'admin.webhook.secret_rotated', 'admin.webhook.deleted',
+  // a webhook endpoint that failed every delivery attempt for 24 hours was turned off by Tessera (its admins are emailed)
+  'webhook.disabled',
 ] as const;
 
 export type AuditType = (typeof AUDIT_TYPES)[number];
@@ -52,7 +57,7 @@ export interface AuditActor {
 
 /** What it was done to. */
 export interface AuditSubject {
-  type: 'account' | 'client' | 'device' | 'organisation' | 'session';
+  type: 'account' | 'client' | 'device' | 'organisation' | 'session' | 'webhook';
   id: string;
   label?: string;
 }

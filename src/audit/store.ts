@@ -42,6 +42,12 @@ export interface AuditSettings {
   exportMaxRows: number;
   clock?: () => Date;
   log?: (line: string) => void;
+  /**
+   * Called with each batch just before it is written (the webhook outbox, webhooks/index.ts): its
+   * writes land first, so a crash between the two never leaves an audited event undelivered. A
+   * failure is logged and the audit events are written all the same.
+   */
+  beforeWrite?: (events: AuditEvent[]) => Promise<void>;
 }
 
 interface AuditDoc {
@@ -165,6 +171,9 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
       const current: { docs: AuditDoc[]; written: Promise<void> } = { docs: [], written: Promise.resolve() };
       current.written = new Promise<void>((resolve) => setImmediate(resolve)).then(async () => {
         batch = undefined;
+        if (settings.beforeWrite) {
+          await settings.beforeWrite(current.docs.map(view)).catch((err: unknown) => log(`[tessera] could not write webhook deliveries for ${current.docs.length} audit events: ${(err as Error).message}`));
+        }
         await Events.insertMany(current.docs, { ordered: true });
       });
       batch = current;

@@ -22,6 +22,15 @@ export const configSchema = z.object({
   workers: z.number().int().min(1).max(64),
   /** On SIGTERM/SIGINT: how long requests in flight may take to finish before their connections are cut. */
   shutdownGraceMs: z.number().int().min(0).max(120000),
+  /** On SIGTERM/SIGINT: how long /readyz answers 503 while the process still serves, so a balancer drains it. */
+  shutdownDrainSeconds: z.number().int().min(0).max(300),
+  /** How long /readyz waits for the database's answer to a ping before it reports 503. */
+  readinessDbTimeoutMs: z.number().int().min(50).max(60000),
+  /** The server's log (ops/logger.ts): pino level, and JSON lines or human-readable output (unset: pretty in development, JSON otherwise). */
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    format: z.enum(['json', 'pretty']).optional(),
+  }),
   cookieKeys: z.array(z.string().min(32, 'each key must be at least 32 characters')).min(1),
   encryptionKey: z
     .string()
@@ -84,6 +93,27 @@ export const configSchema = z.object({
     retentionDays: z.number().int().min(1).max(3650),
     /** The most rows one CSV export holds (narrow the time range for more). */
     exportMaxRows: z.number().int().min(100).max(1000000),
+  }),
+  webhooks: z.object({
+    /** Deliver to private, loopback and link-local addresses too (tests, development); off: such endpoints are refused. */
+    allowPrivate: z.boolean(),
+    /** Accept http:// endpoint URLs (tests, development); off: https only. */
+    allowHttp: z.boolean(),
+    /** A PEM file of extra certificate authorities webhook receivers may be signed by (a private CA); '' for none. */
+    caFile: z.string(),
+    /** How long one delivery request may take before it counts as failed. */
+    timeoutMs: z.number().int().min(500).max(60000),
+    /** How often the delivery worker looks for due deliveries. */
+    intervalSeconds: z.number().int().min(1).max(3600),
+  }),
+  /** Prometheus metrics (ops/metrics.ts): /metrics behind a bearer token, or on a listener of its own; neither set: not served. */
+  metrics: z.object({
+    /** Bearer token for /metrics on the main port (METRICS_TOKEN). */
+    token: z.string().min(32, 'must be at least 32 characters (openssl rand -hex 32)').optional(),
+    /** A listener of its own for /metrics, without a token (METRICS_PORT). */
+    port: z.number().int().min(0).max(65535).optional(),
+    /** The address that listener binds to: loopback unless a private network address is set (METRICS_HOST). */
+    host: z.string().min(1),
   }),
   notify: z.object({
     /** smtp://user:pass@host:port; unset outside production: emails go to the development outbox. */
@@ -204,6 +234,8 @@ export type Config = z.infer<typeof configSchema>;
 export function configProblems(c: Config): string | undefined {
   if (c.limits.knownDeviceLockAfter < c.limits.lockAfter) return `LOCKOUT_KNOWN_DEVICE_AFTER (${c.limits.knownDeviceLockAfter}) is below LOCKOUT_AFTER (${c.limits.lockAfter}): known devices get the softer limit`;
   if (c.limits.maxLockSeconds < c.limits.lockSeconds) return `LOCKOUT_MAX_SECONDS (${c.limits.maxLockSeconds}) is below LOCKOUT_SECONDS (${c.limits.lockSeconds})`;
+  if (c.metrics.port !== undefined && c.metrics.port !== 0 && c.metrics.port === c.port) return `METRICS_PORT (${c.metrics.port}) is the main PORT: give the metrics a port of their own, or set METRICS_TOKEN instead`;
+  if (c.workers > 1 && c.metrics.token && c.metrics.port === undefined) return 'METRICS_TOKEN with WORKERS > 1 would show one worker\'s metrics per scrape: set METRICS_PORT (the primary adds up every worker\'s)';
   if (c.pin.minLength > c.pin.maxLength) return `PIN_MIN_LENGTH (${c.pin.minLength}) is above PIN_MAX_LENGTH (${c.pin.maxLength})`;
   if (c.notify.smsProvider === 'twilio') {
     const missing = (['accountSid', 'authToken', 'from'] as const).filter((k) => !c.notify.twilio[k]);
@@ -259,8 +291,20 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   CLIENT_CACHE_SECONDS: { path: 'clients.cacheSeconds', kind: 'int' },
   AUDIT_RETENTION_DAYS: { path: 'audit.retentionDays', kind: 'int' },
   AUDIT_EXPORT_MAX_ROWS: { path: 'audit.exportMaxRows', kind: 'int' },
+  WEBHOOK_ALLOW_PRIVATE: { path: 'webhooks.allowPrivate', kind: 'bool' },
+  WEBHOOK_ALLOW_HTTP: { path: 'webhooks.allowHttp', kind: 'bool' },
+  WEBHOOK_CA_FILE: { path: 'webhooks.caFile', kind: 'string' },
+  WEBHOOK_TIMEOUT_MS: { path: 'webhooks.timeoutMs', kind: 'int' },
+  WEBHOOK_INTERVAL_SECONDS: { path: 'webhooks.intervalSeconds', kind: 'int' },
   WORKERS: { path: 'workers', kind: 'int' },
   SHUTDOWN_GRACE_MS: { path: 'shutdownGraceMs', kind: 'int' },
+  SHUTDOWN_DRAIN_SECONDS: { path: 'shutdownDrainSeconds', kind: 'int' },
+  READINESS_DB_TIMEOUT_MS: { path: 'readinessDbTimeoutMs', kind: 'int' },
+  LOG_LEVEL: { path: 'log.level', kind: 'string' },
+  LOG_FORMAT: { path: 'log.format', kind: 'string' },
+  METRICS_TOKEN: { path: 'metrics.token', kind: 'string' },
+  METRICS_PORT: { path: 'metrics.port', kind: 'int' },
+  METRICS_HOST: { path: 'metrics.host', kind: 'string' },
   COOKIE_KEYS: { path: 'cookieKeys', kind: 'list' },
   ENCRYPTION_KEY: { path: 'encryptionKey', kind: 'string' },
   DB_SERVER_SELECTION_TIMEOUT_MS: { path: 'database.serverSelectionTimeoutMs', kind: 'int' },

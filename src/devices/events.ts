@@ -56,6 +56,9 @@ export interface Attempt {
   application?: string;
   /** The risk policy's summary for this sign-in (policy/risk.ts riskSummary). */
   risk?: string;
+  /** On a success: the acr it reached, and whether it stepped up a signed-in session (audit details; metrics). */
+  acr?: string;
+  stepUp?: boolean;
 }
 
 export function createSignInEvents(history: EventHistory, clock: () => Date = () => new Date(), log: (line: string) => void = () => {}, audit: AuditSink = NO_AUDIT) {
@@ -76,7 +79,7 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
   }
 
   /** A new browser that proved itself is a device event; every other result is a sign-in attempt. */
-  function auditOf(entry: SignInEvent): AuditInput {
+  function auditOf(entry: SignInEvent, attempt: Attempt): AuditInput {
     const verified = entry.result === 'new_device';
     return {
       type: verified ? 'device.verified' : entry.result === 'success' ? 'sign_in.success' : 'sign_in.failure',
@@ -88,6 +91,7 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
         result: entry.result, factors: entry.factors, deviceId: entry.deviceId ?? null,
         browser: entry.browser ?? null, os: entry.os ?? null, ...(entry.location ? { location: describeLocation(entry.location) } : {}),
         ...(entry.risk ? { risk: entry.risk } : {}),
+        ...(attempt.acr ? { acr: attempt.acr } : {}), ...(attempt.stepUp ? { stepUp: true } : {}),
       },
     };
   }
@@ -102,7 +106,7 @@ export function createSignInEvents(history: EventHistory, clock: () => Date = ()
     async record(event: Attempt | Attempt[]): Promise<void> {
       const attempts = Array.isArray(event) ? event : [event];
       const entries = attempts.map(entryOf);
-      for (const entry of entries) audit.record(auditOf(entry));
+      entries.forEach((entry, i) => audit.record(auditOf(entry, attempts[i]!)));
       const first = attempts[0]!;
       const historyId = first.accountId ?? (first.decoy ? decoyHistory(first.decoy) : undefined);
       if (!historyId) return;

@@ -103,6 +103,10 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
     if (lockout) {
       const info = clientInfo(ctx.ip, ctx.get('user-agent'));
       deps.limits.lockedOut(account.email, { at: deps.clock(), ...(info.ip ? { ip: info.ip } : {}), where: describeLocation(info.location), browser: info.browser, os: info.os });
+      deps.audit.record({
+        type: 'sign_in.locked_out', outcome: 'failure', actor: { type: 'user', id: account.id }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id,
+        ip, details: { where: describeLocation(info.location), browser: info.browser ?? null, os: info.os ?? null },
+      });
     }
     deps.audit.record({
       type: 'device.unblocked', outcome: 'failure', actor: { type: 'user', id: account.id, label: account.email },

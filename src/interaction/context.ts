@@ -24,6 +24,7 @@ import type { SignUpDeps } from './sign-up.ts';
 import type { AssistedRecovery } from '../recovery/service.ts';
 import type { SignInHistory } from '../sessions/history.ts';
 import type { TrustedIps } from '../trusted-ips/store.ts';
+import type { Metrics } from '../ops/metrics.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -63,6 +64,8 @@ export interface InteractionDeps {
   signUp?: SignUpDeps;
   /** Assisted recovery of a lost second factor (interaction/lost-factor.ts). */
   assistedRecovery: AssistedRecovery;
+  /** What the sign-in steps count themselves (the rest comes from the audit log): second factors, step-ups. */
+  metrics: Pick<Metrics, 'secondFactor' | 'stepUp'>;
 }
 
 export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;

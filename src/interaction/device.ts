@@ -109,6 +109,10 @@ export async function passwordFailed(ctx: Context, deps: InteractionDeps, party:
   if (locked) await deps.limits.signInRefused(party);
   else if (await deps.limits.signInFailed(party) && known) {
     deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os });
+    deps.audit.record({
+      type: 'sign_in.locked_out', outcome: 'failure', actor: { type: 'user', id: known.id }, subject: { type: 'account', id: known.id, label: known.email }, accountId: known.id,
+      ...(client.ip ? { ip: client.ip } : {}), details: { where: describeLocation(client.location), browser: client.browser ?? null, os: client.os ?? null },
+    });
   }
   await recordAttempt(ctx, deps, 'wrong_password', known?.id, device, ['pwd'], known ? undefined : party.email);
   // the same warning whether the email has an account or not: the browser's count for that email
@@ -165,7 +169,7 @@ export async function deviceVerified(ctx: Context, deps: InteractionDeps, accoun
  * A completed sign-in: where the device was used (one write), and the attempt (one record). A
  * device never verified (verification off for the account) is known from now on and announced.
  */
-export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[], application?: string, risk?: RiskAssessment): Promise<Device> {
+export async function signInCompleted(ctx: Context, deps: InteractionDeps, accountId: string, amr: string[], application?: string, risk?: RiskAssessment, reached?: { acr: string; stepUp: boolean }): Promise<Device> {
   const device = await deviceFor(ctx, deps, accountId);
   const made = ctx.state.deviceMadeSignedIn === device.id;
   const verified = made || !device.verifiedAt;
@@ -173,7 +177,8 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   const client = clientOfRequest(ctx);
   await deps.events.record([
     ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
-    { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}), ...(risk && riskSummary(risk) ? { risk: riskSummary(risk)! } : {}) },
+    { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}), ...(risk && riskSummary(risk) ? { risk: riskSummary(risk)! } : {}),
+      ...(reached ? { acr: reached.acr, ...(reached.stepUp ? { stepUp: true } : {}) } : {}) },
   ]);
   if (verified) deps.notices.newDevice(accountId, client, device.id);
   await cancelDeletion(ctx, deps, accountId);

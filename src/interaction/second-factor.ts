@@ -28,6 +28,8 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
   if (!chosen) throw new UserFacingError(400, 'no_method', 'None of the sign-in methods this step needs can be used now. Go back to the application and start again.');
   const module = deps.factors.get(chosen.id)!;
   let prompt = opts.prompt ?? await module.begin({ account, scope: d.uid, purpose: 'sign-in', ip: ctx.ip });
+  // a prompt is the step shown for a method (again after a wrong answer or a resend: not counted)
+  if (!opts.prompt && !opts.error) deps.metrics.secondFactor(chosen.id, 'prompted');
   if (prompt.capped) {
     // no text or call went: say so, and name what else finishes this step (or who can help)
     options = withoutPhone(options);
@@ -70,10 +72,14 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
       if (await movedOn(deps, flow)) throw alreadyDone();
       // a right code already spent (by the other request of a double click, before it recorded its
       // proof) is no guess either
-      if (!verification.spent) await countFailure(ctx, deps, flow.accountId, module.id);
+      if (!verification.spent) {
+        deps.metrics.secondFactor(module.id, 'failure');
+        await countFailure(ctx, deps, flow.accountId, module.id);
+      }
       await renderSecondFactor(ctx, deps, d, flow, { method: module.id, error: verification.message });
       return;
     }
+    deps.metrics.secondFactor(module.id, 'success');
     await continueSignIn(ctx, deps, d, flow, verification.proof);
   });
 

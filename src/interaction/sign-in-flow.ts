@@ -58,7 +58,7 @@ async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId
  * Acts on a decision: finish the login, show the next step, or refuse. A decision that starts
  * with the password (a step-up that must see it again) is left to the sign-in form: 'password'.
  */
-async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent, offer?: 'shown') => Promise<unknown>, offerPasskey = false, risk?: RiskAssessment): Promise<'password' | undefined> {
+async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], decision: Decision, record: (next: Decision, awaiting?: AwaitingConsent, offer?: 'shown') => Promise<unknown>, offerPasskey = false, risk?: RiskAssessment, stepUp = false): Promise<'password' | undefined> {
   if (decision.outcome === 'done' && offerPasskey) {
     // signed in with the password in a browser that can make a passkey: the offer comes first (passkey-upgrade.ts)
     await record(decision, undefined, 'shown');
@@ -70,12 +70,12 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
     const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     const asked = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
     if (!asked) {
-      await completeSignIn(ctx, deps, d, login, risk);
+      await completeSignIn(ctx, deps, d, login, risk, stepUp);
       return undefined;
     }
     // signed in (the browser is known from now on); the relying party waits for the person's
     // consent, the last step, on this interaction's page
-    const device = await signInCompleted(ctx, deps, accountId, decision.amr, (await clientOf(deps, d)).name, risk);
+    const device = await signInCompleted(ctx, deps, accountId, decision.amr, (await clientOf(deps, d)).name, risk, { acr: decision.acr, stepUp });
     await record(decision, { login: { ...login, deviceId: device.id }, asked });
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}`);
@@ -96,9 +96,9 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
 }
 
 /** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
-async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment): Promise<void> {
+async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment, stepUp = false): Promise<void> {
   await claimEnd(ctx, deps, 'login');
-  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name, risk);
+  const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name, risk, { acr: login.login.acr, stepUp });
   await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
 }
 
@@ -153,8 +153,12 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
     // whether or not the next step is passed (observe mode sends nothing)
     if (risk?.notify && risk.mode === 'enforce') deps.notices.unusualSignIn(accountId, clientOfRequest(ctx), risk.reasons.map((r) => r.text), device.id);
   }
+  // a signed-in session's account asked for more than the session had proven: a step-up (counted
+  // when asked from the session, and when it ends met or unmet)
+  const stepUp = earlier.length > 0 && (proofs.length > 0 || decision.outcome !== 'done');
+  if (stepUp && !proofs.length) deps.metrics.stepUp('asked');
   return act(ctx, deps, d, accountId, proven, decision,
-    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}), ...(risk ? { risk } : {}) }), offer, risk);
+    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}), ...(risk ? { risk } : {}) }), offer, risk, stepUp);
 }
 
 /**
@@ -179,7 +183,7 @@ export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, f
   const proven = [...flow.sessionProofs, ...flow.proofs];
   const decision = await decide(ctx, deps, d, flow.accountId, proven, flow.risk);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, flow.accountId, flow.proofs, flow.passkeyOffer);
-  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer, flow.risk) === 'password') {
+  if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer, flow.risk, flow.sessionProofs.length > 0) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
   }
 }

@@ -10,6 +10,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { openServices, type Services } from '../../src/services.ts';
 import { createApp } from '../../src/app.ts';
+import { createLogger, lineLog, type DestinationStream } from '../../src/ops/logger.ts';
 import { databaseServerUri } from './hooks.ts';
 
 export interface Tessera {
@@ -40,6 +41,11 @@ export interface TesseraOptions {
   noticeRetryDelayMs?: (attempt: number) => number;
   /** Receives every logged 5xx (default: printed). */
   log?: (err: unknown, ctx: import('koa').Context) => void;
+  /**
+   * Receives the server's whole log (ops/logger.ts: request lines, 5xx, the services' lines unless
+   * serviceLog is given) instead of stdout; its level is LOG_LEVEL (here: error unless env sets it).
+   */
+  logDestination?: DestinationStream;
   /** The database layer's test hooks: write faults (db.faults), MongoDB's guard lines on the embedded server. */
   testDatabase?: { faults?: boolean; guardsInServer?: boolean };
 }
@@ -64,16 +70,22 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       COOKIE_KEYS: secrets.cookieKeys.join(','),
       ENCRYPTION_KEY: secrets.encryptionKey,
       PASSWORD_MEMORY_COST_KIB: '4096',
+      // the suite's output stays what it was: failures only, no line per request
+      LOG_LEVEL: 'error',
       ...options.env,
     },
   });
+  // with a log destination the services' lines and the 5xx go to that log too; otherwise as before
+  const logger = options.logDestination ? createLogger(config, options.logDestination) : undefined;
+  const serviceLog = options.serviceLog ?? (logger ? lineLog(logger) : undefined);
+  const log = options.log ?? (logger ? undefined : (err: unknown) => console.error('    [tessera 500]', err));
   const services = await openServices(config, { owner: 'test', allowPrivateFetch: true, monitorCommands: true, ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.serviceLog ? { log: options.serviceLog } : {}), ...(options.noticeRetryDelayMs ? { noticeRetryDelayMs: options.noticeRetryDelayMs } : {}),
+    ...(serviceLog ? { log: serviceLog } : {}), ...(options.noticeRetryDelayMs ? { noticeRetryDelayMs: options.noticeRetryDelayMs } : {}),
     ...(options.testDatabase ? { testDatabase: options.testDatabase } : {}) }).catch((err: unknown) => {
     server.close();
     throw err;
   });
-  const app = createApp({ ...services, log: options.log ?? ((err) => console.error('    [tessera 500]', err)) });
+  const app = createApp({ ...services, ...(logger ? { logger } : {}), ...(log ? { log } : {}) });
   const callback = app.callback();
   server.on('request', callback);
   return {

@@ -109,13 +109,13 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): Json {
     info: {
       title: 'Tessera admin API',
       version: '1.0.0',
-      description: 'Manage clients, users, devices, organisations and read the audit log. '
+      description: 'Manage clients, users, devices, organisations and webhook endpoints, and read the audit log. '
         + 'Authenticate with a Tessera access token that has the admin scope: a client_credentials token of a client '
         + 'granted the admin API (tessera client grant-admin-api --client-id <id>), or an admin\'s token from the console. '
         + 'Every error is JSON { error, error_description, details? }.',
     },
     servers: [{ url: API_PREFIX }],
-    tags: ['Clients', 'Users', 'Devices', 'Organisations', 'Audit', 'Meta'].map((name) => ({ name })),
+    tags: ['Clients', 'Users', 'Devices', 'Organisations', 'Webhooks', 'Audit', 'Meta'].map((name) => ({ name })),
     paths,
     components: {
       schemas: components,

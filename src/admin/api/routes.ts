@@ -32,7 +32,7 @@ export interface ApiRoute {
   path: string;
   operationId: string;
   summary: string;
-  tag: 'Clients' | 'Users' | 'Devices' | 'Organisations' | 'Audit';
+  tag: 'Clients' | 'Users' | 'Devices' | 'Organisations' | 'Webhooks' | 'Audit';
   params?: z.ZodObject;
   query: z.ZodType;
   body?: z.ZodType;
@@ -198,6 +198,49 @@ export const ROUTES: ApiRoute[] = [
     method: 'delete', path: '/organisations/{organisationId}/members/{userId}', operationId: 'removeOrganisationMember', summary: 'Remove a member', tag: 'Organisations',
     params: s.MemberParams, success: ok('The organisation.', s.OrganisationResponse),
     handler: async ({ admin }, actor, { params }) => ({ organisation: await admin.organisations.removeMember(actor, params.organisationId, params.userId) }),
+  }),
+
+  // ---- webhook endpoints (README "Webhooks")
+  route({
+    method: 'get', path: '/webhooks', operationId: 'listWebhooks', summary: 'List webhook endpoints', tag: 'Webhooks',
+    success: ok('Every webhook endpoint.', s.WebhooksResponse),
+    handler: async ({ admin }) => ({ webhooks: await admin.webhooks.list() }),
+  }),
+  route({
+    method: 'post', path: '/webhooks', operationId: 'createWebhook', summary: 'Register a webhook endpoint', tag: 'Webhooks',
+    body: s.WebhookInput, errors: [], success: created('The endpoint and its signing secret, shown this once.', s.WebhookSecretResponse),
+    handler: async ({ admin }, actor, { body }) => {
+      const shown = await admin.webhooks.create(actor, body);
+      return { webhook: shown.endpoint, secret: shown.secret };
+    },
+  }),
+  route({
+    method: 'get', path: '/webhooks/{webhookId}', operationId: 'getWebhook', summary: 'Get a webhook endpoint', tag: 'Webhooks',
+    params: s.WebhookParams, success: ok('The endpoint.', s.WebhookResponse),
+    handler: async ({ admin }, _actor, { params }) => ({ webhook: await admin.webhooks.get(params.webhookId) }),
+  }),
+  route({
+    method: 'patch', path: '/webhooks/{webhookId}', operationId: 'updateWebhook', summary: 'Edit, enable or disable a webhook endpoint', tag: 'Webhooks',
+    params: s.WebhookParams, body: s.WebhookPatch, errors: [404], success: ok('The endpoint after the change.', s.WebhookResponse),
+    handler: async ({ admin }, actor, { params, body }) => ({ webhook: await admin.webhooks.update(actor, params.webhookId, body) }),
+  }),
+  route({
+    method: 'post', path: '/webhooks/{webhookId}/secret', operationId: 'rotateWebhookSecret', summary: 'Rotate a webhook endpoint\'s signing secret', tag: 'Webhooks',
+    params: s.WebhookParams, errors: [404], success: ok('The new secret (shown once); the old one signs nothing from now on.', s.WebhookSecretResponse),
+    handler: async ({ admin }, actor, { params }) => {
+      const shown = await admin.webhooks.rotateSecret(actor, params.webhookId);
+      return { webhook: shown.endpoint, secret: shown.secret };
+    },
+  }),
+  route({
+    method: 'delete', path: '/webhooks/{webhookId}', operationId: 'deleteWebhook', summary: 'Delete a webhook endpoint', tag: 'Webhooks',
+    params: s.WebhookParams, errors: [404], success: { status: 204, description: 'Deleted; its pending deliveries are dropped.' },
+    handler: ({ admin }, actor, { params }) => admin.webhooks.remove(actor, params.webhookId),
+  }),
+  route({
+    method: 'get', path: '/webhooks/{webhookId}/deliveries', operationId: 'listWebhookDeliveries', summary: 'A webhook endpoint\'s delivery log', tag: 'Webhooks',
+    params: s.WebhookParams, success: ok('The latest delivery attempts (at most 50), newest first.', s.WebhookDeliveriesResponse),
+    handler: async ({ admin }, _actor, { params }) => ({ deliveries: await admin.webhooks.deliveries(params.webhookId) }),
   }),
 
   // ---- audit log (read only: events are never changed or deleted)

@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { uriProblem } from '../../oidc/clients.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
 import { MAX_FLAG, MAX_NAME } from '../../devices/registry.ts';
+import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
+import { MAX_DESCRIPTION } from '../../webhooks/endpoints.ts';
 
 const MAX_ID = 128;
 const MAX_LABEL = 200;
@@ -53,6 +55,7 @@ export const DeviceParams = z.strictObject({ deviceId: id('device id') });
 const flag = z.string().trim().min(1).max(MAX_FLAG).regex(/^[\w .:@/-]+$/, 'a flag has only letters, digits, spaces and _ . : @ / -');
 export const FlagParams = z.strictObject({ deviceId: id('device id'), flag: flag.meta({ description: 'The flag (URL-encoded).' }) });
 export const OrganisationParams = z.strictObject({ organisationId: id('organisation id') });
+export const WebhookParams = z.strictObject({ webhookId: id('webhook endpoint id (whk_…)') });
 export const MemberParams = z.strictObject({ organisationId: id('organisation id'), userId: id('user (account) id') });
 
 // ---- queries ---------------------------------------------------------------------------------
@@ -125,6 +128,26 @@ export const NewUser = z.strictObject({
   password: z.string().min(1).max(256).optional()
     .meta({ description: 'With a password the account is ready; without one an invitation email carries a set-password link.' }),
 });
+
+const webhookType = z.enum(WEBHOOK_EVENT_TYPES);
+const webhookFields = {
+  url: z.string().min(1).max(MAX_URI)
+    .meta({ format: 'uri', description: 'Where events are POSTed: https (http only when WEBHOOK_ALLOW_HTTP is on); never a private, loopback or link-local address unless WEBHOOK_ALLOW_PRIVATE is on.' }),
+  description: z.string().max(MAX_DESCRIPTION).optional().meta({ description: 'What the endpoint is for.' }),
+  types: z.array(webhookType).min(1).max(WEBHOOK_EVENT_TYPES.length).meta({ description: 'The event types sent to it.' }),
+  enabled: z.boolean().optional().meta({ description: 'Whether events are sent (default true).' }),
+};
+export const WebhookInput = z.strictObject({
+  ...webhookFields,
+  organisationId: id('organisation whose members\' events alone are sent').optional(),
+});
+export const WebhookPatch = z.strictObject({
+  url: webhookFields.url.optional(),
+  description: webhookFields.description,
+  types: webhookFields.types.optional(),
+  enabled: webhookFields.enabled,
+  organisationId: id('organisation whose members\' events alone are sent (null: every event)').nullable().optional(),
+}).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
 
 export const RoleBody = z.strictObject({ role });
 export const DeviceNameBody = z.strictObject({ name: z.string().trim().min(1).max(MAX_NAME) });
@@ -206,11 +229,36 @@ export const AuditEvent = z.object({
   type: z.string(),
   outcome: z.enum(['success', 'failure']),
   actor: z.object({ type: z.enum(['user', 'admin', 'client', 'system']), id: z.string().optional(), label: z.string().optional() }),
-  subject: z.object({ type: z.enum(['account', 'client', 'device', 'organisation', 'session']), id: z.string(), label: z.string().optional() }).optional(),
+  subject: z.object({ type: z.enum(['account', 'client', 'device', 'organisation', 'session', 'webhook']), id: z.string(), label: z.string().optional() }).optional(),
   accountId: z.string().optional(),
   ip: z.string().optional(),
   details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null(), z.array(z.string())])),
 }).meta({ id: 'AuditEvent', description: 'One security event. Events are never changed or deleted through the API.' });
+
+export const WebhookEndpoint = z.object({
+  id: z.string(),
+  url: z.string(),
+  description: z.string(),
+  types: z.array(webhookType),
+  organisationId: z.string().optional().meta({ description: 'Only this organisation\'s members\' events are sent.' }),
+  enabled: z.boolean(),
+  createdAt: dateTime,
+  updatedAt: dateTime,
+  lastSuccessAt: dateTime.optional(),
+  disabledAt: dateTime.optional(),
+  disabledReason: z.string().optional().meta({ description: 'Why Tessera turned it off (every attempt failed for 24 hours).' }),
+}).meta({ id: 'WebhookEndpoint', description: 'A webhook endpoint (never its signing secret: that is shown once, on create and rotate).' });
+
+export const WebhookAttempt = z.object({
+  messageId: z.string().meta({ description: 'The webhook-id header: the same on every retry.' }),
+  type: webhookType,
+  attempt: z.number().int(),
+  at: dateTime,
+  outcome: z.enum(['delivered', 'failed', 'interrupted', 'in_progress']),
+  status: z.number().int().optional().meta({ description: 'The receiver\'s HTTP status.' }),
+  error: z.string().optional(),
+  durationMs: z.number().optional(),
+}).meta({ id: 'WebhookAttempt', description: 'One delivery attempt.' });
 
 export const ErrorBody = z.object({
   error: z.string().meta({ description: 'A stable code: invalid_request, invalid_json, missing_token, not_found, …' }),
@@ -240,3 +288,10 @@ export const DeviceResponse = z.object({ device: Device });
 export const OrganisationsResponse = z.object({ organisations: z.array(Organisation) });
 export const OrganisationResponse = z.object({ organisation: Organisation });
 export const AuditEventsResponse = z.object({ events: z.array(AuditEvent), next });
+export const WebhooksResponse = z.object({ webhooks: z.array(WebhookEndpoint) });
+export const WebhookResponse = z.object({ webhook: WebhookEndpoint });
+export const WebhookSecretResponse = z.object({
+  webhook: WebhookEndpoint,
+  secret: z.string().meta({ description: 'The signing secret (whsec_…, Standard Webhooks), shown this once.' }),
+});
+export const WebhookDeliveriesResponse = z.object({ deliveries: z.array(WebhookAttempt) });

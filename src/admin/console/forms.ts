@@ -94,6 +94,8 @@ const NOTICES: Record<string, string> = {
   'org-renamed': 'The organisation was renamed.',
   'member-set': 'The member was saved.',
   'member-removed': 'The member was removed from the organisation.',
+  'webhook-updated': 'The webhook endpoint was saved.',
+  'webhook-deleted': 'The webhook endpoint was deleted: nothing more is sent to it.',
   'recovery-approved': 'The recovery was approved: the person is told on every channel, and the second factors are reset when the waiting period is over (unless the person cancels).',
   'recovery-rejected': 'The recovery was rejected: the person is told, and nothing was changed.',
 };

@@ -13,6 +13,7 @@ import { organisationRoutes } from './organisations.ts';
 import { adminErrors, confirmations, show } from './pages.ts';
 import { userRoutes } from './users.ts';
 import { recoveryRoutes } from './recoveries.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export { ADMIN_CLIENT, type AdminConsoleDeps } from './area.ts';
 
@@ -68,6 +69,7 @@ export function adminConsoleRouter(deps: AdminConsoleDeps): Router {
   userRoutes(router, gate, admin, confirm, deps.recoveries, deps.history);
   recoveryRoutes(router, gate, admin, deps.recoveries, deps.history, confirm, deps.reauth.clock);
   organisationRoutes(router, gate, admin, deps.accounts, confirm);
+  webhookRoutes(router, gate, admin, confirm);
   auditRoutes(router, gate, admin, deps.accounts, deps.reauth.clock);
   return router;
 }
