@@ -30,6 +30,8 @@ import { deletionRoutes } from './account/deletion-routes.ts';
 import { profileRoutes } from './account/profile-routes.ts';
 import { deriveKey } from './crypto/seal.ts';
 import { connectedAppRoutes } from './account/apps.ts';
+import { orgWebhookRoutes } from './account/org-webhooks.ts';
+import { createOrganisationWebhooks } from './webhooks/organisation.ts';
 import { createConnectedApps } from './oidc/connected-apps.ts';
 import { adminApiRouter } from './admin/api/router.ts';
 import { adminConsoleRouter } from './admin/console/routes.ts';
@@ -46,7 +48,7 @@ import { httpMetrics, metricsEndpoint } from './ops/metrics-http.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps'> & {
+export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps' | 'webhooks'> & {
   log?: (err: unknown, ctx: Context) => void;
   /** The server's log (ops/logger.ts); default: one made from the configuration, on stdout. */
   logger?: Logger;
@@ -160,6 +162,7 @@ export function createApp(deps: AppDeps): Koa {
       notify: notices,
       audit: deps.audit,
       guard: deps.sessions,
+      administersOrganisation: async (account) => (await deps.organisations.administeredBy(account)) !== undefined,
     },
     [
       credentialRoutes({ accounts: deps.accounts, sessions: deps.sessions, passwordRules: config.password.rules, pinRules: config.pin }),
@@ -173,6 +176,7 @@ export function createApp(deps: AppDeps): Koa {
       profileRoutes({ accounts: deps.accounts, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, codeSends: (id) => deps.limits.resend(id),
         key: deriveKey(config.encryptionKey, 'tessera:email-addresses'), clock, log: serviceLog }),
       dataExportRoutes({ ...deps, keepEntries: config.account.historyEntries, auditMaxRows: config.audit.exportMaxRows, sessionMaxDays: config.account.sessionMaxDays, clock }),
+      orgWebhookRoutes({ webhooks: createOrganisationWebhooks({ endpoints: deps.webhooks.endpoints, audit: deps.audit }), organisations: deps.organisations }),
     ],
   );
   // administration: the console is a hosted page area (form session, CSRF); the JSON API takes

@@ -56,6 +56,8 @@ export interface AreaDeps {
   /** Where every change is also recorded (the audit log). */
   audit?: AuditSink;
   guard?: SessionGuard;
+  /** Whether the account administers an organisation (the frame then shows the Organisation section). */
+  administersOrganisation?(account: AccountView): Promise<boolean>;
 }
 
 /** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
@@ -109,6 +111,9 @@ export function createAccountArea(deps: AreaDeps) {
       // the security center's header names who is signed in (views/partials/account-nav.ejs)
       // and every time on them is in the person's time zone (time.ts)
       if (verdict === 'active') Object.assign(ctx.state, { signedInAs: account.email, ...clockFace(account.profile.zoneinfo) });
+      // an organisation admin's frame has the Organisation section (org-webhooks.ts); read afresh
+      // on every request, so a person who stops being one loses it at once
+      if (verdict === 'active' && account.organisationId && deps.administersOrganisation) ctx.state.organisationAdmin = await deps.administersOrganisation(account);
       return { account, session: browser, state: verdict };
     })();
     return state[SIGNED_IN];

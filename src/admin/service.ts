@@ -14,7 +14,7 @@ import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
-import type { WebhookEndpoints } from '../webhooks/endpoints.ts';
+import { webhookAuditDetails, webhookAuditSubject, type WebhookEndpoints } from '../webhooks/endpoints.ts';
 import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminUserDetails, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
 
 export interface AdminServiceDeps {
@@ -106,10 +106,6 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       throw asAdminError(err);
     }
   }
-
-  const webhookSubject = (e: { id: string; url: string }): AuditSubject => ({ type: 'webhook', id: e.id, label: e.url });
-  const webhookDetails = (e: { id: string; url: string; types: string[]; enabled: boolean; organisationId?: string }) =>
-    ({ id: e.id, url: e.url, types: e.types, enabled: e.enabled, organisationId: e.organisationId ?? null });
 
   /** An admin does not lock themself out: their own account is changed by another admin. */
   function notSelf(actor: AdminActor, accountId: string, what: string): void {
@@ -382,24 +378,24 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       create(actor, input) {
         return audited(actor, 'admin.webhook.created', { type: 'webhook', id: '-', label: String(input.url) }, async () => {
           const shown = await deps.webhooks.create(input);
-          return { result: shown, details: webhookDetails(shown.endpoint) };
+          return { result: shown, details: webhookAuditDetails(shown.endpoint) };
         });
       },
       async update(actor, webhookId, patch) {
         const before = await wrapped(deps.webhooks.get(webhookId));
-        return audited(actor, 'admin.webhook.updated', webhookSubject(before), async () => {
+        return audited(actor, 'admin.webhook.updated', webhookAuditSubject(before), async () => {
           const { endpoint, changed } = await deps.webhooks.update(before.id, patch);
-          return { result: endpoint, details: { changed, ...webhookDetails(endpoint) } };
+          return { result: endpoint, details: { changed, ...webhookAuditDetails(endpoint) } };
         });
       },
       async rotateSecret(actor, webhookId) {
         const before = await wrapped(deps.webhooks.get(webhookId));
         // the secret itself is never part of the audit event
-        return audited(actor, 'admin.webhook.secret_rotated', webhookSubject(before), async () => ({ result: await deps.webhooks.rotateSecret(before.id) }));
+        return audited(actor, 'admin.webhook.secret_rotated', webhookAuditSubject(before), async () => ({ result: await deps.webhooks.rotateSecret(before.id) }));
       },
       async remove(actor, webhookId) {
         const before = await wrapped(deps.webhooks.get(webhookId));
-        await audited(actor, 'admin.webhook.deleted', webhookSubject(before), async () => ({ result: await deps.webhooks.remove(before.id), details: webhookDetails(before) }));
+        await audited(actor, 'admin.webhook.deleted', webhookAuditSubject(before), async () => ({ result: await deps.webhooks.remove(before.id), details: webhookAuditDetails(before) }));
       },
       deliveries: (webhookId) => wrapped(deps.webhooks.deliveries(webhookId)),
     },

@@ -93,6 +93,11 @@ export function createOrganisations(db: Database, accounts: AccountStore, clock:
     byId,
     find,
     memberOf,
+    /** The organisation the account administers: a member (memberOf) and one of its admins; read afresh each time. */
+    async administeredBy(account: { id: string; organisationId?: string }): Promise<Organisation | undefined> {
+      const org = await memberOf(account);
+      return org?.admins.includes(account.id) ? org : undefined;
+    },
     async create(name: string): Promise<Organisation> {
       const clean = name.trim();
       if (!clean || clean.length > 200) throw new OrganisationError('an organisation name has 1 to 200 characters');

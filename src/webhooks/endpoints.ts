@@ -2,6 +2,8 @@
 // optional organisation), edit, enable/disable, rotate the signing secret, delete, and read the
 // delivery log. The secret (`whsec_` + base64 of 32 random bytes, Standard Webhooks) is returned
 // only by create and rotate; it is stored sealed and never shown, logged or sent anywhere else.
+// An organisation admin acts within a scope (the organisation's id): an endpoint of another
+// organisation, or one for all accounts, is then "no such endpoint", and the scope never changes.
 import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import type { Sealer } from '../crypto/seal.ts';
@@ -107,6 +109,11 @@ export function view(doc: EndpointDoc): WebhookEndpoint {
   };
 }
 
+/** What the audit log says about an endpoint (admin.webhook.*): never its secret. */
+export const webhookAuditSubject = (e: Pick<WebhookEndpoint, 'id' | 'url'>) => ({ type: 'webhook' as const, id: e.id, label: e.url });
+export const webhookAuditDetails = (e: Pick<WebhookEndpoint, 'id' | 'url' | 'types' | 'enabled' | 'organisationId'>) =>
+  ({ id: e.id, url: e.url, types: [...e.types], enabled: e.enabled, organisationId: e.organisationId ?? null });
+
 const logLine = (a: AttemptDoc): WebhookAttempt => ({
   messageId: a.messageId, type: a.type, attempt: a.attempt, at: a.startedAt, outcome: a.outcome ?? 'in_progress',
   ...(a.status !== undefined ? { status: a.status } : {}), ...(a.error ? { error: a.error } : {}), ...(a.durationMs !== undefined ? { durationMs: a.durationMs } : {}),
@@ -126,11 +133,16 @@ export interface EndpointDeps {
 export function createWebhookEndpoints(deps: EndpointDeps) {
   const { store, sealer } = deps;
 
-  async function find(id: string): Promise<EndpointDoc> {
+  const notFound = () => new DomainError('not_found', 'not_found', 'There is no such webhook endpoint.');
+
+  /** The endpoint by id; with a scope, only one of that organisation. */
+  async function find(id: string, scope?: string): Promise<EndpointDoc> {
     const doc = typeof id === 'string' && ENDPOINT_ID.test(id) ? await store.endpoints.get(id) : undefined;
-    if (!doc) throw new DomainError('not_found', 'not_found', 'There is no such webhook endpoint.');
+    if (!doc || (scope !== undefined && doc.organisationId !== scope)) throw notFound();
     return doc;
   }
+  /** The guard of a scoped write: the endpoint still belongs to the organisation when it is written. */
+  const within = (scope: string | undefined) => (scope === undefined ? {} : { organisationId: scope });
 
   async function checked(input: WebhookPatch): Promise<void> {
     if (input.url !== undefined) {
@@ -150,7 +162,11 @@ export function createWebhookEndpoints(deps: EndpointDeps) {
     async list(): Promise<WebhookEndpoint[]> {
       return (await store.endpoints.all()).map(view);
     },
-    get: async (id: string) => view(await find(id)),
+    /** The endpoints of one organisation (its admins' page). */
+    async listOf(organisationId: string): Promise<WebhookEndpoint[]> {
+      return (await store.endpoints.all()).filter((e) => e.organisationId === organisationId).map(view);
+    },
+    get: async (id: string, scope?: string) => view(await find(id, scope)),
     /** The endpoint's secret, opened (the delivery worker only). */
     secretOf: (doc: EndpointDoc) => sealer.open(doc.secret, sealContext(doc._id)),
     async create(input: WebhookInput): Promise<SecretShown> {
@@ -167,8 +183,9 @@ export function createWebhookEndpoints(deps: EndpointDeps) {
       await deps.changed();
       return { endpoint: view(doc), secret };
     },
-    async update(id: string, patch: WebhookPatch): Promise<{ endpoint: WebhookEndpoint; changed: string[] }> {
-      await find(id);
+    async update(id: string, patch: WebhookPatch, scope?: string): Promise<{ endpoint: WebhookEndpoint; changed: string[] }> {
+      await find(id, scope);
+      if (scope !== undefined && patch.organisationId !== undefined) throw new WebhookError('An organisation\'s endpoint stays with its organisation.', 'organisationId');
       await checked(patch);
       const set: Partial<EndpointDoc> = { updatedAt: deps.clock() };
       const unset: (keyof EndpointDoc)[] = [];
@@ -185,27 +202,27 @@ export function createWebhookEndpoints(deps: EndpointDeps) {
         set.disabledAt = deps.clock();
         unset.push('disabledReason');
       }
-      const updated = await store.endpoints.change(id, set, unset);
-      if (!updated) throw new DomainError('not_found', 'not_found', 'There is no such webhook endpoint.');
+      const updated = await store.endpoints.change(id, set, unset, within(scope));
+      if (!updated) throw notFound();
       await deps.changed();
       return { endpoint: view(updated), changed: Object.keys(patch) };
     },
     /** A new secret at once: the old one no longer signs anything, retries included. */
-    async rotateSecret(id: string): Promise<SecretShown> {
-      await find(id);
+    async rotateSecret(id: string, scope?: string): Promise<SecretShown> {
+      await find(id, scope);
       const secret = newSecret();
-      const updated = await store.endpoints.change(id, { secret: sealer.seal(secret, sealContext(id)), updatedAt: deps.clock() });
-      if (!updated) throw new DomainError('not_found', 'not_found', 'There is no such webhook endpoint.');
+      const updated = await store.endpoints.change(id, { secret: sealer.seal(secret, sealContext(id)), updatedAt: deps.clock() }, [], within(scope));
+      if (!updated) throw notFound();
       return { endpoint: view(updated), secret };
     },
-    async remove(id: string): Promise<WebhookEndpoint> {
-      const doc = await find(id);
+    async remove(id: string, scope?: string): Promise<WebhookEndpoint> {
+      const doc = await find(id, scope);
       await store.endpoints.remove(id);
       await deps.changed();
       return view(doc);
     },
-    async deliveries(id: string): Promise<WebhookAttempt[]> {
-      await find(id);
+    async deliveries(id: string, scope?: string): Promise<WebhookAttempt[]> {
+      await find(id, scope);
       return (await store.attempts.forEndpoint(id, LOG_LIMIT)).map(logLine);
     },
   };

@@ -145,6 +145,8 @@ export function createWebhooks(deps: WebhookDeps): Webhooks {
 
 function disabledNotice(to: string, endpoint: EndpointDoc, reason: string, issuer: string): Email {
   const link = `${issuer}/admin/webhooks/${encodeURIComponent(endpoint._id)}`;
+  // an organisation's admins turn it on again in their security center (account/org-webhooks.ts)
+  const own = endpoint.organisationId ? `${issuer}/account/security/organisation/webhooks/${encodeURIComponent(endpoint._id)}` : undefined;
   const text = [
     'Tessera turned off a webhook endpoint:',
     '',
@@ -153,9 +155,11 @@ function disabledNotice(to: string, endpoint: EndpointDoc, reason: string, issue
     `Why: ${reason}.`,
     'Nothing more is sent to it. Fix the receiver, then turn the endpoint on again in the admin console:',
     link,
+    ...(own ? ['', 'Organisation admins: turn it on again in your security center (Organisation, Webhooks):', own] : []),
   ].join('\n');
   const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
   const html = `<p>Tessera turned off a webhook endpoint:</p><p><code>${escape(endpoint.url)}</code>${endpoint.description ? ` (${escape(endpoint.description)})` : ''}</p>`
-    + `<p>Why: ${escape(reason)}.</p><p>Nothing more is sent to it. Fix the receiver, then turn the endpoint on again in the admin console: <a href="${escape(link)}">${escape(link)}</a></p>`;
+    + `<p>Why: ${escape(reason)}.</p><p>Nothing more is sent to it. Fix the receiver, then turn the endpoint on again in the admin console: <a href="${escape(link)}">${escape(link)}</a></p>`
+    + (own ? `<p>Organisation admins: turn it on again in your security center (Organisation, Webhooks): <a href="${escape(own)}">${escape(own)}</a></p>` : '');
   return { to, subject: 'A Tessera webhook endpoint was turned off', text, html };
 }

@@ -102,9 +102,9 @@ export function createWebhookStore(db: Database) {
       async insert(doc: EndpointDoc): Promise<void> {
         await Endpoints.create(doc);
       },
-      /** Sets (and unsets) fields; the endpoint after, or undefined when there is none. */
-      async change(id: string, set: Partial<EndpointDoc>, unset: (keyof EndpointDoc)[] = []): Promise<EndpointDoc | undefined> {
-        return db.modifyIf(Endpoints, id, {}, { $set: set, ...(unset.length ? { $unset: Object.fromEntries(unset.map((k) => [k, 1])) } : {}) });
+      /** Sets (and unsets) fields when the endpoint matches `when`; the endpoint after, or undefined when there is none. */
+      async change(id: string, set: Partial<EndpointDoc>, unset: (keyof EndpointDoc)[] = [], when: Partial<Pick<EndpointDoc, 'organisationId'>> = {}): Promise<EndpointDoc | undefined> {
+        return db.modifyIf(Endpoints, id, when, { $set: set, ...(unset.length ? { $unset: Object.fromEntries(unset.map((k) => [k, 1])) } : {}) });
       },
       /** Turns an enabled endpoint off; true only for the call that did (one email, one audit event per process). */
       disable: (id: string, at: Date, reason: string) => db.updateIf(Endpoints, id, { enabled: true }, { $set: { enabled: false, disabledAt: at, disabledReason: reason } }),

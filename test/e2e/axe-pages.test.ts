@@ -10,6 +10,7 @@ import { startTessera, type Tessera } from '../support/tessera.ts';
 import { createUser, formOn, giveVerifiedPhone, RelyingParty, signIn, signInAndGetTokens, UserAgent } from '../support/flow.ts';
 import { generate } from 'otplib';
 import { ACR } from '../../src/policy/assurance.ts';
+import { COMMAND_LINE } from '../../src/admin/types.ts';
 
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -147,6 +148,20 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     pages.push(['delete your account', del.body]);
     pages.push(['delete, wrong password', (await agent.submit(del, /\/account\/security\/delete$/, { password: 'Wrong#Guess1' })).body]);
     pages.push(['deletion scheduled', (await agent.submit(del, /\/account\/security\/delete$/, { password: user.password })).body]);
+
+    // organisation webhooks (issue 23): the list, a refused registration, the secret shown once, an endpoint, its delete confirmation
+    const orgAdmin = await createUser(t);
+    const org = await t.services.organisations.create('Axe Research');
+    await t.services.organisations.setMember(org.id, orgAdmin.id, true);
+    const orgAgent = new UserAgent();
+    await orgAgent.visit((await orgAgent.submit(await orgAgent.visit(center('')), /\/login$/, { email: orgAdmin.email, password: orgAdmin.password }, `${t.issuer}/account/`)).url);
+    pages.push(['organisation webhooks', (await orgAgent.visit(center('/organisation/webhooks'))).body]);
+    const newHook = await orgAgent.visit(center('/organisation/webhooks/new'));
+    pages.push(['organisation webhook, refused', (await orgAgent.submit(newHook, /\/organisation\/webhooks$/, { url: 'http://hooks.example.com/x' })).body]);
+    pages.push(['organisation webhook, secret', (await orgAgent.submit(newHook, /\/organisation\/webhooks$/, { url: 'https://hooks.example.com/x', type_password_changed: 'on' })).body]);
+    const { endpoint: orgHook } = await t.services.admin.webhooks.create(COMMAND_LINE, { url: 'https://hooks.example.com/y', types: ['password.changed'], organisationId: org.id });
+    pages.push(['organisation webhook', (await orgAgent.visit(center(`/organisation/webhooks/${orgHook.id}`))).body]);
+    pages.push(['organisation webhook, delete', (await orgAgent.visit(center(`/organisation/webhooks/${orgHook.id}/delete`))).body]);
 
     // "Forgot password?" (issue 21): every stage, and its refusals beside the fields
     const resetting = await createUser(t, { name: 'Rosa Reset' });

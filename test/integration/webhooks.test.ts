@@ -5,52 +5,15 @@
 // address rule, an endpoint that keeps failing, the secret shown once and rotated, organisation
 // scope, and the admin API.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import request from 'supertest';
 import { Webhook } from 'standardwebhooks';
 import { startTessera, freshDatabaseName, type Tessera, type TesseraOptions } from '../support/tessera.ts';
 import { startSmtp, type Smtp } from '../support/mail.ts';
 import { createUser } from '../support/flow.ts';
+import { certificate, listener, type Received } from '../support/webhook-receiver.ts';
 import { COMMAND_LINE } from '../../src/admin/types.ts';
 import type { AuditInput } from '../../src/audit/events.ts';
-
-interface Received { headers: Record<string, string>; body: string }
-
-/** A certificate for 127.0.0.1, made for this run. */
-function certificate(): { key: string; cert: string; certFile: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tessera-webhook-cert-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-  return { key: readFileSync(path.join(dir, 'key.pem'), 'utf8'), cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), certFile: path.join(dir, 'cert.pem') };
-}
-
-/** A receiver: answers each request with the next status of `answers` (the last one repeats). */
-async function listener(tls: { key: string; cert: string }) {
-  const received: Received[] = [];
-  let answers = [200];
-  const server = https.createServer(tls, (req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => { body += d.toString(); });
-    req.on('end', () => {
-      received.push({ headers: req.headers as Record<string, string>, body });
-      res.statusCode = answers.length > 1 ? answers.shift()! : answers[0]!;
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `https://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received,
-    answer(statuses: number[]) { answers = statuses; },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
-  };
-}
 
 describe('security events delivered to webhooks', function () {
   this.timeout(60_000);
