@@ -91,7 +91,8 @@ describe('admin JSON API', function () {
       t.services.clients.list(), t.services.accounts.search({ limit: 100 }), t.services.organisations.list(),
       t.services.devices.listFor(target.id), t.services.audit.query({ limit: 200 }),
     ]);
-    return JSON.stringify({ clients, users, organisations, devices, audit: audit.events.map((e) => e.id) });
+    const webhooks = await t.services.webhooks.endpoints.list();
+    return JSON.stringify({ clients, users, organisations, devices, webhooks, audit: audit.events.map((e) => e.id) });
   }
 
   /** The audit events of a type, once they have been written. */
@@ -103,6 +104,7 @@ describe('admin JSON API', function () {
   let cases: Record<string, RouteCase>;
 
   before(async () => {
+    now = Date.now(); // from the start of the run, not the file's load (the expiry purge runs on real time)
     t = await startTessera({ clock });
     target = await createUser(t, { email: 'target@example.com', name: 'Tess Target' });
     deviceId = (await t.services.devices.ensure(target.id, 'browser-one', { browser: 'Chrome 120', os: 'Linux', ip: '203.0.113.7' })).id;
@@ -110,6 +112,7 @@ describe('admin JSON API', function () {
     const botSecret = await machineClient('ops-bot', true);
     const plainSecret = await machineClient('plain-bot', false);
     await t.services.clients.create({ clientId: 'fixture-rp', redirectUris: ['https://rp.example/cb'] });
+    const hookId = (await t.services.webhooks.endpoints.create({ url: 'https://hooks.example.com/fixture', description: '', types: ['admin.action'] })).endpoint.id;
 
     const granted = await tokenFor('ops-bot', botSecret, 'admin');
     assert.equal(granted.status, 200, JSON.stringify(granted.body));
@@ -129,6 +132,8 @@ describe('admin JSON API', function () {
     const noUser = '/users/no-such-account';
     const noDevice = '/devices/dev_AAAAAAAAAAAAAAAAAAAAAA';
     const noOrg = '/organisations/org_nosuchorg';
+    const hook = `/webhooks/${hookId}`;
+    const noHook = '/webhooks/whk_AAAAAAAAAAAAAAAA';
     cases = {
       listClients: { path: '/clients' },
       createClient: { path: '/clients', body: { clientId: 'never-made', redirectUris: ['https://rp.example/cb'] } },
@@ -156,6 +161,13 @@ describe('admin JSON API', function () {
       renameOrganisation: { path: org, body: { name: 'Never' }, missing: [noOrg] },
       setOrganisationMember: { path: `${org}/members/${target.id}`, body: { admin: true }, missing: [`${noOrg}/members/${target.id}`, `${org}/members/no-such-account`] },
       removeOrganisationMember: { path: `${org}/members/${target.id}`, missing: [`${noOrg}/members/${target.id}`, `${org}/members/no-such-account`] },
+      listWebhooks: { path: '/webhooks' },
+      createWebhook: { path: '/webhooks', body: { url: 'https://hooks.example.com/never', types: ['admin.action'] } },
+      getWebhook: { path: hook, missing: [noHook] },
+      updateWebhook: { path: hook, body: { description: 'Never' }, missing: [noHook] },
+      rotateWebhookSecret: { path: `${hook}/secret`, missing: [`${noHook}/secret`] },
+      deleteWebhook: { path: hook, missing: [noHook] },
+      listWebhookDeliveries: { path: `${hook}/deliveries`, missing: [`${noHook}/deliveries`] },
       queryAuditEvents: { path: '/audit-events' },
       exportAuditEvents: { path: '/audit-events/export' },
     };
@@ -232,6 +244,19 @@ describe('admin JSON API', function () {
     setOrganisationMember: [
       ['admin as a string', { admin: 'yes' }, 'admin'],
       ['no admin', {}, 'admin'],
+    ],
+    createWebhook: [
+      ['no url', { types: ['admin.action'] }, 'url'],
+      ['no types', { url: 'https://hooks.example.com/x' }, 'types'],
+      ['an unknown event type', { url: 'https://hooks.example.com/x', types: ['everything'] }, 'types.0'],
+      ['types as a string', { url: 'https://hooks.example.com/x', types: 'admin.action' }, 'types'],
+      ['a number as url', { url: 5, types: ['admin.action'] }, 'url'],
+      ['enabled as a string', { url: 'https://hooks.example.com/x', types: ['admin.action'], enabled: 'yes' }, 'enabled'],
+    ],
+    updateWebhook: [
+      ['nothing to change', {}],
+      ['an unknown event type', { types: ['everything'] }, 'types.0'],
+      ['a number as description', { description: 5 }, 'description'],
     ],
   };
   const BAD_QUERIES: Record<string, string[]> = {

@@ -4,7 +4,7 @@
 // PIN, phones, trusted IPs, devices, sessions, authenticator app) and every form of the admin
 // console's pages (/admin/...), and the forms of issue 21: "Forgot password?", sign-up, passkey sign-in,
 // the passkey offer, the lost second factor's request, the recovery cancel page and the console's
-// recovery decisions (each at the step that shows it, and refused before it). Each case posts random fields (known names and random ones),
+// recovery decisions (each at the step that shows it, and refused before it), the webhook forms of the console and of an organisation admin. Each case posts random fields (known names and random ones),
 // repeated keys (a=1&a=2), long values under the 16 kB body limit, unicode and control characters,
 // with a valid, missing, forged or doubled CSRF token. Properties: never a 5xx (and nothing logged as
 // one); a missing or forged token is a 403 with "This form has expired" and changes nothing; any
@@ -87,6 +87,8 @@ describe('form routes fuzzed with fast-check', function () {
   let rp: RelyingParty;
   let user: TestUser;
   let admin: TestUser & { secret: string };
+  let hook = '';
+  let orgHook = '';
   const failures: unknown[] = [];
   const figures: string[] = [];
 
@@ -103,7 +105,12 @@ describe('form routes fuzzed with fast-check', function () {
     const { secret } = await t.services.totp.begin(a.id, a.email);
     assert.ok(await t.services.totp.confirm(a.id, await generate({ secret, epoch: Math.floor(Date.now() / 30_000) * 30 })));
     admin = { ...a, secret };
-    await t.services.organisations.create('Fuzz Org');
+    // the fuzzed person administers an organisation with a webhook endpoint (its security-center
+    // section), and the console has an endpoint for all accounts
+    const org = await t.services.organisations.create('Fuzz Org');
+    await t.services.organisations.setMember(org.id, user.id, true);
+    orgHook = (await t.services.webhooks.endpoints.create({ url: 'https://hooks.example.com/org', description: '', types: ['password.changed'], organisationId: org.id })).endpoint.id;
+    hook = (await t.services.webhooks.endpoints.create({ url: 'https://hooks.example.com/all', description: '', types: ['admin.action'] })).endpoint.id;
   });
   after(async () => {
     if (figures.length) console.log(`    fast-check: ${figures.join('; ')}`);
@@ -113,12 +120,13 @@ describe('form routes fuzzed with fast-check', function () {
 
   /** What a refused request must not change: the accounts, their devices, phones, sessions, clients, organisations. */
   async function snapshot(): Promise<string> {
-    const [u, a, clients, organisations, devices, adminDevices, phones, ips] = await Promise.all([
+    const [u, a, clients, organisations, devices, adminDevices, phones, ips, webhooks] = await Promise.all([
       t.services.accounts.findById(user.id), t.services.accounts.findById(admin.id), t.services.clients.list(), t.services.organisations.list(),
       t.services.devices.listFor(user.id), t.services.devices.listFor(admin.id), t.services.phones.list(user.id), t.services.trustedIps.list(user.id),
+      t.services.webhooks.endpoints.list(),
     ]);
     const strip = (acc: unknown) => JSON.parse(JSON.stringify(acc ?? null), (k, v) => (/^(lastSeenAt|lastUsedAt|updatedAt|lastSignInAt)$/.test(k) ? undefined : v));
-    return JSON.stringify({ u: strip(u), a: strip(a), clients, organisations, devices: strip(devices), adminDevices: strip(adminDevices), phones, ips, sessions: await t.services.sessions.list(u!, undefined).then((l) => l.map((x) => x.ref)).catch(() => 'n/a') });
+    return JSON.stringify({ u: strip(u), a: strip(a), clients, organisations, devices: strip(devices), adminDevices: strip(adminDevices), phones, ips, webhooks, sessions: await t.services.sessions.list(u!, undefined).then((l) => l.map((x) => x.ref)).catch(() => 'n/a') });
   }
 
   async function post(agent: UserAgent, target: string, body: string): Promise<Page> {
@@ -293,15 +301,17 @@ describe('form routes fuzzed with fast-check', function () {
     await fuzz('recovery-cancel', cancel, cancelForms);
   });
 
-  it('account center: password, PIN, phones, trusted IPs, devices, sessions, authenticator app', async () => {
+  it('account center: password, PIN, phones, trusted IPs, devices, sessions, authenticator app, organisation webhooks', async () => {
     const agent = new UserAgent();
     await signIn(agent, (await rp.authorize()).url, user);
     const forms = await formsOf(agent, ['/account/security', '/account/security/password', '/account/security/pin', '/account/security/phones',
-      '/account/security/ips', '/account/security/devices', '/account/security/sessions', '/account/security/totp']);
+      '/account/security/ips', '/account/security/devices', '/account/security/sessions', '/account/security/totp',
+      '/account/security/organisation/webhooks/new', `/account/security/organisation/webhooks/${orgHook}`,
+      `/account/security/organisation/webhooks/${orgHook}/rotate`, `/account/security/organisation/webhooks/${orgHook}/delete`]);
     await fuzz('account', agent, forms);
   });
 
-  it('admin console: clients, users, devices, organisations', async () => {
+  it('admin console: clients, users, devices, organisations, webhooks', async () => {
     const agent = new UserAgent();
     let page = await agent.visit(`${t.issuer}/admin`);
     page = await agent.submit(page, /\/login$/, { email: admin.email, password: admin.password });
@@ -315,7 +325,8 @@ describe('form routes fuzzed with fast-check', function () {
     assert.ok((await t.services.assistedRecovery.request((await t.services.accounts.findById(asking.id))!, { ip: '203.0.113.9', browser: 'Firefox', os: 'Linux' }, 'lost my phone')).ok);
     const forms = await formsOf(agent, ['/admin', '/admin/clients', '/admin/clients/new', `/admin/clients/${rp.clientId}`, `/admin/clients/${rp.clientId}/rotate`,
       `/admin/clients/${rp.clientId}/delete`, '/admin/users', '/admin/users/new', `/admin/users/${user.id}`, '/admin/organisations',
-      `/admin/organisations/${organisations[0]!.id}`, '/admin/recoveries', `/admin/recoveries/${asking.id}`, ...(devices[0] ? [`/admin/devices/${devices[0].id}/remove`] : [])]);
+      `/admin/organisations/${organisations[0]!.id}`, '/admin/recoveries', `/admin/recoveries/${asking.id}`,
+      '/admin/webhooks/new', `/admin/webhooks/${hook}`, `/admin/webhooks/${hook}/rotate`, `/admin/webhooks/${hook}/delete`, ...(devices[0] ? [`/admin/devices/${devices[0].id}/remove`] : [])]);
     await fuzz('admin', agent, forms);
   });
 });
