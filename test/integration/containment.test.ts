@@ -31,6 +31,7 @@ describe('"This wasn\'t me": one-click containment from a sign-in email', functi
   const serverErrors: unknown[] = [];
 
   before(async () => {
+    now = Date.now(); // from the start of the run, not the file's load (the expiry purge runs on real time)
     smtp = await startSmtp();
     t = await startTessera({ env: { SMTP_URL: smtp.url }, clock: () => new Date(now), noticeRetryDelayMs: () => 10, log: (err) => serverErrors.push(err) });
   });

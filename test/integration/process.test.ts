@@ -14,7 +14,7 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const name of Object.keys(ENV_VARS)) delete env[name];
   // a generous database connection wait: on a busy machine a fresh connection can take longer than the 5 s default
-  return { ...env, NODE_ENV: 'development', PASSWORD_MEMORY_COST_KIB: '4096', DB_SERVER_SELECTION_TIMEOUT_MS: '60000', ...extra };
+  return { ...env, NODE_ENV: 'development', PASSWORD_MEMORY_COST_KIB: '4096', DB_SERVER_SELECTION_TIMEOUT_MS: '60000', SHUTDOWN_DRAIN_SECONDS: '0', ...extra };
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -22,7 +22,7 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 function startProcess(env: Record<string, string>): { child: ChildProcess; ready: Promise<string>; output: () => string } {
   const clean = { ...process.env };
   for (const name of Object.keys(ENV_VARS)) delete clean[name];
-  const child = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { ...clean, PASSWORD_MEMORY_COST_KIB: '4096', ...env } });
+  const child = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env: { ...clean, PASSWORD_MEMORY_COST_KIB: '4096', SHUTDOWN_DRAIN_SECONDS: '0', ...env } });
   let out = '';
   const ready = new Promise<string>((resolve, reject) => {
     const onData = (d: Buffer) => {
