@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Koa, { type Context } from 'koa';
 import mount from 'koa-mount';
+import { languageRouter, localeMiddleware } from './i18n/middleware.ts';
 import views from 'koa-views';
 import helmet from 'koa-helmet';
 import session from 'koa-session';
@@ -87,6 +88,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(metricsEndpoint(deps.metrics, config.metrics.token));
   app.use((ctx, next) => withRequestMemo(next));
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
+  // every view's language (i18n/middleware.ts): chosen when it renders, from what the request knows
+  app.use(localeMiddleware(config.defaultLanguage));
   app.use(errorMiddleware(log));
   app.use(issuerOrigin(config.issuer));
   app.use(metadataCaching);
@@ -221,6 +224,9 @@ export function createApp(deps: AppDeps): Koa {
   const isPage = (p: string) => p.startsWith('/interaction/') || p.startsWith('/account/') || p === '/admin' || (p.startsWith('/admin/') && !isApi(p));
   // a person who opens Tessera's own address (or /account) lands in the security center; any
   // other address nothing answers gets a page with a way on, not the bare "Not Found"
+  // the language switcher of every page (remembers the choice for this browser)
+  const languages = languageRouter(config.issuer.startsWith('https:'));
+  app.use(languages.routes());
   app.use(async (ctx, next) => {
     if ((ctx.path === '/' || ctx.path === '/account') && (ctx.method === 'GET' || ctx.method === 'HEAD')) return ctx.redirect('/account/security');
     await next();

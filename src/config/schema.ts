@@ -16,6 +16,8 @@ export const configSchema = z.object({
     .regex(/^mongodb(\+srv)?:\/\/.+/, 'must start with mongodb:// or mongodb+srv://')
     .optional(),
   trustProxy: z.boolean(),
+  /** The language of pages and emails when nothing chooses one (i18n/index.ts LANGUAGES). */
+  defaultLanguage: z.enum(['en', 'pl', 'de']),
   /** With TRUST_PROXY: how many proxies append to X-Forwarded-For; the client IP is the entry they saw. */
   proxyCount: z.number().int().min(1).max(10),
   /** HTTP worker processes sharing the port (node:cluster); state lives only in the database. */
@@ -256,6 +258,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   TESSERA_DATA_DIR: { path: 'dataDir', kind: 'string' },
   MONGODB_URI: { path: 'mongodbUri', kind: 'string' },
   TRUST_PROXY: { path: 'trustProxy', kind: 'bool' },
+  DEFAULT_LANGUAGE: { path: 'defaultLanguage', kind: 'string' },
   TRUST_PROXY_COUNT: { path: 'proxyCount', kind: 'int' },
   DEVICE_TRUST_DAYS: { path: 'devices.trustDays', kind: 'int' },
   MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },

@@ -1,5 +1,6 @@
 // oidc-provider configuration: what Tessera enables, how accounts and clients are found, and how
 // provider-rendered pages (errors, logout) look. Everything stateful comes in through `deps`.
+import { LANGUAGES } from '../i18n/index.ts';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createHash, timingSafeEqual, type JsonWebKey } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
@@ -69,6 +70,8 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       short: { signed: true, httpOnly: true, sameSite: 'lax' },
     },
     acrValues: [...ACR_LEVELS],
+    // the languages of the hosted pages (i18n/index.ts): an RP may ask for one with ui_locales
+    discovery: { claim_types_supported: ['normal'], ui_locales_supported: [...LANGUAGES] },
     claims: {
       acr: null,
       amr: null,

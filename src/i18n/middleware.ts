@@ -1,0 +1,59 @@
+// The language of each page: chosen when the page is rendered, from what the request knows by
+// then (policy/locale.ts). `ctx.state.locale` and `ctx.state.t` are read by every view (koa-views
+// hands ctx.state to the templates); routes that know more say so in `ctx.state.localeHints`
+// (the account's locale), and an interaction page's ui_locales is read from the interaction
+// details the page loaded. The switcher (GET /language?to=pl&back=/path) remembers the choice for
+// the browser in a cookie.
+import type { Context, Next } from 'koa';
+import Router from '@koa/router';
+import { chooseLocale, supportedTag, type LocaleHints } from '../policy/locale.ts';
+import { LANGUAGE_NAMES, LANGUAGES, translator, type Language, type Translate } from './index.ts';
+
+export const LANGUAGE_COOKIE = 'tessera_lang';
+const YEAR_MS = 365 * 86_400_000;
+
+/** The language of this request's page. */
+export function localeOf(ctx: Context, fallback: string): Language {
+  const hints = (ctx.state.localeHints ?? {}) as Pick<LocaleHints, 'accountLocale' | 'uiLocales'>;
+  const params = (ctx.state.interaction as { params?: Record<string, unknown> } | undefined)?.params;
+  const uiLocales = hints.uiLocales ?? (typeof params?.ui_locales === 'string' ? params.ui_locales : undefined);
+  return chooseLocale({
+    chosen: ctx.cookies.get(LANGUAGE_COOKIE),
+    ...(uiLocales ? { uiLocales } : {}),
+    ...(hints.accountLocale ? { accountLocale: hints.accountLocale } : {}),
+    acceptLanguage: ctx.get('accept-language'),
+  }, LANGUAGES, fallback) as Language;
+}
+
+/** The translation function of this request's page. */
+export const tOf = (ctx: Context, fallback: string): Translate => translator(localeOf(ctx, fallback));
+
+/** Gives every view `locale`, `t`, `languages` (for the switcher) and `here` (the page's own path). */
+export function localeMiddleware(fallback: string) {
+  return async (ctx: Context, next: Next) => {
+    const getters: Record<string, () => unknown> = {
+      locale: () => localeOf(ctx, fallback),
+      t: () => tOf(ctx, fallback),
+      languages: () => LANGUAGES.map((code) => ({ code, name: LANGUAGE_NAMES[code] })),
+      here: () => ctx.originalUrl,
+    };
+    for (const [name, get] of Object.entries(getters)) Object.defineProperty(ctx.state, name, { get, enumerable: true, configurable: true });
+    await next();
+  };
+}
+
+/** Only a path of this site: "/x", never "//host" or "/\\host" or an absolute URL. */
+const localPath = (value: unknown): string => (typeof value === 'string' && /^\/(?![/\\])/.test(value) && value.length <= 2000 ? value : '/');
+
+/** The language switcher: remembers the choice for this browser, then goes back to the page. */
+export function languageRouter(secureCookies: boolean): Router {
+  const router = new Router();
+  router.get('/language', (ctx) => {
+    const to = supportedTag(typeof ctx.query.to === 'string' ? ctx.query.to : undefined, LANGUAGES);
+    if (to) ctx.cookies.set(LANGUAGE_COOKIE, to, { httpOnly: true, sameSite: 'lax', maxAge: YEAR_MS, signed: false, overwrite: true, ...(secureCookies ? { secure: true } : {}) });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(localPath(ctx.query.back));
+  });
+  return router;
+}
