@@ -5,14 +5,26 @@ import type { Context, Next } from 'koa';
 import { errors as oidcErrors } from 'oidc-provider';
 import { DomainError, type ErrorKind } from '../domain-error.ts';
 
+/** A translation of an error's sentence (locales/<language>/<ns>.json): the key and its values. */
+export interface Translatable {
+  key: string;
+  vars?: Record<string, string | number>;
+}
+
+/**
+ * An error a person reads: its status, a stable code, the English sentence (logs, JSON bodies and
+ * the fallback), and optionally the translation key the page shows it with (i18n/index.ts).
+ */
 export class UserFacingError extends Error {
   override name = 'UserFacingError';
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  readonly i18n: Translatable | undefined;
+  constructor(status: number, code: string, message: string, i18n?: Translatable) {
     super(message);
     this.status = status;
     this.code = code;
+    this.i18n = i18n;
   }
 }
 
@@ -44,8 +56,8 @@ export function databaseUnavailable(err: unknown): boolean {
   return false;
 }
 
-function describe(err: unknown): { status: number; code: string; message: string } {
-  if (err instanceof UserFacingError) return err;
+function describe(err: unknown): { status: number; code: string; message: string; i18n?: Translatable } {
+  if (err instanceof UserFacingError) return err.i18n ? { status: err.status, code: err.code, message: err.message, i18n: err.i18n } : err;
   if (err instanceof DomainError) return { status: statusOf(err), code: err.code, message: err.message };
   if (databaseUnavailable(err)) return { status: 503, code: 'temporarily_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE };
   if (err instanceof oidcErrors.SessionNotFound) {
@@ -77,7 +89,7 @@ export function errorMiddleware(log: (err: unknown, ctx: Context) => void) {
       // the provider answers its own 500s; app.ts keeps their cause on ctx.state.providerError
       if (ctx.state.providerError) providerUnavailable(ctx);
     } catch (err) {
-      const { status, code, message } = describe(err);
+      const { status, code, message, i18n } = describe(err);
       if (status >= 500) log(err, ctx);
       ctx.status = status;
       ctx.set('Cache-Control', 'no-store');
@@ -87,7 +99,8 @@ export function errorMiddleware(log: (err: unknown, ctx: Context) => void) {
         return;
       }
       try {
-        await (ctx as unknown as { render: (v: string, l: object) => Promise<void> }).render('error', { title: 'Error', message, code, requestId: ctx.state.requestId });
+        // the page shows the sentence in the page's language when the error names its translation
+        await (ctx as unknown as { render: (v: string, l: object) => Promise<void> }).render('error', { message, ...(i18n ? { messageKey: i18n } : {}), code, requestId: ctx.state.requestId });
       } catch {
         ctx.type = 'text/plain';
         ctx.body = message;
