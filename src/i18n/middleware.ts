@@ -35,11 +35,25 @@ export function localeMiddleware(fallback: string) {
       locale: () => localeOf(ctx, fallback),
       t: () => tOf(ctx, fallback),
       languages: () => LANGUAGES.map((code) => ({ code, name: LANGUAGE_NAMES[code] })),
-      here: () => ctx.originalUrl,
+      here: () => switcherBack(ctx),
     };
     for (const [name, get] of Object.entries(getters)) Object.defineProperty(ctx.state, name, { get, enumerable: true, configurable: true });
     await next();
   };
+}
+
+/**
+ * Where the switcher returns to: the sign-in's own page for any step of it, this page with its
+ * query for a page that opened fine, and only the path otherwise (a POST's page, an error page:
+ * nothing a request sent, such as a foreign redirect_uri, is echoed into the links).
+ */
+export function switcherBack(ctx: Context): string {
+  const interaction = /^\/interaction\/[\w-]+/.exec(ctx.path);
+  if (interaction) return interaction[0];
+  // a page being rendered has no status of its own yet (Koa's default 404 is not a decision)
+  const status = (ctx.response as unknown as { _explicitStatus?: boolean })._explicitStatus ? ctx.status : 200;
+  if (ctx.method === 'GET' && status < 400 && ctx.originalUrl.length <= 2000) return ctx.originalUrl;
+  return ctx.path;
 }
 
 /** Only a path of this site: "/x", never "//host" or "/\\host" or an absolute URL. */
