@@ -15,7 +15,7 @@ import { COMMAND_LINE } from '../../src/admin/types.ts';
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)', function () {
-  this.timeout(180_000);
+  this.timeout(360_000);
   let t: Tessera;
   let browser: Browser | undefined;
   const pages: [string, string][] = [];
@@ -209,6 +209,16 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     const signUpCode = await newcomer.submit(signUpForm, /\/sign-up$/, { email: `new-${Date.now()}@example.com`, name: 'New Comer', password: 'Lantern#Quiet7', confirm: 'Lantern#Quiet7' });
     pages.push(['sign-up, code', signUpCode.body]);
     pages.push(['sign-up, wrong code', (await newcomer.submit(signUpCode, /\/sign-up\/code$/, { code: 'abcdef' })).body]);
+
+    // the second-factor step (README "Accessibility"): the code page with its unavailable methods shown disabled, and a wrong code
+    const routine = await createUser(t);
+    await t.services.accounts.setSecondFactor(routine.id, 'email');
+    const stepping = new UserAgent();
+    const factorPage = await stepping.submit(await stepping.visit((await rp.authorize()).url), /\/login$/, { email: routine.email, password: routine.password });
+    assert.match(factorPage.body, /class="disabled" aria-disabled="true"/, 'a method shown disabled');
+    pages.push(['second factor, code, disabled methods', factorPage.body]);
+    pages.push(['second factor, wrong code', (await stepping.submit(factorPage, /\/factor$/, { code: '00000x' })).body]);
+    pages.push(['PIN, disabled settings', (await orgAgent.visit(center('/pin'))).body]);
   });
   after(async () => {
     await browser?.close();
