@@ -37,9 +37,20 @@ export interface ClientInput {
   skipConsent?: boolean;
   backchannelLogoutUri?: string;
   pkce?: 'required' | 'optional';
+  /** Branding: the logo (https), privacy policy, terms and support links (https), the pages' colour (#rrggbb, WCAG AA with white). */
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+  supportUri?: string;
+  brandColor?: string;
 }
 
-export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod' | 'minimumAcr' | 'backchannelLogoutUri' | 'name'>> & {
+type Branding = 'logoUri' | 'policyUri' | 'tosUri' | 'supportUri' | 'brandColor';
+
+export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod' | 'minimumAcr' | 'backchannelLogoutUri' | 'name' | Branding>> & {
+  /** null clears a branding field. */
+  [K in Branding]?: string | null;
+} & {
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
   /** null clears an optional field. */
   minimumAcr?: string | null;
@@ -123,6 +134,8 @@ export interface AdminService {
     remove(actor: AdminActor, clientId: string): Promise<void>;
     /** The client may call the admin API (client_credentials, scope admin): confidential clients only. */
     grantAdminApi(actor: AdminActor, clientId: string): Promise<AdminClient>;
+    /** Stores an uploaded logo (PNG, JPEG or WebP, size-limited) and makes it the client's logo_uri. */
+    setLogo(actor: AdminActor, clientId: string, image: Buffer): Promise<AdminClient>;
   };
   users: {
     /** By email or name (case-insensitive substring), ordered by email, `limit` per page (1-100). */

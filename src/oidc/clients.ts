@@ -9,6 +9,7 @@ import type { Sealer } from '../crypto/seal.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { MINIMUM_ACR } from './step-up.ts';
 import { DomainError, type ErrorKind } from '../domain-error.ts';
+import { brandColourMessage, brandColourProblem } from '../policy/brand-colour.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
@@ -19,6 +20,9 @@ export const ADMIN_API = 'urn:tessera:admin_api';
 /** After a rotation: the previous secret (sealed at rest) and until when it works (epoch seconds). */
 export const PREVIOUS_SECRET = 'urn:tessera:previous_secret';
 export const PREVIOUS_SECRET_EXPIRES_AT = 'urn:tessera:previous_secret_expires_at';
+/** Branding beyond the standard client_name, logo_uri, policy_uri and tos_uri: the pages' colour and a support link. */
+export const BRAND_COLOR = 'urn:tessera:brand_color';
+export const SUPPORT_URI = 'urn:tessera:support_uri';
 
 /** The admin console's client (the only one whose users' tokens may carry `admin`). */
 export const ADMIN_CLIENT = 'tessera-admin';
@@ -64,7 +68,17 @@ export interface NewClient {
   minimumAcr?: string;
   /** How a confidential client authenticates (default client_secret_basic); `public: true` means 'none'. */
   authMethod?: AuthMethod;
+  /** Branding (shown on the sign-in and consent pages): https links, a logo, a #rrggbb colour. */
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+  supportUri?: string;
+  brandColor?: string;
 }
+
+/** The optional branding fields, each cleared by null in a patch. */
+export const BRANDING_FIELDS = ['logoUri', 'policyUri', 'tosUri', 'supportUri', 'brandColor'] as const;
+type BrandingField = typeof BRANDING_FIELDS[number];
 
 /** What `update` may change; null clears an optional field. The id, secret and public-ness never change here. */
 export interface ClientPatch {
@@ -77,8 +91,13 @@ export interface ClientPatch {
   skipConsent?: boolean;
   backchannelLogoutUri?: string | null;
   pkce?: PkcePolicy;
+  logoUri?: string | null;
+  policyUri?: string | null;
+  tosUri?: string | null;
+  supportUri?: string | null;
+  brandColor?: string | null;
 }
-const PATCH_KEYS = new Set(['name', 'redirectUris', 'postLogoutRedirectUris', 'grants', 'authMethod', 'minimumAcr', 'skipConsent', 'backchannelLogoutUri', 'pkce']);
+const PATCH_KEYS = new Set(['name', 'redirectUris', 'postLogoutRedirectUris', 'grants', 'authMethod', 'minimumAcr', 'skipConsent', 'backchannelLogoutUri', 'pkce', ...BRANDING_FIELDS]);
 
 export interface ClientView {
   clientId: string;
@@ -96,6 +115,36 @@ export interface ClientView {
   adminApi: boolean;
   /** After a rotation, while the grace period runs: until when the previous secret still works. */
   previousSecretValidUntil?: Date;
+  logoUri?: string;
+  policyUri?: string;
+  tosUri?: string;
+  supportUri?: string;
+  brandColor?: string;
+}
+
+/** Where each branding field is kept in the client's metadata (standard names where OIDC has them). */
+const BRANDING_METADATA: Record<BrandingField, string> = {
+  logoUri: 'logo_uri', policyUri: 'policy_uri', tosUri: 'tos_uri', supportUri: SUPPORT_URI, brandColor: BRAND_COLOR,
+};
+const BRANDING_LABELS: Record<BrandingField, string> = {
+  logoUri: 'logo', policyUri: 'privacy policy link', tosUri: 'terms link', supportUri: 'support link', brandColor: 'brand colour',
+};
+
+/** The branding fields stored in `m`. */
+function brandingOf(m: Metadata): Partial<Record<BrandingField, string>> {
+  return Object.fromEntries(BRANDING_FIELDS.flatMap((f) => (typeof m[BRANDING_METADATA[f]] === 'string' ? [[f, m[BRANDING_METADATA[f]] as string]] : [])));
+}
+
+/** Why a branding link cannot be used: https (http only on a loopback host), at most 2000 characters. */
+export function brandingUriProblem(uri: string, kind: string): string | undefined {
+  if (uri.length > 2000) return `the ${kind} is longer than 2000 characters`;
+  return uriProblem(uri, `the ${kind}`);
+}
+
+/** Why a client's brand colour cannot be used (format, or contrast below WCAG AA), as a sentence. */
+export function brandColorProblem(value: string): string | undefined {
+  const problem = brandColourProblem(value);
+  return problem ? brandColourMessage(value, problem) : undefined;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/;
@@ -125,6 +174,7 @@ function view(m: Metadata, now: Date): ClientView {
     ...(typeof m.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
     adminApi: m[ADMIN_API] === true,
     ...(previous ? { previousSecretValidUntil: previous } : {}),
+    ...brandingOf(m),
   };
 }
 
@@ -164,7 +214,7 @@ function checkTypes(input: NewClient): void {
   if (input.redirectUris === undefined) throw invalid('redirect URIs must be a list of strings');
   strings(input.postLogoutRedirectUris, 'post-logout redirect URIs');
   strings(input.grants, 'grants');
-  for (const key of ['name', 'backchannelLogoutUri', 'minimumAcr'] as const) {
+  for (const key of ['name', 'backchannelLogoutUri', 'minimumAcr', ...BRANDING_FIELDS] as const) {
     if (input[key] !== undefined && typeof input[key] !== 'string') throw invalid(`${key} must be a string`);
   }
   for (const key of ['public', 'skipConsent'] as const) {
@@ -181,6 +231,12 @@ function metadataFor(input: NewClient): Metadata {
     ...(input.backchannelLogoutUri ? [uriProblem(input.backchannelLogoutUri, 'back-channel logout URI')] : []),
   ].filter(Boolean);
   if (problems.length) throw invalid(problems.join('; '));
+  for (const field of BRANDING_FIELDS) {
+    const value = input[field];
+    if (value === undefined) continue;
+    const problem = field === 'brandColor' ? brandColorProblem(value) : brandingUriProblem(value, BRANDING_LABELS[field]);
+    if (problem) throw invalid(problem);
+  }
   if (!CLIENT_ID.test(input.clientId)) {
     throw invalid('client id must be 1-128 letters, digits, "_", ":" or "-" (no dots)');
   }
@@ -220,6 +276,7 @@ function metadataFor(input: NewClient): Metadata {
     [SKIP_CONSENT]: input.skipConsent === true,
     [PKCE]: input.pkce ?? 'required',
     ...(input.minimumAcr ? { [MINIMUM_ACR]: input.minimumAcr } : {}),
+    ...Object.fromEntries(BRANDING_FIELDS.flatMap((f) => (input[f] ? [[BRANDING_METADATA[f], f === 'brandColor' ? input[f]!.toLowerCase() : input[f]]] : []))),
     // the console's users may request the admin scope; other clients get the provider's default list
     ...(input.clientId === ADMIN_CLIENT ? { scope: ADMIN_SCOPES } : {}),
   };
@@ -229,6 +286,7 @@ function metadataFor(input: NewClient): Metadata {
 const MANAGED = [
   'client_name', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types',
   'backchannel_logout_uri', 'backchannel_logout_session_required', SKIP_CONSENT, PKCE, MINIMUM_ACR,
+  ...Object.values(BRANDING_METADATA),
 ];
 
 export function buildClientMetadata(input: NewClient): Metadata {
@@ -254,6 +312,7 @@ function inputOf(m: Metadata): NewClient {
     ...(typeof m.backchannel_logout_uri === 'string' ? { backchannelLogoutUri: m.backchannel_logout_uri } : {}),
     pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
     ...(typeof m[MINIMUM_ACR] === 'string' ? { minimumAcr: m[MINIMUM_ACR] } : {}),
+    ...brandingOf(m),
   };
 }
 
@@ -263,7 +322,7 @@ function patched(current: NewClient, patch: ClientPatch): NewClient {
   const unknown = Object.entries(patch).find(([key, value]) => !PATCH_KEYS.has(key) && value !== undefined);
   if (unknown) throw invalid(`"${unknown[0]}" cannot be changed`);
   const next: NewClient = { ...current };
-  const optional = <K extends 'name' | 'minimumAcr' | 'backchannelLogoutUri'>(key: K) => {
+  const optional = <K extends 'name' | 'minimumAcr' | 'backchannelLogoutUri' | BrandingField>(key: K) => {
     const value = patch[key];
     if (value === null) delete next[key];
     else if (value !== undefined) next[key] = value;
@@ -271,6 +330,7 @@ function patched(current: NewClient, patch: ClientPatch): NewClient {
   optional('name');
   optional('minimumAcr');
   optional('backchannelLogoutUri');
+  for (const field of BRANDING_FIELDS) optional(field);
   if (patch.redirectUris !== undefined) next.redirectUris = patch.redirectUris;
   if (patch.postLogoutRedirectUris !== undefined) next.postLogoutRedirectUris = patch.postLogoutRedirectUris;
   if (patch.grants !== undefined) next.grants = patch.grants;

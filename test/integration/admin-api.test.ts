@@ -139,6 +139,7 @@ describe('admin JSON API', function () {
       createClient: { path: '/clients', body: { clientId: 'never-made', redirectUris: ['https://rp.example/cb'] } },
       getClient: { path: '/clients/fixture-rp', missing: ['/clients/no-such-client'] },
       updateClient: { path: '/clients/fixture-rp', body: { name: 'Changed' }, missing: ['/clients/no-such-client'] },
+      uploadClientLogo: { path: '/clients/fixture-rp/logo', body: { image: 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==' }, missing: ['/clients/no-such-client/logo'] },
       rotateClientSecret: { path: '/clients/fixture-rp/secret', missing: ['/clients/no-such-client/secret'] },
       deleteClient: { path: '/clients/fixture-rp', missing: ['/clients/no-such-client'] },
       searchUsers: { path: '/users' },
@@ -199,6 +200,12 @@ describe('admin JSON API', function () {
       ['an unknown minimum acr', newClient({ minimumAcr: 'gold' }), 'minimumAcr'],
       ['an unknown auth method', newClient({ tokenEndpointAuthMethod: 'private_key_jwt' }), 'tokenEndpointAuthMethod'],
       ['no redirectUris', { clientId: 'bad-client' }, 'redirectUris'],
+      ['a low-contrast brand colour', newClient({ brandColor: '#ffcc00' }), 'brandColor'],
+      ['a brand colour that is not #rrggbb', newClient({ brandColor: 'red' }), 'brandColor'],
+      ['a javascript: logo', newClient({ logoUri: 'javascript:alert(1)' }), 'logoUri'],
+      ['an http privacy policy link', newClient({ policyUri: 'http://rp.example/privacy' }), 'policyUri'],
+      ['a data: terms link', newClient({ tosUri: 'data:text/html,hi' }), 'tosUri'],
+      ['a number as support link', newClient({ supportUri: 5 }), 'supportUri'],
     ],
     updateClient: [
       ['nothing to change', {}],
@@ -208,6 +215,16 @@ describe('admin JSON API', function () {
       ['a 201-character name', { name: long(201) }, 'name'],
       ['a number as name', { name: 1 }, 'name'],
       ['grants as an object', { grants: { refresh_token: true } }, 'grants'],
+      ['a low-contrast brand colour', { brandColor: '#ffcc00' }, 'brandColor'],
+      ['a 3-digit brand colour', { brandColor: '#36c' }, 'brandColor'],
+      ['a javascript: support link', { supportUri: 'javascript:alert(1)' }, 'supportUri'],
+      ['a logo with credentials', { logoUri: 'https://u:p@cdn.example/logo.png' }, 'logoUri'],
+    ],
+    uploadClientLogo: [
+      ['no image', {}, 'image'],
+      ['an image that is not base64', { image: 'not base64!' }, 'image'],
+      ['an image as a number', { image: 5 }, 'image'],
+      ['an unknown field', { image: 'aGk=', name: 'logo.png' }],
     ],
     createUser: [
       ['no email', { password: 'Correct#Horse1' }, 'email'],
@@ -343,7 +360,9 @@ describe('admin JSON API', function () {
         assertError(await call(r.method, c.path, { raw: JSON.stringify(c.body), type: 'text/plain' }), 415, 'unsupported_media_type', `${id} text/plain`);
         assertError(await call(r.method, c.path, { raw: 'name=x', type: 'application/x-www-form-urlencoded' }), 415, 'unsupported_media_type', `${id} form`);
         assertError(await call(r.method, c.path, { raw: JSON.stringify(c.body), type: 'application/json; charset=utf-16' }), 415, 'unsupported_media_type', `${id} UTF-16`);
-        assertError(await call(r.method, c.path, { raw: JSON.stringify({ ...(c.body as object), padding: long(70_000) }) }), 413, 'too_large', `${id} 70 KB`);
+        // 64 KiB, or the route's own limit (an uploaded logo: 160 KB)
+        const over = r.bodyLimit ? 170_000 : 70_000;
+        assertError(await call(r.method, c.path, { raw: JSON.stringify({ ...(c.body as object), padding: long(over) }) }), 413, 'too_large', `${id} ${over / 1000} KB`);
         assertError(await call(r.method, c.path), 400, 'invalid_request', `${id} without a body`);
         assertError(await call(r.method, c.path, { raw: '[]' }), 400, 'invalid_request', `${id} an array`);
         const extra = await call(r.method, c.path, { body: { ...(c.body as object), unexpected: true } });

@@ -72,7 +72,7 @@ function operation(route: ApiRoute, components: Json): Json {
   const errors = [400, 401, 403, ...route.errors, ...(route.body ? [413, 415] : []), 503].sort((a, b) => a - b);
   for (const status of new Set(errors)) {
     responses[status] = {
-      description: ERROR_TEXT[status],
+      description: status === 413 && route.bodyLimit ? `The request body is larger than ${route.bodyLimit} (too_large).` : ERROR_TEXT[status],
       ...(status === 401 || status === 403 ? { headers: { 'WWW-Authenticate': { description: 'Bearer challenge (RFC 6750).', schema: { type: 'string' } } } } : {}),
       content: { 'application/json': { schema: ERROR_REF } },
     };

@@ -37,11 +37,11 @@ function validate<T extends z.ZodType>(schema: T, value: unknown, part: 'path' |
   throw new ApiError(400, 'invalid_request', `${what} failed validation: ${details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join('; ')}.`, { details });
 }
 
-const jsonParser = bodyParser({
-  enableTypes: ['json'], jsonLimit: BODY_LIMIT, parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
+const jsonParserFor = (limit: string) => bodyParser({
+  enableTypes: ['json'], jsonLimit: limit, parsedMethods: ['POST', 'PUT', 'PATCH', 'DELETE'],
   onError(err) {
     const e = err as { status?: number; type?: string };
-    if (e.status === 413) throw new ApiError(413, 'too_large', `The request body is larger than ${BODY_LIMIT}.`);
+    if (e.status === 413) throw new ApiError(413, 'too_large', `The request body is larger than ${limit}.`);
     if (e.status === 415) throw new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json).');
     if (err instanceof SyntaxError || e.type === undefined || e.type === 'entity.parse.failed') {
       throw new ApiError(400, 'invalid_json', 'The request body is not valid JSON (a JSON object is expected).');
@@ -49,6 +49,14 @@ const jsonParser = bodyParser({
     throw new ApiError(400, 'invalid_request', 'The request body could not be read.');
   },
 });
+const jsonParser = jsonParserFor(BODY_LIMIT);
+// a route that takes more (an uploaded logo) names its own limit
+const largeParsers = new Map<string, ReturnType<typeof jsonParserFor>>();
+const parserFor = (route: ApiRoute) => {
+  if (!route.bodyLimit) return jsonParser;
+  if (!largeParsers.has(route.bodyLimit)) largeParsers.set(route.bodyLimit, jsonParserFor(route.bodyLimit));
+  return largeParsers.get(route.bodyLimit)!;
+};
 
 const hasBody = (ctx: Context) => (ctx.request.length ?? 0) > 0 || ctx.get('Transfer-Encoding') !== '';
 
@@ -64,7 +72,7 @@ async function readBody(ctx: Context, route: ApiRoute): Promise<unknown> {
   if (charset && charset !== 'utf-8' && charset !== 'utf8') {
     throw new ApiError(415, 'unsupported_media_type', 'Send the body as UTF-8 JSON (Content-Type: application/json; charset=utf-8).');
   }
-  await jsonParser(ctx, async () => {});
+  await parserFor(route)(ctx, async () => {});
   const body = (ctx.request as { body?: unknown }).body;
   // a client that always sends a JSON object may send {} where no body is taken
   if (!route.body && !(body && typeof body === 'object' && !Array.isArray(body) && Object.keys(body).length === 0)) {

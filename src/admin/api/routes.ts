@@ -36,6 +36,8 @@ export interface ApiRoute {
   params?: z.ZodObject;
   query: z.ZodType;
   body?: z.ZodType;
+  /** A larger JSON body than the default 64kb (an uploaded logo). */
+  bodyLimit?: string;
   success: Success;
   /** Error statuses the service may answer besides 400/401/403 (and 413/415 with a body). */
   errors: (404 | 409)[];
@@ -47,7 +49,7 @@ type Out<T> = T extends z.ZodType ? z.output<T> : undefined;
 /** One row, with the handler's input typed from its schemas. */
 function route<P extends z.ZodObject | undefined, Q extends z.ZodType, B extends z.ZodType | undefined>(spec: {
   method: Method; path: string; operationId: string; summary: string; tag: ApiRoute['tag'];
-  params?: P; query?: Q; body?: B; success: Success; errors?: (404 | 409)[];
+  params?: P; query?: Q; body?: B; bodyLimit?: string; success: Success; errors?: (404 | 409)[];
   handler(ctx: { admin: AdminService }, actor: AdminActor, input: Input<Out<P>, Out<Q>, Out<B>>): Promise<unknown>;
 }): ApiRoute {
   const errors = spec.errors ?? [...(spec.params ? [404 as const] : []), ...(spec.method === 'get' ? [] : [409 as const])];
@@ -93,6 +95,12 @@ export const ROUTES: ApiRoute[] = [
     method: 'patch', path: '/clients/{clientId}', operationId: 'updateClient', summary: 'Edit a client', tag: 'Clients',
     params: s.ClientParams, body: s.ClientPatch, success: ok('The updated client.', s.ClientResponse),
     handler: async ({ admin }, actor, { params, body }) => ({ client: await admin.clients.update(actor, params.clientId, body as ClientPatch) }),
+  }),
+  route({
+    method: 'put', path: '/clients/{clientId}/logo', operationId: 'uploadClientLogo', summary: 'Upload a client\'s logo', tag: 'Clients',
+    params: s.ClientParams, body: s.LogoBody, bodyLimit: '160kb',
+    success: ok('The client, its logoUri now the uploaded image served by Tessera.', s.ClientResponse),
+    handler: async ({ admin }, actor, { params, body }) => ({ client: await admin.clients.setLogo(actor, params.clientId, Buffer.from(body.image, 'base64')) }),
   }),
   route({
     method: 'post', path: '/clients/{clientId}/secret', operationId: 'rotateClientSecret', summary: 'Rotate a client\'s secret', tag: 'Clients',

@@ -3,7 +3,8 @@
 // the OpenAPI document is generated from the same schemas, so what is checked is what is documented.
 // Responses are sent through their schema too: a field that is not documented is never sent.
 import { z } from 'zod';
-import { uriProblem } from '../../oidc/clients.ts';
+import { uriProblem, brandColorProblem, brandingUriProblem } from '../../oidc/clients.ts';
+import { MAX_LOGO_BYTES } from '../../branding/logos.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
 import { MAX_FLAG, MAX_NAME } from '../../devices/registry.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
@@ -91,6 +92,27 @@ export const AuditExportQuery = z.strictObject(auditFilterFields).refine(fromBef
 
 // ---- request bodies --------------------------------------------------------------------------
 
+/** A branding link (privacy policy, terms, support, logo): https, or http only on a loopback host. */
+const brandingUri = (kind: string) =>
+  z.string().max(MAX_URI).superRefine((value, ctx) => {
+    const problem = brandingUriProblem(value, kind);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).meta({ format: 'uri', description: `The ${kind}: https (http only on a loopback host). Shown on the sign-in and consent pages.` });
+
+/** A #rrggbb colour on which white text reaches WCAG AA (4.5:1) — and so does the colour on white. */
+const brandColor = z.string().max(7).superRefine((value, ctx) => {
+  const problem = brandColorProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).meta({ description: 'The pages\' primary colour (#rrggbb): buttons, links and focus rings. White on it must reach 4.5:1 (WCAG AA).', example: '#3b5bdb' });
+
+const brandingFields = {
+  logoUri: brandingUri('logo'),
+  policyUri: brandingUri('privacy policy link'),
+  tosUri: brandingUri('terms link'),
+  supportUri: brandingUri('support link'),
+  brandColor,
+};
+
 export const ClientInput = z.strictObject({
   clientId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/, 'a client id is 1-128 letters, digits, "_", ":" or "-" (no dots), starting with a letter or digit')
     .meta({ description: 'The client id (1-128 letters, digits, "_", ":" or "-"). Never changes.' }),
@@ -104,6 +126,11 @@ export const ClientInput = z.strictObject({
   skipConsent: z.boolean().optional(),
   backchannelLogoutUri: uri('back-channel logout URI').optional(),
   pkce: z.enum(['required', 'optional']).optional(),
+  logoUri: brandingFields.logoUri.optional(),
+  policyUri: brandingFields.policyUri.optional(),
+  tosUri: brandingFields.tosUri.optional(),
+  supportUri: brandingFields.supportUri.optional(),
+  brandColor: brandingFields.brandColor.optional(),
 });
 
 export const ClientPatch = z.strictObject({
@@ -116,7 +143,18 @@ export const ClientPatch = z.strictObject({
   skipConsent: z.boolean().optional(),
   backchannelLogoutUri: uri('back-channel logout URI').nullable().optional(),
   pkce: z.enum(['required', 'optional']).optional(),
+  logoUri: brandingFields.logoUri.nullable().optional(),
+  policyUri: brandingFields.policyUri.nullable().optional(),
+  tosUri: brandingFields.tosUri.nullable().optional(),
+  supportUri: brandingFields.supportUri.nullable().optional(),
+  brandColor: brandingFields.brandColor.nullable().optional(),
 }).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
+
+/** An uploaded logo: PNG, JPEG or WebP (never SVG), base64, at most MAX_LOGO_BYTES once decoded. */
+export const LogoBody = z.strictObject({
+  image: z.string().min(1).max(Math.ceil(MAX_LOGO_BYTES / 3) * 4 + 4, `the logo is too large: the limit is ${MAX_LOGO_BYTES / 1024} KB. Make it smaller and upload it again`).regex(/^[A-Za-z0-9+/]+={0,2}$/, 'the image must be base64 (RFC 4648, no line breaks)')
+    .meta({ description: `The image file, base64-encoded: PNG, JPEG or WebP (no SVG), at most ${MAX_LOGO_BYTES / 1024} KB decoded. Its type is read from its bytes.` }),
+});
 
 export const NewUser = z.strictObject({
   // the domain is host names (letters, digits, inner hyphens; IDNs as punycode): what `format: email` promises
@@ -170,6 +208,11 @@ export const AdminClient = z.object({
   backchannelLogoutUri: z.string().optional(),
   adminApi: z.boolean().meta({ description: 'May call this API with a client_credentials token (scope admin).' }),
   previousSecretValidUntil: dateTime.optional().meta({ description: 'After a rotation, while the grace period runs: until when the previous secret still works.' }),
+  logoUri: z.string().optional().meta({ description: 'The logo (published as logo_uri).' }),
+  policyUri: z.string().optional().meta({ description: 'The privacy policy (published as policy_uri).' }),
+  tosUri: z.string().optional().meta({ description: 'The terms of use (published as tos_uri).' }),
+  supportUri: z.string().optional(),
+  brandColor: z.string().optional(),
 }).meta({ id: 'AdminClient', description: 'A client as administration shows it (never its secret).' });
 
 export const AdminUser = z.object({

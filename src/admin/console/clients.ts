@@ -28,11 +28,20 @@ export interface ClientFormValues {
   skipConsent: boolean;
   backchannelLogoutUri: string;
   pkce: string;
+  logoUri: string;
+  policyUri: string;
+  tosUri: string;
+  supportUri: string;
+  brandColor: string;
 }
+
+const BRANDING = ['logoUri', 'policyUri', 'tosUri', 'supportUri', 'brandColor'] as const;
+const BRANDING_LABELS = { logoUri: 'Logo URL', policyUri: 'Privacy policy link', tosUri: 'Terms link', supportUri: 'Support link', brandColor: 'Brand colour' };
 
 const BLANK: ClientFormValues = {
   clientId: '', name: '', redirectUris: '', postLogoutRedirectUris: '', refreshToken: false, clientCredentials: false,
   authMethod: 'client_secret_basic', minimumAcr: '', skipConsent: false, backchannelLogoutUri: '', pkce: 'required',
+  logoUri: '', policyUri: '', tosUri: '', supportUri: '', brandColor: '',
 };
 
 function valuesOf(client: AdminClient): ClientFormValues {
@@ -42,6 +51,7 @@ function valuesOf(client: AdminClient): ClientFormValues {
     refreshToken: client.grantTypes.includes('refresh_token'), clientCredentials: client.grantTypes.includes('client_credentials'),
     authMethod: client.authMethod, minimumAcr: client.minimumAcr ?? '', skipConsent: client.skipConsent,
     backchannelLogoutUri: extra.backchannelLogoutUri ?? '', pkce: client.pkce,
+    logoUri: client.logoUri ?? '', policyUri: client.policyUri ?? '', tosUri: client.tosUri ?? '', supportUri: client.supportUri ?? '', brandColor: client.brandColor ?? '',
   };
 }
 
@@ -60,6 +70,7 @@ function readForm(ctx: Context, creating: boolean) {
     skipConsent: f.checked('skipConsent'),
     backchannelLogoutUri: f.text('backchannelLogoutUri', 'Back-channel logout URI', 2000),
     pkce: f.choice('pkce', 'PKCE', PKCE),
+    ...Object.fromEntries(BRANDING.map((k) => [k, f.text(k, BRANDING_LABELS[k], k === 'brandColor' ? 7 : 2000)])) as Pick<ClientFormValues, typeof BRANDING[number]>,
   };
   if (creating && !values.clientId) f.problems.push('Give the client an id.');
   const grants = [...(values.refreshToken ? ['refresh_token' as const] : []), ...(values.clientCredentials ? ['client_credentials' as const] : [])];
@@ -104,6 +115,7 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
       ...(values.name ? { name: values.name } : {}),
       ...(values.minimumAcr ? { minimumAcr: values.minimumAcr } : {}),
       ...(values.backchannelLogoutUri ? { backchannelLogoutUri: values.backchannelLogoutUri } : {}),
+      ...Object.fromEntries(BRANDING.flatMap((k) => (values[k] ? [[k, values[k]]] : []))),
     };
     let created: Awaited<ReturnType<AdminService['clients']['create']>>;
     try {
@@ -137,6 +149,7 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
       name: values.name || null, redirectUris: lines(values.redirectUris), postLogoutRedirectUris: lines(values.postLogoutRedirectUris), grants,
       minimumAcr: values.minimumAcr || null, skipConsent: values.skipConsent, backchannelLogoutUri: values.backchannelLogoutUri || null,
       pkce: (values.pkce || client.pkce) as ClientPatch['pkce'],
+      ...Object.fromEntries(BRANDING.map((k) => [k, values[k] || null])),
       ...(client.authMethod !== 'none' && values.authMethod ? { tokenEndpointAuthMethod: values.authMethod as ClientPatch['tokenEndpointAuthMethod'] } : {}),
     } as ClientPatch;
     // a change that widens who gets tokens (a new redirect URI, consent skipped) asks for the
@@ -151,6 +164,22 @@ export function clientRoutes(router: Router, gate: Middleware[], admin: AdminSer
       await admin.clients.update(actorOf(ctx), client.clientId, patch);
     } catch (err) {
       return refused(ctx, err, client, values);
+    }
+    ctx.redirect(done(`/admin/clients/${encodeURIComponent(client.clientId)}`, 'client-updated'));
+  });
+
+  // an uploaded logo (the multipart form is read by branding/upload.ts): stored by Tessera, then the client's logo_uri
+  router.post('/clients/:id/logo', ...gate, async (ctx) => {
+    const client = await admin.clients.get(idParam(ctx, 'id', 'client'));
+    const image = ctx.state.logoUpload as Buffer | undefined;
+    if (!image) {
+      ctx.status = 400;
+      return form(ctx, client, valuesOf(client), ['Choose a logo file (PNG, JPEG or WebP, at most 100 KB) to upload. Nothing was saved.']);
+    }
+    try {
+      await admin.clients.setLogo(actorOf(ctx), client.clientId, image);
+    } catch (err) {
+      return refused(ctx, err, client, valuesOf(client));
     }
     ctx.redirect(done(`/admin/clients/${encodeURIComponent(client.clientId)}`, 'client-updated'));
   });
