@@ -67,15 +67,15 @@ export function createDeviceNotices(deps: NoticeDeps) {
     at: deps.clock(), ...(seen.ip ? { ip: seen.ip } : {}), where: describeLocation(seen.location), browser: seen.browser, os: seen.os,
   });
 
-  /** Sends `build(admin's email, about)` to every admin of the account's organisation but the account itself. */
-  async function toAdmins(account: AccountView, what: string, build: (to: string, about: { member: string; organisation: string }) => Promise<Email>): Promise<Promise<void>[]> {
+  /** Sends `build(admin, about)` to every admin of the account's organisation but the account itself (in each admin's own language). */
+  async function toAdmins(account: AccountView, what: string, build: (admin: AccountView, about: { member: string; organisation: string }) => Promise<Email>): Promise<Promise<void>[]> {
     const organisation = await deps.organisations.memberOf(account);
     const sends: Promise<void>[] = [];
     for (const adminId of organisation?.admins ?? []) {
       if (adminId === account.id) continue;
       const admin = await deps.accounts.findById(adminId);
       if (!admin || admin.disabled) continue;
-      sends.push(deliver(() => build(admin.email, { member: account.email, organisation: organisation!.name }), `${what} about ${account.id} to admin ${admin.id}`));
+      sends.push(deliver(() => build(admin, { member: account.email, organisation: organisation!.name }), `${what} about ${account.id} to admin ${admin.id}`));
     }
     return sends;
   }
@@ -91,8 +91,8 @@ export function createDeviceNotices(deps: NoticeDeps) {
         if (!account) return;
         const at = whereabouts(seen);
         const links = deviceId ? deps.containmentLinks?.(accountId, deviceId) : undefined;
-        const sends = [deliver(() => deps.messages.newDevice(account.email, at, undefined, links), `new-device notice to ${account.id}`)];
-        sends.push(...(await toAdmins(account, 'new-device notice', (to, about) => deps.messages.newDevice(to, at, about))));
+        const sends = [deliver(() => deps.messages.in(account.profile).newDevice(account.email, at, undefined, links), `new-device notice to ${account.id}`)];
+        sends.push(...(await toAdmins(account, 'new-device notice', (admin, about) => deps.messages.in(admin.profile).newDevice(admin.email, at, about))));
         await Promise.all(sends);
       })());
     },
@@ -107,7 +107,7 @@ export function createDeviceNotices(deps: NoticeDeps) {
         const account = await deps.accounts.findById(accountId);
         if (!account) return;
         const links = deps.containmentLinks?.(accountId, deviceId);
-        await deliver(() => deps.messages.unusualSignIn(account.email, whereabouts(seen), reasons, links), `unusual sign-in notice to ${account.id}`);
+        await deliver(() => deps.messages.in(account.profile).unusualSignIn(account.email, whereabouts(seen), reasons, links), `unusual sign-in notice to ${account.id}`);
       })());
     },
 
@@ -115,8 +115,8 @@ export function createDeviceNotices(deps: NoticeDeps) {
     accountSecured(account: AccountView, device: string, seen: ClientInfo): void {
       background((async () => {
         const at = whereabouts(seen);
-        const sends = [deliver(() => deps.messages.accountSecured(account.email, device, at), `account-secured summary to ${account.id}`)];
-        sends.push(...(await toAdmins(account, 'account-secured notice', (to, about) => deps.messages.accountSecured(to, device, at, about))));
+        const sends = [deliver(() => deps.messages.in(account.profile).accountSecured(account.email, device, at), `account-secured summary to ${account.id}`)];
+        sends.push(...(await toAdmins(account, 'account-secured notice', (admin, about) => deps.messages.in(admin.profile).accountSecured(admin.email, device, at, about))));
         await Promise.all(sends);
       })());
     },
@@ -132,7 +132,7 @@ export function createDeviceNotices(deps: NoticeDeps) {
           deps.log(`[tessera] no unblock link for the blocked-device notice to ${account.id}: ${(err as Error).message}`);
           return undefined;
         });
-        await deliver(() => deps.messages.deviceBlocked(account.email, at, failures, unblock), `blocked-device notice to ${account.id}`);
+        await deliver(() => deps.messages.in(account.profile).deviceBlocked(account.email, at, failures, unblock), `blocked-device notice to ${account.id}`);
       })());
     },
 

@@ -1,15 +1,68 @@
-// The messages Tessera sends, rendered from views/email/ (an HTML and a plain-text template each).
+// The messages Tessera sends, rendered from views/email/ (an HTML and a plain-text template each),
+// in the reader's language (README "Emails and text messages"): `messages.in(reader)` gives the
+// messages for an account's `locale` and `zoneinfo` (its profile), or for a page's language when
+// there is no account; without it, the installation's default language and UTC.
 import path from 'node:path';
 import ejs from 'ejs';
 import type { Email } from './transports.ts';
-import type { CodePurpose } from '../factors/types.ts';
+import type { CodePurpose, Said } from '../factors/types.ts';
+import { LANGUAGES, translator, type Language, type Translate } from '../i18n/index.ts';
+import { supportedTag } from '../policy/locale.ts';
+import { day, stamp } from '../account/time.ts';
+import { describeLocation } from '../devices/client-info.ts';
 
 const VIEWS = path.resolve(import.meta.dirname, '../../views/email');
 
-async function render(name: string, data: Record<string, unknown>): Promise<{ text: string; html: string }> {
+/** Who reads a message: an account's profile (`locale`, `zoneinfo`), or the page's language as `locale`. */
+export interface Reader {
+  locale?: string | undefined;
+  zoneinfo?: string | undefined;
+}
+
+/**
+ * Who a code is for, in a sign-in or a settings step: the account's own locale and zone, else the
+ * page's language (an address with no account yet, or an account that names no language).
+ */
+export function readerOf(c: { account: { profile?: Reader | undefined }; language?: string | undefined }): Reader {
+  const profile = c.account.profile ?? {};
+  return profile.locale || !c.language ? profile : { ...profile, locale: c.language };
+}
+
+/** Text between tags: &, < and > only (quotes are safe outside attributes, and English stays as it was). */
+const escapeText = (s: string) => s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+
+/**
+ * The HTML templates' translator: the sentence escaped, its values escaped, except a value given
+ * as `{ html }` (markup the template itself wrote around an escaped value: a link, a <strong>).
+ * Its result is HTML, printed with `<%- rich.t(…) %>`.
+ */
+export function richTranslator(t: Translate) {
+  return {
+    escape: (s: string) => ejs.escapeXML(s),
+    t(key: string, vars: Record<string, unknown> = {}): string {
+      // each string value stands in the sentence as a numbered mark, so sentence and values are escaped apart
+      const values: string[] = [];
+      const marked: Record<string, unknown> = {};
+      for (const [name, value] of Object.entries(vars)) {
+        if (value && typeof value === 'object' && 'html' in value) marked[name] = `\u0000${values.push(String((value as { html: unknown }).html)) - 1}h\u0000`;
+        else if (typeof value === 'string') marked[name] = `\u0000${values.push(ejs.escapeXML(value)) - 1}v\u0000`;
+        else marked[name] = value;
+      }
+      return t(key, marked).split(/\u0000(\d+)[hv]\u0000/).map((part, i) => (i % 2 ? values[Number(part)]! : escapeText(part))).join('');
+    },
+  };
+}
+
+/** A plain-text table of labels and values, the labels padded to one column. */
+const table = (rows: [string, string][]) => {
+  const width = Math.max(...rows.map(([label]) => label.length + 1)) + 2;
+  return rows.map(([label, value]) => `    ${`${label}:`.padEnd(width)}${value}`).join('\n');
+};
+
+async function render(name: string, lang: Language, t: Translate, data: Record<string, unknown>): Promise<{ text: string; html: string }> {
   const [html, text] = await Promise.all([
-    ejs.renderFile(path.join(VIEWS, `${name}.html.ejs`), data),
-    ejs.renderFile(path.join(VIEWS, `${name}.text.ejs`), data),
+    ejs.renderFile(path.join(VIEWS, `${name}.html.ejs`), { ...data, lang, t, rich: richTranslator(t) }),
+    ejs.renderFile(path.join(VIEWS, `${name}.text.ejs`), { ...data, lang, t, table }),
   ]);
   return { html, text };
 }
@@ -37,6 +90,8 @@ export interface CodeMessages {
   /** The SMS body and the sentence a voice call reads out. */
   smsCode(code: string, minutes?: number, purpose?: CodePurpose): string;
   voiceCode(code: string): string;
+  /** The same messages for `reader`: in the language of its `locale` (else the default) and its time zone. */
+  in(reader?: Reader): CodeMessages;
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
   newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }, links?: ReactionLinks): Promise<Email>;
   /** A sign-in that looked unusual, with why (plain sentences), to the account. */
@@ -49,8 +104,8 @@ export interface CodeMessages {
   accountLocked(to: string, seen: Whereabouts, minutes: number): Promise<Email>;
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
   deviceTrustedSms(name: string, until: Date): string;
-  /** A change in the account security center (password, PIN, second factor, phones, sessions). */
-  securityChange(to: string, change: string, seen: Whereabouts): Promise<Email>;
+  /** A change in the account security center (password, PIN, second factor, phones, sessions); `said`: the sentence's translation (email namespace), else `change` as it is. */
+  securityChange(to: string, change: string, seen: Whereabouts, said?: Said): Promise<Email>;
   /** An account an admin created without a password: the set-password link, valid `hours`. */
   invitation(to: string, link: string, hours: number): Promise<Email>;
   /** An admin reset the password: the old one no longer works; the set-password link, valid `hours`. */
@@ -66,85 +121,114 @@ export interface CodeMessages {
   /** Sign-up: the code that confirms a new account's address, valid `minutes`. */
   signUpCode(to: string, code: string, minutes: number): Promise<Email>;
   /** Sign-up with an address that already has an account: no code, how to sign in or reset the password instead. */
-  signUpAttempt(to: string, signInHint: string): Promise<Email>;
+  signUpAttempt(to: string): Promise<Email>;
 }
 
-/** What a code confirms, in the message: signing in, or a change to the account's devices. */
-const ACTIONS: Record<CodePurpose, { subject: string; doing: string }> = {
-  'sign-in': { subject: 'sign-in code', doing: 'finish signing in to' },
-  'new-device': { subject: 'sign-in code', doing: 'finish signing in from a new device to' },
-  'device-trust': { subject: 'code to trust a device', doing: 'trust a device for your account at' },
-  'device-remove': { subject: 'code to remove a device', doing: 'remove a device from your account at' },
-  'phone-verify': { subject: 'code to verify your phone number', doing: 'verify a phone number for your account at' },
-  'device-unblock': { subject: 'code to unblock a device', doing: 'unblock a device of your account at' },
-  'email-change': { subject: 'code to confirm your new email address', doing: 'confirm this address as the new email address of your account at' },
-  'email-verify': { subject: 'code to verify your email address', doing: 'verify the email address of your account at' },
-  'sign-up': { subject: 'code to confirm your email address', doing: 'confirm your email address and create your account at' },
-  'password-reset': { subject: 'password reset code', doing: 'set a new password for your account at' },
+/** The keys of what a code confirms, in the subject and the first sentence (literal, so the translations test sees them). */
+const ACTIONS: Record<CodePurpose, { subject: string; intro: string }> = {
+  'sign-in': { subject: 'email:code.subject.signIn', intro: 'email:code.intro.signIn' },
+  'new-device': { subject: 'email:code.subject.signIn', intro: 'email:code.intro.newDevice' },
+  'device-trust': { subject: 'email:code.subject.deviceTrust', intro: 'email:code.intro.deviceTrust' },
+  'device-remove': { subject: 'email:code.subject.deviceRemove', intro: 'email:code.intro.deviceRemove' },
+  'phone-verify': { subject: 'email:code.subject.phoneVerify', intro: 'email:code.intro.phoneVerify' },
+  'device-unblock': { subject: 'email:code.subject.deviceUnblock', intro: 'email:code.intro.deviceUnblock' },
+  'email-change': { subject: 'email:code.subject.emailChange', intro: 'email:code.intro.emailChange' },
+  'email-verify': { subject: 'email:code.subject.emailVerify', intro: 'email:code.intro.emailVerify' },
+  'sign-up': { subject: 'email:code.subject.signUp', intro: 'email:code.intro.signUp' },
+  'password-reset': { subject: 'email:code.subject.passwordReset', intro: 'email:code.intro.passwordReset' },
 };
 
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
-const place = (seen: Whereabouts) => ({ when: stamp(seen.at), ip: seen.ip ?? 'unknown', where: seen.where, browser: seen.browser, os: seen.os });
+/** How a message writes moments: as the security center does (account/time.ts), in the reader's language and zone. */
+const clockFor = (lang: Language, zoneinfo: string | undefined) => ({
+  when: (d: Date) => stamp(d, zoneinfo, lang),
+  day: (d: Date) => day(d, zoneinfo, lang),
+});
 
-export function createMessages(productName = 'Tessera', lifetimeMinutes = 15): CodeMessages {
-  return {
-    async signInCode(to, code, minutes = lifetimeMinutes, purpose = 'sign-in') {
-      const action = ACTIONS[purpose];
-      return { to, subject: `${code} is your ${productName} ${action.subject}`, ...(await render('sign-in-code', { code, productName, lifetimeMinutes: minutes, doing: action.doing, signingIn: purpose === 'sign-in' || purpose === 'new-device' })) };
-    },
-    async recoveryCodeUsed(to, left) {
-      return { to, subject: `A ${productName} recovery code was used`, ...(await render('recovery-code-used', { productName, left })) };
-    },
-    smsCode: (code, minutes = lifetimeMinutes, purpose = 'sign-in') => `${code} is your ${productName} ${ACTIONS[purpose].subject}. It expires in ${minutes} minutes. Do not share it.`,
-    async newDevice(to, seen, about, links) {
-      const subject = about ? `${about.member} signed in from a new device` : `New sign-in to your ${productName} account`;
-      return { to, subject, ...(await render('new-device', { productName, ...place(seen), member: about?.member, organisation: about?.organisation, links })) };
-    },
-    async unusualSignIn(to, seen, reasons, links) {
-      return { to, subject: `Unusual sign-in to your ${productName} account`, ...(await render('unusual-sign-in', { productName, ...place(seen), reasons, links })) };
-    },
-    async accountSecured(to, device, seen, about) {
-      const subject = about ? `${about.member} secured their account after a sign-in that was not them` : `Your ${productName} account was secured`;
-      return { to, subject, ...(await render('account-secured', { productName, device, ...place(seen), member: about?.member, organisation: about?.organisation })) };
-    },
-    async deviceBlocked(to, seen, failures, unblock) {
-      return { to, subject: `A device was blocked from your ${productName} account`, ...(await render('device-blocked', { productName, failures, ...place(seen), unblock })) };
-    },
-    async accountLocked(to, seen, minutes) {
-      return { to, subject: `Sign-ins to your ${productName} account were paused`, ...(await render('account-locked', { productName, minutes, ...place(seen) })) };
-    },
-    async deviceTrusted(to, name, until, replaced) {
-      return { to, subject: `"${name}" is now a trusted device`, ...(await render('device-trusted', { productName, name, until: stamp(until), replaced })) };
-    },
-    async securityChange(to, change, seen) {
-      return { to, subject: `Security change on your ${productName} account`, ...(await render('security-change', { productName, change, ...place(seen) })) };
-    },
-    async invitation(to, link, hours) {
-      return { to, subject: `Your ${productName} account: set your password`, ...(await render('invitation', { productName, email: to, link, hours })) };
-    },
-    async passwordResetByAdmin(to, link, hours) {
-      return { to, subject: `Your ${productName} password was reset`, ...(await render('password-reset-by-admin', { productName, email: to, link, hours })) };
-    },
-    async mfaReset(to) {
-      return { to, subject: `Your ${productName} two-factor methods were removed`, ...(await render('mfa-reset', { productName, email: to })) };
-    },
-    async emailAddressCode(to, code, minutes, purpose) {
-      return { to, subject: `${code} is your ${productName} ${ACTIONS[purpose].subject}`, ...(await render('email-address-code', { productName, code, lifetimeMinutes: minutes, doing: ACTIONS[purpose].doing, newAddress: purpose === 'email-change' })) };
-    },
-    async emailChanged(to, newAddress, seen) {
-      return { to, subject: `The email address of your ${productName} account was changed`, ...(await render('email-changed', { productName, newAddress, ...place(seen) })) };
-    },
-    async passwordResetCode(to, code, minutes) {
-      return { to, subject: `${code} is your ${productName} ${ACTIONS['password-reset'].subject}`, ...(await render('password-reset-code', { productName, code, lifetimeMinutes: minutes })) };
-    },
-    async signUpCode(to, code, minutes) {
-      return { to, subject: `${code} is your ${productName} ${ACTIONS['sign-up'].subject}`, ...(await render('sign-up-code', { productName, code, lifetimeMinutes: minutes, doing: ACTIONS['sign-up'].doing })) };
-    },
-    async signUpAttempt(to, signInHint) {
-      // never a code: nothing this email holds creates or changes an account
-      return { to, subject: `Someone tried to sign up to ${productName} with your email address`, ...(await render('sign-up-attempt', { productName, email: to, signInHint })) };
-    },
-    deviceTrustedSms: (name, until) => `${productName}: "${name}" is now a trusted device until ${until.toISOString().slice(0, 10)}. Not you? Remove it under Security > Devices.`,
-    voiceCode: (code) => `Your ${productName} code is ${code.split('').join(', ')}. Again: ${code.split('').join(', ')}.`,
+const UNKNOWN_LOCATION = describeLocation(undefined);
+
+export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, defaultLanguage: string = 'en'): CodeMessages {
+  const fallback = supportedTag(defaultLanguage, LANGUAGES) as Language | undefined ?? 'en';
+  const made = new Map<string, CodeMessages>();
+  const forReader = (reader?: Reader): CodeMessages => {
+    const lang = (supportedTag(reader?.locale, LANGUAGES) as Language | undefined) ?? fallback;
+    const id = `${lang} ${reader?.zoneinfo ?? ''}`;
+    if (!made.has(id)) made.set(id, build(lang, reader?.zoneinfo));
+    return made.get(id)!;
   };
+
+  function build(lang: Language, zoneinfo: string | undefined): CodeMessages {
+    const t = translator(lang);
+    const clock = clockFor(lang, zoneinfo);
+    const view = (name: string, data: Record<string, unknown>) => render(name, lang, t, { productName, ...data });
+    const place = (seen: Whereabouts) => ({
+      when: clock.when(seen.at), ip: seen.ip ?? t('email:place.unknown'),
+      where: seen.where === UNKNOWN_LOCATION ? t('email:place.unknownLocation') : seen.where, browser: seen.browser, os: seen.os,
+    });
+    const codeSubject = (code: string, purpose: CodePurpose) => t(ACTIONS[purpose].subject, { code, productName });
+    const self: CodeMessages = {
+      in: forReader,
+      async signInCode(to, code, minutes = lifetimeMinutes, purpose = 'sign-in') {
+        const subject = codeSubject(code, purpose);
+        return { to, subject, ...(await view('sign-in-code', { subject, code, lifetimeMinutes: minutes, intro: ACTIONS[purpose].intro, signingIn: purpose === 'sign-in' || purpose === 'new-device' })) };
+      },
+      async recoveryCodeUsed(to, left) {
+        return { to, subject: t('email:recoveryCodeUsed.subject', { productName }), ...(await view('recovery-code-used', { left })) };
+      },
+      smsCode: (code, minutes = lifetimeMinutes, purpose = 'sign-in') => t('email:code.sms', { subject: codeSubject(code, purpose), count: minutes }),
+      async newDevice(to, seen, about, links) {
+        const subject = about ? t('email:newDevice.subjectAdmin', { member: about.member }) : t('email:newDevice.subject', { productName });
+        return { to, subject, ...(await view('new-device', { ...place(seen), member: about?.member, organisation: about?.organisation, links })) };
+      },
+      async unusualSignIn(to, seen, reasons, links) {
+        return { to, subject: t('email:unusualSignIn.subject', { productName }), ...(await view('unusual-sign-in', { ...place(seen), reasons, links })) };
+      },
+      async accountSecured(to, device, seen, about) {
+        const subject = about ? t('email:accountSecured.subjectAdmin', { member: about.member }) : t('email:accountSecured.subject', { productName });
+        return { to, subject, ...(await view('account-secured', { device, ...place(seen), member: about?.member, organisation: about?.organisation })) };
+      },
+      async deviceBlocked(to, seen, failures, unblock) {
+        return { to, subject: t('email:deviceBlocked.subject', { productName }), ...(await view('device-blocked', { failures, ...place(seen), unblock })) };
+      },
+      async accountLocked(to, seen, minutes) {
+        return { to, subject: t('email:accountLocked.subject', { productName }), ...(await view('account-locked', { minutes, ...place(seen) })) };
+      },
+      async deviceTrusted(to, name, until, replaced) {
+        return { to, subject: t('email:deviceTrusted.subject', { name }), ...(await view('device-trusted', { name, until: clock.when(until), replaced })) };
+      },
+      async securityChange(to, change, seen, said) {
+        const sentence = said ? t(said.key, said.vars) : change;
+        return { to, subject: t('email:securityChange.subject', { productName }), ...(await view('security-change', { change: sentence, ...place(seen) })) };
+      },
+      async invitation(to, link, hours) {
+        return { to, subject: t('email:invitation.subject', { productName }), ...(await view('invitation', { email: to, link, hours })) };
+      },
+      async passwordResetByAdmin(to, link, hours) {
+        return { to, subject: t('email:passwordResetByAdmin.subject', { productName }), ...(await view('password-reset-by-admin', { email: to, link, hours })) };
+      },
+      async mfaReset(to) {
+        return { to, subject: t('email:mfaReset.subject', { productName }), ...(await view('mfa-reset', { email: to })) };
+      },
+      async emailAddressCode(to, code, minutes, purpose) {
+        return { to, subject: codeSubject(code, purpose), ...(await view('email-address-code', { code, lifetimeMinutes: minutes, intro: ACTIONS[purpose].intro, newAddress: purpose === 'email-change' })) };
+      },
+      async emailChanged(to, newAddress, seen) {
+        return { to, subject: t('email:emailChanged.subject', { productName }), ...(await view('email-changed', { newAddress, ...place(seen) })) };
+      },
+      async passwordResetCode(to, code, minutes) {
+        return { to, subject: codeSubject(code, 'password-reset'), ...(await view('password-reset-code', { code, lifetimeMinutes: minutes })) };
+      },
+      async signUpCode(to, code, minutes) {
+        return { to, subject: codeSubject(code, 'sign-up'), ...(await view('sign-up-code', { code, lifetimeMinutes: minutes, intro: ACTIONS['sign-up'].intro })) };
+      },
+      async signUpAttempt(to) {
+        // never a code: nothing this email holds creates or changes an account
+        return { to, subject: t('email:signUpAttempt.subject', { productName }), ...(await view('sign-up-attempt', { email: to })) };
+      },
+      deviceTrustedSms: (name, until) => t('email:deviceTrusted.sms', { productName, name, day: clock.day(until) }),
+      voiceCode: (code) => t('email:code.voice', { productName, digits: code.split('').join(', ') }),
+    };
+    return self;
+  }
+
+  return forReader(undefined);
 }
