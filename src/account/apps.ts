@@ -5,15 +5,17 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
 import type { ConnectedApp, ConnectedApps } from '../oidc/connected-apps.ts';
-import { REAUTH_REFUSED, field, type AccountArea } from './area.ts';
+import { tr, field, type AccountArea } from './area.ts';
 import { stamp } from './time.ts';
+import type { Translate } from '../i18n/index.ts';
 
 /** Scopes in words, as the page says what an application may do ("Allowed: …"). */
-const SCOPE_WORDS: Record<string, string> = {
-  openid: 'who you are', email: 'your email address', profile: 'your profile (name and other details)', phone: 'your phone number',
-  address: 'your postal address', offline_access: 'stay signed in (offline access)', admin: 'administer Tessera',
+const SCOPE_WORDS: Record<string, (t: Translate) => string> = {
+  openid: (t) => t('account:apps.scopes.openid'), email: (t) => t('account:apps.scopes.email'), profile: (t) => t('account:apps.scopes.profile'),
+  phone: (t) => t('account:apps.scopes.phone'), address: (t) => t('account:apps.scopes.address'),
+  offline_access: (t) => t('account:apps.scopes.offline_access'), admin: (t) => t('account:apps.scopes.admin'),
 };
-const scopeWords = (scopes: string[]) => scopes.map((s) => SCOPE_WORDS[s] ?? s).join(', ') || 'only that you signed in';
+const scopeWords = (t: Translate, scopes: string[]) => scopes.map((s) => SCOPE_WORDS[s]?.(t) ?? s).join(', ') || t('account:apps.scopes.none');
 
 
 /** What the page says: a confirmation, or why nothing changed (beside the application it is about, when listed). */
@@ -24,9 +26,9 @@ interface Message {
   grantId?: string;
 }
 
-function appView(app: ConnectedApp, message: Message, zone: string | undefined) {
+function appView(t: Translate, app: ConnectedApp, message: Message, zone: string | undefined, locale: string) {
   return {
-    grantId: app.grantId, name: app.name, scopes: scopeWords(app.scopes), granted: app.grantedAt && stamp(app.grantedAt, zone), lastUsed: app.lastUsedAt && stamp(app.lastUsedAt, zone),
+    grantId: app.grantId, name: app.name, scopes: scopeWords(t, app.scopes), granted: app.grantedAt && stamp(app.grantedAt, zone, locale), lastUsed: app.lastUsedAt && stamp(app.lastUsedAt, zone, locale),
     error: message.error && message.grantId === app.grantId ? message.error : undefined,
   };
 }
@@ -34,10 +36,10 @@ function appView(app: ConnectedApp, message: Message, zone: string | undefined) 
 export function connectedAppRoutes(apps: ConnectedApps): (router: Router, area: AccountArea) => void {
   return (router, area) => {
     async function page(ctx: Context, account: AccountView, message: Message = {}) {
-      const listed = (await apps.list(account.id)).map((a) => appView(a, message, account.profile.zoneinfo));
+      const listed = (await apps.list(account.id)).map((a) => appView(tr(ctx), a, message, account.profile.zoneinfo, ctx.state.locale as string));
       if (message.error) ctx.status = 400;
       await ctx.render('account/apps', {
-        title: 'Connected applications', csrf: ctx.state._csrf, apps: listed, reauthNeeded: await area.reauthNeeded(ctx),
+        title: tr(ctx)('account:nav.apps'), csrf: ctx.state._csrf, apps: listed, reauthNeeded: await area.reauthNeeded(ctx),
         notice: message.notice, error: message.error && !listed.some((a) => a.error) ? message.error : undefined,
       });
     }
@@ -52,16 +54,16 @@ export function connectedAppRoutes(apps: ConnectedApps): (router: Router, area: 
       if (!account) return;
       const grantId = field(ctx, 'grant', 128);
       if (!(await area.passwordConfirmed(ctx, account))) {
-        await page(ctx, account, { error: REAUTH_REFUSED, grantId });
+        await page(ctx, account, { error: tr(ctx)('account:reauth.refused'), grantId });
         return;
       }
       const removed = grantId ? await apps.remove(account.id, grantId) : undefined;
       if (!removed) {
-        await page(ctx, account, { error: 'There is no such application with access to your account (its access may have been removed already): nothing was changed.', grantId });
+        await page(ctx, account, { error: tr(ctx)('account:apps.noSuchApp'), grantId });
         return;
       }
       area.notify(ctx, account, `Access was removed for the application ${removed.name}: it must ask you again before it can use your account.`, 'grant.revoked');
-      await page(ctx, account, { notice: `${removed.name} no longer has access to your account. If you use it again, it will ask for your permission.` });
+      await page(ctx, account, { notice: tr(ctx)('account:apps.removed', { name: removed.name }) });
     });
   };
 }

@@ -4,6 +4,7 @@
 // password, or a password or second factor proven in the last few minutes) and the notice email
 // and audit event every change sends and records.
 import { createHash, randomBytes } from 'node:crypto';
+import type { Said } from '../factors/types.ts';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
@@ -12,6 +13,7 @@ import type { Proof } from '../policy/sign-in.ts';
 import { reauthWindowOpen } from '../policy/session.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { clockFace } from './time.ts';
+import { translator, type Translate } from '../i18n/index.ts';
 import { NO_AUDIT, type AuditActor, type AuditSink, type AuditType } from '../audit/events.ts';
 
 export const ACCOUNT_CLIENT = 'tessera-account';
@@ -52,13 +54,19 @@ export interface AreaDeps {
   clients: ClientStore;
   reauth: ReauthDeps;
   /** Emails the account a notice of a change (in the background: a failed email never undoes it). */
-  notify(ctx: Context, account: AccountView, change: string): void;
+  notify(ctx: Context, account: AccountView, change: string, said?: Said): void;
   /** Where every change is also recorded (the audit log). */
   audit?: AuditSink;
   guard?: SessionGuard;
   /** Whether the account administers an organisation (the frame then shows the Organisation section). */
   administersOrganisation?(account: AccountView): Promise<boolean>;
 }
+
+/**
+ * The translation function of this request's page (i18n/middleware.ts), in the signed-in account's
+ * language once `current` has run: notices and refusals are translated where the route makes them.
+ */
+export const tr = (ctx: Context): Translate => (typeof ctx.state.t === 'function' ? ctx.state.t as Translate : translator('en'));
 
 /** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
 export function field(ctx: Context, name: string, max = 1024): string {
@@ -108,9 +116,12 @@ export function createAccountArea(deps: AreaDeps) {
       const from = { ip: ctx.ip, userAgent: ctx.get('user-agent'), ...(typeof ctx.state.browserId === 'string' ? { browserId: ctx.state.browserId } : {}) };
       const verdict = deps.guard ? await deps.guard.check(browser.uid, account, from, browser.loginTs) : 'active';
       if (verdict === 'ended') return undefined;
+      // the pages are in the account's language, when it has one (the switcher still wins,
+      // Accept-Language follows: policy/locale.ts)
+      if (account.profile.locale) ctx.state.localeHints = { ...(ctx.state.localeHints as object | undefined), accountLocale: account.profile.locale };
       // the security center's header names who is signed in (views/partials/account-nav.ejs)
-      // and every time on them is in the person's time zone (time.ts)
-      if (verdict === 'active') Object.assign(ctx.state, { signedInAs: account.email, ...clockFace(account.profile.zoneinfo) });
+      // and every time on them is in the person's time zone and the page's language (time.ts)
+      if (verdict === 'active') Object.assign(ctx.state, { signedInAs: account.email, ...clockFace(account.profile.zoneinfo, typeof ctx.state.locale === 'string' ? ctx.state.locale : 'en') });
       // an organisation admin's frame has the Organisation section (org-webhooks.ts); read afresh
       // on every request, so a person who stops being one loses it at once
       if (verdict === 'active' && account.organisationId && deps.administersOrganisation) ctx.state.organisationAdmin = await deps.administersOrganisation(account);
@@ -194,10 +205,10 @@ export function createAccountArea(deps: AreaDeps) {
       return passwordRight(ctx, account, field(ctx, 'password'));
     },
     passwordRight,
-    /** Emails the account that `change` happened (time, IP, browser) and records it in the audit log as `type`. */
-    notify(ctx: Context, account: AccountView, change: string, type: AuditType): void {
+    /** Emails the account that `change` happened (time, IP, browser; `said`: its translation for the email) and records it in the audit log as `type`. */
+    notify(ctx: Context, account: AccountView, change: string, type: AuditType, said?: Said): void {
       record(ctx, account, type, change);
-      deps.notify(ctx, account, change);
+      deps.notify(ctx, account, change, said);
     },
     /** Records a change in the audit log only (no email). */
     audit(ctx: Context, account: AccountView, type: AuditType, change: string): void {

@@ -20,7 +20,7 @@ import { HISTORY_PAGE, type SignInHistory } from '../sessions/history.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { TrustedIps } from '../trusted-ips/store.ts';
 import { assembleExport, exportFileName, type AccountFacts } from './data-export.ts';
-import { field, type AccountArea } from './area.ts';
+import { field, tr, type AccountArea } from './area.ts';
 
 export interface DataExportDeps {
   organisations: Pick<Organisations, 'memberOf'>;
@@ -43,8 +43,6 @@ export interface DataExportDeps {
   clock: () => Date;
 }
 
-const WRONG_PASSWORD = 'Your current password is not right: nothing was downloaded.';
-const PASSWORD_NEEDED = 'Type your current password: you signed in more than a few minutes ago. Nothing was downloaded.';
 const AUDIT_PAGE = 200;
 
 export function dataExportRoutes(deps: DataExportDeps): (router: Router, area: AccountArea) => void {
@@ -95,7 +93,7 @@ export function dataExportRoutes(deps: DataExportDeps): (router: Router, area: A
     async function page(ctx: Context, account: AccountView, error?: string) {
       if (error) ctx.status = 400;
       await ctx.render('account/data', {
-        title: 'Your data', email: account.email, csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx), error,
+        title: tr(ctx)('account:nav.dataSection'), email: account.email, csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx), error,
         keepEntries: deps.keepEntries,
       });
     }
@@ -109,7 +107,7 @@ export function dataExportRoutes(deps: DataExportDeps): (router: Router, area: A
       const account = await area.requireAccount(ctx);
       if (!account) return;
       if (!(await area.passwordConfirmed(ctx, account))) {
-        await page(ctx, account, field(ctx, 'password') ? WRONG_PASSWORD : PASSWORD_NEEDED);
+        await page(ctx, account, field(ctx, 'password') ? tr(ctx)('account:data.wrongPassword') : tr(ctx)('account:data.passwordNeeded'));
         return;
       }
       const here = await area.current(ctx);

@@ -8,7 +8,8 @@ import type { AccountView } from '../accounts/store.ts';
 import type { AccountDeletion } from '../accounts/deletion.ts';
 import type { SessionService } from '../sessions/service.ts';
 import { clientInfo } from '../devices/client-info.ts';
-import { field, type AccountArea } from './area.ts';
+import { field, tr, type AccountArea } from './area.ts';
+import { day } from './time.ts';
 
 export interface DeletionRouteDeps {
   deletion: Pick<AccountDeletion, 'schedule' | 'graceDays'>;
@@ -18,7 +19,7 @@ export interface DeletionRouteDeps {
 export function deletionRoutes(deps: DeletionRouteDeps) {
   return (router: Router, area: AccountArea): void => {
     const page = (ctx: Context, account: AccountView, error?: string) => ctx.render('account/delete', {
-      title: 'Delete your account', account, graceDays: deps.deletion.graceDays, error, csrf: ctx.state._csrf,
+      title: tr(ctx)('account:nav.delete'), account, graceDays: deps.deletion.graceDays, error, csrf: ctx.state._csrf,
     });
 
     router.get('/security/delete', async (ctx) => {
@@ -33,12 +34,13 @@ export function deletionRoutes(deps: DeletionRouteDeps) {
       const password = field(ctx, 'password');
       if (!password || !(await area.passwordRight(ctx, account, password))) {
         ctx.status = 400;
-        await page(ctx, account, password ? 'Your current password is not right. Nothing was changed.' : 'Enter your current password to delete your account. Nothing was changed.');
+        await page(ctx, account, password ? tr(ctx)('account:deletion.wrongPassword') : tr(ctx)('account:deletion.enterPassword'));
         return;
       }
       const scheduled = await deps.deletion.schedule(account, clientInfo(ctx.ip, ctx.get('user-agent')));
       await deps.sessions.endOthers(account.id, undefined, { actor: { type: 'user', id: account.id, label: account.email }, why: 'the account is to be deleted' });
-      await ctx.render('account/delete-scheduled', { title: 'Your account will be deleted', email: account.email, on: scheduled.deletionScheduledFor!.toISOString().slice(0, 10) });
+      // the day in UTC (as before), written the page's way ("2026-04-14" in English)
+      await ctx.render('account/delete-scheduled', { title: tr(ctx)('account:deletion.scheduledTitle'), email: account.email, on: day(scheduled.deletionScheduledFor!, undefined, ctx.state.locale as string) });
     });
   };
 }

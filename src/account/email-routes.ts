@@ -15,7 +15,8 @@ import type { FactorContext, FactorPrompt } from '../factors/types.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import { clientInfo, describeLocation } from '../devices/client-info.ts';
-import { field, REAUTH_REFUSED, type AccountArea } from './area.ts';
+import { field, tr, type AccountArea } from './area.ts';
+import type { Translate } from '../i18n/index.ts';
 
 export interface EmailRouteDeps {
   accounts: Pick<AccountStore, 'checkNewEmail' | 'changeEmail' | 'markEmailVerified'>;
@@ -44,16 +45,16 @@ export type ProfilePage = (ctx: Context, account: AccountView, email: EmailBlock
 type Purpose = 'email-change' | 'email-verify';
 const MAX_EMAIL = 254;
 const CAPPED = 'No code was sent: codes were sent too often in the last hour. Try again later.';
-const NO_CODE = 'No code was sent to that address yet (or it was too long ago): enter the address again to get one.';
 
-/** The words a refused address gets beside its field. */
-function refusal(err: AccountError): string {
+/** The words a refused address gets beside its field, in the page's language. */
+function refusal(t: Translate, err: AccountError, english: boolean): string {
   switch (err.code) {
-    case 'same_email': return 'This is your email address already.';
+    case 'same_email': return t('account:email.same');
     // another account has it: say no more than that it cannot be used
-    case 'email_taken': return 'This address cannot be used for your account. Choose another one.';
-    case 'email_moved': return 'Your email address changed meanwhile (in another window?). Nothing was changed: start again.';
-    case 'invalid_email': return `${err.message[0]!.toUpperCase()}${err.message.slice(1)}.`;
+    case 'email_taken': return t('account:email.taken');
+    case 'email_moved': return t('account:email.moved');
+    // an English page keeps the store's own words (what exactly is wrong with the address)
+    case 'invalid_email': return english ? `${err.message[0]!.toUpperCase()}${err.message.slice(1)}.` : t('account:email.invalid');
     default: throw err;
   }
 }
@@ -70,8 +71,9 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
     id: 'email', label: 'Email me a code',
     destination: async () => address, unavailableReason: 'no address',
     ...(allowFirst ? { allowSend: async (_to: string, c: FactorContext) => { if (c.restart) await allowFirst(c.account.id); } } : {}),
-    deliver: async (to, code, minutes) => deps.transports.email(await deps.messages.emailAddressCode(to, code, minutes, purpose)),
+    deliver: async (to, code, minutes, _purpose, c) => deps.transports.email(await deps.messages.in(c.account.profile).emailAddressCode(to, code, minutes, purpose)),
     describe: (to) => `We emailed a 6-digit code to ${to}.`,
+    said: (to) => ({ key: 'interaction:prompt.emailed', vars: { to } }),
   }, deps);
 
   const takeSend = async (accountId: string) => {
@@ -82,7 +84,7 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
   function tellOldAddress(ctx: Context, before: AccountView, after: AccountView): void {
     const info = clientInfo(ctx.ip, ctx.get('user-agent'));
     const seen = { at: deps.clock(), ...(info.ip ? { ip: info.ip } : {}), where: describeLocation(info.location), browser: info.browser, os: info.os };
-    void deps.messages.emailChanged(before.email, maskEmail(after.email), seen)
+    void deps.messages.in(before.profile).emailChanged(before.email, maskEmail(after.email), seen)
       .then((email) => deps.transports.email(email))
       .catch((err: Error) => deps.log(`[tessera] could not tell the old address of account ${before.id} about its email change: ${err.message}`));
   }
@@ -94,7 +96,7 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
       if (error) ctx.status = 400;
       if (prompt.capped) ctx.status = 429;
       await ctx.render('account/email-code', {
-        title: purpose === 'email-change' ? 'Confirm your new email address' : 'Verify your email address',
+        title: purpose === 'email-change' ? tr(ctx)('account:email.confirmTitle') : tr(ctx)('account:email.verifyTitle'),
         csrf: ctx.state._csrf, purpose, address, action: base[purpose], prompt, error,
       });
     }
@@ -106,7 +108,8 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
     async function codeSent(ctx: Context, account: AccountView, purpose: Purpose, address: string): Promise<boolean> {
       if (address && await challenges.peek(contextOf(account, address, purpose).scope, purpose, 'email', account.id)) return true;
       ctx.status = 400;
-      await page(ctx, account, purpose === 'email-change' ? { value: address, problems: { email: NO_CODE } } : { verifyProblem: NO_CODE });
+      const noCode = tr(ctx)('account:email.noCode');
+      await page(ctx, account, purpose === 'email-change' ? { value: address, problems: { email: noCode } } : { verifyProblem: noCode });
       return false;
     }
 
@@ -118,7 +121,7 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
       if (result.ok) return true;
       // the code as it stands (nothing is made or sent), its trouble said once, beside the field
       const { problem: _said, ...prompt } = await factor.begin(c);
-      await codePage(ctx, purpose, address, prompt, result.message);
+      await codePage(ctx, purpose, address, prompt, result.said ? tr(ctx)(result.said.key, result.said.vars) : result.message);
       return false;
     }
 
@@ -129,9 +132,9 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
       const typed = field(ctx, 'email', 1024);
       const value = typed.slice(0, MAX_EMAIL);
       const problems: NonNullable<EmailBlock['problems']> = {};
-      if (!typed.trim()) problems.email = 'Enter the new email address.';
-      else if (typed.trim().length > MAX_EMAIL) problems.email = `An email address has at most ${MAX_EMAIL} characters.`;
-      if (!(await area.passwordConfirmed(ctx, account))) problems.password = REAUTH_REFUSED;
+      if (!typed.trim()) problems.email = tr(ctx)('account:email.enterAddress');
+      else if (typed.trim().length > MAX_EMAIL) problems.email = tr(ctx)('account:email.tooLong', { max: MAX_EMAIL });
+      if (!(await area.passwordConfirmed(ctx, account))) problems.password = tr(ctx)('account:reauth.refused');
       let address = '';
       let taken: AccountError | undefined;
       if (!problems.email) {
@@ -140,7 +143,7 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
         } catch (err) {
           if (!(err instanceof AccountError)) throw err;
           if (err.code === 'email_taken') taken = err;
-          else problems.email = refusal(err);
+          else problems.email = refusal(tr(ctx), err, ctx.state.locale === 'en');
         }
       }
       if (!problems.email && !problems.password) {
@@ -148,9 +151,9 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
         // answer counts on the hourly cap on codes: no free lookups of who has an address
         if (!(await deps.codeSends(account.id))) {
           ctx.status = 429;
-          return page(ctx, account, { value, problems: { email: CAPPED } });
+          return page(ctx, account, { value, problems: { email: tr(ctx)('account:email.capped') } });
         }
-        if (taken) problems.email = refusal(taken);
+        if (taken) problems.email = refusal(tr(ctx), taken, ctx.state.locale === 'en');
       }
       if (problems.email || problems.password) {
         ctx.status = 400;
@@ -170,13 +173,13 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
       } catch (err) {
         if (!(err instanceof AccountError)) throw err;
         ctx.status = 400;
-        return page(ctx, account, { value: address, problems: { email: refusal(err) } });
+        return page(ctx, account, { value: address, problems: { email: refusal(tr(ctx), err, ctx.state.locale === 'en') } });
       }
       area.audit(ctx, account, 'account.email_changed', `The email address was changed from ${account.email} to ${changed.email}.`);
       tellOldAddress(ctx, account, changed);
       // the header names who is signed in: the new address from now on
       ctx.state.signedInAs = changed.email;
-      await page(ctx, changed, {}, `Your email address is now ${changed.email}: sign in with it from now on. We told ${account.email} about the change.`);
+      await page(ctx, changed, {}, tr(ctx)('account:email.changed', { email: changed.email, old: account.email }));
     });
 
     router.post('/security/profile/email/resend', async (ctx) => {
@@ -190,11 +193,11 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
     router.post('/security/profile/email-verification', async (ctx) => {
       const account = await area.requireAccount(ctx);
       if (!account) return;
-      if (account.emailVerified) return page(ctx, account, {}, 'Your email address is verified already.');
+      if (account.emailVerified) return page(ctx, account, {}, tr(ctx)('account:email.alreadyVerified'));
       const prompt = await factorFor(account.email, 'email-verify', takeSend).begin(contextOf(account, account.email, 'email-verify', true));
       if (prompt.capped) {
         ctx.status = 429;
-        return page(ctx, account, { verifyProblem: prompt.problem ?? CAPPED });
+        return page(ctx, account, { verifyProblem: !prompt.problem || prompt.problem === CAPPED ? tr(ctx)('account:email.capped') : prompt.problem });
       }
       await codePage(ctx, 'email-verify', account.email, prompt);
     });
@@ -206,10 +209,10 @@ export function emailRoutes(deps: EmailRouteDeps, page: ProfilePage) {
       const verified = await deps.accounts.markEmailVerified(account.id, account.email);
       if (!verified) {
         ctx.status = 400;
-        return page(ctx, account, { verifyProblem: 'Your email address changed meanwhile: nothing was verified.' });
+        return page(ctx, account, { verifyProblem: tr(ctx)('account:email.movedNothingVerified') });
       }
       area.audit(ctx, verified, 'account.email_verified', `The email address ${verified.email} was verified.`);
-      await page(ctx, verified, {}, `Your email address ${verified.email} is verified. Applications are told so the next time they ask.`);
+      await page(ctx, verified, {}, tr(ctx)('account:email.verifiedNow', { email: verified.email }));
     });
 
     router.post('/security/profile/email-verification/resend', async (ctx) => {

@@ -7,7 +7,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { profileProblems, type Profile } from '../accounts/profile.ts';
-import { field, type AccountArea } from './area.ts';
+import { field, tr, type AccountArea } from './area.ts';
+import type { Translate } from '../i18n/index.ts';
 import { emailRoutes, type EmailBlock, type EmailRouteDeps } from './email-routes.ts';
 
 /** The form's fields: its name, the label, and where the value lives. */
@@ -26,22 +27,42 @@ const valuesOf = (account: AccountView): Record<FieldName, string> => ({
   preferredUsername: account.profile.preferredUsername ?? '', locale: account.profile.locale ?? '', zoneinfo: account.profile.zoneinfo ?? '',
 });
 
-/** Why one typed value cannot be saved, in a sentence, or undefined (an empty value clears the field). */
-function problemOf(name: FieldName, value: string): string | undefined {
-  if (value === '') return name === 'name' ? 'Enter a name.' : undefined;
-  if (name === 'name') return value.length > 200 || /[\u0000-\u001f]/.test(value) ? 'A name has at most 200 printable characters.' : undefined;
+/** The form's labels and hints in the page's language. */
+const fieldsIn = (t: Translate) => FIELDS.map((f) => ({ name: f.name, label: LABELS[f.name](t), hint: f.hint ? HINTS[f.name]!(t) : '' }));
+const LABELS: Record<FieldName, (t: Translate) => string> = {
+  name: (t) => t('account:profile.fields.name'), givenName: (t) => t('account:profile.fields.givenName'), familyName: (t) => t('account:profile.fields.familyName'),
+  preferredUsername: (t) => t('account:profile.fields.preferredUsername'), locale: (t) => t('account:profile.fields.locale'), zoneinfo: (t) => t('account:profile.fields.zoneinfo'),
+};
+const HINTS: Partial<Record<FieldName, (t: Translate) => string>> = {
+  name: (t) => t('account:profile.fields.nameHint'), preferredUsername: (t) => t('account:profile.fields.preferredUsernameHint'),
+  locale: (t) => t('account:profile.fields.localeHint'), zoneinfo: (t) => t('account:profile.fields.zoneinfoHint'),
+};
+
+/**
+ * Why one typed value cannot be saved, in a sentence of the page's language, or undefined (an
+ * empty value clears the field). The store judges (accounts/profile.ts, one field at a time here),
+ * the page words it for the field it concerns.
+ */
+function problemOf(t: Translate, name: FieldName, value: string): string | undefined {
+  if (value === '') return name === 'name' ? t('account:profile.problems.enterName') : undefined;
+  if (name === 'name') return value.length > 200 || /[\u0000-\u001f]/.test(value) ? t('account:profile.problems.nameLength') : undefined;
   const [problem] = profileProblems({ [name]: value } as Profile);
   if (!problem) return undefined;
-  // the page's own words for the claim names the store's messages start with
-  const worded = problem.replace(/^locale\b/, 'language').replace(/^zoneinfo\b/, 'time zone');
-  return `${worded[0]!.toUpperCase()}${worded.slice(1)}.`;
+  switch (name) {
+    case 'givenName': return t('account:profile.problems.givenName');
+    case 'familyName': return t('account:profile.problems.familyName');
+    case 'preferredUsername': return t('account:profile.problems.preferredUsername');
+    case 'locale': return t('account:profile.problems.locale', { value });
+    case 'zoneinfo': return t('account:profile.problems.zoneinfo', { value });
+    default: return undefined;
+  }
 }
 
 export function profileRoutes(deps: Omit<EmailRouteDeps, 'accounts'> & { accounts: Pick<AccountStore, 'updateProfile'> & EmailRouteDeps['accounts'] }) {
   return (router: Router, area: AccountArea): void => {
     const page = async (ctx: Context, account: AccountView, values: Record<FieldName, string>, problems: Partial<Record<FieldName | 'password', string>> = {}, notice?: string, email: EmailBlock = {}) =>
       ctx.render('account/profile', {
-        title: 'Profile', account, fields: FIELDS, values, problems, notice, reauthNeeded: await area.reauthNeeded(ctx), csrf: ctx.state._csrf,
+        title: tr(ctx)('account:nav.profile'), account, fields: fieldsIn(tr(ctx)), values, problems, notice, reauthNeeded: await area.reauthNeeded(ctx), csrf: ctx.state._csrf,
         email: { value: email.value ?? '', problems: email.problems ?? {}, verifyProblem: email.verifyProblem },
       });
     emailRoutes(deps, (ctx, account, email, notice) => page(ctx, account, valuesOf(account), {}, notice, email))(router, area);
@@ -58,10 +79,10 @@ export function profileRoutes(deps: Omit<EmailRouteDeps, 'accounts'> & { account
       const values = Object.fromEntries(FIELDS.map((f) => [f.name, field(ctx, f.name, 400).trim()])) as Record<FieldName, string>;
       const problems: Partial<Record<FieldName | 'password', string>> = {};
       for (const f of FIELDS) {
-        const problem = problemOf(f.name, values[f.name]);
+        const problem = problemOf(tr(ctx), f.name, values[f.name]);
         if (problem) problems[f.name] = problem;
       }
-      if (!(await area.passwordConfirmed(ctx, account))) problems.password = 'Your current password is not right, or is needed: type it to save.';
+      if (!(await area.passwordConfirmed(ctx, account))) problems.password = tr(ctx)('account:profile.passwordNeeded');
       if (Object.keys(problems).length) {
         ctx.status = 400;
         await page(ctx, account, values, problems);
@@ -70,7 +91,7 @@ export function profileRoutes(deps: Omit<EmailRouteDeps, 'accounts'> & { account
       const { name, ...profile } = values;
       const saved = await deps.accounts.updateProfile(account.email, { name, ...profile });
       area.audit(ctx, saved, 'account.profile_changed', 'The profile was changed.');
-      await page(ctx, saved, valuesOf(saved), {}, 'Your profile was saved. Applications see it the next time they ask.');
+      await page(ctx, saved, valuesOf(saved), {}, tr(ctx)('account:profile.saved'));
     });
   };
 }

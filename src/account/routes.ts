@@ -16,7 +16,8 @@ import { UserFacingError } from '../http/errors.ts';
 import { displayNumber } from '../phones/numbers.ts';
 import type { Phones } from '../phones/store.ts';
 import type { SessionService } from '../sessions/service.ts';
-import { REAUTH_REFUSED, createAccountArea, field, type AccountArea, type AreaDeps } from './area.ts';
+import { createAccountArea, field, tr, type AccountArea, type AreaDeps } from './area.ts';
+import type { Translate } from '../i18n/index.ts';
 
 export { ACCOUNT_CLIENT } from './area.ts';
 
@@ -41,16 +42,20 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   const area = createAccountArea(deps);
   const { signedIn, requireAccount } = area;
 
-  /** The methods that can be the routine second factor: those the account has set up. */
-  async function routineChoices(account: AccountView) {
+  /** The methods that can be the routine second factor: those the account has set up (labels in the page's language). */
+  async function routineChoices(account: AccountView, t: Translate) {
     const usable = (await deps.factors.options(account)).filter((o) => o.availability.available && o.id !== 'recovery');
-    return usable.map((o) => ({ id: o.id, label: o.label }));
+    return usable.map((o) => ({ id: o.id, label: FACTOR_LABELS[o.id] ? t(FACTOR_LABELS[o.id]!) : o.label }));
   }
 
   /** Enabling TOTP or text messages needs a verified primary mobile number (SPEC §5). */
   const NEEDS_PHONE: readonly string[] = ['totp', 'sms', 'voice'];
   const NO_PHONE = 'Add and verify a mobile number, and make it your primary number, first (Contacts).';
   const METHOD_NAMES: Record<string, string> = { email: 'emailed codes', sms: 'text messages', voice: 'phone calls', totp: 'the authenticator app', webauthn: 'security keys', recovery: 'recovery codes' };
+  // the same names on the pages, in the page's language (literal keys: test/unit/translations.test.ts)
+  const METHOD_KEYS: Record<string, string> = { email: 'account:methods.email', sms: 'account:methods.sms', voice: 'account:methods.voice', totp: 'account:methods.totp', webauthn: 'account:methods.webauthn', recovery: 'account:methods.recovery' };
+  const FACTOR_LABELS: Record<string, string> = { email: 'account:factorLabels.email', sms: 'account:factorLabels.sms', voice: 'account:factorLabels.voice', totp: 'account:factorLabels.totp', webauthn: 'account:factorLabels.webauthn' };
+  const methodIn = (t: Translate) => (id: string) => (METHOD_KEYS[id] ? t(METHOD_KEYS[id]!) : id);
 
   /**
    * The overview, with a notice at the top or a refused change's message beside the field (or
@@ -59,13 +64,14 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   async function overview(ctx: Context, account: AccountView, notice?: string, refused?: Refusal) {
     const current = (await accounts.findById(account.id)) ?? account;
     const session = await area.current(ctx);
+    const t = tr(ctx);
     await ctx.render('account/security', {
-      title: 'Security', account: current, notice, refused, csrf: ctx.state._csrf,
+      title: t('account:overview.title'), account: current, notice, refused, csrf: ctx.state._csrf,
       reauthNeeded: await area.reauthNeeded(ctx),
       primaryPhone: await deps.phones.primaryVerified(account.id).then((n) => n && displayNumber(n)),
       sessionCount: session ? (await deps.sessions.list(current, session.session.uid)).length : 0,
-      methodName: (id: string) => METHOD_NAMES[id] ?? id,
-      routineChoices: await routineChoices(current),
+      methodName: methodIn(t),
+      routineChoices: await routineChoices(current, t),
       totpEnrolled: await totp.enrolled(account.id),
       recoveryLeft: await recovery.remaining(account.id),
       keys: await webauthn.list(account.id),
@@ -81,7 +87,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   router.get('/callback', async (ctx) => {
     const back = typeof ctx.query.state === 'string' && /^\/account\/[\w/-]*$/.test(ctx.query.state) ? ctx.query.state : '/account/security';
     if (typeof ctx.query.error === 'string') {
-      throw new UserFacingError(400, 'sign_in_failed', 'The sign-in did not complete. Try again from your account page.');
+      throw new UserFacingError(400, 'sign_in_failed', 'The sign-in did not complete. Try again from your account page.', { key: 'account:errors.signInFailed' });
     }
     ctx.redirect(back);
   });
@@ -96,25 +102,26 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (!account) return;
     if (!(await deps.phones.primaryVerified(account.id))) {
       // an old link or bookmark: the overview, which shows the step before (no error page)
-      await overview(ctx, account, `An authenticator app needs a verified mobile number first, for account recovery. ${NO_PHONE}`);
+      await overview(ctx, account, `${tr(ctx)('account:totp.needsPhoneFirst')} ${tr(ctx)('account:totp.noPhone')}`);
       return;
     }
     const enrolment = (await totp.pending(account.id, account.email)) ?? (await totp.begin(account.id, account.email));
-    await ctx.render('account/totp', { title: 'Authenticator app', enrolment, refused: undefined, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
+    await ctx.render('account/totp', { title: tr(ctx)('account:totp.title'), enrolment, refused: undefined, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
   });
 
   router.post('/security/totp', async (ctx) => {
     const account = await requireAccount(ctx);
     if (!account) return;
-    if (!(await deps.phones.primaryVerified(account.id))) throw new UserFacingError(400, 'no_phone', `An authenticator app needs a verified mobile number. ${NO_PHONE}`);
+    if (!(await deps.phones.primaryVerified(account.id))) throw new UserFacingError(400, 'no_phone', `An authenticator app needs a verified mobile number. ${NO_PHONE}`, { key: 'account:errors.totpNoPhone' });
     const enrolment = await totp.pending(account.id, account.email);
-    if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.');
+    if (!enrolment) throw new UserFacingError(400, 'enrolment_expired', 'This setup has expired. Open the authenticator page again to get a new code.', { key: 'account:errors.enrolmentExpired' });
+    const t = tr(ctx);
     const render = (at: 'code' | 'password', message: string) => {
       ctx.status = 400;
-      return ctx.render('account/totp', { title: 'Authenticator app', enrolment, refused: { at, message }, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
+      return ctx.render('account/totp', { title: t('account:totp.title'), enrolment, refused: { at, message }, csrf: ctx.state._csrf, askEverySignIn: !account.secondFactor });
     };
-    if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('password', 'Your current password is not right.');
-    if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('code', 'That code is not right. Enter the code your app shows now.');
+    if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('password', t('account:totp.wrongPassword'));
+    if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('code', t('account:totp.wrongCode'));
     area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
     // set up is not yet on: with no routine method, the same form asks (checked by default)
     // whether every sign-in should need it
@@ -123,9 +130,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       await accounts.setSecondFactor(account.id, 'totp');
       area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES.totp} was turned on: every sign-in now asks for it.`, 'mfa.changed');
     }
-    const done = everySignIn
-      ? 'Your authenticator app is set up, and every sign-in now asks for its code.'
-      : 'Your authenticator app is set up. Applications that ask for a stronger sign-in will ask for its code.';
+    const done = everySignIn ? t('account:totp.doneEverySignIn') : t('account:totp.done');
     if (await showFirstCodes(ctx, account, done)) return;
     await overview(ctx, account, done);
   });
@@ -140,7 +145,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       if (!account) return;
       if (!(await area.passwordConfirmed(ctx, account))) {
         ctx.status = 400;
-        await overview(ctx, account, undefined, { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: REAUTH_REFUSED });
+        await overview(ctx, account, undefined, { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: tr(ctx)('account:reauth.refused') });
         return;
       }
       await act(ctx, account);
@@ -150,45 +155,47 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   // the routine second factor: every sign-in then needs it (trusted devices may skip it later)
   change('/security/second-factor', 'routine-password', async (ctx, account) => {
     const choice = field(ctx, 'factor', 32);
+    const t = tr(ctx);
+    const method = methodIn(t);
     const refuse = (message: string) => {
       ctx.status = 400;
       return overview(ctx, account, undefined, { at: 'routine', message });
     };
     if (choice === 'off') {
-      if (!account.secondFactor) return refuse('Two-factor sign-in is already off: nothing was changed.');
+      if (!account.secondFactor) return refuse(t('account:secondFactor.alreadyOff'));
       await accounts.setSecondFactor(account.id, undefined);
       area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`, 'mfa.changed');
-      await overview(ctx, account, 'Sign-ins no longer ask for a second factor unless an application does.');
+      await overview(ctx, account, t('account:secondFactor.turnedOff'));
       return;
     }
-    if (NEEDS_PHONE.includes(choice) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[choice]} needs a verified mobile number, so nothing was changed. ${NO_PHONE}`);
-    const allowed = await routineChoices(account);
+    if (NEEDS_PHONE.includes(choice) && !(await deps.phones.primaryVerified(account.id))) return refuse(`${t('account:secondFactor.needsPhone', { method: method(choice) })} ${t('account:totp.noPhone')}`);
+    const allowed = await routineChoices(account, t);
     const picked = allowed.find((c) => c.id === choice);
-    if (!picked) return refuse('Choose a method you have set up: nothing was changed.');
-    if (account.secondFactor === picked.id) return refuse(`Two-factor sign-in already uses ${METHOD_NAMES[picked.id]}: nothing was changed.`);
+    if (!picked) return refuse(t('account:secondFactor.notSetUp'));
+    if (account.secondFactor === picked.id) return refuse(t('account:secondFactor.alreadyUses', { method: method(picked.id) }));
     // one routine method at a time: switching means turning the current one off first
-    if (account.secondFactor) return refuse(`Two-factor sign-in uses ${METHOD_NAMES[account.secondFactor]}. Turn it off first, then choose another method. Nothing was changed.`);
-    if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`Two-factor sign-in with ${METHOD_NAMES[picked.id]} needs a verified mobile number, so nothing was changed. ${NO_PHONE}`);
+    if (account.secondFactor) return refuse(t('account:secondFactor.turnOffFirst', { method: method(account.secondFactor) }));
+    if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`${t('account:secondFactor.needsPhone', { method: method(picked.id) })} ${t('account:totp.noPhone')}`);
     await accounts.setSecondFactor(account.id, picked.id);
     area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`, 'mfa.changed');
-    await overview(ctx, account, `Every sign-in now asks for a second factor: ${picked.label.toLowerCase()}.`);
+    await overview(ctx, account, t('account:secondFactor.turnedOn', { method: picked.label.toLowerCase() }));
   });
 
   change('/security/totp/remove', 'remove-password', async (ctx, account) => {
     if (account.secondFactor === 'totp') {
       ctx.status = 400;
-      await overview(ctx, account, undefined, { at: 'remove-totp', message: 'Two-factor sign-in uses the authenticator app: turn it off first, then remove the app. Nothing was changed.' });
+      await overview(ctx, account, undefined, { at: 'remove-totp', message: tr(ctx)('account:totp.removeInUse') });
       return;
     }
     await totp.remove(account.id);
     area.notify(ctx, account, 'The authenticator app was removed from your account.', 'mfa.changed');
-    await overview(ctx, account, 'The authenticator app was removed.');
+    await overview(ctx, account, tr(ctx)('account:totp.removed'));
   });
 
   change('/security/recovery-codes', 'recovery-password', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
     area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
-    await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: undefined, replaced: true });
+    await ctx.render('account/recovery-codes', { title: tr(ctx)('account:recoveryCodes.title'), account, codes, intro: undefined, replaced: true });
   });
 
   // security keys and passkeys: the page asks for options (JSON, CSRF header), the browser runs
@@ -197,7 +204,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
 
   router.post('/security/webauthn/options', async (ctx) => {
     const account = await signedIn(ctx);
-    if (!account) throw new UserFacingError(401, 'not_signed_in', 'Sign in again, then add the key.');
+    if (!account) throw new UserFacingError(401, 'not_signed_in', 'Sign in again, then add the key.', { key: 'account:errors.signInAgainForKey' });
     ctx.state.accountId = account.id;
     ctx.body = await webauthn.registrationOptions(account, registration(ctx));
   });
@@ -211,7 +218,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if ((await recovery.remaining(account.id)) !== 0) return false;
     const codes = await recovery.generate(account.id);
     area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
-    await ctx.render('account/recovery-codes', { title: 'Recovery codes', account, codes, intro: done, replaced: false });
+    await ctx.render('account/recovery-codes', { title: tr(ctx)('account:recoveryCodes.title'), account, codes, intro: done, replaced: false });
     return true;
   }
 
@@ -220,7 +227,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     const name = field(ctx, 'name', 64).trim();
     if (!name) {
       ctx.status = 400;
-      await overview(ctx, account, undefined, { at: 'key-name', message: 'Give the key a name (up to 64 characters): nothing was added.' });
+      await overview(ctx, account, undefined, { at: 'key-name', message: tr(ctx)('account:keys.nameNeeded') });
       return;
     }
     const result = await webauthn.register(account, registration(ctx), field(ctx, 'response', 16_384), name);
@@ -230,7 +237,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       return;
     }
     area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed');
-    const done = `"${name}" was added. It works as a second factor and for phishing-resistant sign-ins.`;
+    const done = tr(ctx)('account:keys.added', { name });
     if (await showFirstCodes(ctx, account, done)) return;
     await overview(ctx, account, done);
   });
@@ -239,14 +246,14 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     const id = field(ctx, 'id', 1024);
     if (account.secondFactor === 'webauthn' && (await webauthn.list(account.id)).length === 1 && (await webauthn.list(account.id))[0]!.id === id) {
       ctx.status = 400;
-      await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: 'Two-factor sign-in uses your only security key: turn it off first, then remove the key. Nothing was changed.' });
+      await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: tr(ctx)('account:keys.onlyKeyInUse') });
       return;
     }
     const removed = await webauthn.remove(account.id, id);
     if (!removed) ctx.status = 400;
     else area.notify(ctx, account, 'A security key was removed from your account.', 'mfa.changed');
-    if (removed) await overview(ctx, account, 'The key was removed.');
-    else await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: 'There is no such key: nothing was changed.' });
+    if (removed) await overview(ctx, account, tr(ctx)('account:keys.removed'));
+    else await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: tr(ctx)('account:keys.noSuchKey') });
 
   });
 

@@ -8,8 +8,10 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { AccountError, type AccountStore } from '../accounts/store.ts';
 import type { PasswordLinks } from '../accounts/password-links.ts';
-import { describeRules, type PasswordRules } from '../policy/password.ts';
-import { field } from './area.ts';
+import type { PasswordRules } from '../policy/password.ts';
+import { field, tr } from './area.ts';
+import { ruleWords } from './credentials.ts';
+import { brokenRuleWords, weakPasswordWords } from './password-words.ts';
 
 export interface SetPasswordDeps {
   accounts: Pick<AccountStore, 'findById' | 'passwordRuleProblems' | 'newPasswordProblemFor' | 'setPassword'>;
@@ -19,10 +21,6 @@ export interface SetPasswordDeps {
 
 const MAX_PASSWORD = 1024;
 const MAX_TOKEN = 64;
-const TITLE = 'Set your password';
-
-
-const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}.`;
 
 export function setPasswordRouter(deps: SetPasswordDeps): Router {
   const { accounts, passwordLinks } = deps;
@@ -36,7 +34,7 @@ export function setPasswordRouter(deps: SetPasswordDeps): Router {
 
   async function invalid(ctx: Context) {
     ctx.status = 400;
-    await ctx.render('account/set-password', { title: TITLE, state: 'invalid' });
+    await ctx.render('account/set-password', { title: tr(ctx)('account:setPassword.title'), state: 'invalid' });
   }
 
   /** The account a usable token names, or undefined (bad, used, expired, replaced, or the account is gone). */
@@ -47,7 +45,7 @@ export function setPasswordRouter(deps: SetPasswordDeps): Router {
 
   async function form(ctx: Context, token: string, email: string, errors: string[] = []) {
     if (errors.length) ctx.status = 400;
-    await ctx.render('account/set-password', { title: TITLE, state: 'form', token, email, errors, rules: describeRules(deps.passwordRules), csrf: ctx.state._csrf });
+    await ctx.render('account/set-password', { title: tr(ctx)('account:setPassword.title'), state: 'form', token, email, errors, rules: ruleWords(tr(ctx), deps.passwordRules), csrf: ctx.state._csrf });
   }
 
   router.get('/set-password', async (ctx) => {
@@ -65,12 +63,13 @@ export function setPasswordRouter(deps: SetPasswordDeps): Router {
     if (!account) return invalid(ctx);
     const password = field(ctx, 'password', MAX_PASSWORD);
     const repeat = field(ctx, 'confirm', MAX_PASSWORD);
-    if (!password) return form(ctx, token, account.email, ['Enter a new password.']);
-    if (password !== repeat) return form(ctx, token, account.email, ['The new password and its confirmation do not match.']);
+    const t = tr(ctx);
+    if (!password) return form(ctx, token, account.email, [t('account:password.enterNew')]);
+    if (password !== repeat) return form(ctx, token, account.email, [t('account:password.mismatch')]);
     const broken = accounts.passwordRuleProblems(password);
-    if (broken.length) return form(ctx, token, account.email, broken.map((rule) => `The new password needs ${rule}.`));
+    if (broken.length) return form(ctx, token, account.email, brokenRuleWords(t, deps.passwordRules, broken));
     const weak = await accounts.newPasswordProblemFor(account.id, password);
-    if (weak) return form(ctx, token, account.email, [sentence(weak)]);
+    if (weak) return form(ctx, token, account.email, [weakPasswordWords(t, deps.passwordRules, weak, ctx.state.locale === 'en')]);
     // only now is the link spent: exactly one of any parallel requests gets past this line
     const spent = await passwordLinks.redeem(token);
     if (!spent || spent.accountId !== account.id) return invalid(ctx);
@@ -80,7 +79,7 @@ export function setPasswordRouter(deps: SetPasswordDeps): Router {
       if (err instanceof AccountError && err.code === 'not_found') return invalid(ctx);
       throw err;
     }
-    await ctx.render('account/set-password', { title: 'Your password is set', state: 'done', email: account.email });
+    await ctx.render('account/set-password', { title: tr(ctx)('account:setPassword.doneTitle'), state: 'done', email: account.email });
   });
 
   return router;

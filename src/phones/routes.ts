@@ -5,7 +5,8 @@
 // send their codes to it. Bad input is answered on the page, with nothing changed.
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { field, type AccountArea } from '../account/area.ts';
+import { field, tr, type AccountArea } from '../account/area.ts';
+import type { Translate } from '../i18n/index.ts';
 import type { AccountView } from '../accounts/store.ts';
 import type { Challenges, ChallengeState } from '../factors/challenges.ts';
 import { createCodeFactor } from '../factors/code-factor.ts';
@@ -62,13 +63,35 @@ function phoneId(ctx: Context): string {
  * authenticator app depends on it (enabling the app needs a verified primary mobile, SPEC §5, and
  * that holds for as long as the app is set up: the number cannot be deleted or changed under it).
  */
-function primaryInUse(account: AccountView, appSetUp: boolean): string | undefined {
-  if (account.secondFactor === 'sms' || account.secondFactor === 'voice') {
-    const how = account.secondFactor === 'sms' ? 'text-message sign-in' : 'sign-in by call';
-    return `Turn off ${how} first (on the security page), or make another mobile number your primary: your sign-in codes go to this number.`;
-  }
-  if (appSetUp) return 'Your authenticator app needs a verified primary mobile number (to recover your account). Make another verified mobile number your primary first, or remove the authenticator app on the security page.';
+function primaryInUse(t: Translate, account: AccountView, appSetUp: boolean): string | undefined {
+  if (account.secondFactor === 'sms') return t('account:phones.turnOffSms');
+  if (account.secondFactor === 'voice') return t('account:phones.turnOffVoice');
+  if (appSetUp) return t('account:phones.appNeedsPhone');
   return undefined;
+}
+
+/**
+ * A refusal in the page's language, from its code and values (store.ts); an English page keeps
+ * the number parser's own words (what exactly is wrong with the typed number).
+ */
+function problemWords(t: Translate, err: PhoneError, english: boolean): string {
+  const number = String(err.vars.number ?? '');
+  switch (err.code) {
+    case 'invalid_number':
+      if (err.message === 'Enter one phone number.') return t('account:phones.errors.enterOne');
+      return english ? err.message : t('account:phones.errors.invalidNumber');
+    case 'no_such_phone': return t('account:phones.errors.noSuchPhone');
+    case 'duplicate_number': return t('account:phones.errors.duplicate', { number });
+    case 'list_full': return t('account:phones.errors.listFull', { max: err.vars.max ?? MAX_PHONES });
+    case 'number_changed': return t('account:phones.errors.numberChanged');
+    case 'cannot_be_primary': return err.vars.notMobile ? t('account:phones.errors.notMobile', { number }) : t('account:phones.errors.verifyFirst', { number });
+    case 'same_number': return t('account:phones.errors.sameNumber', { number });
+    case 'invalid_channel': return t('account:phones.errors.chooseChannel');
+    case 'landline': return t('account:phones.errors.landline', { number });
+    case 'no_code': return t('account:phones.errors.noCode', { number });
+    // primary_in_use carries primaryInUse's sentence, already in the page's language
+    default: return err.message;
+  }
 }
 
 /** The id of a form's current password field on the list page (views/account/phones.ejs). */
@@ -85,16 +108,19 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
 
   const describe = (channel: Channel, number: string) =>
     channel === 'sms' ? `We texted a 6-digit code to ${displayNumber(number)}.` : `We are calling ${displayNumber(number)} to read out a 6-digit code.`;
+  /** The same sentence's translation (interaction.json prompt.texted / prompt.called, as the sign-in pages say it). */
+  const describeSaid = (channel: Channel, number: string) => ({ key: channel === 'sms' ? 'interaction:prompt.texted' : 'interaction:prompt.called', vars: { to: displayNumber(number) } });
 
   /** A code factor bound to this phone: the code goes to its number, by text or call. */
   const factorFor = (phone: Phone, channel: Channel) => createCodeFactor({
     id: channel, label: channel === 'sms' ? 'Text me a code' : 'Call me with a code',
     destination: async () => phone.number, unavailableReason: 'no number',
     allowSend: (to, c) => deps.phoneSends({ accountId: c.account.id, number: to, verified: phone.status === 'active', ...(c.ip ? { ip: c.ip } : {}) }),
-    deliver: (to, code, minutes, purpose) => (channel === 'sms'
-      ? deps.transports.sms(to, deps.messages.smsCode(code, minutes, purpose))
-      : deps.transports.voice(to, deps.messages.voiceCode(code))),
+    deliver: (to, code, minutes, purpose, c) => (channel === 'sms'
+      ? deps.transports.sms(to, deps.messages.in(c.account.profile).smsCode(code, minutes, purpose))
+      : deps.transports.voice(to, deps.messages.in(c.account.profile).voiceCode(code))),
     describe: (to) => describe(channel, to),
+    said: (to) => describeSaid(channel, to),
   }, deps);
 
   /** The code belongs to this phone and the number it was sent to (a changed number needs a new one). */
@@ -109,7 +135,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
   /** The chosen channel; a landline can only be called. */
   function channelOf(value: unknown, phone: Phone): Channel {
     if (value !== 'sms' && value !== 'voice') throw new PhoneError('Choose how to get the code: a text message or a call.', 'invalid_channel');
-    if (value === 'sms' && phone.type === 'landline') throw new PhoneError(`${displayNumber(phone.number)} is a landline and cannot receive text messages: choose a call.`, 'landline');
+    if (value === 'sms' && phone.type === 'landline') throw new PhoneError(`${displayNumber(phone.number)} is a landline and cannot receive text messages: choose a call.`, 'landline', { number: displayNumber(phone.number) });
     return value;
   }
 
@@ -118,13 +144,13 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       const all = await phones.list(account.id);
       if (message && 'error' in message) ctx.status = 400;
       await ctx.render('account/phones', {
-        title: 'Phone numbers', csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx),
+        title: tr(ctx)('account:nav.phones'), csrf: ctx.state._csrf, reauthNeeded: await area.reauthNeeded(ctx),
         notice: message && 'notice' in message ? message.notice : undefined,
         refused: message && 'error' in message ? { message: message.error, at: message.at } : undefined,
-        phones: all.map((p) => phoneView(p, extra.retry, account.profile.zoneinfo)), max: MAX_PHONES,
+        phones: all.map((p) => phoneView(p, extra.retry, account.profile.zoneinfo, ctx.state.locale as string)), max: MAX_PHONES,
         verify: extra.verify && extra.verify.status === 'unverified' ? phoneView(extra.verify) : undefined,
         addNumber: extra.retry?.form === 'add' ? extra.retry.number : '',
-        locked: primaryInUse(account, await deps.appSetUp(account.id)),
+        locked: primaryInUse(tr(ctx), account, await deps.appSetUp(account.id)),
       });
     }
 
@@ -133,13 +159,13 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       if (error) ctx.status = 400;
       // a cap: nothing was sent (the page says so and offers only the way back)
       if (prompt.capped) ctx.status = 429;
-      await ctx.render('account/phone-code', { title: 'Verify your number', csrf: ctx.state._csrf, phone: phoneView(phone), channel, prompt, error });
+      await ctx.render('account/phone-code', { title: tr(ctx)('account:phones.codeTitle'), csrf: ctx.state._csrf, phone: phoneView(phone), channel, prompt, error });
     }
 
     /** The confirmation page; `error` (the password refused) stands beside the password field. */
     async function primaryPage(ctx: Context, phone: Phone, error?: string) {
       if (error) ctx.status = 400;
-      await ctx.render('account/phone-primary', { title: 'Primary number', csrf: ctx.state._csrf, phone: phoneView(phone), reauthNeeded: await area.reauthNeeded(ctx), error });
+      await ctx.render('account/phone-primary', { title: tr(ctx)('account:phones.primaryTitle'), csrf: ctx.state._csrf, phone: phoneView(phone), reauthNeeded: await area.reauthNeeded(ctx), error });
     }
 
     /** A page step: signed in; a refused step shows the list with the reason (400). */
@@ -152,7 +178,8 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         } catch (err) {
           if (!(err instanceof PhoneError)) throw err;
           const retry = retryOf?.(ctx);
-          await list(ctx, account, { error: `${err.message} Nothing was changed.`, ...(retry ? { at: fieldOf(retry, err) } : {}) }, retry ? { retry } : {});
+          const t = tr(ctx);
+          await list(ctx, account, { error: `${problemWords(t, err, ctx.state.locale === 'en')} ${t('account:phones.nothingChanged')}`, ...(retry ? { at: fieldOf(retry, err) } : {}) }, retry ? { retry } : {});
         }
       });
     }
@@ -163,7 +190,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       step('post', path, async (ctx, account) => {
         if (!(await area.passwordConfirmed(ctx, account))) {
           const retry = retryOf(ctx);
-          await list(ctx, account, { error: 'Your current password is not right: nothing was changed.', at: passwordFieldOf(retry) }, { retry });
+          await list(ctx, account, { error: tr(ctx)('account:password.wrongCurrent'), at: passwordFieldOf(retry) }, { retry });
           return;
         }
         const done = await act(ctx, account);
@@ -179,31 +206,33 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
 
     change('/security/phones', 'add', async (ctx, account) => {
       const { phone, reused } = await phones.add(account.id, numberField(ctx));
+      const t = tr(ctx);
       if (reused) {
         return {
-          notice: `${displayNumber(phone.number)} was added. It is Active already: another member of your organisation verified it.${phone.primary ? ' It is your primary number.' : ''}`,
+          notice: `${t('account:phones.addedReused', { number: displayNumber(phone.number) })}${phone.primary ? ` ${t('account:phones.isPrimary')}` : ''}`,
           email: `The phone number ${maskPhone(phone.number)} was added to your account (verified by your organisation).`,
         };
       }
-      return { notice: `${displayNumber(phone.number)} was added. Verify it now: we text or call you a code.`, email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
+      return { notice: t('account:phones.addedVerify', { number: displayNumber(phone.number) }), email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
     });
 
     change('/security/phones/:id/change', 'change', async (ctx, account) => {
-      const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
+      const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(tr(ctx), account, await deps.appSetUp(account.id)));
       const email = `The phone number ${maskPhone(previous.number)} was changed to ${maskPhone(phone.number)}.`;
-      if (reused) return { notice: `${displayNumber(previous.number)} was changed to ${displayNumber(phone.number)}. It is Active already: another member of your organisation verified it.`, email };
-      return { notice: `${displayNumber(previous.number)} was changed to ${displayNumber(phone.number)}. Verify the new number: we text or call you a code.`, email, verify: phone };
+      const numbers = { from: displayNumber(previous.number), to: displayNumber(phone.number) };
+      if (reused) return { notice: tr(ctx)('account:phones.changedReused', numbers), email };
+      return { notice: tr(ctx)('account:phones.changedVerify', numbers), email, verify: phone };
     });
 
     change('/security/phones/:id/delete', 'delete', async (ctx, account) => {
-      const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(account, await deps.appSetUp(account.id)));
-      return { notice: `${displayNumber(removed.number)} was deleted.`, email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
+      const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(tr(ctx), account, await deps.appSetUp(account.id)));
+      return { notice: tr(ctx)('account:phones.deleted', { number: displayNumber(removed.number) }), email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
     });
 
     // verification: choose text or call, enter the code (Resend as the sign-in codes have it)
     step('post', '/security/phones/:id/verify', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyVerified', { number: displayNumber(phone.number) }) });
       const channel = channelOf(body(ctx).channel, phone);
       await codePage(ctx, phone, channel, await factorFor(phone, channel).begin(scopeOf(account, phone, ctx.ip)));
     });
@@ -212,35 +241,35 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
     async function sent(account: AccountView, phone: Phone, channel: Channel): Promise<ChallengeState> {
       const { scope } = scopeOf(account, phone);
       const state = await challenges.peek(scope, PURPOSE, channel, account.id);
-      if (!state) throw new PhoneError(`No code was sent to ${displayNumber(phone.number)} that way yet: choose "Text me a code" or "Call me".`, 'no_code');
+      if (!state) throw new PhoneError(`No code was sent to ${displayNumber(phone.number)} that way yet: choose "Text me a code" or "Call me".`, 'no_code', { number: displayNumber(phone.number) });
       return state;
     }
 
     step('get', '/security/phones/:id/code', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyVerified', { number: displayNumber(phone.number) }) });
       const channel = channelOf(ctx.query.channel, phone);
-      await codePage(ctx, phone, channel, codePrompt(await sent(account, phone, channel), describe(channel, phone.number), deps.clock()));
+      await codePage(ctx, phone, channel, codePrompt(await sent(account, phone, channel), describe(channel, phone.number), deps.clock(), true, describeSaid(channel, phone.number)));
     });
 
     step('post', '/security/phones/:id/code', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyVerified', { number: displayNumber(phone.number) }) });
       const channel = channelOf(body(ctx).channel, phone);
       await sent(account, phone, channel);
       const result = await factorFor(phone, channel).verify(scopeOf(account, phone), field(ctx, 'code', 16));
       if (!result.ok) {
         const state = await sent(account, phone, channel);
-        return codePage(ctx, phone, channel, codePrompt(state, describe(channel, phone.number), deps.clock(), false), result.message);
+        return codePage(ctx, phone, channel, codePrompt(state, describe(channel, phone.number), deps.clock(), false, describeSaid(channel, phone.number)), result.said ? tr(ctx)(result.said.key, result.said.vars) : result.message);
       }
       const verified = await phones.markVerified(account.id, phone.id, phone.number);
       area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`, 'phone.changed');
-      await list(ctx, account, { notice: `${displayNumber(verified.number)} is verified and Active.${verified.primary ? ' It is your primary number: text and call codes go to it.' : ''}` });
+      await list(ctx, account, { notice: `${tr(ctx)('account:phones.verifiedActive', { number: displayNumber(verified.number) })}${verified.primary ? ` ${tr(ctx)('account:phones.verifiedPrimary')}` : ''}` });
     });
 
     step('post', '/security/phones/:id/resend', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
-      if (phone.status === 'active') return list(ctx, account, { notice: `${displayNumber(phone.number)} is verified already.` });
+      if (phone.status === 'active') return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyVerified', { number: displayNumber(phone.number) }) });
       const channel = channelOf(body(ctx).channel, phone);
       await codePage(ctx, phone, channel, await factorFor(phone, channel).resend!(scopeOf(account, phone, ctx.ip)));
     });
@@ -249,21 +278,21 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
     step('get', '/security/phones/:id/primary', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
       const problem = primaryProblem(phone);
-      if (problem) throw new PhoneError(problem, 'cannot_be_primary');
-      if (phone.primary) return list(ctx, account, { notice: `${displayNumber(phone.number)} is your primary number already.` });
+      if (problem) throw new PhoneError(problem, 'cannot_be_primary', { number: displayNumber(phone.number), ...(phone.status === 'active' ? { notMobile: 1 } : {}) });
+      if (phone.primary) return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyPrimary', { number: displayNumber(phone.number) }) });
       await primaryPage(ctx, phone);
     });
 
     step('post', '/security/phones/:id/primary', async (ctx, account) => {
       const phone = await ownPhone(account, ctx);
       const problem = primaryProblem(phone);
-      if (problem) throw new PhoneError(problem, 'cannot_be_primary');
-      if (phone.primary) return list(ctx, account, { notice: `${displayNumber(phone.number)} is your primary number already.` });
+      if (problem) throw new PhoneError(problem, 'cannot_be_primary', { number: displayNumber(phone.number), ...(phone.status === 'active' ? { notMobile: 1 } : {}) });
+      if (phone.primary) return list(ctx, account, { notice: tr(ctx)('account:phones.alreadyPrimary', { number: displayNumber(phone.number) }) });
       if (field(ctx, 'confirm', 8) !== 'yes') return primaryPage(ctx, phone);
-      if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, 'Your current password is not right: nothing was changed.');
+      if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, tr(ctx)('account:password.wrongCurrent'));
       const primary = await phones.setPrimary(account.id, phone.id);
       area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`, 'phone.changed');
-      await list(ctx, account, { notice: `${displayNumber(primary.number)} is now your primary number: text and call codes go to it.` });
+      await list(ctx, account, { notice: tr(ctx)('account:phones.nowPrimary', { number: displayNumber(primary.number) }) });
     });
   };
 }

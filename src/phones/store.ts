@@ -47,8 +47,11 @@ interface OrgNumberDoc {
 /** A refused change: the message says why; nothing was changed. */
 export class PhoneError extends DomainError {
   override name = 'PhoneError';
-  constructor(message: string, code = 'phone_refused') {
+  /** The values a page needs to say it in another language (the number as people read it). */
+  readonly vars: Record<string, string | number>;
+  constructor(message: string, code = 'phone_refused', vars: Record<string, string | number> = {}) {
     super('invalid', code, message);
+    this.vars = vars;
   }
 }
 
@@ -136,7 +139,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
 
   /** Refuses a number already on the list (other than the entry `except`). */
   function unique(phones: Phone[], number: string, except?: string): void {
-    if (phones.some((p) => p.number === number && p.id !== except)) throw new PhoneError(`${displayNumber(number)} is already on your list.`, 'duplicate_number');
+    if (phones.some((p) => p.number === number && p.id !== except)) throw new PhoneError(`${displayNumber(number)} is already on your list.`, 'duplicate_number', { number: displayNumber(number) });
   }
 
   return {
@@ -166,7 +169,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
       const saved = await editDocument(db, Lists, accountId, (doc) => {
         const phones = doc?.phones ?? [];
         unique(phones, number);
-        if (phones.length >= MAX_PHONES) throw new PhoneError(`You have ${MAX_PHONES} numbers already, the most an account can have. Delete one first.`, 'list_full');
+        if (phones.length >= MAX_PHONES) throw new PhoneError(`You have ${MAX_PHONES} numbers already, the most an account can have. Delete one first.`, 'list_full', { max: MAX_PHONES });
         const now = clock();
         const phone: Phone = { id: randomBytes(9).toString('base64url'), number, type, status: 'unverified', primary: false, addedAt: now };
         const next = reused ? activated([...phones, phone], phone.id, now) : [...phones, phone];
@@ -196,7 +199,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
         const phones = doc?.phones ?? [];
         const chosen = find(phones, id);
         const problem = primaryProblem(chosen);
-        if (problem) throw new PhoneError(problem, 'cannot_be_primary');
+        if (problem) throw new PhoneError(problem, 'cannot_be_primary', { number: displayNumber(chosen.number), ...(chosen.status === 'active' ? { notMobile: 1 } : {}) });
         if (chosen.primary) return { result: revive(chosen) };
         const next = phones.map((p) => ({ ...p, primary: p.id === id }));
         return { set: { phones: next }, result: revive(find(next, id)) };
@@ -214,7 +217,7 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
         const phones = doc?.phones ?? [];
         const old = find(phones, id);
         if (old.primary && keepPrimary) throw new PhoneError(keepPrimary, 'primary_in_use');
-        if (old.number === number) throw new PhoneError(`${displayNumber(number)} is already this entry's number.`, 'same_number');
+        if (old.number === number) throw new PhoneError(`${displayNumber(number)} is already this entry's number.`, 'same_number', { number: displayNumber(number) });
         unique(phones, number, id);
         const { verifiedAt: _dropped, ...rest } = old;
         const replaced: Phone = { ...rest, number, type, status: 'unverified', primary: old.primary && type === 'mobile' };

@@ -1,7 +1,7 @@
 // What the contacts pages show: view models of phones (never the stored documents) and the code
 // prompt rebuilt from a challenge's state when the code page is opened again. Pure.
 import type { ChallengeState } from '../factors/challenges.ts';
-import type { FactorPrompt } from '../factors/types.ts';
+import type { FactorPrompt, Said } from '../factors/types.ts';
 import { day } from '../account/time.ts';
 import { displayNumber } from './numbers.ts';
 import type { Phone } from './store.ts';
@@ -15,7 +15,7 @@ export interface Retry {
 
 const TYPES: Record<Phone['type'], string> = { mobile: 'Mobile', landline: 'Landline', other: 'Other' };
 
-export function phoneView(phone: Phone, retry?: Retry, zone?: string) {
+export function phoneView(phone: Phone, retry?: Retry, zone?: string, locale = 'en') {
   const open = retry !== undefined && retry.form !== 'add' && retry.id === phone.id;
   return {
     id: phone.id,
@@ -23,20 +23,25 @@ export function phoneView(phone: Phone, retry?: Retry, zone?: string) {
     /** As people read it (international format). */
     shown: displayNumber(phone.number),
     type: TYPES[phone.type],
+    /** mobile, landline or other: the page says it in its language */
+    kind: phone.type,
     active: phone.status === 'active',
     status: phone.status === 'active' ? 'Active' : 'Unverified',
     primary: phone.primary,
     canText: phone.type !== 'landline',
     canBePrimary: phone.status === 'active' && phone.type === 'mobile' && !phone.primary,
-    added: day(phone.addedAt, zone),
-    verified: phone.verifiedAt && day(phone.verifiedAt, zone),
+    added: day(phone.addedAt, zone, locale),
+    verified: phone.verifiedAt && day(phone.verifiedAt, zone, locale),
     open,
     changeNumber: open && retry.form === 'change' ? retry.number : '',
   };
 }
 
-/** The prompt for a code already sent: how it went, and an expired or locked code's way forward. */
-export function codePrompt(state: ChallengeState, describe: string, now: Date, withProblem = true): FactorPrompt {
+/**
+ * The prompt for a code already sent: how it went, and an expired or locked code's way forward;
+ * `said` is `describe`'s translation (the page in another language says both through it).
+ */
+export function codePrompt(state: ChallengeState, describe: string, now: Date, withProblem = true, said?: Said): FactorPrompt {
   const expired = state.expiresAt <= now;
   const minutes = Math.max(1, Math.round((state.expiresAt.getTime() - now.getTime()) / 60_000));
   const problem = state.undelivered ? 'We could not send the code right now; try "Resend" in a minute, or the other way (text or call).'
@@ -48,5 +53,9 @@ export function codePrompt(state: ChallengeState, describe: string, now: Date, w
     resendAt: state.resendAt,
     canResend: true,
     ...(withProblem && problem ? { problem } : {}),
+    said: {
+      ...(said && !state.undelivered ? { instructions: expired ? said : { key: `${said.key}Valid`, vars: { ...said.vars, count: minutes } } } : {}),
+      ...(withProblem && problem ? { problem: { key: state.undelivered ? 'account:phones.undelivered' : expired ? 'interaction:prompt.expired' : 'interaction:prompt.locked' } } : {}),
+    },
   };
 }

@@ -6,10 +6,11 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { clientInfo } from '../devices/client-info.ts';
+import { stamp } from '../account/time.ts';
+import { tr } from '../account/area.ts';
 import { CANCEL_PATH, type AssistedRecovery, type LinkCheck } from './service.ts';
 
 const MAX_TOKEN = 120;
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 function tokenOf(ctx: Context, from: 'query' | 'body'): string {
   const value = from === 'query' ? ctx.query.token : (ctx.request.body as Record<string, unknown> | undefined)?.token;
@@ -27,10 +28,13 @@ export function recoveryCancelRouter(recovery: AssistedRecovery): Router {
   async function show(ctx: Context, token: string, link: LinkCheck, done = false) {
     if (!link.ok) ctx.status = 400;
     const r = link.ok ? link.recovery : undefined;
+    // the page's language (switcher, Accept-Language); its times that language's way, in UTC
+    const locale = typeof ctx.state.locale === 'string' ? ctx.state.locale : 'en';
+    const when = (d: Date) => stamp(d, undefined, locale);
     await ctx.render('account/recovery-cancel', {
-      title: done ? 'Recovery cancelled' : 'Cancel an assisted recovery', token, csrf: ctx.state._csrf, done,
+      title: done ? tr(ctx)('account:recoveryCancel.cancelled') : tr(ctx)('account:recoveryCancel.title'), token, csrf: ctx.state._csrf, done,
       why: link.ok ? undefined : link.why, email: r?.email, state: r?.state,
-      requestedAt: r ? stamp(r.requestedAt) : undefined, resetAfter: r?.resetAfter ? stamp(r.resetAfter) : undefined,
+      requestedAt: r ? when(r.requestedAt) : undefined, resetAfter: r?.resetAfter ? when(r.resetAfter) : undefined,
     });
   }
 

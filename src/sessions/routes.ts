@@ -6,8 +6,9 @@ import type { Context } from 'koa';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import { describeLocation } from '../devices/client-info.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
-import { REAUTH_REFUSED, field, type AccountArea } from '../account/area.ts';
+import { tr, field, type AccountArea } from '../account/area.ts';
 import { stamp } from '../account/time.ts';
+import type { Translate } from '../i18n/index.ts';
 import { HISTORY_PAGE, type SignInHistory } from './history.ts';
 import type { SessionService } from './service.ts';
 
@@ -21,19 +22,24 @@ export interface SessionRouteDeps {
   keepEntries: number;
 }
 
-const RESULTS: Record<string, string> = {
-  success: 'Signed in', wrong_password: 'Wrong password', wrong_code: 'Wrong code or PIN', blocked_device: 'Refused: device blocked', new_device: 'First sign-in from this device',
-  recovery_requested: 'Assisted recovery requested', recovery_approved: 'Assisted recovery approved by an administrator', recovery_rejected: 'Assisted recovery rejected by an administrator',
-  recovery_cancelled: 'Assisted recovery cancelled', recovery_completed: 'Second factors reset (assisted recovery)',
+/** Each result in the page's language (locales/<language>/account.json history.results). */
+const RESULTS: Record<string, (t: Translate) => string> = {
+  success: (t) => t('account:history.results.success'), wrong_password: (t) => t('account:history.results.wrong_password'),
+  wrong_code: (t) => t('account:history.results.wrong_code'), blocked_device: (t) => t('account:history.results.blocked_device'),
+  new_device: (t) => t('account:history.results.new_device'), recovery_requested: (t) => t('account:history.results.recovery_requested'),
+  recovery_approved: (t) => t('account:history.results.recovery_approved'), recovery_rejected: (t) => t('account:history.results.recovery_rejected'),
+  recovery_cancelled: (t) => t('account:history.results.recovery_cancelled'), recovery_completed: (t) => t('account:history.results.recovery_completed'),
 };
 /** Results that are not a failure (shown without the warning colour). */
 const NEUTRAL = new Set(['success', 'new_device']);
 
 /** amr values in words; `mfa` and `user` say how, not what, and are left out. */
-const FACTOR_WORDS: Record<string, string> = {
-  pwd: 'password', otp: 'authenticator app', sms: 'text message', tel: 'call', email: 'emailed code', hwk: 'security key', swk: 'passkey', rcode: 'recovery code', pin: 'PIN',
+const FACTOR_WORDS: Record<string, (t: Translate) => string> = {
+  pwd: (t) => t('account:history.factors.pwd'), otp: (t) => t('account:history.factors.otp'), sms: (t) => t('account:history.factors.sms'),
+  tel: (t) => t('account:history.factors.tel'), email: (t) => t('account:history.factors.email'), hwk: (t) => t('account:history.factors.hwk'),
+  swk: (t) => t('account:history.factors.swk'), rcode: (t) => t('account:history.factors.rcode'), pin: (t) => t('account:history.factors.pin'),
 };
-const factorWords = (amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FACTOR_WORDS[v]] : [])).join(', ');
+const factorWords = (t: Translate, amr: string[]) => amr.flatMap((v) => (FACTOR_WORDS[v] ? [FACTOR_WORDS[v](t)] : [])).join(', ');
 
 /**
  * A time as the person reads it: in the time zone of their profile (zoneinfo), named after it,
@@ -50,12 +56,14 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
     async function page(ctx: Context, account: AccountView, message: { notice?: string; refused?: { at: string; message: string } } = {}) {
       const current = (await deps.accounts.findById(account.id)) ?? account;
       const here = await area.current(ctx);
+      const zone = current.profile.zoneinfo;
+      const locale = ctx.state.locale as string;
       const sessions = (await deps.sessions.list(current, here?.session.uid)).map((s) => ({
-        ...s, signedIn: stamp(s.signedInAt, current.profile.zoneinfo), lastActive: stamp(s.lastActiveAt, current.profile.zoneinfo), ends: stamp(s.endsAt, current.profile.zoneinfo), where: describeLocation(s.location),
+        ...s, signedIn: stamp(s.signedInAt, zone, locale), lastActive: stamp(s.lastActiveAt, zone, locale), ends: stamp(s.endsAt, zone, locale), where: describeLocation(s.location),
       }));
       if (message.refused) ctx.status = 400;
       await ctx.render('account/sessions', {
-        title: 'Active sessions', csrf: ctx.state._csrf, sessions, autoLogoutDays: current.security.autoLogoutDays, maxDays: deps.maxDays,
+        title: tr(ctx)('account:nav.sessions'), csrf: ctx.state._csrf, sessions, autoLogoutDays: current.security.autoLogoutDays, maxDays: deps.maxDays,
         reauthNeeded: await area.reauthNeeded(ctx), notice: message.notice, refused: message.refused,
       });
     }
@@ -69,7 +77,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         const account = await area.requireAccount(ctx);
         if (!account) return;
         if (!(await area.passwordConfirmed(ctx, account))) {
-          await page(ctx, account, { refused: { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: REAUTH_REFUSED } });
+          await page(ctx, account, { refused: { at: typeof passwordAt === 'string' ? passwordAt : passwordAt(ctx), message: tr(ctx)('account:reauth.refused') } });
           return;
         }
         await act(ctx, account);
@@ -86,7 +94,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       const ref = field(ctx, 'session', 64);
       const own = (await deps.sessions.list(account, here?.session.uid)).find((s) => s.ref === ref);
       if (!own || !(await deps.sessions.endByRef(account.id, ref))) {
-        await page(ctx, account, { refused: { at: `end-${ref}`, message: 'There is no such session of yours (it may have ended already): nothing was changed.' } });
+        await page(ctx, account, { refused: { at: `end-${ref}`, message: tr(ctx)('account:sessions.noSuchSession') } });
         return;
       }
       area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`, 'session.ended');
@@ -94,27 +102,28 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         ctx.redirect('/account/security');
         return;
       }
-      await page(ctx, account, { notice: `The session on ${own.browser} on ${own.os} was signed out.` });
+      await page(ctx, account, { notice: tr(ctx)('account:sessions.ended', { browser: own.browser, os: own.os }) });
     });
 
     change('/security/sessions/end-others', 'others-password', async (ctx, account) => {
       const here = await area.current(ctx);
       const ended = await deps.sessions.endOthers(account.id, here?.session.uid);
       if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`, 'session.ended');
-      await page(ctx, account, { notice: ended ? `${ended} other ${ended === 1 ? 'session was' : 'sessions were'} signed out.` : 'There were no other sessions.' });
+      await page(ctx, account, { notice: ended ? tr(ctx)('account:sessions.othersEnded', { count: ended }) : tr(ctx)('account:sessions.noOthers') });
     });
 
     change('/security/sessions/auto-logout', 'auto-password', async (ctx, account) => {
       const raw = field(ctx, 'days', 8).trim();
       const days = raw === 'never' ? null : /^\d{1,3}$/.test(raw) ? Number(raw) : NaN;
       if (days !== null && !(Number.isInteger(days) && days >= 1 && days <= deps.maxDays)) {
-        await page(ctx, account, { refused: { at: 'days', message: `Choose a number of days from 1 to ${deps.maxDays}, or "never": nothing was changed.` } });
+        await page(ctx, account, { refused: { at: 'days', message: tr(ctx)('account:sessions.chooseDays', { max: deps.maxDays }) } });
         return;
       }
       await deps.accounts.setSessionSettings(account.id, { autoLogoutDays: days });
       const said = days === null ? `sessions end after ${deps.maxDays} days (the longest this server allows)` : `sessions end ${days} ${days === 1 ? 'day' : 'days'} after sign-in`;
       area.notify(ctx, account, `Auto-logout changed: ${said}.`, 'session.changed');
-      await page(ctx, account, { notice: `Saved: ${said}, whatever the activity. This applies to your current sessions too.` });
+      const t = tr(ctx);
+      await page(ctx, account, { notice: t('account:sessions.saved', { said: days === null ? t('account:sessions.saidLongest', { max: deps.maxDays }) : t('account:sessions.saidDays', { count: days }) }) });
     });
 
     router.get('/security/history', async (ctx) => {
@@ -124,12 +133,14 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       const pages = Math.ceil(deps.keepEntries / HISTORY_PAGE);
       const number = /^\d{1,6}$/.test(raw) ? Math.min(Math.max(Number(raw), 1), pages) : 1;
       const { entries, older } = await deps.history.page(account.id, number - 1);
-      const devices = new Map((await deps.devices.listFor(account.id)).map((d) => [d.id, d.name ?? `${d.browser} on ${d.os}`]));
+      const t = tr(ctx);
+      const devices = new Map((await deps.devices.listFor(account.id)).map((d) => [d.id, d.name ?? t('account:common.browserOn', { browser: d.browser, os: d.os })]));
       await ctx.render('account/history', {
-        title: 'Session history', page: number, older: older && number < pages,
+        title: t('account:nav.history'), page: number, older: older && number < pages,
         entries: entries.map((e) => ({
-          when: stamp(e.at, account.profile.zoneinfo), result: RESULTS[e.result] ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—', where: describeLocation(e.location),
-          browser: `${e.browser} on ${e.os}`, device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(e.factors),
+          when: stamp(e.at, account.profile.zoneinfo, ctx.state.locale as string), result: RESULTS[e.result]?.(t) ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—',
+          where: e.location ? describeLocation(e.location) : t('account:history.unknownLocation'),
+          browser: t('account:common.browserOn', { browser: e.browser, os: e.os }), device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(t, e.factors),
           ...(e.application ? { application: e.application } : {}),
         })),
       });
@@ -142,7 +153,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         ctx.redirect(safeBack(ctx.query.back));
         return;
       }
-      await ctx.render('account/unlock', { title: 'Unlock', csrf: ctx.state._csrf, back: safeBack(ctx.query.back), email: seen.account.email, error: undefined });
+      await ctx.render('account/unlock', { title: tr(ctx)('account:unlock.title'), csrf: ctx.state._csrf, back: safeBack(ctx.query.back), email: seen.account.email, error: undefined });
     });
 
     router.post('/unlock', async (ctx) => {
@@ -159,13 +170,13 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       }
       if (result.outcome === 'ended') {
         ctx.status = 401;
-        await ctx.render('account/signed-out', { title: 'Signed out', back });
+        await ctx.render('account/signed-out', { title: tr(ctx)('account:unlock.signedOutTitle'), back });
         return;
       }
       ctx.status = 400;
       await ctx.render('account/unlock', {
-        title: 'Unlock', csrf: ctx.state._csrf, back, email: seen.account.email,
-        error: `That PIN is not right. ${result.left} ${result.left === 1 ? 'try' : 'tries'} left before you are signed out.`,
+        title: tr(ctx)('account:unlock.title'), csrf: ctx.state._csrf, back, email: seen.account.email,
+        error: tr(ctx)('account:unlock.wrongPin', { count: result.left }),
       });
     });
   };
