@@ -7,7 +7,9 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { clientInfo } from './client-info.ts';
-import { CONTAINMENT_PATH, DEVICES_PATH, describeDevice, type Containment, type ContainmentCheck } from './containment.ts';
+import { CONTAINMENT_PATH, DEVICES_PATH, type Containment, type ContainmentCheck } from './containment.ts';
+import type { Translate } from '../i18n/index.ts';
+import { deviceIn, speakAs } from './device-words.ts';
 
 const MAX_TOKEN = 200;
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -27,12 +29,13 @@ export function containmentRouter(containment: Containment): Router {
 
   async function show(ctx: Context, token: string, link: ContainmentCheck, done = false) {
     if (!link.ok) ctx.status = 400;
+    // the page speaks the language of the account the link names
+    if (link.ok) speakAs(ctx, link.account);
     await ctx.render('devices/not-me', {
-      title: done ? 'Your account is secured' : link.ok ? 'Secure your account' : 'This link does not work',
       token, csrf: ctx.state._csrf, done, days: containment.days, devicesPath: DEVICES_PATH,
       why: link.ok ? undefined : link.why,
       email: link.ok ? link.account.email : undefined,
-      device: link.ok ? describeDevice(link.device) : undefined,
+      device: link.ok ? deviceIn(ctx.state.t as Translate, link.device, true) : undefined,
       lastUsed: link.ok && link.device.lastUsedAt ? stamp(link.device.lastUsedAt) : undefined,
     });
   }

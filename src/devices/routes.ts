@@ -6,7 +6,9 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountArea } from '../account/area.ts';
-import { field } from '../account/area.ts';
+import { field, tr } from '../account/area.ts';
+import { day } from '../account/time.ts';
+import type { Translate } from '../i18n/index.ts';
 import type { AccountView } from '../accounts/store.ts';
 import { UserFacingError } from '../http/errors.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
@@ -36,7 +38,7 @@ export interface DevicePagesDeps {
 }
 
 const DAY = 24 * 3600 * 1000;
-const noDevice = () => new UserFacingError(400, 'no_such_device', 'There is no such device on your account.');
+const noDevice = () => new UserFacingError(400, 'no_such_device', 'There is no such device on your account.', { key: 'account:errors.noSuchDevice' });
 
 export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: AccountArea) => void {
   const { devices, clock } = deps;
@@ -69,7 +71,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     const trustedOnes = all.filter(trusted);
     if (refused) ctx.status = 400;
     await ctx.render('account/devices', {
-      title: 'Devices', csrf: ctx.state._csrf, notice, refused, currentId: current.id,
+      title: tr(ctx)('account:nav.devices'), csrf: ctx.state._csrf, notice, refused, currentId: current.id,
       devices: all.map((d) => ({ ...d, trusted: trusted(d), where: describeLocation(d.location) })),
       currentTrusted: trusted(current), atLimit: trustedOnes.length >= deps.settings.maxTrusted, trustedOnes,
       maxTrusted: deps.settings.maxTrusted, trustDays: deps.settings.trustDays, suggestedName: current.name ?? deviceLabel(clientInfo(ctx.ip, ctx.get('user-agent'))),
@@ -78,19 +80,20 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
 
   async function verifyPage(ctx: Context, device: Device, prompt: FactorPrompt, error?: string) {
     const pending = device.pending!;
+    const t = tr(ctx);
     if (error) ctx.status = 400;
     await ctx.render('account/device-verify', {
-      title: 'Confirm with a code', csrf: ctx.state._csrf, device, pending, prompt, error,
+      title: t('account:deviceVerify.heading'), csrf: ctx.state._csrf, device, pending, prompt, error,
       action: pending.action === 'trust'
-        ? `Trust this browser as "${pending.name}"${pending.replaceId ? ' in place of another device' : ''}`
-        : `Remove "${device.name ?? `${device.browser} on ${device.os}`}"`,
+        ? t(pending.replaceId ? 'account:deviceVerify.trustReplacing' : 'account:deviceVerify.trust', { name: pending.name })
+        : t('account:deviceVerify.remove', { name: device.name ?? t('account:common.browserOn', { browser: device.browser, os: device.os }) }),
     });
   }
 
   /** The device with a pending action of this account, and the factor its code went through. */
   async function pendingOf(account: AccountView, id: string) {
     const device = await ownDevice(account, id);
-    if (!device.pending) throw new UserFacingError(400, 'nothing_pending', 'There is nothing to confirm for this device. Start again from the devices page.');
+    if (!device.pending) throw new UserFacingError(400, 'nothing_pending', 'There is nothing to confirm for this device. Start again from the devices page.', { key: 'account:errors.nothingPending' });
     const module = deps.factors.get(device.pending.channel)!;
     return { device, module, scope: { account, scope: device.id, purpose: purposeOf(device.pending.action) } };
   }
@@ -112,12 +115,12 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     await verifyPage(ctx, { ...device, pending: withChannel }, prompt);
   }
 
-  async function confirmed(account: AccountView, device: Device, ip?: string): Promise<string> {
+  async function confirmed(t: Translate, account: AccountView, device: Device, ip: string | undefined, zone: string | undefined, locale: string): Promise<string> {
     const pending = device.pending!;
     if (pending.action === 'remove') {
       await devices.remove(device.id, 'user', 'removed by the user (code confirmed)');
       await deps.endDeviceSessions(account.id, device.id, 'the device was removed by the user');
-      return `"${device.name ?? `${device.browser} on ${device.os}`}" was removed. Signing in from it needs a new-device code again.`;
+      return t('account:devices.removed', { name: device.name ?? t('account:common.browserOn', { browser: device.browser, os: device.os }) });
     }
     const until = new Date(clock().getTime() + deps.settings.trustDays * DAY);
     let replaced: Device | undefined;
@@ -132,9 +135,9 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     const name = replaced?.name ?? pending.name ?? 'This browser';
     // the confirmation by email (and by text message when the code went that way); never fails
     // the change, and the page says exactly which went out
-    const sent: string[] = [];
-    const unsent: string[] = [];
-    const attempt = async (how: string, send: () => Promise<unknown>) => {
+    const sent: ('email' | 'text message')[] = [];
+    const unsent: ('email' | 'text message')[] = [];
+    const attempt = async (how: 'email' | 'text message', send: () => Promise<unknown>) => {
       try {
         await send();
         sent.push(how);
@@ -143,18 +146,19 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
         deps.log?.(`[tessera] device confirmation by ${how} not sent: ${(err as Error).message}`);
       }
     };
-    await attempt('email', async () => deps.transports.email(await deps.messages.deviceTrusted(account.email, name, until, replaced ? (replaced.name ?? 'the old device') : undefined)));
+    await attempt('email', async () => deps.transports.email(await deps.messages.in(account.profile).deviceTrusted(account.email, name, until, replaced ? (replaced.name ?? 'the old device') : undefined)));
     const phone = pending.channel === 'sms' ? await deps.phoneOf(account) : undefined;
     if (phone) {
       await attempt('text message', async () => {
         await deps.phoneSends({ accountId: account.id, number: phone, verified: true, ...(ip ? { ip } : {}) });
-        await deps.transports.sms(phone, deps.messages.deviceTrustedSms(name, until));
+        await deps.transports.sms(phone, deps.messages.in(account.profile).deviceTrustedSms(name, until));
       });
     }
+    const by = (hows: ('email' | 'text message')[]) => hows.map((how) => t(how === 'email' ? 'account:devices.byEmail' : 'account:devices.byText')).join(t('account:devices.andBy'));
     return [
-      `This browser is now a trusted device ("${name}") until ${until.toISOString().slice(0, 10)}.`,
-      ...(sent.length ? [`We sent you a confirmation by ${sent.join(' and by ')}.`] : []),
-      ...(unsent.length ? [`The confirmation by ${unsent.join(' and by ')} could not be sent.`] : []),
+      t('account:devices.trusted', { name, day: day(until, zone, locale) }),
+      ...(sent.length ? [t('account:devices.confirmationSent', { by: by(sent) })] : []),
+      ...(unsent.length ? [t('account:devices.confirmationUnsent', { by: by(unsent) })] : []),
     ].join(' ');
   }
 
@@ -168,13 +172,13 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       const account = await area.requireAccount(ctx);
       if (!account) return;
       const name = field(ctx, 'name', 200).trim();
-      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: 'device-name', message: `Give this device a name of 1 to ${MAX_NAME} characters: nothing was changed.` });
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: 'device-name', message: tr(ctx)('account:devices.nameNeeded', { max: MAX_NAME }) });
       const device = await currentDevice(ctx, account);
       const others = (await devices.listFor(account.id)).filter((d) => trusted(d) && d.id !== device.id);
       let replaceId: string | undefined;
       if (others.length >= deps.settings.maxTrusted) {
         const chosen = others.find((d) => d.id === field(ctx, 'replace', 64));
-        if (!chosen) return list(ctx, account, undefined, { at: 'replace', message: `You already trust ${deps.settings.maxTrusted} devices. Choose the one this browser replaces: nothing was changed.` });
+        if (!chosen) return list(ctx, account, undefined, { at: 'replace', message: tr(ctx)('account:devices.chooseReplaced', { count: deps.settings.maxTrusted }) });
         replaceId = chosen.id;
       }
       await start(ctx, account, device, { action: 'trust', name, ...(replaceId ? { replaceId } : {}) });
@@ -191,9 +195,9 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       if (!account) return;
       const device = await ownDevice(account, String(ctx.params.id).slice(0, 64));
       const name = field(ctx, 'name', 200).trim();
-      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: `rename-${device.id}`, message: `A device name has 1 to ${MAX_NAME} characters: nothing was changed.` });
+      if (!name || name.length > MAX_NAME) return list(ctx, account, undefined, { at: `rename-${device.id}`, message: tr(ctx)('account:devices.nameLength', { max: MAX_NAME }) });
       await devices.rename(device.id, name);
-      await list(ctx, account, `Renamed to "${name}".`);
+      await list(ctx, account, tr(ctx)('account:devices.renamed', { name }));
     });
 
     router.post('/security/devices/verify', async (ctx) => {
@@ -210,9 +214,9 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
           await deps.endDeviceSessions(account.id, here.id, 'the device was blocked after failed attempts');
         }
         // the page again without opening a new code: an expired or locked code waits for "Resend"
-        return verifyPage(ctx, device, { input: 'code', instructions: 'Enter the 6-digit code we sent you, or use "Resend" to get a new one.', canResend: true }, result.message);
+        return verifyPage(ctx, device, { input: 'code', instructions: tr(ctx)('account:deviceVerify.enterCode'), canResend: true }, result.message);
       }
-      await list(ctx, account, await confirmed(account, device, ctx.ip));
+      await list(ctx, account, await confirmed(tr(ctx), account, device, ctx.ip, account.profile.zoneinfo, ctx.state.locale as string));
     });
 
     router.post('/security/devices/extend', async (ctx) => {

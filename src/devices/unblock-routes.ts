@@ -12,7 +12,9 @@ import type { Context } from 'koa';
 import { field } from '../account/area.ts';
 import { normalizeEmail, type AccountStore, type AccountView } from '../accounts/store.ts';
 import type { AuditSink } from '../audit/events.ts';
-import type { FactorPrompt } from '../factors/types.ts';
+import type { FactorPrompt, Said } from '../factors/types.ts';
+import type { Translate } from '../i18n/index.ts';
+import { deviceIn, speakAs } from './device-words.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import type { Limits } from '../limits/service.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
@@ -35,7 +37,7 @@ export interface UnblockPageDeps {
 const MAX_TOKEN = 160;
 const MAX_PASSWORD = 1024;
 const PURPOSE = 'device-unblock';
-const PASSWORD_REFUSED = 'That password is not right, or too many wrong passwords were typed for this account lately (then wait a few minutes). Nothing was changed.';
+const PASSWORD_REFUSED: Said = { key: 'devices:unblock.passwordRefused' };
 
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const describe = (device: Device) => `${device.name ? `"${device.name}", ` : ''}${device.browser ?? 'an unknown browser'} on ${device.os ?? 'an unknown system'}`;
@@ -52,21 +54,25 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
 
   async function refused(ctx: Context, why: Exclude<LinkCheck, { ok: true }>['why']) {
     ctx.status = 400;
-    await ctx.render('devices/unblock', { title: 'Unblock a device', state: 'refused', why, hours: links.hours });
+    await ctx.render('devices/unblock', { state: 'refused', why, hours: links.hours });
   }
 
   type Usable = Extract<LinkCheck, { ok: true }>;
-  const view = (link: Usable) => ({ device: describe(link.device), blockedAt: stamp(link.blockedAt), email: link.account.email });
+  /** The page of a usable link speaks the language of the account it names. */
+  const view = (ctx: Context, link: Usable) => {
+    speakAs(ctx, link.account);
+    return { device: deviceIn(ctx.state.t as Translate, link.device), blockedAt: stamp(link.blockedAt), email: link.account.email };
+  };
 
-  async function passwordPage(ctx: Context, token: string, link: Usable, error?: string) {
+  async function passwordPage(ctx: Context, token: string, link: Usable, error?: Said) {
     if (error) ctx.status = 400;
-    await ctx.render('devices/unblock', { title: 'Unblock a device', state: 'password', token, ...view(link), error, csrf: ctx.state._csrf });
+    await ctx.render('devices/unblock', { state: 'password', token, ...view(ctx, link), error, csrf: ctx.state._csrf });
   }
 
-  async function codePage(ctx: Context, token: string, link: Usable, prompt: FactorPrompt, error?: string) {
+  async function codePage(ctx: Context, token: string, link: Usable, prompt: FactorPrompt, error?: Said) {
     if (error) ctx.status = 400;
     await ctx.render('devices/unblock', {
-      title: 'Unblock a device: enter the code', state: 'code', token, proof: links.proofFor(token, browser(ctx)), ...view(link), prompt, error, csrf: ctx.state._csrf,
+      state: 'code', token, proof: links.proofFor(token, browser(ctx)), ...view(ctx, link), prompt, error, csrf: ctx.state._csrf,
     });
   }
 
@@ -88,7 +94,7 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
   /** The code steps need the password proven for this link in this browser; else back to it. */
   async function proven(ctx: Context, token: string, link: Usable): Promise<boolean> {
     if (links.proves(field(ctx, 'proof', 64), token, browser(ctx))) return true;
-    await passwordPage(ctx, token, link, 'Type the account\'s password first (this browser has not done so for this link). Nothing was changed.');
+    await passwordPage(ctx, token, link, { key: 'devices:unblock.passwordFirst' });
     return false;
   }
 
@@ -102,7 +108,7 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
     if (right) return true;
     if (lockout) {
       const info = clientInfo(ctx.ip, ctx.get('user-agent'));
-      deps.limits.lockedOut(account.email, { at: deps.clock(), ...(info.ip ? { ip: info.ip } : {}), where: describeLocation(info.location), browser: info.browser, os: info.os });
+      deps.limits.lockedOut(account.email, { at: deps.clock(), ...(info.ip ? { ip: info.ip } : {}), where: describeLocation(info.location), browser: info.browser, os: info.os }, account.profile);
       deps.audit.record({
         type: 'sign_in.locked_out', outcome: 'failure', actor: { type: 'user', id: account.id }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id,
         ip, details: { where: describeLocation(info.location), browser: info.browser ?? null, os: info.os ?? null },
@@ -141,17 +147,19 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
     const at = await posted(ctx);
     if (!at || !(await proven(ctx, at.token, at.link))) return;
     const { link, token } = at;
-    const again: FactorPrompt = { input: 'code', instructions: 'Enter the 6-digit code we emailed you, or use "Resend the code" to get a new one.', canResend: true };
+    const again: FactorPrompt = { input: 'code', instructions: 'Enter the 6-digit code we emailed you, or use "Resend the code" to get a new one.', canResend: true, said: { instructions: { key: 'devices:unblock.enterCode' } } };
     const party = { accountId: link.account.id, knownDevice: false };
     const lockedMs = await deps.limits.codesLockedFor(party);
     if (lockedMs > 0) {
       const minutes = Math.max(1, Math.ceil(lockedMs / 60_000));
-      return codePage(ctx, token, link, again, `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}. Nothing was changed.`);
+      return codePage(ctx, token, link, again, { key: 'devices:unblock.codesLocked', vars: { count: minutes } });
     }
     const result = await emailCodes().verify(scopeOf(link, ctx), field(ctx, 'code', 16));
     if (!result.ok) {
       await deps.limits.codeFailed(party);
-      return codePage(ctx, token, link, again, `${result.message} Nothing was changed.`);
+      speakAs(ctx, link.account);
+      const t = ctx.state.t as Translate;
+      return codePage(ctx, token, link, again, { key: 'devices:unblock.codeRefused', vars: { message: result.said ? t(result.said.key, result.said.vars) : result.message } });
     }
     try {
       await deps.devices.unblock(link.device.id, 'user', 'unblocked by the account holder (emailed link, password and emailed code)',
@@ -162,7 +170,7 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
       throw err;
     }
     deps.notify(ctx, link.account, `A blocked device (${describe(link.device)}) was unblocked with the link we emailed, your password and an emailed code.`);
-    await ctx.render('devices/unblock', { title: 'The device is unblocked', state: 'done', ...view(link) });
+    await ctx.render('devices/unblock', { state: 'done', ...view(ctx, link) });
   });
 
   return router;

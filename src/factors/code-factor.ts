@@ -6,9 +6,9 @@
 // show as such, with Resend or the other methods as the way on.
 import { ChallengeError, type AllowSend, type Challenges, type Channel, type ChallengeState } from './challenges.ts';
 import { DeliveryError } from '../notify/transports.ts';
-import type { CodePurpose, FactorAccount, FactorContext, FactorPrompt, SecondFactorModule, Verification } from './types.ts';
+import type { CodePurpose, FactorAccount, FactorContext, FactorPrompt, Said, SecondFactorModule, Verification } from './types.ts';
 import type { SecondFactor } from '../policy/sign-in.ts';
-import { codeVerificationMessage } from './code-messages.ts';
+import { codeVerificationMessage, codeVerificationSaid, sendProblemSaid } from './code-messages.ts';
 
 const BY: Record<DeliveryError['channel'], string> = { email: 'email', sms: 'text message', voice: 'phone call' };
 
@@ -21,10 +21,14 @@ export interface CodeFactorSpec {
   /** Whether a code may be sent to `to` now (texts and calls: the daily caps); throws a ChallengeError if not. */
   allowSend?(to: string, context: FactorContext): Promise<void>;
   /** Sends the code, saying it is valid for `minutes` and what it is for. */
-  deliver(to: string, code: string, minutes: number, purpose: CodePurpose): Promise<void>;
+  deliver(to: string, code: string, minutes: number, purpose: CodePurpose, context: FactorContext): Promise<void>;
   /** e.g. "We emailed a 6-digit code to a***@example.com." */
   describe(to: string): string;
+  /** The same sentence's translation key and values (locales/<language>/interaction.json). */
+  said?(to: string): Said;
 }
+
+const UNDELIVERED_SAID: Record<DeliveryError['channel'], string> = { email: 'interaction:prompt.undeliveredEmail', sms: 'interaction:prompt.undeliveredSms', voice: 'interaction:prompt.undeliveredVoice' };
 
 export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Challenges; clock: () => Date }): SecondFactorModule {
   const { challenges, clock } = deps;
@@ -40,6 +44,13 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
       ?? (expired ? 'This code expired. Use "Resend" to get a new one.' : undefined)
       ?? (state.locked ? 'Too many wrong codes. Use "Resend" to get a new code.' : undefined);
     const valid = !expired && !state.locked && !state.undelivered;
+    // the same words' translations (a problem handed in from elsewhere has one when it is a known send problem; else it shows as it is)
+    const troubleSaid: Said | undefined = problem ? sendProblemSaid(problem)
+      : state.undelivered ? { key: UNDELIVERED_SAID[spec.id] }
+        : expired ? { key: 'interaction:prompt.expired' } : state.locked ? { key: 'interaction:prompt.locked' } : undefined;
+    const described = spec.said?.(to);
+    const instructionsSaid: Said | undefined = state.undelivered || !described ? undefined
+      : valid ? { key: `${described.key}Valid`, vars: { ...described.vars, count: minutesLeft(state) } } : described;
     return {
       input: 'code',
       instructions: state.undelivered ? '' : valid ? `${spec.describe(to)} It is valid for ${minutesLeft(state)} minute${minutesLeft(state) === 1 ? '' : 's'}.` : spec.describe(to),
@@ -47,16 +58,20 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
       resendAt: state.resendAt,
       canResend: true,
       ...(trouble ? { problem: trouble } : {}),
+      said: { ...(instructionsSaid ? { instructions: instructionsSaid } : {}), ...(troubleSaid ? { problem: troubleSaid } : {}) },
     };
   }
 
   /** Nothing was made or sent: a daily cap (the page offers what else there is). */
-  const capped = (err: ChallengeError): FactorPrompt => ({ input: 'code', instructions: '', canResend: false, problem: err.message, capped: true });
+  const capped = (err: ChallengeError): FactorPrompt => {
+    const said = sendProblemSaid(err.message);
+    return { input: 'code', instructions: '', canResend: false, problem: err.message, capped: true, ...(said ? { said: { problem: said } } : {}) };
+  };
   const isCap = (err: unknown): err is ChallengeError => err instanceof ChallengeError && err.code === 'send_limit';
 
   async function deliver(c: FactorContext, to: string, code: string, state: ChallengeState): Promise<ChallengeState> {
     try {
-      await spec.deliver(to, code, minutesLeft(state), c.purpose);
+      await spec.deliver(to, code, minutesLeft(state), c.purpose, c);
       return state;
     } catch (err) {
       // the user is told plainly and offered the other channels; the challenge and the sign-in
@@ -127,7 +142,7 @@ export function createCodeFactor(spec: CodeFactorSpec, deps: { challenges: Chall
     async verify({ account, scope, purpose }, answer): Promise<Verification> {
       const result = await challenges.verify(scope, purpose, spec.id, account.id, answer.trim());
       if (result.ok) return { ok: true, proof: { factor: spec.id, at: Math.floor(clock().getTime() / 1000) } };
-      return { ok: false, message: codeVerificationMessage(result) };
+      return { ok: false, message: codeVerificationMessage(result), said: codeVerificationSaid(result) };
     },
   };
 }

@@ -6,6 +6,8 @@ import type { Proof, SecondFactor } from '../policy/sign-in.ts';
 export interface FactorAccount {
   id: string;
   email: string;
+  /** The account's language and time zone (its profile): what is sent to it is written in them. */
+  profile?: { locale?: string | undefined; zoneinfo?: string | undefined };
 }
 
 export interface FactorContext {
@@ -18,9 +20,17 @@ export interface FactorContext {
   ip?: string;
   /** A new start on purpose (a new action on the devices page): an expired or locked code is replaced. */
   restart?: boolean;
+  /** The page's language: a code to an address with no account yet (sign-up) is written in it. */
+  language?: string;
 }
 
 export type CodePurpose = 'sign-in' | 'new-device' | 'device-trust' | 'device-remove' | 'phone-verify' | 'device-unblock' | 'email-change' | 'email-verify' | 'sign-up' | 'password-reset';
+
+/** A sentence's translation (locales/<language>/<ns>.json): the key and its values; the English text stays beside it. */
+export interface Said {
+  key: string;
+  vars?: Record<string, string | number>;
+}
 
 export type Availability = { available: true } | { available: false; reason: string };
 
@@ -39,10 +49,12 @@ export interface FactorPrompt {
   problem?: string;
   /** Nothing was sent because a daily cap on texts and calls was reached (the page says what else there is). */
   capped?: boolean;
+  /** The translations of `instructions` and `problem`, for pages in other languages (absent: the English text). */
+  said?: { instructions?: Said; problem?: Said };
 }
 
 /** A refused answer: why, a new prompt, and `spent` for a right answer already used (a replay or double click: no guess, never counted). */
-export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; prompt?: FactorPrompt; spent?: boolean };
+export type Verification = { ok: true; proof: Proof } | { ok: false; message: string; said?: Said; prompt?: FactorPrompt; spent?: boolean };
 
 /** What the page shows to set a factor up. */
 export interface EnrolPrompt {

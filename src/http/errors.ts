@@ -61,7 +61,7 @@ function describe(err: unknown): { status: number; code: string; message: string
   if (err instanceof DomainError) return { status: statusOf(err), code: err.code, message: err.message };
   if (databaseUnavailable(err)) return { status: 503, code: 'temporarily_unavailable', message: DATABASE_UNAVAILABLE_MESSAGE };
   if (err instanceof oidcErrors.SessionNotFound) {
-    return { status: 400, code: 'session_expired', message: 'This sign-in has expired or was already completed. Go back to the application and start again.' };
+    return { status: 400, code: 'session_expired', message: 'This sign-in has expired or was already completed. Go back to the application and start again.', i18n: { key: 'interaction:errors.sessionExpired' } };
   }
   if (err instanceof oidcErrors.OIDCProviderError) {
     return { status: err.statusCode, code: err.error, message: err.error_description ?? 'The request could not be completed.' };

@@ -12,7 +12,7 @@ export function cookieName(issuer: string, name: string, scope: 'host' | 'path')
 
 export function issuerOrigin(issuer: string) {
   const expected = new URL(issuer);
-  const misdirected = new UserFacingError(421, 'misdirected_request', `This server answers only at ${expected.origin}.`);
+  const misdirected = new UserFacingError(421, 'misdirected_request', `This server answers only at ${expected.origin}.`, { key: 'interaction:errors.misdirected', vars: { origin: expected.origin } });
   return async (ctx: Context, next: Next) => {
     if (ctx.host.toLowerCase() !== expected.host || `${ctx.protocol}:` !== expected.protocol) throw misdirected;
     await next();

@@ -8,6 +8,7 @@ import type { FactorRegistry } from '../factors/registry.ts';
 import type { StepUpDeps } from '../oidc/step-up.ts';
 import { endSession } from '../oidc/account-sessions.ts';
 import { UserFacingError } from '../http/errors.ts';
+import { applicationBrand } from '../branding/pages.ts';
 import type { Ending, Flow, SignInFlows } from './flow.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { SignInEvents } from '../devices/events.ts';
@@ -72,9 +73,9 @@ export type Details = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 /** The answer to a second submission of a step that already completed. */
 export const alreadyDone = () => new UserFacingError(409, 'already_done',
-  'This sign-in step was already completed (the form was sent twice?). Go back to the application: you may already be signed in.');
+  'This sign-in step was already completed (the form was sent twice?). Go back to the application: you may already be signed in.', { key: 'interaction:errors.alreadyDone' });
 
-export const restartNeeded = () => new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.');
+export const restartNeeded = () => new UserFacingError(400, 'no_sign_in', 'This sign-in has not started or has expired. Go back to the application and start again.', { key: 'interaction:errors.restartNeeded' });
 
 /** A string form field of at most `max` characters, or '' (absent, an array, an object, too long). */
 export function field(ctx: Context, name: string, max = 1024): string {
@@ -86,9 +87,14 @@ export function field(ctx: Context, name: string, max = 1024): string {
 /** The interaction this page belongs to (read once per request). */
 export async function details(ctx: Context, provider: Provider, expectedPrompt?: string): Promise<Details> {
   const d = (ctx.state.interaction ??= await provider.interactionDetails(ctx.req, ctx.res)) as Details;
-  if (d.uid !== ctx.params.uid) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.');
+  // the page (and its errors) shows the application's brand (branding/pages.ts)
+  if (ctx.state.brandClient === undefined) {
+    ctx.state.brandClient = String(d.params.client_id);
+    ctx.state.brand = applicationBrand(await provider.Client.find(ctx.state.brandClient) as never, ctx.state.installationBrand ?? ctx.state.brand);
+  }
+  if (d.uid !== ctx.params.uid) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.', { key: 'interaction:errors.interactionMismatch' });
   if (expectedPrompt && d.prompt.name !== expectedPrompt) {
-    throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+    throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.', { key: 'interaction:errors.wrongStep' });
   }
   return d;
 }
@@ -117,7 +123,7 @@ export async function accountUnchanged(deps: InteractionDeps, flow: Flow & { acc
   const account = await deps.accounts.findById(flow.accountId);
   if (account && !account.disabled && !account.locked && !account.passwordResetRequired && account.stamp === (flow.stamp ?? 0)) return;
   throw new UserFacingError(409, 'account_changed',
-    'This sign-in was stopped because the account changed while it was in progress (a new password, a reset, or a lock by an administrator). Go back to the application and sign in again.');
+    'This sign-in was stopped because the account changed while it was in progress (a new password, a reset, or a lock by an administrator). Go back to the application and sign in again.', { key: 'interaction:errors.accountChanged' });
 }
 
 /**
@@ -168,6 +174,6 @@ export async function clientOf(deps: InteractionDeps, d: Details) {
 /** The account of a sign-in in progress, or a clear error (it was deleted meanwhile). */
 export async function accountOf(deps: InteractionDeps, accountId: string) {
   const account = await deps.accounts.findById(accountId);
-  if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.');
+  if (!account) throw new UserFacingError(400, 'no_account', 'This sign-in cannot continue. Go back to the application and start again.', { key: 'interaction:errors.noAccount' });
   return account;
 }

@@ -3,17 +3,17 @@
 // (only with a verified mobile number; shown disabled otherwise), before the session exists. A
 // "Trust this device" box makes it a trusted device too. The code is an ordinary email or SMS
 // proof: amr says so, and it counts as the routine factor when that is the same method.
-import { riskSentence } from '../policy/risk.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { deviceLabel } from '../devices/client-info.ts';
-import type { FactorPrompt } from '../factors/types.ts';
+import type { FactorPrompt, Said } from '../factors/types.ts';
+import { riskSentenceIn, saidOption, withCapAdvice } from './words.ts';
 import { accountOf, alreadyDone, clientOf, field, movedOn, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, stepKind } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import { clientOfRequest, countFailure, deviceFor, deviceVerified } from './device.ts';
-import { capAdvice, withoutPhone } from './cap-advice.ts';
+import { withoutPhone } from './cap-advice.ts';
 
 const CHANNELS = ['email', 'sms'] as const;
 type Channel = (typeof CHANNELS)[number];
@@ -36,7 +36,7 @@ async function channels(deps: InteractionDeps, accountId: string) {
 }
 
 /** Renders the new-device step (the flow's next step). */
-export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string; prompt?: FactorPrompt } = {}): Promise<void> {
+export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string | Said; prompt?: FactorPrompt } = {}): Promise<void> {
   await deviceFor(ctx, deps, flow.accountId);
   const found = await channels(deps, flow.accountId);
   const { account } = found;
@@ -47,13 +47,13 @@ export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: D
   if (prompt.capped) {
     // no text went: email always serves this step
     options = withoutPhone(options);
-    prompt = { ...prompt, problem: capAdvice(prompt.problem ?? '', options) };
+    prompt = withCapAdvice(ctx.state.locale as string, prompt, options);
   }
   const { name } = await clientOf(deps, d);
   ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/device', {
-    riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentence(flow.risk) : undefined,
-    title: 'New device', uid: d.uid, clientName: name, csrf: ctx.state._csrf, method: chosen.id, prompt, options, error: opts.error,
+    riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentenceIn(ctx.state.locale as string, flow.risk) : undefined,
+    title: 'New device', uid: d.uid, clientName: name, csrf: ctx.state._csrf, method: chosen.id, prompt, options: options.map(saidOption), error: opts.error,
     trustDays: deps.deviceSettings.trustDays, atTrustLimit: await trustLimitReached(deps, flow.accountId), maxTrusted: deps.deviceSettings.maxTrusted,
     deviceName: deviceLabel(clientOfRequest(ctx)),
   });
@@ -63,13 +63,13 @@ export function deviceStepRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context) {
     const { d, flow } = await pendingSignIn(ctx, deps);
     if (stepKind(flow.next) !== 'new-device') {
-      throw new UserFacingError(400, 'wrong_step', 'This device is already verified. Go back to the application and start again.');
+      throw new UserFacingError(400, 'wrong_step', 'This device is already verified. Go back to the application and start again.', { key: 'interaction:errors.deviceVerified' });
     }
     const device = await deviceFor(ctx, deps, flow.accountId);
     const method = field(ctx, 'method', 16) as Channel;
     const { account, options } = await channels(deps, flow.accountId);
     const option = options.find((o) => o.id === method);
-    if (!option?.availability.available) throw new UserFacingError(400, 'wrong_method', 'Choose how to receive the code from the list.');
+    if (!option?.availability.available) throw new UserFacingError(400, 'wrong_method', 'Choose how to receive the code from the list.', { key: 'interaction:errors.chooseChannel' });
     return { d, flow, device, account, module: deps.factors.get(method)! };
   }
 
@@ -80,7 +80,7 @@ export function deviceStepRoutes(router: Router, deps: InteractionDeps): void {
       // the same right code sent twice at once: the other request went on with it
       if (await movedOn(deps, flow)) throw alreadyDone();
       await countFailure(ctx, deps, account.id, module.id);
-      await renderDeviceStep(ctx, deps, d, flow, { method: module.id, error: verification.message });
+      await renderDeviceStep(ctx, deps, d, flow, { method: module.id, error: verification.said ?? verification.message });
       return;
     }
     const wantsTrust = field(ctx, 'trust', 8) === 'yes' && !(await trustLimitReached(deps, account.id));

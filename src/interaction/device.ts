@@ -7,6 +7,7 @@
 // records every attempt as a sign-in event, and, when a sign-in completes, notes where the device
 // was used (a first sign-in from a new device is announced to the account and its organisation's
 // admins). Wrong codes also count toward the account's code limit (limits/service.ts).
+import type { Reader } from '../notify/messages.ts';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { clientInfo, describeLocation, type ClientInfo } from '../devices/client-info.ts';
@@ -27,7 +28,7 @@ export const deviceBlocked = () => new UserFacingError(403, 'device_blocked',
   + 'If it has, the block stays until an administrator unblocks this device, or until you unblock it yourself: '
   + 'an email with an unblock link was sent to the account\'s email address; the link asks for the account\'s password and then for a code it emails you. '
   + 'You can also ask your administrator or support (they can see the device in your account). '
-  + 'Until then, sign in from a device you have used before.');
+  + 'Until then, sign in from a device you have used before.', { key: 'interaction:errors.deviceBlocked' });
 
 export function clientOfRequest(ctx: Context): ClientInfo {
   return (ctx.state.clientInfo ??= clientInfo(ctx.ip, ctx.get('user-agent'))) as ClientInfo;
@@ -35,7 +36,7 @@ export function clientOfRequest(ctx: Context): ClientInfo {
 
 export function browserOf(ctx: Context): string {
   const id = ctx.state.browserId as string | undefined;
-  if (!id) throw new UserFacingError(400, 'no_device', 'This browser did not keep the sign-in cookie. Allow cookies for this site and start again.');
+  if (!id) throw new UserFacingError(400, 'no_device', 'This browser did not keep the sign-in cookie. Allow cookies for this site and start again.', { key: 'interaction:errors.noDevice' });
   return id;
 }
 
@@ -104,11 +105,11 @@ export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: 
  * answer nor its time tells whether the account exists. A browser the account knows counts a
  * wrong password on its registration instead.
  */
-export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string } | undefined, device: Device | undefined, locked: boolean): Promise<{ triesLeft?: number }> {
+export async function passwordFailed(ctx: Context, deps: InteractionDeps, party: SignInParty, known: { id: string; email: string; profile?: Reader } | undefined, device: Device | undefined, locked: boolean): Promise<{ triesLeft?: number }> {
   const client = clientOfRequest(ctx);
   if (locked) await deps.limits.signInRefused(party);
   else if (await deps.limits.signInFailed(party) && known) {
-    deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os });
+    deps.limits.lockedOut(known.email, { at: deps.stepUp.clock(), ...(client.ip ? { ip: client.ip } : {}), where: describeLocation(client.location), browser: client.browser, os: client.os }, known.profile);
     deps.audit.record({
       type: 'sign_in.locked_out', outcome: 'failure', actor: { type: 'user', id: known.id }, subject: { type: 'account', id: known.id, label: known.email }, accountId: known.id,
       ...(client.ip ? { ip: client.ip } : {}), details: { where: describeLocation(client.location), browser: client.browser ?? null, os: client.os ?? null },
@@ -153,7 +154,7 @@ export async function codesOpen(ctx: Context, deps: InteractionDeps, accountId: 
   const ms = await deps.limits.codesLockedFor({ accountId, knownDevice: !!device?.verifiedAt });
   if (ms <= 0) return;
   const minutes = Math.max(1, Math.ceil(ms / 60_000));
-  throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`);
+  throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, { key: 'interaction:errors.tooManyCodes', vars: { count: minutes } });
 }
 
 /** The browser proved itself for the account: known from now on, trusted when asked; the account hears of it. */

@@ -8,6 +8,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
+import type { Said } from '../factors/types.ts';
 import type { AccountView } from '../accounts/store.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { accountOf, clientOf, field, pendingSignIn, finish, restartNeeded, type Details, type InteractionDeps } from './context.ts';
@@ -30,9 +31,9 @@ function enrolState(flow: Flow) {
 }
 
 /** Renders the flow's enrolment step: the emailed code first, then the choice of factor. */
-export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, error?: string): Promise<void> {
+export async function renderEnrolment(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, error?: string | Said): Promise<void> {
   const state = enrolState(flow);
-  if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+  if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.', { key: 'interaction:errors.wrongStep' });
   const account = await accountOf(deps, flow.accountId);
   const { name } = await clientOf(deps, d);
   const base = { title: 'Set up a stronger sign-in', uid: d.uid, clientName: name, csrf: ctx.state._csrf, error, target: state.decision.target };
@@ -71,8 +72,8 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context, needsEmail: boolean) {
     const { d, flow } = await pendingSignIn(ctx, deps);
     const state = enrolState(flow);
-    if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
-    if (needsEmail && !state.emailProven) throw new UserFacingError(400, 'email_first', 'Confirm the code we emailed you first.');
+    if (!state) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.', { key: 'interaction:errors.wrongStep' });
+    if (needsEmail && !state.emailProven) throw new UserFacingError(400, 'email_first', 'Confirm the code we emailed you first.', { key: 'interaction:errors.emailFirst' });
     return { d, flow, account: await accountOf(deps, flow.accountId), ...state };
   }
 
@@ -80,10 +81,10 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
   async function enrolled(ctx: Context, factor: 'totp' | 'webauthn', answerField: string) {
     const { d, flow, account, decision } = await pending(ctx, true);
     const enrolment = decision.options.includes(factor) ? deps.factors.get(factor)?.enrolment : undefined;
-    if (!enrolment) throw new UserFacingError(400, 'wrong_method', 'That method cannot be set up for this sign-in.');
+    if (!enrolment) throw new UserFacingError(400, 'wrong_method', 'That method cannot be set up for this sign-in.', { key: 'interaction:errors.cannotSetUp' });
     const result = await enrolment.complete(account, d.uid, field(ctx, answerField, 16_384), field(ctx, 'name', 64).trim());
     if (!result.ok) {
-      await renderEnrolment(ctx, deps, d, flow, result.message);
+      await renderEnrolment(ctx, deps, d, flow, result.said ?? result.message);
       return;
     }
     if (!account.secondFactor && field(ctx, 'everySignIn', 8) === 'on') await everySignIn(ctx, deps, d, flow, account, factor);
@@ -95,7 +96,7 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
     const { d, flow, account } = await pending(ctx, false);
     const result = await deps.factors.get('email')!.verify({ account, scope: d.uid, purpose: 'sign-in' }, field(ctx, 'code', 64));
     if (!result.ok) {
-      await renderEnrolment(ctx, deps, d, flow, result.message);
+      await renderEnrolment(ctx, deps, d, flow, result.said ?? result.message);
       return;
     }
     // the code proves the account, and the setup comes next as decided: an emailed code never
@@ -112,7 +113,7 @@ export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {
   router.post('/enrol/webauthn/options', async (ctx) => {
     const { d, account, decision } = await pending(ctx, true);
     const enrolment = decision.options.includes('webauthn') ? deps.factors.get('webauthn')?.enrolment : undefined;
-    if (!enrolment?.options) throw new UserFacingError(400, 'wrong_method', 'A security key cannot be set up for this sign-in.');
+    if (!enrolment?.options) throw new UserFacingError(400, 'wrong_method', 'A security key cannot be set up for this sign-in.', { key: 'interaction:errors.keyCannotSetUp' });
     ctx.body = await enrolment.options(account, d.uid);
   });
 

@@ -13,13 +13,15 @@ import type { Context } from 'koa';
 import { AccountError, normalizeEmail, type AccountView } from '../accounts/store.ts';
 import type { Challenges } from '../factors/challenges.ts';
 import { ChallengeError } from '../factors/challenges.ts';
-import { codeVerificationMessage } from '../factors/code-messages.ts';
-import type { FactorPrompt } from '../factors/types.ts';
-import type { CodeMessages } from '../notify/messages.ts';
+import { codeVerificationSaid, sendProblemSaid } from '../factors/code-messages.ts';
+import type { FactorPrompt, Said } from '../factors/types.ts';
+import type { Translate } from '../i18n/index.ts';
+import { fieldProblemIn, ruleIn, ruleWords, saidOption } from './words.ts';
+import { readerOf, type CodeMessages, type Reader } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
 import type { Proof } from '../policy/sign-in.ts';
-import { describeRules, type PasswordRules } from '../policy/password.ts';
+import type { PasswordRules } from '../policy/password.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { alreadyDone, clientOf, details, field, flowOf, type Details, type InteractionDeps } from './context.ts';
@@ -68,7 +70,8 @@ export type ResetChannel = 'email' | 'sms';
 const PURPOSE = 'password-reset';
 const TITLE = 'Forgot password';
 type Stage = 'email' | 'code' | 'factor' | 'password';
-interface Refused { at: string; messages: string[] }
+/** A refusal beside its field: sentences in the page's language, or their keys (the view translates them). */
+interface Refused { at: string; messages: (string | Said)[] }
 
 /** The code of an address without a usable account is bound to a stand-in derived from the address (no account id has this shape). */
 const standIn = (email: string) => `~reset-${createHash('sha256').update(normalizeEmail(email)).digest('base64url').slice(0, 16)}`;
@@ -79,7 +82,7 @@ const provenBy = (reset: PasswordReset): string[] => (channelOf(reset) === 'sms'
 /** Where a text without a verified mobile behind it is counted (never sent): the same cap work for every address. */
 const NOWHERE = '+10000000000';
 const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}.`;
-const stopped = () => new UserFacingError(409, 'account_changed', 'This password reset was stopped because the account changed meanwhile. Start again with "Forgot password?" on the sign-in page.');
+const stopped = () => new UserFacingError(409, 'account_changed', 'This password reset was stopped because the account changed meanwhile. Start again with "Forgot password?" on the sign-in page.', { key: 'interaction:errors.resetStopped' });
 
 export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): void {
   const reset = deps.passwordReset;
@@ -107,7 +110,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     return needsFactor && r.proofs.length < 2 ? 'factor' : 'password';
   }
 
-  async function render(ctx: Context, d: Details, stage: Stage, data: { email?: string; refused?: Refused; notice?: string; status?: number; r?: PasswordReset; method?: string; prompt?: FactorPrompt }) {
+  async function render(ctx: Context, d: Details, stage: Stage, data: { email?: string; refused?: Refused; notice?: Said; status?: number; r?: PasswordReset; method?: string; prompt?: FactorPrompt }) {
     const { name } = await clientOf(deps, d);
     let extra: Record<string, unknown> = {};
     if (stage === 'factor') {
@@ -115,9 +118,9 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       const options = await strongOptions(account, data.r!);
       const chosen = options.find((o) => o.id === data.method && o.availability.available) ?? options.find((o) => o.availability.available)!;
       const prompt = data.prompt ?? await deps.factors.get(chosen.id)!.begin({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
-      extra = { options, method: chosen.id, prompt };
+      extra = { options: options.map(saidOption), method: chosen.id, prompt };
     }
-    if (stage === 'password') extra = { rules: describeRules(reset.rules) };
+    if (stage === 'password') extra = { rules: ruleWords(ctx.state.t as Translate, reset.rules) };
     ctx.status = data.status ?? (data.refused ? 400 : 200);
     await ctx.render('interaction/forgot-password', {
       title: TITLE, uid: d.uid, clientName: name, csrf: ctx.state._csrf, stage, email: data.email ?? data.r?.email ?? '',
@@ -126,9 +129,9 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
   }
 
   /** Sends the code in the background (an address without an account gets nothing): the answer waits for no mail server. */
-  function deliver(uid: string, r: PasswordReset, code: string | undefined): void {
+  function deliver(uid: string, r: PasswordReset, code: string | undefined, reader: Reader): void {
     if (!code || !r.accountId) return;
-    void reset.messages.passwordResetCode(r.email, code, reset.codeMinutes).then((email) => reset.transports.email(email))
+    void reset.messages.in(reader).passwordResetCode(r.email, code, reset.codeMinutes).then((email) => reset.transports.email(email))
       .catch(async (err: Error) => {
         reset.log(`[tessera] could not send a password reset code to account ${r.accountId}: ${err.message}`);
         await reset.challenges.undelivered(uid, PURPOSE, 'email').catch(() => {});
@@ -143,14 +146,14 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
    * sms factor's do) for every address alike, a stand-in number where there is no verified mobile,
    * and goes in the background; at a cap nothing is sent, and the page says the same as ever.
    */
-  async function send(uid: string, r: PasswordReset, code: string | undefined, phone: string | undefined): Promise<void> {
-    if (channelOf(r) === 'email') return deliver(uid, r, code);
+  async function send(uid: string, r: PasswordReset, code: string | undefined, phone: string | undefined, reader: Reader): Promise<void> {
+    if (channelOf(r) === 'email') return deliver(uid, r, code, reader);
     const capped = await reset.phoneSends({ accountId: holderOf(r), number: phone ?? NOWHERE, verified: true }).then(() => false, (err: unknown) => {
       if (err instanceof ChallengeError) return true;
       throw err;
     });
     if (!code || !r.accountId || !phone || capped) return;
-    void reset.transports.sms(phone, reset.messages.smsCode(code, reset.codeMinutes, PURPOSE)).catch(async (err: Error) => {
+    void reset.transports.sms(phone, reset.messages.in(reader).smsCode(code, reset.codeMinutes, PURPOSE)).catch(async (err: Error) => {
       reset.log(`[tessera] could not text a password reset code to account ${r.accountId}: ${err.message}`);
       await reset.challenges.undelivered(uid, PURPOSE, 'sms').catch(() => {});
     });
@@ -161,10 +164,10 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const d = await details(ctx, deps.provider, 'login');
     const flow = await flowOf(ctx, deps);
     const r = flow?.reset;
-    if (!r) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.');
+    if (!r) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.', { key: 'interaction:errors.noReset' });
     if (r.done) throw alreadyDone();
     const now = await stageOf(r);
-    if (now !== stage) throw new UserFacingError(400, 'wrong_step', 'This step of the password reset is already done. Go back to the password reset page to go on.');
+    if (now !== stage) throw new UserFacingError(400, 'wrong_step', 'This step of the password reset is already done. Go back to the password reset page to go on.', { key: 'interaction:errors.resetStepDone' });
     return { d, r };
   }
 
@@ -185,11 +188,11 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const email = field(ctx, 'email', 320).trim();
     const channel: ResetChannel = field(ctx, 'channel', 8) === 'sms' ? 'sms' : 'email';
     if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) {
-      return render(ctx, d, 'email', { email, refused: { at: 'email', messages: ['Enter the email address you sign in with, such as name@example.com.'] } });
+      return render(ctx, d, 'email', { email, refused: { at: 'email', messages: [{ key: 'interaction:forgot.badEmail' }] } });
     }
     // per address (with an account or not) and per client IP, before anything is read or made
     if (!(await deps.limits.resetAsked(normalizeEmail(email), clientOfRequest(ctx).ip ?? ctx.ip))) {
-      return render(ctx, d, 'email', { email, status: 429, refused: { at: 'email', messages: ['Too many password reset codes were asked for from here or for this address in the last hour. Use the code you already have, or try again later.'] } });
+      return render(ctx, d, 'email', { email, status: 429, refused: { at: 'email', messages: [{ key: 'interaction:forgot.tooMany' }] } });
     }
     // the same reads for an address without an account; a disabled or locked account is treated as none
     const { account } = await deps.accounts.signInLookup(email);
@@ -200,7 +203,8 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const r: PasswordReset = { email, channel, ...(target ? { accountId: target.id, stamp: target.stamp } : {}), startedAt: clock().getTime(), proofs: [] };
     await deps.flows.startReset(d.uid, r);
     const { code } = await reset.challenges.open(d.uid, PURPOSE, channel, holderOf(r), { restart: true });
-    await send(d.uid, r, code, phone);
+    // in the account's language, else the page's (the same for an address without an account)
+    await send(d.uid, r, code, phone, readerOf({ account: target ?? {}, language: ctx.state.locale as string }));
     ctx.status = 303;
     ctx.redirect(`/interaction/${d.uid}/forgot`);
   });
@@ -211,12 +215,12 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const ms = await deps.limits.codesLockedFor(holder);
     if (ms > 0) {
       const minutes = Math.max(1, Math.ceil(ms / 60_000));
-      return render(ctx, d, 'code', { r, status: 429, refused: { at: 'code', messages: [`Too many wrong codes were entered. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`] } });
+      return render(ctx, d, 'code', { r, status: 429, refused: { at: 'code', messages: [{ key: 'interaction:forgot.codesLocked', vars: { count: minutes } }] } });
     }
     const result = await reset.challenges.verify(d.uid, PURPOSE, channelOf(r), holderOf(r), field(ctx, 'code', 16).trim());
     if (!result.ok || !r.accountId) {
       // a decoy code that happened to match is no proof of anything: answered as a wrong one
-      const why = result.ok ? 'That code is not right. Use "Send the code again" to get a new one.' : codeVerificationMessage(result);
+      const why: Said = result.ok ? { key: 'interaction:forgot.wrongCode' } : codeVerificationSaid(result);
       if (result.ok || result.reason !== 'used') await deps.limits.codeFailed(holder);
       return render(ctx, d, 'code', { r, refused: { at: 'code', messages: [why] } });
     }
@@ -231,15 +235,15 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const account = await accountOfReset(r as PasswordReset & { accountId: string });
     const method = field(ctx, 'method', 32);
     const option = (await strongOptions(account, r)).find((o) => o.id === method && o.availability.available);
-    if (!option) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose one from the list.');
+    if (!option) throw new UserFacingError(400, 'wrong_method', 'That method cannot be used for this step. Choose one from the list.', { key: 'interaction:errors.resetWrongMethod' });
     const holder = { accountId: account.id, knownDevice: false };
     const ms = await deps.limits.codesLockedFor(holder);
-    if (ms > 0) throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${Math.max(1, Math.ceil(ms / 60_000))} minutes.`);
+    if (ms > 0) throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${Math.max(1, Math.ceil(ms / 60_000))} minutes.`, { key: 'interaction:errors.tooManyCodes', vars: { count: Math.max(1, Math.ceil(ms / 60_000)) } });
     const module = deps.factors.get(option.id)!;
     const verification = await module.verify({ account, scope: d.uid, purpose: PURPOSE }, field(ctx, 'code', 16_384));
     if (!verification.ok) {
       if (!verification.spent) await deps.limits.codeFailed(holder);
-      return render(ctx, d, 'factor', { r, method: option.id, refused: { at: 'code', messages: [verification.message] }, ...(verification.prompt ? { prompt: verification.prompt } : {}) });
+      return render(ctx, d, 'factor', { r, method: option.id, refused: { at: 'code', messages: [verification.said ?? verification.message] }, ...(verification.prompt ? { prompt: verification.prompt } : {}) });
     }
     if (!(await deps.flows.resetProved(d.uid, r.startedAt, verification.proof, 1))) throw alreadyDone();
     ctx.status = 303;
@@ -249,23 +253,21 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
   router.post('/forgot/resend', async (ctx) => {
     const d = await details(ctx, deps.provider, 'login');
     const r = (await flowOf(ctx, deps))?.reset;
-    if (!r || r.done) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.');
+    if (!r || r.done) throw new UserFacingError(400, 'no_reset', 'No password reset is in progress here. Use "Forgot password?" on the sign-in page to start one.', { key: 'interaction:errors.noReset' });
     const stage = await stageOf(r);
     const method = field(ctx, 'method', 32);
     if (stage === 'code' && method === 'reset-code') {
       try {
         const { code } = await reset.challenges.resend(d.uid, PURPOSE, channelOf(r), holderOf(r));
-        await send(d.uid, r, code, channelOf(r) === 'sms' ? await phoneOf(r) : undefined);
-        return render(ctx, d, 'code', { r, notice: channelOf(r) === 'sms'
-          ? `If ${r.email} has an account here with a verified mobile number, we texted it the code again.`
-          : `If ${r.email} has an account here, we emailed it the code again.` });
+        await send(d.uid, r, code, channelOf(r) === 'sms' ? await phoneOf(r) : undefined, { locale: ctx.state.locale as string });
+        return render(ctx, d, 'code', { r, notice: { key: channelOf(r) === 'sms' ? 'interaction:forgot.textedAgain' : 'interaction:forgot.emailedAgain', vars: { email: r.email } } });
       } catch (err) {
         if (!(err instanceof ChallengeError)) throw err;
-        return render(ctx, d, 'code', { r, status: err.kind === 'limited' ? 429 : 400, refused: { at: 'code', messages: [err.message] } });
+        return render(ctx, d, 'code', { r, status: err.kind === 'limited' ? 429 : 400, refused: { at: 'code', messages: [sendProblemSaid(err.message) ?? err.message] } });
       }
     }
     const module = stage === 'factor' ? deps.factors.get(method) : undefined;
-    if (!module?.resend || provenBy(r).includes(module.id)) throw new UserFacingError(400, 'no_resend', 'There is no code to send again at this step. Go back to the password reset page to go on.');
+    if (!module?.resend || provenBy(r).includes(module.id)) throw new UserFacingError(400, 'no_resend', 'There is no code to send again at this step. Go back to the password reset page to go on.', { key: 'interaction:errors.resetNoResend' });
     const account = await accountOfReset(r as PasswordReset & { accountId: string });
     const prompt = await module.resend({ account, scope: d.uid, purpose: PURPOSE, ip: ctx.ip });
     await render(ctx, d, 'factor', { r, method: module.id, prompt });
@@ -276,13 +278,14 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     const account = await accountOfReset(r as PasswordReset & { accountId: string });
     const password = field(ctx, 'password', 1024);
     const repeat = field(ctx, 'confirm', 1024);
-    const refuse = (at: string, messages: string[]) => render(ctx, d, 'password', { r, refused: { at, messages } });
-    if (!password) return refuse('new-password', ['Enter a new password.']);
+    const refuse = (at: string, messages: (string | Said)[]) => render(ctx, d, 'password', { r, refused: { at, messages } });
+    const t = ctx.state.t as Translate;
+    if (!password) return refuse('new-password', [{ key: 'interaction:forgot.enterNew' }]);
     const broken = deps.accounts.passwordRuleProblems(password);
-    if (broken.length) return refuse('new-password', broken.map((rule) => `The new password needs ${rule}.`));
+    if (broken.length) return refuse('new-password', broken.map((rule) => ({ key: 'interaction:forgot.needsRule', vars: { rule: ruleIn(t, rule) } })));
     const weak = await deps.accounts.newPasswordProblemFor(account.id, password);
-    if (weak) return refuse('new-password', [sentence(weak)]);
-    if (password !== repeat) return refuse('confirm', ['The new password and its confirmation do not match.']);
+    if (weak) return refuse('new-password', [fieldProblemIn(t, ctx.state.locale as string, weak, sentence)]);
+    if (password !== repeat) return refuse('confirm', [{ key: 'interaction:forgot.mismatch' }]);
     // once: of parallel submissions one sets the password (the crash rule: README)
     if (!(await deps.flows.resetClaimed(d.uid, r.startedAt, r.proofs.length))) throw alreadyDone();
     // signed out everywhere first: a crash after this leaves the old password working, nothing locked
@@ -291,7 +294,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       await deps.accounts.setPassword(account.id, password);
     } catch (err) {
       if (!(err instanceof AccountError)) throw err;
-      throw new UserFacingError(409, 'reset_failed', 'The new password could not be set. Start again with "Forgot password?" on the sign-in page.');
+      throw new UserFacingError(409, 'reset_failed', 'The new password could not be set. Start again with "Forgot password?" on the sign-in page.', { key: 'interaction:errors.resetFailed' });
     }
     // anything signed in while the password changed ends too
     const second = await reset.endSessions(account.id);
@@ -310,7 +313,7 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     if (d.session?.accountId === account.id) delete d.session;
     const proofs: Proof[] = [{ factor: 'password', at: Math.floor(clock().getTime() / 1000) }, ...r.proofs];
     if (await beginSignIn(ctx, deps, d, account.id, proofs) === 'password') {
-      throw new UserFacingError(400, 'no_sign_in', 'Your password is set. Go back to the application and sign in with it.');
+      throw new UserFacingError(400, 'no_sign_in', 'Your password is set. Go back to the application and sign in with it.', { key: 'interaction:errors.passwordSet' });
     }
   });
 }

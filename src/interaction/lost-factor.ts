@@ -12,6 +12,8 @@ import { enrolmentAfterReset, stageOf } from '../policy/recovery.ts';
 import { accountOf, alreadyDone, clientOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { factorStep } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
+import type { Said } from '../factors/types.ts';
+import { saidOption } from './words.ts';
 
 const MAX_MESSAGE = 500;
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
@@ -32,7 +34,7 @@ export async function recoveryCompleted(ctx: Context, deps: InteractionDeps, d: 
   return true;
 }
 
-async function render(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { error?: string; message?: string; status?: number; from?: string } = {}): Promise<void> {
+async function render(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { error?: Said; message?: string; status?: number; from?: string } = {}): Promise<void> {
   const step = factorStep(flow.next);
   if (!step) throw alreadyDone();
   const account = await accountOf(deps, flow.accountId);
@@ -46,7 +48,7 @@ async function render(ctx: Context, deps: InteractionDeps, d: Details, flow: Flo
   const { name } = await clientOf(deps, d);
   ctx.status = opts.status ?? (opts.error ? 400 : 200);
   await ctx.render('interaction/lost-factor', {
-    title: 'Cannot use your second factor', uid: d.uid, clientName: name, csrf: ctx.state._csrf, usable, unusable,
+    uid: d.uid, clientName: name, csrf: ctx.state._csrf, usable: usable.map(saidOption), unusable: unusable.map(saidOption),
     stage, requestedAt: request ? stamp(request.requestedAt) : undefined, resetAfter: request?.resetAfter ? stamp(request.resetAfter) : undefined,
     passwordProven: flow.proofs.some((p) => p.factor === 'password'), waitHours: deps.assistedRecovery.waitHours,
     error: opts.error, message: opts.message ?? '', maxMessage: MAX_MESSAGE,
@@ -56,7 +58,7 @@ async function render(ctx: Context, deps: InteractionDeps, d: Details, flow: Flo
 export function lostFactorRoutes(router: Router, deps: InteractionDeps): void {
   async function pending(ctx: Context) {
     const { d, flow } = await pendingSignIn(ctx, deps);
-    if (!factorStep(flow.next)) throw new UserFacingError(400, 'wrong_step', 'This sign-in is not at its second-factor step. Go back to the sign-in page and finish the step it shows, or go back to the application and start again.');
+    if (!factorStep(flow.next)) throw new UserFacingError(400, 'wrong_step', 'This sign-in is not at its second-factor step. Go back to the sign-in page and finish the step it shows, or go back to the application and start again.', { key: 'interaction:errors.notSecondFactorStep' });
     return { d, flow };
   }
 
@@ -71,19 +73,19 @@ export function lostFactorRoutes(router: Router, deps: InteractionDeps): void {
     const { d, flow } = await pending(ctx);
     const raw = (ctx.request.body as Record<string, unknown> | undefined)?.message;
     if (raw !== undefined && (typeof raw !== 'string' || raw.length > MAX_MESSAGE)) {
-      return render(ctx, deps, d, flow, { error: `Write at most ${MAX_MESSAGE} characters (one message). Nothing was sent.` });
+      return render(ctx, deps, d, flow, { error: { key: 'interaction:lostFactor.tooLong', vars: { count: MAX_MESSAGE } } });
     }
     const message = (raw ?? '').trim();
     // only a sign-in that proved the password itself may ask: nobody can ask for someone else's account
     if (!flow.proofs.some((p) => p.factor === 'password')) {
-      return render(ctx, deps, d, flow, { error: 'Asking for a recovery needs your password in this sign-in. Go back to the application and sign in again with your password, then choose "I can\'t use this method". Nothing was sent.', message });
+      return render(ctx, deps, d, flow, { error: { key: 'interaction:lostFactor.needsPassword' }, message });
     }
     const account = await accountOf(deps, flow.accountId);
     const result = await deps.assistedRecovery.request(account, clientOfRequest(ctx), message);
     if (!result.ok) {
-      const error = result.why === 'open'
-        ? 'You already have an open recovery request (shown above). Nothing new was sent.'
-        : `A recovery was asked for this account less than a day ago. You can ask again after ${stamp(result.after)}, or contact your administrator. Nothing was sent.`;
+      const error: Said = result.why === 'open'
+        ? { key: 'interaction:lostFactor.open' }
+        : { key: 'interaction:lostFactor.tooSoon', vars: { after: stamp(result.after) } };
       return render(ctx, deps, d, flow, { error, message, status: result.why === 'open' ? 409 : 429 });
     }
     ctx.status = 303;

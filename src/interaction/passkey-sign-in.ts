@@ -31,7 +31,7 @@ export function passkeySignInRoutes(router: Router, deps: InteractionDeps): void
   // is signed for this interaction's uid, and only its sign-in (which reads the interaction) takes it
   router.post('/passkey/options', async (ctx) => {
     const uid = String(ctx.params.uid);
-    if (!/^[\w-]{1,64}$/.test(uid)) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.');
+    if (!/^[\w-]{1,64}$/.test(uid)) throw new UserFacingError(400, 'interaction_mismatch', 'This page does not belong to the sign-in in progress. Go back to the application and start again.', { key: 'interaction:errors.interactionMismatch' });
     ctx.body = await deps.webauthn.passkeyOptions(uid);
   });
 
@@ -53,7 +53,7 @@ export function passkeySignInRoutes(router: Router, deps: InteractionDeps): void
     const proof = { factor: 'webauthn' as const, at: Math.floor(deps.stepUp.clock().getTime() / 1000), userVerified: true, synced: result.synced };
     if (await beginSignIn(ctx, deps, d, account.id, [proof], ghost) === 'password') {
       // the decision never asks a fresh passkey for the password; should it, say so rather than loop
-      throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password. Sign in with your email and password.');
+      throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password. Sign in with your email and password.', { key: 'interaction:errors.passkeyNeedsPassword' });
     }
   });
 }

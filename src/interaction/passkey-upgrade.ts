@@ -15,11 +15,11 @@ import { clientOfRequest } from './device.ts';
 import { rememberNotNow } from './passkey-offer.ts';
 import { codesNeeded, showNewCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
+import type { Said } from '../factors/types.ts';
 
 const CREATED = 'A passkey was added to your account.';
-const TOO_LATE = 'This offer waited too long to create a passkey without your password. Choose "Not now" to continue; you can add a passkey in your security center.';
 
-export async function renderPasskeyOffer(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, error?: string): Promise<void> {
+export async function renderPasskeyOffer(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, error?: string | Said): Promise<void> {
   const account = await accountOf(deps, flow.accountId);
   const { name } = await clientOf(deps, d);
   ctx.status = error ? 400 : 200;
@@ -30,7 +30,7 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
   async function offered(ctx: Context) {
     const { d, flow } = await pendingSignIn(ctx, deps);
     if (flow.passkeyOffer === 'answered') throw alreadyDone();
-    if (flow.passkeyOffer !== 'shown') throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+    if (flow.passkeyOffer !== 'shown') throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.', { key: 'interaction:errors.wrongStep' });
     return { d, flow, account: await accountOf(deps, flow.accountId) };
   }
   const scope = (d: Details) => `upgrade:${d.uid}`;
@@ -44,10 +44,10 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
     const { d, flow, account } = await offered(ctx);
     const password = flow.proofs.filter((p) => p.factor === 'password').at(-1);
     const now = Math.floor(deps.stepUp.clock().getTime() / 1000);
-    if (!password || now - password.at > deps.config.account.reauthMinutes * 60) return renderPasskeyOffer(ctx, deps, d, flow, TOO_LATE);
+    if (!password || now - password.at > deps.config.account.reauthMinutes * 60) return renderPasskeyOffer(ctx, deps, d, flow, { key: 'interaction:passkeyOffer.tooLate' });
     const client = clientOfRequest(ctx);
     const result = await deps.webauthn.register(account, scope(d), field(ctx, 'response', 16_384), `Passkey (${client.browser} on ${client.os})`.slice(0, 64));
-    if (!result.ok) return renderPasskeyOffer(ctx, deps, d, flow, result.message);
+    if (!result.ok) return renderPasskeyOffer(ctx, deps, d, flow, result.said ?? result.message);
     // the answer and "codes shown" in one write, once: a reload or a crash never shows codes twice
     const codes = await codesNeeded(deps, account.id);
     if (!(await deps.flows.answerPasskeyOffer(d.uid, flow.accountId, codes))) throw alreadyDone();
@@ -57,7 +57,7 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
       subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change: CREATED },
     });
     deps.securityNotice(ctx, account, CREATED);
-    if (codes) return showNewCodes(ctx, deps, d, account, 'Your passkey is set up.');
+    if (codes) return showNewCodes(ctx, deps, d, account, { key: 'interaction:recoveryCodes.passkeySetUp' });
     await carryOn(ctx, deps, d, { ...flow, passkeyOffer: 'answered' });
   });
 

@@ -5,6 +5,7 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
+import type { Said } from '../factors/types.ts';
 import { accountOf, clientOf, details, field, finish, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { continueSignIn, stepKind } from './sign-in-flow.ts';
 import { countFailure } from './device.ts';
@@ -14,7 +15,7 @@ const MAX_PIN = 32;
 /** A locked session this interaction must open first (its account still signed in). */
 const lockedSession = (d: Details) => (d.prompt.reasons.includes('screen_locked') && d.session?.accountId ? d.session : undefined);
 
-async function render(ctx: Context, deps: InteractionDeps, d: Details, mode: 'unlock' | 'sign-in', error?: string) {
+async function render(ctx: Context, deps: InteractionDeps, d: Details, mode: 'unlock' | 'sign-in', error?: string | Said) {
   const { name } = await clientOf(deps, d);
   ctx.status = error ? 400 : 200;
   await ctx.render('interaction/pin', { title: mode === 'unlock' ? 'Unlock' : 'Enter your PIN', uid: d.uid, clientName: name, mode, error, csrf: ctx.state._csrf });
@@ -35,7 +36,7 @@ export async function renderUnlock(ctx: Context, deps: InteractionDeps, d: Detai
 }
 
 /** Renders the PIN after sign-in (the flow's next step): the last step. */
-export async function renderPinStep(ctx: Context, deps: InteractionDeps, d: Details, error?: string): Promise<void> {
+export async function renderPinStep(ctx: Context, deps: InteractionDeps, d: Details, error?: string | Said): Promise<void> {
   await render(ctx, deps, d, 'sign-in', error);
 }
 
@@ -48,14 +49,14 @@ export function pinStepRoutes(router: Router, deps: InteractionDeps): void {
       const account = await accountOf(deps, locked.accountId!);
       const result = await deps.sessions.unlock(locked.uid, account, pin);
       if (result.outcome === 'unlocked') return finish(ctx, deps, 'login', {});
-      if (result.outcome === 'wrong') return render(ctx, deps, d, 'unlock', `That PIN is not right. ${result.left} ${result.left === 1 ? 'try' : 'tries'} left before you are signed out.`);
+      if (result.outcome === 'wrong') return render(ctx, deps, d, 'unlock', { key: 'interaction:pin.wrongUnlock', vars: { count: result.left } });
       ctx.status = 401;
       await ctx.render('interaction/signed-out', { title: 'Signed out', restart: restartUrl(d) });
       return;
     }
     const { flow } = await pendingSignIn(ctx, deps);
     if (stepKind(flow.next) !== 'pin') {
-      throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.');
+      throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is already done. Go back to the application and start again.', { key: 'interaction:errors.wrongStep' });
     }
     if (pin && (await deps.accounts.verifyPin(flow.accountId, pin))) {
       await continueSignIn(ctx, deps, d, flow, { factor: 'pin', at: Math.floor(deps.stepUp.clock().getTime() / 1000) });
@@ -75,6 +76,6 @@ export function pinStepRoutes(router: Router, deps: InteractionDeps): void {
     }
     if (blocked) throw blocked;
     const left = deps.pinMaxFailures - failures;
-    await render(ctx, deps, d, 'sign-in', `That PIN is not right. ${left} ${left === 1 ? 'try' : 'tries'} left.`);
+    await render(ctx, deps, d, 'sign-in', { key: 'interaction:pin.wrong', vars: { count: left } });
   });
 }

@@ -8,6 +8,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
 import type { Proof } from '../policy/sign-in.ts';
+import type { Said } from '../factors/types.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { accountOf, alreadyDone, clientOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
@@ -16,7 +17,7 @@ import type { Flow } from './flow.ts';
 
 const CREATED = 'Recovery codes were created for your account.';
 /** What the codes page says was just set up, by the factor the setup proved. */
-const SET_UP: Partial<Record<Proof['factor'], string>> = { totp: 'Your authenticator app is set up.', webauthn: 'Your security key is set up.' };
+const SET_UP: Partial<Record<Proof['factor'], Said>> = { totp: { key: 'interaction:recoveryCodes.appSetUp' }, webauthn: { key: 'interaction:recoveryCodes.keySetUp' } };
 
 /** Whether a first second factor set up now comes with codes: the account has no unused ones. */
 export async function codesNeeded(deps: InteractionDeps, accountId: string): Promise<boolean> {
@@ -37,7 +38,7 @@ export async function showFirstCodes(ctx: Context, deps: InteractionDeps, d: Det
  * After the once-only write that made the sign-in wait for Continue (a setup's proof, or the
  * passkey offer's answer: flow.ts `recoveryCodes: 'shown'`): a new batch, the account told, the page.
  */
-export async function showNewCodes(ctx: Context, deps: InteractionDeps, d: Details, account: AccountView, intro?: string): Promise<void> {
+export async function showNewCodes(ctx: Context, deps: InteractionDeps, d: Details, account: AccountView, intro?: Said): Promise<void> {
   const codes = await deps.recovery.generate(account.id);
   const ip = normalizeIp(ctx.ip);
   deps.audit.record({
@@ -53,7 +54,7 @@ export async function renderCodesShown(ctx: Context, deps: InteractionDeps, d: D
   await render(ctx, deps, d, await accountOf(deps, flow.accountId));
 }
 
-async function render(ctx: Context, deps: InteractionDeps, d: Details, account: AccountView, codes?: string[], intro?: string): Promise<void> {
+async function render(ctx: Context, deps: InteractionDeps, d: Details, account: AccountView, codes?: string[], intro?: Said): Promise<void> {
   const { name } = await clientOf(deps, d);
   await ctx.render('interaction/recovery-codes', {
     title: codes ? 'Your recovery codes' : 'Recovery codes shown', uid: d.uid, clientName: name, csrf: ctx.state._csrf, email: account.email, codes, intro,
@@ -68,7 +69,7 @@ export function recoveryStepRoutes(router: Router, deps: InteractionDeps): void 
     if (flow.recoveryCodes === 'continued') throw alreadyDone();
     const setUp = flow.proofs.at(-1);
     if (flow.recoveryCodes !== 'shown' || !(flow.passkeyOffer === 'answered' || (setUp && SET_UP[setUp.factor]))) {
-      throw new UserFacingError(400, 'nothing_set_up', 'Nothing was set up in this sign-in to continue from. Go back to the sign-in page and finish the step it shows, or go back to the application and start again.');
+      throw new UserFacingError(400, 'nothing_set_up', 'Nothing was set up in this sign-in to continue from. Go back to the sign-in page and finish the step it shows, or go back to the application and start again.', { key: 'interaction:errors.nothingSetUp' });
     }
     if (!(await deps.flows.continueAfterCodes(d.uid, flow.accountId))) throw alreadyDone();
     await carryOn(ctx, deps, d, flow);

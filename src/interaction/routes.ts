@@ -25,21 +25,19 @@ import { signUpRoutes } from './sign-up.ts';
 import { lostFactorRoutes } from './lost-factor.ts';
 import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
 import { normalizeEmail } from '../accounts/store.ts';
-import type { FactorPrompt } from '../factors/types.ts';
+import type { FactorPrompt, Said } from '../factors/types.ts';
 import type { Flow } from './flow.ts';
 
 export type { InteractionDeps } from './context.ts';
 
-const SIGN_IN_FAILED = 'Incorrect email or password.';
-
-export interface RenderOptions { method?: string; error?: string; prompt?: FactorPrompt }
+export interface RenderOptions { method?: string; error?: string | Said; prompt?: FactorPrompt }
 type Renderer = (ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: RenderOptions) => Promise<void>;
 
 export function interactionRouter(deps: InteractionDeps): Router {
   const { provider, accounts, limits } = deps;
   const router = new Router({ prefix: '/interaction/:uid' });
 
-  async function renderLogin(ctx: Context, d: Details, email: string, error?: string) {
+  async function renderLogin(ctx: Context, d: Details, email: string, error?: string | Said) {
     const { name } = await clientOf(deps, d);
     await ctx.render('interaction/login', { title: 'Sign in', uid: d.uid, clientName: name, email, error, csrf: ctx.state._csrf, signUp: !!deps.signUp });
   }
@@ -58,7 +56,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   async function grantConsent(ctx: Context, d: Details) {
     const { accountId } = d.session ?? {};
-    if (!accountId) throw new UserFacingError(400, 'no_session', 'You are not signed in. Go back to the application and start again.');
+    if (!accountId) throw new UserFacingError(400, 'no_session', 'You are not signed in. Go back to the application and start again.', { key: 'interaction:errors.noSession' });
     // the interaction's grant may have been revoked meanwhile (e.g. its refresh token): start a new one
     const existing = d.grantId ? await provider.Grant.find(d.grantId) : undefined;
     const grant = existing ?? new provider.Grant({ accountId, clientId: String(d.params.client_id) });
@@ -113,7 +111,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
       await renderConsent(ctx, deps, d, (d.prompt.details.missingOIDCScope as string[] | undefined) ?? []);
       return;
     }
-    throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.');
+    throw new UserFacingError(400, 'unknown_prompt', 'This sign-in step is not supported.', { key: 'interaction:errors.unknownPrompt' });
   });
 
   router.post('/login', async (ctx) => {
@@ -121,7 +119,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     const email = field(ctx, 'email', 320).trim();
     const password = field(ctx, 'password');
     if (!email || !password) {
-      await renderLogin(ctx, d, email, SIGN_IN_FAILED);
+      await renderLogin(ctx, d, email, { key: 'interaction:login.failed' });
       return;
     }
     const lookup = await accounts.signInLookup(email);
@@ -136,8 +134,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
       // a locked sign-in is refused like a wrong password (same page, status, words and writes),
       // right password or not; it is not counted again, so waiting it out is enough
       const { triesLeft } = await passwordFailed(ctx, deps, party, known, device, locked);
-      await renderLogin(ctx, d, email, triesLeft === undefined ? SIGN_IN_FAILED
-        : `${SIGN_IN_FAILED} ${triesLeft === 1 ? 'One more wrong try' : `${triesLeft} more wrong tries`} and this browser is blocked from signing in to this account. Check the email address and the password; if you do not know your password, use "Forgot password?" to set a new one.`);
+      // the page's language: the sentence's key (locales/<language>/interaction.json login.failed, login.triesLeft)
+      await renderLogin(ctx, d, email, triesLeft === undefined ? { key: 'interaction:login.failed' } : { key: 'interaction:login.failedTriesLeft', vars: { count: triesLeft } });
       return;
     }
     await succeeded();
@@ -161,7 +159,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (d.prompt.name === 'consent') return grantConsent(ctx, d);
     // the last step of a sign-in: the login waited for this "Allow"
     const { flow } = await pendingSignIn(ctx, deps);
-    if (!flow.awaiting) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is not the consent. Go back to the application and start again.');
+    if (!flow.awaiting) throw new UserFacingError(400, 'wrong_step', 'This step of the sign-in is not the consent. Go back to the application and start again.', { key: 'interaction:errors.notConsent' });
     const { login, asked } = flow.awaiting;
     await consentGiven(ctx, deps, login, () => grantAllowed(deps, d, flow.accountId, asked));
   });

@@ -184,6 +184,6 @@ export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, f
   const decision = await decide(ctx, deps, d, flow.accountId, proven, flow.risk);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, flow.accountId, flow.proofs, flow.passkeyOffer);
   if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer, flow.risk, flow.sessionProofs.length > 0) === 'password') {
-    throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.');
+    throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.', { key: 'interaction:errors.passwordAgain' });
   }
 }

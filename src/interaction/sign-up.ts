@@ -18,13 +18,15 @@ import { AccountError, normalizeEmail, type SignUpProblems } from '../accounts/s
 import type { PendingSignUp, SignUps } from '../accounts/sign-ups.ts';
 import type { Challenges } from '../factors/challenges.ts';
 import { createCodeFactor } from '../factors/code-factor.ts';
-import type { FactorContext, FactorPrompt } from '../factors/types.ts';
+import type { FactorContext, FactorPrompt, Said } from '../factors/types.ts';
+import type { Translate } from '../i18n/index.ts';
+import { fieldProblemIn, ruleWords } from './words.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
-import { describeRules, type PasswordRules } from '../policy/password.ts';
+import type { PasswordRules } from '../policy/password.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { alreadyDone, clientOf, details, field, type Details, type InteractionDeps } from './context.ts';
-import { codeVerificationMessage } from '../factors/code-messages.ts';
+import { codeVerificationSaid } from '../factors/code-messages.ts';
 import { beginSignIn } from './sign-in-flow.ts';
 import { deviceFor, deviceVerified } from './device.ts';
 
@@ -41,12 +43,11 @@ export interface SignUpDeps {
 const MAX_EMAIL = 254;
 const MAX_NAME = 400;
 const MAX_PASSWORD = 1024;
-const CAPPED = 'No code was sent: too many codes were asked for from this network or for this address in the last hour. Try again later.';
-const CODES_LOCKED = 'Too many wrong codes were entered for this address. Wait a few minutes, then try again.';
-const SIGN_IN_HINT = 'If you do not remember your password, choose "Forgot password?" on the sign-in page to set a new one.';
+const CAPPED: Said = { key: 'interaction:signUp.capped' };
+const CODES_LOCKED: Said = { key: 'interaction:signUp.codesLocked' };
 
 type Field = keyof SignUpProblems | 'confirm';
-interface FormState { values: { email: string; name: string }; problems: Partial<Record<Field, string>> }
+interface FormState { values: { email: string; name: string }; problems: Partial<Record<Field, string | Said>> }
 
 const sentence = (text: string) => `${text[0]!.toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
 
@@ -71,24 +72,26 @@ export function signUpRoutes(router: Router, deps: InteractionDeps): void {
   const factorFor = (pending: PendingSignUp) => createCodeFactor({
     id: 'email', label: 'Email me a code',
     destination: async () => pending.email, unavailableReason: 'no address',
-    deliver: async (to, code, minutes) => signUp.transports.email(pending.taken
-      ? await signUp.messages.signUpAttempt(to, SIGN_IN_HINT)
-      : await signUp.messages.signUpCode(to, code, minutes)),
+    // in the page's language: the address has no account yet (or one it does not tell this page about)
+    deliver: async (to, code, minutes, _purpose, c) => signUp.transports.email(pending.taken
+      ? await signUp.messages.in({ locale: c.language }).signUpAttempt(to)
+      : await signUp.messages.in({ locale: c.language }).signUpCode(to, code, minutes)),
     describe: (to) => `We emailed a 6-digit code to ${to}.`,
+    said: (to) => ({ key: 'interaction:prompt.emailed', vars: { to } }),
   }, { challenges: signUp.challenges, clock });
   const contextOf = (ctx: Context, d: Details, pending: PendingSignUp): FactorContext =>
-    ({ account: { id: `sign-up:${pending.id}`, email: pending.email }, scope: d.uid, purpose: 'sign-up', ip: ctx.ip });
+    ({ account: { id: `sign-up:${pending.id}`, email: pending.email }, scope: d.uid, purpose: 'sign-up', ip: ctx.ip, language: ctx.state.locale as string });
 
   async function form(ctx: Context, d: Details, state: FormState = { values: { email: '', name: '' }, problems: {} }, status?: number) {
     const { name } = await clientOf(deps, d);
     ctx.status = status ?? (Object.keys(state.problems).length ? 400 : 200);
     await ctx.render('interaction/sign-up', {
       title: 'Create an account', uid: d.uid, clientName: name, csrf: ctx.state._csrf, ...state,
-      rules: describeRules(signUp.passwordRules), domains: signUp.allowedDomains,
+      rules: ruleWords(ctx.state.t as Translate, signUp.passwordRules), domains: signUp.allowedDomains,
     });
   }
 
-  async function codePage(ctx: Context, d: Details, pending: PendingSignUp, prompt: FactorPrompt, error?: string, status?: number) {
+  async function codePage(ctx: Context, d: Details, pending: PendingSignUp, prompt: FactorPrompt, error?: string | Said, status?: number) {
     const { name } = await clientOf(deps, d);
     ctx.status = status ?? (prompt.capped ? 429 : error ? 400 : 200);
     await ctx.render('interaction/sign-up-code', { title: 'Confirm your email address', uid: d.uid, clientName: name, csrf: ctx.state._csrf, address: pending.email, prompt, error });
@@ -98,7 +101,7 @@ export function signUpRoutes(router: Router, deps: InteractionDeps): void {
   async function pendingOf(ctx: Context, d: Details): Promise<PendingSignUp | undefined> {
     const pending = await signUp.signUps.get(d.uid);
     if (pending) return pending;
-    await form(ctx, d, { values: { email: '', name: '' }, problems: { email: 'This sign-up expired or has not started: fill in the form to get a new code.' } });
+    await form(ctx, d, { values: { email: '', name: '' }, problems: { email: { key: 'interaction:signUp.expired' } } });
     return undefined;
   }
 
@@ -119,17 +122,17 @@ export function signUpRoutes(router: Router, deps: InteractionDeps): void {
     const password = field(ctx, 'password', MAX_PASSWORD);
     const confirm = field(ctx, 'confirm', MAX_PASSWORD);
     const problems: FormState['problems'] = {};
-    if (typed.trim().length > MAX_EMAIL) problems.email = `An email address has at most ${MAX_EMAIL} characters.`;
+    if (typed.trim().length > MAX_EMAIL) problems.email = { key: 'interaction:signUp.emailTooLong', vars: { count: MAX_EMAIL } };
     // every field's problem at once (the password by the rules, the name and address included)
     const prepared = await accounts.prepareSignUp({ email: values.email, name: values.name, password });
     if ('problems' in prepared) {
-      for (const [key, problem] of Object.entries(prepared.problems) as [keyof SignUpProblems, string][]) problems[key] ??= sentence(problem);
+      for (const [key, problem] of Object.entries(prepared.problems) as [keyof SignUpProblems, string][]) problems[key] ??= fieldProblemIn(ctx.state.t as Translate, ctx.state.locale as string, problem, sentence);
     }
     // a domain outside the allowed ones says nothing about accounts: it is refused before any lookup
     if (!problems.email && domainRefused(values.email, signUp.allowedDomains)) {
-      problems.email = `Accounts here are only for addresses at ${signUp.allowedDomains.join(', ')}. Use your address there.`;
+      problems.email = { key: 'interaction:signUp.domainOnly', vars: { domains: signUp.allowedDomains.join(', ') } };
     }
-    if (!problems.password && password !== confirm) problems.confirm = 'The password and its repeat do not match.';
+    if (!problems.password && password !== confirm) problems.confirm = { key: 'interaction:signUp.mismatch' };
     if (Object.keys(problems).length || !('account' in prepared)) return form(ctx, d, { values, problems });
     if (!(await maySend(ctx, values.email))) return form(ctx, d, { values, problems: { email: CAPPED } }, 429);
     // from here on a known address does what an unknown one does: one lookup, one write, one code, one email
@@ -189,7 +192,7 @@ export function signUpRoutes(router: Router, deps: InteractionDeps): void {
     if (!result.ok) {
       for (const p of parties) await limits.codeFailed(p);
       const { problem: _said, ...prompt } = await factor.begin(c);
-      return codePage(ctx, d, pending, prompt, codeVerificationMessage(result));
+      return codePage(ctx, d, pending, prompt, codeVerificationSaid(result));
     }
     const proof = { factor: 'email' as const, at: Math.floor(clock().getTime() / 1000) };
     const prepared = await signUp.signUps.claim(d.uid, pending);
@@ -200,7 +203,7 @@ export function signUpRoutes(router: Router, deps: InteractionDeps): void {
     } catch (err) {
       if (!(err instanceof AccountError) || err.code !== 'email_taken') throw err;
       // made meanwhile (another sign-up, an admin): only the address's owner, who has the code, sees this
-      throw new UserFacingError(409, 'email_taken', 'An account with this email address was created meanwhile. Go back to the application and sign in with it.');
+      throw new UserFacingError(409, 'email_taken', 'An account with this email address was created meanwhile. Go back to the application and sign in with it.', { key: 'interaction:errors.emailTaken' });
     }
     audit.record({
       type: 'account.signed_up', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email },

@@ -61,8 +61,10 @@ export interface RiskFacts {
 export interface RiskReason {
   code: RiskSignal;
   action: RiskAction;
-  /** A plain sentence fragment, e.g. "first sign-in from Brazil". */
+  /** A plain sentence fragment, e.g. "first sign-in from Brazil" (English: logs, audit, history). */
   text: string;
+  /** The same fragment's facts, for a page in another language (country codes, km, seconds ago). */
+  vars?: Record<string, string | number>;
 }
 
 export interface RiskAssessment {
@@ -104,31 +106,34 @@ export function ago(seconds: number): string {
   return `${Math.round(seconds / 86_400)} days ago`;
 }
 
+/** A place's facts for a translated sentence: `${prefix}Country` and `${prefix}City` when known. */
+const placeVars = (prefix: string, p: Place): Record<string, string> => ({ ...(p.country ? { [`${prefix}Country`]: p.country } : {}), ...(p.city ? { [`${prefix}City`]: p.city } : {}) });
+
 const placeName = (p: Place) => (p.country ? [p.city, countryName(p.country)].filter(Boolean).join(', ') : 'an unknown place');
 
 /** Each signal: triggered (with its sentence) or not. */
-function triggered(facts: RiskFacts, settings: RiskSettings): { code: RiskSignal; text: string }[] {
+function triggered(facts: RiskFacts, settings: RiskSettings): { code: RiskSignal; text: string; vars: Record<string, string | number> }[] {
   const { here, history, now } = facts;
   const last = history.last;
-  const out: { code: RiskSignal; text: string }[] = [];
-  if (facts.newDevice) out.push({ code: 'new-device', text: 'first sign-in from this device' });
+  const out: { code: RiskSignal; text: string; vars: Record<string, string | number> }[] = [];
+  if (facts.newDevice) out.push({ code: 'new-device', text: 'first sign-in from this device', vars: {} });
   // only an account with a known past can have a new country; an unknown place is not one
   if (here.country && history.countries.length && !history.countries.includes(here.country)) {
     const previous = last?.country ? `; previous sign-in from ${countryName(last.country)} ${ago(now - last.at)}` : '';
-    out.push({ code: 'new-country', text: `first sign-in from ${countryName(here.country)}${previous}` });
+    out.push({ code: 'new-country', text: `first sign-in from ${countryName(here.country)}${previous}`, vars: { country: here.country, ...(last?.country ? { previous: last.country, agoSeconds: now - last.at } : {}) } });
   }
   if (here.ll && last?.ll) {
     const km = distanceKm(last.ll, here.ll);
     const hours = Math.max(now - last.at, 1) / 3600;
     if (km > TRAVEL_NOISE_KM && km / hours > settings.maxSpeedKmh) {
-      out.push({ code: 'impossible-travel', text: `${placeName(here)} is ${Math.round(km).toLocaleString('en')} km from the previous sign-in (${placeName(last)}, ${ago(now - last.at)}): faster than ${settings.maxSpeedKmh.toLocaleString('en')} km/h` });
+      out.push({ code: 'impossible-travel', text: `${placeName(here)} is ${Math.round(km).toLocaleString('en')} km from the previous sign-in (${placeName(last)}, ${ago(now - last.at)}): faster than ${settings.maxSpeedKmh.toLocaleString('en')} km/h`, vars: { ...placeVars('here', here), ...placeVars('last', last), km: Math.round(km), agoSeconds: now - last.at, speed: settings.maxSpeedKmh } });
     }
   }
   if (history.failuresLastHour > settings.maxFailuresPerHour) {
-    out.push({ code: 'failure-velocity', text: `${history.failuresLastHour} failed sign-in attempts in the last hour` });
+    out.push({ code: 'failure-velocity', text: `${history.failuresLastHour} failed sign-in attempts in the last hour`, vars: { count: history.failuresLastHour } });
   }
   if (last && now - last.at > settings.inactiveDays * 86_400) {
-    out.push({ code: 'long-inactivity', text: `no sign-in for ${Math.floor((now - last.at) / 86_400)} days` });
+    out.push({ code: 'long-inactivity', text: `no sign-in for ${Math.floor((now - last.at) / 86_400)} days`, vars: { count: Math.floor((now - last.at) / 86_400) } });
   }
   return out;
 }
@@ -170,7 +175,7 @@ export function assessSessionMove(facts: SessionMoveFacts, settings: Pick<RiskSe
   const here = facts.here.country;
   const action = settings.actions['session-moved'];
   if (settings.mode === 'off' || !from || !here || from === here || action === 'none') return none;
-  const reason: RiskReason = { code: 'session-moved', action, text: `this session was signed in from ${countryName(from)} and is now used from ${countryName(here)}` };
+  const reason: RiskReason = { code: 'session-moved', action, text: `this session was signed in from ${countryName(from)} and is now used from ${countryName(here)}`, vars: { from, here } };
   return {
     ...none,
     action,

@@ -2,7 +2,7 @@
 // counts toward the multi-factor level is the mfa.emailCountsAsMfa setting.
 import type { Challenges } from '../challenges.ts';
 import type { Transports } from '../../notify/transports.ts';
-import type { CodeMessages } from '../../notify/messages.ts';
+import { readerOf, type CodeMessages } from '../../notify/messages.ts';
 import type { SecondFactorModule } from '../types.ts';
 import { createCodeFactor } from '../code-factor.ts';
 
@@ -17,7 +17,8 @@ export function emailFactor(deps: { challenges: Challenges; transports: Transpor
     label: 'Email me a code',
     destination: async (account) => account.email,
     unavailableReason: 'no email address',
-    deliver: async (to, code, minutes, purpose) => deps.transports.email(await deps.messages.signInCode(to, code, minutes, purpose)),
+    deliver: async (to, code, minutes, purpose, c) => deps.transports.email(await deps.messages.in(readerOf(c)).signInCode(to, code, minutes, purpose)),
     describe: (to) => `We emailed a 6-digit code to ${maskEmail(to)}.`,
+    said: (to) => ({ key: 'interaction:prompt.emailed', vars: { to: maskEmail(to) } }),
   }, deps);
 }

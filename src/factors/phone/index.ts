@@ -3,7 +3,7 @@
 // They count on the owner's own daily allowance for that number (limits/phone-caps.ts).
 import type { Challenges } from '../challenges.ts';
 import type { Transports } from '../../notify/transports.ts';
-import type { CodeMessages } from '../../notify/messages.ts';
+import { readerOf, type CodeMessages } from '../../notify/messages.ts';
 import type { FactorAccount, FactorContext, SecondFactorModule } from '../types.ts';
 import type { PhoneSendCheck } from '../../limits/phone-caps.ts';
 import { createCodeFactor } from '../code-factor.ts';
@@ -28,15 +28,17 @@ export const maskPhone = (e164: string) => `${e164.slice(0, 3)}${'•'.repeat(Ma
 export function smsFactor(deps: PhoneDeps): SecondFactorModule {
   return createCodeFactor({
     id: 'sms', label: 'Text me a code', destination: deps.verifiedPhone, unavailableReason: NO_PHONE, allowSend: ownNumber(deps),
-    deliver: (to, code, minutes, purpose) => deps.transports.sms(to, deps.messages.smsCode(code, minutes, purpose)),
+    deliver: (to, code, minutes, purpose, c) => deps.transports.sms(to, deps.messages.in(readerOf(c)).smsCode(code, minutes, purpose)),
     describe: (to) => `We texted a 6-digit code to ${maskPhone(to)}.`,
+    said: (to) => ({ key: 'interaction:prompt.texted', vars: { to: maskPhone(to) } }),
   }, deps);
 }
 
 export function voiceFactor(deps: PhoneDeps): SecondFactorModule {
   return createCodeFactor({
     id: 'voice', label: 'Call me with a code', destination: deps.verifiedPhone, unavailableReason: NO_PHONE, allowSend: ownNumber(deps),
-    deliver: (to, code) => deps.transports.voice(to, deps.messages.voiceCode(code)),
+    deliver: (to, code, _minutes, _purpose, c) => deps.transports.voice(to, deps.messages.in(readerOf(c)).voiceCode(code)),
     describe: (to) => `We are calling ${maskPhone(to)} to read out a 6-digit code.`,
+    said: (to) => ({ key: 'interaction:prompt.called', vars: { to: maskPhone(to) } }),
   }, deps);
 }

@@ -64,9 +64,9 @@ export function recoveryFactor(codes: RecoveryCodes, notifyUsed: (account: { id:
     id: 'recovery',
     label: 'Use a recovery code',
     availability: async (account) => ((await codes.remaining(account.id)) > 0 ? { available: true } : { available: false, reason: 'no recovery codes left' }),
-    begin: async () => ({ input: 'code', instructions: 'Enter one of your recovery codes (XXXX-XXXX-XXXX). Each works once.', canResend: false }),
+    begin: async () => ({ input: 'code', instructions: 'Enter one of your recovery codes (XXXX-XXXX-XXXX). Each works once.', canResend: false, said: { instructions: { key: 'interaction:prompt.recovery' } } }),
     async verify({ account }, answer): Promise<Verification> {
-      if (!(await codes.use(account.id, answer))) return { ok: false, message: 'That recovery code is not right or was already used.' };
+      if (!(await codes.use(account.id, answer))) return { ok: false, message: 'That recovery code is not right or was already used.', said: { key: 'interaction:refused.recoveryWrong' } };
       await notifyUsed(account, await codes.remaining(account.id)).catch(() => {});
       return { ok: true, proof: { factor: 'recovery', at: Math.floor(clock().getTime() / 1000) } };
     },

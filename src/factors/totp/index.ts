@@ -133,13 +133,13 @@ export function totpFactor(totp: TotpStore, clock: () => Date): SecondFactorModu
     id: 'totp',
     label: 'Use my authenticator app',
     availability: async (account) => ((await totp.enrolled(account.id)) ? { available: true } : { available: false, reason: 'no authenticator app set up' }),
-    begin: async () => ({ input: 'code', instructions: 'Enter the 6-digit code your authenticator app shows for Tessera.', canResend: false }),
+    begin: async () => ({ input: 'code', instructions: 'Enter the 6-digit code your authenticator app shows for Tessera.', canResend: false, said: { instructions: { key: 'interaction:prompt.totp' } } }),
     async verify({ account }, answer): Promise<Verification> {
       const used = await totp.use(account.id, answer);
       if (used === 'accepted') return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
       // a right code already used is no guess: it counts nothing against the browser
-      if (used === 'spent') return { ok: false, spent: true, message: 'That code was already used. Wait for the next code and try again.' };
-      return { ok: false, message: 'That code is not right, or it was already used. Wait for the next code and try again.' };
+      if (used === 'spent') return { ok: false, spent: true, message: 'That code was already used. Wait for the next code and try again.', said: { key: 'interaction:refused.totpUsed' } };
+      return { ok: false, message: 'That code is not right, or it was already used. Wait for the next code and try again.', said: { key: 'interaction:refused.totpWrong' } };
     },
     enrolment: {
       async begin(account) {
@@ -148,7 +148,7 @@ export function totpFactor(totp: TotpStore, clock: () => Date): SecondFactorModu
       },
       async complete(account, _scope, answer) {
         if (await totp.confirm(account.id, answer)) return { ok: true, proof: { factor: 'totp', at: Math.floor(clock().getTime() / 1000) } };
-        return { ok: false, message: 'That code is not right. Enter the code your app shows now.' };
+        return { ok: false, message: 'That code is not right. Enter the code your app shows now.', said: { key: 'interaction:refused.totpEnrolWrong' } };
       },
     },
   };

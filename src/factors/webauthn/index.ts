@@ -12,7 +12,7 @@ import {
   type AuthenticationResponseJSON, type RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 import type { Database } from '../../db/database.ts';
-import type { FactorAccount, SecondFactorModule, Verification } from '../types.ts';
+import type { FactorAccount, Said, SecondFactorModule, Verification } from '../types.ts';
 
 interface StoredCredential {
   publicKey: string; // base64url
@@ -199,16 +199,16 @@ export function createWebAuthn(db: Database, options: { issuer: string; rpName: 
     },
 
     /** Verifies a registration and stores the credential under `name`; a message when it fails. */
-    async register(account: FactorAccount, scope: string, responseJson: string, name: string): Promise<{ ok: true } | { ok: false; message: string }> {
+    async register(account: FactorAccount, scope: string, responseJson: string, name: string): Promise<{ ok: true } | { ok: false; message: string; said?: Said }> {
       const response = parse<RegistrationResponseJSON>(responseJson);
       const challenge = await spend(`register:${scope}`);
-      if (!response || !challenge) return { ok: false, message: 'The security key did not answer, or took too long. Try again.' };
+      if (!response || !challenge) return { ok: false, message: 'The security key did not answer, or took too long. Try again.', said: { key: 'interaction:refused.keyNoAnswer' } };
       try {
         const v = await verifyRegistrationResponse({ response, expectedChallenge: challenge, expectedOrigin: origin, expectedRPID: rpID, requireUserVerification: false });
-        if (!v.verified) return { ok: false, message: 'The security key could not be verified. Try again.' };
+        if (!v.verified) return { ok: false, message: 'The security key could not be verified. Try again.', said: { key: 'interaction:refused.keyNotVerified' } };
         const { credential, credentialBackedUp, credentialDeviceType, aaguid } = v.registrationInfo;
-        if (allowed.size && !allowed.has(aaguid.toLowerCase())) return { ok: false, message: NOT_ACCEPTED };
-        if (!(await claimLookup(credential.id, account.id))) return { ok: false, message: 'This security key is already registered to another account. Use another key.' };
+        if (allowed.size && !allowed.has(aaguid.toLowerCase())) return { ok: false, message: NOT_ACCEPTED, said: { key: 'interaction:refused.keyModelNotAccepted' } };
+        if (!(await claimLookup(credential.id, account.id))) return { ok: false, message: 'This security key is already registered to another account. Use another key.', said: { key: 'interaction:refused.keyTaken' } };
         await Credentials.updateOne({ _id: account.id }, { $set: { [`creds.${credential.id}`]: {
           publicKey: b64(credential.publicKey), counter: credential.counter, transports: credential.transports ?? [], name, synced: credentialBackedUp,
           backupEligible: credentialDeviceType === 'multiDevice', aaguid, createdAt: clock(),
@@ -321,13 +321,14 @@ export function webauthnFactor(store: WebAuthnStore, clock: () => Date): SecondF
       return {
         input: 'webauthn',
         instructions: 'Use your security key or passkey: press the button, then touch the key or confirm on your device.',
+        said: { instructions: { key: 'interaction:prompt.webauthn' } },
         canResend: false,
         webauthnOptions: await store.authenticationOptions(account.id, scope),
       };
     },
     async verify({ account, scope }, answer): Promise<Verification> {
       const result = await store.authenticate(account.id, scope, answer);
-      if (!result.ok) return { ok: false, message: 'The security key was not accepted. Try again, or use another method.' };
+      if (!result.ok) return { ok: false, message: 'The security key was not accepted. Try again, or use another method.', said: { key: 'interaction:refused.keyNotAccepted' } };
       return { ok: true, proof: { factor: 'webauthn', at: Math.floor(clock().getTime() / 1000), userVerified: result.userVerified, synced: result.synced } };
     },
     enrolment: {
@@ -336,7 +337,7 @@ export function webauthnFactor(store: WebAuthnStore, clock: () => Date): SecondF
       async complete(account, scope, answer, name) {
         const result = await store.register(account, scope, answer, name || 'Security key');
         // the registration ceremony, bound to Tessera's origin, proved possession of the key
-        return result.ok ? { ok: true, proof: { factor: 'webauthn', at: Math.floor(clock().getTime() / 1000) } } : { ok: false, message: result.message };
+        return result.ok ? { ok: true, proof: { factor: 'webauthn', at: Math.floor(clock().getTime() / 1000) } } : { ok: false, message: result.message, ...(result.said ? { said: result.said } : {}) };
       },
     },
   };
