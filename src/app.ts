@@ -5,6 +5,8 @@ import path from 'node:path';
 import Koa, { type Context } from 'koa';
 import mount from 'koa-mount';
 import { languageRouter, localeMiddleware } from './i18n/middleware.ts';
+import { brandMiddleware, brandingRouter } from './branding/pages.ts';
+import { logoUpload } from './branding/upload.ts';
 import views from 'koa-views';
 import helmet from 'koa-helmet';
 import session from 'koa-session';
@@ -49,7 +51,7 @@ import { httpMetrics, metricsEndpoint } from './ops/metrics-http.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps' | 'webhooks'> & {
+export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps' | 'webhooks' | 'logos'> & {
   log?: (err: unknown, ctx: Context) => void;
   /** The server's log (ops/logger.ts); default: one made from the configuration, on stdout. */
   logger?: Logger;
@@ -90,6 +92,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
   // every view's language (i18n/middleware.ts): chosen when it renders, from what the request knows
   app.use(localeMiddleware(config.defaultLanguage));
+  // every view's brand: the installation's, replaced by an application's on its pages (branding/pages.ts)
+  app.use(brandMiddleware(config.brand));
   app.use(errorMiddleware(log));
   app.use(issuerOrigin(config.issuer));
   app.use(metadataCaching);
@@ -106,7 +110,8 @@ export function createApp(deps: AppDeps): Koa {
         'default-src': ["'self'"],
         'script-src': ["'self'"],
         'style-src': ["'self'"],
-        'img-src': ["'self'", 'data:'],
+        // https: an application's logo may be an https URL of its own (branding; images only)
+        'img-src': ["'self'", 'data:', 'https:'],
         'frame-ancestors': ["'none'"],
         'base-uri': ["'none'"],
         // form-action would also block the redirect back to the relying party after a form post
@@ -123,6 +128,7 @@ export function createApp(deps: AppDeps): Koa {
     ['/static/webauthn.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'webauthn.js')) }],
     ['/static/passkeys.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'passkeys.js')) }],
     ['/static/copy.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'copy.js')) }],
+    ['/static/a11y.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'a11y.js')) }],
     ['/static/simplewebauthn-browser.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js')) }],
   ]);
   app.use(async (ctx, next) => {
@@ -200,6 +206,8 @@ export function createApp(deps: AppDeps): Koa {
     },
     session({ key: cookieName(config.issuer, 'tessera.form', 'host'), signed: true, httpOnly: true, sameSite: 'lax', maxAge: 'session', secure: config.issuer.startsWith('https:') }, app),
     bodyParser({ enableTypes: ['form'], formLimit: '16kb' }),
+    // the console's one file upload (an application's logo), a multipart form (branding/upload.ts)
+    logoUpload(),
     // the token only from the form body or a header: a URL leaks it into logs and Referer (ASVS 5.0)
     CSRF({ disableQuery: true }),
     // every browser on the hosted pages carries its device id (new-device verification, trust)
@@ -227,6 +235,8 @@ export function createApp(deps: AppDeps): Koa {
   // the language switcher of every page (remembers the choice for this browser)
   const languages = languageRouter(config.issuer.startsWith('https:'));
   app.use(languages.routes());
+  // brand colours as stylesheets and uploaded logos (branding/pages.ts)
+  app.use(brandingRouter(deps.logos).routes());
   app.use(async (ctx, next) => {
     if ((ctx.path === '/' || ctx.path === '/account') && (ctx.method === 'GET' || ctx.method === 'HEAD')) return ctx.redirect('/account/security');
     await next();

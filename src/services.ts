@@ -27,7 +27,7 @@ import { createTotp, totpFactor, type TotpStore } from './factors/totp/index.ts'
 import { createRecoveryCodes, recoveryFactor, type RecoveryCodes } from './factors/recovery/index.ts';
 import { createWebAuthn, webauthnFactor, type WebAuthnStore } from './factors/webauthn/index.ts';
 import { createOutbox, createTransports, type Outbox, type Transports, type TransportSettings } from './notify/transports.ts';
-import { createMessages, type CodeMessages } from './notify/messages.ts';
+import { createMessages, type CodeMessages, type Reader } from './notify/messages.ts';
 import { createTrustedIps, type TrustedIps } from './trusted-ips/store.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './devices/registry.ts';
 import { createUnblockLinks, type UnblockLinks } from './devices/unblock-links.ts';
@@ -52,6 +52,7 @@ import { createAssistedRecovery, type AssistedRecovery } from './recovery/servic
 import { createReadiness, type Readiness } from './ops/health.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { createWebhooks, type Webhooks } from './webhooks/index.ts';
+import { createLogoStore, type LogoStore } from './branding/logos.ts';
 
 function transportSettings(config: Config): TransportSettings {
   const { notify } = config;
@@ -114,6 +115,8 @@ export interface Services {
   admin: AdminService;
   /** Security events delivered to webhook endpoints: the outbox, the endpoints and the delivery worker (README "Webhooks"). */
   webhooks: Webhooks;
+  /** Applications' uploaded logos (branding/logos.ts), served at /branding/logos/<sha256>.<ext>. */
+  logos: LogoStore;
   /** Brute-force and abuse limits: sign-in lockout, code and resend limits, text/voice caps (README "Limits and lockout"). */
   limits: Limits;
   /** Counts a text or call on its daily caps, or throws the refusal (limits/phone-caps.ts). */
@@ -171,7 +174,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const outbox = createOutbox();
     const transports = metrics.transports(createTransports(transportSettings(config), outbox));
     const limits = metrics.limits(createLimits(db, config.limits, deriveKey(config.encryptionKey, 'tessera:limits'), clock,
-      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60)), transports, log }));
+      { messages: createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60), config.defaultLanguage), transports, log }));
     // texts and calls are capped per day: the owner's own number on its own allowance, any other
     // number per sender, IP and number (toll fraud); every code page and confirmation asks first
     const phoneSends = phoneSendCheck(limits);
@@ -180,13 +183,13 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       lifetimeSeconds: config.codes.signInLifetimeSeconds, resendIntervalSeconds: config.codes.resendIntervalSeconds, maxAttempts: config.codes.maxAttempts,
       lifetimes: { 'device-trust': deviceCodes, 'device-remove': deviceCodes },
     }, clock, audit, limits);
-    const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60));
+    const messages = createMessages('Tessera', Math.round(config.codes.signInLifetimeSeconds / 60), config.defaultLanguage);
     const totp = createTotp(db, sealer, { issuer: 'Tessera', clock });
     // the order the sign-in page offers them in: the first one the account can use is preselected
     const recovery = createRecoveryCodes(db, deriveKey(config.encryptionKey, 'tessera:recovery-codes'), clock);
-    const recoveryUsed = async (account: { id: string; email: string }, left: number) => {
+    const recoveryUsed = async (account: { id: string; email: string; profile?: Reader }, left: number) => {
       audit.record({ type: 'mfa.recovery_code_used', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { left } });
-      await transports.email(await messages.recoveryCodeUsed(account.email, left));
+      await transports.email(await messages.in(account.profile).recoveryCodeUsed(account.email, left));
     };
     // text and voice codes go to the account's primary verified mobile number (its contacts)
     const organisations = createOrganisations(db, accounts, clock);
@@ -293,7 +296,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
           ...(seen?.ip ? { ip: seen.ip } : {}), details: { change },
         });
         const where = { at: clock(), ...(seen?.ip ? { ip: seen.ip } : {}), where: describeLocation(seen?.location), browser: seen?.browser ?? 'unknown', os: seen?.os ?? 'unknown' };
-        void messages.securityChange(account.email, change, where).then((email) => transports.email(email))
+        void messages.in(account.profile).securityChange(account.email, change, where).then((email) => transports.email(email))
           .catch((err: Error) => log(`[tessera] could not email ${type} to an account: ${err.message}`));
       },
     });
@@ -312,6 +315,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       counted: (outcome) => metrics.webhookDelivery(outcome),
     });
     webhooks = hooks;
+    const logos = createLogoStore(db, config.issuer, clock);
     // every store has registered its models by now: create their collections and indexes (TTL
     // indexes on MongoDB) before anything reads or writes
     await db.init();
@@ -335,7 +339,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
       endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
-      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints,
+      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints, logos,
     });
     const assistedRecovery = createAssistedRecovery({
       store: recoveryRequests, accounts, history, audit, transports, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
@@ -352,7 +356,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       ? setInterval(() => { assistedRecovery.sweep().catch((err: Error) => log(`[tessera] assisted recovery sweep failed: ${err.message}`)); }, 60_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, readiness, metrics, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery, webhooks: hooks,
+      config, db, accounts, deletion, keys, readiness, metrics, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery, webhooks: hooks, logos,
       async close() {
         clearInterval(sweeper);
         clearInterval(recoverySweeper);

@@ -40,7 +40,7 @@ export interface DeletionSettings {
   clock: () => Date;
   log?: (line: string) => void;
   /** Tells the person (email) and the audit log about a step; `seen` is the request's browser, if any. */
-  announce(account: { id: string; email: string }, type: AuditType, change: string, seen?: ClientInfo): void;
+  announce(account: { id: string; email: string; profile?: { locale?: string | undefined; zoneinfo?: string | undefined } }, type: AuditType, change: string, seen?: ClientInfo): void;
 }
 
 export type AccountDeletion = ReturnType<typeof createAccountDeletion>;

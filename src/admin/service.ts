@@ -5,7 +5,7 @@
 // are audited by the device registry itself, with the admin as actor in the device's own history.
 import type { AccountStore, AccountView } from '../accounts/store.ts';
 import type { PasswordLinks } from '../accounts/password-links.ts';
-import { FIRST_PARTY_CLIENTS, type ClientStore, type ClientView } from '../oidc/clients.ts';
+import { BRANDING_FIELDS, FIRST_PARTY_CLIENTS, type ClientStore, type ClientView } from '../oidc/clients.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import { DomainError } from '../domain-error.ts';
 import { OrganisationError, type Organisations } from '../orgs/store.ts';
@@ -13,6 +13,7 @@ import type { AuditLog } from '../audit/store.ts';
 import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
+import type { LogoStore } from '../branding/logos.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
 import { webhookAuditDetails, webhookAuditSubject, type WebhookEndpoints } from '../webhooks/endpoints.ts';
 import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminUserDetails, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
@@ -39,6 +40,7 @@ export interface AdminServiceDeps {
   clock: () => Date;
   log: (line: string) => void;
   webhooks: WebhookEndpoints;
+  logos: Pick<LogoStore, 'save'>;
 }
 
 const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminClient => client;
@@ -154,7 +156,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         await accounts.setSecondFactor(a.id, undefined);
         // the sessions those factors proved end too (back-channel logout included), as lock and reset do
         const ended = await deps.endSessions(a.id);
-        email(deps.transports.email(await deps.messages.mfaReset(a.email)), 'an MFA reset notice');
+        email(deps.transports.email(await deps.messages.in(a.profile).mfaReset(a.email)), 'an MFA reset notice');
         return { result: { account: (await accounts.findById(a.id))!, ended }, details: { credentialsRemoved: removed, routineMethod: a.secondFactor ?? null, sessionsEnded: ended.sessions, grantsRevoked: ended.grants } };
       },
     },
@@ -165,7 +167,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
         const result = await accounts.requirePasswordReset(a.id);
         const ended = await deps.endSessions(a.id);
         const token = await deps.passwordLinks.issue(a.id, 'reset');
-        email(deps.transports.email(await deps.messages.passwordResetByAdmin(a.email, link(token), deps.linkHours)), 'a password reset link');
+        email(deps.transports.email(await deps.messages.in(a.profile).passwordResetByAdmin(a.email, link(token), deps.linkHours)), 'a password reset link');
         return { result: { account: result, ended }, details: { sessionsEnded: ended.sessions } };
       },
     },
@@ -200,6 +202,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
             ...(input.skipConsent !== undefined ? { skipConsent: input.skipConsent } : {}),
             ...(input.backchannelLogoutUri ? { backchannelLogoutUri: input.backchannelLogoutUri } : {}),
             ...(input.pkce ? { pkce: input.pkce } : {}),
+            ...Object.fromEntries(BRANDING_FIELDS.flatMap((f) => (input[f] ? [[f, input[f]]] : []))),
           });
           const result = created.clientSecret ? { client: publicClient(created), clientSecret: created.clientSecret } : { client: publicClient(created) };
           return { result, details: { redirectUris: created.redirectUris, grantTypes: created.grantTypes, authMethod: created.authMethod } };
@@ -228,6 +231,15 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
           await client(clientId);
           await clients.remove(clientId);
           return { result: undefined };
+        });
+      },
+      setLogo(actor, clientId, image) {
+        return audited(actor, 'admin.client.updated', clientSubject(clientId), async () => {
+          await client(clientId);
+          // the image first: a crash before the client points at it leaves only an unused image
+          const logoUri = await deps.logos.save(image);
+          const updated = await clients.update(clientId, { logoUri });
+          return { result: publicClient(updated), details: { changed: ['logo'] } };
         });
       },
       grantAdminApi(actor, clientId) {
@@ -268,7 +280,7 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
           }
           const created = await accounts.createInvited({ email: input.email, role, ...(input.name ? { name: input.name } : {}) });
           const token = await deps.passwordLinks.issue(created.id, 'invite');
-          email(deps.transports.email(await deps.messages.invitation(created.email, link(token), deps.linkHours)), 'an invitation');
+          email(deps.transports.email(await deps.messages.in(created.profile).invitation(created.email, link(token), deps.linkHours)), 'an invitation');
           return { result: { user: adminUser(created), invited: true }, accountId: created.id, details: { role, invited: true } };
         });
       },

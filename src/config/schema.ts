@@ -1,6 +1,10 @@
 // The one typed description of every Tessera setting, with its environment variable.
 // Defaults live in config/default.json; this file says what a valid value is.
 import { z } from 'zod';
+import { brandColourProblem } from '../policy/brand-colour.ts';
+
+/** https, or http on a loopback host (a development installation). */
+const webUrl = (u: string) => URL.canParse(u) && (new URL(u).protocol === 'https:' || /^http:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?\//.test(u));
 
 const seconds = z.number().int().positive();
 
@@ -18,6 +22,12 @@ export const configSchema = z.object({
   trustProxy: z.boolean(),
   /** The language of pages and emails when nothing chooses one (i18n/index.ts LANGUAGES). */
   defaultLanguage: z.enum(['en', 'pl', 'de']),
+  /** The installation's branding: Tessera's own pages and applications without their own (README "Branding"). */
+  brand: z.object({
+    name: z.string().trim().min(1).max(100),
+    logoUrl: z.string().max(2000).refine(webUrl, 'must be an https URL (http only on a loopback host)').optional(),
+    color: z.string().refine((c) => !brandColourProblem(c), 'must be #rrggbb with white text on it reaching 4.5:1 (WCAG AA): choose a darker colour').optional(),
+  }),
   /** With TRUST_PROXY: how many proxies append to X-Forwarded-For; the client IP is the entry they saw. */
   proxyCount: z.number().int().min(1).max(10),
   /** HTTP worker processes sharing the port (node:cluster); state lives only in the database. */
@@ -259,6 +269,9 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   MONGODB_URI: { path: 'mongodbUri', kind: 'string' },
   TRUST_PROXY: { path: 'trustProxy', kind: 'bool' },
   DEFAULT_LANGUAGE: { path: 'defaultLanguage', kind: 'string' },
+  BRAND_NAME: { path: 'brand.name', kind: 'string' },
+  BRAND_LOGO_URL: { path: 'brand.logoUrl', kind: 'string' },
+  BRAND_COLOR: { path: 'brand.color', kind: 'string' },
   TRUST_PROXY_COUNT: { path: 'proxyCount', kind: 'int' },
   DEVICE_TRUST_DAYS: { path: 'devices.trustDays', kind: 'int' },
   MAX_TRUSTED_DEVICES: { path: 'devices.maxTrusted', kind: 'int' },

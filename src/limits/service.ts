@@ -13,7 +13,7 @@ import type { RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import type { Database } from '../db/database.ts';
 import { lockSeconds, startsLockout, type Backoff } from '../policy/limits.ts';
 import { createDbLimiter, limitModel, migrateLegacyExpiry } from './store.ts';
-import type { CodeMessages, Whereabouts } from '../notify/messages.ts';
+import type { CodeMessages, Reader, Whereabouts } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 
 /** Sends the lockout email (in the background: never delays or fails a sign-in). */
@@ -253,11 +253,11 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
       // two sends at once at the last point: the one past the cap does not go
       return counters.find((c, i) => after[i]!.consumedPoints > c.cap)?.name;
     },
-    /** Emails the account that sign-ins are paused (once per lockout: the caller asks only when one begins). */
-    lockedOut(to: string, seen: Whereabouts): void {
+    /** Emails the account that sign-ins are paused (once per lockout: the caller asks only when one begins), in its language (`reader`: its profile). */
+    lockedOut(to: string, seen: Whereabouts, reader?: Reader): void {
       if (!notifier) return;
       const minutes = Math.max(1, Math.round(settings.lockSeconds / 60));
-      const job = notifier.messages.accountLocked(to, seen, minutes)
+      const job = notifier.messages.in(reader).accountLocked(to, seen, minutes)
         .then((email) => notifier.transports.email(email))
         .catch((err: unknown) => notifier.log(`[tessera] lockout notice to an account failed: ${(err as Error).message}`))
         .finally(() => sending.delete(job));

@@ -9,9 +9,11 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import {
   ADMIN_API, ADMIN_CLIENT, ADMIN_SCOPE, PKCE, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, SKIP_CONSENT, STANDARD_SCOPES,
+  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem,
 } from './clients.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
+import { applicationBrand, type Brand } from '../branding/pages.ts';
 import { MINIMUM_ACR, type StepUpDeps } from './step-up.ts';
 import { cookieName } from '../http/issuer-origin.ts';
 import { profileClaims } from '../accounts/profile.ts';
@@ -33,6 +35,12 @@ export interface ProviderDeps {
 type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
 const render = (ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>) =>
   (ctx as unknown as { render: Render }).render(view, locals);
+
+/** The logout pages of an application show its brand (branding/pages.ts). */
+const brandFor = async (ctx: KoaContextWithOIDC) => {
+  const state = ctx.state as { brand?: Brand; installationBrand?: Brand };
+  if (ctx.oidc.client && state.installationBrand) state.brand = applicationBrand(ctx.oidc.client as never, state.installationBrand);
+};
 
 const { Check } = interactionPolicy;
 
@@ -113,8 +121,16 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT],
+      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, BRAND_COLOR, SUPPORT_URI],
       validator(_ctx, key, value, metadata) {
+        if (key === BRAND_COLOR && value !== undefined) {
+          const problem = typeof value === 'string' ? brandColorProblem(value) : `${BRAND_COLOR} must be a string`;
+          if (problem) throw new Error(problem);
+        }
+        if (key === SUPPORT_URI && value !== undefined) {
+          const problem = typeof value === 'string' ? brandingUriProblem(value, 'support link') : `${SUPPORT_URI} must be a string`;
+          if (problem) throw new Error(problem);
+        }
         if (key === ADMIN_API && value !== undefined && typeof value !== 'boolean') throw new Error(`${ADMIN_API} must be a boolean`);
         if (key === PREVIOUS_SECRET && value !== undefined && (typeof value !== 'string' || !value)) throw new Error(`${PREVIOUS_SECRET} must be a string`);
         if (key === PREVIOUS_SECRET_EXPIRES_AT && value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 0)) {
@@ -144,11 +160,12 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       resourceIndicators: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: (ctx, form) => render(ctx, 'logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName }),
+        logoutSource: (ctx, form) => brandFor(ctx).then(() => render(ctx, 'logout/confirm', { title: 'Sign out', form, clientName: ctx.oidc.client?.clientName })),
         // also shown after "Stay signed in", which ends only the client's session: this route does
         // not load the browser's session, so look at it to say which case this is
         async postLogoutSuccessSource(ctx) {
           const signedIn = !!(await ctx.oidc.provider.Session.get(ctx)).accountId;
+          await brandFor(ctx);
           await render(ctx, 'logout/done', { title: signedIn ? 'Still signed in' : 'Signed out', signedIn, clientName: ctx.oidc.client?.clientName });
         },
       },

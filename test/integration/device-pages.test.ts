@@ -177,7 +177,7 @@ describe('trusted-devices pages', () => {
     for (const replace of [undefined, '', `dev_${randomBytes(16).toString('base64url')}`, (await current(user)).id]) {
       const res = await b.agent.submit(b.page, /\/devices\/trust$/, { name: 'New phone', ...(replace === undefined ? {} : { replace }) });
       assert.equal(res.status, 400, `replace=${replace}`);
-      assert.match(res.body, /You already trust 1 devices\. Choose the one this browser replaces: nothing was changed\./);
+      assert.match(res.body, /You already trust 1 device\. Choose the one this browser replaces: nothing was changed\./);
     }
     assert.deepEqual(await registrations(user), before, 'nothing changed');
     assert.equal(codeMails(user.email).length, sent, 'no code sent');
