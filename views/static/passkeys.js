@@ -2,15 +2,24 @@
 // passkeys in the email field's autofill (WebAuthn conditional mediation) and behind "Sign in with
 // a passkey", and notes in a cookie whether this browser can make a passkey (the offer after a
 // password sign-in). The offer page shows "Create a passkey" only where one can be made; "Not now"
-// works without script. Each ceremony's answer (JSON) goes into its form's hidden field.
+// works without script. Each ceremony's answer (JSON) goes into its form's hidden field. Its messages
+// are in the page's language (the #script-strings element partials/foot.ejs renders); an English
+// page also shows the browser's or the server's own English detail, other languages their sentence.
 (function () {
+  const word = (name, english) => document.getElementById('script-strings')?.dataset[name] || english;
+  const english = () => (document.getElementById('script-strings')?.lang || 'en') === 'en';
+  const detail = (err, name, fallback) => (english() && err && err.message) || word(name, fallback);
   const lib = window.SimpleWebAuthnBrowser;
   const supported = !!lib && lib.browserSupportsWebAuthn();
   const show = (el, message) => { el.textContent = message; el.hidden = false; };
   const cancelled = (err) => err && err.name === 'NotAllowedError';
   async function optionsFor(form) {
     const res = await fetch(form.dataset.optionsUrl, { method: 'POST', headers: { 'csrf-token': form.elements._csrf.value, accept: 'application/json' }, credentials: 'same-origin' });
-    if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error_description || 'The page has expired. Reload it and try again.');
+    if (!res.ok) {
+      const expired = new Error(english() && (await res.json().catch(() => ({}))).error_description || word('pageExpired', 'The page has expired. Reload it and try again.'));
+      expired.said = true;
+      throw expired;
+    }
     return res.json();
   }
 
@@ -33,7 +42,7 @@
         submit(await lib.startAuthentication({ optionsJSON: await ready() }));
       } catch (err) {
         button.disabled = false;
-        show(error, cancelled(err) ? 'No passkey was used (cancelled or timed out). Try again, or sign in with your email and password.' : (err && err.message) || 'The passkey did not work. Sign in with your email and password.');
+        show(error, cancelled(err) ? word('passkeyNotUsed', 'No passkey was used (cancelled or timed out). Try again, or sign in with your email and password.') : err && err.said ? err.message : detail(err, 'passkeyFailed', 'The passkey did not work. Sign in with your email and password.'));
       }
     });
     lib.browserSupportsWebAuthnAutofill().then(async (yes) => {
@@ -62,7 +71,7 @@
         offer.submit();
       } catch (err) {
         button.disabled = false;
-        show(error, cancelled(err) ? 'No passkey was created (cancelled or timed out). Try again, or choose "Not now".' : (err && err.message) || 'The passkey could not be created. Choose "Not now" to continue.');
+        show(error, cancelled(err) ? word('passkeyNotCreated', 'No passkey was created (cancelled or timed out). Try again, or choose "Not now".') : err && err.said ? err.message : detail(err, 'passkeyCreateFailed', 'The passkey could not be created. Choose "Not now" to continue.'));
       }
     });
   }

@@ -1,7 +1,11 @@
 // Runs the browser's WebAuthn ceremony for a form marked data-webauthn="authenticate" (sign-in)
 // or "register" (account page): reads the server's options, asks the authenticator, puts its
-// answer (JSON) into the form's hidden field, and submits the form. No inline script (CSP).
+// answer (JSON) into the form's hidden field, and submits the form. No inline script (CSP). Its
+// messages are in the page's language (the #script-strings element partials/foot.ejs renders); an
+// English page also shows the browser's or the server's own English detail, other languages their sentence.
 (function () {
+  const word = (name, english) => document.getElementById('script-strings')?.dataset[name] || english;
+  const english = () => (document.getElementById('script-strings')?.lang || 'en') === 'en';
   const form = document.querySelector('form[data-webauthn]');
   const start = document.getElementById('webauthn-start');
   if (!form || !start) return;
@@ -15,7 +19,11 @@
       let optionsJSON;
       if (kind === 'register') {
         const res = await fetch(form.dataset.optionsUrl, { method: 'POST', headers: { 'csrf-token': form.elements._csrf.value, accept: 'application/json' }, credentials: 'same-origin' });
-        if (!res.ok) throw new Error((await res.json().catch(() => ({}))).error_description || 'The page has expired. Reload it and try again.');
+        if (!res.ok) {
+          const expired = new Error(english() && (await res.json().catch(() => ({}))).error_description || word('pageExpired', 'The page has expired. Reload it and try again.'));
+          expired.said = true;
+          throw expired;
+        }
         optionsJSON = await res.json();
       } else {
         optionsJSON = JSON.parse(document.getElementById('webauthn-options').textContent);
@@ -25,7 +33,7 @@
       form.submit();
     } catch (err) {
       start.disabled = false;
-      show(err && err.name === 'NotAllowedError' ? 'The security key was not used (cancelled or timed out). Try again.' : (err && err.message) || 'The security key did not work.');
+      show(err && err.name === 'NotAllowedError' ? word('keyNotUsed', 'The security key was not used (cancelled or timed out). Try again.') : err && err.said ? err.message : (english() && err && err.message) || word('keyFailed', 'The security key did not work.'));
     }
   });
 }());
