@@ -287,7 +287,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       pseudonymise: (id, emails, pseudonym) => audit.pseudonymise(id, emails, pseudonym),
     }, {
       graceDays: config.account.deletionGraceDays, pseudonymKey: deriveKey(config.encryptionKey, 'tessera:deleted-accounts'), clock, log,
-      announce(account, type, change, seen) {
+      announce(account, type, change, seen, said) {
         // once deleted, the audit log knows the account only by its pseudonym (account.id then)
         const deleted = type === 'account.deleted';
         audit.record({
@@ -296,21 +296,23 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
           ...(seen?.ip ? { ip: seen.ip } : {}), details: { change },
         });
         const where = { at: clock(), ...(seen?.ip ? { ip: seen.ip } : {}), where: describeLocation(seen?.location), browser: seen?.browser ?? 'unknown', os: seen?.os ?? 'unknown' };
-        void messages.in(account.profile).securityChange(account.email, change, where).then((email) => transports.email(email))
+        void messages.in(account.profile).securityChange(account.email, change, where, said).then((email) => transports.email(email))
           .catch((err: Error) => log(`[tessera] could not email ${type} to an account: ${err.message}`));
       },
     });
     const hooks = createWebhooks({
-      db, sealer, settings: config.webhooks, issuer: config.issuer, clock, log, audit, transports,
+      db, sealer, settings: config.webhooks, issuer: config.issuer, clock, log, audit, transports, messages,
       organisationOf: async (accountId) => {
         const account = await accounts.findById(accountId);
         return account ? (await organisations.memberOf(account))?.id : undefined;
       },
       organisationExists: async (id) => (await organisations.byId(id)) !== undefined,
-      async adminEmails(organisationId) {
-        const admins = (await accounts.list()).filter((a) => a.role === 'admin' && !a.disabled).map((a) => a.email);
-        const orgAdmins = await Promise.all((await organisations.adminsOf(organisationId)).map(async (id) => (await accounts.findById(id))?.email));
-        return [...new Set([...admins, ...orgAdmins.filter((e): e is string => !!e)])];
+      async admins(organisationId) {
+        const admins = (await accounts.list()).filter((a) => a.role === 'admin' && !a.disabled);
+        const orgAdmins = await Promise.all((await organisations.adminsOf(organisationId)).map((id) => accounts.findById(id)));
+        // one notice per address, in that account's language
+        const byEmail = new Map([...admins, ...orgAdmins.filter((a) => a !== undefined)].map((a) => [a.email, { email: a.email, profile: a.profile }]));
+        return [...byEmail.values()];
       },
       counted: (outcome) => metrics.webhookDelivery(outcome),
     });
@@ -342,7 +344,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints, logos,
     });
     const assistedRecovery = createAssistedRecovery({
-      store: recoveryRequests, accounts, history, audit, transports, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
+      store: recoveryRequests, accounts, history, audit, transports, messages, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
       issuer: config.issuer, key: deriveKey(config.encryptionKey, 'tessera:recovery-cancel-links'), clock, log,
     });
     // pending webhook deliveries (those of before a restart too) are sent by the server's worker

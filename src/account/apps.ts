@@ -62,7 +62,8 @@ export function connectedAppRoutes(apps: ConnectedApps): (router: Router, area: 
         await page(ctx, account, { error: tr(ctx)('account:apps.noSuchApp'), grantId });
         return;
       }
-      area.notify(ctx, account, `Access was removed for the application ${removed.name}: it must ask you again before it can use your account.`, 'grant.revoked');
+      area.notify(ctx, account, `Access was removed for the application ${removed.name}: it must ask you again before it can use your account.`, 'grant.revoked',
+        { key: 'email:securityChange.appAccessRemoved', vars: { name: removed.name } });
       await page(ctx, account, { notice: tr(ctx)('account:apps.removed', { name: removed.name }) });
     });
   };

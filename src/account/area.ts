@@ -4,7 +4,7 @@
 // password, or a password or second factor proven in the last few minutes) and the notice email
 // and audit event every change sends and records.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Said } from '../factors/types.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
@@ -54,7 +54,7 @@ export interface AreaDeps {
   clients: ClientStore;
   reauth: ReauthDeps;
   /** Emails the account a notice of a change (in the background: a failed email never undoes it). */
-  notify(ctx: Context, account: AccountView, change: string, said?: Said): void;
+  notify(ctx: Context, account: AccountView, change: string, said?: ChangeSaid): void;
   /** Where every change is also recorded (the audit log). */
   audit?: AuditSink;
   guard?: SessionGuard;
@@ -206,7 +206,7 @@ export function createAccountArea(deps: AreaDeps) {
     },
     passwordRight,
     /** Emails the account that `change` happened (time, IP, browser; `said`: its translation for the email) and records it in the audit log as `type`. */
-    notify(ctx: Context, account: AccountView, change: string, type: AuditType, said?: Said): void {
+    notify(ctx: Context, account: AccountView, change: string, type: AuditType, said?: ChangeSaid): void {
       record(ctx, account, type, change);
       deps.notify(ctx, account, change, said);
     },

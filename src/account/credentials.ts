@@ -122,7 +122,8 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       const problem = pinProblemKind(pin, deps.pinRules);
       if (problem) return refusePin(ctx, account, 'pin', `${pinProblemWords(t, problem, deps.pinRules)} ${t('account:pin.notChanged')}`);
       await accounts.setPin(account.id, pin);
-      area.notify(ctx, account, account.security.pinSet ? 'Your PIN was changed.' : 'A PIN was set for your account.', 'pin.changed');
+      area.notify(ctx, account, account.security.pinSet ? 'Your PIN was changed.' : 'A PIN was set for your account.', 'pin.changed',
+        { key: account.security.pinSet ? 'email:securityChange.pinChanged' : 'email:securityChange.pinSet' });
       await pinPage(ctx, account, { notice: account.security.pinSet ? t('account:pin.changed') : t('account:pin.set') });
     });
 
@@ -139,7 +140,10 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       if (!account.security.pinSet && (after === 'yes' || lock > 0)) return refusePin(ctx, account, 'settings-save', t('account:pin.setFirst'));
       await accounts.setSessionSettings(account.id, { pinAfterSignIn: after === 'yes', screenLockMinutes: lock });
       const said = `PIN after sign-in: ${after}; screen lock: ${lock ? `after ${lock} minutes of inactivity` : 'off'}.`;
-      area.notify(ctx, account, `Your PIN settings changed. ${said}`, 'pin.changed');
+      area.notify(ctx, account, `Your PIN settings changed. ${said}`, 'pin.changed', { key: 'email:securityChange.pinSettings', vars: {
+        afterSignIn: { key: after === 'yes' ? 'account:common.yes' : 'account:common.no' },
+        screenLock: lock ? { key: 'email:securityChange.screenLockAfter', vars: { count: lock } } : { key: 'account:common.off' },
+      } });
       await pinPage(ctx, account, { notice: t('account:pin.saved', { afterSignIn: after === 'yes' ? t('account:common.yes') : t('account:common.no'), screenLock: lock ? t('account:pin.afterInactivity', { count: lock }) : t('account:common.off') }) });
     });
 
@@ -149,7 +153,7 @@ export function credentialRoutes(deps: CredentialDeps): (router: Router, area: A
       if (!(await area.passwordConfirmed(ctx, account))) return refusePin(ctx, account, 'remove-password', tr(ctx)('account:reauth.refused'));
       if (!account.security.pinSet) return refusePin(ctx, account, 'remove-pin', tr(ctx)('account:pin.nothingToRemove'));
       await accounts.removePin(account.id);
-      area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.', 'pin.changed');
+      area.notify(ctx, account, 'Your PIN was removed; sign-ins no longer ask for it and the screen lock is off.', 'pin.changed', { key: 'email:securityChange.pinRemoved' });
       await pinPage(ctx, account, { notice: tr(ctx)('account:pin.removed') });
     });
   };

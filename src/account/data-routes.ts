@@ -112,7 +112,8 @@ export function dataExportRoutes(deps: DataExportDeps): (router: Router, area: A
       }
       const here = await area.current(ctx);
       const data = assembleExport(await facts(account, here?.session.uid));
-      area.notify(ctx, account, 'A copy of your data (profile, devices, sessions, sign-in history and security settings) was downloaded.', 'account.data_exported');
+      area.notify(ctx, account, 'A copy of your data (profile, devices, sessions, sign-in history and security settings) was downloaded.', 'account.data_exported',
+        { key: 'email:securityChange.dataExported' });
       ctx.set('Cache-Control', 'no-store');
       ctx.set('Content-Disposition', `attachment; filename="${exportFileName(data.about.exportedAt)}"`);
       ctx.type = 'application/json';

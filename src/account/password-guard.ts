@@ -10,6 +10,7 @@ import { normalizeEmail, type AccountStore, type AccountView } from '../accounts
 import type { Limits } from '../limits/service.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { AuditSink } from '../audit/events.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 
 export interface PasswordGuardDeps {
@@ -18,7 +19,7 @@ export interface PasswordGuardDeps {
   sessions: SessionService;
   audit: AuditSink;
   /** Emails the account about a security event. */
-  notify(ctx: Context, account: AccountView, change: string): void;
+  notify(ctx: Context, account: AccountView, change: string, said?: ChangeSaid): void;
   /** Wrong passwords in one session before it ends. */
   maxFailures: number;
 }
@@ -50,7 +51,8 @@ export function createPasswordGuard(deps: PasswordGuardDeps) {
       if (await deps.sessions.end(account.id, sessionUid)) {
         deps.audit.record({ type: 'session.ended', outcome: 'success', actor: { type: 'system' }, subject: { type: 'account', id: account.id }, accountId: account.id, ip, details: { why: `${failures} wrong passwords typed to confirm a change`, sessions: 1 } });
       }
-      deps.notify(ctx, account, `A session of your account was signed out after ${failures} wrong passwords were typed to confirm a change. If this was not you, change your password.`);
+      deps.notify(ctx, account, `A session of your account was signed out after ${failures} wrong passwords were typed to confirm a change. If this was not you, change your password.`,
+        { key: 'email:securityChange.reauthSignedOut', vars: { count: failures } });
       throw signedOutForGuessing();
     },
   };

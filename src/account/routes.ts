@@ -18,6 +18,7 @@ import type { Phones } from '../phones/store.ts';
 import type { SessionService } from '../sessions/service.ts';
 import { createAccountArea, field, tr, type AccountArea, type AreaDeps } from './area.ts';
 import type { Translate } from '../i18n/index.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 
 export { ACCOUNT_CLIENT } from './area.ts';
 
@@ -55,6 +56,9 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   // the same names on the pages, in the page's language (literal keys: test/unit/translations.test.ts)
   const METHOD_KEYS: Record<string, string> = { email: 'account:methods.email', sms: 'account:methods.sms', voice: 'account:methods.voice', totp: 'account:methods.totp', webauthn: 'account:methods.webauthn', recovery: 'account:methods.recovery' };
   const FACTOR_LABELS: Record<string, string> = { email: 'account:factorLabels.email', sms: 'account:factorLabels.sms', voice: 'account:factorLabels.voice', totp: 'account:factorLabels.totp', webauthn: 'account:factorLabels.webauthn' };
+  // the security notice names the method in the account's language (notify/messages.ts resolves the key)
+  const twoFactorSaid = (state: 'on' | 'off', id: string): ChangeSaid | undefined => (METHOD_KEYS[id]
+    ? { key: state === 'on' ? 'email:securityChange.twoFactorOn' : 'email:securityChange.twoFactorOff', vars: { method: { key: METHOD_KEYS[id]! } } } : undefined);
   const methodIn = (t: Translate) => (id: string) => (METHOD_KEYS[id] ? t(METHOD_KEYS[id]!) : id);
 
   /**
@@ -122,13 +126,13 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     };
     if (!(await area.passwordRight(ctx, account, field(ctx, 'password')))) return render('password', t('account:totp.wrongPassword'));
     if (!(await totp.confirm(account.id, field(ctx, 'code', 16)))) return render('code', t('account:totp.wrongCode'));
-    area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed');
+    area.notify(ctx, account, 'An authenticator app was set up for your account.', 'mfa.changed', { key: 'email:securityChange.appSetUp' });
     // set up is not yet on: with no routine method, the same form asks (checked by default)
     // whether every sign-in should need it
     const everySignIn = !account.secondFactor && field(ctx, 'everySignIn', 8) === 'on';
     if (everySignIn) {
       await accounts.setSecondFactor(account.id, 'totp');
-      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES.totp} was turned on: every sign-in now asks for it.`, 'mfa.changed');
+      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES.totp} was turned on: every sign-in now asks for it.`, 'mfa.changed', twoFactorSaid('on', 'totp'));
     }
     const done = everySignIn ? t('account:totp.doneEverySignIn') : t('account:totp.done');
     if (await showFirstCodes(ctx, account, done)) return;
@@ -164,7 +168,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (choice === 'off') {
       if (!account.secondFactor) return refuse(t('account:secondFactor.alreadyOff'));
       await accounts.setSecondFactor(account.id, undefined);
-      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`, 'mfa.changed');
+      area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[account.secondFactor]} was turned off.`, 'mfa.changed', twoFactorSaid('off', account.secondFactor));
       await overview(ctx, account, t('account:secondFactor.turnedOff'));
       return;
     }
@@ -177,7 +181,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     if (account.secondFactor) return refuse(t('account:secondFactor.turnOffFirst', { method: method(account.secondFactor) }));
     if (NEEDS_PHONE.includes(picked.id) && !(await deps.phones.primaryVerified(account.id))) return refuse(`${t('account:secondFactor.needsPhone', { method: method(picked.id) })} ${t('account:totp.noPhone')}`);
     await accounts.setSecondFactor(account.id, picked.id);
-    area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`, 'mfa.changed');
+    area.notify(ctx, account, `Two-factor sign-in with ${METHOD_NAMES[picked.id]} was turned on: every sign-in now asks for it.`, 'mfa.changed', twoFactorSaid('on', picked.id));
     await overview(ctx, account, t('account:secondFactor.turnedOn', { method: picked.label.toLowerCase() }));
   });
 
@@ -188,13 +192,13 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       return;
     }
     await totp.remove(account.id);
-    area.notify(ctx, account, 'The authenticator app was removed from your account.', 'mfa.changed');
+    area.notify(ctx, account, 'The authenticator app was removed from your account.', 'mfa.changed', { key: 'email:securityChange.appRemoved' });
     await overview(ctx, account, tr(ctx)('account:totp.removed'));
   });
 
   change('/security/recovery-codes', 'recovery-password', async (ctx, account) => {
     const codes = await recovery.generate(account.id);
-    area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed');
+    area.notify(ctx, account, 'New recovery codes were created; the old ones no longer work.', 'mfa.changed', { key: 'email:securityChange.recoveryRenewed' });
     await ctx.render('account/recovery-codes', { title: tr(ctx)('account:recoveryCodes.title'), account, codes, intro: undefined, replaced: true });
   });
 
@@ -217,7 +221,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
   async function showFirstCodes(ctx: Context, account: AccountView, done: string): Promise<boolean> {
     if ((await recovery.remaining(account.id)) !== 0) return false;
     const codes = await recovery.generate(account.id);
-    area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed');
+    area.notify(ctx, account, 'Recovery codes were created for your account.', 'mfa.changed', { key: 'email:securityChange.recoveryCreated' });
     await ctx.render('account/recovery-codes', { title: tr(ctx)('account:recoveryCodes.title'), account, codes, intro: done, replaced: false });
     return true;
   }
@@ -236,7 +240,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
       await overview(ctx, account, undefined, { at: 'webauthn-start', message: result.message });
       return;
     }
-    area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed');
+    area.notify(ctx, account, `The security key "${name}" was added to your account.`, 'mfa.changed', { key: 'email:securityChange.keyAdded', vars: { name } });
     const done = tr(ctx)('account:keys.added', { name });
     if (await showFirstCodes(ctx, account, done)) return;
     await overview(ctx, account, done);
@@ -251,7 +255,7 @@ export function accountRouter(deps: AccountAreaDeps, extensions: ((router: Route
     }
     const removed = await webauthn.remove(account.id, id);
     if (!removed) ctx.status = 400;
-    else area.notify(ctx, account, 'A security key was removed from your account.', 'mfa.changed');
+    else area.notify(ctx, account, 'A security key was removed from your account.', 'mfa.changed', { key: 'email:securityChange.keyRemoved' });
     if (removed) await overview(ctx, account, tr(ctx)('account:keys.removed'));
     else await overview(ctx, account, undefined, { at: `remove-key-${id}`, message: tr(ctx)('account:keys.noSuchKey') });
 

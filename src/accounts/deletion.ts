@@ -39,8 +39,11 @@ export interface DeletionSettings {
   pseudonymKey: Buffer;
   clock: () => Date;
   log?: (line: string) => void;
-  /** Tells the person (email) and the audit log about a step; `seen` is the request's browser, if any. */
-  announce(account: { id: string; email: string; profile?: { locale?: string | undefined; zoneinfo?: string | undefined } }, type: AuditType, change: string, seen?: ClientInfo): void;
+  /**
+   * Tells the person (email) and the audit log about a step; `seen` is the request's browser, if
+   * any; `said`: the sentence's translation (email namespace) for the email, the audit log keeps `change`.
+   */
+  announce(account: { id: string; email: string; profile?: { locale?: string | undefined; zoneinfo?: string | undefined } }, type: AuditType, change: string, seen?: ClientInfo, said?: { key: string; vars?: Record<string, string> }): void;
 }
 
 export type AccountDeletion = ReturnType<typeof createAccountDeletion>;
@@ -71,7 +74,8 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
       const deleteAfter = new Date(clock().getTime() + settings.graceDays * 86_400_000);
       await Deletions.replaceOne({ _id: account.id }, { email: account.email, deleteAfter }, { upsert: true });
       const scheduled = await accounts.scheduleDeletion(account.id, deleteAfter);
-      settings.announce(account, 'account.deletion_scheduled', `You asked for your account to be deleted. It will be deleted on ${deleteAfter.toISOString().slice(0, 10)}; sign in before then to cancel.`, seen);
+      settings.announce(account, 'account.deletion_scheduled', `You asked for your account to be deleted. It will be deleted on ${deleteAfter.toISOString().slice(0, 10)}; sign in before then to cancel.`, seen,
+        { key: 'email:securityChange.deletionScheduled', vars: { date: deleteAfter.toISOString().slice(0, 10) } });
       return scheduled;
     },
 
@@ -79,7 +83,10 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
     async cancel(account: { id: string; email: string }, why: 'signed-in' | 'asked', seen?: ClientInfo): Promise<boolean> {
       const was = await accounts.cancelDeletion(account.id);
       await Deletions.deleteOne({ _id: account.id });
-      if (was) settings.announce(account, 'account.deletion_cancelled', why === 'signed-in' ? 'You signed in, so your account will not be deleted. Nothing was removed.' : 'You cancelled the deletion of your account. Nothing was removed.', seen);
+      if (was) {
+        settings.announce(account, 'account.deletion_cancelled', why === 'signed-in' ? 'You signed in, so your account will not be deleted. Nothing was removed.' : 'You cancelled the deletion of your account. Nothing was removed.', seen,
+          { key: why === 'signed-in' ? 'email:securityChange.deletionCancelledBySignIn' : 'email:securityChange.deletionCancelled' });
+      }
       return was;
     },
 
@@ -102,7 +109,10 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
           if (due > now) continue;
           await erase({ ...entry, email: account?.email ?? entry.email }, account?.formerEmails);
           deleted.push(entry._id);
-          settings.announce({ id: pseudonym(entry._id), email: account?.email ?? entry.email }, 'account.deleted', 'Your account was deleted, with everything Tessera kept about it.');
+          // the last email is still in the person's own language
+          const profile = account?.profile ? { profile: account.profile } : {};
+          settings.announce({ id: pseudonym(entry._id), email: account?.email ?? entry.email, ...profile }, 'account.deleted', 'Your account was deleted, with everything Tessera kept about it.',
+            undefined, { key: 'email:securityChange.deleted' });
         } catch (err) {
           log(`[tessera] account deletion of ${entry._id} failed (retried at the next sweep): ${(err as Error).message}`);
         }

@@ -21,6 +21,7 @@ import { normalizeIp } from '../policy/ip-ranges.ts';
 import { clientInfo, describeLocation } from './client-info.ts';
 import { DeviceError, type Device, type DeviceRegistry } from './registry.ts';
 import { UNBLOCK_PATH, type LinkCheck, type UnblockLinks } from './unblock-links.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 
 export interface UnblockPageDeps {
   links: UnblockLinks;
@@ -30,7 +31,7 @@ export interface UnblockPageDeps {
   limits: Limits;
   audit: AuditSink;
   /** Emails the account about a security change (in the background). */
-  notify(ctx: Context, account: AccountView, change: string): void;
+  notify(ctx: Context, account: AccountView, change: string, said?: ChangeSaid): void;
   clock: () => Date;
 }
 
@@ -40,6 +41,11 @@ const PURPOSE = 'device-unblock';
 const PASSWORD_REFUSED: Said = { key: 'devices:unblock.passwordRefused' };
 
 const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** The same description for the security notice, in the account's language. */
+const deviceSaid = (device: Device): ChangeSaid => {
+  const vars = { browser: device.browser ?? { key: 'email:securityChange.unknownBrowser' }, os: device.os ?? { key: 'email:securityChange.unknownSystem' } };
+  return device.name ? { key: 'email:securityChange.deviceNamed', vars: { name: device.name, ...vars } } : { key: 'email:securityChange.device', vars };
+};
 const describe = (device: Device) => `${device.name ? `"${device.name}", ` : ''}${device.browser ?? 'an unknown browser'} on ${device.os ?? 'an unknown system'}`;
 
 export function unblockRouter(deps: UnblockPageDeps): Router {
@@ -169,7 +175,8 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
       if (err instanceof DeviceError) return refused(ctx, 'ended');
       throw err;
     }
-    deps.notify(ctx, link.account, `A blocked device (${describe(link.device)}) was unblocked with the link we emailed, your password and an emailed code.`);
+    deps.notify(ctx, link.account, `A blocked device (${describe(link.device)}) was unblocked with the link we emailed, your password and an emailed code.`,
+      { key: 'email:securityChange.deviceUnblocked', vars: { device: deviceSaid(link.device) } });
     await ctx.render('devices/unblock', { state: 'done', ...view(ctx, link) });
   });
 

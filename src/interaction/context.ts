@@ -26,6 +26,7 @@ import type { AssistedRecovery } from '../recovery/service.ts';
 import type { SignInHistory } from '../sessions/history.ts';
 import type { TrustedIps } from '../trusted-ips/store.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 
 export interface InteractionDeps {
   provider: Provider;
@@ -48,7 +49,7 @@ export interface InteractionDeps {
   /** A first second factor set up during a sign-in comes with recovery codes, shown once. */
   recovery: RecoveryCodes;
   /** Emails the account a notice of a security change (account/notices.ts; in the background). */
-  securityNotice(ctx: Context, account: AccountView, change: string): void;
+  securityNotice(ctx: Context, account: AccountView, change: string, said?: ChangeSaid): void;
   /** Where such a change is also recorded. */
   audit: AuditSink;
   /** Passkeys: sign-in with one (passkey-sign-in.ts) and the offer to create one (passkey-upgrade.ts). */

@@ -65,7 +65,7 @@ async function everySignIn(ctx: Context, deps: InteractionDeps, d: Details, flow
     type: 'mfa.changed', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
     subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change },
   });
-  deps.securityNotice(ctx, account, change);
+  deps.securityNotice(ctx, account, change, { key: 'email:securityChange.twoFactorOn', vars: { method: { key: factor === 'totp' ? 'account:methods.totp' : 'account:methods.webauthn' } } });
 }
 
 export function enrolmentRoutes(router: Router, deps: InteractionDeps): void {

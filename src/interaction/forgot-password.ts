@@ -77,6 +77,10 @@ interface Refused { at: string; messages: (string | Said)[] }
 const standIn = (email: string) => `~reset-${createHash('sha256').update(normalizeEmail(email)).digest('base64url').slice(0, 16)}`;
 const holderOf = (reset: PasswordReset) => reset.accountId ?? standIn(reset.email);
 const channelOf = (reset: PasswordReset): ResetChannel => reset.channel ?? 'email';
+/** How the reset was proven, for the security notice in the account's language (literal keys: the translations test). */
+const resetHow = (sms: boolean, secondStep: boolean): string => (sms
+  ? (secondStep ? 'email:securityChange.resetBySmsAndStep' : 'email:securityChange.resetBySms')
+  : (secondStep ? 'email:securityChange.resetByEmailAndStep' : 'email:securityChange.resetByEmail'));
 /** The methods the reset's code proved (its channel, and for a text the same phone's calls): the second step is another one. */
 const provenBy = (reset: PasswordReset): string[] => (channelOf(reset) === 'sms' ? ['sms', 'voice'] : ['email']);
 /** Where a text without a verified mobile behind it is counted (never sent): the same cap work for every address. */
@@ -308,7 +312,8 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
       details: { factors, sessionsEnded: ended.sessions, grantsRevoked: ended.grants },
     });
     deps.securityNotice(ctx, account, `Your password was reset with "Forgot password?" (a code ${channelOf(r) === 'sms' ? 'texted to your mobile number' : 'sent to this address'}${factors.length > 1 ? ' and your second step' : ''}). `
-      + 'Every session of your account was signed out, and applications must sign in again. If this was not you, set a new password at once with "Forgot password?" on the sign-in page, and tell your administrator.');
+      + 'Every session of your account was signed out, and applications must sign in again. If this was not you, set a new password at once with "Forgot password?" on the sign-in page, and tell your administrator.',
+    { key: 'email:securityChange.passwordReset', vars: { how: { key: resetHow(channelOf(r) === 'sms', factors.length > 1) } } });
     // this browser's own session of the account ended above: the sign-in starts afresh from the proofs made here
     if (d.session?.accountId === account.id) delete d.session;
     const proofs: Proof[] = [{ factor: 'password', at: Math.floor(clock().getTime() / 1000) }, ...r.proofs];

@@ -56,7 +56,7 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
       type: 'mfa.changed', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
       subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change: CREATED },
     });
-    deps.securityNotice(ctx, account, CREATED);
+    deps.securityNotice(ctx, account, CREATED, { key: 'email:securityChange.passkeyAdded' });
     if (codes) return showNewCodes(ctx, deps, d, account, { key: 'interaction:recoveryCodes.passkeySetUp' });
     await carryOn(ctx, deps, d, { ...flow, passkeyOffer: 'answered' });
   });

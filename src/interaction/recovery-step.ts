@@ -45,7 +45,7 @@ export async function showNewCodes(ctx: Context, deps: InteractionDeps, d: Detai
     type: 'mfa.changed', outcome: 'success', actor: { type: 'user', id: account.id, label: account.email }, ...(ip ? { ip } : {}),
     subject: { type: 'account', id: account.id, label: account.email }, accountId: account.id, details: { change: CREATED },
   });
-  deps.securityNotice(ctx, account, CREATED);
+  deps.securityNotice(ctx, account, CREATED, { key: 'email:securityChange.recoveryCreated' });
   await render(ctx, deps, d, account, codes, intro);
 }
 

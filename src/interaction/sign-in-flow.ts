@@ -151,7 +151,7 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
     const device = await deviceFor(ctx, deps, accountId, ghost, decision.outcome === 'done' && !offer);
     // a signal marked for notice (risk.notify; impossible travel by default) tells the account now,
     // whether or not the next step is passed (observe mode sends nothing)
-    if (risk?.notify && risk.mode === 'enforce') deps.notices.unusualSignIn(accountId, clientOfRequest(ctx), risk.reasons.map((r) => r.text), device.id);
+    if (risk?.notify && risk.mode === 'enforce') deps.notices.unusualSignIn(accountId, clientOfRequest(ctx), risk.reasons, device.id);
   }
   // a signed-in session's account asked for more than the session had proven: a step-up (counted
   // when asked from the session, and when it ends met or unmet)

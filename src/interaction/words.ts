@@ -4,7 +4,8 @@
 // put into the page's language, countries by Intl); the password rules and a refused field's
 // reason, and the advice when a daily cap stopped a text or call.
 import type { FactorPrompt, Said } from '../factors/types.ts';
-import type { RiskAssessment, RiskReason } from '../policy/risk.ts';
+import type { RiskAssessment } from '../policy/risk.ts';
+import { riskReasonIn } from '../i18n/risk-reasons.ts';
 import { translator, type Translate } from '../i18n/index.ts';
 import { capAdvice, NO_MORE_PHONE, type MethodChoice } from './cap-advice.ts';
 import type { PasswordRules } from '../policy/password.ts';
@@ -31,38 +32,11 @@ export function saidOption<T extends { id: string; availability: { available: bo
   return { ...o, ...(label ? { labelSaid: { key: label } } : {}), ...(reason ? { reasonSaid: { key: reason } } : {}) };
 }
 
-/** "2 h ago" in the page's language (policy/risk.ts `ago`). */
-function ago(t: Translate, seconds: number): string {
-  if (seconds < 3600) return t('interaction:risk.minutesAgo', { count: Math.max(1, Math.round(seconds / 60)) });
-  if (seconds < 2 * 86_400) return t('interaction:risk.hoursAgo', { count: Math.round(seconds / 3600) });
-  return t('interaction:risk.daysAgo', { count: Math.round(seconds / 86_400) });
-}
-
-function reasonIn(t: Translate, locale: string, r: RiskReason): string {
-  const v = r.vars;
-  if (!v) return r.text; // assessed before the reasons carried their facts
-  const regions = new Intl.DisplayNames([locale], { type: 'region' });
-  const country = (code: unknown) => { try { return regions.of(String(code)) ?? String(code); } catch { return String(code); } };
-  const place = (prefix: string) => (v[`${prefix}Country`] ? [v[`${prefix}City`], country(v[`${prefix}Country`])].filter(Boolean).join(', ') : t('interaction:risk.unknownPlace'));
-  const number = (n: unknown) => Number(n).toLocaleString(locale);
-  switch (r.code) {
-    case 'new-device': return t('interaction:risk.newDevice');
-    case 'new-country': return v.previous
-      ? t('interaction:risk.newCountryPrevious', { country: country(v.country), previous: country(v.previous), ago: ago(t, Number(v.agoSeconds)) })
-      : t('interaction:risk.newCountry', { country: country(v.country) });
-    case 'impossible-travel': return t('interaction:risk.impossibleTravel', { here: place('here'), last: place('last'), km: number(v.km), ago: ago(t, Number(v.agoSeconds)), speed: number(v.speed) });
-    case 'failure-velocity': return t('interaction:risk.failureVelocity', { count: Number(v.count) });
-    case 'long-inactivity': return t('interaction:risk.longInactivity', { count: Number(v.count) });
-    case 'session-moved': return t('interaction:risk.sessionMoved', { from: country(v.from), here: country(v.here) });
-    default: return r.text;
-  }
-}
-
 /** The one sentence a step page shows about a risk-raised sign-in, in `locale` (policy/risk.ts riskSentence in English). */
 export function riskSentenceIn(locale: string, a: Pick<RiskAssessment, 'reasons'>): string | undefined {
   if (!a.reasons.length) return undefined;
   const t = translator(locale);
-  return t('interaction:risk.sentence', { reasons: a.reasons.map((r) => reasonIn(t, locale, r)).join(t('interaction:risk.separator')) });
+  return t('interaction:risk.sentence', { reasons: a.reasons.map((r) => riskReasonIn(t, locale, r)).join(t('interaction:risk.separator')) });
 }
 
 /** The password rule set in the page's language (policy/password.ts describeRules says it in English). */

@@ -8,6 +8,7 @@
 import type { AccountStore } from '../accounts/store.ts';
 import type { Organisations } from '../orgs/store.ts';
 import type { ClientInfo } from '../devices/client-info.ts';
+import type { RiskReason } from '../policy/risk.ts';
 import { describeLocation } from '../devices/client-info.ts';
 import type { CodeMessages, ReactionLinks, Whereabouts } from './messages.ts';
 import type { AccountView } from '../accounts/store.ts';
@@ -98,11 +99,11 @@ export function createDeviceNotices(deps: NoticeDeps) {
     },
 
     /**
-     * A sign-in that looked unusual (`reasons`: plain sentences from the risk rules, e.g. a new
-     * country, impossible travel) from the account's registration `deviceId`: the account, with
+     * A sign-in that looked unusual (`reasons`: the risk rules', e.g. a new country, impossible
+     * travel, written in the account's language from their facts; or plain sentences) from the account's registration `deviceId`: the account, with
      * the same two links as the new-device email.
      */
-    unusualSignIn(accountId: string, seen: ClientInfo, reasons: string[], deviceId: string): void {
+    unusualSignIn(accountId: string, seen: ClientInfo, reasons: (RiskReason | string)[], deviceId: string): void {
       background((async () => {
         const account = await deps.accounts.findById(accountId);
         if (!account) return;

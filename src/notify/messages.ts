@@ -5,9 +5,11 @@
 import path from 'node:path';
 import ejs from 'ejs';
 import type { Email } from './transports.ts';
-import type { CodePurpose, Said } from '../factors/types.ts';
+import type { CodePurpose } from '../factors/types.ts';
 import { LANGUAGES, translator, type Language, type Translate } from '../i18n/index.ts';
 import { supportedTag } from '../policy/locale.ts';
+import type { RiskReason } from '../policy/risk.ts';
+import { riskReasonIn } from '../i18n/risk-reasons.ts';
 import { day, stamp } from '../account/time.ts';
 import { describeLocation } from '../devices/client-info.ts';
 
@@ -26,6 +28,21 @@ export interface Reader {
 export function readerOf(c: { account: { profile?: Reader | undefined }; language?: string | undefined }): Reader {
   const profile = c.account.profile ?? {};
   return profile.locale || !c.language ? profile : { ...profile, locale: c.language };
+}
+
+/**
+ * A security notice's sentence as its translation (email namespace): the key and its values; a value
+ * may itself be a translation (a method's name, "off", the way a code was sent), resolved first.
+ */
+export interface ChangeSaid {
+  key: string;
+  vars?: Record<string, string | number | ChangeSaid>;
+}
+
+/** The sentence of `said` in the reader's language, its translated values first. */
+function saidIn(t: Translate, said: ChangeSaid): string {
+  const vars = Object.fromEntries(Object.entries(said.vars ?? {}).map(([name, value]) => [name, typeof value === 'object' ? saidIn(t, value) : value]));
+  return t(said.key, vars);
 }
 
 /** Text between tags: &, < and > only (quotes are safe outside attributes, and English stays as it was). */
@@ -94,8 +111,11 @@ export interface CodeMessages {
   in(reader?: Reader): CodeMessages;
   /** A new-device sign-in, to the account (member unset) or to an organisation admin about a member. */
   newDevice(to: string, seen: Whereabouts, about?: { member: string; organisation: string }, links?: ReactionLinks): Promise<Email>;
-  /** A sign-in that looked unusual, with why (plain sentences), to the account. */
-  unusualSignIn(to: string, seen: Whereabouts, reasons: string[], links?: ReactionLinks): Promise<Email>;
+  /**
+   * A sign-in that looked unusual, with why, to the account: the risk rules' reasons (English as
+   * the rules wrote them, another language from their facts) or plain sentences.
+   */
+  unusualSignIn(to: string, seen: Whereabouts, reasons: (RiskReason | string)[], links?: ReactionLinks): Promise<Email>;
   /** "This wasn't me" was confirmed: a summary to the account (member unset) or a notice to an organisation admin. */
   accountSecured(to: string, device: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
   /** `unblock`: the link that lets the person unblock it themselves (password and an emailed code), valid `hours`. */
@@ -105,7 +125,19 @@ export interface CodeMessages {
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
   deviceTrustedSms(name: string, until: Date): string;
   /** A change in the account security center (password, PIN, second factor, phones, sessions); `said`: the sentence's translation (email namespace), else `change` as it is. */
-  securityChange(to: string, change: string, seen: Whereabouts, said?: Said): Promise<Email>;
+  securityChange(to: string, change: string, seen: Whereabouts, said?: ChangeSaid): Promise<Email>;
+  /**
+   * A step of an assisted recovery, to the account: asked for (`seen`: when and from where),
+   * approved (`until`: the factors go after it), rejected or cancelled; `cancel`: the cancel link.
+   */
+  assistedRecovery(to: string, step: RecoveryStep, facts: { seen?: Whereabouts; until?: Date; cancel?: string }): Promise<Email>;
+  /** The text an approval sends to the verified mobile number: the reset's moment and the cancel link. */
+  assistedRecoverySms(until: Date, cancel: string): string;
+  /**
+   * To an administrator: a webhook endpoint was turned off after `event` failed for 24 hours;
+   * `link` opens it in the console, `own` in an organisation admin's security center.
+   */
+  webhookDisabled(to: string, endpoint: { url: string; description?: string | undefined }, event: string, link: string, own?: string): Promise<Email>;
   /** An account an admin created without a password: the set-password link, valid `hours`. */
   invitation(to: string, link: string, hours: number): Promise<Email>;
   /** An admin reset the password: the old one no longer works; the set-password link, valid `hours`. */
@@ -123,6 +155,16 @@ export interface CodeMessages {
   /** Sign-up with an address that already has an account: no code, how to sign in or reset the password instead. */
   signUpAttempt(to: string): Promise<Email>;
 }
+
+export type RecoveryStep = 'requested' | 'approved' | 'rejected' | 'cancelled';
+
+/** Each assisted-recovery step's subject, first sentence and advice (literal keys: the translations test sees them). */
+const RECOVERY_STEPS: Record<RecoveryStep, { subject: string; headline: string; detail: string }> = {
+  requested: { subject: 'email:assistedRecovery.requested.subject', headline: 'email:assistedRecovery.requested.headline', detail: 'email:assistedRecovery.requested.detail' },
+  approved: { subject: 'email:assistedRecovery.approved.subject', headline: 'email:assistedRecovery.approved.headline', detail: 'email:assistedRecovery.approved.detail' },
+  rejected: { subject: 'email:assistedRecovery.rejected.subject', headline: 'email:assistedRecovery.rejected.headline', detail: 'email:assistedRecovery.rejected.detail' },
+  cancelled: { subject: 'email:assistedRecovery.cancelled.subject', headline: 'email:assistedRecovery.cancelled.headline', detail: 'email:assistedRecovery.cancelled.detail' },
+};
 
 /** The keys of what a code confirms, in the subject and the first sentence (literal, so the translations test sees them). */
 const ACTIONS: Record<CodePurpose, { subject: string; intro: string }> = {
@@ -180,7 +222,8 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
         return { to, subject, ...(await view('new-device', { ...place(seen), member: about?.member, organisation: about?.organisation, links })) };
       },
       async unusualSignIn(to, seen, reasons, links) {
-        return { to, subject: t('email:unusualSignIn.subject', { productName }), ...(await view('unusual-sign-in', { ...place(seen), reasons, links })) };
+        const why = reasons.map((r) => (typeof r === 'string' ? r : lang === 'en' ? r.text : riskReasonIn(t, lang, r)));
+        return { to, subject: t('email:unusualSignIn.subject', { productName }), ...(await view('unusual-sign-in', { ...place(seen), reasons: why, links })) };
       },
       async accountSecured(to, device, seen, about) {
         const subject = about ? t('email:accountSecured.subjectAdmin', { member: about.member }) : t('email:accountSecured.subject', { productName });
@@ -196,8 +239,19 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
         return { to, subject: t('email:deviceTrusted.subject', { name }), ...(await view('device-trusted', { name, until: clock.when(until), replaced })) };
       },
       async securityChange(to, change, seen, said) {
-        const sentence = said ? t(said.key, said.vars) : change;
+        const sentence = said ? saidIn(t, said) : change;
         return { to, subject: t('email:securityChange.subject', { productName }), ...(await view('security-change', { change: sentence, ...place(seen) })) };
+      },
+      async assistedRecovery(to, step, facts) {
+        const keys = RECOVERY_STEPS[step];
+        const until = facts.until ? clock.when(facts.until) : undefined;
+        const headline = t(keys.headline, { ...(facts.seen ? place(facts.seen) : {}), ...(until ? { until } : {}) });
+        return { to, subject: t(keys.subject, { productName }), ...(await view('recovery-notice', { headline, detail: t(keys.detail), cancel: facts.cancel, until })) };
+      },
+      assistedRecoverySms: (until, cancel) => t('email:assistedRecovery.approved.sms', { productName, until: clock.when(until), link: cancel }),
+      async webhookDisabled(to, endpoint, event, link, own) {
+        const reason = t('email:webhookDisabled.failing', { event });
+        return { to, subject: t('email:webhookDisabled.subject', { productName }), ...(await view('webhook-disabled', { url: endpoint.url, description: endpoint.description, reason, link, own })) };
       },
       async invitation(to, link, hours) {
         return { to, subject: t('email:invitation.subject', { productName }), ...(await view('invitation', { email: to, link, hours })) };

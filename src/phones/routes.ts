@@ -18,6 +18,7 @@ import { displayNumber } from './numbers.ts';
 import { codePrompt, phoneView, type Retry } from './views.ts';
 import type { PhoneSendCheck } from '../limits/phone-caps.ts';
 import { MAX_PHONES, noSuchPhone, PhoneError, primaryProblem, type Phone, type Phones } from './store.ts';
+import type { ChangeSaid } from '../notify/messages.ts';
 
 export interface PhoneRouteDeps {
   phones: Phones;
@@ -185,7 +186,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
     }
 
     /** A change: the current password (or a recent sign-in) first, then the act, then the notice email. */
-    function change(path: string, form: Retry['form'], act: (ctx: Context, account: AccountView) => Promise<{ notice: string; email: string; verify?: Phone }>) {
+    function change(path: string, form: Retry['form'], act: (ctx: Context, account: AccountView) => Promise<{ notice: string; email: string; emailSaid: ChangeSaid; verify?: Phone }>) {
       const retryOf = (ctx: Context): Retry => ({ form, id: form === 'add' ? undefined : (ctx as Context & { params?: Record<string, string> }).params?.id, number: field(ctx, 'number', 64) });
       step('post', path, async (ctx, account) => {
         if (!(await area.passwordConfirmed(ctx, account))) {
@@ -194,7 +195,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
           return;
         }
         const done = await act(ctx, account);
-        area.notify(ctx, account, done.email, 'phone.changed');
+        area.notify(ctx, account, done.email, 'phone.changed', done.emailSaid);
         await list(ctx, account, { notice: done.notice }, done.verify ? { verify: done.verify } : {});
       }, retryOf);
     }
@@ -211,22 +212,26 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         return {
           notice: `${t('account:phones.addedReused', { number: displayNumber(phone.number) })}${phone.primary ? ` ${t('account:phones.isPrimary')}` : ''}`,
           email: `The phone number ${maskPhone(phone.number)} was added to your account (verified by your organisation).`,
+          emailSaid: { key: 'email:securityChange.phoneAddedVerified', vars: { number: maskPhone(phone.number) } },
         };
       }
-      return { notice: t('account:phones.addedVerify', { number: displayNumber(phone.number) }), email: `The phone number ${maskPhone(phone.number)} was added to your account.`, verify: phone };
+      return { notice: t('account:phones.addedVerify', { number: displayNumber(phone.number) }), email: `The phone number ${maskPhone(phone.number)} was added to your account.`,
+        emailSaid: { key: 'email:securityChange.phoneAdded', vars: { number: maskPhone(phone.number) } }, verify: phone };
     });
 
     change('/security/phones/:id/change', 'change', async (ctx, account) => {
       const { phone, reused, previous } = await phones.change(account.id, phoneId(ctx), numberField(ctx), primaryInUse(tr(ctx), account, await deps.appSetUp(account.id)));
       const email = `The phone number ${maskPhone(previous.number)} was changed to ${maskPhone(phone.number)}.`;
+      const emailSaid = { key: 'email:securityChange.phoneChanged', vars: { from: maskPhone(previous.number), to: maskPhone(phone.number) } };
       const numbers = { from: displayNumber(previous.number), to: displayNumber(phone.number) };
-      if (reused) return { notice: tr(ctx)('account:phones.changedReused', numbers), email };
-      return { notice: tr(ctx)('account:phones.changedVerify', numbers), email, verify: phone };
+      if (reused) return { notice: tr(ctx)('account:phones.changedReused', numbers), email, emailSaid };
+      return { notice: tr(ctx)('account:phones.changedVerify', numbers), email, emailSaid, verify: phone };
     });
 
     change('/security/phones/:id/delete', 'delete', async (ctx, account) => {
       const removed = await phones.remove(account.id, phoneId(ctx), primaryInUse(tr(ctx), account, await deps.appSetUp(account.id)));
-      return { notice: tr(ctx)('account:phones.deleted', { number: displayNumber(removed.number) }), email: `The phone number ${maskPhone(removed.number)} was removed from your account.` };
+      return { notice: tr(ctx)('account:phones.deleted', { number: displayNumber(removed.number) }), email: `The phone number ${maskPhone(removed.number)} was removed from your account.`,
+        emailSaid: { key: 'email:securityChange.phoneRemoved', vars: { number: maskPhone(removed.number) } } };
     });
 
     // verification: choose text or call, enter the code (Resend as the sign-in codes have it)
@@ -263,7 +268,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
         return codePage(ctx, phone, channel, codePrompt(state, describe(channel, phone.number), deps.clock(), false, describeSaid(channel, phone.number)), result.said ? tr(ctx)(result.said.key, result.said.vars) : result.message);
       }
       const verified = await phones.markVerified(account.id, phone.id, phone.number);
-      area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`, 'phone.changed');
+      area.notify(ctx, account, `The phone number ${maskPhone(verified.number)} was verified.`, 'phone.changed', { key: 'email:securityChange.phoneVerified', vars: { number: maskPhone(verified.number) } });
       await list(ctx, account, { notice: `${tr(ctx)('account:phones.verifiedActive', { number: displayNumber(verified.number) })}${verified.primary ? ` ${tr(ctx)('account:phones.verifiedPrimary')}` : ''}` });
     });
 
@@ -291,7 +296,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
       if (field(ctx, 'confirm', 8) !== 'yes') return primaryPage(ctx, phone);
       if (!(await area.passwordConfirmed(ctx, account))) return primaryPage(ctx, phone, tr(ctx)('account:password.wrongCurrent'));
       const primary = await phones.setPrimary(account.id, phone.id);
-      area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`, 'phone.changed');
+      area.notify(ctx, account, `Your primary phone number is now ${maskPhone(primary.number)}.`, 'phone.changed', { key: 'email:securityChange.phonePrimary', vars: { number: maskPhone(primary.number) } });
       await list(ctx, account, { notice: tr(ctx)('account:phones.nowPrimary', { number: displayNumber(primary.number) }) });
     });
   };

@@ -7,20 +7,18 @@
 // session history. The cancel link is an HMAC over the account and the request's secret (nothing
 // else stored): it works for that request only, until it is closed or the waiting period is over.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import path from 'node:path';
-import ejs from 'ejs';
 import type { AccountView } from '../accounts/store.ts';
 import type { AuditSink, AuditType } from '../audit/events.ts';
 import { describeLocation, type ClientInfo } from '../devices/client-info.ts';
 import type { SignInEvent, SignInResult } from '../devices/events.ts';
 import type { Transports } from '../notify/transports.ts';
+import type { CodeMessages, RecoveryStep, Whereabouts } from '../notify/messages.ts';
 import type { AdminActor, AdminService } from '../admin/types.ts';
 import { stageOf } from '../policy/recovery.ts';
 import type { Recovery, RecoveryActor, RecoveryStore } from './store.ts';
 
 export const CANCEL_PATH = '/account/recovery/cancel';
 const TOKEN = /^([\w-]{1,64})\.([\w-]{43})$/;
-const VIEWS = path.resolve(import.meta.dirname, '../../views/email');
 
 export interface RecoveryServiceDeps {
   store: RecoveryStore;
@@ -28,6 +26,8 @@ export interface RecoveryServiceDeps {
   history: { append(accountId: string, ...entries: SignInEvent[]): Promise<void> };
   audit: AuditSink;
   transports: Transports;
+  /** The notices, written in the account's language (its profile's locale and zone). */
+  messages: CodeMessages;
   verifiedPhone(account: { id: string; email: string }): Promise<string | undefined>;
   /** The admin service: the reset is its MFA reset (factors, routine method, sessions, email, audit). */
   admin: () => AdminService;
@@ -44,7 +44,6 @@ export type AssistedRecovery = ReturnType<typeof createAssistedRecovery>;
 
 /** A reset claimed this long ago without completing was cut short (a live one takes a second or two). */
 const CUT_SHORT_MS = 60_000;
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 /** Steps an administrator takes: the history names the console, not a browser of the person. */
 const CONSOLE: ClientInfo = { browser: 'Tessera', os: 'the admin console' };
@@ -67,14 +66,16 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
     await deps.history.append(r.accountId, entry).catch((err: Error) => deps.log(`[tessera] could not record a recovery step in the history: ${err.message}`));
   }
 
-  /** Emails the account (and texts its verified primary mobile when `text`), in the background. */
-  function tell(r: Pick<Recovery, 'accountId' | 'email'>, subject: string, data: { headline: string; detail?: string; cancel?: string; until?: string }, text?: string): void {
+  /**
+   * Emails the account about `step` in its own language (and, for an approval, texts its verified
+   * primary mobile), in the background.
+   */
+  function tell(r: Pick<Recovery, 'accountId' | 'email'>, step: RecoveryStep, facts: { seen?: Whereabouts; until?: Date; cancel?: string } = {}): void {
     void (async () => {
-      const locals = { productName: 'Tessera', detail: '', cancel: undefined, until: undefined, ...data };
-      const [html, plain] = await Promise.all(['html', 'text'].map((kind) => ejs.renderFile(path.join(VIEWS, `recovery-notice.${kind}.ejs`), locals)));
-      await deps.transports.email({ to: r.email, subject, html: html!, text: plain! });
-      const phone = text ? await deps.verifiedPhone({ id: r.accountId, email: r.email }) : undefined;
-      if (phone) await deps.transports.sms(phone, text!);
+      const messages = deps.messages.in((await deps.accounts.findById(r.accountId))?.profile);
+      await deps.transports.email(await messages.assistedRecovery(r.email, step, facts));
+      const phone = step === 'approved' && facts.until && facts.cancel ? await deps.verifiedPhone({ id: r.accountId, email: r.email }) : undefined;
+      if (phone) await deps.transports.sms(phone, messages.assistedRecoverySms(facts.until!, facts.cancel!));
     })().catch((err: Error) => deps.log(`[tessera] could not tell an account about a recovery step: ${err.message}`));
   }
 
@@ -134,11 +135,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
         return opened;
       }
       await record(target, 'recovery.requested', 'recovery_requested', who, seen, { message: message || null });
-      tell(target, 'A recovery of your Tessera account was requested', {
-        headline: `Someone who knew your password asked for an assisted recovery of your account (second factors lost), on ${stamp(opened.recovery.requestedAt)} from ${from.browser} on ${from.os} (IP ${from.ip ?? 'unknown'}, ${from.where}).`,
-        detail: 'An administrator will confirm your identity before anything changes. If it was not you, cancel the request with the link below and change your password.',
-        cancel: cancelLink(opened.recovery),
-      });
+      tell(target, 'requested', { seen: { at: opened.recovery.requestedAt, ...from }, cancel: cancelLink(opened.recovery) });
       return opened;
     },
 
@@ -148,12 +145,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       const approved = await store.approve(accountId, { id: actor.id, label: actor.label }, note, resetAfter);
       if (!approved) return undefined;
       await record(approved, 'recovery.approved', 'recovery_approved', { type: 'admin', id: actor.id, label: actor.label }, { ...CONSOLE, ...(actor.ip ? { ip: actor.ip } : {}) }, { note, resetAfter: resetAfter.toISOString() });
-      const link = cancelLink(approved);
-      tell(approved, 'Your Tessera second factors will be reset', {
-        headline: `An administrator approved the assisted recovery of your account. Your second factors (authenticator app, security keys, recovery codes) will be removed after ${stamp(resetAfter)}; then you sign in with your password and set up a new one.`,
-        detail: 'Until then your second factors still work. If you did not ask for this, cancel it now with the link below: nothing will be removed.',
-        cancel: link, until: stamp(resetAfter),
-      }, `Tessera: your second factors will be reset after ${stamp(resetAfter)} (assisted recovery). Not you? Cancel: ${link}`);
+      tell(approved, 'approved', { until: resetAfter, cancel: cancelLink(approved) });
       return approved;
     },
 
@@ -162,10 +154,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       const rejected = await store.reject(accountId, { id: actor.id, label: actor.label }, note);
       if (!rejected) return undefined;
       await record(rejected, 'recovery.rejected', 'recovery_rejected', { type: 'admin', id: actor.id, label: actor.label }, { ...CONSOLE, ...(actor.ip ? { ip: actor.ip } : {}) }, { note });
-      tell(rejected, 'Your Tessera recovery request was not approved', {
-        headline: 'An administrator did not approve the assisted recovery of your account. Nothing was changed: your second factors still apply.',
-        detail: 'Contact your administrator if you still cannot sign in.',
-      });
+      tell(rejected, 'rejected');
       return rejected;
     },
 
@@ -188,10 +177,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       const cancelled = await store.cancel(link.recovery.accountId, link.recovery.nonce);
       if (!cancelled) return this.check(token).then((again) => (again.ok ? { ok: false, why: 'closed' } : again));
       await record(cancelled, 'recovery.cancelled', 'recovery_cancelled', { type: 'user', id: cancelled.accountId, label: cancelled.email }, seen, { stage: link.recovery.state });
-      tell(cancelled, 'The recovery of your Tessera account was cancelled', {
-        headline: 'The assisted recovery of your account was cancelled with the link we sent. Nothing was removed: your second factors still apply.',
-        detail: 'If you did not cancel it, contact your administrator.',
-      });
+      tell(cancelled, 'cancelled');
       return { ok: true, recovery: cancelled };
     },
   };

@@ -97,7 +97,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
         await page(ctx, account, { refused: { at: `end-${ref}`, message: tr(ctx)('account:sessions.noSuchSession') } });
         return;
       }
-      area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`, 'session.ended');
+      area.notify(ctx, account, `A session (${own.browser} on ${own.os}) was signed out.`, 'session.ended', { key: 'email:securityChange.sessionEnded', vars: { browser: own.browser, os: own.os } });
       if (own.current) {
         ctx.redirect('/account/security');
         return;
@@ -108,7 +108,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
     change('/security/sessions/end-others', 'others-password', async (ctx, account) => {
       const here = await area.current(ctx);
       const ended = await deps.sessions.endOthers(account.id, here?.session.uid);
-      if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`, 'session.ended');
+      if (ended) area.notify(ctx, account, `All your other sessions (${ended}) were signed out.`, 'session.ended', { key: 'email:securityChange.othersEnded', vars: { ended } });
       await page(ctx, account, { notice: ended ? tr(ctx)('account:sessions.othersEnded', { count: ended }) : tr(ctx)('account:sessions.noOthers') });
     });
 
@@ -121,7 +121,8 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       }
       await deps.accounts.setSessionSettings(account.id, { autoLogoutDays: days });
       const said = days === null ? `sessions end after ${deps.maxDays} days (the longest this server allows)` : `sessions end ${days} ${days === 1 ? 'day' : 'days'} after sign-in`;
-      area.notify(ctx, account, `Auto-logout changed: ${said}.`, 'session.changed');
+      area.notify(ctx, account, `Auto-logout changed: ${said}.`, 'session.changed', days === null
+        ? { key: 'email:securityChange.autoLogoutLongest', vars: { max: deps.maxDays } } : { key: 'email:securityChange.autoLogoutDays', vars: { count: days } });
       const t = tr(ctx);
       await page(ctx, account, { notice: t('account:sessions.saved', { said: days === null ? t('account:sessions.saidLongest', { max: deps.maxDays }) : t('account:sessions.saidDays', { count: days }) }) });
     });

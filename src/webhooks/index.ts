@@ -14,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import type { AuditEvent, AuditSink } from '../audit/events.ts';
 import type { Sealer } from '../crypto/seal.ts';
 import type { Database } from '../db/database.ts';
-import type { Email, Transports } from '../notify/transports.ts';
+import type { Transports } from '../notify/transports.ts';
+import type { CodeMessages, Reader } from '../notify/messages.ts';
 import { RETRY_WINDOW_MS } from '../policy/webhook-retry.ts';
 import { messageId, payloadOf, webhookTypesOf } from './events.ts';
 import { createWebhookEndpoints, type WebhookEndpoints } from './endpoints.ts';
@@ -39,11 +40,13 @@ export interface WebhookDeps {
   log: (line: string) => void;
   audit: AuditSink;
   transports: Transports;
+  /** The turned-off notice, in each administrator's own language. */
+  messages: CodeMessages;
   /** The organisation the account belongs to (membership as orgs/store.ts defines it). */
   organisationOf(accountId: string): Promise<string | undefined>;
   organisationExists(id: string): Promise<boolean>;
-  /** Who is told when an endpoint is turned off: Tessera's admins, and the organisation's admins for a scoped one. */
-  adminEmails(organisationId: string | undefined): Promise<string[]>;
+  /** Who is told when an endpoint is turned off: Tessera's admins, and the organisation's admins for a scoped one (each with its profile: its language). */
+  admins(organisationId: string | undefined): Promise<{ email: string; profile?: Reader | undefined }[]>;
   counted?: (outcome: DeliveryOutcome) => void;
 }
 
@@ -81,8 +84,8 @@ export function createWebhooks(deps: WebhookDeps): Webhooks {
       type: 'webhook.disabled', outcome: 'success', actor: { type: 'system' }, subject: { type: 'webhook', id: endpoint._id, label: endpoint.url },
       details: { url: endpoint.url, reason, ...(endpoint.organisationId ? { organisationId: endpoint.organisationId } : {}) },
     });
-    const to = await deps.adminEmails(endpoint.organisationId);
-    await Promise.all(to.map((address) => deps.transports.email(disabledNotice(address, endpoint, reason, deps.issuer))
+    const to = await deps.admins(endpoint.organisationId);
+    await Promise.all(to.map((admin) => disabledNotice(deps.messages.in(admin.profile), admin.email, endpoint, delivery.messageId, deps.issuer).then((email) => deps.transports.email(email))
       .catch((err: unknown) => deps.log(`[tessera] could not email that a webhook endpoint was turned off: ${(err as Error).message}`))));
   }
 
@@ -143,23 +146,9 @@ export function createWebhooks(deps: WebhookDeps): Webhooks {
   };
 }
 
-function disabledNotice(to: string, endpoint: EndpointDoc, reason: string, issuer: string): Email {
+function disabledNotice(messages: CodeMessages, to: string, endpoint: EndpointDoc, event: string, issuer: string) {
   const link = `${issuer}/admin/webhooks/${encodeURIComponent(endpoint._id)}`;
   // an organisation's admins turn it on again in their security center (account/org-webhooks.ts)
   const own = endpoint.organisationId ? `${issuer}/account/security/organisation/webhooks/${encodeURIComponent(endpoint._id)}` : undefined;
-  const text = [
-    'Tessera turned off a webhook endpoint:',
-    '',
-    `  ${endpoint.url}${endpoint.description ? ` (${endpoint.description})` : ''}`,
-    '',
-    `Why: ${reason}.`,
-    'Nothing more is sent to it. Fix the receiver, then turn the endpoint on again in the admin console:',
-    link,
-    ...(own ? ['', 'Organisation admins: turn it on again in your security center (Organisation, Webhooks):', own] : []),
-  ].join('\n');
-  const escape = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-  const html = `<p>Tessera turned off a webhook endpoint:</p><p><code>${escape(endpoint.url)}</code>${endpoint.description ? ` (${escape(endpoint.description)})` : ''}</p>`
-    + `<p>Why: ${escape(reason)}.</p><p>Nothing more is sent to it. Fix the receiver, then turn the endpoint on again in the admin console: <a href="${escape(link)}">${escape(link)}</a></p>`
-    + (own ? `<p>Organisation admins: turn it on again in your security center (Organisation, Webhooks): <a href="${escape(own)}">${escape(own)}</a></p>` : '');
-  return { to, subject: 'A Tessera webhook endpoint was turned off', text, html };
+  return messages.webhookDisabled(to, endpoint, event, link, own);
 }

@@ -164,6 +164,10 @@ describe('security events delivered to webhooks', function () {
     const t = await tessera();
     const admin = await createUser(t, { email: `admin-${randomBytes(3).toString('hex')}@example.com` });
     await t.services.accounts.setRole(admin.id, 'admin');
+    // each admin reads it in their own account's language
+    const german = await createUser(t, { email: `admin-${randomBytes(3).toString('hex')}@example.com` });
+    await t.services.accounts.setRole(german.id, 'admin');
+    await t.services.accounts.updateProfile(german.email, { locale: 'de' });
     const { endpoint } = await register(t);
     hook.answer([503]);
     const since = smtp.received.length;
@@ -182,6 +186,9 @@ describe('security events delivered to webhooks', function () {
     // exponential: far fewer attempts than passes of an hour each would allow at a fixed rate
     assert.ok(hook.received.length >= 10 && hook.received.length <= 16, `${hook.received.length} attempts`);
     await smtp.waitFor(admin.email, /webhook endpoint was turned off/, since);
+    const inGerman = Buffer.from((await smtp.waitFor(german.email, /Webhook-Endpunkt ausgeschaltet:/, since)).text, 'latin1').toString('utf8');
+    assert.match(inGerman, /Grund: jeder Zustellversuch ist 24 Stunden lang fehlgeschlagen \(Ereignis /);
+    assert.doesNotMatch(inGerman, /turned off a webhook|Why:/);
     await t.services.audit.flush();
     const { items } = await t.services.admin.audit.query({ type: 'webhook.disabled' });
     assert.equal(items.length, 1);

@@ -42,6 +42,16 @@ async function everything(m: CodeMessages): Promise<{ name: string; text: string
     await email(`passwordResetByAdmin ${hours}`, m.passwordResetByAdmin('a@x', 'https://id.example/set', hours));
   }
   await email('mfaReset', m.mfaReset('a@x'));
+  await email('securityChange nested', m.securityChange('a@x', 'Your PIN settings changed. PIN after sign-in: yes; screen lock: after 5 minutes of inactivity.', seen,
+    { key: 'email:securityChange.pinSettings', vars: { afterSignIn: { key: 'account:common.yes' }, screenLock: { key: 'email:securityChange.screenLockAfter', vars: { count: 5 } } } }));
+  await email('unusualSignIn reasons', m.unusualSignIn('a@x', seen, [{ code: 'new-country', action: 'second-factor', text: 'first sign-in from Germany', vars: { country: 'DE' } }]));
+  await email('assistedRecovery requested', m.assistedRecovery('a@x', 'requested', { seen, cancel: 'https://id.example/cancel' }));
+  await email('assistedRecovery approved', m.assistedRecovery('a@x', 'approved', { until: seen.at, cancel: 'https://id.example/cancel' }));
+  await email('assistedRecovery rejected', m.assistedRecovery('a@x', 'rejected', {}));
+  await email('assistedRecovery cancelled', m.assistedRecovery('a@x', 'cancelled', {}));
+  out.push({ name: 'assistedRecoverySms', text: m.assistedRecoverySms(seen.at, 'https://id.example/cancel') });
+  await email('webhookDisabled', m.webhookDisabled('a@x', { url: 'https://hooks.example/in', description: 'CRM' }, 'msg_1', 'https://id.example/admin/webhooks/w1'));
+  await email('webhookDisabled own', m.webhookDisabled('a@x', { url: 'https://hooks.example/in' }, 'msg_1', 'https://id.example/admin/webhooks/w1', 'https://id.example/account/w1'));
   await email('emailChanged', m.emailChanged('a@x', 'b***@example.com', seen));
   await email('passwordResetCode', m.passwordResetCode('a@x', '123456', 10));
   await email('signUpCode', m.signUpCode('a@x', '123456', 10));
