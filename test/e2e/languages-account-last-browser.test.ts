@@ -4,81 +4,32 @@
 // widths, saved as screenshots/languages-account-last/<language>-<page>-<width>.png for a person to
 // look at. Nothing spills out of the page; axe-core finds nothing.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser, type TestUser } from '../support/flow.ts';
+import type { Browser } from 'playwright-core';
+import type { Tessera } from '../support/tessera.ts';
+import { createUser } from '../support/flow.ts';
+import { accountLooks, closeBrowserAndTessera, launchWithTessera, securityCenterWindow, WIDTHS } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages-account-last');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const WIDTHS = [390, 1280];
 
 describe('the last of the security center in Polish and German in a real browser (screenshots, axe)', function () {
   this.timeout(240_000);
   let t: Tessera;
   let browser: Browser;
-  const problems: string[] = [];
+  const { problems, look } = accountLooks(SHOTS);
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera();
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
-
-  /** axe-core's WCAG 2.2 A/AA violations on the page as it is now. */
-  async function axe(page: Page, name: string): Promise<void> {
-    await page.addScriptTag({ content: AXE });
-    const violations = await page.evaluate(async () => {
-      const run = (globalThis as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
-      const result = await run.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
-      return result.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-    });
-    for (const v of violations) problems.push(`${name}: ${v}`);
-  }
-
-  /** Nothing wider than the window, and no link of the sidebar or the tabs cut off or spilling out of its box. */
-  async function fits(page: Page, name: string): Promise<void> {
-    // run in the page (a string: the test's TypeScript has no DOM types)
-    const spills = await page.evaluate<string[]>(`(() => {
-      const out = [];
-      if (document.documentElement.scrollWidth > window.innerWidth + 1) out.push('page ' + document.documentElement.scrollWidth + 'px wide in ' + window.innerWidth + 'px');
-      for (const el of document.querySelectorAll('.account-nav a, .section-pages a, .account-bar')) {
-        const box = el.getBoundingClientRect();
-        if (el.scrollWidth > el.clientWidth + 1 || box.right > window.innerWidth + 1) out.push('"' + el.textContent.trim() + '" overflows (' + el.scrollWidth + ' > ' + el.clientWidth + ', right ' + Math.round(box.right) + ')');
-      }
-      return out;
-    })()`);
-    for (const s of spills) problems.push(`${name}: ${s}`);
-  }
-
-  async function look(page: Page, name: string, width: number): Promise<void> {
-    await page.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-    await fits(page, `${name} @${width}`);
-    await axe(page, `${name} @${width}`);
-  }
+  after(() => closeBrowserAndTessera(browser, t));
 
   for (const lang of ['pl', 'de'] as const) {
     it(`shows the ${lang} PIN, data, webhook and recovery-cancel pages at 390 and 1280 px`, async () => {
-      const user: TestUser = await createUser(t);
+      const user = await createUser(t);
       const org = await t.services.organisations.create(`Org ${lang} ${Math.random().toString(36).slice(2, 6)}`);
       await t.services.organisations.setMember(org.id, user.id, true);
-      const context = await browser.newContext({ locale: lang === 'pl' ? 'pl-PL' : 'de-DE', viewport: { width: 1280, height: 900 }, bypassCSP: true });
-      const page = await context.newPage();
+      const { context, page } = await securityCenterWindow(browser, t, user, lang === 'pl' ? 'pl-PL' : 'de-DE');
       try {
-        await page.goto(`${t.issuer}/account/security`);
-        await page.locator('input[name="email"]').fill(user.email);
-        await page.locator('input[name="password"]').fill(user.password);
-        await page.locator('input[name="password"]').press('Enter');
-        await page.waitForURL(/\/account\/security$/);
         for (const width of WIDTHS) {
           await page.setViewportSize({ width, height: 900 });
           await page.goto(`${t.issuer}/account/security/pin`);

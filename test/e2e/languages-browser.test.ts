@@ -4,18 +4,16 @@
 // screenshots/languages/<page>-<language>-<width>.png, checked with axe-core (WCAG 2.2 A/AA), and
 // nothing (long German words included) is wider than the screen or its card.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI } from '../support/flow.ts';
 import { eventually } from '../support/mail.ts';
+import { checkPage, closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages');
-const WIDTHS = [390, 1280];
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+/** Saves the page at both widths (nothing wider than the screen or its card) and finds no axe violation. */
+const shots = (name: string, page: Page) => checkPage(page, SHOTS, name);
 
 const WORDS = {
   en: { signIn: 'Sign in', factor: 'Verify it is you', consent: 'Allow access?' },
@@ -30,35 +28,10 @@ describe('the sign-in pages in three languages in a real browser (screenshots)',
   let rp: RelyingParty;
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera();
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
     rp = await RelyingParty.register(t, { name: 'Fotoalbum der Familie Kowalczyk' });
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
-
-  /** Saves `p` at both widths (nothing wider than the screen or its card) and finds no axe violation. */
-  async function shots(name: string, p: Page) {
-    for (const width of WIDTHS) {
-      await p.setViewportSize({ width, height: 800 });
-      assert.ok(await p.evaluate<number>('document.documentElement.scrollWidth') <= width, `${name}: nothing wider than ${width} px`);
-      const overflowing = await p.evaluate<string[]>(`[...document.querySelectorAll('main *')].filter((e) => e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'auto').map((e) => e.tagName + ' ' + e.textContent.trim().slice(0, 40))`);
-      assert.deepEqual(overflowing, [], `${name} @${width}: no text wider than its box`);
-      await p.screenshot({ path: path.join(SHOTS, `${name}-${width}.png`), fullPage: true });
-      await p.evaluate(AXE); // not a script tag: the pages' CSP allows no inline script
-      const violations = await p.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
-        const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
-        return result.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-      });
-      assert.deepEqual(violations, [], `${name} @${width}: axe`);
-    }
-  }
+  after(() => closeBrowserAndTessera(browser, t));
 
   for (const language of ['en', 'pl', 'de'] as const) {
     it(`signs in with an emailed code in ${language}: the sign-in, the code and the consent pages`, async () => {

@@ -7,12 +7,11 @@
 // checks the page's <html lang> and that nothing is wider than the window (axe runs in
 // branding-browser, axe-pages and languages-*-browser).
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { createUser, RelyingParty } from '../support/flow.ts';
+import { closeBrowserAndTessera, launchWithTessera, signInToSecurityCenter } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/matrix');
 const LANGUAGES = [
@@ -33,11 +32,7 @@ describe('the screenshot matrix: pages × brands × languages × themes × width
   let shots = 0;
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera();
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
     // a logo drawn by the browser itself (a PNG), uploaded as an admin would
     const draw = await browser.newPage({ viewport: { width: 200, height: 80 } });
     await draw.setContent('<div style="width:160px;height:64px;background:#0b5d1e;color:#fff;font:700 28px sans-serif;display:grid;place-items:center;border-radius:14px">ACME</div>');
@@ -49,10 +44,7 @@ describe('the screenshot matrix: pages × brands × languages × themes × width
     });
     plain = await RelyingParty.register(t);
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
+  after(() => closeBrowserAndTessera(browser, t));
 
   /** The page as it is now, in each theme and width: its language, nothing wider than the window, a PNG. */
   async function shoot(page: Page, name: string, lang: string): Promise<void> {
@@ -123,11 +115,7 @@ describe('the screenshot matrix: pages × brands × languages × themes × width
       const context = await browser.newContext({ locale: browserLocale, viewport: { width: 1280, height: 900 } });
       const page = await context.newPage();
       try {
-        await page.goto(`${t.issuer}/account/security`);
-        await page.locator('input[name="email"]').fill(user.email);
-        await page.locator('input[name="password"]').fill(user.password);
-        await page.locator('input[name="password"]').press('Enter');
-        await page.waitForURL(/\/account\/security$/);
+        await signInToSecurityCenter(page, t, user);
         await shoot(page, `security-center-installation-${lang}`, lang);
       } finally {
         await context.close();

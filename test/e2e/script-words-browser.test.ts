@@ -7,9 +7,9 @@
 // (test/e2e/security-center-browser.test.ts and passkey-browser.test.ts walk the English pages).
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { createUser, giveVerifiedPhone, RelyingParty } from '../support/flow.ts';
+import { closeBrowserAndTessera, launchWithTessera, signInToSecurityCenter } from '../support/languages.ts';
 import { translator } from '../../src/i18n/index.ts';
 
 describe("the browser scripts' messages in the page's language (Chromium)", function () {
@@ -18,16 +18,10 @@ describe("the browser scripts' messages in the page's language (Chromium)", func
   let browser: Browser;
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
     // localhost: WebAuthn refuses an IP address as relying-party id
-    t = await startTessera({ localhost: true });
+    ({ browser, t } = await launchWithTessera(this, { tessera: { localhost: true } }));
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
+  after(() => closeBrowserAndTessera(browser, t));
 
   it('a Polish page\'s copy button says "Skopiowano." after a click', async () => {
     assert.equal(translator('pl')('scripts:copied'), 'Skopiowano.');
@@ -38,11 +32,7 @@ describe("the browser scripts' messages in the page's language (Chromium)", func
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: t.issuer });
     const page = await context.newPage();
     try {
-      await page.goto(`${t.issuer}/account/security`);
-      await page.locator('input[name="email"]').fill(user.email);
-      await page.locator('input[name="password"]').fill(user.password);
-      await page.locator('input[name="password"]').press('Enter');
-      await page.waitForURL(/\/account\/security$/);
+      await signInToSecurityCenter(page, t, user);
       await page.goto(`${t.issuer}/account/security/totp`);
       assert.equal(await page.getAttribute('html', 'lang'), 'pl');
       const key = (await page.locator('code.key').textContent())!.replace(/\s/g, '');

@@ -3,12 +3,8 @@
 // and the profile's zone. Through real HTTP and the real database.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, createUser, signIn, type Page, type TestUser } from '../support/flow.ts';
-
-const text = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/&#34;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&').replace(/\s+/g, ' ');
-const h1 = (page: Page) => text(/<h1>([\s\S]*?)<\/h1>/.exec(page.body)?.[1] ?? '').trim();
-const lang = (page: Page) => /<html lang="([^"]+)"/.exec(page.body)?.[1];
-const notice = (page: Page) => text(/<p class="notice" role="status">([\s\S]*?)<\/p>/.exec(page.body)?.[1] ?? '').trim();
+import { RelyingParty } from '../support/flow.ts';
+import { h1, lang, notice, signedInAgent, text, type LanguageProfile } from '../support/languages.ts';
 
 describe('the security center in the account\'s language', () => {
   let t: Tessera;
@@ -22,13 +18,7 @@ describe('the security center in the account\'s language', () => {
   after(() => t.close());
 
   /** An account with these profile claims, signed in from a browser sending `headers`. */
-  async function signedIn(profile: { locale?: string; zoneinfo?: string }, headers: Record<string, string> = {}): Promise<{ user: TestUser; agent: UserAgent }> {
-    const user = await createUser(t);
-    if (profile.locale || profile.zoneinfo) await t.services.accounts.updateProfile(user.email, profile);
-    const agent = new UserAgent(headers);
-    await signIn(agent, (await rp.authorize()).url, user);
-    return { user, agent };
-  }
+  const signedIn = (profile: LanguageProfile, headers: Record<string, string> = {}) => signedInAgent(t, rp, profile, headers);
 
   it('shows an account whose locale is pl the Polish overview, devices and sessions pages, times in its zone', async () => {
     const { agent } = await signedIn({ locale: 'pl-PL', zoneinfo: 'Europe/Warsaw' }, { 'accept-language': 'en-GB,en;q=0.9' });
