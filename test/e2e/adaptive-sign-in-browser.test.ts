@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { launchChromium } from '../support/browser.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI, type TestUser } from '../support/flow.ts';
-import { startSmtp, type ReceivedMail, type Smtp } from '../support/mail.ts';
+import { partOf, startSmtp, type ReceivedMail, type Smtp } from '../support/mail.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/adaptive-sign-in');
 const WIDTHS = [390, 1280];
@@ -23,22 +23,6 @@ const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.mi
 const HOUR = 3600 * 1000;
 const POLAND = '83.0.0.1'; // Warsaw (geoip-lite knows its country and coordinates, not its city)
 const BRAZIL = '200.147.67.142'; // Rio de Janeiro (likewise)
-
-/** A part (text/plain or text/html) of a MIME message, decoded to a string. */
-function partOf(mail: ReceivedMail, type: 'text/plain' | 'text/html'): string {
-  const m = new RegExp(`Content-Type: ${type}[^\\r\\n]*\\r\\n((?:[^\\r\\n]+\\r\\n)*)\\r\\n([\\s\\S]*?)\\r\\n--`, 'i').exec(mail.raw);
-  assert.ok(m, `the email has a ${type} part`);
-  const [, headers, body] = m as unknown as [string, string, string];
-  if (/Content-Transfer-Encoding: base64/i.test(headers)) return Buffer.from(body, 'base64').toString('utf8');
-  if (!/Content-Transfer-Encoding: quoted-printable/i.test(headers)) return body;
-  const soft = body.replace(/=\r\n/g, '');
-  const bytes: number[] = [];
-  for (let i = 0; i < soft.length; i++) {
-    const hex = soft[i] === '=' ? /^[0-9A-F]{2}/i.exec(soft.slice(i + 1, i + 3))?.[0] : undefined;
-    if (hex) { bytes.push(parseInt(hex, 16)); i += 2; } else bytes.push(soft.charCodeAt(i));
-  }
-  return Buffer.from(bytes).toString('utf8');
-}
 
 const subjectOf = (mail: ReceivedMail) => /^Subject: (.*)$/m.exec(mail.text)?.[1]?.trim() ?? '';
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
 import { REDIRECT_URI, RelyingParty, UserAgent, createUser, giveVerifiedPhone, type Page, type TestUser } from '../support/flow.ts';
-import { startSmtp, type ReceivedMail, type Smtp } from '../support/mail.ts';
+import { partOf, startSmtp, type ReceivedMail, type Smtp } from '../support/mail.ts';
 
 const FIREFOX_ON_LINUX = 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0';
 
@@ -17,22 +17,6 @@ function subjectOf(mail: ReceivedMail): string {
     .replace(/=\?utf-8\?([QB])\?([^?]*)\?=/gi, (_, how: string, text: string) => (how.toUpperCase() === 'B'
       ? Buffer.from(text, 'base64').toString('utf8')
       : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (__, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')));
-}
-
-/** A part (text/plain or text/html) of a MIME message, decoded to a string. */
-function partOf(mail: ReceivedMail, type: 'text/plain' | 'text/html'): string {
-  const m = new RegExp(`Content-Type: ${type}[^\\r\\n]*\\r\\n((?:[^\\r\\n]+\\r\\n)*)\\r\\n([\\s\\S]*?)\\r\\n--`, 'i').exec(mail.raw);
-  assert.ok(m, `the email has a ${type} part`);
-  const [, headers, body] = m as unknown as [string, string, string];
-  if (/Content-Transfer-Encoding: base64/i.test(headers)) return Buffer.from(body, 'base64').toString('utf8');
-  if (!/Content-Transfer-Encoding: quoted-printable/i.test(headers)) return body;
-  const soft = body.replace(/=\r\n/g, '');
-  const bytes: number[] = [];
-  for (let i = 0; i < soft.length; i++) {
-    const hex = soft[i] === '=' ? /^[0-9A-F]{2}/i.exec(soft.slice(i + 1, i + 3))?.[0] : undefined;
-    if (hex) { bytes.push(parseInt(hex, 16)); i += 2; } else bytes.push(soft.charCodeAt(i));
-  }
-  return Buffer.from(bytes).toString('utf8');
 }
 
 /** A moment as the language writes it in the zone, the zone named ("05.03.2026, 14:05 Europe/Warsaw"). */

@@ -1,5 +1,6 @@
 // A real SMTP server in the test process (smtp-server) that keeps what it receives, so tests read
 // the emails Tessera sends the way a mailbox would.
+import assert from 'node:assert/strict';
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 
@@ -60,3 +61,19 @@ export async function startSmtp() {
   };
 }
 export type Smtp = Awaited<ReturnType<typeof startSmtp>>;
+
+/** A part (text/plain or text/html) of a MIME message, decoded to a string. */
+export function partOf(mail: ReceivedMail, type: 'text/plain' | 'text/html'): string {
+  const m = new RegExp(`Content-Type: ${type}[^\\r\\n]*\\r\\n((?:[^\\r\\n]+\\r\\n)*)\\r\\n([\\s\\S]*?)\\r\\n--`, 'i').exec(mail.raw);
+  assert.ok(m, `the email has a ${type} part`);
+  const [, headers, body] = m as unknown as [string, string, string];
+  if (/Content-Transfer-Encoding: base64/i.test(headers)) return Buffer.from(body, 'base64').toString('utf8');
+  if (!/Content-Transfer-Encoding: quoted-printable/i.test(headers)) return body;
+  const soft = body.replace(/=\r\n/g, '');
+  const bytes: number[] = [];
+  for (let i = 0; i < soft.length; i++) {
+    const hex = soft[i] === '=' ? /^[0-9A-F]{2}/i.exec(soft.slice(i + 1, i + 3))?.[0] : undefined;
+    if (hex) { bytes.push(parseInt(hex, 16)); i += 2; } else bytes.push(soft.charCodeAt(i));
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
