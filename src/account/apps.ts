@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
 import type { ConnectedApp, ConnectedApps } from '../oidc/connected-apps.ts';
 import { tr, field, type AccountArea } from './area.ts';
-import { stamp } from './time.ts';
+import { stamp } from '../i18n/format.ts';
 import type { Translate } from '../i18n/index.ts';
 
 /** Scopes in words, as the page says what an application may do ("Allowed: …"). */

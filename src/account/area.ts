@@ -12,7 +12,7 @@ import type { ClientStore } from '../oidc/clients.ts';
 import type { Proof } from '../policy/sign-in.ts';
 import { reauthWindowOpen } from '../policy/session.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
-import { clockFace } from './time.ts';
+import { clockFace } from '../i18n/format.ts';
 import { translator, type Translate } from '../i18n/index.ts';
 import { NO_AUDIT, type AuditActor, type AuditSink, type AuditType } from '../audit/events.ts';
 
@@ -120,7 +120,7 @@ export function createAccountArea(deps: AreaDeps) {
       // Accept-Language follows: policy/locale.ts)
       if (account.profile.locale) ctx.state.localeHints = { ...(ctx.state.localeHints as object | undefined), accountLocale: account.profile.locale };
       // the security center's header names who is signed in (views/partials/account-nav.ejs)
-      // and every time on them is in the person's time zone and the page's language (time.ts)
+      // and every time on them is in the person's time zone and the page's language (i18n/format.ts)
       if (verdict === 'active') Object.assign(ctx.state, { signedInAs: account.email, ...clockFace(account.profile.zoneinfo, typeof ctx.state.locale === 'string' ? ctx.state.locale : 'en') });
       // an organisation admin's frame has the Organisation section (org-webhooks.ts); read afresh
       // on every request, so a person who stops being one loses it at once

@@ -9,7 +9,7 @@ import type { AccountDeletion } from '../accounts/deletion.ts';
 import type { SessionService } from '../sessions/service.ts';
 import { clientInfo } from '../devices/client-info.ts';
 import { field, tr, type AccountArea } from './area.ts';
-import { day } from './time.ts';
+import { day } from '../i18n/format.ts';
 
 export interface DeletionRouteDeps {
   deletion: Pick<AccountDeletion, 'schedule' | 'graceDays'>;
@@ -39,8 +39,8 @@ export function deletionRoutes(deps: DeletionRouteDeps) {
       }
       const scheduled = await deps.deletion.schedule(account, clientInfo(ctx.ip, ctx.get('user-agent')));
       await deps.sessions.endOthers(account.id, undefined, { actor: { type: 'user', id: account.id, label: account.email }, why: 'the account is to be deleted' });
-      // the day in UTC (as before), written the page's way ("2026-04-14" in English)
-      await ctx.render('account/delete-scheduled', { title: tr(ctx)('account:deletion.scheduledTitle'), email: account.email, on: day(scheduled.deletionScheduledFor!, undefined, ctx.state.locale as string) });
+      // the day in the account's zone, written the page's way ("14 April 2026" in English)
+      await ctx.render('account/delete-scheduled', { title: tr(ctx)('account:deletion.scheduledTitle'), email: account.email, on: day(scheduled.deletionScheduledFor!, account.profile.zoneinfo, ctx.state.locale as string) });
     });
   };
 }

@@ -43,7 +43,7 @@ export interface DeletionSettings {
    * Tells the person (email) and the audit log about a step; `seen` is the request's browser, if
    * any; `said`: the sentence's translation (email namespace) for the email, the audit log keeps `change`.
    */
-  announce(account: { id: string; email: string; profile?: { locale?: string | undefined; zoneinfo?: string | undefined } }, type: AuditType, change: string, seen?: ClientInfo, said?: { key: string; vars?: Record<string, string> }): void;
+  announce(account: { id: string; email: string; profile?: { locale?: string | undefined; zoneinfo?: string | undefined } }, type: AuditType, change: string, seen?: ClientInfo, said?: { key: string; vars?: Record<string, string | { day: Date }> }): void;
 }
 
 export type AccountDeletion = ReturnType<typeof createAccountDeletion>;
@@ -75,7 +75,7 @@ export function createAccountDeletion(db: Database, accounts: AccountStore, forg
       await Deletions.replaceOne({ _id: account.id }, { email: account.email, deleteAfter }, { upsert: true });
       const scheduled = await accounts.scheduleDeletion(account.id, deleteAfter);
       settings.announce(account, 'account.deletion_scheduled', `You asked for your account to be deleted. It will be deleted on ${deleteAfter.toISOString().slice(0, 10)}; sign in before then to cancel.`, seen,
-        { key: 'email:securityChange.deletionScheduled', vars: { date: deleteAfter.toISOString().slice(0, 10) } });
+        { key: 'email:securityChange.deletionScheduled', vars: { date: { day: deleteAfter } } });
       return scheduled;
     },
 

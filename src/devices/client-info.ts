@@ -12,6 +12,10 @@ export interface Location {
   city?: string;
 }
 
+/** What is recorded for a request that names no browser or system (pages translate them: device-words.ts). */
+export const UNKNOWN_BROWSER = 'Unknown browser';
+export const UNKNOWN_SYSTEM = 'unknown system';
+
 export interface ClientInfo {
   ip?: string;
   location?: Location;
@@ -42,10 +46,7 @@ export function clientInfo(ip: string, userAgent: string | undefined): ClientInf
     ...(normalized ? { ip: normalized } : {}),
     ...(location ? { location } : {}),
     ...(ll && ll.length === 2 && (ll[0] !== 0 || ll[1] !== 0) ? { ll: [ll[0], ll[1]] as [number, number] } : {}),
-    browser: [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || 'Unknown browser',
-    os: [ua.os.name, ua.os.version].filter(Boolean).join(' ') || 'unknown system',
+    browser: [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || UNKNOWN_BROWSER,
+    os: [ua.os.name, ua.os.version].filter(Boolean).join(' ') || UNKNOWN_SYSTEM,
   };
 }
-
-/** A default device name, e.g. "Chrome 120 on Linux". */
-export const deviceLabel = (info: Pick<ClientInfo, 'browser' | 'os'>) => `${info.browser} on ${info.os}`.slice(0, 64);

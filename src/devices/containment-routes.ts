@@ -10,9 +10,9 @@ import { clientInfo } from './client-info.ts';
 import { CONTAINMENT_PATH, DEVICES_PATH, type Containment, type ContainmentCheck } from './containment.ts';
 import type { Translate } from '../i18n/index.ts';
 import { deviceIn, speakAs } from './device-words.ts';
+import { stamp } from '../i18n/format.ts';
 
 const MAX_TOKEN = 200;
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 function tokenOf(ctx: Context, from: 'query' | 'body'): string {
   const value = from === 'query' ? ctx.query.token : (ctx.request.body as Record<string, unknown> | undefined)?.token;
@@ -36,7 +36,7 @@ export function containmentRouter(containment: Containment): Router {
       why: link.ok ? undefined : link.why,
       email: link.ok ? link.account.email : undefined,
       device: link.ok ? deviceIn(ctx.state.t as Translate, link.device, true) : undefined,
-      lastUsed: link.ok && link.device.lastUsedAt ? stamp(link.device.lastUsedAt) : undefined,
+      lastUsed: link.ok && link.device.lastUsedAt ? stamp(link.device.lastUsedAt, link.account.profile?.zoneinfo, ctx.state.locale as string) : undefined,
     });
   }
 

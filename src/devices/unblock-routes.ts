@@ -15,6 +15,7 @@ import type { AuditSink } from '../audit/events.ts';
 import type { FactorPrompt, Said } from '../factors/types.ts';
 import type { Translate } from '../i18n/index.ts';
 import { deviceIn, speakAs } from './device-words.ts';
+import { stamp } from '../i18n/format.ts';
 import type { FactorRegistry } from '../factors/registry.ts';
 import type { Limits } from '../limits/service.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
@@ -40,7 +41,6 @@ const MAX_PASSWORD = 1024;
 const PURPOSE = 'device-unblock';
 const PASSWORD_REFUSED: Said = { key: 'devices:unblock.passwordRefused' };
 
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 /** The same description for the security notice, in the account's language. */
 const deviceSaid = (device: Device): ChangeSaid => {
   const vars = { browser: device.browser ?? { key: 'email:securityChange.unknownBrowser' }, os: device.os ?? { key: 'email:securityChange.unknownSystem' } };
@@ -67,7 +67,7 @@ export function unblockRouter(deps: UnblockPageDeps): Router {
   /** The page of a usable link speaks the language of the account it names. */
   const view = (ctx: Context, link: Usable) => {
     speakAs(ctx, link.account);
-    return { device: deviceIn(ctx.state.t as Translate, link.device), blockedAt: stamp(link.blockedAt), email: link.account.email };
+    return { device: deviceIn(ctx.state.t as Translate, link.device), blockedAt: stamp(link.blockedAt, link.account.profile?.zoneinfo, ctx.state.locale as string), email: link.account.email };
   };
 
   async function passwordPage(ctx: Context, token: string, link: Usable, error?: Said) {

@@ -31,8 +31,11 @@ export function sendProblemSaid(problem: string): Said | undefined {
     [RESEND_CAP_MESSAGE]: 'interaction:sendProblems.resendCap',
     'The code was just sent again. Check your messages.': 'interaction:sendProblems.justSent',
     'There is no code to resend. Start again.': 'interaction:sendProblems.noResend',
+    'This code can no longer be extended: use "Resend" to get a new one.': 'interaction:sendProblems.noExtend',
   };
   if (known[problem]) return { key: known[problem] };
   const soon = /^You can ask for the code again in (\d+) s\.$/.exec(problem);
-  return soon ? { key: 'interaction:sendProblems.tooSoon', vars: { count: Number(soon[1]) } } : undefined;
+  if (soon) return { key: 'interaction:sendProblems.tooSoon', vars: { count: Number(soon[1]) } };
+  const longest = /^This code cannot be extended any further \(at most (\d+) minutes in all\)\.$/.exec(problem);
+  return longest ? { key: 'interaction:sendProblems.extendLimit', vars: { count: Number(longest[1]) } } : undefined;
 }

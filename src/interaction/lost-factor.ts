@@ -14,9 +14,9 @@ import { factorStep } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import type { Said } from '../factors/types.ts';
 import { saidOption } from './words.ts';
+import { stamp } from '../i18n/format.ts';
 
 const MAX_MESSAGE = 500;
-const stamp = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 
 /**
  * Before the second-factor step is shown: an approved recovery whose waiting period is over is
@@ -46,10 +46,11 @@ async function render(ctx: Context, deps: InteractionDeps, d: Details, flow: Flo
   const request = await deps.assistedRecovery.get(account.id);
   const stage = stageOf(request, deps.stepUp.clock());
   const { name } = await clientOf(deps, d);
+  const when = (at: Date) => stamp(at, account.profile.zoneinfo, ctx.state.locale as string);
   ctx.status = opts.status ?? (opts.error ? 400 : 200);
   await ctx.render('interaction/lost-factor', {
     uid: d.uid, clientName: name, csrf: ctx.state._csrf, usable: usable.map(saidOption), unusable: unusable.map(saidOption),
-    stage, requestedAt: request ? stamp(request.requestedAt) : undefined, resetAfter: request?.resetAfter ? stamp(request.resetAfter) : undefined,
+    stage, requestedAt: request ? when(request.requestedAt) : undefined, resetAfter: request?.resetAfter ? when(request.resetAfter) : undefined,
     passwordProven: flow.proofs.some((p) => p.factor === 'password'), waitHours: deps.assistedRecovery.waitHours,
     error: opts.error, message: opts.message ?? '', maxMessage: MAX_MESSAGE,
   });
@@ -85,7 +86,7 @@ export function lostFactorRoutes(router: Router, deps: InteractionDeps): void {
     if (!result.ok) {
       const error: Said = result.why === 'open'
         ? { key: 'interaction:lostFactor.open' }
-        : { key: 'interaction:lostFactor.tooSoon', vars: { after: stamp(result.after) } };
+        : { key: 'interaction:lostFactor.tooSoon', vars: { after: stamp(result.after, account.profile.zoneinfo, ctx.state.locale as string) } };
       return render(ctx, deps, d, flow, { error, message, status: result.why === 'open' ? 409 : 429 });
     }
     ctx.status = 303;

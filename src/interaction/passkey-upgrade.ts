@@ -12,6 +12,8 @@ import { normalizeIp } from '../policy/ip-ranges.ts';
 import { accountOf, alreadyDone, clientOf, field, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
 import { carryOn } from './sign-in-flow.ts';
 import { clientOfRequest } from './device.ts';
+import { deviceLabel } from '../devices/device-words.ts';
+import type { Translate } from '../i18n/index.ts';
 import { rememberNotNow } from './passkey-offer.ts';
 import { codesNeeded, showNewCodes } from './recovery-step.ts';
 import type { Flow } from './flow.ts';
@@ -46,7 +48,8 @@ export function passkeyUpgradeRoutes(router: Router, deps: InteractionDeps): voi
     const now = Math.floor(deps.stepUp.clock().getTime() / 1000);
     if (!password || now - password.at > deps.config.account.reauthMinutes * 60) return renderPasskeyOffer(ctx, deps, d, flow, { key: 'interaction:passkeyOffer.tooLate' });
     const client = clientOfRequest(ctx);
-    const result = await deps.webauthn.register(account, scope(d), field(ctx, 'response', 16_384), `Passkey (${client.browser} on ${client.os})`.slice(0, 64));
+    const t = ctx.state.t as Translate;
+    const result = await deps.webauthn.register(account, scope(d), field(ctx, 'response', 16_384), t('interaction:passkeyOffer.defaultName', { device: deviceLabel(t, client) }).slice(0, 64));
     if (!result.ok) return renderPasskeyOffer(ctx, deps, d, flow, result.said ?? result.message);
     // the answer and "codes shown" in one write, once: a reload or a crash never shows codes twice
     const codes = await codesNeeded(deps, account.id);

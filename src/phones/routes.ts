@@ -71,16 +71,26 @@ function primaryInUse(t: Translate, account: AccountView, appSetUp: boolean): st
   return undefined;
 }
 
+/** The values of a number parser's reason, a country code among them written as the country's name in `locale`. */
+function withCountryName(vars: Record<string, string | number> | undefined, locale: string): Record<string, string | number> {
+  if (typeof vars?.country !== 'string') return vars ?? {};
+  let name = vars.country;
+  try { name = new Intl.DisplayNames([locale], { type: 'region' }).of(vars.country) ?? name; } catch { /* as the parser wrote it */ }
+  return { ...vars, country: name };
+}
+
 /**
  * A refusal in the page's language, from its code and values (store.ts); an English page keeps
  * the number parser's own words (what exactly is wrong with the typed number).
  */
-function problemWords(t: Translate, err: PhoneError, english: boolean): string {
+function problemWords(t: Translate, err: PhoneError, locale: string): string {
   const number = String(err.vars.number ?? '');
   switch (err.code) {
     case 'invalid_number':
       if (err.message === 'Enter one phone number.') return t('account:phones.errors.enterOne');
-      return english ? err.message : t('account:phones.errors.invalidNumber');
+      if (locale === 'en') return err.message;
+      // the parser's own reason; a country it names ("FR") by the country's name in the page's language
+      return err.said ? t(err.said.key, withCountryName(err.said.vars, locale)) : t('account:phones.errors.invalidNumber');
     case 'no_such_phone': return t('account:phones.errors.noSuchPhone');
     case 'duplicate_number': return t('account:phones.errors.duplicate', { number });
     case 'list_full': return t('account:phones.errors.listFull', { max: err.vars.max ?? MAX_PHONES });
@@ -180,7 +190,7 @@ export function phoneRoutes(deps: PhoneRouteDeps): (router: Router, area: Accoun
           if (!(err instanceof PhoneError)) throw err;
           const retry = retryOf?.(ctx);
           const t = tr(ctx);
-          await list(ctx, account, { error: `${problemWords(t, err, ctx.state.locale === 'en')} ${t('account:phones.nothingChanged')}`, ...(retry ? { at: fieldOf(retry, err) } : {}) }, retry ? { retry } : {});
+          await list(ctx, account, { error: `${problemWords(t, err, ctx.state.locale as string)} ${t('account:phones.nothingChanged')}`, ...(retry ? { at: fieldOf(retry, err) } : {}) }, retry ? { retry } : {});
         }
       });
     }

@@ -2,7 +2,7 @@
 // prompt rebuilt from a challenge's state when the code page is opened again. Pure.
 import type { ChallengeState } from '../factors/challenges.ts';
 import type { FactorPrompt, Said } from '../factors/types.ts';
-import { day } from '../account/time.ts';
+import { day } from '../i18n/format.ts';
 import { displayNumber } from './numbers.ts';
 import type { Phone } from './store.ts';
 

@@ -30,13 +30,19 @@ export function normalizeIp(text: string): string | undefined {
  */
 export const WIDEST_PREFIX = { ipv4: 16, ipv6: 32 } as const;
 
+/** Why a typed range was refused: in English (the audit log, the API), and as a translation with its values (the pages). */
+export interface RangeProblem {
+  problem: string;
+  said: { key: string; vars?: Record<string, string | number> };
+}
+
 /** A typed address or range as a canonical range, or why it is not one. */
-export function parseRange(text: string): IpRange | { problem: string } {
+export function parseRange(text: string): IpRange | RangeProblem {
   const value = text.trim();
-  if (!value || value.length > 64) return { problem: 'Enter an IP address (203.0.113.7, 2001:db8::7) or a range (203.0.113.0/24, 2001:db8::/48).' };
+  if (!value || value.length > 64) return { problem: 'Enter an IP address (203.0.113.7, 2001:db8::7) or a range (203.0.113.0/24, 2001:db8::/48).', said: { key: 'account:ips.problems.empty' } };
   const [host = '', bits, ...rest] = value.split('/');
   const ip = address(host);
-  if (!ip || rest.length || host.includes('%')) return { problem: `"${value}" is not an IP address or range.` };
+  if (!ip || rest.length || host.includes('%')) return { problem: `"${value}" is not an IP address or range.`, said: { key: 'account:ips.problems.notAddress', vars: { value } } };
   // an IPv4 address written as IPv6 (::ffff:203.0.113.0/120) keeps its IPv6 prefix length
   const mapped = ip.kind() === 'ipv4' && host.includes(':');
   const max = ip.kind() === 'ipv4' ? 32 : 128;
@@ -44,15 +50,16 @@ export function parseRange(text: string): IpRange | { problem: string } {
   if (bits !== undefined) {
     const written = mapped ? 128 : max;
     if (!/^(0|[1-9]\d{0,2})$/.test(bits) || Number(bits) > written || (mapped && Number(bits) < 96)) {
-      return { problem: `The range size after "/" must be a number from ${mapped ? 96 : 0} to ${written}.` };
+      return { problem: `The range size after "/" must be a number from ${mapped ? 96 : 0} to ${written}.`, said: { key: 'account:ips.problems.badPrefix', vars: { min: mapped ? 96 : 0, max: written } } };
     }
     prefix = mapped ? Number(bits) - 96 : Number(bits);
   }
-  if (prefix === 0) return { problem: 'A range of every address (/0) cannot be trusted.' };
+  if (prefix === 0) return { problem: 'A range of every address (/0) cannot be trusted.', said: { key: 'account:ips.problems.everyAddress' } };
   const widest = WIDEST_PREFIX[ip.kind()];
   if (prefix < widest) {
     const shown = mapped ? widest + 96 : widest;
-    return { problem: `A range this wide (/${mapped ? prefix + 96 : prefix}) cannot be trusted: the widest is /${shown} for ${ip.kind() === 'ipv4' ? 'IPv4' : 'IPv6'}. Enter your network's own range, or a single address.` };
+    const vars = { prefix: mapped ? prefix + 96 : prefix, widest: shown, family: ip.kind() === 'ipv4' ? 'IPv4' : 'IPv6' };
+    return { problem: `A range this wide (/${vars.prefix}) cannot be trusted: the widest is /${shown} for ${vars.family}. Enter your network's own range, or a single address.`, said: { key: 'account:ips.problems.tooWide', vars } };
   }
   const network = ipaddr.parse(ip.kind() === 'ipv4'
     ? ipaddr.IPv4.networkAddressFromCIDR(`${ip.toString()}/${prefix}`).toString()

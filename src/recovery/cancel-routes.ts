@@ -6,7 +6,7 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { clientInfo } from '../devices/client-info.ts';
-import { stamp } from '../account/time.ts';
+import { stamp } from '../i18n/format.ts';
 import { tr } from '../account/area.ts';
 import { CANCEL_PATH, type AssistedRecovery, type LinkCheck } from './service.ts';
 
@@ -28,9 +28,9 @@ export function recoveryCancelRouter(recovery: AssistedRecovery): Router {
   async function show(ctx: Context, token: string, link: LinkCheck, done = false) {
     if (!link.ok) ctx.status = 400;
     const r = link.ok ? link.recovery : undefined;
-    // the page's language (switcher, Accept-Language); its times that language's way, in UTC
+    // the page's language (switcher, Accept-Language); its times that language's way, in the account's zone
     const locale = typeof ctx.state.locale === 'string' ? ctx.state.locale : 'en';
-    const when = (d: Date) => stamp(d, undefined, locale);
+    const when = (d: Date) => stamp(d, link.ok ? link.zoneinfo : undefined, locale);
     await ctx.render('account/recovery-cancel', {
       title: done ? tr(ctx)('account:recoveryCancel.cancelled') : tr(ctx)('account:recoveryCancel.title'), token, csrf: ctx.state._csrf, done,
       why: link.ok ? undefined : link.why, email: r?.email, state: r?.state,

@@ -38,7 +38,8 @@ export interface RecoveryServiceDeps {
   log: (line: string) => void;
 }
 
-export type LinkCheck = { ok: true; recovery: Recovery } | { ok: false; why: 'invalid' | 'closed' | 'too_late' };
+/** A usable link also says the account's time zone (its profile's `zoneinfo`), for the times its page shows. */
+export type LinkCheck = { ok: true; recovery: Recovery; zoneinfo?: string } | { ok: false; why: 'invalid' | 'closed' | 'too_late' };
 
 export type AssistedRecovery = ReturnType<typeof createAssistedRecovery>;
 
@@ -167,7 +168,8 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       const stage = stageOf(recovery, clock());
       if (stage === 'due') return { ok: false, why: 'too_late' };
       if (stage === 'closed') return { ok: false, why: recovery.state === 'completed' ? 'too_late' : 'closed' };
-      return { ok: true, recovery };
+      const zoneinfo = (await deps.accounts.findById(recovery.accountId))?.profile?.zoneinfo;
+      return { ok: true, recovery, ...(zoneinfo ? { zoneinfo } : {}) };
     },
 
     /** The cancel link's button: once; the account is told. */
@@ -178,7 +180,7 @@ export function createAssistedRecovery(deps: RecoveryServiceDeps) {
       if (!cancelled) return this.check(token).then((again) => (again.ok ? { ok: false, why: 'closed' } : again));
       await record(cancelled, 'recovery.cancelled', 'recovery_cancelled', { type: 'user', id: cancelled.accountId, label: cancelled.email }, seen, { stage: link.recovery.state });
       tell(cancelled, 'cancelled');
-      return { ok: true, recovery: cancelled };
+      return { ok: true, recovery: cancelled, ...(link.zoneinfo ? { zoneinfo: link.zoneinfo } : {}) };
     },
   };
 }

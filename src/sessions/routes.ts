@@ -4,10 +4,10 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountStore, AccountView } from '../accounts/store.ts';
-import { describeLocation } from '../devices/client-info.ts';
+import { browserOn, placeIn, softwareIn } from '../devices/device-words.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import { tr, field, type AccountArea } from '../account/area.ts';
-import { stamp } from '../account/time.ts';
+import { stamp } from '../i18n/format.ts';
 import type { Translate } from '../i18n/index.ts';
 import { HISTORY_PAGE, type SignInHistory } from './history.ts';
 import type { SessionService } from './service.ts';
@@ -59,7 +59,7 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       const zone = current.profile.zoneinfo;
       const locale = ctx.state.locale as string;
       const sessions = (await deps.sessions.list(current, here?.session.uid)).map((s) => ({
-        ...s, signedIn: stamp(s.signedInAt, zone, locale), lastActive: stamp(s.lastActiveAt, zone, locale), ends: stamp(s.endsAt, zone, locale), where: describeLocation(s.location),
+        ...s, signedIn: stamp(s.signedInAt, zone, locale), lastActive: stamp(s.lastActiveAt, zone, locale), ends: stamp(s.endsAt, zone, locale), where: placeIn(tr(ctx), locale, s.location), ...softwareIn(tr(ctx), s),
       }));
       if (message.refused) ctx.status = 400;
       await ctx.render('account/sessions', {
@@ -135,13 +135,13 @@ export function sessionRoutes(deps: SessionRouteDeps): (router: Router, area: Ac
       const number = /^\d{1,6}$/.test(raw) ? Math.min(Math.max(Number(raw), 1), pages) : 1;
       const { entries, older } = await deps.history.page(account.id, number - 1);
       const t = tr(ctx);
-      const devices = new Map((await deps.devices.listFor(account.id)).map((d) => [d.id, d.name ?? t('account:common.browserOn', { browser: d.browser, os: d.os })]));
+      const devices = new Map((await deps.devices.listFor(account.id)).map((d) => [d.id, d.name ?? browserOn(t, d)]));
       await ctx.render('account/history', {
         title: t('account:nav.history'), page: number, older: older && number < pages,
         entries: entries.map((e) => ({
           when: stamp(e.at, account.profile.zoneinfo, ctx.state.locale as string), result: RESULTS[e.result]?.(t) ?? e.result, ok: NEUTRAL.has(e.result), ip: e.ip ?? '—',
-          where: e.location ? describeLocation(e.location) : t('account:history.unknownLocation'),
-          browser: t('account:common.browserOn', { browser: e.browser, os: e.os }), device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(t, e.factors),
+          where: placeIn(t, ctx.state.locale as string, e.location),
+          browser: browserOn(t, e), device: (e.deviceId && devices.get(e.deviceId)) || '—', factors: factorWords(t, e.factors),
           ...(e.application ? { application: e.application } : {}),
         })),
       });

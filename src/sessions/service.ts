@@ -14,7 +14,7 @@ import { endSession } from '../oidc/account-sessions.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { Proof } from '../policy/sign-in.ts';
 import type { TrustedIps } from '../trusted-ips/store.ts';
-import { clientInfo, type ClientInfo } from '../devices/client-info.ts';
+import { clientInfo, UNKNOWN_BROWSER, UNKNOWN_SYSTEM, type ClientInfo } from '../devices/client-info.ts';
 import { normalizeIp } from '../policy/ip-ranges.ts';
 import { pinSkipped } from '../policy/trust.ts';
 import { sessionEndsAt, sessionState, type SessionState } from '../policy/session.ts';
@@ -211,7 +211,7 @@ export function createSessionService(deps: SessionServiceDeps) {
           ...(signedInAt ? { signedInAt, endsAt: new Date(sessionEndsAt({ signedInAt: seconds(signedInAt), ...(account.security.autoLogoutDays ? { autoLogoutDays: account.security.autoLogoutDays } : {}), maxDays: deps.maxDays }) * 1000) } : {}),
           ...(record ? { lastActiveAt: record.lastActiveAt } : {}),
           ...(device?.name ? { deviceName: device.name } : {}),
-          browser: record?.browser ?? 'Unknown browser', os: record?.os ?? 'unknown system',
+          browser: record?.browser ?? UNKNOWN_BROWSER, os: record?.os ?? UNKNOWN_SYSTEM,
           ...(record?.ip ? { ip: record.ip } : {}), ...(record?.location ? { location: record.location } : {}),
           locked: record?.locked ?? false,
           clientIds: Object.keys((payload.authorizations as Record<string, unknown> | undefined) ?? {}),

@@ -1,7 +1,7 @@
 // The trusted-IP pages (/account/security/ips): a signed-in person lists, adds, edits and deletes
 // the addresses and ranges from which a routine second factor is skipped. Every change asks for
 // the current password; bad input is answered on the same page, with nothing changed.
-import { day, stamp } from '../account/time.ts';
+import { day, stamp } from '../i18n/format.ts';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
@@ -42,8 +42,11 @@ const skipIn = (t: Translate, skip: IpSkip) => SKIP_WORDS[skip]?.(t) ?? [skipLab
  * A refusal of the store (English, store.ts) in the page's language: its sentences are few and
  * fixed, so the page knows each by its shape; one it does not know shows as it is.
  */
-function refusalWords(t: Translate, message: string, english: boolean): string {
+function refusalWords(t: Translate, err: TrustedIpError, english: boolean): string {
+  const { message } = err;
   if (english) return message;
+  // the range parser's own reason (policy/ip-ranges.ts)
+  if (err.said) return t(err.said.key, err.said.vars);
   const full = /^Your list is full \((\d+) entries\)/.exec(message);
   const duplicate = /^(.+) is already on your list\.$/.exec(message);
   const tooLong = /^An IP address or range is at most (\d+) characters\.$/.exec(message);
@@ -154,7 +157,7 @@ export function trustedIpRoutes(trustedIps: TrustedIps): (router: Router, area: 
           if (!(err instanceof TrustedIpError)) throw err;
           ctx.status = 400;
           const t = tr(ctx);
-          await page(ctx, account, { error: `${refusalWords(t, err.message, ctx.state.locale === 'en')} ${t('account:ips.nothingChanged')}`, at: fieldOf(retry, err.message) }, retry);
+          await page(ctx, account, { error: `${refusalWords(t, err, ctx.state.locale === 'en')} ${t('account:ips.nothingChanged')}`, at: fieldOf(retry, err.message) }, retry);
           return;
         }
         // the audit log keeps English; the page says it in its language

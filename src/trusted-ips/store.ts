@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
-import { inRange, parseRange } from '../policy/ip-ranges.ts';
+import { inRange, parseRange, type RangeProblem } from '../policy/ip-ranges.ts';
 import type { IpSkip } from '../policy/trust.ts';
 import { DomainError } from '../domain-error.ts';
 
@@ -32,8 +32,11 @@ interface ListDoc {
 /** A range or change the list refuses (the page shows the message and changes nothing). */
 export class TrustedIpError extends DomainError {
   override name = 'TrustedIpError';
-  constructor(message: string) {
+  /** The range parser's own reason as a translation (policy/ip-ranges.ts), when it refused the typed range. */
+  readonly said: RangeProblem['said'] | undefined;
+  constructor(message: string, said?: RangeProblem['said']) {
     super('invalid', 'invalid_trusted_ip', message);
+    this.said = said;
   }
 }
 
@@ -41,7 +44,7 @@ export type TrustedIps = ReturnType<typeof createTrustedIps>;
 
 function checked(range: string, skips: string): { cidr: string; skips: IpSkip } {
   const parsed = parseRange(range);
-  if ('problem' in parsed) throw new TrustedIpError(parsed.problem);
+  if ('problem' in parsed) throw new TrustedIpError(parsed.problem, parsed.said);
   if (!(SKIPPABLE as readonly string[]).includes(skips)) throw new TrustedIpError('Choose which second factor this address skips, or all of them.');
   return { cidr: parsed.cidr, skips: skips as IpSkip };
 }

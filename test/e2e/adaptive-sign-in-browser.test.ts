@@ -183,7 +183,7 @@ describe('adaptive sign-in in a real browser: the step page\'s reason, the email
       assert.equal(await heading(p), 'Secure your account');
       const body = (await p.locator('main').innerText()).replace(/\s+/g, ' ');
       assert.match(body, new RegExp(`A sign-in to ${user.email.replace(/\./g, '\\.')} was not you\\? Secure the account now\\.`));
-      assert.match(body, /The device: .+, last used \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+      assert.match(body, /The device: .+, last used \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC\./);
       assert.match(body, /blocks that device from the account/);
       assert.match(body, /signs out every session/);
       await shots('not-me-confirm', p);

@@ -12,8 +12,8 @@ const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages-acc
 
 /** Each language, how the account or browser asks for it, and the words its pages must show. */
 const LANGUAGES = [
-  { lang: 'pl', profile: { locale: 'pl', zoneinfo: 'Europe/Warsaw' }, browserLocale: 'en-GB', zoneError: '„Mars/Olympus” nie jest strefą czasową, taką jak Europe/Warsaw.', history: 'Historia logowań', time: /^\d\d\.\d\d\.\d{4}, \d\d:\d\d Europe\/Warsaw$/ },
-  { lang: 'de', profile: {}, browserLocale: 'de-DE', zoneError: '„Mars/Olympus“ ist keine Zeitzone wie Europe/Berlin.', history: 'Anmeldeverlauf', time: /^\d\d\.\d\d\.\d{4}, \d\d:\d\d UTC$/ },
+  { lang: 'pl', profile: { locale: 'pl', zoneinfo: 'Europe/Warsaw' }, browserLocale: 'en-GB', zoneError: '„Mars/Olympus” nie jest strefą czasową, taką jak Europe/Warsaw.', history: 'Historia logowań', time: /^\d{1,2} (stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|września|października|listopada|grudnia) \d{4}, \d\d:\d\d CES?T$/ },
+  { lang: 'de', profile: {}, browserLocale: 'de-DE', zoneError: '„Mars/Olympus“ ist keine Zeitzone wie Europe/Berlin.', history: 'Anmeldeverlauf', time: /^\d{1,2}\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}, \d\d:\d\d UTC$/ },
 ] as const;
 
 describe('more of the security center in Polish and German in a real browser (screenshots, axe)', function () {

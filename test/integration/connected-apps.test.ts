@@ -13,7 +13,7 @@ import { collectionFor } from '../../src/oidc/adapter.ts';
 
 const MINUTE = 60_000;
 const NOTICE = 'Security change on your Tessera account';
-const STAMP = /^\d{4}-\d\d-\d\d \d\d:\d\d UTC$/;
+const STAMP = /^\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC$/;
 const ALL = 'openid email profile offline_access';
 
 const text = (html: string) => html.replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&#34;|&quot;/g, '"').replace(/&#39;/g, "'").replace(/\s+/g, ' ').trim();

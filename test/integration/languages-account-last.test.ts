@@ -71,7 +71,7 @@ describe('the last of the security center in the account\'s language', function 
     const page = await agent.visit(url('/account/security/pin'));
     assert.equal(h1(page), 'PIN und Bildschirmsperre');
     assert.match(page.body, /<label for="after">PIN nach der Anmeldung abfragen<\/label>/);
-    assert.match(page.body, />Ja: nach dem Passwort und dem zweiten Faktor<\/option>/);
+    assert.match(page.body, />Ja: nach Passwort und zweitem Faktor<\/option>/);
     assert.match(page.body, /<option value="0" [^>]*>Aus<\/option>/);
     assert.match(text(page.body), /Legen Sie zuerst eine PIN fest\./);
   });
@@ -189,7 +189,7 @@ describe('the last of the security center in the account\'s language', function 
       const page = await agent.visit(link);
       assert.equal(page.status, 200);
       assert.equal(h1(page), 'Unterstützte Wiederherstellung abbrechen');
-      assert.match(text(page.body), new RegExp(`Für das Konto ${user.email.replace(/[.+]/g, '\\$&')} wurde am \\d\\d\\.\\d\\d\\.\\d{4}, \\d\\d:\\d\\d UTC eine unterstützte Wiederherstellung angefordert\\.`));
+      assert.match(text(page.body), new RegExp(`Für das Konto ${user.email.replace(/[.+]/g, '\\$&')} wurde am \\d{1,2}\\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \\d{4}, \\d\\d:\\d\\d UTC eine unterstützte Wiederherstellung angefordert\\.`));
       assert.match(text(page.body), /Sie wartet auf die Entscheidung eines Administrators\./);
       const done = await agent.submit(page, /\/recovery\/cancel$/, {});
       assert.equal(done.status, 200);

@@ -19,9 +19,13 @@ function subjectOf(mail: ReceivedMail): string {
       : Buffer.from(text.replace(/_/g, ' ').replace(/=([0-9A-F]{2})/gi, (__, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8')));
 }
 
-/** A moment as the language writes it in the zone, the zone named ("05.03.2026, 14:05 Europe/Warsaw"). */
-const localTime = (at: Date, language: string, zone: string) =>
-  `${new Intl.DateTimeFormat(language, { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(at)} ${zone}`;
+/** A moment as the language writes it in the zone, the zone named ("5 marca 2026, 14:05 CET"). */
+const localTime = (at: Date, language: string, zone: string) => {
+  const tag = language === 'en' ? 'en-GB' : language;
+  return `${new Intl.DateTimeFormat(tag, { timeZone: zone, dateStyle: 'long' }).format(at)}, ${new Intl.DateTimeFormat(tag, { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZoneName: 'short' }).format(at)}`;
+};
+/** Polish months as a date names them (the genitive). */
+const POLISH_DATE = /\d{1,2} (stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|września|października|listopada|grudnia) \d{4}, \d\d:\d\d/;
 
 const signedIn = (page: Page) => page.url.startsWith(REDIRECT_URI) && page.url.includes('code=');
 
@@ -84,6 +88,8 @@ describe('emails and text messages in the account\'s language', function () {
     const noticeText = partOf(notice, 'text/plain');
     assert.match(noticeText, /^Ktoś właśnie zalogował się na Twoje konto Tessera z nowego urządzenia\./);
     assert.ok(noticeText.includes(`Kiedy:         ${localTime(at, 'pl', 'Europe/Warsaw')}`), noticeText);
+    // a Polish date, in Warsaw time (winter or summer), the zone named
+    assert.match(noticeText, new RegExp(`Kiedy:\\s+${POLISH_DATE.source} CES?T\\r?\\n`));
     assert.match(noticeText, /Przeglądarka:\s+Firefox 128 w systemie Linux/);
     assert.match(noticeText, /Gdzie:\s+nieznana lokalizacja \(w przybliżeniu\)/);
     const noticeHtml = partOf(notice, 'text/html');
@@ -133,7 +139,8 @@ describe('emails and text messages in the account\'s language', function () {
     await password(t, rp, english);
     const inEnglish = await mailTo(smtp, english, /^New sign-in to your Tessera account$/);
     assert.match(partOf(inEnglish, 'text/html'), /<html lang="en">/);
-    assert.ok(partOf(inEnglish, 'text/plain').includes(`When:     ${at.toISOString().slice(0, 16).replace('T', ' ')} UTC`));
+    assert.ok(partOf(inEnglish, 'text/plain').includes(`When:     ${localTime(at, 'en', 'UTC')}`));
+    assert.match(partOf(inEnglish, 'text/plain'), /When: {5}\d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC/);
 
     const mailbox = await startSmtp();
     const polish = await startTessera({ clock: () => at, log: (err) => failures.push(err), env: { SMTP_URL: mailbox.url, DEFAULT_LANGUAGE: 'pl' } });

@@ -167,7 +167,7 @@ describe('more sign-in pages in Polish and German', function () {
     assert.equal(lang(page), 'de', 'the account\'s language beats the browser\'s');
     assert.match(page.body, /<title>Gerät entsperren · Tessera<\/title>/);
     assert.match(page.body, /Ein Gerät ist nach zu vielen fehlgeschlagenen Versuchen für die Anmeldung bei <strong>[^<]+<\/strong> gesperrt\./);
-    assert.match(page.body, /Das Gerät: Firefox 128 unter Linux\. Gesperrt seit \d{4}-\d\d-\d\d \d\d:\d\d UTC\./);
+    assert.match(page.body, /Das Gerät: Firefox 128 unter Linux\. Gesperrt seit \d{1,2}\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}, \d\d:\d\d UTC\./);
     const wrong = await agent.submit(page, /\/unblock-device\/password$/, { password: 'Wrong#Guess9' });
     assert.equal(wrong.status, 400);
     assert.equal(besideField(wrong, 'password'), 'Dieses Passwort ist nicht richtig, oder für dieses Konto wurden in letzter Zeit zu viele falsche Passwörter eingegeben (dann warten Sie einige Minuten). Es wurde nichts geändert.');

@@ -109,7 +109,7 @@ describe('trusted IP addresses (account pages)', () => {
     assert.equal(page.status, 200);
     assert.equal(prefilled(page), '127.0.0.1', 'the add form is fresh again');
 
-    const today = new Date().toISOString().slice(0, 10);
+    const today = new Intl.DateTimeFormat('en-GB', { timeZone: 'UTC', dateStyle: 'long' }).format(new Date());
     assert.deepEqual(listed(page).map(({ cidr, skips, meta }) => ({ cidr, skips, meta })), [
       { cidr: '203.0.113.0/24', skips: 'All second factors and the PIN', meta: `added ${today}` },
       { cidr: '2001:db8:abcd::/48', skips: 'Authenticator app', meta: `added ${today}` },
@@ -128,7 +128,7 @@ describe('trusted IP addresses (account pages)', () => {
     const edited = listed(page).find((e) => e.id === single.id)!;
     assert.equal(edited.cidr, '198.51.100.0/28');
     assert.equal(edited.skips, 'Text message');
-    assert.match(edited.meta, /^added \d{4}-\d\d-\d\d, last changed \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+    assert.match(edited.meta, /^added \d{1,2} [A-Z][a-z]+ \d{4}, last changed \d{1,2} [A-Z][a-z]+ \d{4}, \d\d:\d\d UTC$/);
     const entry = (await stored()).find((e) => e.id === single.id)!;
     assert.deepEqual([entry.cidr, entry.skips], ['198.51.100.0/28', 'sms']);
     assert.ok(entry.updatedAt > entry.createdAt);
