@@ -72,6 +72,13 @@ export interface OidcStorage {
   forgetAccount(accountId: string): Promise<void>;
   /** When a token or code was last issued under the grant, while its lookup document lives (else undefined). */
   lastIssued(grantId: string): Promise<Date | undefined>;
+  /**
+   * Stores a document of one model under `id` unless a live one is there: true for the first use,
+   * false for every later one while it lives (replay detection). Atomic on both servers: the
+   * insert is the arbiter (the _id index takes one), and an expired document the purge has not
+   * removed yet is replaced by one guarded write.
+   */
+  recordOnce(name: string, id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean>;
 }
 
 const idKey = (id: string) => {
@@ -289,6 +296,17 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
 
   return {
     adapter,
+    async recordOnce(name, id, payload, expiresIn) {
+      const M = modelFor(name);
+      const now = clock();
+      const expiresAt = new Date(now.getTime() + Math.max(expiresIn, 1) * 1000);
+      const inserted = await M.create({ _id: id, payload, expiresAt }).then(() => true, (err: { code?: number }) => {
+        if (err.code === 11000) return false;
+        throw err;
+      });
+      if (inserted) return true;
+      return !!(await db.modifyIf(M, id, { expiresAt: { $lte: now } }, { $set: { payload, expiresAt } }));
+    },
     async list(name) {
       const docs = await modelFor(name).find().lean<StoredDoc[]>();
       return docs.filter(alive).sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => d.payload);

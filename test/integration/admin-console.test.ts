@@ -390,7 +390,7 @@ describe('admin console (/admin)', () => {
       assert.match(alert(repeated), /Client id: give one value/);
       const nested = await postRaw(agent, url('/admin/clients'), `_csrf=${encodeURIComponent(csrf)}&clientId[x]=a&redirectUris=https://x.example/cb`);
       assert.equal(nested.status, 400);
-      const badAuth = await postRaw(agent, url('/admin/clients'), `_csrf=${encodeURIComponent(csrf)}&clientId=ok-id&redirectUris=https://x.example/cb&authMethod=private_key_jwt`);
+      const badAuth = await postRaw(agent, url('/admin/clients'), `_csrf=${encodeURIComponent(csrf)}&clientId=ok-id&redirectUris=https://x.example/cb&authMethod=tls_client_auth`);
       assert.equal(badAuth.status, 400);
       assert.match(alert(badAuth), /Authentication method: choose one of the listed values/);
       assert.equal(await t.services.clients.find('ok-id'), undefined);

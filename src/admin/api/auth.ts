@@ -43,10 +43,18 @@ const insufficientScope = (message: string) => new ApiError(403, 'insufficient_s
 });
 const insufficientRole = () => new ApiError(403, 'insufficient_role', 'This account is not an active administrator.');
 
+// a DPoP-bound token (RFC 9449) is worthless without a proof of its key, which this API does not
+// check: such a token is refused, never taken as a bearer token
+const DPOP_REFUSED = 'The admin API takes bearer tokens only (Authorization: Bearer <token>), not DPoP: request its token without a DPoP proof.';
+const boundRefused = (token: { jkt?: string | undefined }) => invalid(token.jkt
+  ? 'This access token is bound to a DPoP key, and the admin API takes bearer tokens only: request its token without a DPoP proof.'
+  : undefined);
+
 /** The token of `Authorization: Bearer <token>` (RFC 6750 b64token, at most 512 characters). */
 function bearerToken(ctx: Context): string {
   const header = ctx.get('Authorization');
   if (!header) throw missing();
+  if (/^DPoP /i.test(header)) throw invalid(DPOP_REFUSED);
   const match = /^Bearer +([A-Za-z0-9\-._~+/]{1,512}=*) *$/i.exec(header);
   if (!match) throw invalid('The Authorization header must be "Bearer <token>".');
   return match[1]!;
@@ -63,7 +71,8 @@ export async function authenticate(deps: ApiAuthDeps, ctx: Context): Promise<Adm
   const machine = await provider.ClientCredentials.find(value);
   if (machine) {
     // a sender-constrained (DPoP or mTLS) token is worthless without its proof: this API takes plain bearer tokens only
-    if (expired(machine) || machine.jkt || machine['x5t#S256'] || !machine.clientId) throw invalid();
+    if (machine.jkt || machine['x5t#S256']) throw boundRefused(machine);
+    if (expired(machine) || !machine.clientId) throw invalid();
     const client = await deps.clients.find(machine.clientId);
     if (!client) throw invalid();
     if (!machine.scopes.has(ADMIN_SCOPE)) throw insufficientScope(`The token lacks the "${ADMIN_SCOPE}" scope: request it with scope=${ADMIN_SCOPE}.`);
@@ -72,7 +81,8 @@ export async function authenticate(deps: ApiAuthDeps, ctx: Context): Promise<Adm
   }
 
   const token = await provider.AccessToken.find(value);
-  if (!token || expired(token) || token.jkt || token['x5t#S256']) throw invalid();
+  if (token && (token.jkt || token['x5t#S256'])) throw boundRefused(token);
+  if (!token || expired(token)) throw invalid();
   // as the userinfo endpoint does: the grant must stand, and a token tied to a session dies with it
   const grant = await provider.Grant.find(token.grantId);
   if (!grant || grant.clientId !== token.clientId || grant.accountId !== token.accountId) throw invalid();
