@@ -679,6 +679,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const merged: Profile = { ...found.profile, ...fields, address: { ...found.profile?.address, ...fields.address } };
       for (const [k, v] of Object.entries(merged)) if (v === '') delete merged[k as keyof Profile];
       for (const [k, v] of Object.entries(merged.address ?? {})) if (v === '') delete merged.address![k as keyof Profile['address'] & string];
+      if (merged.address && !Object.keys(merged.address).length) delete merged.address;
       const invalid = profileProblems(merged);
       if (invalid.length || (name !== undefined && name.length > 200)) throw new AccountError('invalid_profile', [...invalid, ...(name && name.length > 200 ? ['name must be at most 200 characters'] : [])].join('; '));
       const updatedAt = new Date();

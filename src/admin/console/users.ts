@@ -15,6 +15,8 @@ import type { AssistedRecovery } from '../../recovery/service.ts';
 import { recoveryView } from './recoveries.ts';
 import type { SignInHistory } from '../../sessions/history.ts';
 import { describeLocation } from '../../devices/client-info.ts';
+import { displayNumber } from '../../phones/numbers.ts';
+import { PROFILE_FIELDS, profileForm, userProfileRoutes, type PageForms } from './user-profile.ts';
 
 const PAGE_SIZE = 25;
 const ROLES: readonly Role[] = ['user', 'admin'];
@@ -35,9 +37,13 @@ const USER_ACTIONS: Record<UserAction, { label: string; destructive: boolean; qu
 const deviceName = (d: Device) => d.name || [d.browser, d.os].filter(Boolean).join(' on ') || 'Unnamed device';
 
 export function userRoutes(router: Router, gate: Middleware[], admin: AdminService, confirm: ReturnType<typeof confirmations>, recoveries: AssistedRecovery, history: Pick<SignInHistory, 'page'>): void {
-  async function userPage(ctx: Context, user: AdminUser, message: { errors?: string[] } = {}) {
-    const [devices, organisations, recovery, signIns] = await Promise.all([admin.users.devices(user.id), admin.organisations.list(), recoveries.get(user.id), history.page(user.id, 0)]);
+  async function userPage(ctx: Context, user: AdminUser, message: { errors?: string[] } & PageForms = {}) {
+    const [devices, organisations, recovery, signIns, details, phones] = await Promise.all([
+      admin.users.devices(user.id), admin.organisations.list(), recoveries.get(user.id), history.page(user.id, 0), admin.users.details(user.id), admin.users.phones(user.id),
+    ]);
     await show(ctx, 'user', {
+      // the standard claims (as saved, or as typed with the problems beside them) and the phone numbers
+      profile: message.profile ?? profileForm(details), profileFields: PROFILE_FIELDS, phones: phones.map((p) => ({ ...p, display: displayNumber(p.number) })), phoneForm: message.phone ?? { value: '', primary: false },
       // the latest attempts, with what the adaptive sign-in asked for and why
       signIns: signIns.entries.map((e) => ({ when: e.at, result: e.result.replace(/_/g, ' '), ip: e.ip ?? '—', where: describeLocation(e.location), factors: e.factors.join(', '), ...(e.risk ? { risk: e.risk } : {}) })),
       title: user.email, user, devices, deviceName, organisations, actions: USER_ACTIONS, recovery: recovery ? recoveryView(recovery, recoveries.now()) : undefined,
@@ -235,6 +241,8 @@ export function userRoutes(router: Router, gate: Middleware[], admin: AdminServi
     }
     ctx.redirect(back(device, 'device-renamed'));
   });
+
+  userProfileRoutes(router, gate, admin, confirm, userPage);
 
   for (const change of ['add', 'remove'] as const) {
     router.post(change === 'add' ? '/devices/:id/flags' : '/devices/:id/flags/remove', ...gate, async (ctx) => {
