@@ -51,7 +51,7 @@ import { httpMetrics, metricsEndpoint } from './ops/metrics-http.ts';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const PAGE_METHODS = new Set(['GET', 'HEAD', 'POST']);
 
-export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps' | 'webhooks' | 'logos'> & {
+export type AppDeps = Pick<Services, 'config' | 'readiness' | 'metrics' | 'provider' | 'accounts' | 'clients' | 'flows' | 'factors' | 'stepUp' | 'outbox' | 'totp' | 'recovery' | 'webauthn' | 'trustedIps' | 'devices' | 'deviceKeys' | 'events' | 'notices' | 'messages' | 'transports' | 'verifiedPhone' | 'challenges' | 'phones' | 'sessions' | 'history' | 'admin' | 'passwordLinks' | 'audit' | 'limits' | 'phoneSends' | 'storage' | 'organisations' | 'deletion' | 'unblockLinks' | 'containment' | 'assistedRecovery' | 'signUps' | 'webhooks' | 'logos'> & {
   log?: (err: unknown, ctx: Context) => void;
   /** The server's log (ops/logger.ts); default: one made from the configuration, on stdout. */
   logger?: Logger;
@@ -129,6 +129,7 @@ export function createApp(deps: AppDeps): Koa {
     ['/static/passkeys.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'passkeys.js')) }],
     ['/static/copy.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'copy.js')) }],
     ['/static/a11y.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'a11y.js')) }],
+    ['/static/device-key.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'views', 'static', 'device-key.js')) }],
     ['/static/simplewebauthn-browser.js', { type: 'application/javascript', body: readFileSync(path.join(ROOT, 'node_modules', '@simplewebauthn', 'browser', 'dist', 'bundle', 'index.umd.min.js')) }],
   ]);
   app.use(async (ctx, next) => {

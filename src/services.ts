@@ -31,6 +31,7 @@ import { createMessages, type CodeMessages, type Reader } from './notify/message
 import { createTrustedIps, type TrustedIps } from './trusted-ips/store.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './devices/registry.ts';
 import { createUnblockLinks, type UnblockLinks } from './devices/unblock-links.ts';
+import { createDeviceKeys, trustFactsOf, type DeviceKeys } from './devices/device-key.ts';
 import { createContainment, describeDevice, DEVICES_PATH, type Containment } from './devices/containment.ts';
 import { createSignInEvents, type SignInEvents } from './devices/events.ts';
 import { browserIdOf } from './devices/cookie.ts';
@@ -92,6 +93,8 @@ export interface Services {
   devices: DeviceRegistry;
   /** The signed links of blocked-device emails that let the person unblock the device (DEVICE_UNBLOCK_LINK_HOURS). */
   unblockLinks: UnblockLinks;
+  /** Device-bound trust: the challenges a trusted browser's device key signs (devices/device-key.ts). */
+  deviceKeys: DeviceKeys;
   containment: Containment;
   events: SignInEvents;
   organisations: Organisations;
@@ -212,6 +215,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const devices = createDeviceRegistry(db, deriveKey(config.encryptionKey, 'tessera:device-ids'), { maxFailures: config.devices.maxFailures, maxRegistrations: config.devices.maxRegistrations }, clock, audit);
     const history = createSignInHistory(db, { keepEntries: config.account.historyEntries });
     const events = createSignInEvents(history, clock, log, audit);
+    const deviceKeys = createDeviceKeys({ key: deriveKey(config.encryptionKey, 'tessera:device-key-challenges'), clock });
     const unblockLinks = createUnblockLinks({ key: deriveKey(config.encryptionKey, 'tessera:device-unblock-links'), hours: config.devices.unblockLinkHours, issuer: config.issuer, clock, devices, accounts });
     let provider: Provider | undefined;
     // "This wasn't me" (the link of new-device and unusual-sign-in emails): announced through the notices below
@@ -242,11 +246,8 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         const device = where.device ?? (where.browserId ? await devices.registrationFor(accountId, where.browserId) : undefined);
         const now = Math.floor(clock().getTime() / 1000);
         const ipSkips = needs.routine || needs.pin ? await trustedIps.skipsFor(accountId, where.ip) : [];
-        const skipped = !!needs.routine && routineSkipped(needs.routine, {
-          now,
-          ...(device?.trustedUntil && device.state === 'ACTIVE' ? { deviceTrustedUntil: Math.floor(device.trustedUntil.getTime() / 1000) } : {}),
-          ipSkips,
-        });
+        // device-bound trust: the sign-in's key proof (a signed-in session's sign-in made it, where.keyProven unset)
+        const skipped = !!needs.routine && routineSkipped(needs.routine, { ...trustFactsOf(device, now, where.keyProven, config.devices.trustCookieOnly), ipSkips });
         return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt, pinSkipped: pinSkipped(ipSkips) };
       },
       browserOf: (ctx) => browserIdOf(ctx, config.issuer),
@@ -328,7 +329,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await keys.ensure();
     await hooks.refresh();
     const jwks = await keys.jwks();
-    provider = createProvider({ config, storage, accounts, stepUp, jwks, ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    provider = createProvider({ config, storage, accounts, stepUp, jwks, phoneOf: (accountId) => phones.primaryVerified(accountId), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     metrics.watchProvider(provider as never);
     // /readyz: the database answers a ping in time and the provider holds a signing key per algorithm
     const readiness = createReadiness({
@@ -341,7 +342,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       issuer: config.issuer, accounts, clients, devices, organisations, audit, passwordLinks, factorStores: [totp, webauthn, recovery], messages, transports,
       endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
       endDeviceSessions: (accountId, deviceId, why) => sessions.endForDevice(accountId, deviceId, { actor: { type: 'system' }, why }),
-      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints, logos,
+      secretGraceSeconds: config.clients.secretGraceHours * 3600, linkHours: config.account.setPasswordLinkHours, clock, log, webhooks: hooks.endpoints, logos, phones,
     });
     const assistedRecovery = createAssistedRecovery({
       store: recoveryRequests, accounts, history, audit, transports, messages, verifiedPhone, admin: () => admin, waitHours: config.account.recoveryWaitHours,
@@ -358,7 +359,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
       ? setInterval(() => { assistedRecovery.sweep().catch((err: Error) => log(`[tessera] assisted recovery sweep failed: ${err.message}`)); }, 60_000).unref()
       : undefined;
     return {
-      config, db, accounts, deletion, keys, readiness, metrics, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery, webhooks: hooks, logos,
+      config, db, accounts, deletion, keys, readiness, metrics, clients, storage, provider, flows, factors, stepUp, outbox, totp, recovery, webauthn, trustedIps, devices, deviceKeys, unblockLinks, containment, events, organisations, notices, messages, transports, challenges, phones, sessions, history, audit, verifiedPhone, passwordLinks, signUps, admin, limits, phoneSends, assistedRecovery, webhooks: hooks, logos,
       async close() {
         clearInterval(sweeper);
         clearInterval(recoverySweeper);

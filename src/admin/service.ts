@@ -14,6 +14,8 @@ import type { AuditInput, AuditSubject, AuditType } from '../audit/events.ts';
 import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { LogoStore } from '../branding/logos.ts';
+import type { Phones } from '../phones/store.ts';
+import { maskPhone } from '../factors/phone/index.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
 import { webhookAuditDetails, webhookAuditSubject, type WebhookEndpoints } from '../webhooks/endpoints.ts';
 import { AdminError, adminUser, type AdminActor, type AdminUser, type AdminUserDetails, type AdminClient, type AdminService, type ClientInput, type ClientPatch, type UserAction } from './types.ts';
@@ -41,6 +43,8 @@ export interface AdminServiceDeps {
   log: (line: string) => void;
   webhooks: WebhookEndpoints;
   logos: Pick<LogoStore, 'save'>;
+  /** The accounts' phone numbers: an admin sets an already verified one. */
+  phones: Pick<Phones, 'list' | 'setVerified'>;
 }
 
 const publicClient = ({ clientSecret: _secret, ...client }: ClientView): AdminClient => client;
@@ -203,6 +207,11 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
             ...(input.backchannelLogoutUri ? { backchannelLogoutUri: input.backchannelLogoutUri } : {}),
             ...(input.pkce ? { pkce: input.pkce } : {}),
             ...Object.fromEntries(BRANDING_FIELDS.flatMap((f) => (input[f] ? [[f, input[f]]] : []))),
+            ...(input.jwks !== undefined ? { jwks: input.jwks } : {}),
+            ...(input.jwksUri !== undefined ? { jwksUri: input.jwksUri } : {}),
+            ...(input.requirePushedAuthorizationRequests !== undefined ? { requirePushedAuthorizationRequests: input.requirePushedAuthorizationRequests } : {}),
+            ...(input.dpopBoundAccessTokens !== undefined ? { dpopBoundAccessTokens: input.dpopBoundAccessTokens } : {}),
+            ...(input.securityProfile !== undefined ? { securityProfile: input.securityProfile } : {}),
           });
           const result = created.clientSecret ? { client: publicClient(created), clientSecret: created.clientSecret } : { client: publicClient(created) };
           return { result, details: { redirectUris: created.redirectUris, grantTypes: created.grantTypes, authMethod: created.authMethod } };
@@ -263,6 +272,9 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       async get(accountId) {
         return adminUser(await account(accountId));
       },
+      async details(accountId) {
+        return userDetails(await account(accountId));
+      },
       async list() {
         return (await accounts.list()).map(adminUser);
       },
@@ -310,6 +322,23 @@ export function createAdminService(deps: AdminServiceDeps): AdminService {
       async devices(accountId) {
         const a = await account(accountId);
         return devices.listFor(a.id);
+      },
+      async phones(accountId) {
+        const a = await account(accountId);
+        return deps.phones.list(a.id);
+      },
+      async setPhone(actor, accountId, setting) {
+        const a = await account(accountId);
+        return audited(actor, 'admin.user.phone_set', accountSubject(a), async () => {
+          if (typeof setting.number !== 'string' || !setting.number.trim()) throw new AdminError('invalid', 'invalid_number', 'Give the phone number, with its country code (+41 79 123 45 67).');
+          const saved = await wrapped(deps.phones.setVerified(a.id, setting.number, setting.primary === true));
+          // the person learns of every change to their numbers, an administrator's included
+          if (saved.changed) email(deps.transports.email(await deps.messages.in(a.profile).phoneSetByAdmin(a.email, maskPhone(saved.phone.number), saved.phone.primary)), 'a phone number notice');
+          return {
+            result: saved.phone,
+            details: { number: maskPhone(saved.phone.number), primary: saved.phone.primary, added: saved.added, changed: saved.changed, ...(saved.previousPrimary ? { previousPrimary: maskPhone(saved.previousPrimary.number) } : {}) },
+          };
+        });
       },
     },
 

@@ -6,6 +6,7 @@ import type { AccountView, Role } from '../accounts/store.ts';
 import type { Profile } from '../accounts/profile.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
 import type { ClientView } from '../oidc/clients.ts';
+import type { ClientJwks } from '../oidc/client-jwks.ts';
 import type { Device } from '../devices/registry.ts';
 import type { Organisation } from '../orgs/store.ts';
 import type { AuditEvent, AuditFilter } from '../audit/events.ts';
@@ -32,7 +33,7 @@ export interface ClientInput {
   /** Beyond authorization_code (which a client with redirect URIs always has). */
   grants?: ('refresh_token' | 'client_credentials')[];
   /** 'none' makes a public client (PKCE, no secret); fixed at creation. */
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
   minimumAcr?: string;
   skipConsent?: boolean;
   backchannelLogoutUri?: string;
@@ -43,15 +44,25 @@ export interface ClientInput {
   tosUri?: string;
   supportUri?: string;
   brandColor?: string;
+  /** private_key_jwt: the client's public keys, or the https URI where it publishes them (one of the two). */
+  jwks?: ClientJwks;
+  jwksUri?: string;
+  requirePushedAuthorizationRequests?: boolean;
+  dpopBoundAccessTokens?: boolean;
+  /** 'fapi2': needs private_key_jwt, PAR and DPoP-bound tokens. */
+  securityProfile?: 'fapi2';
 }
 
 type Branding = 'logoUri' | 'policyUri' | 'tosUri' | 'supportUri' | 'brandColor';
 
-export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod' | 'minimumAcr' | 'backchannelLogoutUri' | 'name' | Branding>> & {
+export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointAuthMethod' | 'minimumAcr' | 'backchannelLogoutUri' | 'name' | Branding | 'jwks' | 'jwksUri' | 'securityProfile'>> & {
   /** null clears a branding field. */
   [K in Branding]?: string | null;
 } & {
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  jwks?: ClientJwks | null;
+  jwksUri?: string | null;
+  securityProfile?: 'fapi2' | null;
   /** null clears an optional field. */
   minimumAcr?: string | null;
   backchannelLogoutUri?: string | null;
@@ -91,11 +102,11 @@ export interface NewUser {
   role?: Role;
   /** With a password the account is ready; without one an invitation email carries a set-password link. */
   password?: string;
-  /** Standard claims (the command line sets them; the console and the API do not offer them). */
+  /** Standard claims (the command line sets them at creation; the console and the API through an update). */
   profile?: Profile;
 }
 
-/** What the command line's `user update` changes: any of the name, profile claims (an empty value clears one) and new-device verification. */
+/** What `user update` (command line, console, API) changes: any of the name, profile claims (an empty value clears one) and new-device verification. */
 export interface UserChange {
   name?: string;
   profile?: Profile;
@@ -104,6 +115,25 @@ export interface UserChange {
 
 /** An account with what `UserChange` sets. */
 export type AdminUserDetails = AdminUser & { profile: Profile; deviceVerification: boolean };
+
+/** An already verified number an admin sets for an account (no code is sent): E.164 or national with a + prefix. */
+export interface PhoneSetting {
+  number: string;
+  /** Make it the primary mobile number (text and voice codes, the phone_number claim); it is anyway when the account has none. */
+  primary?: boolean;
+}
+
+/** A number of an account, as administration shows it. */
+export interface AdminPhone {
+  id: string;
+  /** E.164. */
+  number: string;
+  type: string;
+  status: 'unverified' | 'active';
+  primary: boolean;
+  addedAt: Date;
+  verifiedAt?: Date;
+}
 
 export interface Page<T> {
   items: T[];
@@ -141,6 +171,8 @@ export interface AdminService {
     /** By email or name (case-insensitive substring), ordered by email, `limit` per page (1-100). */
     search(query: { q?: string; cursor?: string; limit?: number }): Promise<Page<AdminUser>>;
     get(accountId: string): Promise<AdminUser>;
+    /** The account with its standard claims and new-device verification. */
+    details(accountId: string): Promise<AdminUserDetails>;
     /** Every account, oldest first (the command line's `user list`). */
     list(): Promise<AdminUser[]>;
     /** 404 `no account with email …` when there is none. */
@@ -152,6 +184,10 @@ export interface AdminService {
     update(actor: AdminActor, accountId: string, change: UserChange): Promise<AdminUserDetails>;
     setRole(actor: AdminActor, accountId: string, role: Role): Promise<AdminUser>;
     devices(accountId: string): Promise<Device[]>;
+    /** The account's phone numbers. */
+    phones(accountId: string): Promise<AdminPhone[]>;
+    /** Sets an already verified number (audited as admin.user.phone_set; the person is emailed); resolves to the number as stored. */
+    setPhone(actor: AdminActor, accountId: string, setting: PhoneSetting): Promise<AdminPhone>;
   };
   devices: {
     get(deviceId: string): Promise<Device>;

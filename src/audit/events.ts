@@ -15,6 +15,8 @@ export const AUDIT_TYPES = [
   'challenge.issued', 'challenge.failed',
   // device lifecycle (by the user, an admin or the system); verified: a new browser proved itself for the account
   'device.verified', 'device.trusted', 'device.blocked', 'device.unblocked', 'device.removed', 'device.renamed', 'device.flagged',
+  // a sign-in with a trusted device's cookie but without a valid signature by its device key (a possible copied cookie)
+  'device.key_proof_failed',
   // the account's own security changes (security center), and sessions ending
   'mfa.changed', 'mfa.recovery_code_used', 'password.changed', 'pin.changed', 'phone.changed', 'trusted_ip.changed', 'session.changed', 'session.ended', 'session.reauth_failed',
   // an application's access removed by the person (its grant and tokens revoked)
@@ -37,6 +39,8 @@ export const AUDIT_TYPES = [
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted', 'admin.client.api_granted',
   'admin.user.created', 'admin.user.disabled', 'admin.user.enabled', 'admin.user.locked', 'admin.user.unlocked',
   'admin.user.mfa_reset', 'admin.user.password_reset', 'admin.user.role_set', 'admin.user.updated',
+  // an administrator set an already verified phone number (no code sent; the person is emailed)
+  'admin.user.phone_set',
   'admin.organisation.created', 'admin.organisation.renamed', 'admin.organisation.member_set', 'admin.organisation.member_removed',
   'admin.webhook.created', 'admin.webhook.updated', 'admin.webhook.secret_rotated', 'admin.webhook.deleted',
   // a webhook endpoint that failed every delivery attempt for 24 hours was turned off by Tessera (its admins are emailed)

@@ -3,21 +3,25 @@
 // User, client, device and organisation commands go through the admin service (admin/service.ts)
 // as the COMMAND_LINE actor, so they are checked and audited as the console and the API are.
 import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { loadConfig } from '../config/load.ts';
 import { openServices, type Services } from '../services.ts';
 import { SIGNING_ALGS, type SigningAlg } from '../oidc/keys.ts';
 import type { PkcePolicy } from '../oidc/clients.ts';
+import { parseClientJwks, type ClientJwks } from '../oidc/client-jwks.ts';
 import type { Profile } from '../accounts/profile.ts';
 import { COMMAND_LINE } from '../admin/types.ts';
 
 const USAGE = `usage: tessera <command> [--json]
   user create --email E --password P [--name N] [--admin] [PROFILE]
   user update --email E [--name N] [--device-verification on|off] [PROFILE]   (an empty value clears a field)
+  user set-phone --email E --number +41... [--primary]   (an already verified number: no code is sent; the person is emailed)
   user list
   user disable --email E
   client create --client-id ID [--redirect-uri URI ...] [--public] [--grant refresh_token|client_credentials ...]
                 [--post-logout-redirect-uri URI ...] [--skip-consent] [--name N] [--backchannel-logout-uri URI]
-                [--pkce required|optional] [--minimum-acr urn:tessera:acr:pwd|urn:tessera:acr:mfa|phr]
+                [--pkce required|optional] [--minimum-acr urn:tessera:acr:pwd|urn:tessera:acr:mfa|phr] [CLIENT SECURITY]
+  client update --client-id ID [--name N] [--redirect-uri URI ...] [CLIENT SECURITY]   (an empty value clears a field)
   client list
   client delete --client-id ID
   client grant-admin-api --client-id ID   (a confidential client may then use the admin API: client_credentials, scope admin)
@@ -33,12 +37,16 @@ const USAGE = `usage: tessera <command> [--json]
   keys list
   keys rotate [--alg ES256|RS256]
   keys remove --kid KID
-PROFILE: [--given-name N] [--family-name N] [--preferred-username U] [--locale en-GB] [--zoneinfo Europe/Paris]
-         [--picture https://...] [--street-address S] [--locality L] [--region R] [--postal-code P] [--country C]`;
+CLIENT SECURITY: [--auth-method client_secret_basic|client_secret_post|private_key_jwt] [--jwks JSON | --jwks-file PATH | --jwks-uri URI]
+         [--require-par on|off] [--dpop on|off] [--security-profile fapi2|none]
+PROFILE: [--given-name N] [--family-name N] [--middle-name N] [--nickname N] [--preferred-username U] [--locale en-GB]
+         [--zoneinfo Europe/Paris] [--picture https://...] [--profile-url https://...] [--website https://...] [--gender G]
+         [--birthdate YYYY-MM-DD|0000-MM-DD|YYYY] [--street-address S] [--locality L] [--region R] [--postal-code P] [--country C]`;
 
 class UsageError extends Error {}
 
-const PROFILE_FLAGS = ['given-name', 'family-name', 'preferred-username', 'locale', 'zoneinfo', 'picture', 'street-address', 'locality', 'region', 'postal-code', 'country'] as const;
+const PROFILE_FLAGS = ['given-name', 'family-name', 'middle-name', 'nickname', 'preferred-username', 'locale', 'zoneinfo', 'picture', 'profile-url', 'website', 'gender', 'birthdate',
+  'street-address', 'locality', 'region', 'postal-code', 'country'] as const;
 
 const OPTIONS = {
   json: { type: 'boolean' },
@@ -55,9 +63,18 @@ const OPTIONS = {
   'skip-consent': { type: 'boolean' },
   pkce: { type: 'string' },
   'minimum-acr': { type: 'string' },
+  'auth-method': { type: 'string' },
+  jwks: { type: 'string' },
+  'jwks-file': { type: 'string' },
+  'jwks-uri': { type: 'string' },
+  'require-par': { type: 'string' },
+  dpop: { type: 'string' },
+  'security-profile': { type: 'string' },
   ...Object.fromEntries(PROFILE_FLAGS.map((f) => [f, { type: 'string' }])) as Record<(typeof PROFILE_FLAGS)[number], { type: 'string' }>,
   alg: { type: 'string' },
   'device-verification': { type: 'string' },
+  number: { type: 'string' },
+  primary: { type: 'boolean' },
   id: { type: 'string' },
   add: { type: 'string' },
   remove: { type: 'string' },
@@ -93,6 +110,43 @@ function pkcePolicy(value: string): PkcePolicy {
   return value;
 }
 
+function onOff(v: Values, name: 'require-par' | 'dpop'): boolean | undefined {
+  const value = v[name];
+  if (value === undefined) return undefined;
+  if (value !== 'on' && value !== 'off') throw new UsageError(`--${name} must be on or off, got "${value}"`);
+  return value === 'on';
+}
+
+/** The client security flags (CLIENT SECURITY in the usage); with `clearing`, an empty value is null. */
+function clientSecurity(v: Values, clearing: boolean) {
+  const method = v['auth-method'];
+  if (method !== undefined && !['client_secret_basic', 'client_secret_post', 'private_key_jwt'].includes(method)) {
+    throw new UsageError(`--auth-method must be client_secret_basic, client_secret_post or private_key_jwt, got "${method}"`);
+  }
+  if (v.jwks !== undefined && v['jwks-file'] !== undefined) throw new UsageError('give --jwks or --jwks-file, not both');
+  const text = v['jwks-file'] !== undefined ? readFileSync(v['jwks-file'], 'utf8') : v.jwks;
+  let jwks: ClientJwks | null | undefined;
+  if (text !== undefined && text.trim() === '' && clearing) jwks = null;
+  else if (text !== undefined) {
+    const parsed = parseClientJwks(text);
+    if ('problem' in parsed) throw new UsageError(`--jwks: ${parsed.problem}`);
+    jwks = parsed.jwks;
+  }
+  const profile = v['security-profile'];
+  if (profile !== undefined && profile !== 'fapi2' && profile !== 'none' && !(clearing && profile === '')) throw new UsageError(`--security-profile must be fapi2 or none, got "${profile}"`);
+  const par = onOff(v, 'require-par');
+  const dpop = onOff(v, 'dpop');
+  const uri = v['jwks-uri'];
+  return {
+    ...(method !== undefined ? { tokenEndpointAuthMethod: method as 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' } : {}),
+    ...(jwks !== undefined ? { jwks } : {}),
+    ...(uri !== undefined ? { jwksUri: uri === '' && clearing ? null : uri } : {}),
+    ...(par !== undefined ? { requirePushedAuthorizationRequests: par } : {}),
+    ...(dpop !== undefined ? { dpopBoundAccessTokens: dpop } : {}),
+    ...(profile !== undefined ? { securityProfile: profile === 'fapi2' ? 'fapi2' as const : null } : {}),
+  };
+}
+
 /** `org add-member` / `org add-admin`: adding a member never takes an organisation admin's role away. */
 async function join(s: Services, v: Values, admin: boolean): Promise<Output> {
   const [idOrName, email] = [required(v, 'org'), required(v, 'email')];
@@ -122,6 +176,14 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
     return {
       json: { id: account.id, email: account.email, name: account.name, profile: account.profile, deviceVerification: account.deviceVerification },
       text: `updated ${account.email}${verification !== undefined ? ` (new-device verification ${verification})` : ''}`,
+    };
+  },
+  async 'user set-phone'(s, v) {
+    const user = await s.admin.users.byEmail(required(v, 'email'));
+    const phone = await s.admin.users.setPhone(COMMAND_LINE, user.id, { number: required(v, 'number'), primary: v.primary === true });
+    return {
+      json: { id: user.id, email: user.email, phone: { number: phone.number, status: phone.status, primary: phone.primary } },
+      text: `${phone.number} is a verified number of ${user.email}${phone.primary ? ' (primary)' : ''}`,
     };
   },
   async 'user list'(s) {
@@ -156,12 +218,33 @@ const commands: Record<string, (s: Services, v: Values) => Promise<Output>> = {
       ...(v['backchannel-logout-uri'] ? { backchannelLogoutUri: v['backchannel-logout-uri'] } : {}),
       ...(v.pkce !== undefined ? { pkce: pkcePolicy(v.pkce) } : {}),
       ...(v['minimum-acr'] !== undefined ? { minimumAcr: v['minimum-acr'] } : {}),
+      ...(() => {
+        const { securityProfile, jwksUri, jwks, ...security } = clientSecurity(v, false);
+        if (v.public === true && security.tokenEndpointAuthMethod) throw new UsageError('--public and --auth-method cannot go together: a public client has no authentication method');
+        return { ...security, ...(securityProfile ? { securityProfile } : {}), ...(jwksUri ? { jwksUri } : {}), ...(jwks ? { jwks } : {}) };
+      })(),
     });
     const { client } = created;
     const secret = 'clientSecret' in created ? created.clientSecret : undefined;
+    const none = client.authMethod === 'private_key_jwt' ? '(private_key_jwt: no secret; the client signs with its own keys)' : '(public client: no secret)';
     return {
       json: { client_id: client.clientId, ...(secret ? { client_secret: secret } : {}) },
-      text: `client_id:     ${client.clientId}\n${secret ? `client_secret: ${secret}\n(shown once here; store it now)` : '(public client: no secret)'}`,
+      text: `client_id:     ${client.clientId}\n${secret ? `client_secret: ${secret}\n(shown once here; store it now)` : none}`,
+    };
+  },
+  async 'client update'(s, v) {
+    const id = required(v, 'client-id');
+    const patch = {
+      ...(v.name !== undefined ? { name: v.name || null } : {}),
+      ...(v['redirect-uri'] !== undefined ? { redirectUris: v['redirect-uri'] } : {}),
+      ...clientSecurity(v, true),
+    };
+    if (!Object.keys(patch).length) throw new UsageError('nothing to change: give at least one of --name, --redirect-uri or the CLIENT SECURITY flags');
+    const client = await s.admin.clients.update(COMMAND_LINE, id, patch);
+    const security = [client.authMethod, client.securityProfile === 'fapi2' ? 'FAPI 2.0' : '', client.requirePushedAuthorizationRequests ? 'PAR required' : '', client.dpopBoundAccessTokens ? 'DPoP-bound tokens' : ''].filter(Boolean);
+    return {
+      json: { client },
+      text: `updated client ${client.clientId} (${security.join(', ')})`,
     };
   },
   async 'client list'(s) {

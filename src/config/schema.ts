@@ -162,6 +162,11 @@ export const configSchema = z.object({
     unblockLinkHours: z.number().int().min(1).max(720),
     /** How long the "This wasn't me" link of a new-device or unusual sign-in email works (once). */
     containmentLinkDays: z.number().int().min(1).max(30),
+    /**
+     * Device-bound trust: whether a trusted registration without a device key (a browser without
+     * WebCrypto or IndexedDB, or trusted before keys) skips the routine factor by its cookie alone.
+     */
+    trustCookieOnly: z.boolean(),
   }),
   limits: z.object({
     /** Failed sign-ins per account (from new devices) and per account+device before the first lock (NIST: at most 100; here 5–10). */
@@ -279,6 +284,7 @@ export const ENV_VARS: Record<string, { path: string; kind: 'string' | 'int' | '
   DEVICE_MAX_REGISTRATIONS: { path: 'devices.maxRegistrations', kind: 'int' },
   DEVICE_UNBLOCK_LINK_HOURS: { path: 'devices.unblockLinkHours', kind: 'int' },
   CONTAINMENT_LINK_DAYS: { path: 'devices.containmentLinkDays', kind: 'int' },
+  DEVICE_TRUST_COOKIE_ONLY: { path: 'devices.trustCookieOnly', kind: 'bool' },
   LOCKOUT_AFTER: { path: 'limits.lockAfter', kind: 'int' },
   LOCKOUT_KNOWN_DEVICE_AFTER: { path: 'limits.knownDeviceLockAfter', kind: 'int' },
   LOCKOUT_IP_AFTER: { path: 'limits.ipLockAfter', kind: 'int' },

@@ -18,6 +18,7 @@ import { DomainError } from '../domain-error.ts';
 import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
 import type { ClientInfo, Location } from './client-info.ts';
+import type { DeviceKeyJwk, KeyProofFailure } from './device-key.ts';
 
 export type Actor = 'user' | 'admin' | 'system';
 
@@ -49,6 +50,8 @@ export interface PendingAction {
   name?: string;
   /** Trust at the limit: the trusted device this one replaces. */
   replaceId?: string;
+  /** The browser's device public key, sent with the trust form (device-bound trust). */
+  publicKey?: DeviceKeyJwk;
 }
 
 export interface Device {
@@ -73,8 +76,23 @@ export interface Device {
   pending?: PendingAction;
 }
 
+/** A trusted registration's device key (device-bound trust): never in the views others get. */
+export interface DeviceKeyState {
+  publicKey: DeviceKeyJwk;
+  /** The nonce of the last challenge the key signed and the registration accepted (single use). */
+  lastNonce?: string;
+  /** Sign-ins with this registration's cookie but no valid signature, since the last good one. */
+  failures: number;
+}
+
+/** A registration with its device key, for the sign-in that checks it. */
+export type KeyedDevice = Device & { key?: DeviceKeyState };
+
 interface DeviceDoc extends Omit<Device, 'id'> {
   _id: string;
+  publicKey?: DeviceKeyJwk;
+  keyNonce?: string;
+  keyFailures?: number;
   /** Registrations nobody verified expire after a while (never blocked ones). */
   expiresAt?: Date;
 }
@@ -109,9 +127,18 @@ export const MAX_FLAG = 40;
 const FLAG = /^[\w .:@/-]{1,40}$/;
 
 function view(doc: DeviceDoc): Device {
-  const { _id, expiresAt: _e, ...rest } = doc;
+  const { _id, expiresAt: _e, publicKey: _k, keyNonce: _n, keyFailures: _f, ...rest } = doc;
   return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [] };
 }
+
+function keyedView(doc: DeviceDoc): KeyedDevice {
+  const device: KeyedDevice = view(doc);
+  if (doc.publicKey) device.key = { publicKey: doc.publicKey, ...(doc.keyNonce ? { lastNonce: doc.keyNonce } : {}), failures: doc.keyFailures ?? 0 };
+  return device;
+}
+
+/** What removing, blocking or transferring a registration discards with its trust: its device key. */
+const KEY_FIELDS = { publicKey: '', keyNonce: '', keyFailures: '' } as const;
 
 export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxFailures: number; maxRegistrations?: number }, clock: () => Date = () => new Date(), audit: AuditSink = NO_AUDIT) {
   const Devices = db.model<DeviceDoc>('Device', new Schema<DeviceDoc>({
@@ -132,6 +159,9 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     failures: { type: Number, default: 0 },
     history: { type: Schema.Types.Mixed, default: [] },
     pending: Schema.Types.Mixed,
+    publicKey: Schema.Types.Mixed,
+    keyNonce: String,
+    keyFailures: Number,
     expiresAt: Date,
   }, { collection: 'devices', versionKey: false, minimize: false }), { expires: true });
   const AccountDevices = db.model<AccountDevicesDoc>('AccountDevices', new Schema<AccountDevicesDoc>(
@@ -156,9 +186,13 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   const later = (ms: number) => new Date(clock().getTime() + ms);
 
   async function byId(id: string): Promise<Device | undefined> {
-    if (typeof id !== 'string' || !/^dev_[\w-]{16,40}$/.test(id)) return undefined;
-    const doc = await Devices.findById(id).lean<DeviceDoc>();
+    const doc = await docById(id);
     return doc ? view(doc) : undefined;
+  }
+
+  async function docById(id: string): Promise<DeviceDoc | undefined> {
+    if (typeof id !== 'string' || !/^dev_[\w-]{16,40}$/.test(id)) return undefined;
+    return (await Devices.findById(id).lean<DeviceDoc>()) ?? undefined;
   }
 
   const historyEntry = (from: DeviceState | null, to: DeviceState, by: Actor, why: string, who?: Who): HistoryEntry =>
@@ -238,12 +272,12 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     },
     byId,
 
-    /** This browser's live registration for the account (not REMOVED), if any. */
-    async registrationFor(accountId: string, browserId: string): Promise<Device | undefined> {
+    /** This browser's live registration for the account (not REMOVED), if any, with its device key. */
+    async registrationFor(accountId: string, browserId: string): Promise<KeyedDevice | undefined> {
       const refs = await readRefs(accountId);
       const id = refs?.byBrowser?.[mac(browserId)];
-      const device = id ? await byId(id) : undefined;
-      return device && device.state !== 'REMOVED' ? device : undefined;
+      const doc = id ? await docById(id) : undefined;
+      return doc && doc.state !== 'REMOVED' ? keyedView(doc) : undefined;
     },
 
     /**
@@ -251,12 +285,12 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * none. Call it only for a browser that proved something (the password, a passkey): the
      * account's list is capped (`maxRegistrations`), the oldest never-verified entries pruned.
      */
-    async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0, made: { verified?: boolean; used?: boolean } = {}): Promise<Device> {
+    async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0, made: { verified?: boolean; used?: boolean } = {}): Promise<KeyedDevice> {
       const browserKey = mac(browserId);
       const refs = await readRefs(accountId);
       const mapped = refs?.byBrowser?.[browserKey];
-      const existing = mapped ? await byId(mapped) : undefined;
-      if (existing && existing.state !== 'REMOVED') return existing;
+      const existingDoc = mapped ? await docById(mapped) : undefined;
+      if (existingDoc && existingDoc.state !== 'REMOVED') return keyedView(existingDoc);
       const now = clock();
       const doc: DeviceDoc = {
         _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures,
@@ -302,7 +336,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       const { failures } = device;
       if (!counted || device.state !== 'ACTIVE') return { blocked: device.state === 'BLOCKED', justBlocked: false, failures };
       if (!blocksAt(failures, settings.maxFailures)) return { blocked: false, justBlocked: false, failures };
-      const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${failures} failed attempts (${why})`, {}, { expiresAt: '' });
+      const moved = await move(id, 'ACTIVE', 'BLOCKED', 'system', `${failures} failed attempts (${why})`, {}, { expiresAt: '', ...KEY_FIELDS });
       if (moved) report('device.blocked', device, 'system', undefined, { from: 'ACTIVE', to: 'BLOCKED', why: `${failures} failed attempts (${why})`, failures });
       return { blocked: true, justBlocked: moved, failures };
     },
@@ -332,15 +366,42 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       await Failures.deleteOne({ _id: mac('ghost', email, browserId) });
     },
 
-    /** The browser proved itself for the account: known from now on (and trusted, when asked). */
-    async markVerified(id: string, trust?: { until: Date; name: string }): Promise<void> {
+    /**
+     * The browser proved itself for the account: known from now on (and trusted, when asked). A
+     * trust with a device key binds it (`nonce`: the challenge its signature used, spent now).
+     */
+    async markVerified(id: string, trust?: { until: Date; name: string; key?: { publicKey: DeviceKeyJwk; nonce: string } }): Promise<void> {
       const now = clock();
+      const keyed = trust?.key ? { publicKey: trust.key.publicKey, keyNonce: trust.key.nonce, keyFailures: 0 } : {};
       const res = await Devices.updateOne({ _id: id }, {
-        $set: { verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) },
+        $set: { verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name, ...keyed } : {}) },
         $unset: { expiresAt: '' },
       });
       const device = trust && res.matchedCount ? await byId(id) : undefined;
-      if (device) report('device.trusted', device, 'user', undefined, { name: trust!.name, until: trust!.until.toISOString(), why: 'trusted at new-device verification' });
+      if (device) report('device.trusted', device, 'user', undefined, { name: trust!.name, until: trust!.until.toISOString(), why: 'trusted at new-device verification', keyBound: !!trust!.key });
+    },
+
+    /**
+     * Spends a key challenge the registration's key signed: true once (a replayed or concurrent
+     * copy, or a key changed meanwhile, gets false). A good proof starts the failure count again.
+     */
+    async claimKeyChallenge(id: string, publicKey: DeviceKeyJwk, nonce: string): Promise<boolean> {
+      const before = await db.claim(Devices, id, { $set: { keyNonce: nonce, keyFailures: 0 } });
+      return !!before && before.state === 'ACTIVE' && before.keyNonce !== nonce && before.publicKey?.x === publicKey.x && before.publicKey?.y === publicKey.y;
+    },
+
+    /**
+     * A sign-in with this registration's cookie but no valid signature by its key: a possible
+     * copied cookie, kept in the device history and the audit log; resolves to how many in a row.
+     */
+    async keyProofFailed(id: string, reason: KeyProofFailure, seen: ClientInfo): Promise<number> {
+      const doc = await docById(id);
+      if (!doc?.publicKey || doc.state !== 'ACTIVE') return 0;
+      const why = `sign-in with this device's cookie but without its device key (${reason}): possibly a copied cookie`;
+      const after = await db.modifyIf(Devices, id, { state: 'ACTIVE', 'publicKey.x': doc.publicKey.x }, { $inc: { keyFailures: 1 }, $push: { history: historyEntry('ACTIVE', 'ACTIVE', 'system', why) } } as never);
+      const failures = (after as DeviceDoc | undefined)?.keyFailures ?? 0;
+      if (after) report('device.key_proof_failed', view(doc), 'system', seen.ip ? { id: 'system', label: 'system', ip: seen.ip } : undefined, { reason, failures, why, browser: seen.browser ?? null, os: seen.os ?? null }, 'failure');
+      return failures;
     },
 
     /**
@@ -369,7 +430,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     /** ACTIVE → BLOCKED by a person or an admin (not by failures); false when it was not active (blocked or removed already). */
     async block(id: string, by: Actor, why: string, who?: Who): Promise<boolean> {
       const device = await byId(id);
-      if (!device || !(await move(id, 'ACTIVE', 'BLOCKED', by, why, {}, { expiresAt: '', trustedUntil: '' }, who))) return false;
+      if (!device || !(await move(id, 'ACTIVE', 'BLOCKED', by, why, {}, { expiresAt: '', trustedUntil: '', ...KEY_FIELDS }, who))) return false;
       report('device.blocked', device, by, who, { from: 'ACTIVE', to: 'BLOCKED', why });
       return true;
     },
@@ -379,30 +440,37 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       return refusedToo('device.removed', id, by, who, async () => {
         const device = await byId(id);
         if (!device || device.state === 'REMOVED') throw new DeviceError('There is no such device, or it was already removed.');
-        if (!(await move(id, device.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', expiresAt: '' }, who))) throw new DeviceError('The device changed meanwhile. Try again.');
+        if (!(await move(id, device.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', expiresAt: '', ...KEY_FIELDS }, who))) throw new DeviceError('The device changed meanwhile. Try again.');
         report('device.removed', device, by, who, { from: device.state, to: 'REMOVED', why });
         return (await byId(id))!;
       });
     },
 
-    async trust(id: string, name: string, until: Date): Promise<void> {
-      const trusted = await db.updateIf(Devices, id, { state: 'ACTIVE' }, { $set: { name, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() }, $unset: { pending: '', expiresAt: '' } });
+    /** Trusts the registration (security center); `publicKey`: the browser's device key it is bound to from now on (none: a key it has stays). */
+    async trust(id: string, name: string, until: Date, publicKey?: DeviceKeyJwk): Promise<void> {
+      const trusted = await db.updateIf(Devices, id, { state: 'ACTIVE' }, {
+        $set: { name, activatedAt: clock(), trustedUntil: until, verifiedAt: clock(), ...(publicKey ? { publicKey, keyFailures: 0 } : {}) },
+        $unset: { pending: '', expiresAt: '', ...(publicKey ? { keyNonce: '' } : {}) },
+      } as never);
       const device = trusted ? await byId(id) : undefined;
-      if (device) report('device.trusted', device, 'user', undefined, { name, until: until.toISOString() });
+      if (device) report('device.trusted', device, 'user', undefined, { name, until: until.toISOString(), keyBound: !!publicKey });
     },
 
-    /** Trust moves to a new browser: it inherits the old one's name and flags; the old one is REMOVED. */
-    async transfer(fromId: string, toId: string, until: Date, by: Actor): Promise<void> {
+    /**
+     * Trust moves to a new browser: it inherits the old one's name and flags (bound to its own
+     * device key, `publicKey`, when it sent one); the old one is REMOVED, its key discarded.
+     */
+    async transfer(fromId: string, toId: string, until: Date, by: Actor, publicKey?: DeviceKeyJwk): Promise<void> {
       const from = await byId(fromId);
       if (!from || from.state === 'REMOVED') throw new DeviceError('The device to replace is no longer there. Choose again.');
       const trusted = await db.updateIf(Devices, toId, { state: 'ACTIVE' }, {
-        $set: { ...(from.name ? { name: from.name } : {}), flags: from.flags, activatedAt: clock(), trustedUntil: until, verifiedAt: clock() },
-        $unset: { pending: '', expiresAt: '' },
-      });
+        $set: { ...(from.name ? { name: from.name } : {}), flags: from.flags, activatedAt: clock(), trustedUntil: until, verifiedAt: clock(), ...(publicKey ? { publicKey, keyFailures: 0 } : {}) },
+        $unset: { pending: '', expiresAt: '', ...(publicKey ? { keyNonce: '' } : {}) },
+      } as never);
       const to = trusted ? await byId(toId) : undefined;
-      if (to) report('device.trusted', to, by, undefined, { name: to.name ?? null, until: until.toISOString(), replaces: fromId });
+      if (to) report('device.trusted', to, by, undefined, { name: to.name ?? null, until: until.toISOString(), replaces: fromId, keyBound: !!publicKey });
       const why = `trust transferred to ${toId}`;
-      if (await move(fromId, from.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '' })) report('device.removed', from, by, undefined, { from: from.state, to: 'REMOVED', why });
+      if (await move(fromId, from.state, 'REMOVED', by, why, {}, { trustedUntil: '', pending: '', ...KEY_FIELDS })) report('device.removed', from, by, undefined, { from: from.state, to: 'REMOVED', why });
     },
 
     /** A new name, with a history entry (state unchanged); `who`: the admin or client that did it. */

@@ -7,7 +7,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountArea } from '../account/area.ts';
 import { field, tr } from '../account/area.ts';
-import { day } from '../account/time.ts';
+import { day } from '../i18n/format.ts';
 import type { Translate } from '../i18n/index.ts';
 import type { AccountView } from '../accounts/store.ts';
 import { UserFacingError } from '../http/errors.ts';
@@ -17,8 +17,10 @@ import type { CodeMessages } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
 import type { PhoneSendCheck } from '../limits/phone-caps.ts';
-import { clientInfo, deviceLabel, describeLocation } from './client-info.ts';
+import { clientInfo } from './client-info.ts';
+import { browserOn, deviceLabel, placeIn, softwareIn } from './device-words.ts';
 import { MAX_NAME, type Device, type DeviceRegistry, type PendingAction } from './registry.ts';
+import { parseDeviceKey } from './device-key.ts';
 
 export interface DevicePagesDeps {
   devices: DeviceRegistry;
@@ -27,7 +29,8 @@ export interface DevicePagesDeps {
   transports: Transports;
   /** The daily caps on texts and calls (the confirmation text counts on the owner's allowance). */
   phoneSends: PhoneSendCheck;
-  settings: { trustDays: number; maxTrusted: number };
+  /** `trustCookieOnly`: a browser without a device key may be trusted by its cookie alone (DEVICE_TRUST_COOKIE_ONLY). */
+  settings: { trustDays: number; maxTrusted: number; trustCookieOnly?: boolean };
   clock: () => Date;
   notices: DeviceNotices;
   /** The account's verified mobile number (text-message confirmations). */
@@ -72,9 +75,11 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     if (refused) ctx.status = 400;
     await ctx.render('account/devices', {
       title: tr(ctx)('account:nav.devices'), csrf: ctx.state._csrf, notice, refused, currentId: current.id,
-      devices: all.map((d) => ({ ...d, trusted: trusted(d), where: describeLocation(d.location) })),
-      currentTrusted: trusted(current), atLimit: trustedOnes.length >= deps.settings.maxTrusted, trustedOnes,
-      maxTrusted: deps.settings.maxTrusted, trustDays: deps.settings.trustDays, suggestedName: current.name ?? deviceLabel(clientInfo(ctx.ip, ctx.get('user-agent'))),
+      devices: all.map((d) => ({ ...d, ...softwareIn(tr(ctx), d), trusted: trusted(d), where: placeIn(tr(ctx), ctx.state.locale as string, d.location) })),
+      trustedOnes: trustedOnes.map((d) => ({ ...d, ...softwareIn(tr(ctx), d) })),
+      // device-bound trust: a trusted browser without a device key of its own is offered the trust form again
+      currentTrusted: trusted(current) && (!!current.key || !!deps.settings.trustCookieOnly), notKeyBound: trusted(current) && !current.key && !deps.settings.trustCookieOnly, atLimit: trustedOnes.length >= deps.settings.maxTrusted,
+      maxTrusted: deps.settings.maxTrusted, trustDays: deps.settings.trustDays, suggestedName: current.name ?? deviceLabel(tr(ctx), clientInfo(ctx.ip, ctx.get('user-agent'))),
     });
   }
 
@@ -86,7 +91,7 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
       title: t('account:deviceVerify.heading'), csrf: ctx.state._csrf, device, pending, prompt, error,
       action: pending.action === 'trust'
         ? t(pending.replaceId ? 'account:deviceVerify.trustReplacing' : 'account:deviceVerify.trust', { name: pending.name })
-        : t('account:deviceVerify.remove', { name: device.name ?? t('account:common.browserOn', { browser: device.browser, os: device.os }) }),
+        : t('account:deviceVerify.remove', { name: device.name ?? browserOn(t, device) }),
     });
   }
 
@@ -120,17 +125,17 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
     if (pending.action === 'remove') {
       await devices.remove(device.id, 'user', 'removed by the user (code confirmed)');
       await deps.endDeviceSessions(account.id, device.id, 'the device was removed by the user');
-      return t('account:devices.removed', { name: device.name ?? t('account:common.browserOn', { browser: device.browser, os: device.os }) });
+      return t('account:devices.removed', { name: device.name ?? browserOn(t, device) });
     }
     const until = new Date(clock().getTime() + deps.settings.trustDays * DAY);
     let replaced: Device | undefined;
     if (pending.replaceId) {
       replaced = await devices.byId(pending.replaceId);
-      await devices.transfer(pending.replaceId, device.id, until, 'user');
+      await devices.transfer(pending.replaceId, device.id, until, 'user', pending.publicKey);
       // the replaced device was removed: its sessions end
       await deps.endDeviceSessions(account.id, pending.replaceId, 'the device was replaced by another trusted device');
     } else {
-      await devices.trust(device.id, pending.name ?? deviceLabel({ browser: device.browser ?? '', os: device.os ?? '' }), until);
+      await devices.trust(device.id, pending.name ?? deviceLabel(t, device), until, pending.publicKey);
     }
     const name = replaced?.name ?? pending.name ?? 'This browser';
     // the confirmation by email (and by text message when the code went that way); never fails
@@ -181,7 +186,10 @@ export function devicePageRoutes(deps: DevicePagesDeps): (router: Router, area: 
         if (!chosen) return list(ctx, account, undefined, { at: 'replace', message: tr(ctx)('account:devices.chooseReplaced', { count: deps.settings.maxTrusted }) });
         replaceId = chosen.id;
       }
-      await start(ctx, account, device, { action: 'trust', name, ...(replaceId ? { replaceId } : {}) });
+      // device-bound trust: the page's script sends this browser's device public key (views/static/device-key.js)
+      const publicKey = parseDeviceKey(field(ctx, 'device_key', 400));
+      if (!publicKey && !deps.settings.trustCookieOnly) return list(ctx, account, undefined, { at: 'device-key', message: tr(ctx)('account:devices.keyNeeded') });
+      await start(ctx, account, device, { action: 'trust', name, ...(replaceId ? { replaceId } : {}), ...(publicKey ? { publicKey } : {}) });
     });
 
     router.post('/security/devices/:id/remove', async (ctx) => {

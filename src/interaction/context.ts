@@ -11,6 +11,7 @@ import { UserFacingError } from '../http/errors.ts';
 import { applicationBrand } from '../branding/pages.ts';
 import type { Ending, Flow, SignInFlows } from './flow.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
+import type { DeviceKeys } from '../devices/device-key.ts';
 import type { SignInEvents } from '../devices/events.ts';
 import type { DeviceNotices } from '../notify/device-notices.ts';
 import type { Limits } from '../limits/service.ts';
@@ -37,7 +38,9 @@ export interface InteractionDeps {
   devices: DeviceRegistry;
   events: SignInEvents;
   notices: DeviceNotices;
-  deviceSettings: { trustDays: number; maxTrusted: number };
+  deviceSettings: { trustDays: number; maxTrusted: number; trustCookieOnly: boolean };
+  /** Device-bound trust: the challenges a browser's device key signs (devices/device-key.ts). */
+  deviceKeys: DeviceKeys;
   /** The screen lock's unlock (a locked session opens with the PIN). */
   sessions: SessionService;
   /** Wrong PINs that end a sign-in or a locked session. */

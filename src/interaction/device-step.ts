@@ -6,7 +6,8 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
-import { deviceLabel } from '../devices/client-info.ts';
+import { deviceLabel } from '../devices/device-words.ts';
+import type { Translate } from '../i18n/index.ts';
 import type { FactorPrompt, Said } from '../factors/types.ts';
 import { riskSentenceIn, saidOption, withCapAdvice } from './words.ts';
 import { accountOf, alreadyDone, clientOf, field, movedOn, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
@@ -14,6 +15,7 @@ import { continueSignIn, stepKind } from './sign-in-flow.ts';
 import type { Flow } from './flow.ts';
 import { clientOfRequest, countFailure, deviceFor, deviceVerified } from './device.ts';
 import { withoutPhone } from './cap-advice.ts';
+import { keyChallenge, keyToBind } from './device-key-proof.ts';
 
 const CHANNELS = ['email', 'sms'] as const;
 type Channel = (typeof CHANNELS)[number];
@@ -55,7 +57,7 @@ export async function renderDeviceStep(ctx: Context, deps: InteractionDeps, d: D
     riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentenceIn(ctx.state.locale as string, flow.risk) : undefined,
     title: 'New device', uid: d.uid, clientName: name, csrf: ctx.state._csrf, method: chosen.id, prompt, options: options.map(saidOption), error: opts.error,
     trustDays: deps.deviceSettings.trustDays, atTrustLimit: await trustLimitReached(deps, flow.accountId), maxTrusted: deps.deviceSettings.maxTrusted,
-    deviceName: deviceLabel(clientOfRequest(ctx)),
+    deviceName: deviceLabel(ctx.state.t as Translate, clientOfRequest(ctx)), keyChallenge: keyChallenge(deps, d.uid),
   });
 }
 
@@ -84,11 +86,15 @@ export function deviceStepRoutes(router: Router, deps: InteractionDeps): void {
       return;
     }
     const wantsTrust = field(ctx, 'trust', 8) === 'yes' && !(await trustLimitReached(deps, account.id));
-    const trust = wantsTrust
-      ? { until: new Date(deps.stepUp.clock().getTime() + deps.deviceSettings.trustDays * DAY), name: deviceLabel(clientOfRequest(ctx)) }
+    // device-bound trust: the page sent the browser's device key with a signature over this
+    // interaction's challenge; without one (no WebCrypto or IndexedDB) the browser is trusted by
+    // its cookie only where the installation allows that, else it is only known
+    const key = wantsTrust ? keyToBind(ctx, deps, d.uid) : undefined;
+    const trust = wantsTrust && (key || deps.deviceSettings.trustCookieOnly)
+      ? { until: new Date(deps.stepUp.clock().getTime() + deps.deviceSettings.trustDays * DAY), name: deviceLabel(ctx.state.t as Translate, clientOfRequest(ctx)), ...(key ? { key } : {}) }
       : undefined;
     await deviceVerified(ctx, deps, account.id, device, trust);
-    await continueSignIn(ctx, deps, d, flow, verification.proof);
+    await continueSignIn(ctx, deps, d, flow, verification.proof, { deviceKey: !!key });
   });
 
   router.post('/device/resend', async (ctx) => {

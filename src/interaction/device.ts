@@ -11,7 +11,8 @@ import type { Reader } from '../notify/messages.ts';
 import type { Context } from 'koa';
 import { UserFacingError } from '../http/errors.ts';
 import { clientInfo, describeLocation, type ClientInfo } from '../devices/client-info.ts';
-import type { Device } from '../devices/registry.ts';
+import type { Device, KeyedDevice } from '../devices/registry.ts';
+import type { DeviceKeyJwk } from '../devices/device-key.ts';
 import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
 import type { InteractionDeps } from './context.ts';
@@ -45,12 +46,12 @@ export async function recordAttempt(ctx: Context, deps: InteractionDeps, result:
 }
 
 /** Registrations this request has read, by account: one read per request, kept current by its own writes. */
-function knownDevices(ctx: Context): Map<string, Device | null> {
-  return (ctx.state.devices ??= new Map<string, Device | null>()) as Map<string, Device | null>;
+function knownDevices(ctx: Context): Map<string, KeyedDevice | null> {
+  return (ctx.state.devices ??= new Map<string, KeyedDevice | null>()) as Map<string, KeyedDevice | null>;
 }
 
 /** This browser's live registration for the account, if it has one (nothing is made). */
-export async function registrationOf(ctx: Context, deps: InteractionDeps, accountId: string): Promise<Device | undefined> {
+export async function registrationOf(ctx: Context, deps: InteractionDeps, accountId: string): Promise<KeyedDevice | undefined> {
   const seen = knownDevices(ctx);
   if (!seen.has(accountId)) seen.set(accountId, (await deps.devices.registrationFor(accountId, browserOf(ctx))) ?? null);
   return seen.get(accountId) ?? undefined;
@@ -60,7 +61,7 @@ export async function registrationOf(ctx: Context, deps: InteractionDeps, accoun
  * This browser's registration for the account, made now if it has none: only after it proved
  * something. A new registration carries the failures the browser had for the email (`ghost`).
  */
-export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }, signedIn = false): Promise<Device> {
+export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }, signedIn = false): Promise<KeyedDevice> {
   let device = await registrationOf(ctx, deps, accountId);
   if (!device) {
     // made by a sign-in that is complete (`signedIn`): known and used from the start, one write
@@ -81,7 +82,7 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
  * look the same), so guessing on from it learns nothing. A browser the account knows is blocked
  * through its registration; any other through the expiring per-email counter.
  */
-export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: Device; ghost: { email: string; failures: number } }> {
+export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: KeyedDevice; ghost: { email: string; failures: number } }> {
   // an email without an account looks for a registration too (there is none): the same reads
   const device = await registrationOf(ctx, deps, accountId ?? NO_ACCOUNT);
   if (device?.state === 'BLOCKED') {
@@ -157,11 +158,16 @@ export async function codesOpen(ctx: Context, deps: InteractionDeps, accountId: 
   throw new UserFacingError(429, 'too_many_codes', `Too many wrong codes were entered for this account. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, { key: 'interaction:errors.tooManyCodes', vars: { count: minutes } });
 }
 
-/** The browser proved itself for the account: known from now on, trusted when asked; the account hears of it. */
-export async function deviceVerified(ctx: Context, deps: InteractionDeps, accountId: string, device: Device, trust?: { until: Date; name: string }): Promise<void> {
+/**
+ * The browser proved itself for the account: known from now on, trusted when asked (bound to the
+ * device key it proved, `trust.key`); the account hears of it.
+ */
+export async function deviceVerified(ctx: Context, deps: InteractionDeps, accountId: string, device: KeyedDevice, trust?: { until: Date; name: string; key?: { publicKey: DeviceKeyJwk; nonce: string } }): Promise<void> {
   await deps.devices.markVerified(device.id, trust);
   const now = deps.stepUp.clock();
-  knownDevices(ctx).set(accountId, { ...device, verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}) });
+  const { key: _earlier, ...rest } = device;
+  const key = trust?.key ? { key: { publicKey: trust.key.publicKey, lastNonce: trust.key.nonce, failures: 0 } } : trust ? {} : device.key ? { key: device.key } : {};
+  knownDevices(ctx).set(accountId, { ...rest, verifiedAt: now, ...(trust ? { activatedAt: now, trustedUntil: trust.until, name: trust.name } : {}), ...key });
   await recordAttempt(ctx, deps, 'new_device', accountId, device);
   deps.notices.newDevice(accountId, clientOfRequest(ctx), device.id);
 }

@@ -46,6 +46,11 @@ export interface Flow {
   ended: Ending[];
   /** What the risk policy found at the sign-in's first proof (policy/risk.ts): applied to every later decision. */
   risk?: RiskAssessment;
+  /**
+   * Device-bound trust: whether this sign-in signed a fresh challenge with the browser's device key
+   * (at the password, or when "Trust this device" bound a new key). Unset: begun from a signed-in session.
+   */
+  deviceKey?: boolean;
 }
 
 export type RecoveryCodesStage = 'shown' | 'continued';
@@ -65,6 +70,7 @@ interface FlowDoc {
   reset?: PasswordReset;
   ended: Ending[];
   risk?: RiskAssessment;
+  deviceKey?: boolean;
   expiresAt: Date;
 }
 
@@ -73,7 +79,7 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
 export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
   const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
     _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, risk: Schema.Types.Mixed, expiresAt: { type: Date, required: true },
+    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, risk: Schema.Types.Mixed, deviceKey: Boolean, expiresAt: { type: Date, required: true },
   }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
 
   const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
@@ -81,7 +87,7 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
     uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
     ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}),
     ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ...(doc.passkeyOffer ? { passkeyOffer: doc.passkeyOffer } : {}), ...(doc.reset ? { reset: doc.reset } : {}), ended: doc.ended ?? [],
-    ...(doc.risk ? { risk: doc.risk } : {}),
+    ...(doc.risk ? { risk: doc.risk } : {}), ...(typeof doc.deviceKey === 'boolean' ? { deviceKey: doc.deviceKey } : {}),
   });
 
   /** Inserts the flow; false when another request created it first. */
@@ -110,11 +116,12 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * belongs to it, with what was proven and the step decided next. A flow that named another
      * account (a second password on the same page) starts over for this one.
      */
-    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage; risk?: RiskAssessment }): Promise<void> {
-      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), ...(fields.risk ? { risk: fields.risk } : {}), pinFailures: 0, expiresAt: expiry() };
+    async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage; risk?: RiskAssessment; deviceKey?: boolean }): Promise<void> {
+      const hasKey = typeof fields.deviceKey === 'boolean';
+      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), ...(fields.risk ? { risk: fields.risk } : {}), ...(hasKey ? { deviceKey: fields.deviceKey } : {}), pinFailures: 0, expiresAt: expiry() };
       if (await insert({ _id: uid, ...set, ended: [] })) return;
       // what the earlier start had reached (a consent waiting, recovery codes shown, a passkey offer) is not this one's
-      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }), ...(fields.risk ? {} : { risk: '' }) } });
+      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }), ...(fields.risk ? {} : { risk: '' }), ...(hasKey ? {} : { deviceKey: '' }) } });
     },
 
     /**
@@ -122,9 +129,11 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * the `after` proofs it was read with): true once, false for a concurrent or repeated one.
      * `codesShown`: the proof is a first second factor whose recovery codes are shown now; the
      * same write makes the sign-in wait for Continue, so a reload cannot run the setup again.
+     * `deviceKey`: the proof's request also bound and proved a device key ("Trust this device").
      */
-    async prove(uid: string, accountId: string, proof: Proof, after: number, codesShown = false): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof }, ...(codesShown ? { $set: { recoveryCodes: 'shown' } } : {}) });
+    async prove(uid: string, accountId: string, proof: Proof, after: number, codesShown = false, deviceKey = false): Promise<boolean> {
+      const set = { ...(codesShown ? { recoveryCodes: 'shown' } : {}), ...(deviceKey ? { deviceKey: true } : {}) };
+      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof }, ...(Object.keys(set).length ? { $set: set } : {}) } as never);
     },
 
     /** Continue after the recovery codes: true once, false for a repeated or concurrent one. */

@@ -12,6 +12,7 @@ import { normalizeEmail } from '../accounts/store.ts';
 import { clientOf, details, field, type Details, type InteractionDeps } from './context.ts';
 import { beginSignIn } from './sign-in-flow.ts';
 import { browserOf, clientOfRequest, refuseBlocked } from './device.ts';
+import { keyChallenge } from './device-key-proof.ts';
 
 const NOT_SIGNED_IN = 'That passkey did not sign you in. Try it again, or sign in with your email and password.';
 const NO_USER_VERIFICATION = 'Your passkey did not check that it is you (no fingerprint, face, PIN or screen lock), so it cannot sign you in on its own. Use a passkey that asks for one, or sign in with your email and password.';
@@ -22,7 +23,7 @@ async function refuse(ctx: Context, deps: InteractionDeps, d: Details, message: 
   const { name } = await clientOf(deps, d);
   ctx.status = status;
   await ctx.render('interaction/login', {
-    title: 'Sign in', uid: d.uid, clientName: name, email: '', error: undefined, passkeyError: message, csrf: ctx.state._csrf, signUp: !!deps.signUp,
+    title: 'Sign in', uid: d.uid, clientName: name, email: '', error: undefined, passkeyError: message, csrf: ctx.state._csrf, signUp: !!deps.signUp, keyChallenge: keyChallenge(deps, d.uid),
   });
 }
 

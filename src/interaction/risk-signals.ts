@@ -5,6 +5,7 @@
 import type { Context } from 'koa';
 import { assessRisk, riskSummary, type RiskAssessment, type RiskSettings } from '../policy/risk.ts';
 import { deviceTrusted } from '../policy/trust.ts';
+import { trustFactsOf } from '../devices/device-key.ts';
 import type { Config } from '../config/schema.ts';
 import type { InteractionDeps } from './context.ts';
 import { clientOfRequest, registrationOf } from './device.ts';
@@ -46,7 +47,8 @@ export async function assessSignIn(ctx: Context, deps: InteractionDeps, accountI
     history,
     newDevice: !device?.verifiedAt,
     trusted: {
-      device: device?.state === 'ACTIVE' && deviceTrusted({ now: epoch, ...(device.trustedUntil ? { deviceTrustedUntil: Math.floor(device.trustedUntil.getTime() / 1000) } : {}) }),
+      // device-bound trust: the password's request signed with the device key (routes.ts, POST /login)
+      device: deviceTrusted(trustFactsOf(device, epoch, ctx.state.deviceKeyProven === true, deps.deviceSettings.trustCookieOnly)),
       ip: false,
     },
   };

@@ -24,6 +24,7 @@ import { forgotPasswordRoutes } from './forgot-password.ts';
 import { signUpRoutes } from './sign-up.ts';
 import { lostFactorRoutes } from './lost-factor.ts';
 import { browserOf, clientOfRequest, codesOpen, passwordFailed, refuseBlocked } from './device.ts';
+import { deviceKeyProven, keyChallenge } from './device-key-proof.ts';
 import { normalizeEmail } from '../accounts/store.ts';
 import type { FactorPrompt, Said } from '../factors/types.ts';
 import type { Flow } from './flow.ts';
@@ -39,7 +40,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   async function renderLogin(ctx: Context, d: Details, email: string, error?: string | Said) {
     const { name } = await clientOf(deps, d);
-    await ctx.render('interaction/login', { title: 'Sign in', uid: d.uid, clientName: name, email, error, csrf: ctx.state._csrf, signUp: !!deps.signUp });
+    await ctx.render('interaction/login', { title: 'Sign in', uid: d.uid, clientName: name, email, error, csrf: ctx.state._csrf, signUp: !!deps.signUp, keyChallenge: keyChallenge(deps, d.uid) });
   }
 
   /** One renderer per kind of step (the password step is the sign-in form itself). */
@@ -139,6 +140,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
       return;
     }
     await succeeded();
+    // device-bound trust: a trusted registration counts only with its device key's signature
+    ctx.state.deviceKeyProven = await deviceKeyProven(ctx, deps, d.uid, device);
     // the browser proved the password: from now on it is one of the account's registrations
     await beginSignIn(ctx, deps, d, account.id, [{ factor: 'password', at: Math.floor(deps.stepUp.clock().getTime() / 1000) }], ghost);
   });

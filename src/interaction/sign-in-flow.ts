@@ -45,11 +45,12 @@ function raisedBy(risk: RiskAssessment | undefined): SignInFacts['riskRequires']
   return risk?.applied === 'second-factor' || risk?.applied === 'phishing-resistant' ? risk.applied : undefined;
 }
 
-async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], risk?: RiskAssessment): Promise<Decision> {
+/** `keyProven`: whether this sign-in proved the browser's device key (unset: begun from a signed-in session). */
+async function decide(ctx: Context, deps: InteractionDeps, d: Details, accountId: string, proven: Proof[], risk?: RiskAssessment, keyProven?: boolean): Promise<Decision> {
   const { client } = await clientOf(deps, d);
   const request = requestFacts(d.params, client as unknown as Record<string, unknown>);
   const device = await registrationOf(ctx, deps, accountId);
-  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(device ? { device } : {}) };
+  const where = { browserId: ctx.state.browserId as string | undefined, ip: ctx.ip, signingIn: true, ...(device ? { device } : {}), ...(keyProven !== undefined ? { keyProven } : {}) };
   // the interaction's own proofs are fresh: prompt=login already voided the session's
   return decideSignIn(await factsFor(deps.stepUp, accountId, proven, { ...request, promptLogin: false }, where, raisedBy(risk)));
 }
@@ -143,7 +144,11 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
   const sessionHad = sameAccount ? await sessionProofs(deps.stepUp, { uid: d.session!.uid, accountId, amr: d.session!.amr }) : [];
   const earlier = raisedBy(risk) ? keptAfterMove(sessionHad) : sessionHad;
   const proven = [...earlier, ...proofs];
-  const decision = await decide(ctx, deps, d, accountId, proven, risk);
+  // device-bound trust: a sign-in with a proof (the password, a passkey) counts the device key only
+  // when the password page's challenge was signed with it (POST /login set it); one begun from a
+  // signed-in session keeps what that session's sign-in proved
+  const deviceKey = proofs.length ? ctx.state.deviceKeyProven === true : undefined;
+  const decision = await decide(ctx, deps, d, accountId, proven, risk, deviceKey);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, accountId, proofs);
   // a browser that proved the password becomes a registration (in the state this decision leaves it;
   // behind a passkey offer the sign-in completes after the answer, which marks it signed in then)
@@ -158,30 +163,30 @@ export async function beginSignIn(ctx: Context, deps: InteractionDeps, d: Detail
   const stepUp = earlier.length > 0 && (proofs.length > 0 || decision.outcome !== 'done');
   if (stepUp && !proofs.length) deps.metrics.stepUp('asked');
   return act(ctx, deps, d, accountId, proven, decision,
-    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}), ...(risk ? { risk } : {}) }), offer, risk, stepUp);
+    async (next, awaiting, passkeyOffer) => deps.flows.identify(d.uid, accountId, { stamp: (await accountOf(deps, accountId)).stamp, proofs, sessionProofs: earlier, next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}), ...(risk ? { risk } : {}), ...(deviceKey !== undefined ? { deviceKey } : {}) }), offer, risk, stepUp);
 }
 
 /**
  * After a proof in a flow past its first step: the proof completes the step once (a concurrent
  * copy is "already done"), then finish, go to the next step, or refuse.
  */
-export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof): Promise<void> {
-  await recordProof(deps, d, flow, proof);
-  await carryOn(ctx, deps, d, { ...flow, proofs: [...flow.proofs, proof] });
+export async function continueSignIn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof, opts: { deviceKey?: boolean } = {}): Promise<void> {
+  await recordProof(deps, d, flow, proof, false, opts.deviceKey);
+  await carryOn(ctx, deps, d, { ...flow, proofs: [...flow.proofs, proof], ...(opts.deviceKey ? { deviceKey: true } : {}) });
 }
 
 /**
  * Records a proof that completes the flow's current step, once (a concurrent or repeated copy is
  * "already done"). `codesShown`: recovery codes are shown before the sign-in goes on (flow.ts).
  */
-export async function recordProof(deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof, codesShown = false): Promise<void> {
-  if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length, codesShown))) throw alreadyDone();
+export async function recordProof(deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, proof: Proof, codesShown = false, deviceKey = false): Promise<void> {
+  if (!(await deps.flows.prove(d.uid, flow.accountId, proof, flow.proofs.length, codesShown, deviceKey))) throw alreadyDone();
 }
 
 /** Asks the decision once from the proofs the flow has recorded, then finish, go to the next step, or refuse. */
 export async function carryOn(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }): Promise<void> {
   const proven = [...flow.sessionProofs, ...flow.proofs];
-  const decision = await decide(ctx, deps, d, flow.accountId, proven, flow.risk);
+  const decision = await decide(ctx, deps, d, flow.accountId, proven, flow.risk, flow.deviceKey);
   const offer = decision.outcome === 'done' && await passkeyOfferDue(ctx, deps, flow.accountId, flow.proofs, flow.passkeyOffer);
   if (await act(ctx, deps, d, flow.accountId, proven, decision, (next, awaiting, passkeyOffer) => deps.flows.decided(d.uid, next, awaiting, passkeyOffer), offer, flow.risk, flow.sessionProofs.length > 0) === 'password') {
     throw new UserFacingError(400, 'no_sign_in', 'This sign-in needs your password again. Go back to the application and start again.', { key: 'interaction:errors.passwordAgain' });

@@ -1,7 +1,8 @@
 // Notices about devices: a new-device sign-in (to the account and to its organisation's admins)
 // and a blocked device (to the account, with the link that unblocks it: devices/unblock-links.ts);
 // an unusual sign-in (new country, impossible travel: the risk rules' reasons); and an account the
-// person secured with "This wasn't me" (devices/containment.ts: to the account and the admins).
+// person secured with "This wasn't me" (devices/containment.ts: to the account and the admins);
+// and a trusted device's cookie used again and again without its device key (a possible copy).
 // The new-device and unusual-sign-in emails carry "This was me" and "This wasn't me" links.
 // They are sent in the background: sending never delays or fails a sign-in. A failed delivery is
 // retried (3 attempts, backing off) and then logged.
@@ -134,6 +135,16 @@ export function createDeviceNotices(deps: NoticeDeps) {
           return undefined;
         });
         await deliver(() => deps.messages.in(account.profile).deviceBlocked(account.email, at, failures, unblock), `blocked-device notice to ${account.id}`);
+      })());
+    },
+
+    /** Device-bound trust: the registration `deviceId`'s cookie came `failures` times in a row without its device key. */
+    copiedCookie(accountId: string, seen: ClientInfo, failures: number, deviceId: string, deviceName?: string): void {
+      background((async () => {
+        const account = await deps.accounts.findById(accountId);
+        if (!account) return;
+        const name = deviceName ?? `${seen.browser} / ${seen.os}`;
+        await deliver(() => deps.messages.in(account.profile).copiedCookie(account.email, name, whereabouts(seen), failures), `copied-cookie notice to ${account.id} (${deviceId})`);
       })());
     },
 

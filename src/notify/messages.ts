@@ -10,8 +10,8 @@ import { LANGUAGES, translator, type Language, type Translate } from '../i18n/in
 import { supportedTag } from '../policy/locale.ts';
 import type { RiskReason } from '../policy/risk.ts';
 import { riskReasonIn } from '../i18n/risk-reasons.ts';
-import { day, stamp } from '../account/time.ts';
-import { describeLocation } from '../devices/client-info.ts';
+import { day, stamp } from '../i18n/format.ts';
+import { describeLocation, UNKNOWN_BROWSER, UNKNOWN_SYSTEM } from '../devices/client-info.ts';
 
 const VIEWS = path.resolve(import.meta.dirname, '../../views/email');
 
@@ -36,12 +36,14 @@ export function readerOf(c: { account: { profile?: Reader | undefined }; languag
  */
 export interface ChangeSaid {
   key: string;
-  vars?: Record<string, string | number | ChangeSaid>;
+  /** `{ day }`: a date, written as the reader's day (language and zone). */
+  vars?: Record<string, string | number | ChangeSaid | { day: Date }>;
 }
 
-/** The sentence of `said` in the reader's language, its translated values first. */
-function saidIn(t: Translate, said: ChangeSaid): string {
-  const vars = Object.fromEntries(Object.entries(said.vars ?? {}).map(([name, value]) => [name, typeof value === 'object' ? saidIn(t, value) : value]));
+/** The sentence of `said` in the reader's language, its translated values (and days) first. */
+function saidIn(t: Translate, said: ChangeSaid, clock: { day: (d: Date) => string }): string {
+  const vars = Object.fromEntries(Object.entries(said.vars ?? {}).map(([name, value]) => [name,
+    typeof value !== 'object' ? value : 'day' in value ? clock.day(value.day) : saidIn(t, value, clock)]));
   return t(said.key, vars);
 }
 
@@ -120,6 +122,11 @@ export interface CodeMessages {
   accountSecured(to: string, device: string, seen: Whereabouts, about?: { member: string; organisation: string }): Promise<Email>;
   /** `unblock`: the link that lets the person unblock it themselves (password and an emailed code), valid `hours`. */
   deviceBlocked(to: string, seen: Whereabouts, failures: number, unblock?: { link: string; hours: number }): Promise<Email>;
+  /**
+   * Device-bound trust: repeated sign-ins with a trusted device's cookie but without its device key
+   * (a possible copied cookie; the second factor was asked each time). `device`: its name.
+   */
+  copiedCookie(to: string, device: string, seen: Whereabouts, failures: number): Promise<Email>;
   /** Sign-ins from new devices are paused after too many wrong passwords (once per lockout). */
   accountLocked(to: string, seen: Whereabouts, minutes: number): Promise<Email>;
   deviceTrusted(to: string, name: string, until: Date, replaced?: string): Promise<Email>;
@@ -144,6 +151,8 @@ export interface CodeMessages {
   passwordResetByAdmin(to: string, link: string, hours: number): Promise<Email>;
   /** An admin removed every two-factor method of the account. */
   mfaReset(to: string): Promise<Email>;
+  /** An admin set an already verified phone number (`number` masked) on the account; `primary`: it is now the primary one. */
+  phoneSetByAdmin(to: string, number: string, primary: boolean): Promise<Email>;
   /** A code proving control of an email address: the account's new one (email-change) or its own (email-verify). */
   emailAddressCode(to: string, code: string, minutes: number, purpose: 'email-change' | 'email-verify'): Promise<Email>;
   /** To the address an account left: it now signs in with `newAddress` (masked), changed then and from there. */
@@ -180,7 +189,7 @@ const ACTIONS: Record<CodePurpose, { subject: string; intro: string }> = {
   'password-reset': { subject: 'email:code.subject.passwordReset', intro: 'email:code.intro.passwordReset' },
 };
 
-/** How a message writes moments: as the security center does (account/time.ts), in the reader's language and zone. */
+/** How a message writes moments: as the pages do (i18n/format.ts), in the reader's language and zone. */
 const clockFor = (lang: Language, zoneinfo: string | undefined) => ({
   when: (d: Date) => stamp(d, zoneinfo, lang),
   day: (d: Date) => day(d, zoneinfo, lang),
@@ -204,7 +213,10 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
     const view = (name: string, data: Record<string, unknown>) => render(name, lang, t, { productName, ...data });
     const place = (seen: Whereabouts) => ({
       when: clock.when(seen.at), ip: seen.ip ?? t('email:place.unknown'),
-      where: seen.where === UNKNOWN_LOCATION ? t('email:place.unknownLocation') : seen.where, browser: seen.browser, os: seen.os,
+      where: seen.where === UNKNOWN_LOCATION ? t('email:place.unknownLocation') : seen.where,
+      // a request that named no browser or system: "unknown" in the reader's language (English keeps its stand-ins)
+      browser: seen.browser === 'unknown' || (seen.browser === UNKNOWN_BROWSER && lang !== 'en') ? t('email:place.unknown') : seen.browser,
+      os: seen.os === 'unknown' || (seen.os === UNKNOWN_SYSTEM && lang !== 'en') ? t('email:place.unknown') : seen.os,
     });
     const codeSubject = (code: string, purpose: CodePurpose) => t(ACTIONS[purpose].subject, { code, productName });
     const self: CodeMessages = {
@@ -232,6 +244,9 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
       async deviceBlocked(to, seen, failures, unblock) {
         return { to, subject: t('email:deviceBlocked.subject', { productName }), ...(await view('device-blocked', { failures, ...place(seen), unblock })) };
       },
+      async copiedCookie(to, device, seen, failures) {
+        return { to, subject: t('email:copiedCookie.subject', { productName }), ...(await view('copied-cookie', { device, failures, ...place(seen) })) };
+      },
       async accountLocked(to, seen, minutes) {
         return { to, subject: t('email:accountLocked.subject', { productName }), ...(await view('account-locked', { minutes, ...place(seen) })) };
       },
@@ -239,7 +254,7 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
         return { to, subject: t('email:deviceTrusted.subject', { name }), ...(await view('device-trusted', { name, until: clock.when(until), replaced })) };
       },
       async securityChange(to, change, seen, said) {
-        const sentence = said ? saidIn(t, said) : change;
+        const sentence = said ? saidIn(t, said, clock) : change;
         return { to, subject: t('email:securityChange.subject', { productName }), ...(await view('security-change', { change: sentence, ...place(seen) })) };
       },
       async assistedRecovery(to, step, facts) {
@@ -261,6 +276,10 @@ export function createMessages(productName = 'Tessera', lifetimeMinutes = 15, de
       },
       async mfaReset(to) {
         return { to, subject: t('email:mfaReset.subject', { productName }), ...(await view('mfa-reset', { email: to })) };
+      },
+      async phoneSetByAdmin(to, number, primary) {
+        const use = primary ? t('email:phoneSetByAdmin.primary') : t('email:phoneSetByAdmin.notPrimary');
+        return { to, subject: t('email:phoneSetByAdmin.subject', { productName }), ...(await view('phone-set-by-admin', { email: to, number, use })) };
       },
       async emailAddressCode(to, code, minutes, purpose) {
         return { to, subject: codeSubject(code, purpose), ...(await view('email-address-code', { code, lifetimeMinutes: minutes, intro: ACTIONS[purpose].intro, newAddress: purpose === 'email-change' })) };

@@ -10,6 +10,7 @@ import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { MINIMUM_ACR } from './step-up.ts';
 import { DomainError, type ErrorKind } from '../domain-error.ts';
 import { brandColourMessage, brandColourProblem } from '../policy/brand-colour.ts';
+import { clientJwksProblem, type ClientJwks } from './client-jwks.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
@@ -23,6 +24,9 @@ export const PREVIOUS_SECRET_EXPIRES_AT = 'urn:tessera:previous_secret_expires_a
 /** Branding beyond the standard client_name, logo_uri, policy_uri and tos_uri: the pages' colour and a support link. */
 export const BRAND_COLOR = 'urn:tessera:brand_color';
 export const SUPPORT_URI = 'urn:tessera:support_uri';
+/** 'fapi2': the provider applies the FAPI 2.0 Security Profile to this client (provider.ts features.fapi). */
+export const SECURITY_PROFILE = 'urn:tessera:security_profile';
+export type SecurityProfile = 'fapi2';
 
 /** The admin console's client (the only one whose users' tokens may carry `admin`). */
 export const ADMIN_CLIENT = 'tessera-admin';
@@ -35,8 +39,8 @@ export const STANDARD_SCOPES: readonly string[] = ['openid', 'offline_access', '
 /** The `scope` metadata of clients allowed `admin` (the provider refuses static scopes not listed). */
 const ADMIN_SCOPES = [...STANDARD_SCOPES, ADMIN_SCOPE].join(' ');
 
-export type AuthMethod = 'client_secret_basic' | 'client_secret_post';
-const AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post'];
+export type AuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+const AUTH_METHODS: readonly string[] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 const GRANTS: readonly string[] = ['refresh_token', 'client_credentials'];
 
 // a first-party client is refused as invalid input (400), as the admin API has always answered
@@ -74,6 +78,15 @@ export interface NewClient {
   tosUri?: string;
   supportUri?: string;
   brandColor?: string;
+  /** private_key_jwt: the client's public keys (a JWKS), or where it publishes them (https); exactly one. */
+  jwks?: ClientJwks;
+  jwksUri?: string;
+  /** Authorization requests only through PAR (RFC 9126 require_pushed_authorization_requests). */
+  requirePushedAuthorizationRequests?: boolean;
+  /** Access tokens only DPoP-bound (RFC 9449 dpop_bound_access_tokens). */
+  dpopBoundAccessTokens?: boolean;
+  /** 'fapi2': needs private_key_jwt, PAR and DPoP; the provider then applies FAPI 2.0 to this client. */
+  securityProfile?: SecurityProfile;
 }
 
 /** The optional branding fields, each cleared by null in a patch. */
@@ -96,8 +109,16 @@ export interface ClientPatch {
   tosUri?: string | null;
   supportUri?: string | null;
   brandColor?: string | null;
+  jwks?: ClientJwks | null;
+  jwksUri?: string | null;
+  requirePushedAuthorizationRequests?: boolean;
+  dpopBoundAccessTokens?: boolean;
+  securityProfile?: SecurityProfile | null;
 }
-const PATCH_KEYS = new Set(['name', 'redirectUris', 'postLogoutRedirectUris', 'grants', 'authMethod', 'minimumAcr', 'skipConsent', 'backchannelLogoutUri', 'pkce', ...BRANDING_FIELDS]);
+const PATCH_KEYS = new Set([
+  'name', 'redirectUris', 'postLogoutRedirectUris', 'grants', 'authMethod', 'minimumAcr', 'skipConsent', 'backchannelLogoutUri', 'pkce', ...BRANDING_FIELDS,
+  'jwks', 'jwksUri', 'requirePushedAuthorizationRequests', 'dpopBoundAccessTokens', 'securityProfile',
+]);
 
 export interface ClientView {
   clientId: string;
@@ -120,6 +141,11 @@ export interface ClientView {
   tosUri?: string;
   supportUri?: string;
   brandColor?: string;
+  jwks?: ClientJwks;
+  jwksUri?: string;
+  requirePushedAuthorizationRequests: boolean;
+  dpopBoundAccessTokens: boolean;
+  securityProfile?: SecurityProfile;
 }
 
 /** Where each branding field is kept in the client's metadata (standard names where OIDC has them). */
@@ -175,6 +201,18 @@ function view(m: Metadata, now: Date): ClientView {
     adminApi: m[ADMIN_API] === true,
     ...(previous ? { previousSecretValidUntil: previous } : {}),
     ...brandingOf(m),
+    ...securityOf(m),
+    requirePushedAuthorizationRequests: m.require_pushed_authorization_requests === true,
+    dpopBoundAccessTokens: m.dpop_bound_access_tokens === true,
+  };
+}
+
+/** The private_key_jwt keys and the security profile stored in `m`. */
+function securityOf(m: Metadata): Pick<NewClient, 'jwks' | 'jwksUri' | 'securityProfile'> {
+  return {
+    ...(m.jwks && typeof m.jwks === 'object' ? { jwks: m.jwks as ClientJwks } : {}),
+    ...(typeof m.jwks_uri === 'string' ? { jwksUri: m.jwks_uri } : {}),
+    ...(m[SECURITY_PROFILE] === 'fapi2' ? { securityProfile: 'fapi2' as const } : {}),
   };
 }
 
@@ -217,9 +255,52 @@ function checkTypes(input: NewClient): void {
   for (const key of ['name', 'backchannelLogoutUri', 'minimumAcr', ...BRANDING_FIELDS] as const) {
     if (input[key] !== undefined && typeof input[key] !== 'string') throw invalid(`${key} must be a string`);
   }
-  for (const key of ['public', 'skipConsent'] as const) {
+  for (const key of ['public', 'skipConsent', 'requirePushedAuthorizationRequests', 'dpopBoundAccessTokens'] as const) {
     if (input[key] !== undefined && typeof input[key] !== 'boolean') throw invalid(`${key} must be true or false`);
   }
+  if (input.jwksUri !== undefined && typeof input.jwksUri !== 'string') throw invalid('jwksUri must be a string');
+  if (input.securityProfile !== undefined && input.securityProfile !== 'fapi2') throw invalid(`security profile may only be fapi2, got "${String(input.securityProfile)}"`);
+}
+
+type SecurityInput = Pick<NewClient, 'public' | 'authMethod' | 'jwks' | 'jwksUri' | 'requirePushedAuthorizationRequests' | 'dpopBoundAccessTokens' | 'securityProfile' | 'pkce'>;
+/** What is wrong with a client's security settings, and the field to show it beside. */
+export interface SecurityProblem { field: 'jwks' | 'jwksUri' | 'authMethod' | 'securityProfile'; message: string }
+
+/** private_key_jwt needs exactly one of a JWKS and a jwks_uri; a secret method takes neither. */
+function keysProblem(input: SecurityInput): SecurityProblem | undefined {
+  const has = input.jwks !== undefined || input.jwksUri !== undefined;
+  if (input.authMethod !== 'private_key_jwt') {
+    return has ? { field: 'authMethod', message: 'a JWKS or JWKS URI is used only with private_key_jwt: choose that authentication method, or leave the keys empty' } : undefined;
+  }
+  if (input.jwks !== undefined && input.jwksUri !== undefined) return { field: 'jwks', message: 'give either a JWKS or a JWKS URI, not both' };
+  if (input.jwks !== undefined) {
+    const message = clientJwksProblem(input.jwks);
+    return message ? { field: 'jwks', message } : undefined;
+  }
+  if (input.jwksUri !== undefined) {
+    const message = input.jwksUri.length > 2000 ? 'the JWKS URI is longer than 2000 characters' : uriProblem(input.jwksUri, 'JWKS URI');
+    return message ? { field: 'jwksUri', message } : undefined;
+  }
+  return { field: 'jwks', message: 'private_key_jwt needs the client\'s public keys: paste its JWKS, or give the https URI where it publishes them' };
+}
+
+/** FAPI 2.0 (Security Profile §5.3.2): a confidential client with private_key_jwt, PAR and sender-constrained (DPoP) tokens. */
+function profileProblem(input: SecurityInput): SecurityProblem | undefined {
+  if (input.securityProfile !== 'fapi2') return undefined;
+  if (input.public) return { field: 'securityProfile', message: 'a public client cannot use the FAPI 2.0 profile: it needs a confidential client with private_key_jwt' };
+  const missing = [
+    ...(input.authMethod !== 'private_key_jwt' ? ['private_key_jwt authentication'] : []),
+    ...(input.requirePushedAuthorizationRequests !== true ? ['required pushed authorization requests'] : []),
+    ...(input.dpopBoundAccessTokens !== true ? ['DPoP-bound access tokens'] : []),
+  ];
+  if (missing.length) return { field: 'securityProfile', message: `the FAPI 2.0 profile needs ${missing.join(', ')}: turn ${missing.length > 1 ? 'them' : 'it'} on, or choose no security profile` };
+  if (input.pkce === 'optional') return { field: 'securityProfile', message: 'the FAPI 2.0 profile always requires PKCE: set pkce to required' };
+  return undefined;
+}
+
+/** The first problem of a client's keys and security profile (the admin API's schema and the console show it beside its field). */
+export function securityProblem(input: SecurityInput): SecurityProblem | undefined {
+  return keysProblem(input) ?? profileProblem(input);
 }
 
 /** Every check on what an admin may set, and the metadata it makes (without a secret). */
@@ -261,8 +342,10 @@ function metadataFor(input: NewClient): Metadata {
   }
   if (input.authMethod !== undefined) {
     if (input.public) throw invalid('a public client has no secret: its authentication method is always none (PKCE only)');
-    if (!AUTH_METHODS.includes(input.authMethod)) throw invalid(`authentication method must be client_secret_basic or client_secret_post, got "${String(input.authMethod)}"`);
+    if (!AUTH_METHODS.includes(input.authMethod)) throw invalid(`authentication method must be client_secret_basic, client_secret_post or private_key_jwt, got "${String(input.authMethod)}"`);
   }
+  const security = securityProblem(input);
+  if (security) throw invalid(security.message);
   const grantTypes = [...(interactive ? ['authorization_code'] : []), ...grants];
   return {
     client_id: input.clientId,
@@ -276,6 +359,11 @@ function metadataFor(input: NewClient): Metadata {
     [SKIP_CONSENT]: input.skipConsent === true,
     [PKCE]: input.pkce ?? 'required',
     ...(input.minimumAcr ? { [MINIMUM_ACR]: input.minimumAcr } : {}),
+    ...(input.jwks ? { jwks: input.jwks } : {}),
+    ...(input.jwksUri ? { jwks_uri: input.jwksUri } : {}),
+    ...(input.requirePushedAuthorizationRequests ? { require_pushed_authorization_requests: true } : {}),
+    ...(input.dpopBoundAccessTokens ? { dpop_bound_access_tokens: true } : {}),
+    ...(input.securityProfile ? { [SECURITY_PROFILE]: input.securityProfile } : {}),
     ...Object.fromEntries(BRANDING_FIELDS.flatMap((f) => (input[f] ? [[BRANDING_METADATA[f], f === 'brandColor' ? input[f]!.toLowerCase() : input[f]]] : []))),
     // the console's users may request the admin scope; other clients get the provider's default list
     ...(input.clientId === ADMIN_CLIENT ? { scope: ADMIN_SCOPES } : {}),
@@ -287,11 +375,15 @@ const MANAGED = [
   'client_name', 'token_endpoint_auth_method', 'redirect_uris', 'post_logout_redirect_uris', 'grant_types', 'response_types',
   'backchannel_logout_uri', 'backchannel_logout_session_required', SKIP_CONSENT, PKCE, MINIMUM_ACR,
   ...Object.values(BRANDING_METADATA),
+  'jwks', 'jwks_uri', 'require_pushed_authorization_requests', 'dpop_bound_access_tokens', SECURITY_PROFILE,
 ];
+
+/** A client with a secret: confidential, and not authenticating with its own keys. */
+const usesSecret = (input: NewClient) => !input.public && input.authMethod !== 'private_key_jwt';
 
 export function buildClientMetadata(input: NewClient): Metadata {
   const metadata = metadataFor(input);
-  return input.public ? metadata : { ...metadata, client_secret: newSecret() };
+  return usesSecret(input) ? { ...metadata, client_secret: newSecret() } : metadata;
 }
 
 const newSecret = () => randomBytes(32).toString('base64url');
@@ -313,6 +405,9 @@ function inputOf(m: Metadata): NewClient {
     pkce: m[PKCE] === 'optional' ? 'optional' : 'required',
     ...(typeof m[MINIMUM_ACR] === 'string' ? { minimumAcr: m[MINIMUM_ACR] } : {}),
     ...brandingOf(m),
+    ...securityOf(m),
+    ...(m.require_pushed_authorization_requests === true ? { requirePushedAuthorizationRequests: true } : {}),
+    ...(m.dpop_bound_access_tokens === true ? { dpopBoundAccessTokens: true } : {}),
   };
 }
 
@@ -340,6 +435,21 @@ function patched(current: NewClient, patch: ClientPatch): NewClient {
     if (current.public) throw invalid(`client ${current.clientId} is public: it has no secret, and its authentication method (none) cannot be changed`);
     next.authMethod = patch.authMethod;
   }
+  // the keys go with private_key_jwt: leaving it drops them, unless the patch sets them (then refused)
+  if (next.authMethod !== 'private_key_jwt' && current.authMethod === 'private_key_jwt') {
+    delete next.jwks;
+    delete next.jwksUri;
+  }
+  // a JWKS replaces a jwks_uri and the other way round
+  if (patch.jwks !== undefined && patch.jwks !== null && patch.jwksUri === undefined) delete next.jwksUri;
+  if (patch.jwksUri !== undefined && patch.jwksUri !== null && patch.jwks === undefined) delete next.jwks;
+  for (const key of ['jwks', 'jwksUri', 'securityProfile'] as const) {
+    const value = patch[key];
+    if (value === null) delete next[key];
+    else if (value !== undefined) (next as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (patch.requirePushedAuthorizationRequests !== undefined) next.requirePushedAuthorizationRequests = patch.requirePushedAuthorizationRequests;
+  if (patch.dpopBoundAccessTokens !== undefined) next.dpopBoundAccessTokens = patch.dpopBoundAccessTokens;
   return next;
 }
 
@@ -457,7 +567,15 @@ export function createClientStore(storage: OidcStorage, validate: (metadata: Met
         if (stored[ADMIN_API] === true && !input.grants?.includes('client_credentials')) {
           input.grants = [...(input.grants ?? []), 'client_credentials'];
         }
-        const metadata = await validated({ ...omit(stored, MANAGED), ...metadataFor(input) });
+        // a client moving to private_key_jwt loses its secrets; one moving to a secret gets a new one
+        const secret = usesSecret(input)
+          ? { client_secret: typeof stored.client_secret === 'string' ? stored.client_secret : newSecret() }
+          : {};
+        const kept = omit(stored, [...MANAGED, 'client_secret', PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT]);
+        const previous = usesSecret(input) && typeof stored.client_secret === 'string'
+          ? Object.fromEntries([PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT].flatMap((k) => (stored[k] !== undefined ? [[k, stored[k]]] : [])))
+          : {};
+        const metadata = await validated({ ...kept, ...secret, ...previous, ...metadataFor(input) });
         await clients.upsert(clientId, metadata, 0);
         return view(metadata, clock());
       });
@@ -470,6 +588,9 @@ export function createClientStore(storage: OidcStorage, validate: (metadata: Met
       if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new RangeError(`graceSeconds must be 0 or more, got ${graceSeconds}`);
       return serial(clientId, async () => {
         const stored = await editable(clientId, 'rotated');
+        if (stored.token_endpoint_auth_method === 'private_key_jwt') {
+          throw invalid(`client ${clientId} authenticates with private_key_jwt: it has no secret to rotate; change its keys (JWKS or JWKS URI) instead`);
+        }
         if (stored.token_endpoint_auth_method === 'none' || typeof stored.client_secret !== 'string') {
           throw invalid(`client ${clientId} is a public client: a public client has no secret to rotate`);
         }

@@ -9,7 +9,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import {
   ADMIN_API, ADMIN_CLIENT, ADMIN_SCOPE, PKCE, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, SKIP_CONSENT, STANDARD_SCOPES,
-  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem,
+  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem, SECURITY_PROFILE,
 } from './clients.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
@@ -18,6 +18,7 @@ import { MINIMUM_ACR, type StepUpDeps } from './step-up.ts';
 import { cookieName } from '../http/issuer-origin.ts';
 import { profileClaims } from '../accounts/profile.ts';
 import { databaseUnavailable, DATABASE_UNAVAILABLE_MESSAGE } from '../http/errors.ts';
+import { deriveKey } from '../crypto/seal.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -30,6 +31,8 @@ export interface ProviderDeps {
   allowPrivateFetch?: boolean;
   /** Tessera's one clock (a rotated-out client secret's grace period); default: the step-up's. */
   clock?: () => Date;
+  /** The account's primary verified mobile number (E.164), the `phone_number` claim; none without it. */
+  phoneOf?: (accountId: string) => Promise<string | undefined>;
 }
 
 type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
@@ -58,7 +61,7 @@ function secretEquals(expected: string, actual: string): boolean {
   return timingSafeEqual(digest(expected), digest(actual));
 }
 
-export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock }: ProviderDeps): Provider {
+export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock, phoneOf }: ProviderDeps): Provider {
   const { ttl } = config;
   const httpsIssuer = config.issuer.startsWith('https:');
   const configuration: Configuration = {
@@ -87,8 +90,9 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       sid: null,
       openid: ['sub', 'acr', 'amr', 'auth_time'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'given_name', 'family_name', 'preferred_username', 'locale', 'zoneinfo', 'picture', 'updated_at'],
-      // from the account's primary verified mobile number once accounts have phones; none until then
+      // every OIDC Core §5.1 profile claim (accounts/profile.ts); one the account lacks is absent
+      profile: ['name', 'family_name', 'given_name', 'middle_name', 'nickname', 'preferred_username', 'profile', 'picture', 'website', 'gender', 'birthdate', 'zoneinfo', 'locale', 'updated_at'],
+      // the account's primary verified mobile number (verified by a code, or set verified by an admin)
       phone: ['phone_number', 'phone_number_verified'],
       address: ['address'],
     },
@@ -96,14 +100,16 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
     scopes: [...STANDARD_SCOPES, ADMIN_SCOPE],
     responseTypes: ['code'],
     // RFC 9700: always for public clients; a confidential client may be registered with pkce
-    // optional (certification RPs and older confidential clients send none; OIDC Core allows it)
-    pkce: { required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none' || client[PKCE] !== 'optional' },
+    // optional (certification RPs and older confidential clients send none; OIDC Core allows it);
+    // a FAPI 2.0 client always, whatever its stored pkce says (FAPI 2.0 §5.3.2.2)
+    pkce: { required: (_ctx, client) => client.tokenEndpointAuthMethod === 'none' || client[PKCE] !== 'optional' || client[SECURITY_PROFILE] === 'fapi2' },
     // OIDC Core §3.1.2.1 and RP-Initiated Logout: GET and POST. A cross-site POST carries the
     // session cookie only if it is SameSite=None, which browsers accept only with Secure: so on an
     // https issuer POST is on and the session cookie is SameSite=None; Secure, on a plain-http
     // development issuer it stays Lax and the endpoints take GET only (README, Security notes).
     enableHttpPostMethods: httpsIssuer,
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    assertJwtClientAuthClaimsAndHeader: assertFapi2ClientAssertion,
     clientDefaults: {
       grant_types: ['authorization_code'],
       response_types: ['code'],
@@ -121,8 +127,9 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, BRAND_COLOR, SUPPORT_URI],
+      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, BRAND_COLOR, SUPPORT_URI, SECURITY_PROFILE],
       validator(_ctx, key, value, metadata) {
+        if (key === SECURITY_PROFILE && value !== undefined && value !== 'fapi2') throw new Error(`${SECURITY_PROFILE} may only be fapi2`);
         if (key === BRAND_COLOR && value !== undefined) {
           const problem = typeof value === 'string' ? brandColorProblem(value) : `${BRAND_COLOR} must be a string`;
           if (problem) throw new Error(problem);
@@ -150,6 +157,15 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
     },
     features: {
       devInteractions: { enabled: false },
+      // FAPI 2.0 Security Profile only for clients registered with it (clients.ts SECURITY_PROFILE,
+      // which also requires private_key_jwt, PAR and DPoP); the provider then insists on PKCE and a
+      // redirect_uri in every request, and on exp/nbf/aud in request objects. Other clients: none.
+      fapi: { enabled: true, profile: (_ctx, client) => (client?.[SECURITY_PROFILE] === 'fapi2' ? '2.0' : undefined) as '2.0' },
+      // DPoP (RFC 9449) for any client that sends a proof, and the only way for a client registered
+      // with dpop_bound_access_tokens. Every proof must carry a server nonce (§8, use_dpop_nonce
+      // first); the nonce key is derived from ENCRYPTION_KEY, so every worker and instance accepts the
+      // others' nonces. A proof's jti is accepted once (replay detection in the database).
+      dPoP: { enabled: true, nonceSecret: deriveKey(config.encryptionKey, 'tessera:dpop-nonces'), requireNonce: () => true, allowReplay: false },
       claimsParameter: { enabled: true },
       clientCredentials: { enabled: true },
       // a client may introspect or revoke only tokens that were issued to it
@@ -170,12 +186,16 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
         },
       },
     },
-    rotateRefreshToken: true,
+    // every use of a refresh token gives a new one and a reused one revokes the grant, except for
+    // FAPI 2.0 clients (§5.3.2.1: no rotation; such a client is confidential, authenticated by
+    // private_key_jwt and sender-constrained, and a lost answer must not cost it the grant)
+    rotateRefreshToken: (ctx) => ctx.oidc.client?.[SECURITY_PROFILE] !== 'fapi2',
     issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     ttl: {
       Session: ttl.sessionSeconds,
       Interaction: ttl.interactionSeconds,
-      AuthorizationCode: ttl.authorizationCodeSeconds,
+      // FAPI 2.0 §5.3.2.1: at most 60 s for a FAPI 2.0 client, whatever the setting says
+      AuthorizationCode: (_ctx, _code, client) => (client[SECURITY_PROFILE] === 'fapi2' ? Math.min(ttl.authorizationCodeSeconds, FAPI2_CODE_SECONDS) : ttl.authorizationCodeSeconds),
       AccessToken: ttl.accessTokenSeconds,
       IdToken: ttl.idTokenSeconds,
       RefreshToken: ttl.refreshTokenSeconds,
@@ -188,13 +208,16 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       if (!account || account.disabled) return undefined;
       return {
         accountId: account.id,
-        async claims() {
+        async claims(_use, scope, claims) {
           // everything the account holds; the provider releases only what the scopes and the
-          // claims parameter ask for, to the ID token or userinfo as requested
+          // claims parameter ask for, to the ID token or userinfo as requested (the phone list is
+          // read only when its claims may be released)
+          const phone = phoneOf && (scope.split(' ').includes('phone') || 'phone_number' in claims || 'phone_number_verified' in claims) ? await phoneOf(account.id) : undefined;
           return {
             sub: account.id, email: account.email, email_verified: account.emailVerified,
             ...(account.name ? { name: account.name } : {}),
             ...profileClaims(account.profile, account.updatedAt),
+            ...(phone ? { phone_number: phone, phone_number_verified: true } : {}),
           };
         },
       };
@@ -240,7 +263,72 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
   };
   const provider = new Provider(config.issuer, configuration);
   acceptPreviousSecret(provider, clock);
+  atomicReplayDetection(provider, storage);
+  refuseLogoutWithoutClient(provider);
   return provider;
+}
+
+/**
+ * RP-Initiated Logout §2: a post_logout_redirect_uri must come with id_token_hint or client_id.
+ * Without either, oidc-provider drops the address and offers to sign out anyway; Tessera says
+ * instead that the request is incomplete and what to do (OpenID certification's
+ * oidcc-rp-initiated-logout-no-id-token-hint expects an error, no redirect). Nothing was changed:
+ * the end-session route only rendered its page, and this replaces it.
+ */
+function refuseLogoutWithoutClient(provider: Provider): void {
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as unknown as KoaContextWithOIDC).oidc as KoaContextWithOIDC['oidc'] | undefined;
+    if (oidc?.route !== 'end_session' || ctx.status !== 200 || oidc.client) return;
+    const sent = (ctx.method === 'POST' ? oidc.body : ctx.query) as Record<string, unknown> | undefined;
+    if (sent?.post_logout_redirect_uri === undefined) return;
+    ctx.status = 400;
+    await render(ctx as unknown as KoaContextWithOIDC, 'logout/missing-client', { signedIn: !!oidc.session?.accountId, requestId: ctx.state.requestId });
+  });
+}
+
+/** FAPI 2.0 §5.3.2.1: the longest an authorization code of a FAPI 2.0 client may live. */
+const FAPI2_CODE_SECONDS = 60;
+/**
+ * FAPI 2.0 §5.4: the only JWS algorithms. EdDSA on Ed25519 only (Ed25519 is its fully specified
+ * name); an EdDSA signature here is always Ed25519, as jose, which verifies it, has no Ed448.
+ */
+const FAPI2_ALGS: ReadonlySet<string> = new Set(['PS256', 'ES256', 'EdDSA', 'Ed25519']);
+
+/**
+ * Client assertions (private_key_jwt), after the provider verified their signature. The provider's
+ * default stays: for a FAPI 2.0 client the audience is the issuer, as one string (§5.3.2.1).
+ * A FAPI 2.0 client's assertion must also be signed with an algorithm §5.4 allows; other clients
+ * keep every algorithm the provider accepts (RS256 included).
+ */
+async function assertFapi2ClientAssertion(ctx: KoaContextWithOIDC, claims: Record<string, unknown>, header: Record<string, unknown>): Promise<void> {
+  if (!ctx.oidc.isFapi('2.0')) return;
+  if (claims.aud !== ctx.oidc.issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
+  const alg = String(header.alg);
+  if (!FAPI2_ALGS.has(alg)) {
+    // the one refusal whose reason is said to the client: it is about the client's own set-up
+    const refused = new errors.InvalidClientAuth(`client assertion signed with ${alg}, not allowed by FAPI 2.0`);
+    refused.error_description = `this client uses the FAPI 2.0 profile: sign the client assertion with PS256, ES256 or EdDSA (Ed25519), not ${alg}`;
+    throw refused;
+  }
+}
+
+/**
+ * A DPoP proof's and a client assertion's jti are accepted once (RFC 9449 §11.1, RFC 7523 §3).
+ * The provider's ReplayDetection.unique finds, then writes: two requests carrying one proof at
+ * the same moment could both pass where the two steps interleave (always possible on MongoDB
+ * between two commands; the embedded database has no atomic updates at all). Here the first use
+ * is one insert that the _id index arbitrates on both servers (adapter.ts recordOnce): a
+ * duplicate answers false, so the request is refused as a replay, never a 500. The id and the
+ * lifetime are the provider's own.
+ */
+function atomicReplayDetection(provider: Provider, storage: OidcStorage): void {
+  provider.ReplayDetection.unique = async (iss: string, jti: string, exp: number) => {
+    const id = createHash('sha256').update(`${iss}${jti}`).digest('base64url');
+    // the provider's times are epoch seconds of the real clock (its token lifetimes keep real time)
+    const now = Math.floor(Date.now() / 1000);
+    return storage.recordOnce('ReplayDetection', id, { iss, jti: id, kind: 'ReplayDetection', iat: now, exp }, exp - now);
+  };
 }
 
 function withAdminScopeCheck(policy: ReturnType<typeof buildInteractionPolicy>) {

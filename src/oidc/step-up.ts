@@ -91,8 +91,13 @@ export interface Where {
   ip?: string;
   /** A sign-in through the hosted pages (new-device verification applies), not an existing session. */
   signingIn: boolean;
-  /** The browser's registration for the account, when the request already read it. */
-  device?: { state: string; verifiedAt?: Date; trustedUntil?: Date };
+  /** The browser's registration for the account, when the request already read it (`key`: its device key, if bound to one). */
+  device?: { state: string; verifiedAt?: Date; trustedUntil?: Date; key?: unknown };
+  /**
+   * Device-bound trust: whether this sign-in signed a fresh challenge with the registration's
+   * device key. Unset for a signed-in session: its sign-in proved the key (when there is one).
+   */
+  keyProven?: boolean;
 }
 
 /** The result an interaction hands back: the provider's login plus the per-factor proofs and the browser's registration. */

@@ -11,7 +11,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { DomainError } from '../domain-error.ts';
-import { displayNumber, parseNumber, type PhoneType } from './numbers.ts';
+import { displayNumber, parseNumber, type NumberProblem, type PhoneType } from './numbers.ts';
 
 export const MAX_PHONES = 5;
 
@@ -49,9 +49,12 @@ export class PhoneError extends DomainError {
   override name = 'PhoneError';
   /** The values a page needs to say it in another language (the number as people read it). */
   readonly vars: Record<string, string | number>;
-  constructor(message: string, code = 'phone_refused', vars: Record<string, string | number> = {}) {
+  /** The number parser's own reason as a translation (numbers.ts), when it refused the typed number. */
+  readonly said: NumberProblem['said'] | undefined;
+  constructor(message: string, code = 'phone_refused', vars: Record<string, string | number> = {}, said?: NumberProblem['said']) {
     super('invalid', code, message);
     this.vars = vars;
+    this.said = said;
   }
 }
 
@@ -84,7 +87,7 @@ function activated(phones: Phone[], id: string, at: Date): Phone[] {
 
 function parsed(raw: string): { number: string; type: PhoneType } {
   const result = parseNumber(raw);
-  if ('problem' in result) throw new PhoneError(result.problem, 'invalid_number');
+  if ('problem' in result) throw new PhoneError(result.problem, 'invalid_number', {}, result.said);
   return result;
 }
 
@@ -191,6 +194,35 @@ export function createPhones(db: Database, options: PhoneStoreOptions) {
       });
       await indexVerified(accountId, number);
       return phone;
+    },
+
+    /**
+     * An administrator vouches for a number (no code is sent): it is Active at once, added when the
+     * list lacks it. It becomes primary when the account has no primary yet (as a verified number
+     * does) or when `primary` asks for it, which only a mobile number can be. `changed` is false
+     * when the list already said all that.
+     */
+    async setVerified(accountId: string, raw: string, primary: boolean): Promise<{ phone: Phone; added: boolean; changed: boolean; previousPrimary?: Phone }> {
+      const { number, type } = parsed(raw);
+      if (primary && type !== 'mobile') throw new PhoneError(`${displayNumber(number)} cannot receive text messages: only a mobile number can be the primary number.`, 'cannot_be_primary', { number: displayNumber(number), notMobile: 1 });
+      const saved = await editDocument(db, Lists, accountId, (doc) => {
+        const phones = doc?.phones ?? [];
+        const now = clock();
+        const existing = phones.find((p) => p.number === number);
+        if (!existing && phones.length >= MAX_PHONES) throw new PhoneError(`The account has ${MAX_PHONES} numbers already, the most an account can have: the person must delete one in their security center first.`, 'list_full', { max: MAX_PHONES });
+        const phone: Phone = existing ?? { id: randomBytes(9).toString('base64url'), number, type, status: 'unverified', primary: false, addedAt: now };
+        const listed = existing ? phones : [...phones, phone];
+        let next = phone.status === 'active' ? listed : activated(listed, phone.id, now);
+        if (primary) next = next.map((p) => ({ ...p, primary: p.id === phone.id }));
+        const before = phones.find((p) => p.primary);
+        const result = revive(find(next, phone.id));
+        const changed = !existing || existing.status !== 'active' || existing.primary !== result.primary;
+        const previousPrimary = before && before.id !== phone.id && result.primary ? revive(before) : undefined;
+        const out = { phone: result, added: !existing, changed, ...(previousPrimary ? { previousPrimary } : {}) };
+        return changed ? { set: { phones: next }, result: out } : { result: out };
+      });
+      await indexVerified(accountId, number);
+      return saved;
     },
 
     /** Makes an Active mobile number the primary one (the others lose the marker). */

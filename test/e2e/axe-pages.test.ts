@@ -38,6 +38,8 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     auth.searchParams.set('redirect_uri', 'https://elsewhere.example/cb');
     pages.push(['error page', (await new UserAgent().request(auth.href)).body]);
     pages.push(['not found', (await new UserAgent().request(`${t.issuer}/no/such/page`)).body]);
+    // RP-initiated logout with a post_logout_redirect_uri but neither id_token_hint nor client_id (issue 25)
+    pages.push(['sign-out request incomplete', (await new UserAgent().request(`${t.issuer}/session/end?post_logout_redirect_uri=${encodeURIComponent('https://rp.example/bye')}`)).body]);
     const visitor = new UserAgent();
     const consoleLogin = await visitor.visit((await visitor.request(`${t.issuer}/admin`)).headers.get('location')!);
     pages.push(['not an administrator', (await visitor.submit(consoleLogin, /\/login$/, { email: user.email, password: user.password })).body]);
@@ -137,7 +139,9 @@ describe('accessibility of the new and changed pages (axe-core, WCAG 2.2 A/AA)',
     const devices = await agent.visit(center('/devices'));
     await refused('devices, refused new name', `/devices/${/<li id="device-([^"]+)">/.exec(devices.body)![1]!}/rename`, { name: ' ' });
     await refused('devices, refused name for this browser', '/devices/trust', { name: ' ' });
-    const trust = await agent.request(center('/devices/trust'), { form: { _csrf: formOn(devices, /\/trust$/).fields._csrf!, name: 'Work laptop' } });
+    await refused('devices, no device key from this browser', '/devices/trust', { name: 'Kiosk' });
+    const trustForm = formOn(devices, /\/trust$/).fields;
+    const trust = await agent.request(center('/devices/trust'), { form: { _csrf: trustForm._csrf!, ...(await agent.deviceKeyFields(trustForm, {})), name: 'Work laptop' } });
     await refused('device code, wrong code', '/devices/verify', { device: formOn(trust, /\/devices\/verify$/).fields.device!, code: '12345x' });
     const { phone: mobile } = await t.services.phones.add(user.id, '+41 79 222 33 44');
     await t.services.phones.markVerified(user.id, mobile.id, mobile.number);

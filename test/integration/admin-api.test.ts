@@ -149,6 +149,8 @@ describe('admin JSON API', function () {
         ROUTES.find((r) => r.path === `/users/{userId}/${action}`)!.operationId, { path: `${user}/${action}`, missing: [`${noUser}/${action}`] },
       ])),
       setUserRole: { path: `${user}/role`, body: { role: 'admin' }, missing: [`${noUser}/role`] },
+      updateUser: { path: user, body: { profile: { nickname: 'Never' } }, missing: [noUser] },
+      setUserPhone: { path: `${user}/phone`, body: { number: '+41 79 123 45 67' }, missing: [`${noUser}/phone`] },
       listUserDevices: { path: `${user}/devices`, missing: [`${noUser}/devices`] },
       getDevice: { path: device, missing: [noDevice] },
       renameDevice: { path: device, body: { name: 'Never' }, missing: [noDevice] },
@@ -176,6 +178,9 @@ describe('admin JSON API', function () {
   after(() => t?.close());
 
   const long = (n: number) => 'a'.repeat(n);
+  // RFC 8037 appendix A.1: an Ed25519 public key, and its private member
+  const ED25519 = { kty: 'OKP', crv: 'Ed25519', kid: 'k1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' };
+  const ED25519_D = 'nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A';
   const newClient = (extra: object) => ({ clientId: 'bad-client', redirectUris: ['https://rp.example/cb'], ...extra });
   /** Per route with a body: [what is wrong, body, the field the error names]. */
   const BAD_BODIES: Record<string, [string, unknown, string?][]> = {
@@ -198,7 +203,19 @@ describe('admin JSON API', function () {
       ['an unknown grant', newClient({ grants: ['password'] }), 'grants.0'],
       ['skipConsent as a string', newClient({ skipConsent: 'yes' }), 'skipConsent'],
       ['an unknown minimum acr', newClient({ minimumAcr: 'gold' }), 'minimumAcr'],
-      ['an unknown auth method', newClient({ tokenEndpointAuthMethod: 'private_key_jwt' }), 'tokenEndpointAuthMethod'],
+      ['an unknown auth method', newClient({ tokenEndpointAuthMethod: 'tls_client_auth' }), 'tokenEndpointAuthMethod'],
+      ['a JWKS with a private key', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...ED25519, d: ED25519_D }] } }), 'jwks'],
+      ['a JWKS with two keys of one kid', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [ED25519, ED25519] } }), 'jwks'],
+      ['a JWKS as a string', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: JSON.stringify({ keys: [ED25519] }) }), 'jwks'],
+      ['a symmetric key as JWKS', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }), 'jwks'],
+      ['a javascript: JWKS URI', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'javascript:alert(1)' }), 'jwksUri'],
+      ['an http JWKS URI to a public host', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'http://rp.example/jwks' }), 'jwksUri'],
+      ['an unknown security profile', newClient({ securityProfile: 'fapi1' }), 'securityProfile'],
+      ['requirePushedAuthorizationRequests as a string', newClient({ requirePushedAuthorizationRequests: 'yes' }), 'requirePushedAuthorizationRequests'],
+      ['dpopBoundAccessTokens as a number', newClient({ dpopBoundAccessTokens: 1 }), 'dpopBoundAccessTokens'],
+      ['private_key_jwt without keys', newClient({ tokenEndpointAuthMethod: 'private_key_jwt' }), 'jwks'],
+      ['keys without private_key_jwt', newClient({ jwks: { keys: [ED25519] } }), 'tokenEndpointAuthMethod'],
+      ['FAPI 2.0 without PAR and DPoP', newClient({ tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [ED25519] }, securityProfile: 'fapi2' }), 'securityProfile'],
       ['no redirectUris', { clientId: 'bad-client' }, 'redirectUris'],
       ['a low-contrast brand colour', newClient({ brandColor: '#ffcc00' }), 'brandColor'],
       ['a brand colour that is not #rrggbb', newClient({ brandColor: 'red' }), 'brandColor'],
@@ -219,6 +236,9 @@ describe('admin JSON API', function () {
       ['a 3-digit brand colour', { brandColor: '#36c' }, 'brandColor'],
       ['a javascript: support link', { supportUri: 'javascript:alert(1)' }, 'supportUri'],
       ['a logo with credentials', { logoUri: 'https://u:p@cdn.example/logo.png' }, 'logoUri'],
+      ['a JWKS with a private key', { jwks: { keys: [{ ...ED25519, d: ED25519_D }] } }, 'jwks'],
+      ['a duplicate kid', { jwks: { keys: [ED25519, ED25519] } }, 'jwks'],
+      ['an unknown security profile', { securityProfile: 'fapi1' }, 'securityProfile'],
     ],
     uploadClientLogo: [
       ['no image', {}, 'image'],
@@ -233,6 +253,28 @@ describe('admin JSON API', function () {
       ['an unknown role', { email: 'x@example.com', role: 'root' }, 'role'],
       ['a 257-character password', { email: 'x@example.com', password: long(257) }, 'password'],
       ['a name as an array', { email: 'x@example.com', name: ['a'] }, 'name'],
+    ],
+    updateUser: [
+      ['nothing to change', {}],
+      ['a javascript: website', { profile: { website: 'javascript:alert(1)' } }, 'profile.website'],
+      ['an ftp profile page', { profile: { profileUrl: 'ftp://files.example.com/me' } }, 'profile.profileUrl'],
+      ['an http picture', { profile: { picture: 'http://pictures.example.com/me.png' } }, 'profile.picture'],
+      ['30 February as birthdate', { profile: { birthdate: '1990-02-30' } }, 'profile.birthdate'],
+      ['a birthdate that is not YYYY-MM-DD', { profile: { birthdate: '12/03/1990' } }, 'profile.birthdate'],
+      ['a 51-character gender', { profile: { gender: long(51) } }, 'profile.gender'],
+      ['a number as nickname', { profile: { nickname: 5 } }, 'profile.nickname'],
+      ['a middle name with a control character', { profile: { middleName: 'a\u0007b' } }, 'profile.middleName'],
+      ['an unknown claim', { profile: { shoeSize: '42' } }],
+      ['an unknown time zone', { profile: { zoneinfo: 'Mars/Olympus' } }, 'profile.zoneinfo'],
+      ['deviceVerification as a string', { deviceVerification: 'on' }, 'deviceVerification'],
+      ['a blank name', { name: '  ' }, 'name'],
+    ],
+    setUserPhone: [
+      ['no number', {}, 'number'],
+      ['a number as a number', { number: 41791234567 }, 'number'],
+      ['a 33-character number', { number: `+41 ${'7'.repeat(29)}` }, 'number'],
+      ['primary as a string', { number: '+41 79 123 45 67', primary: 'yes' }, 'primary'],
+      ['an unknown field', { number: '+41 79 123 45 67', verified: true }],
     ],
     setUserRole: [
       ['an unknown role', { role: 'root' }, 'role'],

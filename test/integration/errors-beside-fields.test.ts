@@ -199,7 +199,9 @@ describe('errors beside their fields (security center)', () => {
     assertBeside(rename, `rename-${deviceId}`, 'A device name has 1 to 64 characters: nothing was changed.');
     assert.match(rename.body, new RegExp(`<li id="device-${deviceId}">[\\s\\S]*?<details open>`), 'the refused form is open');
 
-    const verify = await post(agent, '/devices/trust', { name: 'Work laptop' });
+    // device-bound trust: a browser that sent no device key (no WebCrypto) is refused beside the button
+    assertBeside(await post(agent, '/devices/trust', { name: 'Kiosk' }), 'device-key', /^This browser could not make a device key/);
+    const verify = await post(agent, '/devices/trust', { name: 'Work laptop', ...(await agent.deviceKeyFields({ device_key: '' }, {})) });
     assert.equal(verify.status, 200);
     const sent = /^(\d{6}) /.exec(t.services.outbox.list().find((m) => m.to === user.email && /code to trust a device$/.test(m.subject ?? ''))!.subject!)![1]!;
     const wrong = await agent.request(url('/devices/verify'), { form: { _csrf: csrfOf(verify), device: deviceId, code: sent === '000000' ? '111111' : '000000' } });

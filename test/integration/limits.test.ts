@@ -25,8 +25,11 @@ async function attempt(rp: RelyingParty, user: { email: string; password: string
 
 const refused = (p: Page) => p.status === 200 && p.body.includes(FAILED);
 const passed = (p: Page) => p.url.startsWith(REDIRECT_URI) || /action="[^"]*\/(confirm|factor|device)"/.test(p.body);
-/** The page without what differs between any two renders: the interaction id and the CSRF token. */
-const comparable = (p: Page) => ({ status: p.status, type: p.headers.get('content-type'), body: p.body.replace(/\/interaction\/[\w-]+/g, '/interaction/UID').replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="CSRF"') });
+/** The page without what differs between any two renders: the interaction id, the CSRF token and the device-key challenge. */
+const comparable = (p: Page) => ({
+  status: p.status, type: p.headers.get('content-type'),
+  body: p.body.replace(/\/interaction\/[\w-]+/g, '/interaction/UID').replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="CSRF"').replace(/name="device_challenge" value="[^"]*"/g, 'name="device_challenge" value="CHALLENGE"'),
+});
 const wrong = (u: TestUser) => ({ email: u.email, password: 'Wrong#Horse9' });
 
 describe('limits: sign-in lockout per account, with backoff', () => {

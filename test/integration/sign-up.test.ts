@@ -53,10 +53,11 @@ function signUpFlows(get: () => { t: Tessera; smtp: Smtp; rp: RelyingParty }) {
   };
 }
 
-/** The page without what differs between any two requests (the interaction id and the CSRF token). */
+/** The page without what differs between any two requests (the interaction id, the CSRF token and the device-key challenge). */
 const normalized = (page: Page, email: string) => page.body
   .replace(/\/interaction\/[\w-]+/g, '/interaction/UID')
   .replace(/name="_csrf" value="[^"]*"/g, 'name="_csrf" value="CSRF"')
+  .replace(/name="device_challenge" value="[^"]*"/g, 'name="device_challenge" value="CHALLENGE"')
   .replaceAll(email, 'EMAIL');
 
 describe('self-service sign-up', function () {

@@ -1,6 +1,6 @@
 // A small flow language for tests: a cookie-keeping user agent that walks the hosted pages the way
 // a browser would, and a relying party built on the real openid-client.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, webcrypto } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CookieJar } from 'tough-cookie';
@@ -23,9 +23,31 @@ export class UserAgent {
   readonly jar = new CookieJar();
   /** Sent with every request: a browser's User-Agent, or the X-Forwarded-For a proxy adds. */
   readonly headers: Record<string, string>;
+  /**
+   * Device-bound trust: this agent's device key, as views/static/device-key.js keeps one in a
+   * browser's IndexedDB (made when a form binds one); `webCrypto: false` plays a browser without it.
+   */
+  deviceKey?: webcrypto.CryptoKeyPair;
+  readonly webCrypto: boolean;
 
-  constructor(headers: Record<string, string> = {}) {
+  constructor(headers: Record<string, string> = {}, options: { webCrypto?: boolean } = {}) {
     this.headers = headers;
+    this.webCrypto = options.webCrypto ?? true;
+  }
+
+  /** What device-key.js adds to a form: a signature over its challenge, and on a trust form the public key. */
+  async deviceKeyFields(hidden: Record<string, string>, fields: Record<string, string>): Promise<Record<string, string>> {
+    if (!this.webCrypto) return {};
+    const challenge = hidden.device_challenge;
+    const sign = async (pair: webcrypto.CryptoKeyPair) => Buffer.from(await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, pair.privateKey, new TextEncoder().encode(challenge))).toString('base64url');
+    if ('device_key' in hidden) {
+      // a trust form: its "Trust this device" box (when it has a challenge, the sign-in's new-device step)
+      if (challenge && fields.trust !== 'yes') return {};
+      this.deviceKey ??= await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, false, ['sign', 'verify']);
+      const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', this.deviceKey.publicKey);
+      return { device_key: JSON.stringify({ kty, crv, x, y }), ...(challenge ? { device_signature: await sign(this.deviceKey) } : {}) };
+    }
+    return challenge && 'device_signature' in hidden && this.deviceKey ? { device_signature: await sign(this.deviceKey) } : {};
   }
 
   async request(url: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<Page> {
@@ -56,7 +78,7 @@ export class UserAgent {
 
   async submit(page: Page, action: RegExp, fields: Record<string, string> = {}, stopAt = REDIRECT_URI): Promise<Page> {
     const form = formOn(page, action);
-    const res = await this.request(form.action, { form: { ...form.fields, ...fields } });
+    const res = await this.request(form.action, { form: { ...form.fields, ...(await this.deviceKeyFields(form.fields, fields)), ...fields } });
     if (res.status >= 300 && res.status < 400) {
       const next = new URL(res.headers.get('location')!, res.url).href;
       if (next.startsWith(stopAt)) return { ...res, url: next };

@@ -48,6 +48,8 @@ export interface TesseraOptions {
   logDestination?: DestinationStream;
   /** The database layer's test hooks: write faults (db.faults), MongoDB's guard lines on the embedded server. */
   testDatabase?: { faults?: boolean; guardsInServer?: boolean };
+  /** Changes settings that have no environment variable (the settings file's, e.g. ttl.*) before the services start. */
+  settings?: (config: Config) => void;
 }
 
 export function freshDatabaseName(prefix = 't'): string {
@@ -75,6 +77,7 @@ export async function startTessera(options: TesseraOptions = {}): Promise<Tesser
       ...options.env,
     },
   });
+  options.settings?.(config);
   // with a log destination the services' lines and the 5xx go to that log too; otherwise as before
   const logger = options.logDestination ? createLogger(config, options.logDestination) : undefined;
   const serviceLog = options.serviceLog ?? (logger ? lineLog(logger) : undefined);

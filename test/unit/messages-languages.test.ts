@@ -31,6 +31,7 @@ async function everything(m: CodeMessages): Promise<{ name: string; text: string
   await email('accountSecured admin', m.accountSecured('a@x', 'Firefox on Linux', seen, about));
   await email('deviceBlocked', m.deviceBlocked('a@x', seen, 5));
   for (const hours of [1, 3, 24]) await email(`deviceBlocked ${hours}`, m.deviceBlocked('a@x', seen, 5, { link: 'https://id.example/unblock', hours }));
+  await email('copiedCookie', m.copiedCookie('a@x', 'Laptop', seen, 3));
   for (const minutes of [1, 2, 5]) await email(`accountLocked ${minutes}`, m.accountLocked('a@x', seen, minutes));
   await email('deviceTrusted', m.deviceTrusted('a@x', 'Laptop', seen.at, 'Phone'));
   out.push({ name: 'deviceTrustedSms', text: m.deviceTrustedSms('Laptop', seen.at) });
@@ -100,11 +101,21 @@ describe('emails and text messages in every language (notify/messages.ts)', () =
 
   it('dates a message in the reader\'s zone, as the language writes dates', async () => {
     const when = async (m: CodeMessages) => (await m.newDevice('a@x', seen)).text.split('\n').find((l) => /^\s{4}\S+:/.test(l))!.trim();
-    assert.equal(await when(messages.in({ locale: 'en' })), 'When:     2026-03-05 13:05 UTC');
-    assert.equal(await when(messages.in({ locale: 'en', zoneinfo: 'Europe/Warsaw' })), 'When:     2026-03-05 14:05 Europe/Warsaw');
-    assert.equal(await when(messages.in({ locale: 'pl', zoneinfo: 'Europe/Warsaw' })), 'Kiedy:         05.03.2026, 14:05 Europe/Warsaw');
-    assert.equal(await when(messages.in({ locale: 'de', zoneinfo: 'America/New_York' })), 'Wann:     05.03.2026, 08:05 America/New_York');
-    assert.equal(messages.in({ locale: 'de', zoneinfo: 'Europe/Berlin' }).deviceTrustedSms('Laptop', seen.at), 'Tessera: „Laptop“ ist bis 05.03.2026 ein vertrauenswürdiges Gerät. Nicht Sie? Entfernen Sie es unter Sicherheit > Geräte.');
+    assert.equal(await when(messages.in({ locale: 'en' })), 'When:     5 March 2026, 13:05 UTC');
+    assert.equal(await when(messages.in({ locale: 'en', zoneinfo: 'Europe/Warsaw' })), 'When:     5 March 2026, 14:05 CET');
+    assert.equal(await when(messages.in({ locale: 'pl', zoneinfo: 'Europe/Warsaw' })), 'Kiedy:         5 marca 2026, 14:05 CET');
+    assert.equal(await when(messages.in({ locale: 'de', zoneinfo: 'America/New_York' })), 'Wann:     5. März 2026, 08:05 GMT-5');
+    assert.equal(await when(messages.in({ locale: 'pl', zoneinfo: 'Mars/Olympus' })), 'Kiedy:         5 marca 2026, 13:05 UTC');
+    assert.equal(messages.in({ locale: 'de', zoneinfo: 'Europe/Berlin' }).deviceTrustedSms('Laptop', seen.at), 'Tessera: „Laptop“ ist bis 5. März 2026 ein vertrauenswürdiges Gerät. Nicht Sie? Entfernen Sie es unter Sicherheit > Geräte.');
+  });
+
+  it('writes a day a security notice names (the scheduled deletion) as the reader\'s day', async () => {
+    // 23:30 UTC is already the next day in Warsaw
+    const said = { key: 'email:securityChange.deletionScheduled', vars: { date: { day: new Date('2026-12-05T23:30:00Z') } } };
+    const polish = await messages.in({ locale: 'pl', zoneinfo: 'Europe/Warsaw' }).securityChange('a@x', 'English', seen, said);
+    assert.match(polish.text, /Zostanie ono usunięte 6 grudnia 2026;/);
+    const english = await messages.in({ locale: 'en' }).securityChange('a@x', 'English', seen, said);
+    assert.match(english.text, /It will be deleted on 5 December 2026;/);
   });
 
   it('escapes what it prints in HTML, the words and the values alike, in every language', async () => {

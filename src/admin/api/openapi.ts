@@ -120,7 +120,7 @@ export function buildOpenApiDocument(routes: readonly ApiRoute[]): Json {
     components: {
       schemas: components,
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: `A Tessera access token with the "${ADMIN_SCOPE}" scope.` },
+        bearer: { type: 'http', scheme: 'bearer', description: `A Tessera access token with the "${ADMIN_SCOPE}" scope, as a plain bearer token (a DPoP-bound token is refused: request it without a DPoP proof).` },
       },
     },
     security: [{ bearer: [ADMIN_SCOPE] }],

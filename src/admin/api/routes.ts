@@ -143,6 +143,17 @@ export const ROUTES: ApiRoute[] = [
     handler: async ({ admin }, actor, { params, body }) => ({ user: await admin.users.setRole(actor, params.userId, body.role) }),
   }),
   route({
+    method: 'patch', path: '/users/{userId}', operationId: 'updateUser', summary: 'Edit a user\'s name, standard claims or new-device verification', tag: 'Users',
+    params: s.UserParams, body: s.UserPatch, success: ok('The user after the change, with the standard claims.', s.UserDetailsResponse),
+    handler: async ({ admin }, actor, { params, body }) => ({ user: await admin.users.update(actor, params.userId, body) }),
+  }),
+  route({
+    method: 'put', path: '/users/{userId}/phone', operationId: 'setUserPhone', summary: 'Set an already verified phone number', tag: 'Users',
+    params: s.UserParams, body: s.PhoneBody,
+    success: ok('The number as stored: active (verified) without a code; the person is emailed, the change audited as admin.user.phone_set.', s.PhoneResponse),
+    handler: async ({ admin }, actor, { params, body }) => ({ phone: await admin.users.setPhone(actor, params.userId, body) }),
+  }),
+  route({
     method: 'get', path: '/users/{userId}/devices', operationId: 'listUserDevices', summary: 'A user\'s devices', tag: 'Devices',
     params: s.UserParams, success: ok('Every device of the user, with its state history.', s.DevicesResponse),
     handler: async ({ admin }, _actor, { params }) => ({ devices: await admin.users.devices(params.userId) }),

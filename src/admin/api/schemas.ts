@@ -3,12 +3,15 @@
 // the OpenAPI document is generated from the same schemas, so what is checked is what is documented.
 // Responses are sent through their schema too: a field that is not documented is never sent.
 import { z } from 'zod';
-import { uriProblem, brandColorProblem, brandingUriProblem } from '../../oidc/clients.ts';
+import { uriProblem, brandColorProblem, brandingUriProblem, securityProblem } from '../../oidc/clients.ts';
+import { clientJwksProblem, MAX_CLIENT_KEYS } from '../../oidc/client-jwks.ts';
 import { MAX_LOGO_BYTES } from '../../branding/logos.ts';
 import { ACR_LEVELS } from '../../policy/assurance.ts';
 import { MAX_FLAG, MAX_NAME } from '../../devices/registry.ts';
 import { WEBHOOK_EVENT_TYPES } from '../../webhooks/events.ts';
 import { MAX_DESCRIPTION } from '../../webhooks/endpoints.ts';
+import { profileProblems, type Profile } from '../../accounts/profile.ts';
+import { MAX_NUMBER_INPUT } from '../../phones/numbers.ts';
 
 const MAX_ID = 128;
 const MAX_LABEL = 200;
@@ -113,6 +116,19 @@ const brandingFields = {
   brandColor,
 };
 
+/** A client's public keys for private_key_jwt: public RSA (2048+), EC P-256/P-384 or Ed25519 keys, each with its own kid. */
+const clientJwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(MAX_CLIENT_KEYS) }).superRefine((value, ctx) => {
+  const problem = clientJwksProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+}).meta({ description: 'With private_key_jwt: the client\'s public keys (a JWKS). Never a private member (d, p, q, dp, dq, qi, k); RSA of 2048 bits or more, EC P-256 or P-384, or Ed25519; unique kids.' });
+const securityFields = {
+  jwks: clientJwks,
+  jwksUri: uri('JWKS URI').meta({ format: 'uri', description: 'With private_key_jwt: where the client publishes its public keys (https). Instead of jwks.' }),
+  requirePushedAuthorizationRequests: z.boolean().meta({ description: 'Authorization requests only through PAR (RFC 9126).' }),
+  dpopBoundAccessTokens: z.boolean().meta({ description: 'Access tokens only DPoP-bound (RFC 9449).' }),
+  securityProfile: z.enum(['fapi2']).meta({ description: '"fapi2": FAPI 2.0 Security Profile; needs private_key_jwt, requirePushedAuthorizationRequests and dpopBoundAccessTokens.' }),
+};
+
 export const ClientInput = z.strictObject({
   clientId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_:-]{0,127}$/, 'a client id is 1-128 letters, digits, "_", ":" or "-" (no dots), starting with a letter or digit')
     .meta({ description: 'The client id (1-128 letters, digits, "_", ":" or "-"). Never changes.' }),
@@ -120,8 +136,8 @@ export const ClientInput = z.strictObject({
   redirectUris: uris('redirect URI'),
   postLogoutRedirectUris: uris('post-logout redirect URI').optional(),
   grants: z.array(grant).max(2).optional().meta({ description: 'Grants beyond authorization_code.' }),
-  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'none']).optional()
-    .meta({ description: '"none" makes a public client (PKCE, no secret); fixed at creation.' }),
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).optional()
+    .meta({ description: '"none" makes a public client (PKCE, no secret); fixed at creation. "private_key_jwt": no secret, jwks or jwksUri instead.' }),
   minimumAcr: acr.optional(),
   skipConsent: z.boolean().optional(),
   backchannelLogoutUri: uri('back-channel logout URI').optional(),
@@ -131,6 +147,16 @@ export const ClientInput = z.strictObject({
   tosUri: brandingFields.tosUri.optional(),
   supportUri: brandingFields.supportUri.optional(),
   brandColor: brandingFields.brandColor.optional(),
+  jwks: securityFields.jwks.optional(),
+  jwksUri: securityFields.jwksUri.optional(),
+  requirePushedAuthorizationRequests: securityFields.requirePushedAuthorizationRequests.optional(),
+  dpopBoundAccessTokens: securityFields.dpopBoundAccessTokens.optional(),
+  securityProfile: securityFields.securityProfile.optional(),
+}).superRefine((input, ctx) => {
+  // the keys and the profile against the authentication method: refused here, before anything is written or audited
+  const method = input.tokenEndpointAuthMethod;
+  const problem = securityProblem({ ...input, ...(method === 'none' ? { public: true } : method ? { authMethod: method } : {}) });
+  if (problem) ctx.addIssue({ code: 'custom', path: [problem.field === 'authMethod' ? 'tokenEndpointAuthMethod' : problem.field], message: problem.message });
 });
 
 export const ClientPatch = z.strictObject({
@@ -138,7 +164,7 @@ export const ClientPatch = z.strictObject({
   redirectUris: uris('redirect URI').optional(),
   postLogoutRedirectUris: uris('post-logout redirect URI').optional(),
   grants: z.array(grant).max(2).optional(),
-  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post']).optional(),
+  tokenEndpointAuthMethod: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
   minimumAcr: acr.nullable().optional(),
   skipConsent: z.boolean().optional(),
   backchannelLogoutUri: uri('back-channel logout URI').nullable().optional(),
@@ -148,6 +174,11 @@ export const ClientPatch = z.strictObject({
   tosUri: brandingFields.tosUri.nullable().optional(),
   supportUri: brandingFields.supportUri.nullable().optional(),
   brandColor: brandingFields.brandColor.nullable().optional(),
+  jwks: securityFields.jwks.nullable().optional(),
+  jwksUri: securityFields.jwksUri.nullable().optional(),
+  requirePushedAuthorizationRequests: securityFields.requirePushedAuthorizationRequests.optional(),
+  dpopBoundAccessTokens: securityFields.dpopBoundAccessTokens.optional(),
+  securityProfile: securityFields.securityProfile.nullable().optional(),
 }).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
 
 /** An uploaded logo: PNG, JPEG or WebP (never SVG), base64, at most MAX_LOGO_BYTES once decoded. */
@@ -165,6 +196,46 @@ export const NewUser = z.strictObject({
   role: role.optional(),
   password: z.string().min(1).max(256).optional()
     .meta({ description: 'With a password the account is ready; without one an invitation email carries a set-password link.' }),
+});
+
+/** One standard claim of the profile, judged by the account store's rules (accounts/profile.ts); "" clears it. */
+const claim = (field: Exclude<keyof Profile, 'address'>, max: number, description: string) =>
+  z.string().max(max).superRefine((value, ctx) => {
+    const [problem] = value === '' ? [] : profileProblems({ [field]: value });
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional().meta({ description: `${description} An empty string clears it.` });
+const addressLine = (description: string) => z.string().max(MAX_LABEL).optional().meta({ description });
+const profileFields = {
+  givenName: claim('givenName', 100, 'given_name.'),
+  familyName: claim('familyName', 100, 'family_name.'),
+  middleName: claim('middleName', 100, 'middle_name.'),
+  nickname: claim('nickname', 100, 'nickname.'),
+  preferredUsername: claim('preferredUsername', 64, 'preferred_username: no spaces.'),
+  profileUrl: claim('profileUrl', 2048, 'profile: the http(s) address of the person\'s profile page.'),
+  picture: claim('picture', 2048, 'picture: an https address.'),
+  website: claim('website', 2048, 'website: an http(s) address.'),
+  gender: claim('gender', 50, 'gender: female, male, or another value.'),
+  birthdate: claim('birthdate', 10, 'birthdate: YYYY-MM-DD, 0000-MM-DD without the year, or YYYY.'),
+  zoneinfo: claim('zoneinfo', 64, 'zoneinfo: an IANA time zone such as Europe/Paris.'),
+  locale: claim('locale', 35, 'locale: a BCP 47 language tag such as en-GB.'),
+};
+const addressFields = {
+  formatted: addressLine('formatted.'), streetAddress: addressLine('street_address.'), locality: addressLine('locality.'),
+  region: addressLine('region.'), postalCode: addressLine('postal_code.'), country: addressLine('country.'),
+};
+
+/** What an admin changes on an account: the name, OIDC Core §5.1 profile claims, new-device verification. */
+export const UserPatch = z.strictObject({
+  name: z.string().trim().min(1).max(MAX_LABEL).optional().meta({ description: 'The person\'s name (the name claim).' }),
+  profile: z.strictObject({ ...profileFields, address: z.strictObject(addressFields).optional() }).optional()
+    .meta({ description: 'Standard claims (OIDC Core §5.1), released by the profile and address scopes; a field left out stays as it is.' }),
+  deviceVerification: z.boolean().optional().meta({ description: 'Ask for a code on the first sign-in from a new device.' }),
+}).refine((p) => Object.keys(p).length > 0, { message: 'Nothing to change: send at least one field.' });
+
+/** An already verified phone number an admin sets for an account (no code is sent; the person is emailed). */
+export const PhoneBody = z.strictObject({
+  number: z.string().trim().min(1).max(MAX_NUMBER_INPUT).meta({ description: 'International form: + and the country code, e.g. +41 79 123 45 67.' }),
+  primary: z.boolean().optional().meta({ description: 'Make it the primary mobile number (text and voice codes, the phone_number claim). It is anyway when the account has no primary number.' }),
 });
 
 const webhookType = z.enum(WEBHOOK_EVENT_TYPES);
@@ -213,6 +284,11 @@ export const AdminClient = z.object({
   tosUri: z.string().optional().meta({ description: 'The terms of use (published as tos_uri).' }),
   supportUri: z.string().optional(),
   brandColor: z.string().optional(),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional().meta({ description: 'private_key_jwt: the client\'s public keys.' }),
+  jwksUri: z.string().optional().meta({ description: 'private_key_jwt: where the client publishes its public keys.' }),
+  requirePushedAuthorizationRequests: z.boolean(),
+  dpopBoundAccessTokens: z.boolean(),
+  securityProfile: z.enum(['fapi2']).optional(),
 }).meta({ id: 'AdminClient', description: 'A client as administration shows it (never its secret).' });
 
 export const AdminUser = z.object({
@@ -228,6 +304,26 @@ export const AdminUser = z.object({
   emailVerified: z.boolean(),
   createdAt: dateTime,
 }).meta({ id: 'AdminUser', description: 'An account as administration shows it.' });
+
+const profileOut = z.object({
+  ...Object.fromEntries(Object.keys(profileFields).map((k) => [k, z.string().optional()])) as Record<keyof typeof profileFields, z.ZodOptional<z.ZodString>>,
+  address: z.object(Object.fromEntries(Object.keys(addressFields).map((k) => [k, z.string().optional()])) as Record<keyof typeof addressFields, z.ZodOptional<z.ZodString>>).optional(),
+});
+
+export const AdminUserDetails = AdminUser.extend({
+  profile: profileOut,
+  deviceVerification: z.boolean(),
+}).meta({ id: 'AdminUserDetails', description: 'An account with its standard claims and new-device verification.' });
+
+export const AdminPhone = z.object({
+  id: z.string(),
+  number: z.string().meta({ description: 'E.164.' }),
+  type: z.enum(['mobile', 'landline', 'other']),
+  status: z.enum(['unverified', 'active']),
+  primary: z.boolean(),
+  addedAt: dateTime,
+  verifiedAt: dateTime.optional(),
+}).meta({ id: 'Phone', description: 'A phone number of an account.' });
 
 const deviceState = z.enum(['ACTIVE', 'BLOCKED', 'REMOVED']);
 
@@ -325,6 +421,8 @@ export const SecretRotatedResponse = z.object({
 });
 export const UsersResponse = z.object({ users: z.array(AdminUser), next });
 export const UserResponse = z.object({ user: AdminUser });
+export const UserDetailsResponse = z.object({ user: AdminUserDetails });
+export const PhoneResponse = z.object({ phone: AdminPhone });
 export const UserCreatedResponse = z.object({ user: AdminUser, invited: z.boolean() });
 export const DevicesResponse = z.object({ devices: z.array(Device) });
 export const DeviceResponse = z.object({ device: Device });

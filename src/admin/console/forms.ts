@@ -73,6 +73,7 @@ export function idParam(ctx: Context, name: string, what: string): string {
 /** What a page says after a redirect (?done=<key>). */
 const NOTICES: Record<string, string> = {
   'client-created': 'The client was created. It is a public client: it has no secret and uses PKCE.',
+  'client-created-keys': 'The client was created. It authenticates with its own keys (private_key_jwt): it has no secret.',
   'client-updated': 'The client was saved.',
   'client-deleted': 'The client was deleted. Its tokens no longer work.',
   'user-created': 'The account was created with the password you gave.',
@@ -84,6 +85,8 @@ const NOTICES: Record<string, string> = {
   'user-reset-mfa': 'The second factors were reset: the account signs in with its password and sets up a second factor again.',
   'user-reset-password': 'The password was reset: an email with a link to set a new one was sent.',
   'role-set': 'The role was changed.',
+  'profile-saved': 'The profile was saved. Applications receive it the next time they ask.',
+  'phone-set': 'The phone number is set as verified. The person was emailed about it.',
   'org-joined': 'The account joined the organisation.',
   'device-unblock': 'The device was unblocked.',
   'device-remove': 'The device was removed.',

@@ -1,0 +1,163 @@
+// Device-bound trust in Chromium (README "Proof of possession"): "Trust this device" makes a
+// non-extractable ECDSA P-256 key in the browser's IndexedDB (views/static/device-key.js, under the
+// strict CSP) and binds the device to it; the trusted device then skips the routine TOTP by
+// signing the sign-in page's challenge. Its cookies copied into a fresh browser context (what
+// infostealer malware takes) are asked for the TOTP, and the case is audited. Removing the device
+// in the security center ends the skip. Screens: screenshots/device-bound-trust/<name>[-phone].png.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { generate } from 'otplib';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, createUser, REDIRECT_URI, type Authorization, type TestUser } from '../support/flow.ts';
+import { ACR } from '../../src/policy/assurance.ts';
+
+const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/device-bound-trust');
+
+describe('device-bound trust in Chromium (a trusted device is its key, not its cookies)', function () {
+  this.timeout(120_000);
+  let t: Tessera;
+  let rp: RelyingParty;
+  let browser: Browser;
+  let owner: BrowserContext;
+  let user: TestUser & { secret: string };
+  const problems: string[] = [];
+
+  before(async function () {
+    const launched = await launchChromium();
+    if (!launched) this.skip();
+    browser = launched!;
+    mkdirSync(SHOTS, { recursive: true });
+    t = await startTessera();
+    rp = await RelyingParty.register(t, { name: 'Demo App', skipConsent: true });
+    const made = await createUser(t, { deviceVerification: true });
+    const { secret } = await t.services.totp.begin(made.id, made.email);
+    assert.ok(await t.services.totp.confirm(made.id, await generate({ secret })));
+    await t.services.accounts.setSecondFactor(made.id, 'totp');
+    user = { ...made, secret };
+  });
+  after(async () => {
+    await owner?.close();
+    await browser?.close();
+    await t?.close();
+  });
+
+  async function newContext(): Promise<BrowserContext> {
+    const context = await browser.newContext();
+    await context.route(`${REDIRECT_URI}**`, (route) => route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>RP got the code</h1>' }));
+    return context;
+  }
+
+  async function watched(context: BrowserContext): Promise<Page> {
+    const page = await context.newPage();
+    // the strict CSP and the script: no violation, no script error
+    page.on('console', (m) => { if (m.type() === 'error') problems.push(m.text()); });
+    page.on('pageerror', (e) => problems.push(e.message));
+    return page;
+  }
+
+  async function open(context: BrowserContext, params: Record<string, string> = {}): Promise<{ page: Page; auth: Authorization }> {
+    const page = await watched(context);
+    const auth = await rp.authorize(params);
+    await page.goto(auth.url);
+    return { page, auth };
+  }
+
+  const heading = async (page: Page) => (await page.locator('h1').textContent())?.trim();
+
+  async function typePassword(page: Page): Promise<void> {
+    assert.equal(await heading(page), 'Sign in');
+    // the page's script signed the challenge as it opened (when the browser has a key)
+    await page.waitForSelector('form[data-device-key-ready="yes"]', { state: 'attached' });
+    await page.getByLabel('Email').fill(user.email);
+    await page.getByLabel('Password', { exact: true }).fill(user.password);
+    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await page.waitForLoadState();
+  }
+
+  async function tokensAt(page: Page, auth: Authorization) {
+    await page.waitForURL(`${REDIRECT_URI}**`, { timeout: 10_000 }).catch(async () => assert.fail(`not back at the RP; the page shows "${await heading(page)}" at ${page.url()}`));
+    const claims = (await rp.tokens(page.url(), auth)).claims()!;
+    return { acr: claims.acr, amr: claims.amr as string[] };
+  }
+
+  const newestCode = (subject: RegExp) => /(\d{6})/.exec(t.services.outbox.list().find((m) => m.to === user.email && subject.test(m.subject ?? ''))!.subject!)![1]!;
+
+  async function shot(page: Page, name: string): Promise<void> {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: path.join(SHOTS, `${name}-phone.png`), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
+
+  it('1. "Trust this device" keeps a non-extractable P-256 key in IndexedDB, and the trusted device skips the routine TOTP', async () => {
+    owner = await newContext();
+    const first = await open(owner);
+    await typePassword(first.page);
+    assert.equal(await heading(first.page), 'New device');
+    await shot(first.page, 'trust-checkbox');
+    await first.page.getByLabel('Code').fill(newestCode(/sign-in code/));
+    await first.page.getByRole('checkbox').check();
+    await first.page.waitForSelector('form[data-device-key-ready="yes"]', { state: 'attached' });
+    await first.page.getByRole('button', { name: 'Verify' }).click();
+    assert.deepEqual((await tokensAt(first.page, first.auth)).amr, ['pwd', 'email'], 'the key was proven with the trust: no TOTP now');
+
+    // the key as the page left it: CryptoKey objects in IndexedDB, the private one not extractable
+    const login = await open(owner, { prompt: 'login' });
+    // (the page's own code, as a string: this file is compiled without the DOM types)
+    const stored = await login.page.evaluate(`(async () => {
+      const db = await new Promise((resolve, reject) => { const r = indexedDB.open('tessera-device', 1); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+      const pair = await new Promise((resolve, reject) => { const r = db.transaction('keys').objectStore('keys').get('device'); r.onsuccess = () => resolve(r.result); r.onerror = () => reject(r.error); });
+      db.close();
+      const exported = await crypto.subtle.exportKey('jwk', pair.privateKey).then(() => 'exported', (e) => e.name);
+      return { extractable: pair.privateKey.extractable, algorithm: pair.privateKey.algorithm, usages: pair.privateKey.usages, exported };
+    })()`);
+    assert.deepEqual(stored, { extractable: false, algorithm: { name: 'ECDSA', namedCurve: 'P-256' }, usages: ['sign'], exported: 'InvalidAccessError' });
+
+    await typePassword(login.page);
+    assert.deepEqual(await tokensAt(login.page, login.auth), { acr: ACR.password, amr: ['pwd'] }, 'the trusted device signed: password only');
+  });
+
+  it('2. asks a fresh browser context holding the copied cookies for the TOTP, and audits the possible copied cookie', async () => {
+    const thief = await newContext();
+    try {
+      await thief.addCookies(await owner.cookies());
+      const { page, auth } = await open(thief, { prompt: 'login' });
+      await typePassword(page);
+      assert.equal(await heading(page), 'Verify it is you', 'the copied cookies alone do not skip the TOTP');
+      assert.match((await page.locator('.lead').textContent())!, /Your account asks for a second step/);
+      await shot(page, 'copied-cookie-factor');
+      await t.services.audit.flush();
+      const { events } = await t.services.audit.query({ accountId: user.id, type: 'device.key_proof_failed', limit: 10 });
+      assert.equal(events.length, 1);
+      assert.equal(events[0]!.details?.reason, 'missing');
+      // the person behind the code still gets in, with the TOTP
+      await page.getByLabel('Code').fill(await generate({ secret: user.secret, epoch: Math.floor(Date.now() / 1000) + 30 }));
+      await page.getByRole('button', { name: 'Verify' }).click();
+      assert.ok((await tokensAt(page, auth)).amr.includes('otp'));
+    } finally {
+      await thief.close();
+    }
+  });
+
+  it('3. ends the skip when the device is removed in the security center', async () => {
+    const page = await watched(owner);
+    await page.goto(`${t.issuer}/account/security/devices`);
+    if (await heading(page) === 'Sign in') await typePassword(page);
+    assert.equal(await heading(page), 'Devices');
+    const mine = page.locator('li', { has: page.locator('.tag', { hasText: 'This browser' }) });
+    await mine.locator('summary').click();
+    await mine.getByRole('button', { name: 'Remove' }).click();
+    await page.waitForLoadState();
+    await page.getByLabel('Code').fill(newestCode(/code/));
+    await page.getByRole('button', { name: /Confirm|Verify/ }).click();
+    await page.waitForLoadState();
+    const again = await open(owner, { prompt: 'login' });
+    await typePassword(again.page);
+    assert.equal(await heading(again.page), 'New device', 'removed: the browser is a new device, no skip');
+    assert.deepEqual(problems, [], 'no CSP violation or script error');
+  });
+});
