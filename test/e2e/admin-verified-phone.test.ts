@@ -11,11 +11,11 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { tesseraCli } from '../support/cli.ts';
 import { eventually } from '../support/mail.ts';
 import { RelyingParty, UserAgent, createUser, formOn, giveVerifiedPhone, signIn, type TestUser } from '../support/flow.ts';
+import { consoleAgent, createAdmin, type TestAdmin } from '../support/console.ts';
 import { MAX_PHONES } from '../../src/phones/store.ts';
 
 const MOBILE = '+41 79 123 45 67';
@@ -182,17 +182,10 @@ describe('an administrator sets an already verified phone number', function () {
 
   describe('in the console (confirmed with re-authentication)', () => {
     let agent: UserAgent;
-    let admin: TestUser;
+    let admin: TestAdmin;
     before(async () => {
-      admin = await createUser(t, { name: 'Grace Admin' });
-      await t.services.accounts.setRole(admin.id, 'admin');
-      const { secret } = await t.services.totp.begin(admin.id, admin.email);
-      assert.ok(await t.services.totp.confirm(admin.id, await generate({ secret })));
-      agent = new UserAgent();
-      let page = await agent.visit(`${t.issuer}/admin`);
-      page = await agent.submit(page, /\/login$/, { email: admin.email, password: admin.password });
-      page = await agent.submit(page, /\/factor$/, { code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }) });
-      assert.match(page.body, /<h1>Administration<\/h1>/);
+      admin = await createAdmin(t, { name: 'Grace Admin' });
+      agent = await consoleAgent(t, admin);
     });
 
     it('lists the numbers, asks to confirm, sets the number and audits the admin', async () => {

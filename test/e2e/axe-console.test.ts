@@ -3,58 +3,33 @@
 // refusals shown — no WCAG 2.x A/AA violation (README "Accessibility"). The webhook and recovery
 // pages are also checked in their own tests (webhooks-browser, assisted-recovery-browser).
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { createUser, signInAndGetTokens, RelyingParty } from '../support/flow.ts';
-
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+import { createAdmin, signInToConsole } from '../support/console.ts';
+import { axeViolations, closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 
 describe('accessibility of the admin console (axe-core, WCAG 2.2 A/AA)', function () {
   this.timeout(240_000);
   let t: Tessera;
-  let browser: Browser | undefined;
+  let browser: Browser;
   let page: Page;
   const failures: unknown[] = [];
   const problems: string[] = [];
   const checked: string[] = [];
 
   before(async function () {
-    browser = await launchChromium();
-    if (!browser) return this.skip();
-    t = await startTessera({ log: (err) => { failures.push(err); console.error('    [tessera 500]', err); } });
-    const admin = await createUser(t, { email: 'axe-admin@example.com' });
-    await t.services.accounts.setRole(admin.id, 'admin');
-    const { secret } = await t.services.totp.begin(admin.id, admin.email);
-    assert.ok(await t.services.totp.confirm(admin.id, await generate({ secret })));
+    ({ browser, t } = await launchWithTessera(this, { tessera: { log: (err) => { failures.push(err); console.error('    [tessera 500]', err); } } }));
     page = await browser.newPage();
-    await page.goto(`${t.issuer}/admin`);
-    await page.getByLabel('Email').fill(admin.email);
-    await page.getByLabel('Password', { exact: true }).fill(admin.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByLabel('Code').fill(await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }));
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
-    await page.waitForURL(`${t.issuer}/admin`);
+    await signInToConsole(page, t, await createAdmin(t, { email: 'axe-admin@example.com' }));
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
+  after(() => closeBrowserAndTessera(browser, t));
 
   /** axe on the page as shown now, at 390 and 1280 px (the script runs in the page's world, past the CSP). */
   async function check(name: string): Promise<void> {
     for (const width of [390, 1280]) {
       await page.setViewportSize({ width, height: 800 });
-      await page.evaluate(AXE);
-      const violations = await page.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
-        const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
-        return result.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-      });
-      for (const v of violations) problems.push(`${name} @${width}: ${v}`);
+      for (const v of await axeViolations(page)) problems.push(`${name} @${width}: ${v}`);
     }
     checked.push(name);
   }

@@ -3,16 +3,12 @@
 // pastes the public key and saves. axe-core finds no WCAG 2.2 A/AA violation at 390 and 1280 px, and
 // each state is saved as screenshots/client-security/<state>-<width>.png.
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
-import { createUser } from '../support/flow.ts';
+import type { Tessera } from '../support/tessera.ts';
+import { createAdmin, signInToConsole } from '../support/console.ts';
+import { axeViolations, closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/client-security');
 // RFC 8037 appendix A: an Ed25519 key pair
 const PUBLIC = { kty: 'OKP', crv: 'Ed25519', kid: 'bank-1', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' };
@@ -21,44 +17,22 @@ const PRIVATE = { ...PUBLIC, d: 'nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A' };
 describe('the console\'s client security fields in Chromium', function () {
   this.timeout(120_000);
   let t: Tessera;
-  let browser: Browser | undefined;
+  let browser: Browser;
   let page: Page;
   const problems: string[] = [];
 
   before(async function () {
-    browser = await launchChromium();
-    if (!browser) return this.skip();
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera();
-    const admin = await createUser(t, { email: 'sec-admin@example.com' });
-    await t.services.accounts.setRole(admin.id, 'admin');
-    const { secret } = await t.services.totp.begin(admin.id, admin.email);
-    assert.ok(await t.services.totp.confirm(admin.id, await generate({ secret })));
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
     page = await browser.newPage();
-    await page.goto(`${t.issuer}/admin`);
-    await page.getByLabel('Email').fill(admin.email);
-    await page.getByLabel('Password', { exact: true }).fill(admin.password);
-    await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-    await page.getByLabel('Code').fill(await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }));
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
-    await page.waitForURL(`${t.issuer}/admin`);
+    await signInToConsole(page, t, await createAdmin(t, { email: 'sec-admin@example.com' }));
   });
-  after(async () => {
-    await browser?.close();
-    await t?.close();
-  });
+  after(() => closeBrowserAndTessera(browser, t));
 
   /** axe and a screenshot of the page as shown now, at 390 and 1280 px. */
   async function look(state: string): Promise<void> {
     for (const width of [390, 1280]) {
       await page.setViewportSize({ width, height: 900 });
-      await page.evaluate(AXE);
-      const violations = await page.evaluate(async () => {
-        const axe = (globalThis as unknown as { axe: { run(o: object): Promise<{ violations: { id: string; nodes: { target: string[] }[] }[] }> } }).axe;
-        const result = await axe.run({ runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] } });
-        return result.violations.map((v) => `${v.id} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
-      });
-      for (const v of violations) problems.push(`${state} @${width}: ${v}`);
+      for (const v of await axeViolations(page)) problems.push(`${state} @${width}: ${v}`);
       await page.screenshot({ path: path.join(SHOTS, `${state}-${width}.png`), fullPage: true });
     }
   }

@@ -5,18 +5,16 @@
 // (1280 px) widths, none wider than the screen and each without an axe-core violation: the incomplete sign-out request's error page, the
 // profile page with the new claims, and the console's account page with the claims and phones.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, giveVerifiedPhone, type TestUser } from '../support/flow.ts';
 import { COMMAND_LINE } from '../../src/admin/types.ts';
-import { axeViolations } from '../support/languages.ts';
+import { createAdmin, signInToConsole } from '../support/console.ts';
+import { axeViolations, closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/conformance');
 const WIDTHS = [390, 1280];
@@ -46,19 +44,14 @@ describe('conformance pages in a real browser (form_post under the CSP, screensh
   let user: TestUser;
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
-    mkdirSync(SHOTS, { recursive: true });
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
     callback = await formPostCallback();
-    t = await startTessera();
     const client = await t.services.clients.create({ clientId: 'form-post-shop', name: 'The Shop', redirectUris: [callback.uri], skipConsent: true });
     rp = await RelyingParty.discover(t.issuer, client.clientId, client.clientSecret);
     user = await createUser(t, { name: 'Ada Lovelace' });
   });
   after(async () => {
-    await browser?.close();
-    await t?.close();
+    await closeBrowserAndTessera(browser, t);
     callback?.close();
   });
 
@@ -141,10 +134,7 @@ describe('conformance pages in a real browser (form_post under the CSP, screensh
   });
 
   it('shows the console\'s account page with the claims and the phone numbers (screenshots)', async () => {
-    const admin = await createUser(t, { name: 'Grace Admin' });
-    await t.services.accounts.setRole(admin.id, 'admin');
-    const { secret } = await t.services.totp.begin(admin.id, admin.email);
-    assert.ok(await t.services.totp.confirm(admin.id, await generate({ secret })));
+    const admin = await createAdmin(t, { name: 'Grace Admin' });
     const person = await createUser(t, { name: 'Ada Lovelace' });
     await t.services.admin.users.update(COMMAND_LINE, person.id, { profile: {
       givenName: 'Ada', middleName: 'Augusta', familyName: 'Lovelace', nickname: 'Ada', preferredUsername: 'ada', profileUrl: 'https://people.example.com/ada',
@@ -155,11 +145,7 @@ describe('conformance pages in a real browser (form_post under the CSP, screensh
 
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(`${t.issuer}/admin/users/${person.id}`);
-    await signInThroughForm(page, admin);
-    await page.getByLabel('Code').fill(await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }));
-    await page.getByRole('button', { name: 'Verify', exact: true }).click();
-    await page.waitForURL(`${t.issuer}/admin/users/${person.id}`);
+    await signInToConsole(page, t, admin, `/admin/users/${person.id}`);
     assert.equal(await page.getByLabel(/^Birthdate/).inputValue(), '1815-12-10');
     await shots(page, 'console-user');
     // a refused number beside its field, then the confirmation of a good one

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Browser, Page as BrowserPage } from 'playwright-core';
 import type { Tessera } from '../support/tessera.ts';
-import { accountLooks, checkPage, closeBrowserAndTessera, createUserWithProfile, launchWithTessera, securityCenterWindow, WIDTHS } from '../support/languages.ts';
+import { accountLooks, checkPage, closeBrowserAndTessera, createUserWithProfile, inSecurityCenter, launchWithTessera, WIDTHS } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/dates');
 
@@ -55,8 +55,7 @@ describe('dates and times in the account\'s language and zone, in a real browser
   for (const language of LANGUAGES) {
     it(`shows the ${language.lang} security center with ${language.lang} dates in the account's zone, at 390 and 1280 px`, async () => {
       const user = await createUserWithProfile(t, language.profile);
-      const { context, page } = await securityCenterWindow(browser, t, user, language.browserLocale);
-      try {
+      await inSecurityCenter(browser, t, user, language.browserLocale, async (page) => {
         for (const width of WIDTHS) {
           await page.setViewportSize({ width, height: 900 });
           await page.goto(`${t.issuer}/account/security`);
@@ -80,15 +79,12 @@ describe('dates and times in the account\'s language and zone, in a real browser
             assert.deepEqual(await cutSelects(page), [], `${language.lang} ${other} @${width}: every choice fits its drop-down`);
           }
         }
-      } finally {
-        await context.close();
-      }
+      });
     });
 
     it(`shows the ${language.lang} unblock and "This wasn't me" pages dated in the account's zone, at 390 and 1280 px`, async () => {
       const user = await createUserWithProfile(t, language.profile);
-      const { context, page } = await securityCenterWindow(browser, t, user, language.browserLocale);
-      try {
+      await inSecurityCenter(browser, t, user, language.browserLocale, async (page) => {
         const [device] = await t.services.devices.listFor(user.id);
         assert.ok(device);
         await page.goto(t.services.containment.linkFor(user.id, device.id));
@@ -99,9 +95,7 @@ describe('dates and times in the account\'s language and zone, in a real browser
         await page.goto((await t.services.unblockLinks.forNotice(user.id, device.id))!.link);
         assert.match((await page.locator('main').textContent()) ?? '', language.blockedSince);
         await checkPage(page, SHOTS, `${language.lang}-unblock`);
-      } finally {
-        await context.close();
-      }
+      });
     });
   }
 

@@ -5,13 +5,12 @@
 // infostealer malware takes) are asked for the TOTP, and the case is audited. Removing the device
 // in the security center ends the skip. Screens: screenshots/device-bound-trust/<name>[-phone].png.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../support/browser.ts';
-import { startTessera, type Tessera } from '../support/tessera.ts';
+import type { Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI, type Authorization, type TestUser } from '../support/flow.ts';
+import { closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/device-bound-trust');
@@ -26,11 +25,7 @@ describe('device-bound trust in Chromium (a trusted device is its key, not its c
   const problems: string[] = [];
 
   before(async function () {
-    const launched = await launchChromium();
-    if (!launched) this.skip();
-    browser = launched!;
-    mkdirSync(SHOTS, { recursive: true });
-    t = await startTessera();
+    ({ browser, t } = await launchWithTessera(this, { shots: SHOTS }));
     rp = await RelyingParty.register(t, { name: 'Demo App', skipConsent: true });
     const made = await createUser(t, { deviceVerification: true });
     const { secret } = await t.services.totp.begin(made.id, made.email);
@@ -40,8 +35,7 @@ describe('device-bound trust in Chromium (a trusted device is its key, not its c
   });
   after(async () => {
     await owner?.close();
-    await browser?.close();
-    await t?.close();
+    await closeBrowserAndTessera(browser, t);
   });
 
   async function newContext(): Promise<BrowserContext> {

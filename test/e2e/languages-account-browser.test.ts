@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { Tessera } from '../support/tessera.ts';
-import { accountLooks, closeBrowserAndTessera, createUserWithProfile, launchWithTessera, securityCenterWindow, WIDTHS } from '../support/languages.ts';
+import { accountLooks, closeBrowserAndTessera, createUserWithProfile, inSecurityCenter, launchWithTessera, WIDTHS } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages-account');
 
@@ -32,8 +32,7 @@ describe('the security center in three languages in a real browser (screenshots,
     it(`shows the ${language.lang} overview and a refused password change at 390 and 1280 px`, async () => {
       const user = await createUserWithProfile(t, language.profile);
       // signed in on the hosted page (its own language is the sign-in pages' business)
-      const { context, page } = await securityCenterWindow(browser, t, user, language.browserLocale);
-      try {
+      await inSecurityCenter(browser, t, user, language.browserLocale, async (page) => {
         for (const width of WIDTHS) {
           await page.setViewportSize({ width, height: 900 });
           await page.goto(`${t.issuer}/account/security`);
@@ -51,9 +50,7 @@ describe('the security center in three languages in a real browser (screenshots,
           assert.equal((await page.locator('#current-error').textContent())?.trim(), language.wrong);
           await look(page, `${language.lang}-password-error`, width);
         }
-      } finally {
-        await context.close();
-      }
+      });
     });
   }
 

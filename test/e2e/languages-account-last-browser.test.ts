@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { Tessera } from '../support/tessera.ts';
 import { createUser } from '../support/flow.ts';
-import { accountLooks, closeBrowserAndTessera, launchWithTessera, securityCenterWindow, WIDTHS } from '../support/languages.ts';
+import { accountLooks, closeBrowserAndTessera, inSecurityCenter, launchWithTessera, WIDTHS } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages-account-last');
 
@@ -28,8 +28,7 @@ describe('the last of the security center in Polish and German in a real browser
       const user = await createUser(t);
       const org = await t.services.organisations.create(`Org ${lang} ${Math.random().toString(36).slice(2, 6)}`);
       await t.services.organisations.setMember(org.id, user.id, true);
-      const { context, page } = await securityCenterWindow(browser, t, user, lang === 'pl' ? 'pl-PL' : 'de-DE');
-      try {
+      await inSecurityCenter(browser, t, user, lang === 'pl' ? 'pl-PL' : 'de-DE', async (page) => {
         for (const width of WIDTHS) {
           await page.setViewportSize({ width, height: 900 });
           await page.goto(`${t.issuer}/account/security/pin`);
@@ -66,9 +65,7 @@ describe('the last of the security center in Polish and German in a real browser
           assert.equal((await page.locator('h1').textContent())?.trim(), lang === 'pl' ? 'Anulowanie wspomaganego odzyskiwania' : 'Unterstützte Wiederherstellung abbrechen');
           await look(page, `${lang}-recovery-cancel-invalid`, width);
         }
-      } finally {
-        await context.close();
-      }
+      });
     });
   }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { Tessera } from '../support/tessera.ts';
-import { accountLooks, closeBrowserAndTessera, createUserWithProfile, launchWithTessera, securityCenterWindow, WIDTHS } from '../support/languages.ts';
+import { accountLooks, closeBrowserAndTessera, createUserWithProfile, inSecurityCenter, launchWithTessera, WIDTHS } from '../support/languages.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/languages-account-more');
 
@@ -30,8 +30,7 @@ describe('more of the security center in Polish and German in a real browser (sc
   for (const language of LANGUAGES) {
     it(`shows the ${language.lang} profile with a refused time zone, and the session history, at 390 and 1280 px`, async () => {
       const user = await createUserWithProfile(t, language.profile);
-      const { context, page } = await securityCenterWindow(browser, t, user, language.browserLocale);
-      try {
+      await inSecurityCenter(browser, t, user, language.browserLocale, async (page) => {
         for (const width of WIDTHS) {
           await page.setViewportSize({ width, height: 900 });
           await page.goto(`${t.issuer}/account/security/profile`);
@@ -47,9 +46,7 @@ describe('more of the security center in Polish and German in a real browser (sc
           assert.match((await page.locator('.history time').first().textContent())?.trim() ?? '', language.time);
           await look(page, `${language.lang}-history`, width);
         }
-      } finally {
-        await context.close();
-      }
+      });
     });
   }
 

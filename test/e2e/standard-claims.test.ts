@@ -10,10 +10,10 @@ import os from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import * as oidc from 'openid-client';
-import { generate } from 'otplib';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { tesseraCli } from '../support/cli.ts';
 import { RelyingParty, UserAgent, createUser, formOn, signIn, type Page, type TestUser } from '../support/flow.ts';
+import { consoleAgent, createAdmin } from '../support/console.ts';
 import { COMMAND_LINE } from '../../src/admin/types.ts';
 
 const NEW_CLAIMS = ['middle_name', 'nickname', 'profile', 'website', 'gender', 'birthdate'];
@@ -151,16 +151,7 @@ describe('every standard profile claim (OIDC Core §5.1)', function () {
   describe('the admin console (the account page\'s profile form)', () => {
     let agent: UserAgent;
     before(async () => {
-      const admin = await createUser(t, { name: 'Grace Admin' });
-      await t.services.accounts.setRole(admin.id, 'admin');
-      const { secret } = await t.services.totp.begin(admin.id, admin.email);
-      assert.ok(await t.services.totp.confirm(admin.id, await generate({ secret })));
-      agent = new UserAgent();
-      let page = await agent.visit(`${t.issuer}/admin`);
-      page = await agent.submit(page, /\/login$/, { email: admin.email, password: admin.password });
-      // the next time step: the code used to confirm the app is not accepted twice
-      page = await agent.submit(page, /\/factor$/, { code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) + 30 }) });
-      assert.match(page.body, /<h1>Administration<\/h1>/);
+      agent = await consoleAgent(t, await createAdmin(t, { name: 'Grace Admin' }));
     });
     const profileForm = (page: Page) => formOn(page, /\/profile#profile$/);
 

@@ -1,7 +1,8 @@
 // What the language tests share (README "Languages"): in Chromium, a browser and a Tessera for a
 // suite, signing in to the security center, and the look at a page (a screenshot, nothing wider
 // than the window, axe-core's WCAG 2.2 A/AA); over plain HTTP, an account with a language signed
-// in, and reading a page's language, heading and notice.
+// in, and reading a page's language, heading and notice. Other browser tests use the launch and
+// the axe run too.
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -77,6 +78,16 @@ export async function securityCenterWindow(browser: Browser, t: Tessera, user: T
     throw error;
   }
   return { context, page };
+}
+
+/** Runs `walk` in a securityCenterWindow, and closes the window after it, whatever happened. */
+export async function inSecurityCenter(browser: Browser, t: Tessera, user: TestUser, locale: string, walk: (page: BrowserPage) => Promise<void>): Promise<void> {
+  const { context, page } = await securityCenterWindow(browser, t, user, locale);
+  try {
+    await walk(page);
+  } finally {
+    await context.close();
+  }
 }
 
 let axeSource: string | undefined;
