@@ -14,6 +14,7 @@ import { createKeyStore, SIGNING_ALGS, type KeyStore } from './oidc/keys.ts';
 import { createClientStore, withSealedClientSecrets, type ClientStore } from './oidc/clients.ts';
 import { createProvider } from './oidc/provider.ts';
 import { endAccountSessions } from './oidc/account-sessions.ts';
+import { logBackchannelFailures } from './oidc/backchannel-logout.ts';
 import { createAccountDeletion, type AccountDeletion } from './accounts/deletion.ts';
 import { describeLocation } from './devices/client-info.ts';
 import { createSignInFlows, type SignInFlows } from './interaction/flow.ts';
@@ -331,6 +332,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const jwks = await keys.jwks();
     provider = createProvider({ config, storage, accounts, stepUp, jwks, phoneOf: (accountId) => phones.primaryVerified(accountId), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     metrics.watchProvider(provider as never);
+    logBackchannelFailures(provider as never, log);
     // /readyz: the database answers a ping in time and the provider holds a signing key per algorithm
     const readiness = createReadiness({
       ping: () => db.connection.db!.admin().command({ ping: 1 }),

@@ -74,6 +74,8 @@ export interface Device {
   failures: number;
   history: HistoryEntry[];
   pending?: PendingAction;
+  /** Whether its trust is bound to a device key (device-bound trust): set on every view the registry gives; the key itself is never in one. */
+  keyBound?: boolean;
 }
 
 /** A trusted registration's device key (device-bound trust): never in the views others get. */
@@ -88,7 +90,7 @@ export interface DeviceKeyState {
 /** A registration with its device key, for the sign-in that checks it. */
 export type KeyedDevice = Device & { key?: DeviceKeyState };
 
-interface DeviceDoc extends Omit<Device, 'id'> {
+interface DeviceDoc extends Omit<Device, 'id' | 'keyBound'> {
   _id: string;
   publicKey?: DeviceKeyJwk;
   keyNonce?: string;
@@ -128,7 +130,7 @@ const FLAG = /^[\w .:@/-]{1,40}$/;
 
 function view(doc: DeviceDoc): Device {
   const { _id, expiresAt: _e, publicKey: _k, keyNonce: _n, keyFailures: _f, ...rest } = doc;
-  return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [] };
+  return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [], keyBound: !!doc.publicKey };
 }
 
 function keyedView(doc: DeviceDoc): KeyedDevice {

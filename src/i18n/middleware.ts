@@ -42,22 +42,40 @@ export function localeMiddleware(fallback: string) {
   };
 }
 
+/** The longest way back the switcher keeps (with its query); longer, the path alone. */
+const MAX_BACK = 2000;
+
+/**
+ * An error page (GET) that its query decides, and that the same request shows again, names the
+ * parameters the switcher may keep: only ones that carry no secret (never a token, code or
+ * id_token_hint). Every other error page's switcher returns to its path alone.
+ */
+export function keepQueryForSwitcher(ctx: Pick<Context, 'state'>, names: readonly string[]): void {
+  ctx.state.switcherKeeps = names;
+}
+
 /**
  * Where the switcher returns to: the sign-in's own page for any step of it, this page with its
- * query for a page that opened fine, and only the path otherwise (a POST's page, an error page:
+ * query for a page that opened fine, an error page with the parameters it named
+ * (keepQueryForSwitcher), and only the path otherwise (a POST's page, any other error page:
  * nothing a request sent, such as a foreign redirect_uri, is echoed into the links).
  */
 export function switcherBack(ctx: Context): string {
   const interaction = /^\/interaction\/[\w-]+/.exec(ctx.path);
   if (interaction) return interaction[0];
+  if (ctx.method !== 'GET') return ctx.path;
   // a page being rendered has no status of its own yet (Koa's default 404 is not a decision)
   const status = (ctx.response as unknown as { _explicitStatus?: boolean })._explicitStatus ? ctx.status : 200;
-  if (ctx.method === 'GET' && status < 400 && ctx.originalUrl.length <= 2000) return ctx.originalUrl;
-  return ctx.path;
+  if (status < 400) return ctx.originalUrl.length <= MAX_BACK ? ctx.originalUrl : ctx.path;
+  const keeps = (ctx.state as { switcherKeeps?: readonly string[] } | undefined)?.switcherKeeps;
+  if (!keeps?.length) return ctx.path;
+  const kept = new URLSearchParams([...new URLSearchParams(ctx.querystring)].filter(([name]) => keeps.includes(name)));
+  const back = kept.size ? `${ctx.path}?${kept}` : ctx.path;
+  return back.length <= MAX_BACK ? back : ctx.path;
 }
 
 /** Only a path of this site: "/x", never "//host" or "/\\host" or an absolute URL. */
-const localPath = (value: unknown): string => (typeof value === 'string' && /^\/(?![/\\])/.test(value) && value.length <= 2000 ? value : '/');
+const localPath = (value: unknown): string => (typeof value === 'string' && /^\/(?![/\\])/.test(value) && value.length <= MAX_BACK ? value : '/');
 
 /** The language switcher: remembers the choice for this browser, then goes back to the page. */
 export function languageRouter(secureCookies: boolean): Router {

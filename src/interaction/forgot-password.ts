@@ -303,7 +303,6 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     // anything signed in while the password changed ends too
     const second = await reset.endSessions(account.id);
     const ended = { sessions: first.sessions + second.sessions, grants: first.grants + second.grants };
-    for (const f of [...first.backchannelFailures, ...second.backchannelFailures]) reset.log(`[tessera] back-channel logout failed: ${f}`);
     const ip = normalizeIp(ctx.ip);
     const factors = r.proofs.map((p) => p.factor);
     deps.audit.record({

@@ -3,6 +3,7 @@
 // Used when an account is disabled, and (one session at a time) by the account's own "log out".
 import type Provider from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
+import { deliveryFailure } from './backchannel-logout.ts';
 
 const TOKEN_MODELS = ['AccessToken', 'RefreshToken', 'AuthorizationCode', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
 
@@ -24,7 +25,9 @@ export async function revokeGrant(provider: Provider, grantId: string): Promise<
 /**
  * Ends one browser session of the account: the grants (and so the refresh and access tokens) of
  * every relying party signed in through it, a back-channel logout to those that registered one,
- * then the session itself. Resolves to false when there is no such session of that account.
+ * then the session itself. Resolves to false when there is no such session of that account. Each
+ * delivery's outcome is also the provider's backchannel.success or backchannel.error, as from its
+ * end-session endpoint (without a request context): logged and counted (oidc/backchannel-logout.ts).
  */
 export async function endSession(provider: Provider, sessionUid: string, accountId: string, backchannelFailures: string[] = []): Promise<boolean> {
   const session = await provider.Session.findByUid(sessionUid);
@@ -33,9 +36,13 @@ export async function endSession(provider: Provider, sessionUid: string, account
     if (grantId) await revokeGrant(provider, grantId);
     const client = await provider.Client.find(clientId) as BackchannelClient | undefined;
     if (client?.backchannelLogoutUri && sid) {
-      await client.backchannelLogout(accountId, sid).catch((err: Error) => {
-        backchannelFailures.push(`${clientId}: ${err.message}`);
-      });
+      await client.backchannelLogout(accountId, sid).then(
+        () => { provider.emit('backchannel.success', undefined, client, accountId, sid); },
+        (err: unknown) => {
+          backchannelFailures.push(`${clientId}: ${deliveryFailure(err)}`);
+          provider.emit('backchannel.error', undefined, err, client, accountId, sid);
+        },
+      );
     }
   }
   await session.destroy();

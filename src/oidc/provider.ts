@@ -1,6 +1,7 @@
 // oidc-provider configuration: what Tessera enables, how accounts and clients are found, and how
 // provider-rendered pages (errors, logout) look. Everything stateful comes in through `deps`.
 import { LANGUAGES } from '../i18n/index.ts';
+import { keepQueryForSwitcher } from '../i18n/middleware.ts';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import { createHash, timingSafeEqual, type JsonWebKey } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
@@ -268,6 +269,9 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
   return provider;
 }
 
+/** What the switcher keeps of the logout error page's query: what decides it, and nothing secret. */
+const LOGOUT_ERROR_QUERY = ['post_logout_redirect_uri', 'state', 'ui_locales'] as const;
+
 /**
  * RP-Initiated Logout §2: a post_logout_redirect_uri must come with id_token_hint or client_id.
  * Without either, oidc-provider drops the address and offers to sign out anyway; Tessera says
@@ -283,6 +287,9 @@ function refuseLogoutWithoutClient(provider: Provider): void {
     const sent = (ctx.method === 'POST' ? oidc.body : ctx.query) as Record<string, unknown> | undefined;
     if (sent?.post_logout_redirect_uri === undefined) return;
     ctx.status = 400;
+    // the language switcher comes back to this page, not to "Sign out?": the same request shows it
+    // again and never redirects (no client), so the foreign address is safe in a link to it
+    if (ctx.method === 'GET') keepQueryForSwitcher(ctx, LOGOUT_ERROR_QUERY);
     await render(ctx as unknown as KoaContextWithOIDC, 'logout/missing-client', { signedIn: !!oidc.session?.accountId, requestId: ctx.state.requestId });
   });
 }

@@ -1,7 +1,8 @@
 // Prometheus metrics (prom-client), one registry per Tessera instance (tests run several in one
 // process). Each source feeds them through one hook: the audit log's recorded events (sign-ins,
 // codes, new devices, device blocks), the limits (lockouts and refusals), the transports
-// (messages and delivery failures), the database driver's command events, one HTTP middleware
+// (messages and delivery failures), the database driver's command events, the provider's events
+// (step-ups unmet, back-channel logout deliveries), one HTTP middleware
 // (metrics-http.ts), and a few calls from the sign-in steps (second factors, step-ups) and the
 // webhook worker. Every label value comes from a fixed list: never an email, id, IP or raw path.
 import client from 'prom-client';
@@ -48,6 +49,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   const sent = counter('messages_sent_total', 'Messages handed to their transport (codes, notices), by channel.', ['channel']);
   const deliveryFailures = counter('message_delivery_failures_total', 'Messages their transport could not deliver, by channel.', ['channel']);
   const webhooks = counter('webhook_deliveries_total', 'Webhook delivery attempts by outcome (delivered, failed, abandoned, refused).', ['outcome']);
+  const backchannel = counter('backchannel_logouts_total', 'Back-channel logout deliveries to relying parties by outcome (sent, failed).', ['outcome']);
   const http = new client.Histogram<'method' | 'route' | 'status_class'>({
     name: 'tessera_http_request_duration_seconds', help: 'HTTP request duration by method, route template and status class.',
     labelNames: ['method', 'route', 'status_class'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry],
@@ -145,9 +147,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     /**
      * The provider's answer unmet_authentication_requirements to a signed-in session: a step-up
      * unmet. Straight from the session check (no sign-in ran: `ctx.oidc.result` is unset) it was
-     * also asked then; after a sign-in, that sign-in counted the ask.
+     * also asked then; after a sign-in, that sign-in counted the ask. And every back-channel logout
+     * delivery, sent or failed (the provider's end-session endpoint and oidc/account-sessions.ts
+     * both report them as the provider's backchannel.success and backchannel.error).
      */
-    watchProvider(provider: { on(event: 'authorization.error', listener: (ctx: never, err: unknown) => void): unknown }): void {
+    watchProvider(provider: { on(event: 'authorization.error' | 'backchannel.success' | 'backchannel.error', listener: (ctx: never, err: unknown) => void): unknown }): void {
+      provider.on('backchannel.success', () => backchannel.inc({ outcome: 'sent' }));
+      provider.on('backchannel.error', () => backchannel.inc({ outcome: 'failed' }));
       provider.on('authorization.error', (ctx: { oidc?: { session?: { accountId?: string }; result?: unknown } }, err: unknown) => {
         if ((err as { error?: unknown }).error !== 'unmet_authentication_requirements' || !ctx.oidc?.session?.accountId) return;
         if (!ctx.oidc.result) stepUps.inc({ result: 'asked' });

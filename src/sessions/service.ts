@@ -86,10 +86,9 @@ export function createSessionService(deps: SessionServiceDeps) {
   }
 
   async function end(accountId: string, uid: string): Promise<boolean> {
-    const failures: string[] = [];
-    const ended = await endSession(deps.provider(), uid, accountId, failures);
+    // a failed back-channel logout is logged where every delivery is (oidc/backchannel-logout.ts)
+    const ended = await endSession(deps.provider(), uid, accountId);
     await records.remove(uid);
-    for (const f of failures) deps.log(`[tessera] back-channel logout failed: ${f}`);
     return ended;
   }
 

@@ -352,6 +352,7 @@ export const Device = z.object({
     actor: z.string().optional().meta({ description: 'Who did it, when an admin or client did (an email or client id).' }),
   })),
   pending: z.object({ action: z.enum(['trust', 'remove']), channel: z.enum(['email', 'sms']) }).optional(),
+  keyBound: z.boolean().meta({ description: 'Whether the device\'s trust is bound to a device key (device-bound trust: skipping the routine second factor needs a signature by a key that cannot leave the browser); false for trust by the device cookie alone and for a device without a key. The key itself is never shown.' }),
 }).meta({ id: 'Device', description: 'A browser or device of an account, with its state history.' });
 
 export const Organisation = z.object({
