@@ -56,7 +56,7 @@ describe('emails in Polish and German in a real browser (screenshots)', function
       const notice = await messages.newDevice('ada@example.com', seen, undefined, links);
       await shots(`${language}-new-device`, notice.html);
       assert.equal(await page.getAttribute('html', 'lang'), language);
-      const button = page.getByRole('link', { name: language === 'pl' ? 'Zabezpiecz moje konto' : 'Mein Konto schützen' });
+      const button = page.getByRole('link', { name: language === 'pl' ? 'Zabezpiecz moje konto' : 'Mein Konto sichern' });
       assert.equal(await button.getAttribute('href'), links.notMe);
     });
   }

@@ -131,7 +131,7 @@ describe('emails and text messages in the account\'s language', function () {
     assert.match(text, /Browser:\s+Firefox 128 unter Linux/);
     const html = partOf(notice, 'text/html');
     assert.match(html, /<html lang="de">/);
-    assert.match(html, />Mein Konto schützen</);
+    assert.match(html, />Mein Konto sichern</);
   });
 
   it('writes to an account without a locale in the default language: English here, Polish with DEFAULT_LANGUAGE=pl (in UTC without a zone)', async () => {

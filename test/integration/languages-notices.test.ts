@@ -89,10 +89,10 @@ describe('security, unusual-sign-in and recovery notices in the account\'s langu
     assert.doesNotMatch(asked, /Someone who knew|Cancel the recovery/);
 
     await t.services.assistedRecovery.approve({ id: 'admin-1', label: 'admin@example.com' }, user.id, 'called back');
-    const approved = await mailWith(user, 'Ein Administrator hat die begleitete Wiederherstellung Ihres Kontos genehmigt.');
+    const approved = await mailWith(user, 'Ein Administrator hat die unterstützte Wiederherstellung Ihres Kontos genehmigt.');
     assert.match(approved, /\(Der Link öffnet eine Seite mit einer Schaltfläche „Abbrechen“; er funktioniert einmal, bis \d{1,2}\. (Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}, \d{2}:\d{2} UTC\.\)/);
-    const texted = async () => t.services.outbox.list().find((m) => m.channel === 'sms' && /begleitete Wiederherstellung/.test(m.text));
+    const texted = async () => t.services.outbox.list().find((m) => m.channel === 'sms' && /unterstützte Wiederherstellung/.test(m.text));
     for (let i = 0; i < 50 && !(await texted()); i++) await new Promise((r) => setTimeout(r, 100));
-    assert.match((await texted())?.text ?? '', /^Tessera: Ihre zweiten Faktoren werden nach .* zurückgesetzt \(begleitete Wiederherstellung\)\. Nicht Sie\? Abbrechen: http/);
+    assert.match((await texted())?.text ?? '', /^Tessera: Ihre zweiten Faktoren werden nach .* zurückgesetzt \(unterstützte Wiederherstellung\)\. Nicht Sie\? Abbrechen: http/);
   });
 });
