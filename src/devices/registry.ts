@@ -384,6 +384,22 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     },
 
     /**
+     * Binds a device key to a registration trusted before keys, still trusted and still without
+     * one (the second-factor step's "Keep trusting this device", after the factor passed): the
+     * trust period stays; `nonce`, the challenge its signature used, is spent now. False when the
+     * registration changed meanwhile (removed, blocked, its trust over, or a key bound already).
+     */
+    async bindKey(id: string, publicKey: DeviceKeyJwk, nonce: string): Promise<boolean> {
+      const why = 'device key bound at the second-factor step ("Keep trusting this device")';
+      const bound = await db.modifyIf(Devices, id, { state: 'ACTIVE', publicKey: { $exists: false }, trustedUntil: { $gt: clock() } }, {
+        $set: { publicKey, keyNonce: nonce, keyFailures: 0 },
+        $push: { history: historyEntry('ACTIVE', 'ACTIVE', 'user', why) },
+      } as never);
+      if (bound) report('device.trusted', view(bound), 'user', undefined, { name: bound.name ?? null, until: bound.trustedUntil!.toISOString(), why, keyBound: true });
+      return !!bound;
+    },
+
+    /**
      * Spends a key challenge the registration's key signed: true once (a replayed or concurrent
      * copy, or a key changed meanwhile, gets false). A good proof starts the failure count again.
      */

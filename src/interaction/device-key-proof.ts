@@ -6,11 +6,11 @@
 // history and, after repeated cases, an email to the account. "Trust this device" binds a key:
 // the page sends the public key with a signature over its challenge (proof of possession).
 import type { Context } from 'koa';
-import { keyProofEmailDue, possibleCopiedCookie } from '../policy/trust.ts';
+import { keyBindOffered, keyProofEmailDue, possibleCopiedCookie } from '../policy/trust.ts';
 import { parseDeviceKey, trustFactsOf, type DeviceKeyJwk } from '../devices/device-key.ts';
 import type { KeyedDevice } from '../devices/registry.ts';
-import type { InteractionDeps } from './context.ts';
-import { clientOfRequest } from './device.ts';
+import { field, type InteractionDeps } from './context.ts';
+import { clientOfRequest, registrationOf } from './device.ts';
 
 /** The form fields device-key.js fills in. */
 const FIELDS = { challenge: 'device_challenge', signature: 'device_signature', key: 'device_key' } as const;
@@ -54,4 +54,28 @@ export function keyToBind(ctx: Context, deps: InteractionDeps, uid: string): { p
   if (!publicKey) return undefined;
   const proof = deps.deviceKeys.check(publicKey, uid, posted(ctx, FIELDS.challenge), posted(ctx, FIELDS.signature));
   return proof.ok ? { publicKey, nonce: proof.nonce } : undefined;
+}
+
+/**
+ * The registration the second-factor page offers to keep trusting ("Keep trusting this device"):
+ * this browser's, trusted from before device keys (ACTIVE, trusted until later, no key yet).
+ */
+export async function keyBindable(ctx: Context, deps: InteractionDeps, accountId: string): Promise<KeyedDevice | undefined> {
+  if (!ctx.state.browserId) return undefined;
+  const device = await registrationOf(ctx, deps, accountId);
+  const now = Math.floor(deps.stepUp.clock().getTime() / 1000);
+  return device && keyBindOffered(trustFactsOf(device, now, undefined, deps.deviceSettings.trustCookieOnly)) ? device : undefined;
+}
+
+/**
+ * After the second factor passed, with "Keep trusting this device" ticked: binds the browser's
+ * device key (proven by its signature over this interaction's challenge) to this browser's
+ * registration when it is still one the page offered it for. Without a key (no WebCrypto) nothing
+ * changes: the registration stays trusted by its cookie as before. The trust period stays.
+ */
+export async function keepTrusting(ctx: Context, deps: InteractionDeps, uid: string, accountId: string): Promise<boolean> {
+  if (field(ctx, 'trust', 8) !== 'yes') return false;
+  const device = await keyBindable(ctx, deps, accountId);
+  const key = device && keyToBind(ctx, deps, uid);
+  return !!device && !!key && deps.devices.bindKey(device.id, key.publicKey, key.nonce);
 }

@@ -13,6 +13,7 @@ import type { Flow } from './flow.ts';
 import { countFailure } from './device.ts';
 import { withoutPhone } from './cap-advice.ts';
 import { recoveryCompleted } from './lost-factor.ts';
+import { keepTrusting, keyBindable, keyChallenge } from './device-key-proof.ts';
 
 /** Renders the flow's second-factor step for the chosen method (default: the first this account can use). */
 export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d: Details, flow: Flow & { accountId: string }, opts: { method?: string; error?: string | Said; prompt?: FactorPrompt } = {}): Promise<void> {
@@ -36,6 +37,8 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
     prompt = withCapAdvice(ctx.state.locale as string, prompt, options);
   }
   const { name } = await clientOf(deps, d);
+  // a device trusted before device keys: "Keep trusting this device" binds the browser's key once the factor passes
+  const keepTrust = prompt.input !== 'webauthn' && await keyBindable(ctx, deps, flow.accountId);
   ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/factor', {
     title: 'Verify it is you', uid: d.uid, clientName: name, csrf: ctx.state._csrf,
@@ -45,6 +48,7 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
     riskSentence: flow.risk?.applied && flow.risk.applied !== 'none' ? riskSentenceIn(ctx.state.locale as string, flow.risk) : undefined,
     // the new-device code came first: say why it does not finish this step
     emailedFirst: step.reason === 'level' && flow.proofs.some((p) => p.factor === 'email'),
+    keyChallenge: keepTrust ? keyChallenge(deps, d.uid) : undefined,
   });
 }
 
@@ -80,6 +84,8 @@ export function secondFactorRoutes(router: Router, deps: InteractionDeps): void 
       return;
     }
     deps.metrics.secondFactor(module.id, 'success');
+    // only now, with the factor passed: "Keep trusting this device" binds the browser's device key
+    await keepTrusting(ctx, deps, d.uid, flow.accountId);
     await continueSignIn(ctx, deps, d, flow, verification.proof);
   });
 

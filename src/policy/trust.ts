@@ -49,6 +49,15 @@ export function possibleCopiedCookie(facts: DeviceTrustFacts): boolean {
   return !!facts.keyBound && facts.keyProven !== true && facts.deviceTrustedUntil !== undefined && facts.deviceTrustedUntil > facts.now;
 }
 
+/**
+ * Whether the second-factor page offers "Keep trusting this device": the browser is a trusted
+ * registration from before device keys (no key yet). Ticked, a passed factor binds the browser's key
+ * to it (the trust period stays what it was).
+ */
+export function keyBindOffered(facts: DeviceTrustFacts): boolean {
+  return !facts.keyBound && facts.deviceTrustedUntil !== undefined && facts.deviceTrustedUntil > facts.now;
+}
+
 /** Possible copied-cookie sign-ins of one registration (since its last good proof) after which the account is emailed. */
 export const KEY_PROOF_FAILURES_BEFORE_EMAIL = 3;
 

@@ -10,7 +10,7 @@ import { generate } from 'otplib';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { Tessera } from '../support/tessera.ts';
 import { RelyingParty, createUser, REDIRECT_URI, type Authorization, type TestUser } from '../support/flow.ts';
-import { closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
+import { checkPage, closeBrowserAndTessera, launchWithTessera } from '../support/languages.ts';
 import { ACR } from '../../src/policy/assurance.ts';
 
 const SHOTS = path.resolve(import.meta.dirname, '../../screenshots/device-bound-trust');
@@ -61,12 +61,12 @@ describe('device-bound trust in Chromium (a trusted device is its key, not its c
 
   const heading = async (page: Page) => (await page.locator('h1').textContent())?.trim();
 
-  async function typePassword(page: Page): Promise<void> {
+  async function typePassword(page: Page, who: { email: string; password: string } = user): Promise<void> {
     assert.equal(await heading(page), 'Sign in');
     // the page's script signed the challenge as it opened (when the browser has a key)
     await page.waitForSelector('form[data-device-key-ready="yes"]', { state: 'attached' });
-    await page.getByLabel('Email').fill(user.email);
-    await page.getByLabel('Password', { exact: true }).fill(user.password);
+    await page.getByLabel('Email').fill(who.email);
+    await page.getByLabel('Password', { exact: true }).fill(who.password);
     await page.getByRole('button', { name: 'Sign in', exact: true }).click();
     await page.waitForLoadState();
   }
@@ -153,5 +153,52 @@ describe('device-bound trust in Chromium (a trusted device is its key, not its c
     await typePassword(again.page);
     assert.equal(await heading(again.page), 'New device', 'removed: the browser is a new device, no skip');
     assert.deepEqual(problems, [], 'no CSP violation or script error');
+  });
+
+  it('4. "Keep trusting this device" on the TOTP page binds a device trusted before keys to a key: the next sign-in skips the TOTP', async () => {
+    // its own account: TOTP steps are single use, and the account above spent the current ones
+    const made = await createUser(t, { deviceVerification: true });
+    const { secret } = await t.services.totp.begin(made.id, made.email);
+    assert.ok(await t.services.totp.confirm(made.id, await generate({ secret, epoch: Math.floor(Date.now() / 1000) - 30 })));
+    await t.services.accounts.setSecondFactor(made.id, 'totp');
+    const totp = (ahead: number) => generate({ secret, epoch: Math.floor(Date.now() / 1000) + ahead });
+    const laptop = await newContext();
+    try {
+      // a known browser (new-device code, not trusted), then trusted by its cookie alone as before keys
+      const first = await open(laptop);
+      await typePassword(first.page, made);
+      assert.equal(await heading(first.page), 'New device');
+      await first.page.getByLabel('Code').fill(/(\d{6})/.exec(t.services.outbox.list().find((m) => m.to === made.email && /sign-in code/.test(m.subject ?? ''))!.subject!)![1]!);
+      await first.page.getByRole('button', { name: 'Verify' }).click();
+      await first.page.waitForLoadState();
+      assert.equal(await heading(first.page), 'Verify it is you');
+      assert.equal(await first.page.getByRole('checkbox').count(), 0, 'not trusted: no box');
+      await first.page.getByLabel('Code').fill(await totp(0));
+      await first.page.getByRole('button', { name: 'Verify' }).click();
+      await tokensAt(first.page, first.auth);
+      const browserId = (await laptop.cookies()).find((c) => /tessera\.device$/.test(c.name))!.value;
+      const device = (await t.services.devices.registrationFor(made.id, browserId))!;
+      await t.services.devices.trust(device.id, 'Old laptop', new Date(Date.now() + 86_400_000));
+
+      const asked = await open(laptop, { prompt: 'login' });
+      await typePassword(asked.page, made);
+      assert.equal(await heading(asked.page), 'Verify it is you', 'trusted without a key: asked');
+      const keep = asked.page.getByRole('checkbox', { name: 'Keep trusting this device' });
+      assert.equal(await keep.isChecked(), false);
+      await checkPage(asked.page, SHOTS, 'keep-trusting-factor');
+      await keep.check();
+      await asked.page.waitForSelector('form[data-device-key-ready="yes"]', { state: 'attached' });
+      await asked.page.getByLabel('Code').fill(await totp(30));
+      await asked.page.getByRole('button', { name: 'Verify' }).click();
+      assert.ok((await tokensAt(asked.page, asked.auth)).amr.includes('otp'));
+      assert.ok((await t.services.devices.registrationFor(made.id, browserId))!.key, 'bound to the browser\'s key');
+
+      const next = await open(laptop, { prompt: 'login' });
+      await typePassword(next.page, made);
+      assert.deepEqual(await tokensAt(next.page, next.auth), { acr: ACR.password, amr: ['pwd'] }, 'the key signed: password only');
+      assert.deepEqual(problems, [], 'no CSP violation or script error');
+    } finally {
+      await laptop.close();
+    }
   });
 });

@@ -186,6 +186,85 @@ describe('device-bound trust (a trusted device is its key, not its cookie)', () 
     await skips(browser, user, 'key-bound again: skipped');
   });
 
+  describe('"Keep trusting this device" on the routine second-factor page (a device trusted before keys)', () => {
+    /** A browser trusted by its cookie alone, as before device keys: known, trusted until tomorrow, no key. */
+    async function legacyDevice(user: TotpUser, browser = new UserAgent()) {
+      await trustNewBrowser(browser, user, t, rp, false);
+      const device = (await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!;
+      const until = new Date(now().getTime() + 86_400_000);
+      await t.services.devices.trust(device.id, 'Old laptop', until);
+      return { browser, device, until: (await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!.trustedUntil! };
+    }
+    const KEEP = /name="trust" value="yes"/;
+
+    it('binds the browser\'s key once the factor passes: the next sign-in skips the TOTP with it; the trust period stays; audited and in the device history', async () => {
+      const user = await totpUser();
+      const { browser, device, until } = await legacyDevice(user);
+      const asked = await password(browser, user);
+      assert.match(asked.page.body, /<h1>Verify it is you<\/h1>/);
+      assert.match(asked.page.body, KEEP, 'the box is offered');
+      assert.match(asked.page.body, /Keep trusting this device/);
+      assert.match(asked.page.body, /name="device_challenge" value="dk1\./);
+      await claims(await browser.submit(asked.page, /\/factor$/, { code: await appCode(user.secret), trust: 'yes' }), asked.auth);
+      const bound = (await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!;
+      const { kty, crv, x, y } = await crypto.subtle.exportKey('jwk', browser.deviceKey!.publicKey);
+      assert.deepEqual(bound.key?.publicKey, { kty, crv, x, y }, 'bound to the key that signed');
+      assert.equal(bound.trustedUntil!.getTime(), until.getTime(), 'the trust period is not extended');
+      assert.ok(bound.history.some((h) => /Keep trusting this device/.test(h.why)), 'a device history entry');
+      await t.services.audit.flush();
+      const events = (await t.services.audit.query({ accountId: user.id, type: 'device.trusted', limit: 50 })).events;
+      assert.ok(events.some((e) => e.subject?.id === device.id && e.details?.keyBound === true && /second-factor step/.test(String(e.details?.why))), 'audited');
+      await skips(browser, user, 'key-bound now: skipped with its signature');
+      const copy = await copyCookies(browser);
+      await asksTotp(copy, user, 'the copied cookies without the key');
+    });
+
+    it('binds nothing when the box is not ticked: the next sign-in is asked again', async () => {
+      const user = await totpUser();
+      const { browser } = await legacyDevice(user);
+      const asked = await password(browser, user);
+      assert.match(asked.page.body, KEEP);
+      await claims(await browser.submit(asked.page, /\/factor$/, { code: await appCode(user.secret) }), asked.auth);
+      assert.equal((await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!.key, undefined);
+      await asksTotp(browser, user, 'still no key');
+    });
+
+    it('binds nothing with a wrong code, even ticked: copied cookies with the thief\'s key cannot bind it without the factor', async () => {
+      const user = await totpUser();
+      const { browser } = await legacyDevice(user);
+      const thief = await copyCookies(browser);
+      const asked = await password(thief, user);
+      assert.match(asked.page.body, KEEP, 'the copy looks like the device: offered too');
+      const wrong = await thief.submit(asked.page, /\/factor$/, { code: '000000', trust: 'yes' });
+      assert.equal(wrong.status, 400);
+      assert.match(wrong.body, /<h1>Verify it is you<\/h1>/);
+      assert.ok(thief.deviceKey, 'the thief\'s page sent a key and a signature');
+      assert.equal((await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!.key, undefined, 'nothing bound');
+      // the owner can still bind their own key afterwards
+      const own = await password(browser, user);
+      await claims(await browser.submit(own.page, /\/factor$/, { code: await appCode(user.secret), trust: 'yes' }), own.auth);
+      await skips(browser, user, 'the owner\'s key');
+      await asksTotp(thief, user, 'the thief\'s key is not the bound one');
+    });
+
+    it('leaves a browser without WebCrypto as it was (trusted by its cookie, no key) when ticked, and offers nothing to a known, untrusted device', async () => {
+      const user = await totpUser();
+      const { browser, until } = await legacyDevice(user, new UserAgent({}, { webCrypto: false }));
+      const asked = await password(browser, user);
+      await claims(await browser.submit(asked.page, /\/factor$/, { code: await appCode(user.secret), trust: 'yes' }), asked.auth);
+      const after = (await t.services.devices.registrationFor(user.id, browserIdOf(browser)))!;
+      assert.equal(after.key, undefined);
+      assert.equal(after.trustedUntil!.getTime(), until.getTime());
+
+      const known = new UserAgent();
+      await trustNewBrowser(known, user, t, rp, false);
+      const notTrusted = await password(known, user);
+      assert.match(notTrusted.page.body, /<h1>Verify it is you<\/h1>/);
+      assert.doesNotMatch(notTrusted.page.body, KEEP, 'known but not trusted: no box');
+      assert.doesNotMatch(notTrusted.page.body, /device-key\.js/);
+    });
+  });
+
   it('refuses to trust a browser from the devices page when it sent no device key (and changes nothing)', async () => {
     const user = await totpUser();
     const old = new UserAgent({}, { webCrypto: false });

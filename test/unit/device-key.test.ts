@@ -3,7 +3,7 @@
 // one interaction, fresh by the injected clock, not the one the registration spent last.
 import assert from 'node:assert/strict';
 import { randomBytes, webcrypto } from 'node:crypto';
-import { deviceTrusted, keyProofEmailDue, possibleCopiedCookie, routineSkipped, KEY_PROOF_FAILURES_BEFORE_EMAIL, type DeviceTrustFacts } from '../../src/policy/trust.ts';
+import { deviceTrusted, keyBindOffered, keyProofEmailDue, possibleCopiedCookie, routineSkipped, KEY_PROOF_FAILURES_BEFORE_EMAIL, type DeviceTrustFacts } from '../../src/policy/trust.ts';
 import { createDeviceKeys, KEY_CHALLENGE_SECONDS, parseDeviceKey, signatureValid, type DeviceKeyJwk } from '../../src/devices/device-key.ts';
 
 const NOW = 1_800_000_000;
@@ -35,6 +35,14 @@ describe('device-bound trust: when a trusted device counts (policy/trust.ts)', (
     assert.equal(possibleCopiedCookie({ ...trusted, keyBound: true, keyProven: true }), false);
     assert.equal(possibleCopiedCookie({ ...trusted, keyBound: false }), false, 'no key: nothing to copy around');
     assert.equal(possibleCopiedCookie({ now: NOW, deviceTrustedUntil: NOW - 1, keyBound: true }), false, 'trust ran out');
+  });
+
+  it('offers "Keep trusting this device" at the second factor only to a trusted device without a key', () => {
+    assert.equal(keyBindOffered({ ...trusted, keyBound: false }), true, 'trusted before keys');
+    assert.equal(keyBindOffered({ ...trusted, keyBound: false, cookieOnly: true }), true, 'also where cookie-only trust is on');
+    assert.equal(keyBindOffered({ ...trusted, keyBound: true }), false, 'bound already');
+    assert.equal(keyBindOffered({ now: NOW, keyBound: false }), false, 'known but not trusted');
+    assert.equal(keyBindOffered({ now: NOW, deviceTrustedUntil: NOW, keyBound: false }), false, 'trust ran out');
   });
 
   it('emails the account once, at the repeated case', () => {
