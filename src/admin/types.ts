@@ -5,8 +5,7 @@
 import type { AccountView, Role } from '../accounts/store.ts';
 import type { Profile } from '../accounts/profile.ts';
 import type { EndedSessions } from '../oidc/account-sessions.ts';
-import type { ClientView } from '../oidc/clients.ts';
-import type { ClientJwks } from '../oidc/client-jwks.ts';
+import type { ClientView, NewClient } from '../oidc/clients.ts';
 import type { Device } from '../devices/registry.ts';
 import type { Organisation } from '../orgs/store.ts';
 import type { AuditEvent, AuditFilter } from '../audit/events.ts';
@@ -24,8 +23,15 @@ export type AdminActor =
 /** An operator on the server: the audit log and device histories name it as the admin "command line" (id cli). */
 export const COMMAND_LINE = { type: 'cli', id: 'cli', label: 'command line' } as const satisfies AdminActor;
 
+/**
+ * Settings an admin passes to the client store as they are (documented on NewClient): branding,
+ * private_key_jwt keys, PAR, DPoP and the security profile.
+ */
+type ClientSettings = 'logoUri' | 'policyUri' | 'tosUri' | 'supportUri' | 'brandColor' | 'jwks' | 'jwksUri'
+  | 'requirePushedAuthorizationRequests' | 'dpopBoundAccessTokens' | 'securityProfile';
+
 /** What an admin may set on a client (create: all of it; edit: any subset; clientId never changes). */
-export interface ClientInput {
+export interface ClientInput extends Pick<NewClient, ClientSettings> {
   clientId: string;
   name?: string;
   redirectUris: string[];
@@ -38,19 +44,6 @@ export interface ClientInput {
   skipConsent?: boolean;
   backchannelLogoutUri?: string;
   pkce?: 'required' | 'optional';
-  /** Branding: the logo (https), privacy policy, terms and support links (https), the pages' colour (#rrggbb, WCAG AA with white). */
-  logoUri?: string;
-  policyUri?: string;
-  tosUri?: string;
-  supportUri?: string;
-  brandColor?: string;
-  /** private_key_jwt: the client's public keys, or the https URI where it publishes them (one of the two). */
-  jwks?: ClientJwks;
-  jwksUri?: string;
-  requirePushedAuthorizationRequests?: boolean;
-  dpopBoundAccessTokens?: boolean;
-  /** 'fapi2': needs private_key_jwt, PAR and DPoP-bound tokens. */
-  securityProfile?: 'fapi2';
 }
 
 type Branding = 'logoUri' | 'policyUri' | 'tosUri' | 'supportUri' | 'brandColor';
@@ -60,7 +53,7 @@ export type ClientPatch = Partial<Omit<ClientInput, 'clientId' | 'tokenEndpointA
   [K in Branding]?: string | null;
 } & {
   tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
-  jwks?: ClientJwks | null;
+  jwks?: NewClient['jwks'] | null;
   jwksUri?: string | null;
   securityProfile?: 'fapi2' | null;
   /** null clears an optional field. */
