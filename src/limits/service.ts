@@ -7,12 +7,15 @@
 // verified (its own sign-in codes and confirmations) on that account's own allowance for that
 // number, which nobody else's sends touch; to any other number (verifying it: the toll-fraud
 // path) per sending account, per IP and per number. Keys are HMACs of the email, account,
-// browser, IP and number: nothing readable is stored. Counting: limits/store.ts.
+// browser, IP and number: nothing readable is stored. A sign-in, passkey or code dimension keeps
+// its count and its lock in one document (limits/backoff-store.ts); the other counters are
+// rate-limiter-flexible's on limits/store.ts.
 import { createHmac } from 'node:crypto';
 import type { RateLimiterStoreAbstract } from 'rate-limiter-flexible';
 import type { Database } from '../db/database.ts';
 import { lockSeconds, startsLockout, type Backoff } from '../policy/limits.ts';
 import { createDbLimiter, limitModel, migrateLegacyExpiry } from './store.ts';
+import { createBackoffStore, foldLegacyBackoff } from './backoff-store.ts';
 import type { CodeMessages, Reader, Whereabouts } from '../notify/messages.ts';
 import type { Transports } from '../notify/transports.ts';
 
@@ -95,11 +98,11 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
   const limiter = (keyPrefix: string, duration: number, points = BIG) => createDbLimiter(db, model, clock, { keyPrefix, points, duration });
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\0')).digest('base64url');
 
-  const failures = limiter('fail', settings.memorySeconds);
+  // each dimension's failures and lock: one document, one read
+  const backoffs = createBackoffStore(db, model, clock, settings.memorySeconds);
   // attempts refused while locked: counted apart (they never lengthen a lock), so a refused attempt
   // writes what a wrong password writes and takes as long
   const refusals = limiter('refused', settings.memorySeconds);
-  const locks = limiter('lock', settings.maxLockSeconds, 1);
   const resends = limiter('resend', HOUR);
   const resetEmails = limiter('reset-email', HOUR);
   const resetIps = limiter('reset-ip', HOUR);
@@ -133,18 +136,18 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
 
   /** Milliseconds the longest of these locks still holds (0: none). */
   async function lockedFor(dims: Dimension[]): Promise<number> {
-    const found = await Promise.all(dims.map((d) => locks.get(d.key)));
-    return Math.max(0, ...found.map((r) => (r && r.consumedPoints > locks.points ? Math.max(r.msBeforeNext, 1) : 0)));
+    const found = await Promise.all(dims.map((d) => backoffs.read(d.key)));
+    return Math.max(0, ...found.map((s) => s.lockedMs));
   }
 
   /** Counts a failure on each dimension and locks those that reached their limit; whether an account lockout began. */
   async function fail(dims: Dimension[]): Promise<boolean> {
     let lockout = false;
     for (const d of dims) {
-      const { consumedPoints } = await failures.consume(d.key);
-      const seconds = lockSeconds(consumedPoints, d.backoff);
-      if (seconds > 0) await locks.block(d.key, seconds);
-      if (d.account && startsLockout(consumedPoints, d.backoff)) lockout = true;
+      const failures = await backoffs.count(d.key);
+      const seconds = lockSeconds(failures, d.backoff);
+      if (seconds > 0) await backoffs.lock(d.key, seconds);
+      if (d.account && startsLockout(failures, d.backoff)) lockout = true;
     }
     return lockout;
   }
@@ -175,19 +178,15 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     /**
      * Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong
      * password), and what a right password then clears: this device's and this kind of device's
-     * account counts (the IP's stays). Reads each count once; a clean slate clears nothing.
+     * account counts (the IP's stays). Reads one document per dimension; a clean slate clears nothing.
      */
     async signInState(p: SignInParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
       const dims = signInDimensions(p);
-      const [held, counted] = await Promise.all([Promise.all(dims.map((d) => locks.get(d.key))), Promise.all(dims.slice(1).map((d) => failures.get(d.key)))]);
-      const locked = held.some((r) => !!r && r.consumedPoints > locks.points);
+      const held = await Promise.all(dims.map((d) => backoffs.read(d.key)));
       return {
-        locked,
+        locked: held.some((s) => s.lockedMs > 0),
         async succeeded() {
-          await Promise.all(dims.slice(1).flatMap((d, i) => [
-            counted[i] ? failures.delete(d.key) : undefined,
-            held[i + 1] ? locks.delete(d.key) : undefined,
-          ]));
+          await Promise.all(dims.map((d, i) => (i > 0 && held[i]!.held ? backoffs.clear(d.key) : undefined)));
         },
       };
     },
@@ -219,8 +218,11 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     /** Whether a passkey sign-in from this browser and IP is locked now, and what a success clears (this browser's count). */
     async passkeyState(p: PasskeyParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
       const dims = passkeyDimensions(p);
-      const locked = await lockedFor(dims) > 0;
-      return { locked, succeeded: async () => { await failures.delete(dims[1]!.key); } };
+      const held = await Promise.all(dims.map((d) => backoffs.read(d.key)));
+      return {
+        locked: held.some((s) => s.lockedMs > 0),
+        succeeded: async () => { if (held[1]!.held) await backoffs.clear(dims[1]!.key); },
+      };
     },
     /** A passkey that did not sign in: counted per IP and per browser. */
     passkeyFailed: async (p: PasskeyParty): Promise<void> => { await fail(passkeyDimensions(p)); },
@@ -263,8 +265,16 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
         .finally(() => sending.delete(job));
       sending.add(job);
     },
-    /** Start-up: counters of an earlier version onto the one expiry field (limits/store.ts). */
-    migrate: () => migrateLegacyExpiry(model),
+    /**
+     * Start-up: counters of an earlier version onto the one expiry field (limits/store.ts), then
+     * its separate counts and locks folded into one document per dimension (limits/backoff-store.ts).
+     * `moved`: counters moved or keys folded; `failed`: retried at the next start.
+     */
+    async migrate(): Promise<{ moved: number; failed: string[] }> {
+      const expiry = await migrateLegacyExpiry(model);
+      const fold = await foldLegacyBackoff(db, model, clock);
+      return { moved: expiry.moved + fold.folded, failed: [...expiry.failed, ...fold.failed] };
+    },
 
     /** Waits for lockout emails being sent (tests, shutdown). */
     async settled(): Promise<void> {

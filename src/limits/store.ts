@@ -25,10 +25,14 @@ export interface LimitDoc {
   expiresAt: Date | null;
   /** The expiry of a counter written by an earlier version (read, never written). */
   expire?: Date | null;
+  /** A backoff document's count lapses then (limits/backoff-store.ts); expiresAt is the later of it and lockedUntil. */
+  countUntil?: Date;
+  /** A backoff document's lock ends then. */
+  lockedUntil?: Date;
 }
 
 /** When the counter dies (null: never). */
-const until = (doc: LimitDoc): Date | null => (doc.expiresAt !== undefined && doc.expiresAt !== null ? doc.expiresAt : doc.expire ?? null);
+export const until = (doc: LimitDoc): Date | null => (doc.expiresAt !== undefined && doc.expiresAt !== null ? doc.expiresAt : doc.expire ?? null);
 /** Filters for a counter that is alive, and one that has died, at `now` (earlier versions' field too). */
 const LIVE = (now: Date) => ({ $or: [{ expiresAt: { $gt: now } }, { expire: { $gt: now } }, { expiresAt: null, expire: null }] });
 const DEAD = (now: Date) => ({ $or: [{ expiresAt: { $lte: now } }, { expire: { $lte: now } }] });
@@ -41,6 +45,8 @@ export function limitModel(db: Database): LimitModel {
     points: { type: Number, required: true },
     expiresAt: { type: Date, default: null },
     expire: { type: Date },
+    countUntil: { type: Date },
+    lockedUntil: { type: Date },
   }, { collection: 'limits', versionKey: false }), { expires: true });
 }
 
