@@ -168,7 +168,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const accounts = createAccountStore(db, createPasswordHasher(config.password), { minStrength: config.password.minStrength, passwordRules: config.password.rules });
     const storage = withSealedClientSecrets(createOidcStorage(db, { tokenKey: deriveKey(config.encryptionKey, 'tessera:token-ids'), clientCacheSeconds: config.clients.cacheSeconds }), sealer);
     const keys = createKeyStore(db, sealer);
-    const flows = createSignInFlows(db, config.ttl.interactionSeconds, clock);
+    const flows = createSignInFlows(db);
     const signUps = createSignUps(db, config.codes.signInLifetimeSeconds, clock);
     // the webhook outbox is written with each audit batch, just before it (webhooks/index.ts)
     let webhooks: Webhooks | undefined;
@@ -323,10 +323,15 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     // every store has registered its models by now: create their collections and indexes (TTL
     // indexes on MongoDB) before anything reads or writes
     await db.init();
+    // sign-in flow records had a collection of their own before they moved into the interaction's
+    // document (interaction/flow.ts): a sign-in in progress across the upgrade starts again
+    await db.connection.db!.dropCollection('sign_in_flows').catch((err: { codeName?: string; message?: string }) => {
+      if (err.codeName !== 'NamespaceNotFound') log(`[tessera] could not drop the retired collection sign_in_flows: ${err.message} (retried at the next start)`);
+    });
     const backfill = await accounts.backfillEmailLookups();
     for (const problem of backfill.failed) log(`[tessera] email lookup backfill: ${problem} (retried at the next start)`);
     for (const problem of (await webauthn.backfillLookups()).failed) log(`[tessera] passkey lookup backfill: ${problem} (retried at the next start)`);
-    for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter expiry migration: ${problem} (retried at the next start)`);
+    for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter migration: ${problem} (retried at the next start)`);
     await keys.ensure();
     await hooks.refresh();
     const jwks = await keys.jwks();

@@ -135,7 +135,7 @@ export async function accountUnchanged(deps: InteractionDeps, flow: Flow & { acc
  * at once: the other copy completed the step). A wrong answer then is no wrong code.
  */
 export async function movedOn(deps: InteractionDeps, flow: Flow): Promise<boolean> {
-  const now = await deps.flows.get(flow.uid);
+  const now = await deps.flows.get(flow.uid, true);
   return !now || now.proofs.length !== flow.proofs.length || now.ended.includes('login');
 }
 

@@ -1,12 +1,13 @@
-// The flow record: one document per sign-in (keyed by the interaction uid) holding what the
+// The flow record: one per sign-in, kept in the interaction's own document, holding what the
 // sign-in knows — the account once identified, what this interaction and the signed-in session
 // proved, the step decided after the latest proof, wrong PINs — and which of its ends (login,
-// consent, abort, the return to the provider) already happened. Routes read it once per request,
-// act on its one next step and record the next proof; each end is claimed once, on every server
-// and across processes (a conditional update of this one document).
+// consent, abort, the return to the provider) already happened. Routes read it once per request
+// (with the provider's read of the interaction), act on its one next step and record the next
+// proof; each end is claimed once, on every server and across processes (a conditional update of
+// this one document).
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
-import { countUp } from '../db/edit.ts';
+import { collectionFor, interactionChanged, interactionDocument } from '../oidc/adapter.ts';
 import type { Decision, Proof } from '../policy/sign-in.ts';
 import type { RiskAssessment } from '../policy/risk.ts';
 import type { AwaitingConsent } from './consent.ts';
@@ -56,59 +57,85 @@ export interface Flow {
 export type RecoveryCodesStage = 'shown' | 'continued';
 export type PasskeyOfferStage = 'shown' | 'answered';
 
-interface FlowDoc {
-  _id: string;
+/** The flow's fields, kept in the interaction's own document under `flow` (unset until the sign-in records something). */
+interface FlowFields {
   accountId?: string;
   stamp?: number;
-  proofs: Proof[];
-  sessionProofs: Proof[];
+  proofs?: Proof[];
+  sessionProofs?: Proof[];
   next?: Decision;
   pinFailures?: number;
   awaiting?: AwaitingConsent;
   recoveryCodes?: RecoveryCodesStage;
   passkeyOffer?: PasskeyOfferStage;
   reset?: PasswordReset;
-  ended: Ending[];
+  ended?: Ending[];
   risk?: RiskAssessment;
   deviceKey?: boolean;
-  expiresAt: Date;
+}
+
+/** The provider's interaction document (oidc/adapter.ts) as the flow sees it. */
+interface InteractionDoc {
+  _id: string;
+  flow?: FlowFields;
 }
 
 export type SignInFlows = ReturnType<typeof createSignInFlows>;
 
-export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: () => Date = () => new Date()) {
-  const Flows = db.model<FlowDoc>('SignInFlow', new Schema<FlowDoc>({
-    _id: String, accountId: String, stamp: Number, proofs: { type: Schema.Types.Mixed, default: [] }, sessionProofs: { type: Schema.Types.Mixed, default: [] },
-    next: Schema.Types.Mixed, pinFailures: Number, awaiting: Schema.Types.Mixed, recoveryCodes: String, passkeyOffer: String, reset: Schema.Types.Mixed, ended: { type: [String], default: [] }, risk: Schema.Types.Mixed, deviceKey: Boolean, expiresAt: { type: Date, required: true },
-  }, { collection: 'sign_in_flows', versionKey: false, minimize: false }), { expires: true });
-
-  const expiry = () => new Date(clock().getTime() + lifetimeSeconds * 1000);
-  const view = (doc: FlowDoc): Flow => ({
-    uid: doc._id, ...(doc.accountId ? { accountId: doc.accountId } : {}), ...(doc.stamp !== undefined ? { stamp: doc.stamp } : {}), proofs: doc.proofs ?? [], sessionProofs: doc.sessionProofs ?? [],
-    ...(doc.next ? { next: doc.next } : {}), pinFailures: doc.pinFailures ?? 0, ...(doc.awaiting ? { awaiting: doc.awaiting } : {}),
-    ...(doc.recoveryCodes ? { recoveryCodes: doc.recoveryCodes } : {}), ...(doc.passkeyOffer ? { passkeyOffer: doc.passkeyOffer } : {}), ...(doc.reset ? { reset: doc.reset } : {}), ended: doc.ended ?? [],
-    ...(doc.risk ? { risk: doc.risk } : {}), ...(typeof doc.deviceKey === 'boolean' ? { deviceKey: doc.deviceKey } : {}),
-  });
-
-  /** Inserts the flow; false when another request created it first. */
-  async function insert(doc: Omit<FlowDoc, 'expiresAt'>): Promise<boolean> {
+/**
+ * The flow record lives in the provider's interaction document (`oidc_interaction`, beside the
+ * provider's `payload`): the document the provider reads on every step is the one the flow is read
+ * from (the same read, oidc/adapter.ts `interactionDocument`), it lives and dies with the
+ * interaction, and a flow cannot outlive or miss its interaction. Every write goes under the
+ * document's in-process lock on the embedded database, as the adapter's own writes of it do
+ * (its updates rewrite the whole document).
+ */
+export function createSignInFlows(db: Database) {
+  const Docs = db.model<InteractionDoc>('SignInFlow', new Schema<InteractionDoc>(
+    { _id: String, flow: Schema.Types.Mixed },
+    { collection: collectionFor('Interaction'), versionKey: false, minimize: false },
+  ));
+  const lockKey = (uid: string) => `${Docs.collection.name}/${uid}`;
+  /** A plain update of the flow (no guard), under the document's lock; forgets the request's copy. */
+  const write = async (uid: string, update: Record<string, unknown>): Promise<void> => {
     try {
-      await Flows.create({ ...doc, expiresAt: expiry() });
-      return true;
-    } catch (err) {
-      if ((err as { code?: number }).code === 11000) return false;
-      throw err;
+      await db.exclusive(lockKey(uid), () => Docs.updateOne({ _id: uid }, update as never));
+    } finally {
+      interactionChanged(uid);
     }
-  }
+  };
+  /** A guarded write (db.updateIf) of the flow: true when it applied. */
+  const writeIf = async (uid: string, when: Record<string, unknown>, update: Record<string, unknown>): Promise<boolean> => {
+    try {
+      return await db.updateIf(Docs, uid, when, update as never);
+    } finally {
+      interactionChanged(uid);
+    }
+  };
+  const view = (uid: string, f: FlowFields): Flow => ({
+    uid, ...(f.accountId ? { accountId: f.accountId } : {}), ...(f.stamp !== undefined ? { stamp: f.stamp } : {}), proofs: f.proofs ?? [], sessionProofs: f.sessionProofs ?? [],
+    ...(f.next ? { next: f.next } : {}), pinFailures: f.pinFailures ?? 0, ...(f.awaiting ? { awaiting: f.awaiting } : {}),
+    ...(f.recoveryCodes ? { recoveryCodes: f.recoveryCodes } : {}), ...(f.passkeyOffer ? { passkeyOffer: f.passkeyOffer } : {}), ...(f.reset ? { reset: f.reset } : {}), ended: f.ended ?? [],
+    ...(f.risk ? { risk: f.risk } : {}), ...(typeof f.deviceKey === 'boolean' ? { deviceKey: f.deviceKey } : {}),
+  });
+  /** `{ 'flow.a': x, ... }` for an update or a guard on the flow's fields. */
+  const under = (fields: Record<string, unknown>) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [`flow.${k}`, v]));
 
   return {
-    /** Account deletion only: what is left of the account's (short-lived) sign-ins in progress (a scan). */
+    /** Account deletion only: its sign-ins in progress end (their interactions go; a scan). */
     async forgetAccount(accountId: string): Promise<void> {
-      await Flows.deleteMany({ accountId });
+      await Docs.deleteMany({ 'flow.accountId': accountId });
     },
-    async get(uid: string): Promise<Flow | undefined> {
-      const doc = await Flows.findById(uid).lean<FlowDoc>();
-      return doc && doc.expiresAt > clock() ? view(doc) : undefined;
+    /**
+     * The interaction's flow, if the sign-in recorded one. The interaction's document is read once
+     * per request (the provider's read of it, when it came first); `fresh`: read it again. Whether
+     * the interaction is still alive is the provider's check: every route reads it through the
+     * provider too (context.ts `details`), which refuses an expired one.
+     */
+    async get(uid: string, fresh = false): Promise<Flow | undefined> {
+      if (fresh) interactionChanged(uid);
+      const doc = await interactionDocument(Docs, uid) as InteractionDoc | undefined;
+      return doc?.flow ? view(uid, doc.flow) : undefined;
     },
 
     /**
@@ -118,10 +145,10 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      */
     async identify(uid: string, accountId: string, fields: { stamp: number; proofs: Proof[]; sessionProofs: Proof[]; next: Decision; awaiting?: AwaitingConsent; passkeyOffer?: PasskeyOfferStage; risk?: RiskAssessment; deviceKey?: boolean }): Promise<void> {
       const hasKey = typeof fields.deviceKey === 'boolean';
-      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), ...(fields.risk ? { risk: fields.risk } : {}), ...(hasKey ? { deviceKey: fields.deviceKey } : {}), pinFailures: 0, expiresAt: expiry() };
-      if (await insert({ _id: uid, ...set, ended: [] })) return;
-      // what the earlier start had reached (a consent waiting, recovery codes shown, a passkey offer) is not this one's
-      await Flows.updateOne({ _id: uid }, { $set: set, $unset: { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }), ...(fields.risk ? {} : { risk: '' }), ...(hasKey ? {} : { deviceKey: '' }) } });
+      const set = { accountId, stamp: fields.stamp, proofs: fields.proofs, sessionProofs: fields.sessionProofs, next: fields.next, ...(fields.awaiting ? { awaiting: fields.awaiting } : {}), ...(fields.passkeyOffer ? { passkeyOffer: fields.passkeyOffer } : {}), ...(fields.risk ? { risk: fields.risk } : {}), ...(hasKey ? { deviceKey: fields.deviceKey } : {}), pinFailures: 0 };
+      // what an earlier start had reached (a consent waiting, recovery codes shown, a passkey offer) is not this one's
+      const unset = { recoveryCodes: '', ...(fields.awaiting ? {} : { awaiting: '' }), ...(fields.passkeyOffer ? {} : { passkeyOffer: '' }), ...(fields.risk ? {} : { risk: '' }), ...(hasKey ? {} : { deviceKey: '' }) };
+      await write(uid, { $set: under(set), $unset: under(unset) });
     },
 
     /**
@@ -133,43 +160,43 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      */
     async prove(uid: string, accountId: string, proof: Proof, after: number, codesShown = false, deviceKey = false): Promise<boolean> {
       const set = { ...(codesShown ? { recoveryCodes: 'shown' } : {}), ...(deviceKey ? { deviceKey: true } : {}) };
-      return db.updateIf(Flows, uid, { accountId, proofs: { $size: after } }, { $push: { proofs: proof }, ...(Object.keys(set).length ? { $set: set } : {}) } as never);
+      return writeIf(uid, under({ accountId, proofs: { $size: after } }), { $push: { 'flow.proofs': proof }, ...(Object.keys(set).length ? { $set: under(set) } : {}) });
     },
 
     /** Continue after the recovery codes: true once, false for a repeated or concurrent one. */
     async continueAfterCodes(uid: string, accountId: string): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, recoveryCodes: 'shown' }, { $set: { recoveryCodes: 'continued' } });
+      return writeIf(uid, under({ accountId, recoveryCodes: 'shown' }), { $set: { 'flow.recoveryCodes': 'continued' } });
     },
 
     /** The step decided after the latest proof (a finished login waiting for consent: `awaiting`). */
     async decided(uid: string, next: Decision, awaiting?: AwaitingConsent, passkeyOffer?: PasskeyOfferStage): Promise<void> {
-      await Flows.updateOne({ _id: uid }, { $set: { next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) } });
+      await write(uid, { $set: under({ next, ...(awaiting ? { awaiting } : {}), ...(passkeyOffer ? { passkeyOffer } : {}) }) });
+    },
+
+    /** This sign-in itself changed the account (its routine factor): it carries the account's new stamp on. */
+    async restamp(uid: string, accountId: string, from: number, to: number): Promise<boolean> {
+      return writeIf(uid, under({ accountId, stamp: from }), { $set: { 'flow.stamp': to } });
     },
 
     /**
      * The passkey offer answered (created or "Not now"): true once, false for a repeated or
      * concurrent answer. `codesShown`: the new passkey comes with recovery codes, shown now (as `prove`).
      */
-    /** This sign-in itself changed the account (its routine factor): it carries the account's new stamp on. */
-    async restamp(uid: string, accountId: string, from: number, to: number): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, stamp: from }, { $set: { stamp: to } });
-    },
-
     async answerPasskeyOffer(uid: string, accountId: string, codesShown = false): Promise<boolean> {
-      return db.updateIf(Flows, uid, { accountId, passkeyOffer: 'shown' }, { $set: { passkeyOffer: 'answered', ...(codesShown ? { recoveryCodes: 'shown' } : {}) } });
+      return writeIf(uid, under({ accountId, passkeyOffer: 'shown' }), { $set: under({ passkeyOffer: 'answered', ...(codesShown ? { recoveryCodes: 'shown' } : {}) }) });
     },
 
-    /** Claims one end of the sign-in: true for the first request, false for every later one. */
+    /**
+     * Claims one end of the sign-in: true for the first request, false for every later one (and
+     * when the interaction is gone: it was completed or has expired).
+     */
     async end(uid: string, ending: Ending): Promise<boolean> {
-      const claim = async () => {
-        const before = await db.claim(Flows, uid, { $addToSet: { ended: ending } });
-        return before && !(before.ended ?? []).includes(ending);
-      };
-      const won = await claim();
-      if (won !== undefined) return won;
-      // no flow yet (consent for a signed-in session, a cancel on the password page): the insert decides
-      if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [ending] })) return true;
-      return (await claim()) === true;
+      try {
+        const before = await db.claim(Docs, uid, { $addToSet: { 'flow.ended': ending } } as never);
+        return !!before && !(before.flow?.ended ?? []).includes(ending);
+      } finally {
+        interactionChanged(uid);
+      }
     },
 
     /**
@@ -177,21 +204,28 @@ export function createSignInFlows(db: Database, lifetimeSeconds: number, clock: 
      * one (one write, whether or not the email has an account).
      */
     async startReset(uid: string, reset: PasswordReset): Promise<void> {
-      if (await insert({ _id: uid, proofs: [], sessionProofs: [], ended: [], reset })) return;
-      await Flows.updateOne({ _id: uid }, { $set: { reset, expiresAt: expiry() } });
+      await write(uid, { $set: { 'flow.reset': reset } });
     },
 
     /** A proof of the reset (its code, then a second factor) that the reset read with `after` proofs: true once. */
     async resetProved(uid: string, startedAt: number, proof: Proof, after: number): Promise<boolean> {
-      return db.updateIf(Flows, uid, { 'reset.startedAt': startedAt, 'reset.proofs': { $size: after }, 'reset.done': { $exists: false } }, { $push: { 'reset.proofs': proof } });
+      return writeIf(uid, { 'flow.reset.startedAt': startedAt, 'flow.reset.proofs': { $size: after }, 'flow.reset.done': { $exists: false } }, { $push: { 'flow.reset.proofs': proof } });
     },
 
     /** The reset's new password is about to be set: true once (a second submission is "already done"). */
     async resetClaimed(uid: string, startedAt: number, proofs: number): Promise<boolean> {
-      return db.updateIf(Flows, uid, { 'reset.startedAt': startedAt, 'reset.proofs': { $size: proofs }, 'reset.done': { $exists: false } }, { $set: { 'reset.done': true } });
+      return writeIf(uid, { 'flow.reset.startedAt': startedAt, 'flow.reset.proofs': { $size: proofs }, 'flow.reset.done': { $exists: false } }, { $set: { 'flow.reset.done': true } });
     },
 
-    /** One more wrong PIN in this sign-in; resolves to the count (no lost increments). */
-    pinFailed: (uid: string): Promise<number> => countUp(db, Flows, uid, 'pinFailures'),
+    /** One more wrong PIN in this sign-in; resolves to the count (no lost increments; Infinity when the interaction is gone). */
+    async pinFailed(uid: string): Promise<number> {
+      try {
+        const doc = await db.exclusive(lockKey(uid), () => Docs.findOneAndUpdate({ _id: uid }, { $inc: { 'flow.pinFailures': 1 } }, { returnDocument: 'after' }).lean<InteractionDoc>());
+        const count = doc?.flow?.pinFailures;
+        return typeof count === 'number' ? count : Number.POSITIVE_INFINITY;
+      } finally {
+        interactionChanged(uid);
+      }
+    },
   };
 }

@@ -55,6 +55,19 @@ const BEARER = new Set([...GRANT_BOUND, 'ClientCredentials', 'InitialAccessToken
 /** A session pointer outlives its session by this much, and is rewritten when less than half is left. */
 const POINTER_MARGIN_MS = 86_400_000;
 
+/**
+ * An interaction's whole document (the provider's payload and the sign-in's flow record,
+ * interaction/flow.ts), read at most once per request whichever of the two asks first.
+ */
+export function interactionDocument<T>(model: Model<T>, id: string): Promise<Record<string, unknown> | undefined> {
+  return memoized(`interaction:${id}|`, async () => (await model.findById(id).lean<Record<string, unknown>>()) ?? undefined);
+}
+
+/** After a write of an interaction's document: the request's copy is stale. */
+export function interactionChanged(id: string): void {
+  forget(`interaction:${id}|`);
+}
+
 export function collectionFor(name: string): string {
   return `oidc_${name.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c.toLowerCase())}`;
 }
@@ -119,6 +132,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     { collection: 'oidc_account_refs', versionKey: false, minimize: false },
   ));
 
+  const interactions = models.get('Interaction')!;
   const alive = (doc: { expiresAt?: Date | null } | null | undefined) => !!doc && (!doc.expiresAt || doc.expiresAt > clock());
   const modelFor = (name: string) => {
     const M = models.get(name);
@@ -126,7 +140,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     return M;
   };
   const findPayload = async (M: Model<StoredDoc>, id: string) => {
-    const doc = await M.findById(id).lean<StoredDoc>();
+    const doc = (M === interactions ? await interactionDocument(M, id) : await M.findById(id).lean<StoredDoc>()) as StoredDoc | null | undefined;
     return alive(doc) ? doc!.payload : undefined;
   };
 
@@ -234,6 +248,12 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         if (name === 'Session') await indexSession(id, payload, set.expiresAt);
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
+        if (name === 'Interaction') {
+          // the sign-in's flow record shares the document: its writes and these take the same lock
+          // on the embedded database (an update there rewrites the whole document)
+          await db.exclusive(`${M.collection.name}/${id}`, () => M.updateOne({ _id: id }, update, { upsert: true })).finally(() => interactionChanged(id));
+          return;
+        }
         await M.updateOne({ _id: id }, update, { upsert: true });
         if (name === 'Client') clientChanged(rawId);
       },
@@ -254,7 +274,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
           // the one request that deletes it goes on, a doubled or replayed resume stops here (one
           // authorization code per sign-in). Atomic on MongoDB; on the embedded database under
           // the document's in-process lock.
-          const { deletedCount } = await db.exclusive(`${M.collection.name}/${id}`, () => M.deleteOne({ _id: id }));
+          const { deletedCount } = await db.exclusive(`${M.collection.name}/${id}`, () => M.deleteOne({ _id: id })).finally(() => interactionChanged(id));
           if (deletedCount !== 1) throw new errors.SessionNotFound('This sign-in was already completed. Go back to the application: you may already be signed in.');
           return;
         }

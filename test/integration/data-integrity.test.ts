@@ -250,7 +250,7 @@ describe('crash safety: assisted recovery (issue 21): never locked out, never re
       await rp.tokens(last.url, auth);
     };
     if (app) {
-      assert.match(page.body, /action="[^"]*\/factor"/, 'the app is asked for');
+      assert.match(page.body, /action="[^"]*\/factor"/, `the app is asked for (got ${page.status} ${page.url}: ${page.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ').slice(0, 400)})`);
       await finish(await agent.submit(page, /\/factor$/, { code: await appCode(who.secret) }));
     }
     return { agent, page, finish };
@@ -427,7 +427,7 @@ describe('the database layer', () => {
       const { db } = t.services;
       const raw = db.connection.db!;
       const collections = db.expiringCollections();
-      assert.ok(collections.includes('limits') && collections.includes('challenges') && collections.includes('sign_in_flows'), collections.join(', '));
+      assert.ok(collections.includes('limits') && collections.includes('challenges') && collections.includes('oidc_interaction'), collections.join(', '));
       const past = new Date(Date.now() - 60_000);
       const future = new Date(Date.now() + 3_600_000);
       for (const name of collections) {

@@ -256,7 +256,33 @@ describe('sign-in core', () => {
         recorder.stop();
       }
       const collections = new Set(recorder.commands.map((c) => c.collection));
-      for (const gone of ['sign_in_progress', 'interaction_steps', 'session_proofs', 'sign_in_events']) assert.ok(!collections.has(gone), `${gone}: ${[...collections].join(', ')}`);
+      for (const gone of ['sign_in_progress', 'interaction_steps', 'session_proofs', 'sign_in_events', 'sign_in_flows']) assert.ok(!collections.has(gone), `${gone}: ${[...collections].join(', ')}`);
+    });
+
+    it("lives in the interaction's document: a sign-in page reads it with the interaction, in one command, before the password and after it", async () => {
+      const consenting = await RelyingParty.register(t, { skipConsent: false });
+      const agent = new UserAgent();
+      const auth = await consenting.authorize();
+      /** The commands a page load sends to the interaction's collection (and to any other flow store). */
+      const reads = async (url: string) => {
+        const recorder = recordCommands(t);
+        try {
+          const page = await agent.visit(url);
+          assert.equal(page.status, 200);
+          return { page, commands: recorder.commands.filter((c) => /interaction|flow/.test(c.collection)).map((c) => `${c.name} ${c.collection}`) };
+        } finally {
+          recorder.stop();
+        }
+      };
+      const form = await agent.visit(auth.url);
+      assert.deepEqual((await reads(form.url)).commands, ['find oidc_interaction'], 'the sign-in form');
+      const consent = await agent.submit(form, /\/login$/, { email: alice.email, password: alice.password });
+      assert.match(consent.body, /\/confirm"/, 'the consent page follows the password');
+      const again = await reads(consent.url);
+      assert.match(again.page.body, /\/confirm"/);
+      assert.deepEqual(again.commands, ['find oidc_interaction'], 'the consent page, whose flow names Alice');
+      const stored = await t.services.db.connection.collection<{ _id: string }>('oidc_interaction').findOne({ _id: /\/interaction\/([^/?#]+)/.exec(consent.url)![1]! });
+      assert.equal((stored as { flow?: { accountId?: string } } | null)?.flow?.accountId, alice.id, "the flow record is in the interaction's document");
     });
   });
 });
