@@ -1,0 +1,277 @@
+// The session history's storage (sessions/history.ts): an append is two database commands (the
+// head's findOneAndUpdate, the bucket's $push), pages stay right across bucket rollovers and the
+// kept-entries bound, the risk digest keeps its bounds however many attempts come, and a head in
+// the earlier shape (size reset at each bucket, countries as a list) keeps working.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startTessera, type Tessera } from '../support/tessera.ts';
+import { RelyingParty, UserAgent, createUser } from '../support/flow.ts';
+import { isExactIdFilter, recordCommands } from '../support/commands.ts';
+import { SimulatedCrash } from '../../src/db/database.ts';
+import { DIGEST_COUNTRIES, DIGEST_FAILURES, HISTORY_PAGE } from '../../src/sessions/history.ts';
+import type { SignInEvent, SignInResult } from '../../src/devices/events.ts';
+
+const START = Date.now() - 30 * 60_000;
+let seq = 0;
+
+/** One attempt, each a second after the one before (ids in that order too). */
+function attempt(result: SignInResult, country?: string): SignInEvent {
+  seq++;
+  return { id: `e${String(seq).padStart(7, '0')}`, at: new Date(START + seq * 1000), result, factors: ['pwd'], ...(country ? { location: { country } } : {}) };
+}
+
+const freshAccount = () => `acct-${randomBytes(6).toString('hex')}`;
+
+describe('sign-in history storage', () => {
+  let t: Tessera;
+  before(async () => {
+    // 40 kept entries: buckets fall off after a few pages
+    t = await startTessera({ settings: (config) => { config.account.historyEntries = 40; } });
+  });
+  after(() => t.close());
+
+  const heads = () => t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads');
+  const buckets = () => t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history');
+
+  /** The commands (name and collection) `work` sends, every filter checked to be exactly { _id }. */
+  async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
+    const recorder = recordCommands(t);
+    try {
+      await work();
+    } finally {
+      recorder.stop();
+    }
+    for (const c of recorder.commands) for (const f of c.filters) assert.ok(isExactIdFilter(f), `${c.name} ${c.collection}: ${JSON.stringify(f)}`);
+    return recorder.commands.map((c) => `${c.name} ${c.collection}`);
+  }
+
+  /** Every kept entry's id, newest first, page by page; and the `older` flag of each page. */
+  async function allPages(accountId: string) {
+    const pages: { ids: string[]; older: boolean }[] = [];
+    for (let n = 0; n < 10; n++) {
+      const page = await t.services.history.page(accountId, n);
+      pages.push({ ids: page.entries.map((e) => e.id), older: page.older });
+      if (!page.older) break;
+    }
+    return pages;
+  }
+
+  describe('an append', () => {
+    it('is two commands: the head reserved and folded in one findOneAndUpdate, then one $push into the bucket', async () => {
+      const id = freshAccount();
+      const expected = ['findAndModify sign_in_history_heads', 'update sign_in_history'];
+      assert.deepEqual(await commandsOf(() => t.services.history.append(id, attempt('success', 'CH'))), expected, 'the first (the head made)');
+      assert.deepEqual(await commandsOf(() => t.services.history.append(id, attempt('wrong_password'))), expected, 'the next');
+      assert.deepEqual(await commandsOf(() => t.services.history.append(id, attempt('new_device'), attempt('success', 'DE'))), expected, 'two attempts at once');
+      assert.deepEqual((await t.services.history.page(id, 0)).entries.map((e) => e.result), ['success', 'new_device', 'wrong_password', 'success']);
+    });
+
+    it('of a wrong password through the sign-in page writes the history with those two commands', async () => {
+      const user = await createUser(t);
+      const rp = await RelyingParty.register(t, { skipConsent: true });
+      const browser = new UserAgent();
+      const form = await browser.visit((await rp.authorize()).url);
+      const sent = await commandsOf(async () => {
+        const answer = await browser.submit(form, /\/login$/, { email: user.email, password: 'Wrong#Guess1' });
+        assert.match(answer.body, /Incorrect email or password/);
+      });
+      assert.deepEqual(sent.filter((c) => / sign_in_history/.test(c) && !c.startsWith('find ')), ['findAndModify sign_in_history_heads', 'update sign_in_history']);
+      assert.deepEqual((await t.services.history.page(user.id, 0)).entries.map((e) => e.result), ['wrong_password']);
+    });
+
+    it('that straddles two buckets puts each attempt in its own and pages them in order', async () => {
+      const id = freshAccount();
+      const written: string[] = [];
+      for (let i = 0; i < HISTORY_PAGE - 1; i++) {
+        const e = attempt('success');
+        written.push(e.id);
+        await t.services.history.append(id, e);
+      }
+      const pair = [attempt('new_device'), attempt('success')];
+      written.push(...pair.map((e) => e.id));
+      const sent = await commandsOf(() => t.services.history.append(id, ...pair));
+      assert.deepEqual(sent, ['findAndModify sign_in_history_heads', 'update sign_in_history', 'update sign_in_history'], 'the opening of a bucket takes one more $push');
+      assert.deepEqual((await buckets().findOne({ _id: `${id}:0` }))!.entries.length, HISTORY_PAGE);
+      assert.deepEqual((await buckets().findOne({ _id: `${id}:1` }))!.entries.map((e) => (e as SignInEvent).id), [pair[1]!.id]);
+      const newestFirst = written.slice().reverse();
+      assert.deepEqual(await allPages(id), [
+        { ids: newestFirst.slice(0, HISTORY_PAGE), older: true },
+        { ids: newestFirst.slice(HISTORY_PAGE), older: false },
+      ]);
+    });
+
+    it('run in parallel lose nothing and share no position', async () => {
+      const id = freshAccount();
+      const entries = Array.from({ length: 45 }, () => attempt('wrong_password'));
+      await Promise.all(entries.map((e) => t.services.history.append(id, e)));
+      const seen = (await allPages(id)).flatMap((p) => p.ids);
+      assert.equal(seen.length, 45, 'all of them (the newest bucket is not full: none fell out)');
+      assert.deepEqual(seen.slice().sort(), entries.map((e) => e.id).sort());
+      const head = await heads().findOne({ _id: id });
+      assert.equal((head!.latest as number | undefined ?? 0) * HISTORY_PAGE + (head!.size as number), 45, 'every attempt counted once');
+    });
+  });
+
+  describe('rollover', () => {
+    it('keeps every entry of the kept buckets in order, pages right, and drops the buckets beyond the kept entries', async () => {
+      const id = freshAccount();
+      const written: string[] = [];
+      for (let i = 0; i < 95; i++) {
+        // every seventh append brings two attempts (a new device that proved itself, then its sign-in)
+        const batch = i % 7 === 3 ? [attempt('new_device'), attempt('success')] : [attempt(i % 2 ? 'success' : 'wrong_password')];
+        written.push(...batch.map((e) => e.id));
+        await t.services.history.append(id, ...batch);
+      }
+      // 109 attempts: positions 0..108, newest bucket 5, kept buckets 3..5 (the 40 kept entries and the newest bucket's)
+      assert.equal(written.length, 109);
+      const kept = written.slice(3 * HISTORY_PAGE).reverse();
+      const pages = await allPages(id);
+      assert.deepEqual(pages.map((p) => p.ids), [kept.slice(0, 20), kept.slice(20, 40), kept.slice(40)]);
+      assert.deepEqual(pages.map((p) => p.older), [true, true, false]);
+      assert.deepEqual((await t.services.history.page(id, 3)).entries, [], 'past the kept ones: nothing');
+      const left = (await buckets().find({ _id: { $in: [0, 1, 2, 3, 4, 5].map((n) => `${id}:${n}`) } }).toArray()).map((b) => b._id).sort();
+      assert.deepEqual(left, [`${id}:3`, `${id}:4`, `${id}:5`], 'the buckets beyond the kept ones are deleted');
+    });
+  });
+
+  describe('the risk digest', () => {
+    it('keeps its bounds after many appends: the latest 30 countries, the last 100 failures, the latest success', async () => {
+      const id = freshAccount();
+      const countries: string[] = [];
+      let lastSuccess: SignInEvent | undefined;
+      // 45 countries signed in from, each once, then 130 wrong passwords (bucket rollovers among them)
+      for (let i = 0; i < 45; i++) {
+        const country = `C${String(i).padStart(2, '0')}`;
+        countries.push(country);
+        lastSuccess = attempt('success', country);
+        await t.services.history.append(id, lastSuccess);
+      }
+      let lastFailure = new Date(0);
+      for (let i = 0; i < 130; i++) {
+        const e = attempt('wrong_password');
+        lastFailure = e.at;
+        await t.services.history.append(id, e);
+        const risk = (await heads().findOne({ _id: id }))!.risk as { seen: Record<string, Date>; failures: Date[] };
+        // within the bound plus one bucket's appends at most (the embedded database ignores $slice), within the bound right after a rollover
+        assert.ok(Object.keys(risk.seen).length <= DIGEST_COUNTRIES + HISTORY_PAGE, `${Object.keys(risk.seen).length} countries kept`);
+        assert.ok(risk.failures.length <= DIGEST_FAILURES + HISTORY_PAGE, `${risk.failures.length} failures kept`);
+        if ((45 + i) % HISTORY_PAGE === 0) {
+          assert.ok(Object.keys(risk.seen).length <= DIGEST_COUNTRIES, `after a rollover: ${Object.keys(risk.seen).length} countries`);
+          assert.ok(risk.failures.length <= DIGEST_FAILURES, `after a rollover: ${risk.failures.length} failures`);
+        }
+      }
+      const risk = await t.services.history.riskOf(id, new Date(lastFailure.getTime() + 1000));
+      assert.deepEqual(risk.countries, countries.slice(-DIGEST_COUNTRIES), 'the 30 seen most recently, oldest first');
+      assert.equal(risk.failuresLastHour, DIGEST_FAILURES);
+      assert.equal(risk.last?.country, 'C44');
+      assert.equal(risk.last?.at, Math.floor(lastSuccess!.at.getTime() / 1000));
+      // an hour after the last failure none of them counts
+      assert.equal((await t.services.history.riskOf(id, new Date(lastFailure.getTime() + 3_600_000))).failuresLastHour, 0);
+    });
+
+    it('keeps the latest time of a country seen again, and the latest success wherever it was', async () => {
+      const id = freshAccount();
+      await t.services.history.append(id, attempt('success', 'CH'));
+      await t.services.history.append(id, attempt('success', 'DE'));
+      const again = attempt('success', 'CH');
+      await t.services.history.append(id, again, attempt('wrong_code'));
+      const risk = (await heads().findOne({ _id: id }))!.risk as { seen: Record<string, Date> };
+      assert.equal(new Date(risk.seen.CH!).getTime(), again.at.getTime());
+      const read = await t.services.history.riskOf(id, new Date(again.at.getTime() + 1000));
+      assert.deepEqual(read.countries, ['DE', 'CH'], 'oldest first');
+      assert.equal(read.last?.country, 'CH');
+      assert.equal(read.failuresLastHour, 1);
+    });
+  });
+
+  describe('a head in the earlier shape', () => {
+    it('keeps working for riskOf, page and append, and its countries move into the map at its next rollover', async () => {
+      const id = freshAccount();
+      // what the earlier version wrote: buckets 0 and 1 full, bucket 2 holding 5; size counts the newest bucket only
+      const old = Array.from({ length: 45 }, () => attempt('success'));
+      const at = (n: number) => new Date(START + n * 1000);
+      await buckets().insertMany([0, 1, 2].map((n) => ({ _id: `${id}:${n}`, entries: old.slice(n * HISTORY_PAGE, (n + 1) * HISTORY_PAGE) })));
+      await heads().insertOne({
+        _id: id, latest: 2, size: 5,
+        risk: { countries: [{ country: 'CH', at: at(1) }, { country: 'DE', at: at(2) }], last: { at: at(2), country: 'DE', city: 'Berlin' }, failures: [at(3), at(4)] },
+      });
+      const now = new Date(START + seq * 1000);
+      const risk = await t.services.history.riskOf(id, now);
+      assert.deepEqual(risk, { countries: ['CH', 'DE'], last: { at: Math.floor(at(2).getTime() / 1000), country: 'DE', city: 'Berlin' }, failuresLastHour: 2 });
+      const oldNewestFirst = old.map((e) => e.id).reverse();
+      // 40 kept entries: buckets 0..2 are all still kept (the newest is not full)
+      assert.deepEqual(await allPages(id), [
+        { ids: oldNewestFirst.slice(0, 20), older: true },
+        { ids: oldNewestFirst.slice(20, 40), older: true },
+        { ids: oldNewestFirst.slice(40), older: false },
+      ]);
+
+      // appends on it: two commands each, into the bucket after the old entries, until one opens bucket 3
+      const added: SignInEvent[] = [];
+      for (let i = 0; i < 15; i++) {
+        const e = attempt(i === 0 ? 'wrong_password' : 'success', i === 0 ? undefined : 'FR');
+        added.push(e);
+        assert.deepEqual(await commandsOf(() => t.services.history.append(id, e)), ['findAndModify sign_in_history_heads', 'update sign_in_history']);
+      }
+      assert.equal((await buckets().findOne({ _id: `${id}:2` }))!.entries.length, HISTORY_PAGE, 'bucket 2 filled up');
+      assert.ok(((await heads().findOne({ _id: id }))!.risk as Record<string, unknown>).countries, 'the list stays until a rollover');
+      const opening = attempt('success', 'FR');
+      added.push(opening);
+      await t.services.history.append(id, opening);
+      assert.deepEqual((await buckets().findOne({ _id: `${id}:3` }))!.entries.map((e) => (e as SignInEvent).id), [opening.id]);
+      assert.equal((await buckets().findOne({ _id: `${id}:0` })), null, 'bucket 0 fell out of the kept entries');
+      const head = (await heads().findOne({ _id: id }))!;
+      const digest = head.risk as { countries?: unknown; seen: Record<string, Date> };
+      assert.equal(digest.countries, undefined, 'the earlier list is folded in at the rollover');
+      assert.deepEqual(Object.keys(digest.seen).sort(), ['CH', 'DE', 'FR']);
+
+      const after = await t.services.history.riskOf(id, new Date(opening.at.getTime() + 1000));
+      assert.deepEqual(after.countries, ['CH', 'DE', 'FR']);
+      assert.equal(after.last?.country, 'FR');
+      assert.equal(after.failuresLastHour, 3);
+      const all = [...old, ...added].map((e) => e.id).reverse();
+      assert.deepEqual(await allPages(id), [
+        { ids: all.slice(0, 20), older: true },
+        { ids: all.slice(20, 40), older: true },
+        { ids: all.slice(40, 41), older: false },
+      ], 'the newest 41 (buckets 1..3) in order');
+    });
+  });
+});
+
+describe('sign-in history storage after a crash', () => {
+  let t: Tessera;
+  before(async () => {
+    t = await startTessera({ testDatabase: { faults: true }, settings: (config) => { config.account.historyEntries = 40; } });
+  });
+  after(() => t.close());
+
+  it('pages, reads its digest and appends on after a crash between any two writes of an append that opens a bucket', async () => {
+    const heads = t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads');
+    const buckets = t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history');
+    const faults = t.services.db.faults!;
+    // the append with every write: a pair straddling buckets 2 and 3 (two $push), bucket 0 falling out, the earlier shape's countries folded in
+    for (let crashAfter = 1; crashAfter <= 4; crashAfter++) {
+      const id = freshAccount();
+      const old = Array.from({ length: 59 }, () => attempt('success'));
+      await buckets.insertMany([0, 1, 2].map((n) => ({ _id: `${id}:${n}`, entries: old.slice(n * HISTORY_PAGE, (n + 1) * HISTORY_PAGE) })));
+      await heads.insertOne({ _id: id, latest: 2, size: 19, risk: { countries: [{ country: 'CH', at: old[0]!.at }], failures: [] } });
+      const before = faults.writes;
+      faults.crashAfter(crashAfter);
+      await assert.rejects(t.services.history.append(id, attempt('new_device'), attempt('success', 'DE')), SimulatedCrash);
+      faults.crashAfter(Number.POSITIVE_INFINITY);
+      assert.equal(faults.writes - before, crashAfter, 'the writes before the crash went through');
+      const next = attempt('wrong_password');
+      await t.services.history.append(id, next);
+      const first = await t.services.history.page(id, 0);
+      assert.equal(first.entries[0]!.id, next.id, `crash after ${crashAfter}: the next attempt is the newest`);
+      const ids: string[] = [];
+      for (let n = 0; n < 4; n++) ids.push(...(await t.services.history.page(id, n)).entries.map((e) => e.id));
+      assert.deepEqual(ids, ids.slice().sort().reverse(), `crash after ${crashAfter}: newest first`);
+      assert.equal(new Set(ids).size, ids.length, `crash after ${crashAfter}: no attempt twice`);
+      const risk = await t.services.history.riskOf(id, next.at);
+      assert.ok(risk.countries.includes('CH') && risk.countries.includes('DE'), `crash after ${crashAfter}: ${risk.countries.join(', ')}`);
+      assert.equal(risk.failuresLastHour, 1);
+    }
+  });
+});
