@@ -49,11 +49,13 @@ async function main(): Promise<void> {
 }
 
 async function compareWithBaseline(serverUri: string, tmp: string): Promise<void> {
+  // RISK_FAILURE_VELOCITY none: after the flood (flood.ts) the owner's own sign-in is timed as it
+  // was before it; with the default, the adaptive sign-in rightly asks for a code then (an extra step, not a slower one)
   const suffix = randomBytes(4).toString('hex');
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ env: { NODE_ENV: 'test', LOG_LEVEL: 'warn', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOCKOUT_IP_AFTER: '100000' } });
+  const config = loadConfig({ env: { NODE_ENV: 'test', LOG_LEVEL: 'warn', ISSUER: `http://127.0.0.1:${port}`, MONGODB_URI: `${serverUri}bench_tessera_${suffix}`, TESSERA_DATA_DIR: tmp, COOKIE_KEYS: randomBytes(32).toString('base64url'), ENCRYPTION_KEY: randomBytes(32).toString('base64'), LOCKOUT_IP_AFTER: '100000', RISK_FAILURE_VELOCITY: 'none' } });
   const services = await openServices(config, { owner: 'test', monitorCommands: process.env.BENCH_NO_MONITOR ? false : true });
   server.on('request', createApp(services).callback());
   await services.accounts.create({ ...USER, deviceVerification: false }); // every flow is a new browser: a service account

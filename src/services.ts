@@ -231,7 +231,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     const records = createSessionRecords(db, { maxDays: config.account.sessionMaxDays, clock });
     const sessions = createSessionService({
       provider: () => provider!, storage, records, accounts, devices, trustedIps,
-      refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, log, audit,
+      refKey: deriveKey(config.encryptionKey, 'tessera:session-refs'), maxDays: config.account.sessionMaxDays, maxPinFailures: config.pin.maxFailures, clock, audit,
     });
     const stepUp: StepUpDeps = {
       async factorsOf(accountId, withAvailable) {

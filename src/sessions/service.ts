@@ -64,7 +64,6 @@ export interface SessionServiceDeps {
   maxDays: number;
   maxPinFailures: number;
   clock: () => Date;
-  log: (line: string) => void;
   audit?: AuditSink;
 }
 
