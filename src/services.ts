@@ -335,7 +335,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     await keys.ensure();
     await hooks.refresh();
     const jwks = await keys.jwks();
-    provider = createProvider({ config, storage, accounts, stepUp, jwks, phoneOf: (accountId) => phones.primaryVerified(accountId), ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
+    provider = createProvider({ config, storage, accounts, stepUp, jwks, phoneOf: (accountId) => phones.primaryVerified(accountId), log, ...(allowPrivateFetch ? { allowPrivateFetch } : {}) });
     metrics.watchProvider(provider as never);
     logBackchannelFailures(provider as never, log);
     // /readyz: the database answers a ping in time and the provider holds a signing key per algorithm

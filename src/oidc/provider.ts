@@ -20,6 +20,7 @@ import { cookieName } from '../http/issuer-origin.ts';
 import { profileClaims } from '../accounts/profile.ts';
 import { databaseUnavailable, DATABASE_UNAVAILABLE_MESSAGE } from '../http/errors.ts';
 import { deriveKey } from '../crypto/seal.ts';
+import { checkedClientKeysFetch, explainRefusedClientKeys, type ProviderFetch } from './client-jwks-uri.ts';
 
 export interface ProviderDeps {
   config: Config;
@@ -34,6 +35,8 @@ export interface ProviderDeps {
   clock?: () => Date;
   /** The account's primary verified mobile number (E.164), the `phone_number` claim; none without it. */
   phoneOf?: (accountId: string) => Promise<string | undefined>;
+  /** Receives a line for every refused client key set (client-jwks-uri.ts); default: dropped. */
+  log?: (line: string) => void;
 }
 
 type Render = (view: string, locals: Record<string, unknown>) => Promise<void>;
@@ -62,7 +65,7 @@ function secretEquals(expected: string, actual: string): boolean {
   return timingSafeEqual(digest(expected), digest(actual));
 }
 
-export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock, phoneOf }: ProviderDeps): Provider {
+export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock, phoneOf, log = () => {} }: ProviderDeps): Provider {
   const { ttl } = config;
   const httpsIssuer = config.issuer.startsWith('https:');
   const configuration: Configuration = {
@@ -258,16 +261,23 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
         requestId: ctx.state.requestId,
       });
     },
-    ...(allowPrivateFetch
-      ? { fetch: (url: URL | string | Request, options?: RequestInit & { dispatcher?: unknown }) => { if (options) delete options.dispatcher; return fetch(url, options); } }
-      : {}),
+    // every outgoing call keeps the provider's timeout and (unless allowed) its private-address
+    // guard; the keys a client serves at its jwks_uri are checked like a registered JWKS
+    fetch: checkedClientKeysFetch(allowPrivateFetch ? privateFetch : (url, options) => fetch(url, options), log),
   };
   const provider = new Provider(config.issuer, configuration);
   acceptPreviousSecret(provider, clock);
   atomicReplayDetection(provider, storage);
   refuseLogoutWithoutClient(provider);
+  explainRefusedClientKeys(provider);
   return provider;
 }
+
+/** The provider's fetch without its private-address guard (allowPrivateFetch). */
+const privateFetch: ProviderFetch = (url, options) => {
+  if (options) delete options.dispatcher;
+  return fetch(url, options);
+};
 
 /** What the switcher keeps of the logout error page's query: what decides it, and nothing secret. */
 const LOGOUT_ERROR_QUERY = ['post_logout_redirect_uri', 'state', 'ui_locales'] as const;
