@@ -221,6 +221,9 @@ export function createAuditLog(db: Database, settings: AuditSettings): AuditLog 
 
   return {
     async pseudonymise(accountId, emails, pseudonym) {
+      // events still being written (recorded moments ago, e.g. the sessions the deletion ended)
+      // are renamed too: wait for them before the scan
+      while (pending.size) await Promise.allSettled([...pending]);
       // a background sweep's scan on the embedded database (indexed by accountId on MongoDB)
       const named = emails.filter(Boolean);
       const docs = await Events.find({ $or: [{ accountId }, { 'actor.id': accountId }, { 'subject.id': accountId }, ...named.map((e) => ({ 'subject.label': e })), ...named.map((e) => ({ 'actor.label': e }))] }).lean<AuditDoc[]>();

@@ -346,11 +346,23 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     /** A failed attempt for an email from a browser that is no registration of it: whether it is "blocked" now, and the count. */
     async recordGhostFailure(email: string, browserId: string): Promise<{ blocked: boolean; failures: number }> {
       const id = mac('ghost', email, browserId);
-      const count = await editDocument(db, Failures, id, (doc) => {
-        const next = (doc && doc.expiresAt > clock() ? doc.count : 0) + 1;
-        return { set: { count: next, expiresAt: later(DAY) }, result: next };
-      });
-      return { blocked: blocksAt(count, settings.maxFailures), failures: count };
+      const now = clock();
+      const expiresAt = later(DAY);
+      const counted = (count: number) => ({ blocked: blocksAt(count, settings.maxFailures), failures: count });
+      // add to a live count, create it, or start a dead one again: each step one guarded write (the
+      // same lines on both servers), so parallel failures each count once without a read-and-retry race
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const added = await db.modifyIf(Failures, id, { expiresAt: { $gt: now } }, { $inc: { count: 1 }, $set: { expiresAt } });
+        if (added) return counted(added.count);
+        const created = await Failures.create({ _id: id, count: 1, expiresAt }).then(() => true, (err: { code?: number }) => {
+          if (err.code === 11000) return false;
+          throw err;
+        });
+        if (created) return counted(1);
+        const restarted = await db.modifyIf(Failures, id, { expiresAt: { $lte: now } }, { $set: { count: 1, expiresAt } });
+        if (restarted) return counted(restarted.count);
+      }
+      throw new Error(`the failure count ${id} is contended`);
     },
 
     /** Failed attempts that block a browser (settings.maxFailures). */
