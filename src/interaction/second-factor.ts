@@ -37,8 +37,9 @@ export async function renderSecondFactor(ctx: Context, deps: InteractionDeps, d:
     prompt = withCapAdvice(ctx.state.locale as string, prompt, options);
   }
   const { name } = await clientOf(deps, d);
-  // a device trusted before device keys: "Keep trusting this device" binds the browser's key once the factor passes
-  const keepTrust = prompt.input !== 'webauthn' && await keyBindable(ctx, deps, flow.accountId);
+  // a device trusted before device keys: "Keep trusting this device" binds the browser's key once
+  // the factor (a code or a security key's assertion) passes
+  const keepTrust = await keyBindable(ctx, deps, flow.accountId);
   ctx.status = prompt.capped ? 429 : opts.error ? 400 : 200;
   await ctx.render('interaction/factor', {
     title: 'Verify it is you', uid: d.uid, clientName: name, csrf: ctx.state._csrf,

@@ -7,7 +7,8 @@
 //     the key if there is none, send its public key (JWK) and, if the form has a challenge, sign it.
 // Without WebCrypto or IndexedDB, or when anything fails, the form goes without: the server then
 // asks for the second factor instead of trusting the cookie alone. The form says when the work is
-// done (data-device-key-ready="yes").
+// done (data-device-key-ready="yes"). A script that sends such a form itself (webauthn.js, once the
+// security key answered) uses requestSubmit(), so the form waits here for the work as a click would.
 (function () {
   const forms = document.querySelectorAll('form[data-device-key]');
   if (!forms.length) return;
