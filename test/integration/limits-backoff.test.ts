@@ -5,26 +5,14 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startTessera, freshDatabaseName, type Tessera } from '../support/tessera.ts';
-import { REDIRECT_URI, RelyingParty, UserAgent, createUser, type Page, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, type TestUser } from '../support/flow.ts';
+import { attempt, movableClock, passed, refused } from '../support/sign-in-attempts.ts';
 import { isExactIdFilter, recordCommands } from '../support/commands.ts';
 import { createBackoffStore } from '../../src/limits/backoff-store.ts';
 import type { LimitDoc, LimitModel } from '../../src/limits/store.ts';
 
-const FAILED = 'Incorrect email or password.';
 const LIMITS = { LOCKOUT_AFTER: '5', LOCKOUT_KNOWN_DEVICE_AFTER: '8', LOCKOUT_IP_AFTER: '1000', LOCKOUT_SECONDS: '600', LOCKOUT_MAX_SECONDS: '3600', LOCKOUT_MEMORY_SECONDS: '60', DEVICE_MAX_FAILURES: '100' };
 
-function movableClock() {
-  // real time plus what the test moved on: never behind the embedded database's keeper (real time)
-  let offset = 0;
-  return { clock: () => new Date(Date.now() + offset), advance: (seconds: number) => { offset += seconds * 1000; } };
-}
-
-async function attempt(rp: RelyingParty, user: { email: string; password: string }, agent = new UserAgent()): Promise<Page> {
-  const page = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
-  return agent.submit(page, /\/login$/, { email: user.email, password: user.password });
-}
-const refused = (p: Page) => p.status === 200 && p.body.includes(FAILED);
-const passed = (p: Page) => p.url.startsWith(REDIRECT_URI) || /action="[^"]*\/(confirm|factor|device)"/.test(p.body);
 const wrong = (u: TestUser) => ({ email: u.email, password: 'Wrong#Horse9' });
 
 const limitDocs = async (t: Tessera, prefix: string) =>

@@ -5,26 +5,11 @@
 // fake Twilio counts what was sent; the caps on numbers being verified: codes-and-channels.test.ts). Limits read Tessera's injected clock, so backoff is tested by moving it, not waiting.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { REDIRECT_URI, RelyingParty, UserAgent, createUser, giveVerifiedPhone, type Page, type TestUser } from '../support/flow.ts';
+import { RelyingParty, UserAgent, createUser, giveVerifiedPhone, type Page, type TestUser } from '../support/flow.ts';
+import { attempt, movableClock, passed, refused } from '../support/sign-in-attempts.ts';
 import { startFakeTwilio, type FakeTwilio } from '../support/fake-twilio.ts';
 import { createDbLimiter, type LimitModel } from '../../src/limits/store.ts';
 
-const FAILED = 'Incorrect email or password.';
-
-function movableClock() {
-  // real time plus what the test moved on: never behind the embedded database's keeper, which
-  // purges by real time (a frozen clock falls behind it on a slow run, and counters vanish)
-  let offset = 0;
-  return { clock: () => new Date(Date.now() + offset), advance: (seconds: number) => { offset += seconds * 1000; } };
-}
-
-async function attempt(rp: RelyingParty, user: { email: string; password: string }, agent = new UserAgent()): Promise<Page> {
-  const page = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
-  return agent.submit(page, /\/login$/, { email: user.email, password: user.password });
-}
-
-const refused = (p: Page) => p.status === 200 && p.body.includes(FAILED);
-const passed = (p: Page) => p.url.startsWith(REDIRECT_URI) || /action="[^"]*\/(confirm|factor|device)"/.test(p.body);
 /** The page without what differs between any two renders: the interaction id, the CSRF token and the device-key challenge. */
 const comparable = (p: Page) => ({
   status: p.status, type: p.headers.get('content-type'),
