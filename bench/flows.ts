@@ -25,11 +25,17 @@ const USER = { email: 'bench@example.com', password: 'Lantern#Passw0rd' };
 const CLIENT = { id: 'bench', secret: randomBytes(24).toString('base64url') };
 const MACHINE = { id: 'bench-machine', secret: randomBytes(24).toString('base64url') };
 
+// Two kinds of sign-in flow from a new browser: with the consent page on both sides
+// (prompt=consent), and as each side does a repeat sign-in — Tessera keeps the person's consent
+// to the application, the bare provider asks in every new session.
+const CONSENT_PAGE = { prompt: 'consent' };
+
 async function run(issuer: string, share = 1): Promise<Record<string, Result>> {
-  const flows = await measure(Math.ceil(FLOWS * share), CONCURRENCY, async () => { await signInFlow(issuer, CLIENT, USER); });
+  const flows = await measure(Math.ceil(FLOWS * share), CONCURRENCY, async () => { await signInFlow(issuer, CLIENT, USER, 'openid', undefined, CONSENT_PAGE); });
+  const repeat = await measure(Math.ceil(FLOWS * share), CONCURRENCY, async () => { await signInFlow(issuer, CLIENT, USER); });
   const cc = await measure(Math.ceil(TOKEN_REQUESTS * share), CONCURRENCY, async () => { await token(issuer, MACHINE, { grant_type: 'client_credentials' }); });
   const refresh = await refreshLoad(issuer, CLIENT, USER, Math.ceil(TOKEN_REQUESTS * share));
-  return { 'sign-in flows': flows, 'client_credentials': cc, 'refresh_token': refresh };
+  return { 'sign-in flows, consent page on both': flows, 'repeat sign-ins (Tessera: consent kept)': repeat, 'client_credentials': cc, 'refresh_token': refresh };
 }
 
 async function main(): Promise<void> {
@@ -110,16 +116,21 @@ async function printOperationCounts(services: Awaited<ReturnType<typeof openServ
   };
   await signInFlow(issuer, CLIENT, USER); // warm caches, as in steady state
   console.log('Database commands per operation:');
-  await count('sign-in flow with consent from a new browser (authorize → password → consent → code → token)', () => signInFlow(issuer, CLIENT, USER));
+  await count('sign-in flow with consent from a new browser (authorize → password → consent → code → token; prompt=consent, as a first sign-in to the application)', () => signInFlow(issuer, CLIENT, USER, 'openid', undefined, CONSENT_PAGE));
+  // an application the person never allowed (its client read once beforehand, as in steady state)
+  const app = await services.clients.create({ clientId: 'bench-new-app', redirectUris: [REDIRECT_URI], grants: [], skipConsent: false });
+  await fetch(`${issuer}/auth?client_id=${app.clientId}&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT_URI)}`, { redirect: 'manual' });
+  await count('a first sign-in to an application from a new browser (the consent page, then the consent kept)', () => signInFlow(issuer, { id: app.clientId, secret: app.clientSecret! }, USER));
+  await count('a repeat sign-in from a new browser (the consent kept: authorize → password → code → token)', () => signInFlow(issuer, CLIENT, USER));
   const known = await signedOutBrowser(issuer, CLIENT, USER);
-  await count('the same from a known browser (signed out, its device cookie kept)', () => signInFlow(issuer, CLIENT, USER, 'openid', known));
+  await count('a sign-in from a known browser (signed out, its device cookie kept; the consent kept)', () => signInFlow(issuer, CLIENT, USER, 'openid', known));
   await count('client_credentials token', () => token(issuer, MACHINE, { grant_type: 'client_credentials' }));
   const { refresh_token: rt, access_token: at } = await signInFlow(issuer, CLIENT, USER, 'openid offline_access');
   await count('refresh_token rotation', () => token(issuer, CLIENT, { grant_type: 'refresh_token', refresh_token: rt! }));
   await count('userinfo', () => fetch(`${issuer}/me`, { headers: { authorization: `Bearer ${at}` } }).then((r) => r.arrayBuffer()));
   client = baseline.db.connection.getClient();
   await signInFlow(baseline.issuer, CLIENT, USER);
-  await count('for reference, the bare provider: the same sign-in flow with consent', () => signInFlow(baseline.issuer, CLIENT, USER));
+  await count('for reference, the bare provider: the same sign-in flow with consent', () => signInFlow(baseline.issuer, CLIENT, USER, 'openid', undefined, CONSENT_PAGE));
 }
 
 await main();

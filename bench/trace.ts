@@ -46,10 +46,10 @@ class Traced extends UserAgent {
   }
 }
 let total = 0;
-async function flow(agent: UserAgent) {
+async function flow(agent: UserAgent, extra: Record<string, string> = {}) {
   const verifier = randomBytes(32).toString('base64url');
   const url = new URL('/auth', issuer);
-  for (const [k, v] of Object.entries({ client_id: 'trace', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256' })) url.searchParams.set(k, v);
+  for (const [k, v] of Object.entries({ client_id: 'trace', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: createHash('sha256').update(verifier).digest('base64url'), code_challenge_method: 'S256', ...extra })) url.searchParams.set(k, v);
   let page = await agent.visit(url.href);
   // the sign-in page's script in a browser with WebAuthn asks for passkey options (signed, not stored: 0 commands)
   const passkeyOptions = /data-options-url="([^"]+)"/.exec(page.body)?.[1];
@@ -66,7 +66,12 @@ async function flow(agent: UserAgent) {
 }
 const warm = new UserAgent();
 for (let i = 0; i < Number(process.env.TRACE_WARM ?? 1); i++) await flow(i ? new UserAgent() : warm);
-console.log('=== new browser ===');
+// prompt=consent: the consent page, as at a first sign-in to the application
+console.log('=== new browser, consent page ===');
+total = 0;
+await flow(new Traced(), { prompt: 'consent' });
+console.log(`TOTAL ${total}`);
+console.log('=== new browser, consent kept ===');
 total = 0;
 await flow(new Traced());
 console.log(`TOTAL ${total}`);

@@ -177,7 +177,7 @@ export function createApp(deps: AppDeps): Koa {
     [
       credentialRoutes({ accounts: deps.accounts, sessions: deps.sessions, passwordRules: config.password.rules, pinRules: config.pin }),
       sessionRoutes({ accounts: deps.accounts, sessions: deps.sessions, history: deps.history, devices: deps.devices, maxDays: config.account.sessionMaxDays, keepEntries: config.account.historyEntries }),
-      connectedAppRoutes(createConnectedApps({ provider, storage: deps.storage, clients: deps.clients })),
+      connectedAppRoutes(createConnectedApps({ provider, storage: deps.storage, clients: deps.clients, accounts: deps.accounts })),
       trustedIpRoutes(deps.trustedIps),
       phoneRoutes({ phones: deps.phones, challenges: deps.challenges, transports: deps.transports, messages: deps.messages, phoneSends: deps.phoneSends, appSetUp: (id) => deps.totp.enrolled(id), clock, log: serviceLog }),
       devicePageRoutes({ devices: deps.devices, factors: deps.factors, messages: deps.messages, transports: deps.transports, phoneSends: deps.phoneSends, settings: config.devices, clock, phoneOf: deps.verifiedPhone, notices: deps.notices, log: serviceLog,

@@ -222,7 +222,11 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     // "This wasn't me" (the link of new-device and unusual-sign-in emails): announced through the notices below
     const containment = createContainment(db, {
       key: deriveKey(config.encryptionKey, 'tessera:containment-links'), days: config.devices.containmentLinkDays, issuer: config.issuer, clock, accounts, devices, audit,
-      endSessions: (accountId) => endAccountSessions(provider!, storage, accountId),
+      // someone else used the account: what they may have allowed applications is asked again, then every session and grant ends
+      endSessions: async (accountId) => {
+        await accounts.forgetAllConsents(accountId);
+        return endAccountSessions(provider!, storage, accountId);
+      },
       announce: (account, device, seen) => notices.accountSecured(account, describeDevice(device), seen),
     });
     const notices = createDeviceNotices({ accounts, organisations, messages, transports, clock, log, unblockLink: unblockLinks.forNotice,

@@ -1,6 +1,6 @@
 // The Connected applications page of the security center (/account/security/apps): the relying
 // parties the person let use their account, what each may see, and "Remove access", which ends the
-// application's grant and tokens so it must ask for consent again (src/oidc/connected-apps.ts).
+// application's grant and tokens and forgets the person's consent, so it must ask again (src/oidc/connected-apps.ts).
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import type { AccountView } from '../accounts/store.ts';
@@ -22,14 +22,14 @@ const scopeWords = (t: Translate, scopes: string[]) => scopes.map((s) => SCOPE_W
 interface Message {
   notice?: string;
   error?: string;
-  /** The grant the error is about: shown on its row when listed, else at the top. */
-  grantId?: string;
+  /** The application (client id) the error is about: shown on its row when listed, else at the top. */
+  clientId?: string;
 }
 
 function appView(t: Translate, app: ConnectedApp, message: Message, zone: string | undefined, locale: string) {
   return {
-    grantId: app.grantId, name: app.name, scopes: scopeWords(t, app.scopes), granted: app.grantedAt && stamp(app.grantedAt, zone, locale), lastUsed: app.lastUsedAt && stamp(app.lastUsedAt, zone, locale),
-    error: message.error && message.grantId === app.grantId ? message.error : undefined,
+    clientId: app.clientId, name: app.name, scopes: scopeWords(t, app.scopes), granted: app.grantedAt && stamp(app.grantedAt, zone, locale), lastUsed: app.lastUsedAt && stamp(app.lastUsedAt, zone, locale),
+    error: message.error && message.clientId === app.clientId ? message.error : undefined,
   };
 }
 
@@ -52,14 +52,14 @@ export function connectedAppRoutes(apps: ConnectedApps): (router: Router, area: 
     router.post('/security/apps/remove', async (ctx) => {
       const account = await area.requireAccount(ctx);
       if (!account) return;
-      const grantId = field(ctx, 'grant', 128);
+      const clientId = field(ctx, 'app', 256);
       if (!(await area.passwordConfirmed(ctx, account))) {
-        await page(ctx, account, { error: tr(ctx)('account:reauth.refused'), grantId });
+        await page(ctx, account, { error: tr(ctx)('account:reauth.refused'), clientId });
         return;
       }
-      const removed = grantId ? await apps.remove(account.id, grantId) : undefined;
+      const removed = clientId ? await apps.remove(account.id, clientId) : undefined;
       if (!removed) {
-        await page(ctx, account, { error: tr(ctx)('account:apps.noSuchApp'), grantId });
+        await page(ctx, account, { error: tr(ctx)('account:apps.noSuchApp'), clientId });
         return;
       }
       area.notify(ctx, account, `Access was removed for the application ${removed.name}: it must ask you again before it can use your account.`, 'grant.revoked',

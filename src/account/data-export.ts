@@ -187,6 +187,10 @@ export function assembleExport(facts: AccountFacts) {
       recoveryCodesLeft: facts.recoveryCodesLeft,
     },
     connectedApplications: facts.grants.map((g) => grantOf(g, facts.clientNames)),
+    // what the person allowed each application, kept so later sign-ins do not ask again
+    consents: Object.entries(facts.account.consents).map(([clientId, c]) => ({
+      application: application(clientId, facts.clientNames), scopes: [...c.scopes], ...(c.claims.length ? { claims: [...c.claims] } : {}), givenAt: c.at,
+    })),
     auditLog: {
       complete: facts.audit.complete,
       events: facts.audit.events.map(auditOf),

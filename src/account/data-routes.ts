@@ -81,7 +81,7 @@ export function dataExportRoutes(deps: DataExportDeps): (router: Router, area: A
       deps.phones.list(account.id), deps.trustedIps.list(account.id), deps.totp.enrolledAt(account.id), deps.webauthn.list(account.id),
       deps.recovery.remaining(account.id), deps.storage.grantsOf(account.id), auditOf(account.id),
     ]);
-    const clientIds = new Set([...grants.map((g) => g.clientId), ...sessions.flatMap((s) => s.clientIds)].filter((id): id is string => typeof id === 'string'));
+    const clientIds = new Set([...grants.map((g) => g.clientId), ...sessions.flatMap((s) => s.clientIds), ...Object.keys(account.consents)].filter((id): id is string => typeof id === 'string'));
     const clientNames = new Map(await Promise.all([...clientIds].map(async (id) => [id, (await deps.clients.find(id))?.name] as const)));
     return {
       account, ...(organisation ? { organisationName: organisation.name } : {}), devices, sessions, history, phones, trustedIps,

@@ -48,8 +48,26 @@ export interface AccountView {
    * started before can tell and stop.
    */
   stamp: number;
+  /** The consents the person gave applications, by client id: asked once, until "Remove access". */
+  consents: Record<string, RememberedConsent>;
   createdAt: Date;
   updatedAt: Date;
+}
+
+/**
+ * A consent the person gave an application, remembered across sign-ins and browsers (OIDC scopes
+ * and claims allowed), until they remove the application's access.
+ */
+export interface RememberedConsent {
+  scopes: string[];
+  claims: string[];
+  /**
+   * The application as it was allowed (a digest of its client id and redirect URIs,
+   * interaction/consent.ts): a client deleted and registered again under the same id, or one whose
+   * redirect URIs changed, is asked again.
+   */
+  client: string;
+  at: Date;
 }
 
 export interface SecuritySettings {
@@ -88,9 +106,14 @@ interface AccountDoc {
   stamp?: number;
   deleteAfter?: Date;
   formerEmails?: string[];
+  /** Client id → the consent the person gave that application (kept across sign-ins). */
+  consents?: Record<string, RememberedConsent>;
   createdAt: Date;
   updatedAt: Date;
 }
+
+/** Client ids become field names of `consents`: no dots, no leading "$". */
+const consentKeyOk = (clientId: string) => clientId.length > 0 && !clientId.includes('.') && !clientId.startsWith('$');
 
 /** The security stamp moves on (AccountView.stamp). */
 const NEW_STAMP = { $inc: { stamp: 1 } } as const;
@@ -171,6 +194,7 @@ function view(doc: AccountDoc): AccountView {
     stamp: doc.stamp ?? 0,
     ...(doc.deleteAfter ? { deletionScheduledFor: doc.deleteAfter } : {}),
     ...(doc.formerEmails?.length ? { formerEmails: doc.formerEmails } : {}),
+    consents: doc.consents ?? {},
     createdAt: doc.createdAt,
     updatedAt: doc.updatedAt ?? doc.createdAt,
   };
@@ -247,6 +271,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       stamp: { type: Number },
       deleteAfter: { type: Date },
       formerEmails: { type: [String], default: undefined },
+      consents: { type: Schema.Types.Mixed },
     },
     { collection: 'accounts', versionKey: false, timestamps: true },
   );
@@ -256,6 +281,9 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
   schema.post([...WRITE_OPERATIONS], forgetAccounts);
   schema.post('save', forgetAccounts);
   const Accounts = db.model<AccountDoc>('Account', schema);
+  // on the embedded database an update rewrites the whole document: the account's own writes take
+  // its in-process lock (the key db.modifyIf takes), so two changes at once never lose one another
+  const write = <R>(id: string, work: () => Promise<R>): Promise<R> => db.exclusive(`${Accounts.collection.name}/${id}`, work);
   const readAccount = (id: string) => memoized(`account:${id}`, () => Accounts.findById(id).lean<AccountDoc>().then((doc) => doc ?? undefined));
   const Emails = db.model<EmailDoc>('AccountEmail', new Schema<EmailDoc>(
     { _id: String, accountId: { type: String, required: true } },
@@ -272,7 +300,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
 
   /** Applies `update` to the account `id` and returns it as it is now (AccountError not_found). */
   async function updateById(id: string, update: Record<string, unknown>): Promise<AccountView> {
-    const doc = await Accounts.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' }).lean<AccountDoc>();
+    const doc = await write(id, () => Accounts.findOneAndUpdate({ _id: id }, update, { returnDocument: 'after' }).lean<AccountDoc>());
     if (!doc) throw new AccountError('not_found', 'no such account');
     return view(doc);
   }
@@ -683,14 +711,14 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       const invalid = profileProblems(merged);
       if (invalid.length || (name !== undefined && name.length > 200)) throw new AccountError('invalid_profile', [...invalid, ...(name && name.length > 200 ? ['name must be at most 200 characters'] : [])].join('; '));
       const updatedAt = new Date();
-      await Accounts.updateOne({ _id: found._id }, { $set: { profile: merged, ...(name !== undefined ? { name } : {}), updatedAt } });
+      await write(found._id, () => Accounts.updateOne({ _id: found._id }, { $set: { profile: merged, ...(name !== undefined ? { name } : {}), updatedAt } }));
       return view({ ...found, profile: merged, ...(name !== undefined ? { name } : {}), updatedAt });
     },
 
     /** Sets (or, with undefined, turns off) the routine second factor every sign-in needs. */
     /** The routine second factor on or off (a new stamp: sign-ins in progress stop); resolves to the new stamp. */
     async setSecondFactor(accountId: string, factor: SecondFactor | undefined): Promise<number> {
-      const doc = await Accounts.findOneAndUpdate({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP }, { returnDocument: 'after' }).lean<{ stamp?: number }>();
+      const doc = await write(accountId, () => Accounts.findOneAndUpdate({ _id: accountId }, { ...(factor ? { $set: { secondFactor: factor } } : { $unset: { secondFactor: '' } }), ...NEW_STAMP }, { returnDocument: 'after' }).lean<{ stamp?: number }>());
       if (!doc) throw new AccountError('not_found', 'no such account');
       return doc.stamp ?? 0;
     },
@@ -699,20 +727,20 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
     async setDeviceVerification(email: string, on: boolean): Promise<AccountView> {
       const found = await byEmail(email);
       if (!found) throw new AccountError('not_found', `no account with email ${email}`);
-      await Accounts.updateOne({ _id: found._id }, on ? { $unset: { deviceVerification: '' } } : { $set: { deviceVerification: false } });
+      await write(found._id, () => Accounts.updateOne({ _id: found._id }, on ? { $unset: { deviceVerification: '' } } : { $set: { deviceVerification: false } }));
       return view({ ...found, deviceVerification: on });
     },
 
     /** Records the organisation an account belongs to (organisations keep their own member lists). */
     async setOrganisation(accountId: string, organisationId: string | undefined): Promise<void> {
-      const res = await Accounts.updateOne({ _id: accountId }, organisationId ? { $set: { organisationId } } : { $unset: { organisationId: '' } });
+      const res = await write(accountId, () => Accounts.updateOne({ _id: accountId }, organisationId ? { $set: { organisationId } } : { $unset: { organisationId: '' } }));
       if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
     },
 
     async setDisabled(email: string, disabled: boolean): Promise<AccountView> {
       const found = await byEmail(email);
       if (!found) throw new AccountError('not_found', `no account with email ${email}`);
-      await Accounts.updateOne({ _id: found._id }, { $set: { disabled }, ...(disabled ? NEW_STAMP : {}) });
+      await write(found._id, () => Accounts.updateOne({ _id: found._id }, { $set: { disabled }, ...(disabled ? NEW_STAMP : {}) }));
       return view({ ...found, disabled, stamp: (found.stamp ?? 0) + (disabled ? 1 : 0) });
     },
 
@@ -732,26 +760,47 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       if (weak) throw new AccountError('weak_password', weak);
       const passwordHash = await hasher.hash(next);
       const passwordChangedAt = new Date();
-      await Accounts.updateOne({ _id: accountId }, { $set: { passwordHash, passwordChangedAt }, ...NEW_STAMP });
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $set: { passwordHash, passwordChangedAt }, ...NEW_STAMP }));
       return view({ ...doc, passwordHash, passwordChangedAt, stamp: (doc.stamp ?? 0) + 1 });
     },
 
     /** Sets or replaces the PIN (the caller checked its rules and the re-authentication). */
     async setPin(accountId: string, pin: string): Promise<void> {
       const pinHash = await hasher.hash(pin);
-      const res = await Accounts.updateOne({ _id: accountId }, { $set: { pinHash } });
+      const res = await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $set: { pinHash } }));
       if (!res.matchedCount) throw new AccountError('not_found', 'no such account');
     },
 
     /** Removes the PIN, and with it the settings that need one. */
     async removePin(accountId: string): Promise<void> {
-      await Accounts.updateOne({ _id: accountId }, { $unset: { pinHash: '', pinAfterSignIn: '', screenLockMinutes: '' } });
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $unset: { pinHash: '', pinAfterSignIn: '', screenLockMinutes: '' } }));
     },
 
     /** Whether `pin` is the account's PIN (one full hash verification either way). */
     async verifyPin(accountId: string, pin: string): Promise<boolean> {
       const doc = await Accounts.findById(accountId).lean<AccountDoc>();
       return hasher.verify(doc?.pinHash, pin.slice(0, 64));
+    },
+
+    /**
+     * Remembers the consent the person gave the application `clientId` (replacing what was kept
+     * for it), so later sign-ins to it do not ask again. A client id that cannot be a field name
+     * (a dot, a leading "$") is not kept: that application asks every time.
+     */
+    async rememberConsent(accountId: string, clientId: string, consent: RememberedConsent): Promise<void> {
+      if (!consentKeyOk(clientId)) return;
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $set: { [`consents.${clientId}`]: consent } }));
+    },
+
+    /** Forgets the consent given to `clientId` ("Remove access"): its next sign-in asks again. */
+    async forgetConsent(accountId: string, clientId: string): Promise<void> {
+      if (!consentKeyOk(clientId)) return;
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $unset: { [`consents.${clientId}`]: '' } }));
+    },
+
+    /** Forgets every kept consent (the account was used by someone else: what they allowed is asked again). */
+    async forgetAllConsents(accountId: string): Promise<void> {
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { $unset: { consents: '' } }));
     },
 
     /** The session settings: PIN after sign-in and the screen lock need a PIN (AccountError no_pin). */
@@ -766,7 +815,7 @@ export function createAccountStore(db: Database, hasher: PasswordHasher, rules: 
       if (settings.screenLockMinutes !== undefined) set.screenLockMinutes = settings.screenLockMinutes;
       if (settings.autoLogoutDays === null) unset.autoLogoutDays = '';
       else if (settings.autoLogoutDays !== undefined) set.autoLogoutDays = settings.autoLogoutDays;
-      await Accounts.updateOne({ _id: accountId }, { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) });
+      await write(accountId, () => Accounts.updateOne({ _id: accountId }, { ...(Object.keys(set).length ? { $set: set } : {}), ...(Object.keys(unset).length ? { $unset: unset } : {}) }));
     },
   };
 }

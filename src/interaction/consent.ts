@@ -4,16 +4,17 @@
 // that a relying party asks for more (the provider's own consent prompt) gets the same page in an
 // interaction of its own. First-party clients (skip_consent) never see it: their grant is made
 // when the provider loads it (oidc/provider.ts loadExistingGrant).
+// What the person allowed is remembered on the account, per application (SPEC: shown once per
+// client and scope set): a later sign-in from any browser that asks for no more is not asked
+// again, and its grant is made when the provider loads it, like a first-party client's. "Remove
+// access" (security center) forgets it; `prompt=consent` and native applications always ask.
 import type { Context } from 'koa';
-import { SKIP_CONSENT } from '../oidc/clients.ts';
+import { clientDigest, keptConsentAllows, keptFor, type ConsentAsked } from '../policy/consent.ts';
+import { SKIP_CONSENT, appIdentity } from '../oidc/clients.ts';
 import type { SignInResult } from '../oidc/step-up.ts';
 import { clientOf, type Details, type InteractionDeps } from './context.ts';
 
-/** What a consent grants: OIDC scopes and claims (the claims parameter's). */
-export interface ConsentAsked {
-  scopes: string[];
-  claims: string[];
-}
+export type { ConsentAsked } from '../policy/consent.ts';
 
 /** The claims the request's `claims` parameter names (userinfo and ID token). */
 function requestedClaims(claims: unknown): string[] | undefined {
@@ -26,13 +27,21 @@ function requestedClaims(claims: unknown): string[] | undefined {
   }
 }
 
+/** What the sign-in needs before going back to the provider, as far as consent goes. */
+export type ConsentNeed =
+  /** the consent page, asking for these */
+  | { ask: ConsentAsked }
+  /** nothing to ask: the person allowed these before (a kept consent); the grant gets them */
+  | { remembered: ConsentAsked };
+
 /**
- * During a sign-in that is otherwise complete: what the consent page must ask for, or undefined
- * when the login can go back to the provider as it is (a first-party client; a grant of this
- * account that already covers the request; a request this page cannot grant — resource
- * indicators, authorization details — which the provider's own consent prompt then handles).
+ * During a sign-in that is otherwise complete: what the consent page must ask for, what an earlier
+ * consent of the person already allows, or undefined when the login can go back to the provider as
+ * it is (a first-party client; a grant of this account that already covers the request; a request
+ * this page cannot grant — resource indicators, authorization details — which the provider's own
+ * consent prompt then handles).
  */
-export async function consentToAsk(deps: InteractionDeps, d: Details, accountId: string, supportedScopes: ReadonlySet<string>): Promise<ConsentAsked | undefined> {
+export async function consentToAsk(deps: InteractionDeps, d: Details, accountId: string, supportedScopes: ReadonlySet<string>): Promise<ConsentNeed | undefined> {
   const { client } = await clientOf(deps, d);
   if (!client || client[SKIP_CONSENT] === true) return undefined;
   if (d.params.resource !== undefined || d.params.authorization_details !== undefined) return undefined;
@@ -45,17 +54,64 @@ export async function consentToAsk(deps: InteractionDeps, d: Details, accountId:
   const missing = { scopes: scopes.filter((s) => !hadScopes.has(s)), claims: claims.filter((c) => !hadClaims.has(c)) };
   const asked = String(d.params.prompt ?? '').split(' ').includes('consent') || client.applicationType === 'native';
   if (!asked && !missing.scopes.length && !missing.claims.length) return undefined;
-  return missing;
+  if (!asked && keptConsentAllows((await deps.accounts.findById(accountId))?.consents[client.clientId], appIdentity(client), missing)) return { remembered: missing };
+  return { ask: missing };
 }
 
-/** Saves the grant the person allowed; resolves to the provider's consent result. */
-export async function grantAllowed(deps: InteractionDeps, d: Details, accountId: string, asked: ConsentAsked): Promise<{ grantId?: string }> {
+/**
+ * The provider's own consent prompt (a signed-in session, an application not yet in it): whether
+ * the person's kept consent to this application allows everything it asks, and the prompt asks for
+ * nothing else (no `prompt=consent`, no native application, no resource scopes).
+ */
+export async function keptConsentCovers(deps: InteractionDeps, d: Details, accountId: string, client: { clientId: string; redirectUris?: readonly string[] }): Promise<boolean> {
+  if (!d.prompt.reasons.every((r) => r === 'op_scopes_missing' || r === 'op_claims_missing')) return false;
+  const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
+  const asked = { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [] };
+  return keptConsentAllows((await deps.accounts.findById(accountId))?.consents[client.clientId], appIdentity(client), asked);
+}
+
+/**
+ * Saves the grant the person allowed (or an earlier consent allows); resolves to the provider's
+ * consent result. With no grant in this browser's session, a kept consent's grant is left to the
+ * provider's load of it (one write fewer: oidc/provider.ts loadExistingGrant).
+ */
+export async function grantAllowed(deps: InteractionDeps, d: Details, accountId: string, asked: ConsentAsked, remembered = false): Promise<ProviderConsent> {
   const existing = d.grantId && d.session?.accountId === accountId ? await deps.provider.Grant.find(d.grantId) : undefined;
+  if (!existing && remembered) return { remembered: asked };
   const grant = existing ?? new deps.provider.Grant({ accountId, clientId: String(d.params.client_id) });
   if (asked.scopes.length) grant.addOIDCScope(asked.scopes.join(' '));
   if (asked.claims.length) grant.addOIDCClaims(asked.claims);
   const grantId = await grant.save();
+  if (!remembered) await rememberConsent(deps, accountId, grant);
   return existing ? {} : { grantId };
+}
+
+/**
+ * The consent part of the result handed to the provider: the grant made on the consent page, or
+ * what a kept consent allows (the provider's load of the grant makes it).
+ */
+export interface ProviderConsent {
+  grantId?: string;
+  remembered?: ConsentAsked;
+}
+
+/**
+ * Keeps what the grant now allows as the person's consent to its application (with what was kept
+ * for it before), after the grant itself is saved: a crash between only means one more question.
+ */
+export async function rememberConsent(deps: Pick<InteractionDeps, 'accounts' | 'provider' | 'stepUp'>, accountId: string, grant: { clientId?: string; getOIDCScope(): string; getOIDCClaims(): string[] }): Promise<void> {
+  const clientId = grant.clientId;
+  const client = clientId ? await deps.provider.Client.find(clientId) : undefined;
+  if (!client) return;
+  const app = appIdentity(client);
+  const digest = clientDigest(app);
+  const before = (await deps.accounts.findById(accountId))?.consents[client.clientId];
+  const kept = keptFor(before, app) ? before : undefined;
+  const scopes = [...new Set([...(kept?.scopes ?? []), ...grant.getOIDCScope().split(' ').filter(Boolean)])];
+  const claims = [...new Set([...(kept?.claims ?? []), ...grant.getOIDCClaims()])];
+  // nothing new (prompt=consent asked again for what was kept): no write
+  if (kept && scopes.length === kept.scopes.length && claims.length === kept.claims.length) return;
+  await deps.accounts.rememberConsent(accountId, client.clientId, { scopes, claims, client: digest, at: kept?.at ?? deps.stepUp.clock() });
 }
 
 /** The consent page: the scopes in plain words, Allow and Deny. */

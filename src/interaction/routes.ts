@@ -11,7 +11,7 @@ import type { Context, Next } from 'koa';
 import { SKIP_CONSENT } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { accountUnchanged, clientOf, details, field, finish, flowOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
-import { grantAllowed, renderConsent } from './consent.ts';
+import { grantAllowed, keptConsentCovers, rememberConsent, renderConsent } from './consent.ts';
 import { beginSignIn, consentGiven, stepKind, type StepKind } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
@@ -57,6 +57,7 @@ export function interactionRouter(deps: InteractionDeps): Router {
 
   async function grantConsent(ctx: Context, d: Details) {
     const { accountId } = d.session ?? {};
+    const { client } = await clientOf(deps, d);
     if (!accountId) throw new UserFacingError(400, 'no_session', 'You are not signed in. Go back to the application and start again.', { key: 'interaction:errors.noSession' });
     // the interaction's grant may have been revoked meanwhile (e.g. its refresh token): start a new one
     const existing = d.grantId ? await provider.Grant.find(d.grantId) : undefined;
@@ -68,6 +69,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
     const grantId = await grant.save();
+    // a first-party client's grant is no consent of the person's
+    if (client?.[SKIP_CONSENT] !== true) await rememberConsent(deps, accountId, grant);
     await finish(ctx, deps, 'consent', { consent: existing ? {} : { grantId } });
   }
 
@@ -109,6 +112,8 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (d.prompt.name === 'consent') {
       const { client, name } = await clientOf(deps, d);
       if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
+      // a signed-in session asked for an application the person allowed this much before: no page
+      if (client && d.session?.accountId && await keptConsentCovers(deps, d, d.session.accountId, client)) return grantConsent(ctx, d);
       await renderConsent(ctx, deps, d, (d.prompt.details.missingOIDCScope as string[] | undefined) ?? []);
       return;
     }

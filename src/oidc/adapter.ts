@@ -5,12 +5,13 @@
 //   oidc_session_uid    { _id: session uid, jti }         findByUid
 //   oidc_grant_tokens   { _id: grantId, <Model>: {id: second issued} }  revokeByGrantId, lastIssued
 //   oidc_account_refs   { _id: accountId, sessions: {uid: second written}, grants: {grantId: second written} }
+//                       (a grant made during a request of its account's session adds both in one write)
 // Expiry is checked in code after the read; single use (consume) is a conditional update.
 // Bearer values (tokens and codes) are never stored: their documents are keyed by an HMAC of the
 // value and the payload keeps no `jti` (RFC 6819 §5.1.4.1.3); a lookup still hits one exact key.
 import { createHmac } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
 import { forget, memoized } from '../db/request-memo.ts';
 
@@ -185,12 +186,31 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     lastJti.set(uid, jti);
   };
 
-  async function addAccountRef(accountId: string, kind: 'sessions' | 'grants', member: string) {
-    const key = `${kind}|${accountId}|${member}`;
-    if (written.has(key)) return;
-    await db.exclusive(`account-refs/${accountId}`, () =>
-      AccountRefs.updateOne({ _id: idKey(accountId) }, { $set: { [`${kind}.${idKey(member)}`]: Math.floor(clock().getTime() / 1000) } }, { upsert: true }));
-    remember(key, 0);
+  /** Adds members to an account's reference sets (one write for all of them; none when each is written already). */
+  async function addAccountRefs(accountId: string, members: Partial<Record<'sessions' | 'grants', string>>) {
+    const set: Record<string, number> = {};
+    const keys: string[] = [];
+    for (const [kind, member] of Object.entries(members)) {
+      const key = `${kind}|${accountId}|${member}`;
+      if (written.has(key)) continue;
+      set[`${kind}.${idKey(member)}`] = Math.floor(clock().getTime() / 1000);
+      keys.push(key);
+    }
+    if (!keys.length) return;
+    await db.exclusive(`account-refs/${accountId}`, () => AccountRefs.updateOne({ _id: idKey(accountId) }, { $set: set }, { upsert: true }));
+    for (const key of keys) remember(key, 0);
+  }
+  const addAccountRef = (accountId: string, kind: 'sessions' | 'grants', member: string) => addAccountRefs(accountId, { [kind]: member });
+
+  /**
+   * A grant made while the provider answers a request of the same account's session (a sign-in's
+   * return to it): the session's reference goes in the same write as the grant's (the session is
+   * saved moments later and then finds it written). A reference ahead of its document is what the
+   * crash rule allows.
+   */
+  function sessionOfRequest(accountId: string): string | undefined {
+    const session = (Provider.ctx as { oidc?: { session?: { uid?: string; accountId?: string } } } | undefined)?.oidc?.session;
+    return session?.uid && session.accountId === accountId ? session.uid : undefined;
   }
 
   async function indexSession(jti: string, payload: AdapterPayload, expiresAt: Date | undefined) {
@@ -247,7 +267,10 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         // token that revocation or "sign out everywhere" cannot find
         if (name === 'Session') await indexSession(id, payload, set.expiresAt);
         else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
-        else if (name === 'Grant' && typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'grants', id);
+        else if (name === 'Grant' && typeof payload.accountId === 'string') {
+          const session = sessionOfRequest(payload.accountId);
+          await addAccountRefs(payload.accountId, { grants: id, ...(session ? { sessions: session } : {}) });
+        }
         if (name === 'Interaction') {
           // the sign-in's flow record shares the document: its writes and these take the same lock
           // on the embedded database (an update there rewrites the whole document)

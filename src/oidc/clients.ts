@@ -11,6 +11,7 @@ import { MINIMUM_ACR } from './step-up.ts';
 import { DomainError, type ErrorKind } from '../domain-error.ts';
 import { brandColourMessage, brandColourProblem } from '../policy/brand-colour.ts';
 import { clientJwksProblem, type ClientJwks } from './client-jwks.ts';
+import type { AppIdentity } from '../policy/consent.ts';
 
 export const SKIP_CONSENT = 'urn:tessera:skip_consent';
 /** 'required' (default) or 'optional'; public clients always require PKCE (S256). */
@@ -27,6 +28,18 @@ export const SUPPORT_URI = 'urn:tessera:support_uri';
 /** 'fapi2': the provider applies the FAPI 2.0 Security Profile to this client (provider.ts features.fapi). */
 export const SECURITY_PROFILE = 'urn:tessera:security_profile';
 export type SecurityProfile = 'fapi2';
+/**
+ * A random value set when a client is created and kept by every change: what tells a client from
+ * one deleted and created again under the same id (a consent kept for the first does not count
+ * for the second, policy/consent.ts). Clients created before it have none.
+ */
+export const REGISTRATION = 'urn:tessera:registration';
+
+/** A client (the provider's, or its stored metadata read through it) as policy/consent.ts names the application. */
+export function appIdentity(client: { clientId: string; redirectUris?: readonly string[] }): AppIdentity {
+  const registration = (client as unknown as Record<string, unknown>)[REGISTRATION];
+  return { clientId: client.clientId, ...(client.redirectUris ? { redirectUris: client.redirectUris } : {}), ...(typeof registration === 'string' ? { registration } : {}) };
+}
 
 /** The admin console's client (the only one whose users' tokens may carry `admin`). */
 export const ADMIN_CLIENT = 'tessera-admin';
@@ -539,7 +552,7 @@ export function createClientStore(storage: OidcStorage, validate: (metadata: Met
   return {
     /** Also makes the first-party clients (the areas call it on first use). */
     async create(input: NewClient): Promise<ClientView> {
-      const metadata = buildClientMetadata(input);
+      const metadata = { ...buildClientMetadata(input), [REGISTRATION]: randomBytes(12).toString('base64url') };
       return serial(input.clientId, async () => {
         await validated(metadata);
         if (await clients.find(input.clientId)) throw new ClientError('client_exists', `client ${input.clientId} already exists`);

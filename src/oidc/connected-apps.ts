@@ -1,22 +1,24 @@
 // The applications a person has let use their account (Keycloak's "Applications"): one entry per
-// relying party with the scopes its grants hold, and removing one — every grant of the account for
-// that application and every token and code issued under them — so it must ask for consent again.
-// Tessera's own first-party clients are not applications the person connected, and are not listed.
+// relying party the person allowed (its grants, and the consent the account keeps for later
+// sign-ins), with the scopes allowed, and removing one — every grant of the account for that
+// application, every token and code issued under them, and the kept consent — so it must ask for
+// consent again. Tessera's own first-party clients are not applications the person connected.
 import type Provider from 'oidc-provider';
 import type { AdapterPayload } from 'oidc-provider';
 import type { OidcStorage } from './adapter.ts';
 import { revokeGrant } from './account-sessions.ts';
-import { FIRST_PARTY_CLIENTS, type ClientStore } from './clients.ts';
+import { FIRST_PARTY_CLIENTS, appIdentity, type ClientStore } from './clients.ts';
+import type { AccountStore } from '../accounts/store.ts';
+import { keptFor } from '../policy/consent.ts';
 
 export interface ConnectedApp {
-  /** The newest of the account's grants for the application: the handle its "Remove access" form posts. */
-  grantId: string;
+  /** The application's client id: the handle its "Remove access" form posts. */
   clientId: string;
   /** The client's name, else its id. */
   name: string;
   /** The OIDC scopes granted (those the person refused taken out), in the order first granted. */
   scopes: string[];
-  /** When the account first granted the application access. */
+  /** When the account first granted the application access (its first grant or its kept consent). */
   grantedAt?: Date;
   /** When a token or code was last issued to it, while that record is kept (else unknown). */
   lastUsedAt?: Date;
@@ -26,6 +28,7 @@ export interface ConnectedAppsDeps {
   provider: Provider;
   storage: OidcStorage;
   clients: ClientStore;
+  accounts: Pick<AccountStore, 'findById' | 'forgetConsent'>;
 }
 
 type OpenIdPart = { scope?: string } | undefined;
@@ -55,22 +58,37 @@ export function createConnectedApps(deps: ConnectedAppsDeps) {
     return byClient;
   }
 
+  /** Each application the account allowed: its live grants (maybe none) and its kept consent (maybe none). */
+  async function allowed(accountId: string) {
+    const [byClient, account] = await Promise.all([grantsByClient(accountId), deps.accounts.findById(accountId)]);
+    const apps = new Map<string, { grants: AdapterPayload[]; kept?: { scopes: string[]; at: Date } }>();
+    for (const [clientId, grants] of byClient) apps.set(clientId, { grants });
+    await Promise.all(Object.entries(account?.consents ?? {}).map(async ([clientId, kept]) => {
+      if (FIRST_PARTY_CLIENTS.includes(clientId)) return;
+      const client = await deps.provider.Client.find(clientId);
+      // a consent kept for a client since deleted, or created again, no longer counts
+      if (!client || !keptFor(kept, appIdentity(client))) return;
+      apps.set(clientId, { grants: apps.get(clientId)?.grants ?? [], kept });
+    }));
+    return apps;
+  }
+
   return {
     /** The account's connected applications, most recently used (or granted) first. */
     async list(accountId: string): Promise<ConnectedApp[]> {
-      const apps = await Promise.all([...(await grantsByClient(accountId))].map(async ([clientId, grants]) => {
+      const apps = await Promise.all([...(await allowed(accountId))].map(async ([clientId, { grants, kept }]) => {
         const client = await deps.clients.find(clientId);
-        // the newest grant first: its id is the row's handle, its scopes lead the list
+        // the newest grant first: its scopes lead the list
         const newestFirst = [...grants].sort((a, b) => Number(b.iat ?? 0) - Number(a.iat ?? 0));
-        let grantedAt: Date | undefined;
+        let grantedAt: Date | undefined = kept?.at;
         let lastUsedAt: Date | undefined;
         for (const grant of newestFirst) {
           grantedAt = earlier(grantedAt, at(grant.iat));
           lastUsedAt = later(lastUsedAt, await deps.storage.lastIssued(grant.jti as string));
         }
         const app: ConnectedApp = {
-          grantId: newestFirst[0]!.jti as string, clientId, name: client?.name ?? clientId,
-          scopes: [...new Set(newestFirst.flatMap(grantedScopes))],
+          clientId, name: client?.name ?? clientId,
+          scopes: [...new Set([...newestFirst.flatMap(grantedScopes), ...(kept?.scopes ?? [])])],
           ...(grantedAt ? { grantedAt } : {}), ...(lastUsedAt ? { lastUsedAt } : {}),
         };
         return app;
@@ -80,18 +98,18 @@ export function createConnectedApps(deps: ConnectedAppsDeps) {
     },
 
     /**
-     * Removes the application the grant `grantId` of this account belongs to: each of the account's
-     * grants for it, with their tokens and codes. Resolves to the application removed, or undefined
-     * (and nothing changed) when `grantId` is not a grant this account connected an application with.
+     * Removes the application `clientId` from this account: each of the account's grants for it,
+     * with their tokens and codes, then the consent kept for it. Resolves to the application
+     * removed, or undefined (and nothing changed) when it is not one this account connected.
      */
-    async remove(accountId: string, grantId: string): Promise<{ clientId: string; name: string } | undefined> {
-      for (const [clientId, grants] of await grantsByClient(accountId)) {
-        if (!grants.some((g) => g.jti === grantId)) continue;
-        for (const grant of grants) await revokeGrant(deps.provider, grant.jti as string);
-        const client = await deps.clients.find(clientId);
-        return { clientId, name: client?.name ?? clientId };
-      }
-      return undefined;
+    async remove(accountId: string, clientId: string): Promise<{ clientId: string; name: string } | undefined> {
+      const app = (await allowed(accountId)).get(clientId);
+      if (!app) return undefined;
+      for (const grant of app.grants) await revokeGrant(deps.provider, grant.jti as string);
+      // the grants first: a crash between leaves the consent, and the page lists the application still
+      await deps.accounts.forgetConsent(accountId, clientId);
+      const client = await deps.clients.find(clientId);
+      return { clientId, name: client?.name ?? clientId };
     },
   };
 }

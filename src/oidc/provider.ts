@@ -10,7 +10,7 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import {
   ADMIN_API, ADMIN_CLIENT, ADMIN_SCOPE, PKCE, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, SKIP_CONSENT, STANDARD_SCOPES,
-  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem, SECURITY_PROFILE,
+  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem, SECURITY_PROFILE, REGISTRATION,
 } from './clients.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
@@ -131,7 +131,7 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
       authorizationSigningAlgValues: ['ES256', 'RS256'],
     },
     extraClientMetadata: {
-      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, BRAND_COLOR, SUPPORT_URI, SECURITY_PROFILE],
+      properties: [SKIP_CONSENT, PKCE, MINIMUM_ACR, ADMIN_API, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, BRAND_COLOR, SUPPORT_URI, SECURITY_PROFILE, REGISTRATION],
       validator(_ctx, key, value, metadata) {
         if (key === SECURITY_PROFILE && value !== undefined && value !== 'fapi2') throw new Error(`${SECURITY_PROFILE} may only be fapi2`);
         if (key === BRAND_COLOR && value !== undefined) {
@@ -143,6 +143,7 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
           if (problem) throw new Error(problem);
         }
         if (key === ADMIN_API && value !== undefined && typeof value !== 'boolean') throw new Error(`${ADMIN_API} must be a boolean`);
+        if (key === REGISTRATION && value !== undefined && (typeof value !== 'string' || !value)) throw new Error(`${REGISTRATION} must be a string`);
         if (key === PREVIOUS_SECRET && value !== undefined && (typeof value !== 'string' || !value)) throw new Error(`${PREVIOUS_SECRET} must be a string`);
         if (key === PREVIOUS_SECRET_EXPIRES_AT && value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 0)) {
           throw new Error(`${PREVIOUS_SECRET_EXPIRES_AT} must be a time in epoch seconds`);
@@ -230,6 +231,15 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
       if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      // a sign-in whose consent the person gave before (interaction/consent.ts): its grant, made now
+      const remembered = (ctx.oidc.result?.consent as { remembered?: { scopes: string[]; claims: string[] } } | undefined)?.remembered;
+      if (remembered && (ctx.oidc.result?.login as { accountId?: string } | undefined)?.accountId === ctx.oidc.session!.accountId) {
+        const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+        if (remembered.scopes.length) grant.addOIDCScope(remembered.scopes.join(' '));
+        if (remembered.claims.length) grant.addOIDCClaims(remembered.claims);
+        await grant.save();
+        return grant;
+      }
       if (ctx.oidc.client![SKIP_CONSENT] !== true) return undefined;
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
       // never admin without asking, except to the admin console (adminScopeCheck refuses the request anyway)

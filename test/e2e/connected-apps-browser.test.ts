@@ -78,7 +78,7 @@ describe('connected applications in a real browser (screenshots)', function () {
     await page.goto(`${t.issuer}/account/security`);
     await page.locator('section#apps').getByRole('link', { name: 'Applications' }).click();
     assert.equal(await heading(), 'Connected applications');
-    const rows = page.locator('li[data-grant]');
+    const rows = page.locator('li[data-app]');
     assert.equal(await rows.count(), 2);
     const albumRow = rows.filter({ hasText: 'Photo Album' });
     assert.match((await albumRow.textContent())!, /Allowed: who you are, your email address, your profile \(name and other details\), stay signed in \(offline access\)/);

@@ -24,7 +24,8 @@ const isSignInPage = (page: Page) => /action="[^"]*\/login"/.test(page.body);
 const isConsentPage = (page: Page) => /<h1>Allow access\?<\/h1>/.test(page.body);
 
 interface ListedApp {
-  grant: string;
+  /** The application's client id (its "Remove access" form's handle). */
+  app: string;
   name: string;
   /** "Allowed: who you are, your email address, …" */
   allowed: string;
@@ -36,11 +37,11 @@ interface ListedApp {
 
 /** The applications the page lists, in order. */
 function listedApps(page: Page): ListedApp[] {
-  return [...page.body.matchAll(/<li data-grant="([^"]+)">([\s\S]*?)<\/li>/g)].map((m) => {
+  return [...page.body.matchAll(/<li data-app="([^"]+)">([\s\S]*?)<\/li>/g)].map((m) => {
     const lines = [...m[2]!.matchAll(/<span class="muted">([\s\S]*?)<\/span>/g)].map((l) => text(l[1]!));
     const times = /^Access granted (.+?)(?: · last signed in or renewed access (.+))?$/.exec(lines[1] ?? '');
     return {
-      grant: m[1]!, name: text(/<span class="range">([\s\S]*?)<\/span>/.exec(m[2]!)?.[1] ?? ''), allowed: lines[0] ?? '',
+      app: m[1]!, name: text(/<span class="range">([\s\S]*?)<\/span>/.exec(m[2]!)?.[1] ?? ''), allowed: lines[0] ?? '',
       granted: times?.[1] ?? '', lastUsed: times?.[2] ?? '', error: alert(m[2]!),
     };
   });
@@ -82,13 +83,15 @@ describe('connected applications (account security center)', () => {
     assert.ok(!isSignInPage(page), 'still signed in');
     return page;
   }
-  /** Sends the "Remove access" form of the page with `grant` (and any other fields). */
-  async function removeAccess(agent: UserAgent, page: Page, grant: string, fields: Record<string, string> = {}): Promise<Page> {
+  /** Sends the "Remove access" form of the page for the application `app` (and any other fields). */
+  async function removeAccess(agent: UserAgent, page: Page, app: string, fields: Record<string, string> = {}): Promise<Page> {
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
-    return agent.request(url('/apps/remove'), { form: { _csrf: csrf, grant, ...fields } });
+    return agent.request(url('/apps/remove'), { form: { _csrf: csrf, app, ...fields } });
   }
   const refreshes = (rp: RelyingParty, tokens: { refresh_token?: string }) => oidc.refreshTokenGrant(rp.config, tokens.refresh_token!);
   const grantsOf = async (user: TestUser) => (await t.services.storage.grantsOf(user.id)).map((g) => g.clientId as string).sort();
+  /** The account's grant for the application (the test signs in to it from one browser). */
+  const grantOf = async (user: TestUser, rp: RelyingParty) => (await t.services.storage.grantsOf(user.id)).find((g) => g.clientId === rp.clientId)!.jti as string;
   /** How many access tokens, refresh tokens and codes are stored under the grant. */
   async function tokensUnder(grantId: string): Promise<number> {
     const db = t.services.db.connection.db!;
@@ -147,20 +150,22 @@ describe('connected applications (account security center)', () => {
     const album = await connect(agent, user, photos);
     const cal = await connect(agent, user, calendar);
     const row = listedApps(await open(agent)).find((a) => a.name === 'Photo Album')!;
+    assert.equal(row.app, photos.clientId);
+    const grant = await grantOf(user, photos);
     // a code the application has not exchanged yet
     const pending = await photos.authorize({ scope: 'openid email', prompt: 'none' });
     const pendingCallback = (await agent.visit(pending.url)).url;
     assert.ok(new URL(pendingCallback).searchParams.has('code'), pendingCallback);
 
-    assert.ok(await tokensUnder(row.grant) >= 3, 'an access token, a refresh token and a code are stored');
+    assert.ok(await tokensUnder(grant) >= 3, 'an access token, a refresh token and a code are stored');
 
     const before = notices(user).length;
-    const page = await removeAccess(agent, await open(agent), row.grant);
+    const page = await removeAccess(agent, await open(agent), row.app);
     assert.equal(page.status, 200, alert(page.body));
     assert.equal(notice(page), 'Photo Album no longer has access to your account. If you use it again, it will ask for your permission.');
     assert.deepEqual(listedApps(page).map((a) => a.name), [calendar.clientId]);
     assert.deepEqual(await grantsOf(user), [calendar.clientId]);
-    assert.equal(await tokensUnder(row.grant), 0, 'every token and code of the grant is gone');
+    assert.equal(await tokensUnder(grant), 0, 'every token and code of the grant is gone');
 
     await assert.rejects(refreshes(photos, album), (err: { error?: string }) => err.error === 'invalid_grant', "the removed application's refresh token no longer works");
     await assert.rejects(oidc.fetchUserInfo(photos.config, album.access_token, user.id), 'nor its access token');
@@ -193,26 +198,27 @@ describe('connected applications (account security center)', () => {
     assert.deepEqual(await grantsOf(user), [photos.clientId, photos.clientId], 'two grants');
     const page = await open(agent);
     assert.deepEqual(listedApps(page).map((a) => a.name), ['Photo Album']);
-    const done = await removeAccess(agent, page, listedApps(page)[0]!.grant);
+    const done = await removeAccess(agent, page, listedApps(page)[0]!.app);
     assert.equal(done.status, 200, alert(done.body));
     assert.deepEqual(await grantsOf(user), []);
     await assert.rejects(refreshes(photos, first));
     await assert.rejects(oidc.fetchUserInfo(photos.config, second.access_token, user.id));
   });
 
-  it("refuses another account's grant, a made-up one and bad input with a message, and changes nothing", async () => {
+  it("refuses an application another account connected, a made-up one and bad input with a message, and changes nothing", async () => {
     const user = await createUser(t);
     const other = await createUser(t);
     const agent = new UserAgent();
     const mine = await connect(agent, user, photos);
     const otherAgent = new UserAgent();
-    const theirs = await connect(otherAgent, other, photos);
-    const theirGrant = listedApps(await open(otherAgent))[0]!.grant;
+    const theirs = await connect(otherAgent, other, calendar);
+    const theirApp = listedApps(await open(otherAgent))[0]!.app;
+    assert.equal(theirApp, calendar.clientId);
     const page = await open(agent);
     const before = notices(user).length;
 
-    for (const [grant, why] of [[theirGrant, "another account's grant"], ['made-up-grant-id', 'a made-up grant'], ['', 'no grant'], ['x'.repeat(500), 'a huge value']] as const) {
-      const refused = await removeAccess(agent, page, grant);
+    for (const [app, why] of [[theirApp, "an application only another account connected"], ['made-up-client-id', 'a made-up application'], ['tessera-account', "Tessera's own account area"], ['', 'no application'], ['x'.repeat(500), 'a huge value']] as const) {
+      const refused = await removeAccess(agent, page, app);
       assert.equal(refused.status, 400, why);
       assert.equal(alert(refused.body), 'There is no such application with access to your account (its access may have been removed already): nothing was changed.', why);
       assert.equal(listedApps(refused).length, 1, `${why}: the page again, with the application still listed`);
@@ -220,14 +226,14 @@ describe('connected applications (account security center)', () => {
     // an array where one value belongs
     const csrf = /name="_csrf" value="([^"]+)"/.exec(page.body)![1]!;
     const cookie = await agent.jar.getCookieString(url('/apps/remove'));
-    const arrayBody = `_csrf=${encodeURIComponent(csrf)}&grant=${encodeURIComponent(theirGrant)}&grant=x`;
+    const arrayBody = `_csrf=${encodeURIComponent(csrf)}&app=${encodeURIComponent(photos.clientId)}&app=x`;
     const res = await fetch(url('/apps/remove'), { method: 'POST', headers: { accept: 'text/html', 'content-type': 'application/x-www-form-urlencoded', cookie }, body: arrayBody, redirect: 'manual' });
-    assert.equal(res.status, 400, 'an array of grants');
+    assert.equal(res.status, 400, 'an array of applications');
 
     assert.deepEqual(await grantsOf(user), [photos.clientId]);
-    assert.deepEqual(await grantsOf(other), [photos.clientId], "the other account's grant is untouched");
+    assert.deepEqual(await grantsOf(other), [calendar.clientId], "the other account's grant is untouched");
     assert.ok((await refreshes(photos, mine)).access_token, 'my refresh token still works');
-    assert.ok((await refreshes(photos, theirs)).access_token, 'theirs too');
+    assert.ok((await refreshes(calendar, theirs)).access_token, 'theirs too');
     await t.services.audit.flush();
     assert.deepEqual((await t.services.audit.query({ accountId: other.id, type: 'grant.revoked' })).events, []);
     assert.deepEqual((await t.services.audit.query({ accountId: user.id, type: 'grant.revoked' })).events, []);
@@ -241,17 +247,17 @@ describe('connected applications (account security center)', () => {
     offset = 10 * MINUTE;
     const page = await open(agent);
     const row = listedApps(page)[0]!;
-    assert.match(page.body, /<li data-grant="[^"]+">[\s\S]*?name="password"[\s\S]*?Remove access/, 'the row asks for the current password');
+    assert.match(page.body, /<li data-app="[^"]+">[\s\S]*?name="password"[\s\S]*?Remove access/, 'the row asks for the current password');
 
     for (const fields of [{}, { password: 'Wrong#Horse1' }] as Record<string, string>[]) {
-      const refused = await removeAccess(agent, page, row.grant, fields);
+      const refused = await removeAccess(agent, page, row.app, fields);
       assert.equal(refused.status, 400);
       const [listed] = listedApps(refused);
       assert.match(listed!.error, /Your current password is not right, or needed again/, 'the error is on the row');
-      assert.equal(alert(refused.body.replace(/<li data-grant[\s\S]*?<\/li>/g, '')), '', 'and only there');
+      assert.equal(alert(refused.body.replace(/<li data-app[\s\S]*?<\/li>/g, '')), '', 'and only there');
     }
     assert.ok((await refreshes(photos, album)).refresh_token, 'nothing changed');
-    const done = await removeAccess(agent, page, row.grant, { password: user.password });
+    const done = await removeAccess(agent, page, row.app, { password: user.password });
     assert.equal(done.status, 200, alert(done.body));
     assert.deepEqual(listedApps(done), []);
     assert.match(text(done.body), /No applications have access to your account\./);

@@ -123,6 +123,7 @@ describe('"This wasn\'t me": one-click containment from a sign-in email', functi
       assert.match(text(page.body), /Firefox 128 on Linux/);
       assert.equal((await t.services.devices.byId(device.id))!.state, 'ACTIVE');
       assert.equal((await t.services.accounts.findById(user.id))!.passwordResetRequired, false);
+      assert.deepEqual(Object.keys((await t.services.accounts.findById(user.id))!.consents), [rp.clientId], 'the consent given to the RP is kept');
       assert.ok((await oidc.refreshTokenGrant(rp.config, tokens.refresh_token!)).access_token, 'the refresh token still works after a GET');
       assert.equal(listener.received.length, 0);
       // the form needs its CSRF token: a bare POST of the link changes nothing
@@ -143,6 +144,7 @@ describe('"This wasn\'t me": one-click containment from a sign-in email', functi
       assert.equal(blocked.trustedUntil, undefined);
       const account = (await t.services.accounts.findById(user.id))!;
       assert.equal(account.passwordResetRequired, true);
+      assert.deepEqual(account.consents, {}, 'what was allowed while someone else had the account is asked again');
       assert.equal(await passwordStillWorks(user, rp), false, 'the old password no longer signs in');
       await assert.rejects(oidc.refreshTokenGrant(rp.config, tokens.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
       assert.equal(listener.received.length, 1, 'one back-channel logout token');

@@ -115,6 +115,11 @@ describe('your data (download everything Tessera keeps about the account)', () =
   it('downloads one JSON file with every section, and emails and audits the download', async () => {
     const user = await createUser(t, { name: 'Ada Lovelace' });
     const { org, phone, agent } = await everything(user);
+    // an application that asks for consent: what the person allows it is kept for later sign-ins
+    const photos = await RelyingParty.register(t, { name: 'Example Photos' });
+    const asked = await agent.visit((await photos.authorize({ scope: 'openid email' })).url);
+    assert.match(asked.body, /Allow access\?/, 'the browser is signed in: only the consent page');
+    await agent.submit(asked, /\/confirm$/);
     const before = notices(user).length;
     const res = await download(agent, { password: user.password });
     assert.equal(res.status, 200, res.body.slice(0, 400));
@@ -123,7 +128,7 @@ describe('your data (download everything Tessera keeps about the account)', () =
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const file = JSON.parse(res.body) as Json;
 
-    assert.deepEqual(Object.keys(file), ['about', 'profile', 'security', 'devices', 'sessions', 'signInHistory', 'phoneNumbers', 'trustedIps', 'secondFactors', 'connectedApplications', 'auditLog']);
+    assert.deepEqual(Object.keys(file), ['about', 'profile', 'security', 'devices', 'sessions', 'signInHistory', 'phoneNumbers', 'trustedIps', 'secondFactors', 'connectedApplications', 'consents', 'auditLog']);
     const account = (await t.services.accounts.findById(user.id))!;
     assert.deepEqual(file.profile, {
       id: user.id, email: user.email, emailVerified: account.emailVerified, name: 'Ada Lovelace', profile: {}, role: 'user', organisation: org.name,
@@ -145,7 +150,7 @@ describe('your data (download everything Tessera keeps about the account)', () =
     const [session] = file.sessions as Json[];
     assert.deepEqual([session!.thisSession, session!.ip, session!.browser, session!.os, session!.locked], [true, '127.0.0.1', 'Chrome 120', 'Windows 10', false]);
     assert.ok(session!.signedInAt && session!.lastActiveAt && session!.endsAt);
-    assert.deepEqual(session!.applications, [{ clientId: rp.clientId, name: 'Example Notes' }]);
+    assert.deepEqual(session!.applications, [{ clientId: rp.clientId, name: 'Example Notes' }, { clientId: photos.clientId, name: 'Example Photos' }]);
 
     // every kept attempt, newest first
     assert.deepEqual(file.signInHistory.map((e: Json) => [e.result, e.ip, e.device, e.factors]), [
@@ -170,6 +175,9 @@ describe('your data (download everything Tessera keeps about the account)', () =
     assert.deepEqual(notes.application, { clientId: rp.clientId, name: 'Example Notes' });
     assert.deepEqual([...notes.scopes].sort(), ['email', 'offline_access', 'openid', 'profile']);
     assert.ok(Date.parse(notes.grantedAt) <= Date.now());
+    // what the person allowed an application that asks (Example Notes is first-party: no consent), kept for later sign-ins
+    assert.deepEqual((file.consents as Json[]).map((c) => ({ ...c, givenAt: undefined })), [{ application: { clientId: photos.clientId, name: 'Example Photos' }, scopes: ['openid', 'email'], givenAt: undefined }]);
+    assert.ok(Date.parse(file.consents[0].givenAt) <= Date.now());
 
     // the audit log about the account: the sign-ins and the security changes, with actor and IP
     assert.equal(file.auditLog.complete, true);

@@ -11,6 +11,7 @@ function facts(): AccountFacts {
     id: 'acc-1', email: 'ada@example.com', emailVerified: true, name: 'Ada', role: 'user', disabled: false, profile: { givenName: 'Ada' },
     deviceVerification: true, security: { pinSet: true, pinAfterSignIn: true, screenLockMinutes: 5 }, locked: false, passwordResetRequired: false,
     stamp: 3, createdAt: AT, updatedAt: AT, secondFactor: 'totp', passwordHash: SECRET, pinHash: SECRET,
+    consents: { 'rp-1': { scopes: ['openid', 'email'], claims: [], client: SECRET, at: AT } },
   } as AccountView;
   return {
     account, organisationName: 'Engines',
@@ -48,6 +49,7 @@ describe('the data export file (assembled from store results)', () => {
     assert.equal(data.signInHistory[0]!.device, 'Chrome 120 on Windows 10');
     assert.deepEqual(data.sessions[0]!.applications, [{ clientId: 'rp-1', name: 'Notes' }]);
     assert.deepEqual(data.connectedApplications[0], { application: { clientId: 'rp-1', name: 'Notes' }, scopes: ['openid', 'email'], grantedAt: AT });
+    assert.deepEqual(data.consents, [{ application: { clientId: 'rp-1', name: 'Notes' }, scopes: ['openid', 'email'], givenAt: AT }], 'the consent kept for later sign-ins, without its digest');
     assert.deepEqual(data.security, { pinSet: true, pinAfterSignIn: true, screenLockMinutes: 5, autoLogoutDays: 90, routineSecondFactor: 'totp', newDeviceVerification: true });
     assert.deepEqual(data.auditLog.events[0]!.actor, { type: 'user', label: 'ada@example.com' });
   });
