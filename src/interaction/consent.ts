@@ -4,10 +4,12 @@
 // that a relying party asks for more (the provider's own consent prompt) gets the same page in an
 // interaction of its own. First-party clients (skip_consent) never see it: their grant is made
 // when the provider loads it (oidc/provider.ts loadExistingGrant).
-// What the person allowed is remembered on the account, per application (SPEC: shown once per
-// client and scope set): a later sign-in from any browser that asks for no more is not asked
-// again, and its grant is made when the provider loads it, like a first-party client's. "Remove
-// access" (security center) forgets it; `prompt=consent` and native applications always ask.
+// What the person allowed is kept on the account, per application (SPEC: shown once per client
+// and scope set): a later request that asks for no more is not asked again — a sign-in from any
+// browser skips the page, a signed-in session's first request to the application needs no
+// interaction at all — and its grant is made (or widened) when the provider loads it
+// (oidc/provider.ts loadExistingGrant). "Remove access" (security center) forgets it;
+// `prompt=consent` and native applications always ask.
 import type { Context } from 'koa';
 import { clientDigest, keptConsentAllows, keptFor, type ConsentAsked } from '../policy/consent.ts';
 import { SKIP_CONSENT, appIdentity } from '../oidc/clients.ts';
@@ -31,8 +33,8 @@ function requestedClaims(claims: unknown): string[] | undefined {
 export type ConsentNeed =
   /** the consent page, asking for these */
   | { ask: ConsentAsked }
-  /** nothing to ask: the person allowed these before (a kept consent); the grant gets them */
-  | { remembered: ConsentAsked };
+  /** nothing to ask: the person allowed these before (a kept consent); the provider's load of the grant adds them */
+  | { kept: ConsentAsked };
 
 /**
  * During a sign-in that is otherwise complete: what the consent page must ask for, what an earlier
@@ -54,45 +56,19 @@ export async function consentToAsk(deps: InteractionDeps, d: Details, accountId:
   const missing = { scopes: scopes.filter((s) => !hadScopes.has(s)), claims: claims.filter((c) => !hadClaims.has(c)) };
   const asked = String(d.params.prompt ?? '').split(' ').includes('consent') || client.applicationType === 'native';
   if (!asked && !missing.scopes.length && !missing.claims.length) return undefined;
-  if (!asked && keptConsentAllows((await deps.accounts.findById(accountId))?.consents[client.clientId], appIdentity(client), missing)) return { remembered: missing };
+  if (!asked && keptConsentAllows((await deps.accounts.findById(accountId))?.consents[client.clientId], appIdentity(client), missing)) return { kept: missing };
   return { ask: missing };
 }
 
-/**
- * The provider's own consent prompt (a signed-in session, an application not yet in it): whether
- * the person's kept consent to this application allows everything it asks, and the prompt asks for
- * nothing else (no `prompt=consent`, no native application, no resource scopes).
- */
-export async function keptConsentCovers(deps: InteractionDeps, d: Details, accountId: string, client: { clientId: string; redirectUris?: readonly string[] }): Promise<boolean> {
-  if (!d.prompt.reasons.every((r) => r === 'op_scopes_missing' || r === 'op_claims_missing')) return false;
-  const missing = d.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[] };
-  const asked = { scopes: missing.missingOIDCScope ?? [], claims: missing.missingOIDCClaims ?? [] };
-  return keptConsentAllows((await deps.accounts.findById(accountId))?.consents[client.clientId], appIdentity(client), asked);
-}
-
-/**
- * Saves the grant the person allowed (or an earlier consent allows); resolves to the provider's
- * consent result. With no grant in this browser's session, a kept consent's grant is left to the
- * provider's load of it (one write fewer: oidc/provider.ts loadExistingGrant).
- */
-export async function grantAllowed(deps: InteractionDeps, d: Details, accountId: string, asked: ConsentAsked, remembered = false): Promise<ProviderConsent> {
+/** Saves the grant the person allowed, and keeps the consent; resolves to the provider's consent result. */
+export async function grantAllowed(deps: InteractionDeps, d: Details, accountId: string, asked: ConsentAsked): Promise<{ grantId?: string }> {
   const existing = d.grantId && d.session?.accountId === accountId ? await deps.provider.Grant.find(d.grantId) : undefined;
-  if (!existing && remembered) return { remembered: asked };
   const grant = existing ?? new deps.provider.Grant({ accountId, clientId: String(d.params.client_id) });
   if (asked.scopes.length) grant.addOIDCScope(asked.scopes.join(' '));
   if (asked.claims.length) grant.addOIDCClaims(asked.claims);
   const grantId = await grant.save();
-  if (!remembered) await rememberConsent(deps, accountId, grant);
+  await rememberConsent(deps, accountId, grant);
   return existing ? {} : { grantId };
-}
-
-/**
- * The consent part of the result handed to the provider: the grant made on the consent page, or
- * what a kept consent allows (the provider's load of the grant makes it).
- */
-export interface ProviderConsent {
-  grantId?: string;
-  remembered?: ConsentAsked;
 }
 
 /**

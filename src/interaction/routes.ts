@@ -11,7 +11,7 @@ import type { Context, Next } from 'koa';
 import { SKIP_CONSENT } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { accountUnchanged, clientOf, details, field, finish, flowOf, pendingSignIn, type Details, type InteractionDeps } from './context.ts';
-import { grantAllowed, keptConsentCovers, rememberConsent, renderConsent } from './consent.ts';
+import { grantAllowed, rememberConsent, renderConsent } from './consent.ts';
 import { beginSignIn, consentGiven, stepKind, type StepKind } from './sign-in-flow.ts';
 import { renderSecondFactor, secondFactorRoutes } from './second-factor.ts';
 import { enrolmentRoutes, renderEnrolment } from './enrolment.ts';
@@ -112,8 +112,6 @@ export function interactionRouter(deps: InteractionDeps): Router {
     if (d.prompt.name === 'consent') {
       const { client, name } = await clientOf(deps, d);
       if (client?.[SKIP_CONSENT] === true) return grantConsent(ctx, d);
-      // a signed-in session asked for an application the person allowed this much before: no page
-      if (client && d.session?.accountId && await keptConsentCovers(deps, d, d.session.accountId, client)) return grantConsent(ctx, d);
       await renderConsent(ctx, deps, d, (d.prompt.details.missingOIDCScope as string[] | undefined) ?? []);
       return;
     }

@@ -9,7 +9,7 @@ import { assessSignIn } from './risk-signals.ts';
 import { factsFor, keptAfterMove, raisedByMove, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
 import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
-import { consentToAsk, grantAllowed, type AwaitingConsent, type ProviderConsent } from './consent.ts';
+import { consentToAsk, type AwaitingConsent } from './consent.ts';
 import { ADMIN_CLIENT, ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
 import { UserFacingError } from '../http/errors.ts';
 import { clientOfRequest, deviceFor, registrationOf, signInCompleted } from './device.ts';
@@ -70,9 +70,10 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
   if (decision.outcome === 'done') {
     const login: SignInResult = { login: { accountId, acr: decision.acr, amr: decision.amr, ts: decision.authTime }, proofs: proven };
     const need = await consentToAsk(deps, d, accountId, SUPPORTED_SCOPES);
-    if (!need || 'remembered' in need) {
-      // nothing to ask, or the person allowed this application as much before (a kept consent)
-      await completeSignIn(ctx, deps, d, login, risk, stepUp, need && (() => grantAllowed(deps, d, accountId, need.remembered, true)));
+    if (!need || 'kept' in need) {
+      // nothing to ask, or the person allowed this application as much before (a kept consent:
+      // the provider's load of the grant makes or widens it, oidc/provider.ts loadExistingGrant)
+      await completeSignIn(ctx, deps, d, login, risk, stepUp);
       return undefined;
     }
     const asked = need.ask;
@@ -99,14 +100,14 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
 }
 
 /** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
-async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment, stepUp = false, allowed?: () => Promise<ProviderConsent>): Promise<void> {
+async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment, stepUp = false): Promise<void> {
   await claimEnd(ctx, deps, 'login');
   const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name, risk, { acr: login.login.acr, stepUp });
-  await handBack(ctx, deps, { ...login, deviceId: device.id, ...(allowed ? { consent: await allowed() } : {}) } as never);
+  await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
 }
 
 /** "Allow" on the consent page, the last step of a sign-in: once, with the grant the person allowed. */
-export async function consentGiven(ctx: Context, deps: InteractionDeps, login: SignInResult, allowed: () => Promise<ProviderConsent>): Promise<void> {
+export async function consentGiven(ctx: Context, deps: InteractionDeps, login: SignInResult, allowed: () => Promise<{ grantId?: string }>): Promise<void> {
   await claimEnd(ctx, deps, 'login');
   await handBack(ctx, deps, { ...login, consent: await allowed() } as never);
 }

@@ -10,8 +10,9 @@ import type { AccountStore } from '../accounts/store.ts';
 import type { OidcStorage } from './adapter.ts';
 import {
   ADMIN_API, ADMIN_CLIENT, ADMIN_SCOPE, PKCE, PREVIOUS_SECRET, PREVIOUS_SECRET_EXPIRES_AT, SKIP_CONSENT, STANDARD_SCOPES,
-  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem, SECURITY_PROFILE, REGISTRATION,
+  BRAND_COLOR, SUPPORT_URI, brandColorProblem, brandingUriProblem, SECURITY_PROFILE, REGISTRATION, appIdentity,
 } from './clients.ts';
+import { keptConsentAllows } from '../policy/consent.ts';
 import { ACR_LEVELS, isAcr } from '../policy/assurance.ts';
 import { buildInteractionPolicy } from './interaction-policy.ts';
 import { applicationBrand, type Brand } from '../branding/pages.ts';
@@ -68,6 +69,29 @@ function secretEquals(expected: string, actual: string): boolean {
 export function createProvider({ config, storage, accounts, jwks, stepUp, allowPrivateFetch = false, clock = stepUp.clock, phoneOf, log = () => {} }: ProviderDeps): Provider {
   const { ttl } = config;
   const httpsIssuer = config.issuer.startsWith('https:');
+  /**
+   * Adds to `grant` what the request asks beyond it when the person's kept consent to this
+   * application allows all of it, and saves it: true when the grant then covers the request (an
+   * existing grant that lacks nothing is left as it is; a new one is saved only when it gets
+   * something). Never for prompt=consent, a native application, resource indicators or
+   * authorization details: those see the consent page.
+   */
+  async function withKeptConsent(ctx: KoaContextWithOIDC, grant: InstanceType<Provider['Grant']>, fresh = false): Promise<boolean> {
+    const { oidc } = ctx;
+    const client = oidc.client!;
+    const had = new Set(grant.getOIDCScopeEncountered().split(' '));
+    const hadClaims = new Set(grant.getOIDCClaimsEncountered());
+    const missing = { scopes: [...oidc.requestParamOIDCScopes].filter((s) => !had.has(s)), claims: [...oidc.requestParamClaims].filter((c) => !hadClaims.has(c)) };
+    if (!missing.scopes.length && !missing.claims.length) return !fresh;
+    if (oidc.prompts.has('consent') || client.applicationType === 'native' || oidc.params!.resource !== undefined || oidc.params!.authorization_details !== undefined) return false;
+    const account = grant.accountId ? await accounts.findById(grant.accountId) : undefined;
+    if (!keptConsentAllows(account?.consents[client.clientId], appIdentity(client), missing)) return false;
+    if (missing.scopes.length) grant.addOIDCScope(missing.scopes.join(' '));
+    if (missing.claims.length) grant.addOIDCClaims(missing.claims);
+    await grant.save();
+    return true;
+  }
+
   const configuration: Configuration = {
     adapter: storage.adapter,
     jwks: { keys: jwks as NonNullable<Configuration['jwks']>['keys'] },
@@ -227,21 +251,21 @@ export function createProvider({ config, storage, accounts, jwks, stepUp, allowP
         },
       };
     },
-    /** First-party clients (skip_consent) get their grant without a consent page. */
+    /**
+     * First-party clients (skip_consent) get their grant without a consent page; so does a request
+     * that asks an application for no more than the person's kept consent to it allows
+     * (interaction/consent.ts): a sign-in that did not show the page, a signed-in session's first
+     * request to another application (prompt=none too), or one asking for more than its grant holds.
+     */
     async loadExistingGrant(ctx) {
       const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      // a sign-in whose consent the person gave before (interaction/consent.ts): its grant, made now
-      const remembered = (ctx.oidc.result?.consent as { remembered?: { scopes: string[]; claims: string[] } } | undefined)?.remembered;
-      if (remembered && (ctx.oidc.result?.login as { accountId?: string } | undefined)?.accountId === ctx.oidc.session!.accountId) {
-        const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
-        if (remembered.scopes.length) grant.addOIDCScope(remembered.scopes.join(' '));
-        if (remembered.claims.length) grant.addOIDCClaims(remembered.claims);
-        await grant.save();
+      if (grantId) {
+        const grant = await ctx.oidc.provider.Grant.find(grantId);
+        if (grant) await withKeptConsent(ctx, grant);
         return grant;
       }
-      if (ctx.oidc.client![SKIP_CONSENT] !== true) return undefined;
       const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+      if (ctx.oidc.client![SKIP_CONSENT] !== true) return (await withKeptConsent(ctx, grant, true)) ? grant : undefined;
       // never admin without asking, except to the admin console (adminScopeCheck refuses the request anyway)
       const scopes = [...(ctx.oidc.requestParamScopes ?? ['openid'])].filter((s) => s !== ADMIN_SCOPE || ctx.oidc.client!.clientId === ADMIN_CLIENT);
       grant.addOIDCScope(scopes.length ? scopes.join(' ') : 'openid');

@@ -35,6 +35,12 @@ describe('consent, kept per account and application', () => {
     const error = new URL(page.url).searchParams.get('error');
     return { consent, error, tokens: error ? undefined : await rp.tokens(page.url, auth) };
   }
+  /** Where the browser lands on the RP for an authorization request (a code or an error). */
+  async function landing(agent: UserAgent, rp: RelyingParty, params: Record<string, string>): Promise<string> {
+    const page = await agent.visit((await rp.authorize(params)).url);
+    assert.ok(page.url.startsWith(REDIRECT_URI), `back at the RP, not ${page.status} ${page.url}`);
+    return page.url;
+  }
   const scopesOf = (tokens: { scope?: string } | undefined) => (tokens?.scope ?? '').split(' ').sort();
 
   it('is not asked again from another browser, and its grant holds what was allowed', async () => {
@@ -100,7 +106,7 @@ describe('consent, kept per account and application', () => {
     assert.ok(forced.consent, 'prompt=consent always asks');
   });
 
-  it('does not ask a signed-in browser for a second application the person allowed elsewhere', async () => {
+  it('does not ask a signed-in browser for a second application the person allowed elsewhere (prompt=none too)', async () => {
     const user = await createUser(t);
     const mail = await RelyingParty.register(t, { name: 'Mail' });
     const chat = await RelyingParty.register(t, { name: 'Chat' });
@@ -111,6 +117,9 @@ describe('consent, kept per account and application', () => {
     const sso = await signIn(agent, user, chat, { scope: 'openid email' });
     assert.equal(sso.consent, undefined, 'no consent page');
     assert.deepEqual(scopesOf(sso.tokens), ['email', 'openid']);
+    // prompt=none: a silent sign-in to an application allowed before works too
+    const silent = await landing(agent, chat, { scope: 'openid email', prompt: 'none' });
+    assert.ok(new URL(silent).searchParams.has('code'), `a code, not ${silent}`);
     const more = await signIn(agent, user, chat, { scope: 'openid email phone' });
     assert.match(more.consent ?? '', /Chat is asking to: See your phone number/, `more than allowed: asked (${JSON.stringify(more.tokens?.scope)})`);
   });
@@ -148,5 +157,23 @@ describe('consent, kept per account and application', () => {
     assert.doesNotMatch(done.body, /data-app=/, 'no longer listed');
     assert.deepEqual((await t.services.accounts.findById(user.id))!.consents, {}, 'the kept consent is gone');
     assert.ok((await signIn(new UserAgent(), user, rp, { scope: 'openid email' })).consent, 'the next sign-in asks again');
+  });
+
+  it("is kept without losing another change to the account made at the same moment (the embedded database rewrites whole documents)", async () => {
+    const user = await createUser(t);
+    const before = (await t.services.accounts.findById(user.id))!.stamp;
+    const at = new Date();
+    await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => t.services.accounts.rememberConsent(user.id, `app-${i}`, { scopes: ['openid'], claims: [], client: 'x', at })),
+      t.services.accounts.setPassword(user.id, 'Another#Horse22'),
+      t.services.accounts.setLocked(user.id, true),
+    ]);
+    const account = (await t.services.accounts.findById(user.id))!;
+    assert.deepEqual(Object.keys(account.consents).sort(), Array.from({ length: 10 }, (_, i) => `app-${i}`).sort(), 'every consent kept');
+    assert.equal(account.locked, true, 'the lock kept');
+    assert.equal(account.stamp, before + 2, 'both stamp moves kept');
+    assert.equal(await t.services.accounts.authenticate(user.email, 'Another#Horse22'), undefined, 'locked');
+    await t.services.accounts.setLocked(user.id, false);
+    assert.ok(await t.services.accounts.authenticate(user.email, 'Another#Horse22'), 'the new password kept');
   });
 });
