@@ -95,6 +95,36 @@ describe('crash safety: every multi-document write survives a crash after any of
     });
   });
 
+  it('consent "Allow" (the grant, then the consent kept on the account): after a crash the person signs in, is asked at most once more, and the grant is the account\'s', async () => {
+    await walk({
+      async setup(t) {
+        const user = await createUser(t);
+        const { clientId } = await t.services.clients.create({ clientId: `rp-${randomBytes(4).toString('hex')}`, redirectUris: [REDIRECT_URI], public: true, skipConsent: false });
+        const rp = await RelyingParty.discover(t.issuer, clientId);
+        const auth = await rp.authorize({ scope: 'openid email' });
+        const agent = new UserAgent();
+        let page = await agent.visit(auth.url);
+        page = await agent.submit(page, /\/login$/, { email: user.email, password: user.password });
+        assert.match(page.body, /\/confirm"/, 'the consent page');
+        return { user, clientId, page, agent };
+      },
+      operation: (_t, { agent, page }) => agent.submit(page, /\/confirm$/),
+      async check(t, { user, clientId }) {
+        // a fresh browser: asked again (the consent was not kept) or not, and signed in either way
+        await signsIn(t, new UserAgent(), user, clientId);
+        assert.deepEqual(Object.keys((await t.services.accounts.findById(user.id))!.consents), [clientId], 'kept by now');
+        const grants = (await t.services.storage.grantsOf(user.id)).filter((g) => g.clientId === clientId);
+        assert.ok(grants.length >= 1, 'the account lists its grant');
+        // and the next fresh browser is not asked
+        const rp = await RelyingParty.discover(t.issuer, clientId);
+        const auth = await rp.authorize({ scope: 'openid email' });
+        const agent = new UserAgent();
+        const page = await agent.submit(await agent.visit(auth.url), /\/login$/, { email: user.email, password: user.password });
+        assert.ok(page.url.startsWith(REDIRECT_URI), `no consent page now: ${page.status} ${page.url}`);
+      },
+    });
+  });
+
   /** Every stored token is listed in its grant's lookup document (else revoking the grant would miss it). */
   async function tokensListed(t: Tessera): Promise<number> {
     const db = t.services.db.connection.db!;
