@@ -157,7 +157,8 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
   const metricsServed = !!config.metrics.token || config.metrics.port !== undefined;
   const metrics = createMetrics({ defaultMetrics: metricsServed });
   try {
-    db = await connectDatabase(uri, { ...config.database, monitorCommands: monitorCommands || metricsServed, ...testDatabase });
+    // one process (no WORKERS) is the database's only writer: see ConnectOptions.soleWriter
+    db = await connectDatabase(uri, { ...config.database, monitorCommands: monitorCommands || metricsServed, soleWriter: config.workers <= 1, ...testDatabase });
     if (metricsServed) metrics.watchDatabase(db.connection.getClient() as never);
   } catch (err) {
     await embedded?.stop();

@@ -9,6 +9,7 @@
 import mongoose, { type Connection, type Model, type Schema, type UpdateQuery } from 'mongoose';
 import siftModule from 'sift';
 import { createKeyedLock } from './keyed-lock.ts';
+import { currentRead, watchWrites, wroteNow } from './read-versions.ts';
 
 export type ServerKind = 'mongodb' | 'ferretdb';
 
@@ -111,6 +112,12 @@ export interface ConnectOptions {
   guardsInServer?: boolean;
   /** TEST-ONLY: the write-fault hook (WriteFaults). */
   faults?: boolean;
+  /**
+   * This process is the database's only writer (one process, no WORKERS): on the embedded database
+   * a guarded write may check its guard against the request's own read of the document when
+   * nothing in this process wrote it since (db/read-versions.ts), instead of reading it again.
+   */
+  soleWriter?: boolean;
 }
 
 // sift is CommonJS: under NodeNext the default import is its module object, which carries .default
@@ -155,6 +162,7 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
   // the in-process lock: the one thing the embedded server needs that MongoDB does not
   const locked = <R>(key: string, work: () => Promise<R>): Promise<R> => (kind === 'ferretdb' ? lock(key, work) : work());
   const guardsInServer = kind === 'mongodb' || options.guardsInServer === true;
+  const reuseReads = !guardsInServer && options.soleWriter === true;
   const faults = options.faults ? writeFaults() : undefined;
 
   const db: Database = {
@@ -166,6 +174,7 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       // FerretDB: the keeper indexes expiresAt itself (it would ignore a plain index here)
       if (expires && kind === 'mongodb') schema.index({ [EXPIRES_AT]: 1 }, { expireAfterSeconds: 0 });
       if (faults) faults.watch(schema);
+      watchWrites(schema);
       const model = connection.model<T>(name, schema);
       models.push(model as unknown as Model<unknown>);
       if (expires) expiring.push(model as unknown as Model<unknown>);
@@ -186,11 +195,15 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
     modifyIf(model, id, when, update) {
       return locked(`${model.collection.name}/${id}`, async () => {
         if (!guardsInServer) {
-          const doc = await model.findById(id).lean();
+          // the request's own read of it, when still current (db/read-versions.ts), else a read now
+          const known = reuseReads ? currentRead(model, id) : undefined;
+          const doc = known ? known.doc : await model.findById(id).lean();
           if (!doc || !sift(when)(doc)) return undefined;
         }
         const filter = guardsInServer ? { $and: [{ _id: id }, when] } : { _id: id };
-        return ((await model.findOneAndUpdate(filter as never, update, { returnDocument: 'after' }).lean()) ?? undefined) as never;
+        const after = (await model.findOneAndUpdate(filter as never, update, { returnDocument: 'after' }).lean()) ?? undefined;
+        if (reuseReads) wroteNow(model, id, after);
+        return after as never;
       });
     },
     async claim(model, id, update) {

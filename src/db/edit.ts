@@ -4,6 +4,7 @@
 import type { Model } from 'mongoose';
 import type { Database } from './database.ts';
 import { DomainError } from '../domain-error.ts';
+import { readById } from './read-versions.ts';
 
 const conflict = () => new DomainError('conflict', 'edit_conflict', 'The change could not be saved because of changes made at the same time. Reload the page and try again.');
 
@@ -25,7 +26,7 @@ export async function editDocument<T extends Revisioned, R>(
   readNow?: T | null,
 ): Promise<R> {
   for (let attempt = 0; attempt < 8; attempt++) {
-    const current = (attempt === 0 && readNow !== undefined ? readNow : await model.findById(id).lean<T>()) ?? undefined;
+    const current = (attempt === 0 && readNow !== undefined ? readNow : await readById(model, id)) ?? undefined;
     const outcome = change(current);
     if (!outcome.set) return outcome.result;
     if (!current) {

@@ -4,7 +4,7 @@
 // (CLI, background work) nothing is memoised.
 import { AsyncLocalStorage } from 'node:async_hooks';
 
-const requests = new AsyncLocalStorage<Map<string, Promise<unknown>>>();
+const requests = new AsyncLocalStorage<Map<string, unknown>>();
 
 /** Runs `work` (one request) with its own memo. */
 export function withRequestMemo<R>(work: () => R): R {
@@ -23,6 +23,16 @@ export function memoized<T>(key: string, load: () => PromiseLike<T>): Promise<T>
     hit.catch(() => memo.delete(key));
   }
   return hit;
+}
+
+/** What this request kept under `key` (keep), without loading anything. */
+export function peek(key: string): unknown {
+  return requests.getStore()?.get(key);
+}
+
+/** Keeps `value` under `key` for the rest of this request (outside a request: nothing is kept). */
+export function keep(key: string, value: unknown): void {
+  requests.getStore()?.set(key, value);
 }
 
 /** Forgets every memoised value whose key starts with `prefix` (after a write). */

@@ -14,6 +14,7 @@ import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
 import { forget, memoized } from '../db/request-memo.ts';
+import { readById } from '../db/read-versions.ts';
 import { DomainError } from '../domain-error.ts';
 import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
@@ -177,7 +178,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
   // an account's device list is read once per request (db/request-memo.ts); its writes forget it
-  const readRefs = (accountId: string) => memoized(`account-devices:${accountId}`, () => AccountDevices.findById(accountId).lean<AccountDevicesDoc>());
+  const readRefs = (accountId: string) => memoized(`account-devices:${accountId}`, async () => (await readById(AccountDevices, accountId)) ?? null);
   const editRefs = async <R>(accountId: string, change: Parameters<typeof editDocument<AccountDevicesDoc, R>>[3], readNow?: AccountDevicesDoc | null): Promise<R> => {
     try {
       return await editDocument(db, AccountDevices, accountId, change, readNow);
@@ -194,7 +195,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
   async function docById(id: string): Promise<DeviceDoc | undefined> {
     if (typeof id !== 'string' || !/^dev_[\w-]{16,40}$/.test(id)) return undefined;
-    return (await Devices.findById(id).lean<DeviceDoc>()) ?? undefined;
+    return readById(Devices, id);
   }
 
   const historyEntry = (from: DeviceState | null, to: DeviceState, by: Actor, why: string, who?: Who): HistoryEntry =>
@@ -370,7 +371,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
     /** Failed attempts for this email from a browser it has no registration for (0 when none or expired). */
     async ghostFailures(email: string, browserId: string): Promise<{ failures: number; blocked: boolean }> {
-      const doc = await Failures.findById(mac('ghost', email, browserId)).lean<FailureDoc>();
+      const doc = await readById(Failures, mac('ghost', email, browserId));
       const failures = doc && doc.expiresAt > clock() ? doc.count : 0;
       return { failures, blocked: blocksAt(failures, settings.maxFailures) };
     },

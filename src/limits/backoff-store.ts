@@ -46,7 +46,11 @@ export type BackoffStore = ReturnType<typeof createBackoffStore>;
 
 export function createBackoffStore(db: Database, model: LimitModel, clock: () => Date, memorySeconds: number) {
   return {
-    /** One read by _id. */
+    /**
+     * One read by _id. A plain read, not one a later count may reuse (db/read-versions.ts): an
+     * attempt refused while locked counts on documents it has not read, so a reused read here would
+     * make a wrong password cheaper than a refused attempt (the same work for both, README).
+     */
     async read(key: string): Promise<BackoffState> {
       const now = clock();
       const doc = await model.findById(docId(key)).lean<LimitDoc>();

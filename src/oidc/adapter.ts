@@ -14,6 +14,7 @@ import { Schema, type Model } from 'mongoose';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
 import { forget, memoized } from '../db/request-memo.ts';
+import { readById } from '../db/read-versions.ts';
 
 interface StoredDoc {
   _id: string;
@@ -61,7 +62,7 @@ const POINTER_MARGIN_MS = 86_400_000;
  * interaction/flow.ts), read at most once per request whichever of the two asks first.
  */
 export function interactionDocument<T>(model: Model<T>, id: string): Promise<Record<string, unknown> | undefined> {
-  return memoized(`interaction:${id}|`, async () => (await model.findById(id).lean<Record<string, unknown>>()) ?? undefined);
+  return memoized(`interaction:${id}|`, async () => (await readById(model, id)) as Record<string, unknown> | undefined);
 }
 
 /** After a write of an interaction's document: the request's copy is stale. */
