@@ -98,8 +98,12 @@ async function liveInstance(file: string): Promise<InstanceFile | undefined> {
 
 function startProcess(binary: string, dir: string, purgeSeconds: number, port: number): Promise<{ child: ChildProcess; uri: string }> {
   return new Promise((resolve, reject) => {
-    const args = ['-dir', dir, '-listen', `127.0.0.1:${port}`, '-purge-interval', `${purgeSeconds}s`];
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // its standard input is a pipe this process holds until it ends, however it ends: the database
+    // stops when the pipe closes (a crashed server leaves no orphan holding the data directory)
+    const args = ['-dir', dir, '-listen', `127.0.0.1:${port}`, '-purge-interval', `${purgeSeconds}s`, '-exit-on-stdin-eof'];
+    const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // the pipe alone does not keep this process running
+    (child.stdin as unknown as { unref?: () => void }).unref?.();
     let stderr = '';
     let stdout = '';
     const timer = setTimeout(() => { child.kill(); reject(new EmbeddedDatabaseError('The embedded database did not start within 30 s')); }, 30_000);

@@ -2,7 +2,7 @@
 // the CLI beside it, and clear failures for bad configuration.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,6 +36,20 @@ function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** Whether a process with this id runs (an exited one its new parent has not reaped yet does not). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
+  }
 }
 
 function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<string> {
@@ -97,6 +111,29 @@ describe('running Tessera as a process', function () {
     const list = await run(['src/cli/main.ts', 'user', 'list', '--json'], cleanEnv({ TESSERA_DATA_DIR: dataDir }));
     assert.equal(list.code, 0, list.stderr);
     assert.deepEqual(JSON.parse(list.stdout).users.map((u: { email: string }) => u.email), ['cli@example.com'], 'data persisted; CLI starts the database itself');
+  });
+
+  it('a server killed without warning (SIGKILL, out of memory) leaves no database running: the next start works', async () => {
+    const port = await freePort();
+    const env = cleanEnv({ TESSERA_DATA_DIR: dataDir, PORT: String(port), ISSUER: `http://127.0.0.1:${port}` });
+    const first = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env });
+    await waitForLine(first, /Tessera is listening/, 60_000);
+    const { pid } = JSON.parse(readFileSync(path.join(dataDir, 'ferretdb', 'instance.json'), 'utf8')) as { pid: number };
+    const killed = new Promise((resolve) => first.once('exit', resolve));
+    first.kill('SIGKILL');
+    await killed;
+    // the embedded database stops by itself: its launcher's pipe closed (polled, up to a minute)
+    for (let waited = 0; alive(pid) && waited < 60_000; waited += 200) await new Promise((r) => setTimeout(r, 200));
+    assert.equal(alive(pid), false, 'the embedded database of the killed server stopped');
+    const second = spawn(process.execPath, ['src/main.ts'], { cwd: ROOT, env });
+    try {
+      await waitForLine(second, /Tessera is listening/, 60_000);
+      const discovery = await fetch(`http://127.0.0.1:${port}/.well-known/openid-configuration`);
+      assert.equal(discovery.status, 200);
+    } finally {
+      second.kill('SIGTERM');
+    }
+    assert.equal(await new Promise((resolve) => second.once('exit', resolve)), 0);
   });
 
   it('exits non-zero with one clear line when MONGODB_URI cannot be reached', async () => {

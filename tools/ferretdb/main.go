@@ -1,6 +1,7 @@
 // Command tessera-ferretdb runs an embedded FerretDB v1 (SQLite backend) for development and tests.
 // Tessera's `npm start` launches it when no MONGODB_URI is configured; it prints the MongoDB URI
-// on its first stdout line ("READY mongodb://...") and serves until SIGINT/SIGTERM. Beside FerretDB
+// on its first stdout line ("READY mongodb://...") and serves until SIGINT/SIGTERM (or, with
+// -exit-on-stdin-eof, until its launcher ends and so closes its standard input). Beside FerretDB
 // it runs the keeper (keeper.go), which makes _id lookups use an index and purges expired documents.
 package main
 
@@ -8,6 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -22,6 +24,7 @@ func main() {
 	dir := flag.String("dir", "", "directory that holds the SQLite files (created if missing)")
 	poll := flag.Duration("index-poll", 100*time.Millisecond, "how often to look for new collections to index")
 	purge := flag.Duration("purge-interval", time.Minute, "how often to delete expired documents (0: never)")
+	withParent := flag.Bool("exit-on-stdin-eof", false, "stop when standard input closes: the process that launched this one ended, even by a crash")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "tessera-ferretdb: -dir is required")
@@ -34,6 +37,16 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *withParent {
+		// the launcher holds our stdin open while it lives; a crash (SIGKILL, out of memory) closes
+		// it, and the database stops with it instead of holding the data directory for nobody
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			cancel()
+		}()
+	}
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	f, err := ferretdb.New(&ferretdb.Config{
