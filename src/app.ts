@@ -89,7 +89,9 @@ export function createApp(deps: AppDeps): Koa {
   // /metrics with METRICS_TOKEN: any Host header, like the probes (logged at debug level only)
   app.use(metricsEndpoint(deps.metrics, config.metrics.token));
   app.use((ctx, next) => withRequestMemo(next));
-  app.use(views(path.join(ROOT, 'views'), { extension: 'ejs' }));
+  // templates are compiled once per process (read and compiled on every render before), except in
+  // development, where an edited template shows at the next request
+  app.use(views(path.join(ROOT, 'views'), { extension: 'ejs', options: { cache: config.env !== 'development' } }));
   // every view's language (i18n/middleware.ts): chosen when it renders, from what the request knows
   app.use(localeMiddleware(config.defaultLanguage));
   // every view's brand: the installation's, replaced by an application's on its pages (branding/pages.ts)

@@ -1,6 +1,6 @@
 // Authenticated encryption (AES-256-GCM) for secrets Tessera must store but never in clear:
 // signing keys now, one-time codes later. The key comes from the ENCRYPTION_KEY setting.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createSecretKey, hkdfSync, randomBytes } from 'node:crypto';
 
 export interface Sealer {
   seal(plain: string, context: string): string;
@@ -9,8 +9,10 @@ export interface Sealer {
 
 /** `context` is bound as associated data: a value sealed for one purpose cannot be opened for another. */
 export function createSealer(base64Key: string): Sealer {
-  const key = Buffer.from(base64Key, 'base64');
-  if (key.length !== 32) throw new Error('encryption key must be 32 bytes');
+  const bytes = Buffer.from(base64Key, 'base64');
+  if (bytes.length !== 32) throw new Error('encryption key must be 32 bytes');
+  // one key object for every seal and open (a Buffer key is made into one on every call)
+  const key = createSecretKey(bytes);
   return {
     seal(plain, context) {
       const iv = randomBytes(12);

@@ -59,9 +59,30 @@ export function translations(): i18n {
   return instance;
 }
 
+const MAX_PLAIN = 10_000;
+
 /** The translation function of `language` (unsupported: English). */
 export function translator(language: string): Translate {
   const lng = (LANGUAGES as readonly string[]).includes(language) ? language : 'en';
   const fixed = translations().getFixedT(lng);
-  return (key, vars) => (vars ? fixed(key, vars as never) : fixed(key)) as string;
+  // a page asks for a hundred or more strings: one without values is looked up once per process
+  const plain = plainStrings(lng);
+  return (key, vars) => {
+    if (vars) return fixed(key, vars as never) as unknown as string;
+    let text = plain.get(key);
+    if (text === undefined) {
+      text = fixed(key) as unknown as string;
+      // bounded, should a key ever be made from a request's input
+      if (plain.size < MAX_PLAIN) plain.set(key, text);
+    }
+    return text;
+  };
+}
+
+/** Per language, the strings looked up without values (the resources never change while the process runs). */
+const plainByLanguage = new Map<string, Map<string, string>>();
+function plainStrings(lng: string): Map<string, string> {
+  let plain = plainByLanguage.get(lng);
+  if (!plain) plainByLanguage.set(lng, (plain = new Map()));
+  return plain;
 }

@@ -78,10 +78,13 @@ const table = (rows: [string, string][]) => {
   return rows.map(([label, value]) => `    ${`${label}:`.padEnd(width)}${value}`).join('\n');
 };
 
+/** Each email template is read and compiled once per process (ejs's cache, by file name). */
+const COMPILED = { cache: true } as const;
+
 async function render(name: string, lang: Language, t: Translate, data: Record<string, unknown>): Promise<{ text: string; html: string }> {
   const [html, text] = await Promise.all([
-    ejs.renderFile(path.join(VIEWS, `${name}.html.ejs`), { ...data, lang, t, rich: richTranslator(t) }),
-    ejs.renderFile(path.join(VIEWS, `${name}.text.ejs`), { ...data, lang, t, table }),
+    ejs.renderFile(path.join(VIEWS, `${name}.html.ejs`), { ...data, lang, t, rich: richTranslator(t) }, COMPILED),
+    ejs.renderFile(path.join(VIEWS, `${name}.text.ejs`), { ...data, lang, t, table }, COMPILED),
   ]);
   return { html, text };
 }

@@ -9,7 +9,7 @@
 // Expiry is checked in code after the read; single use (consume) is a conditional update.
 // Bearer values (tokens and codes) are never stored: their documents are keyed by an HMAC of the
 // value and the payload keeps no `jti` (RFC 6819 §5.1.4.1.3); a lookup still hits one exact key.
-import { createHmac } from 'node:crypto';
+import { createHmac, createSecretKey } from 'node:crypto';
 import { Schema, type Model } from 'mongoose';
 import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/database.ts';
@@ -135,6 +135,8 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
   ));
 
   const interactions = models.get('Interaction')!;
+  // one key object for every bearer id's HMAC (a Buffer key is made into one on every call)
+  const hmacKey = createSecretKey(tokenKey);
   const alive = (doc: { expiresAt?: Date | null } | null | undefined) => !!doc && (!doc.expiresAt || doc.expiresAt > clock());
   const modelFor = (name: string) => {
     const M = models.get(name);
@@ -253,7 +255,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
   const adapter = (name: string): Adapter => {
     const M = modelFor(name);
     const bearer = BEARER.has(name);
-    const key = bearer ? (id: string) => createHmac('sha256', tokenKey).update(`${name}:${id}`).digest('base64url') : (id: string) => id;
+    const key = bearer ? (id: string) => createHmac('sha256', hmacKey).update(`${name}:${id}`).digest('base64url') : (id: string) => id;
     const stored = bearer ? (p: AdapterPayload) => { const { jti: _, ...rest } = p; return rest; } : (p: AdapterPayload) => p;
     const restored = bearer ? (id: string, p: AdapterPayload | undefined) => p && { ...p, jti: id } : (_id: string, p: AdapterPayload | undefined) => p;
     return {

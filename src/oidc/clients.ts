@@ -488,7 +488,20 @@ export function withSealedClientSecrets(storage: OidcStorage, sealer: Sealer): O
     return out;
   };
   const seal = (p: AdapterPayload) => transform(p, (v, c) => sealer.seal(v, c));
-  const open = (p: AdapterPayload | undefined) => (p ? transform(p, (v, c) => sealer.open(v, c)) : p);
+  // a client is read on almost every provider request (kept by the storage for CLIENT_CACHE_SECONDS):
+  // each sealed value is opened once per process, not on every read (a new secret is a new sealed value)
+  const opened = new Map<string, string>();
+  const openValue = (value: string, context: string) => {
+    const key = `${context}\0${value}`;
+    let plain = opened.get(key);
+    if (plain === undefined) {
+      plain = sealer.open(value, context);
+      if (opened.size >= 10_000) opened.clear();
+      opened.set(key, plain);
+    }
+    return plain;
+  };
+  const open = (p: AdapterPayload | undefined) => (p ? transform(p, openValue) : p);
   return {
     ...storage,
     adapter(name) {

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import { connectDatabase, type Database } from '../../src/db/database.ts';
 import { createOidcStorage, type OidcStorage } from '../../src/oidc/adapter.ts';
+import { withSealedClientSecrets } from '../../src/oidc/clients.ts';
+import { createSealer, type Sealer } from '../../src/crypto/seal.ts';
 import { databaseServerUri } from '../support/hooks.ts';
 import { freshDatabaseName } from '../support/tessera.ts';
 
@@ -28,6 +30,26 @@ describe('MongoDB adapter for oidc-provider', () => {
     assert.deepEqual(await sessions.findByUid!('u1'), payload);
     await sessions.upsert('s1', { ...payload, accountId: 'a2' }, 60);
     assert.equal((await sessions.find('s1'))!.accountId, 'a2', 'upsert replaces');
+  });
+
+  it('seals client secrets at rest and opens each sealed value once per process, however often the client is read', async () => {
+    const real = createSealer(Buffer.alloc(32, 9).toString('base64'));
+    const opens: string[] = [];
+    const counting: Sealer = { seal: (v, c) => real.seal(v, c), open: (v, c) => { opens.push(c); return real.open(v, c); } };
+    const clients = withSealedClientSecrets(storage, counting).adapter('Client');
+    await clients.upsert('sealed-app', { client_id: 'sealed-app', client_secret: 'first-secret' });
+    const stored = await storage.adapter('Client').find('sealed-app');
+    assert.match(String(stored!.client_secret), /^v1\./, 'sealed in the database');
+    for (let i = 0; i < 5; i++) assert.equal((await clients.find('sealed-app'))!.client_secret, 'first-secret');
+    assert.deepEqual(opens, ['client-secret:sealed-app'], 'opened once');
+    // a new secret is a new sealed value: opened once too, and the old one is not served
+    await clients.upsert('sealed-app', { client_id: 'sealed-app', client_secret: 'second-secret' });
+    for (let i = 0; i < 3; i++) assert.equal((await clients.find('sealed-app'))!.client_secret, 'second-secret');
+    assert.equal(opens.length, 2);
+    // a value sealed for another client cannot be opened as this one's
+    await storage.adapter('Client').upsert('other-app', { client_id: 'other-app', client_secret: stored!.client_secret });
+    await assert.rejects(clients.find('other-app'));
+    for (const id of ['sealed-app', 'other-app']) await storage.adapter('Client').destroy(id);
   });
 
   it('marks a token consumed without deleting it', async () => {

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { LANGUAGES, loadResources, translator } from '../../src/i18n/index.ts';
+import { LANGUAGES, loadResources, translations, translator } from '../../src/i18n/index.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const PLURAL = /_(zero|one|two|few|many|other)$/;
@@ -98,5 +98,28 @@ describe('translations (locales/<language>/<namespace>.json)', () => {
     assert.equal(translator('pl')('common:language.label'), 'Język');
     assert.equal(translator('de')('common:language.label'), 'Sprache');
     assert.equal(translator('xx')('common:language.label'), 'Language');
+  });
+
+  it('looks a string without values up once per language and process; one with values every time', () => {
+    const i18n = translations();
+    const original = i18n.getFixedT;
+    const lookups: string[] = [];
+    i18n.getFixedT = ((...args: Parameters<typeof original>) => {
+      const fixed = original.apply(i18n, args);
+      return ((key: string, vars?: object) => { lookups.push(`${String(args[0])} ${key}`); return fixed(key, vars as never); }) as never;
+    }) as typeof original;
+    try {
+      // a key nobody asked for before in this process (a missing key reads as itself)
+      const key = `common:memo-probe-${process.pid}-${Date.now()}`;
+      for (let i = 0; i < 3; i++) assert.equal(translator('de')(key), key.slice('common:'.length));
+      assert.equal(translator('pl')(key), key.slice('common:'.length));
+      assert.deepEqual(lookups, [`de ${key}`, `pl ${key}`]);
+      lookups.length = 0;
+      for (let i = 0; i < 2; i++) assert.match(translator('pl')('common:language.label', { n: i }), /Język/);
+      assert.equal(lookups.length, 2, 'with values: each time');
+      assert.equal(translator('pl')('common:language.label'), 'Język');
+    } finally {
+      i18n.getFixedT = original;
+    }
   });
 });
