@@ -26,7 +26,10 @@ export interface ClientInfo {
 }
 
 export function locate(ip: string | undefined): Location | undefined {
-  const hit = ip ? geoip.lookup(ip) : null;
+  return placeOf(ip ? geoip.lookup(ip) : null);
+}
+
+function placeOf(hit: ReturnType<typeof geoip.lookup>): Location | undefined {
   if (!hit?.country) return undefined;
   return { country: hit.country, ...(hit.region ? { region: hit.region } : {}), ...(hit.city ? { city: hit.city } : {}) };
 }
@@ -37,16 +40,37 @@ export function describeLocation(location: Location | undefined): string {
   return [location.city, countryName(location.country)].filter(Boolean).join(', ');
 }
 
+// A browser sends the same User-Agent on every request, and parsing one costs more than the rest of
+// this together: each is parsed once per process (bounded: the header is the sender's to choose).
+const MAX_AGENTS = 1_000;
+const agents = new Map<string, { browser: string; os: string }>();
+
+function browserAndSystem(userAgent: string | undefined): { browser: string; os: string } {
+  const header = (userAgent ?? '').slice(0, 512);
+  let named = agents.get(header);
+  if (!named) {
+    const parser = new UAParser(header);
+    const browser = parser.getBrowser();
+    const os = parser.getOS();
+    named = {
+      browser: [browser.name, browser.major].filter(Boolean).join(' ') || UNKNOWN_BROWSER,
+      os: [os.name, os.version].filter(Boolean).join(' ') || UNKNOWN_SYSTEM,
+    };
+    if (agents.size >= MAX_AGENTS) agents.clear();
+    agents.set(header, named);
+  }
+  return named;
+}
+
 export function clientInfo(ip: string, userAgent: string | undefined): ClientInfo {
   const normalized = normalizeIp(ip);
-  const ua = new UAParser((userAgent ?? '').slice(0, 512)).getResult();
-  const location = locate(normalized);
-  const ll = location && normalized ? geoip.lookup(normalized)?.ll : undefined;
+  const hit = normalized ? geoip.lookup(normalized) : null;
+  const location = placeOf(hit);
+  const ll = location ? hit!.ll : undefined;
   return {
     ...(normalized ? { ip: normalized } : {}),
     ...(location ? { location } : {}),
     ...(ll && ll.length === 2 && (ll[0] !== 0 || ll[1] !== 0) ? { ll: [ll[0], ll[1]] as [number, number] } : {}),
-    browser: [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || UNKNOWN_BROWSER,
-    os: [ua.os.name, ua.os.version].filter(Boolean).join(' ') || UNKNOWN_SYSTEM,
+    ...browserAndSystem(userAgent),
   };
 }
