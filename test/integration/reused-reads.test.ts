@@ -10,7 +10,7 @@ import { withRequestMemo } from '../../src/db/request-memo.ts';
 import { readById } from '../../src/db/read-versions.ts';
 import { editDocument } from '../../src/db/edit.ts';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { recordCommands } from '../support/commands.ts';
+import { commandsDuring, recordCommands } from '../support/commands.ts';
 
 interface Doc { _id: string; state?: string; n?: number; rev?: number; list?: string[] }
 
@@ -38,13 +38,7 @@ describe('reused reads: a guarded write checks the request\'s own current read (
   };
   /** The commands `work` sends, by name and collection. */
   async function counted(work: () => Promise<unknown>): Promise<string[]> {
-    const rec = recordCommands(t);
-    try {
-      await work();
-    } finally {
-      rec.stop();
-    }
-    return rec.commands.filter((c) => c.collection === 'reuse_probe').map((c) => c.name);
+    return (await commandsDuring(t, work)).filter((c) => c.collection === 'reuse_probe').map((c) => c.name);
   }
 
   it('a guarded write after the request read the document: the read and the write, nothing more', async () => {

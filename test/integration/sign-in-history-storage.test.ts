@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startTessera, type Tessera } from '../support/tessera.ts';
 import { RelyingParty, UserAgent, createUser } from '../support/flow.ts';
-import { isExactIdFilter, recordCommands } from '../support/commands.ts';
+import { commandsDuring, isExactIdFilter } from '../support/commands.ts';
 import { SimulatedCrash } from '../../src/db/database.ts';
 import { DIGEST_COUNTRIES, DIGEST_FAILURES, HISTORY_PAGE } from '../../src/sessions/history.ts';
 import type { SignInEvent, SignInResult } from '../../src/devices/events.ts';
@@ -35,14 +35,9 @@ describe('sign-in history storage', () => {
 
   /** The commands (name and collection) `work` sends, every filter checked to be exactly { _id }. */
   async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
-    const recorder = recordCommands(t);
-    try {
-      await work();
-    } finally {
-      recorder.stop();
-    }
-    for (const c of recorder.commands) for (const f of c.filters) assert.ok(isExactIdFilter(f), `${c.name} ${c.collection}: ${JSON.stringify(f)}`);
-    return recorder.commands.map((c) => `${c.name} ${c.collection}`);
+    const commands = await commandsDuring(t, work);
+    for (const c of commands) for (const f of c.filters) assert.ok(isExactIdFilter(f), `${c.name} ${c.collection}: ${JSON.stringify(f)}`);
+    return commands.map((c) => `${c.name} ${c.collection}`);
   }
 
   /** Every kept entry's id, newest first, page by page; and the `older` flag of each page. */

@@ -33,6 +33,17 @@ export function recordCommands(t: Tessera): Recorder {
   return { commands, stop: () => client.off('commandStarted', listener) };
 }
 
+/** The commands `work` sends (recording stops when it ends, also when it throws). */
+export async function commandsDuring(t: Tessera, work: () => Promise<unknown>): Promise<Command[]> {
+  const recorder = recordCommands(t);
+  try {
+    await work();
+  } finally {
+    recorder.stop();
+  }
+  return recorder.commands;
+}
+
 /** A filter the embedded server answers through an index: exactly `{ _id: <string> }`. */
 export function isExactIdFilter(filter: Record<string, unknown>): boolean {
   const keys = Object.keys(filter);
