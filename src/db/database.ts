@@ -10,6 +10,7 @@ import mongoose, { type Connection, type Model, type Schema, type UpdateQuery } 
 import siftModule from 'sift';
 import { createKeyedLock } from './keyed-lock.ts';
 import { currentRead, watchWrites, wroteNow } from './read-versions.ts';
+import { WRITE_OPERATIONS } from './request-memo.ts';
 
 export type ServerKind = 'mongodb' | 'ferretdb';
 
@@ -236,9 +237,6 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
   return db;
 }
 
-/** Every mongoose write a store can make: query writes, document saves (create), model inserts. */
-const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'replaceOne', 'deleteOne', 'deleteMany'] as const;
-
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any schema may be watched
 function writeFaults(): WriteFaults & { watch(schema: Schema<any>): void } {
   let writes = 0;
@@ -256,7 +254,7 @@ function writeFaults(): WriteFaults & { watch(schema: Schema<any>): void } {
     get crashed() { return crashed; },
     crashAfter(n: number) { allowed = writes + n; },
     watch(schema) {
-      schema.pre([...QUERY_WRITES], check);
+      schema.pre([...WRITE_OPERATIONS], check);
       schema.pre('save', check);
       schema.pre('insertMany', check);
       schema.pre('bulkWrite', check);

@@ -3,7 +3,7 @@
 // MongoDB checks a guard in the update's filter: one command. The embedded database cannot (a
 // guarded filter is a scan there), so db.modifyIf reads the document under the key's lock and then
 // updates it by `_id`: two commands. Often the same request read that document a moment before
-// (the device registration a sign-in looked at, the limit count it checked, the flow record). That
+// (the device registration a sign-in looked at, the account's device list, the flow record). That
 // read is still the document when nothing in this process began or finished a write of it since:
 // then the guard is checked against it and the second read is skipped, so both servers spend the
 // same commands on the same step.
@@ -12,9 +12,9 @@
 // ends (schema hooks: updates and deletes by `_id`, saves, inserts); a write by any other filter
 // moves every document's (a generation). A reused read is only as current as this process knows, so
 // it is used only where this process is the database's sole writer (the embedded database with one
-// process; README "Running several processes"). Outside a request nothing is reused.
+// process; README "Several processes"). Outside a request nothing is reused.
 import type { Model, Schema } from 'mongoose';
-import { keep, peek } from './request-memo.ts';
+import { keep, peek, WRITE_OPERATIONS } from './request-memo.ts';
 
 /** A read as this request made it: the document (undefined: there was none) and the versions before it began. */
 interface Seen {
@@ -57,8 +57,6 @@ function targetOf(filter: Record<string, unknown> | undefined): unknown {
   return undefined;
 }
 
-const QUERY_WRITES = ['updateOne', 'updateMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'replaceOne', 'deleteOne', 'deleteMany'] as const;
-
 interface QueryThis { model: Collection; getFilter(): Record<string, unknown>; op?: string }
 
 /** Schema hooks that move a document's version whenever a write of it begins or ends (call before the model is made). */
@@ -70,9 +68,9 @@ export function watchWrites(schema: Schema<any>): void {
     return id === undefined ? undefined : modelKey(this.model, id);
   };
   const onQuery = function (this: QueryThis) { move(queryKey.call(this)); };
-  schema.pre([...QUERY_WRITES], onQuery as never);
-  schema.post([...QUERY_WRITES], onQuery as never);
-  schema.post([...QUERY_WRITES], { errorHandler: true }, function (this: QueryThis, err: unknown) { onQuery.call(this); throw err; } as never);
+  schema.pre([...WRITE_OPERATIONS], onQuery as never);
+  schema.post([...WRITE_OPERATIONS], onQuery as never);
+  schema.post([...WRITE_OPERATIONS], { errorHandler: true }, function (this: QueryThis, err: unknown) { onQuery.call(this); throw err; } as never);
 
   type DocThis = { _id: unknown; constructor: Collection };
   const onSave = function (this: DocThis) { move(modelKey(this.constructor, this._id)); };

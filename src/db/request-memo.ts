@@ -42,5 +42,5 @@ export function forget(prefix: string): void {
   for (const key of [...memo.keys()]) if (key.startsWith(prefix)) memo.delete(key);
 }
 
-/** Mongoose hooks that make every write on a schema forget the memo's `prefix` entries. */
+/** Every mongoose query that writes: what the hooks on writes watch (this memo's stores, db/read-versions.ts, the test's write faults). */
 export const WRITE_OPERATIONS = ['updateOne', 'updateMany', 'findOneAndUpdate', 'findOneAndReplace', 'findOneAndDelete', 'replaceOne', 'deleteOne', 'deleteMany'] as const;
