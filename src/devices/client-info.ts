@@ -25,10 +25,6 @@ export interface ClientInfo {
   os: string;
 }
 
-export function locate(ip: string | undefined): Location | undefined {
-  return placeOf(ip ? geoip.lookup(ip) : null);
-}
-
 function placeOf(hit: ReturnType<typeof geoip.lookup>): Location | undefined {
   if (!hit?.country) return undefined;
   return { country: hit.country, ...(hit.region ? { region: hit.region } : {}), ...(hit.city ? { city: hit.city } : {}) };
