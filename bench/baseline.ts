@@ -34,6 +34,7 @@ export async function startBaseline(opts: {
   for (const client of opts.clients ?? []) await storage.adapter('Client').upsert(client.client_id, client as never, 0);
   const hasher = createPasswordHasher(opts.password);
   const hash = await hasher.hash(opts.user.password);
+  const kept = new Map<string, string>();
 
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -54,6 +55,19 @@ export async function startBaseline(opts: {
       Grant: opts.ttl.grantSeconds, ClientCredentials: opts.ttl.clientCredentialsSeconds,
     },
     findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
+    // a consent given once is kept (in this process's memory: no storage, so the least a kept
+    // consent can cost), as Tessera keeps it on the account; the same sign-in then has no consent page
+    async loadExistingGrant(ctx) {
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(ctx.oidc.client!.clientId);
+      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
+      const scope = kept.get(`${ctx.oidc.session!.accountId}\n${ctx.oidc.client!.clientId}`);
+      // prompt=consent asks again: the grant is made by the consent page
+      if (!scope || ctx.oidc.prompts.has('consent')) return undefined;
+      const grant = new ctx.oidc.provider.Grant({ clientId: ctx.oidc.client!.clientId, accountId: ctx.oidc.session!.accountId! });
+      grant.addOIDCScope(scope);
+      await grant.save();
+      return grant;
+    },
   });
 
   const router = new Router();
@@ -75,6 +89,7 @@ export async function startBaseline(opts: {
     const d = await provider.interactionDetails(ctx.req, ctx.res);
     const grant = new provider.Grant({ accountId: d.session!.accountId, clientId: String(d.params.client_id) });
     grant.addOIDCScope(String(d.params.scope));
+    kept.set(`${d.session!.accountId}\n${d.params.client_id}`, String(d.params.scope));
     ctx.status = 303;
     ctx.redirect(await provider.interactionResult(ctx.req, ctx.res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true }));
   });

@@ -86,8 +86,9 @@ export interface Database {
   /** Runs `work` holding `key` where single-document updates are not atomic (FerretDB); no lock on MongoDB. */
   exclusive<R>(key: string, work: () => Promise<R>): Promise<R>;
   /**
-   * Whether `find({_id})` on this model is served by an index (explain(), either server kind). On
-   * the embedded server SQLite plans a scan while a table is empty, so ask once it holds documents.
+   * Whether `find({_id})` and `find({_id: {$in: [...]}})` on this model are served by an index
+   * (explain(), either server kind). On the embedded server SQLite plans a scan while a table is
+   * empty, so ask once it holds documents.
    */
   idLookupIndexed(model: Model<unknown>): Promise<boolean>;
   /** The collections whose documents expire (by EXPIRES_AT). */
@@ -218,8 +219,11 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       // the keeper rebuilt the index would report its old plan. A real lookup first refreshes it
       // (the pool hands the most recently used connection out again).
       await model.findById('-probe-').lean();
-      const plan = await model.find({ _id: '-probe-' } as never).explain() as Plan | Plan[];
-      return planUsesIndex(Array.isArray(plan) ? plan[0]! : plan);
+      const seeks = async (filter: unknown) => {
+        const plan = await model.find(filter as never).explain() as Plan | Plan[];
+        return planUsesIndex(Array.isArray(plan) ? plan[0]! : plan);
+      };
+      return (await seeks({ _id: '-probe-' })) && (await seeks({ _id: { $in: ['-probe-', '-probe-2'] } }));
     },
     expiringCollections: () => expiring.map((m) => m.collection.name),
     async purgeExpired(now = new Date()) {

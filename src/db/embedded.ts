@@ -2,13 +2,15 @@
 // use into a cache outside git, with its data under <dataDir>/ferretdb. Used when no MONGODB_URI is set.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const SOURCE_DIR = path.resolve(import.meta.dirname, '../../tools/ferretdb');
+/** Tessera's edits to FerretDB's own files, applied to a copy of its module at build time. */
+const PATCHES_DIR = path.join(SOURCE_DIR, 'patches');
 const DB_NAME = 'tessera';
 
 export class EmbeddedDatabaseError extends Error {
@@ -38,33 +40,72 @@ export function ensureFerretdbBinary(log: (line: string) => void = () => {}): st
   const hash = createHash('sha256');
   const sources = readdirSync(SOURCE_DIR).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort();
   for (const f of sources) hash.update(f).update(readFileSync(path.join(SOURCE_DIR, f)));
+  for (const f of readdirSync(PATCHES_DIR).sort()) hash.update(`patches/${f}`).update(readFileSync(path.join(PATCHES_DIR, f)));
   const dir = path.join(cacheRoot(), `ferretdb-v1.24.2-${hash.digest('hex').slice(0, 12)}`);
   const binary = path.join(dir, 'tessera-ferretdb');
   if (existsSync(binary)) return binary;
 
-  const go = spawnSync('go', ['version'], { encoding: 'utf8' });
-  const version = /go(\d+)\.(\d+)/.exec(go.stdout ?? '');
-  if (go.error || !version || Number(version[1]) * 100 + Number(version[2]) < 124) {
+  const found = spawnSync('go', ['version'], { encoding: 'utf8' });
+  const version = /go(\d+)\.(\d+)/.exec(found.stdout ?? '');
+  if (found.error || !version || Number(version[1]) * 100 + Number(version[2]) < 124) {
     throw new EmbeddedDatabaseError(
       'The embedded database needs Go >= 1.24 to build FerretDB once (found: ' +
-        (go.error ? 'no go command' : go.stdout.trim()) +
+        (found.error ? 'no go command' : found.stdout.trim()) +
         '). Install Go >= 1.24, or set MONGODB_URI to a MongoDB server, or run `docker compose up`.',
     );
   }
   log(`Building the embedded database (FerretDB v1.24.2) into ${dir}; the first build takes a few minutes...`);
   mkdirSync(dir, { recursive: true });
   const tmp = `${binary}.${process.pid}.tmp`;
-  const build = spawnSync('go', ['build', '-o', tmp, '.'], {
-    cwd: SOURCE_DIR,
-    env: { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
-    encoding: 'utf8',
-  });
-  if (build.status !== 0) {
+  const work = path.join(dir, `build.${process.pid}`);
+  const env = { ...process.env, GOTOOLCHAIN: 'local', CGO_ENABLED: '0', GOFLAGS: '-mod=mod' };
+  const go = (cwd: string, args: string[]) => {
+    const run = spawnSync('go', args, { cwd, env, encoding: 'utf8', maxBuffer: 16 << 20 });
+    if (run.status !== 0) throw new EmbeddedDatabaseError(`Building FerretDB failed (go ${args.join(' ')}):\n${run.stderr}`);
+    return run.stdout;
+  };
+  try {
+    const module = JSON.parse(go(SOURCE_DIR, ['mod', 'download', '-json', 'github.com/FerretDB/FerretDB'])) as { Dir: string };
+    const main = patchedSources(module.Dir, work);
+    go(main, ['mod', 'edit', '-replace', 'github.com/FerretDB/FerretDB=../ferretdb']);
+    go(main, ['build', '-o', tmp, '.']);
+  } catch (err) {
     rmSync(tmp, { force: true });
-    throw new EmbeddedDatabaseError(`Building FerretDB failed:\n${build.stderr}`);
+    throw err;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
   renameSync(tmp, binary);
   return binary;
+}
+
+/**
+ * Copies FerretDB's module to `<into>/ferretdb` with Tessera's edits (tools/ferretdb/patches/
+ * patches.json) and the keeper's sources to `<into>/main`; returns the latter. An edit whose text
+ * is not found exactly as often as it says stops the build.
+ */
+function patchedSources(moduleDir: string, into: string): string {
+  const patches = JSON.parse(readFileSync(path.join(PATCHES_DIR, 'patches.json'), 'utf8')) as {
+    add: Record<string, string>; edit: { file: string; find: string; replace: string; count: number }[];
+  };
+  const ferretdb = path.join(into, 'ferretdb');
+  const main = path.join(into, 'main');
+  cpSync(moduleDir, ferretdb, { recursive: true });
+  mkdirSync(main, { recursive: true });
+  for (const f of readdirSync(SOURCE_DIR)) if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') copyFileSync(path.join(SOURCE_DIR, f), path.join(main, f));
+  // the module cache's copies are read-only: each edited file is written anew
+  const write = (file: string, text: string) => {
+    rmSync(path.join(ferretdb, file), { force: true });
+    writeFileSync(path.join(ferretdb, file), text);
+  };
+  for (const [target, source] of Object.entries(patches.add)) write(target, readFileSync(path.join(PATCHES_DIR, source), 'utf8'));
+  for (const { file, find, replace, count } of patches.edit) {
+    const text = readFileSync(path.join(ferretdb, file), 'utf8');
+    const found = text.split(find).length - 1;
+    if (found !== count) throw new EmbeddedDatabaseError(`Building FerretDB failed: the edit of ${file} expects its text ${count} time(s), found ${found}`);
+    write(file, text.split(find).join(replace));
+  }
+  return main;
 }
 
 function alive(pid: number): boolean {

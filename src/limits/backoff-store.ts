@@ -1,6 +1,7 @@
 // The failure count and the lock of one limit dimension (an IP, an account from new or from known
 // devices, an account+browser, a passkey browser, an account's codes) in ONE document of `limits`,
-// `backoff:<key>`, so a check reads one document per dimension (README "Limits and lockout"). The
+// `backoff:<key>`, so a check reads one document per dimension, all of a check's in one command
+// (README "Limits and lockout"). The
 // count is forgotten `memorySeconds` after its first failure (`countUntil`); a lock holds to its
 // end (`lockedUntil`) even when it outlasts the count; the document lives until the later of the
 // two (`expiresAt`, the database's own expiry). Counting is exact as in limits/store.ts: every step
@@ -47,19 +48,26 @@ export type BackoffStore = ReturnType<typeof createBackoffStore>;
 export function createBackoffStore(db: Database, model: LimitModel, clock: () => Date, memorySeconds: number) {
   return {
     /**
-     * One read by _id. A plain read, not one a later count may reuse (db/read-versions.ts): an
-     * attempt refused while locked counts on documents it has not read, so a reused read here would
-     * make a wrong password cheaper than a refused attempt (the same work for both, README).
+     * What each dimension holds now, in the order of `keys`: one read for them all, by a list of
+     * _ids (`{ _id: { $in } }`, an index seek on both servers: tools/ferretdb/patches). A plain
+     * read, not one a later count may reuse (db/read-versions.ts): an attempt refused while locked
+     * counts on documents it has not read, so a reused read here would make a wrong password
+     * cheaper than a refused attempt (the same work for both, README).
      */
-    async read(key: string): Promise<BackoffState> {
+    async read(keys: string[]): Promise<BackoffState[]> {
       const now = clock();
-      const doc = await model.findById(docId(key)).lean<LimitDoc>();
-      if (!doc?.expiresAt || doc.expiresAt <= now) return CLEAN;
-      return {
-        held: true,
-        failures: doc.countUntil && doc.countUntil > now ? doc.points : 0,
-        lockedMs: doc.lockedUntil && doc.lockedUntil > now ? Math.max(doc.lockedUntil.getTime() - now.getTime(), 1) : 0,
-      };
+      const ids = keys.map(docId);
+      const found = ids.length ? await model.find({ _id: ids.length === 1 ? ids[0] : { $in: ids } } as never).lean<LimitDoc[]>() : [];
+      const byId = new Map(found.map((doc) => [doc._id, doc]));
+      return ids.map((id) => {
+        const doc = byId.get(id);
+        if (!doc?.expiresAt || doc.expiresAt <= now) return CLEAN;
+        return {
+          held: true,
+          failures: doc.countUntil && doc.countUntil > now ? doc.points : 0,
+          lockedMs: doc.lockedUntil && doc.lockedUntil > now ? Math.max(doc.lockedUntil.getTime() - now.getTime(), 1) : 0,
+        };
+      });
     },
 
     /**

@@ -136,7 +136,7 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
 
   /** Milliseconds the longest of these locks still holds (0: none). */
   async function lockedFor(dims: Dimension[]): Promise<number> {
-    const found = await Promise.all(dims.map((d) => backoffs.read(d.key)));
+    const found = await backoffs.read(dims.map((d) => d.key));
     return Math.max(0, ...found.map((s) => s.lockedMs));
   }
 
@@ -178,11 +178,12 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     /**
      * Whether any sign-in limit for this party is locked now (the attempt then fails like a wrong
      * password), and what a right password then clears: this device's and this kind of device's
-     * account counts (the IP's stays). Reads one document per dimension; a clean slate clears nothing.
+     * account counts (the IP's stays). Reads one document per dimension, all in one command; a clean
+     * slate clears nothing.
      */
     async signInState(p: SignInParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
       const dims = signInDimensions(p);
-      const held = await Promise.all(dims.map((d) => backoffs.read(d.key)));
+      const held = await backoffs.read(dims.map((d) => d.key));
       return {
         locked: held.some((s) => s.lockedMs > 0),
         async succeeded() {
@@ -218,7 +219,7 @@ export function createLimits(db: Database, settings: LimitSettings, key: Buffer,
     /** Whether a passkey sign-in from this browser and IP is locked now, and what a success clears (this browser's count). */
     async passkeyState(p: PasskeyParty): Promise<{ locked: boolean; succeeded(): Promise<void> }> {
       const dims = passkeyDimensions(p);
-      const held = await Promise.all(dims.map((d) => backoffs.read(d.key)));
+      const held = await backoffs.read(dims.map((d) => d.key));
       return {
         locked: held.some((s) => s.lockedMs > 0),
         succeeded: async () => { if (held[1]!.held) await backoffs.clear(dims[1]!.key); },

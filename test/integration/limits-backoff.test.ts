@@ -29,7 +29,7 @@ describe('limits: one document per dimension', () => {
   });
   after(() => t.close());
 
-  it('a password sign-in reads `limits` once per dimension (IP, account, account+browser), by _id, and writes nothing on a clean slate', async () => {
+  it('a password sign-in reads its three dimensions of `limits` (IP, account, account+browser) in one command, by a list of _ids, and writes nothing on a clean slate', async () => {
     const user = await createUser(t);
     const agent = new UserAgent();
     const page = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
@@ -40,11 +40,12 @@ describe('limits: one document per dimension', () => {
       recorder.stop();
     }
     const onLimits = recorder.commands.filter((c) => c.collection === 'limits');
-    assert.deepEqual(onLimits.map((c) => c.name), ['find', 'find', 'find']);
+    assert.deepEqual(onLimits.map((c) => c.name), ['find']);
     assert.ok(onLimits.every((c) => c.filters.every(isExactIdFilter)), JSON.stringify(onLimits.map((c) => c.filters)));
+    assert.equal((onLimits[0]!.filters[0]!._id as { $in: string[] }).$in.length, 3);
   });
 
-  it('a passkey success and a code check read one document per dimension; a clean slate clears nothing', async () => {
+  it('a passkey success reads its two dimensions in one command and a code check its one; a clean slate clears nothing', async () => {
     const recorder = recordCommands(t);
     try {
       const party = { browserId: randomBytes(8).toString('hex'), ip: '192.0.2.77' };
@@ -55,7 +56,7 @@ describe('limits: one document per dimension', () => {
     } finally {
       recorder.stop();
     }
-    assert.deepEqual(recorder.commands.filter((c) => c.collection === 'limits').map((c) => c.name), ['find', 'find', 'find']);
+    assert.deepEqual(recorder.commands.filter((c) => c.collection === 'limits').map((c) => c.name), ['find', 'find']);
   });
 
   it('keeps each dimension\'s count and lock in one document: the lock holds after the count is forgotten, then a new count starts', async () => {
@@ -95,12 +96,12 @@ describe('limits: one document per dimension', () => {
         const counted = await Promise.all(Array.from({ length: 12 }, () => store.count(key)));
         assert.deepEqual(counted.sort((a, b) => a - b), Array.from({ length: 12 }, (_, i) => i + 1));
         await Promise.all([store.lock(key, 600), store.lock(key, 300), store.lock(key, 600)]);
-        assert.deepEqual(await store.read(key), { held: true, failures: 12, lockedMs: 600_000 }, 'the longer lock stays');
+        assert.deepEqual(await store.read([key]), [{ held: true, failures: 12, lockedMs: 600_000 }], 'the longer lock stays');
         now = new Date(now.getTime() + 61_000);
-        assert.equal((await store.read(key)).failures, 0, 'the count is forgotten');
+        assert.equal((await store.read([key]))[0]!.failures, 0, 'the count is forgotten');
         const again = await Promise.all(Array.from({ length: 3 }, () => store.count(key)));
         assert.deepEqual(again.sort(), [1, 2, 3], 'a new count, the lock kept');
-        assert.equal((await store.read(key)).lockedMs, 539_000);
+        assert.equal((await store.read([key]))[0]!.lockedMs, 539_000);
       } finally {
         await probe.close();
       }

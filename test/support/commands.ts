@@ -44,8 +44,15 @@ export async function commandsDuring(t: Tessera, work: () => Promise<unknown>): 
   return recorder.commands;
 }
 
-/** A filter the embedded server answers through an index: exactly `{ _id: <string> }`. */
+/**
+ * A filter the embedded server answers through an index: exactly `{ _id: <string> }`, or
+ * `{ _id: { $in: [<string>, ...] } }` (a list of ids: tools/ferretdb/patches).
+ */
 export function isExactIdFilter(filter: Record<string, unknown>): boolean {
   const keys = Object.keys(filter);
-  return keys.length === 1 && keys[0] === '_id' && typeof filter._id === 'string';
+  if (keys.length !== 1 || keys[0] !== '_id') return false;
+  if (typeof filter._id === 'string') return true;
+  const list = filter._id as Record<string, unknown> | null;
+  return !!list && typeof list === 'object' && Object.keys(list).length === 1 && Array.isArray(list.$in)
+    && list.$in.length > 0 && list.$in.every((id) => typeof id === 'string');
 }
