@@ -2,7 +2,7 @@
 // use into a cache outside git, with its data under <dataDir>/ferretdb. Used when no MONGODB_URI is set.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -91,13 +91,14 @@ function patchedSources(moduleDir: string, into: string): string {
   const ferretdb = path.join(into, 'ferretdb');
   const main = path.join(into, 'main');
   cpSync(moduleDir, ferretdb, { recursive: true });
+  // the module cache's copies are read-only (files and folders): made writable for the edits and the clean-up
+  for (const entry of readdirSync(ferretdb, { recursive: true, withFileTypes: true })) {
+    chmodSync(path.join(entry.parentPath, entry.name), entry.isDirectory() ? 0o755 : 0o644);
+  }
+  chmodSync(ferretdb, 0o755);
   mkdirSync(main, { recursive: true });
   for (const f of readdirSync(SOURCE_DIR)) if (f.endsWith('.go') || f === 'go.mod' || f === 'go.sum') copyFileSync(path.join(SOURCE_DIR, f), path.join(main, f));
-  // the module cache's copies are read-only: each edited file is written anew
-  const write = (file: string, text: string) => {
-    rmSync(path.join(ferretdb, file), { force: true });
-    writeFileSync(path.join(ferretdb, file), text);
-  };
+  const write = (file: string, text: string) => writeFileSync(path.join(ferretdb, file), text);
   for (const [target, source] of Object.entries(patches.add)) write(target, readFileSync(path.join(PATCHES_DIR, source), 'utf8'));
   for (const { file, find, replace, count } of patches.edit) {
     const text = readFileSync(path.join(ferretdb, file), 'utf8');

@@ -1,10 +1,12 @@
-// An account's session history: its sign-in attempts newest first, in pages, without a scan. The
-// entries live in per-account buckets of one page each (`sign_in_history`, _id "<account>:<n>"),
-// found through a head document (_id = account id) that counts them: `latest * HISTORY_PAGE + size`
-// attempts were ever appended, the attempt at position p sits in bucket floor(p / HISTORY_PAGE).
-// Heads written by earlier versions reset `size` when they opened a bucket; this one only ever adds
-// to it (one atomic `$inc`), and both read the same under that sum. Old buckets drop off beyond the
-// kept number of entries.
+// An account's session history: its sign-in attempts newest first, in pages, without a scan. A head
+// document (_id = account id) counts them: `latest * HISTORY_PAGE + size` attempts were ever
+// appended. It holds the newest ones itself (`recent`: the positions from `total - recent.length`
+// on, at most the page being filled and what one append brought); the older ones live in
+// per-account buckets of one page each (`sign_in_history`, _id "<account>:<n>"), the attempt at
+// position p in bucket floor(p / HISTORY_PAGE). So an append is one write of the head, and a page
+// is moved into its bucket once it is full. Heads written by earlier versions reset `size` when they
+// opened a bucket and kept no `recent`; this one only ever adds to `size` (one atomic `$inc`), and
+// both read the same under that sum. Old buckets drop off beyond the kept number of entries.
 import { Schema, type UpdateQuery } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import type { SignInEvent } from '../devices/events.ts';
@@ -17,6 +19,8 @@ interface HeadDoc {
   /** A head made by this version has none (0). */
   latest?: number;
   size?: number;
+  /** The newest attempts, oldest first: positions `total - recent.length` to `total - 1` (none: an earlier version's head). */
+  recent?: SignInEvent[];
   /** What the risk policy needs from the history, kept with each append (one read at sign-in). */
   risk?: RiskDigest;
 }
@@ -44,7 +48,10 @@ const time = (at: Date | string) => new Date(at).getTime();
 /** Attempts ever appended to a head (0 without one). */
 const appended = (head: HeadDoc | null | undefined) => (head?.latest ?? 0) * HISTORY_PAGE + (head?.size ?? 0);
 
-/** The head update of an append: the room reserved and the entries (oldest first) folded into the digest, by update operators only. */
+/** Where the head's own entries begin: the positions before it are in buckets. */
+const recentFrom = (head: HeadDoc | null | undefined) => appended(head) - (head?.recent?.length ?? 0);
+
+/** The head update of an append: the entries (oldest first) added to its own, counted, and folded into the digest, by update operators only. */
 function foldInto(entries: SignInEvent[]): UpdateQuery<HeadDoc> {
   const seen: Record<string, Date> = {};
   let last: RiskDigest['last'];
@@ -62,7 +69,7 @@ function foldInto(entries: SignInEvent[]): UpdateQuery<HeadDoc> {
     $inc: { size: entries.length },
     ...(Object.keys(seen).length ? { $max: seen } : {}),
     ...(last ? { $set: { 'risk.last': last } } : {}),
-    ...(failures.length ? { $push: { 'risk.failures': { $each: failures, $slice: -DIGEST_FAILURES } } } : {}),
+    $push: { recent: { $each: entries }, ...(failures.length ? { 'risk.failures': { $each: failures, $slice: -DIGEST_FAILURES } } : {}) },
   };
 }
 
@@ -84,36 +91,36 @@ function keptCountries(latest: Map<string, number>): { kept: string[]; dropped: 
 }
 
 /**
- * At a rollover: the head update that brings the digest (as `before` said, plus `entries`) back
- * within its bounds and folds the earlier shape's country list into the map; none when it is
- * within them. Operators on the paths concerned only, so an append of another process is kept.
+ * At a rollover: the head update that brings the digest (as the head holds it now) back within its
+ * bounds and folds the earlier shape's country list into the map, with `$set` (the entries kept in
+ * the head) merged in. Operators on the paths concerned only.
  */
-function trimOf(before: RiskDigest | undefined, entries: SignInEvent[], slices: boolean): UpdateQuery<HeadDoc> | undefined {
+function trimOf(digest: RiskDigest | undefined, slices: boolean, $set: Record<string, unknown>): UpdateQuery<HeadDoc> {
   const $unset: Record<string, ''> = {};
   const $max: Record<string, Date> = {};
-  const { kept, dropped } = keptCountries(countriesOf(before, entries));
-  if (before?.countries) {
+  const { kept, dropped } = keptCountries(countriesOf(digest));
+  if (digest?.countries) {
     $unset['risk.countries'] = '';
-    for (const c of before.countries) if (COUNTRY_KEY.test(c.country) && kept.includes(c.country)) $max[`risk.seen.${c.country}`] = c.at;
+    for (const c of digest.countries) if (COUNTRY_KEY.test(c.country) && kept.includes(c.country)) $max[`risk.seen.${c.country}`] = c.at;
   }
   for (const country of dropped) $unset[`risk.seen.${country}`] = '';
-  // a server that ignores $slice (the embedded one) lets the list grow; the rewrite is exact there under the lock
-  const failures = [...before?.failures ?? [], ...entries.filter(isFailure).map((e) => e.at)];
-  const $set = !slices && failures.length > DIGEST_FAILURES ? { 'risk.failures': failures.slice(-DIGEST_FAILURES) } : undefined;
-  if (!Object.keys($unset).length && !$set) return undefined;
-  return { ...(Object.keys($unset).length ? { $unset } : {}), ...(Object.keys($max).length ? { $max } : {}), ...($set ? { $set } : {}) };
+  // a server that ignores $slice (the embedded one) lets the list grow; the rewrite is exact there (a guarded write)
+  const failures = digest?.failures ?? [];
+  if (!slices && failures.length > DIGEST_FAILURES) $set['risk.failures'] = failures.slice(-DIGEST_FAILURES);
+  return { $set, ...(Object.keys($unset).length ? { $unset } : {}), ...(Object.keys($max).length ? { $max } : {}) };
 }
 
 interface BucketDoc {
   _id: string;
-  entries: SignInEvent[];
+  /** Position n * HISTORY_PAGE + i at index i (null: an attempt an earlier version lost in a crash). */
+  entries: (SignInEvent | null)[];
 }
 
 export type SignInHistory = ReturnType<typeof createSignInHistory>;
 
 export function createSignInHistory(db: Database, options: { keepEntries: number }) {
   const Heads = db.model<HeadDoc>('SignInHistoryHead', new Schema<HeadDoc>(
-    { _id: String, latest: Number, size: Number, risk: Schema.Types.Mixed },
+    { _id: String, latest: Number, size: Number, risk: Schema.Types.Mixed, recent: { type: [Schema.Types.Mixed], default: undefined } },
     { collection: 'sign_in_history_heads', versionKey: false },
   ));
   const Buckets = db.model<BucketDoc>('SignInHistoryBucket', new Schema<BucketDoc>(
@@ -132,39 +139,47 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
     },
     /**
      * Adds attempts (oldest first) to the account's history: one `findOneAndUpdate` of the head that
-     * reserves their positions (`$inc`) and folds them into the risk digest, then one `$push` into the
-     * bucket its before-image places them in — two commands. An append that opens a bucket (1 in 20)
-     * may write more: a second `$push` when its entries straddle two buckets, the deletion of the
-     * bucket that falls out of the kept ones, and a head update when the digest outgrew its bounds.
-     * Positions come from an atomic `$inc`, so appends of several processes on MongoDB never share
-     * one; on the embedded database (updates not atomic) the in-process lock keeps it exact.
-     * Write order (README "The crash rule"): the head, the bucket, the fallen-out bucket, the trim. A
-     * crash after the head leaves its place empty (that bucket holds one attempt fewer; pages show
-     * what it holds); an undeleted bucket is past the kept ones, never read; an untrimmed digest is
-     * read within its bounds and trimmed at the next rollover.
+     * adds them to its own entries, counts them (`$inc`) and folds them into the risk digest — one
+     * command. An append that fills a page (1 in 20) then moves each full page the head holds into
+     * its bucket (one `$set` of the whole page: the same result however often it is done; a page an
+     * earlier version began in its bucket is read and completed), deletes the bucket that falls out
+     * of the kept ones, and takes the moved entries out of the head in one guarded write that also
+     * brings the digest back within its bounds. Positions come from an atomic `$inc`, so appends of
+     * several processes on MongoDB never share one (the guarded write goes round again after
+     * another's append); on the embedded database (updates not atomic) the in-process lock keeps it
+     * exact. Write order (README "The crash rule"): the head, the buckets, the fallen-out bucket, the
+     * head's trim. A crash before the trim leaves the head holding the pages as well (pages read
+     * the head's copy; the next append that fills a page moves them again); an undeleted bucket is
+     * past the kept ones, never read.
      */
     async append(accountId: string, ...entries: SignInEvent[]): Promise<void> {
       if (!entries.length) return;
       await db.exclusive(`sign_in_history/${accountId}`, async () => {
-        const before = await Heads.findOneAndUpdate({ _id: accountId }, foldInto(entries), { upsert: true, returnDocument: 'before' }).lean<HeadDoc>();
-        const first = appended(before);
-        const byBucket = new Map<number, SignInEvent[]>();
-        entries.forEach((e, i) => {
-          const n = Math.floor((first + i) / HISTORY_PAGE);
-          byBucket.set(n, [...(byBucket.get(n) ?? []), e]);
-        });
-        for (const [n, here] of byBucket) await Buckets.updateOne({ _id: bucketId(accountId, n) }, { $push: { entries: { $each: here } } }, { upsert: true });
-        const opened = [...byBucket.keys()].filter((n) => n * HISTORY_PAGE >= first);
-        if (!opened.length) return;
-        for (const n of opened) if (n >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, n - keepBuckets) });
-        const trim = trimOf(before?.risk, entries, db.kind === 'mongodb');
-        if (trim) await Heads.updateOne({ _id: accountId }, trim);
+        let head: HeadDoc | null = await Heads.findOneAndUpdate({ _id: accountId }, foldInto(entries), { upsert: true, returnDocument: 'after' }).lean<HeadDoc>();
+        // the page of the newest attempt: the head keeps it; the full pages before it move out
+        const filling = Math.floor((appended(head) - 1) / HISTORY_PAGE);
+        if (!head || recentFrom(head) >= filling * HISTORY_PAGE) return;
+        const from = recentFrom(head);
+        for (let n = Math.floor(from / HISTORY_PAGE); n < filling; n++) {
+          const page: (SignInEvent | null)[] = [];
+          // the positions of this page before the head's own: in the bucket an earlier version began
+          const before = from > n * HISTORY_PAGE ? (await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? [] : [];
+          for (let p = n * HISTORY_PAGE; p < (n + 1) * HISTORY_PAGE; p++) page.push(p < from ? before[p - n * HISTORY_PAGE] ?? null : head.recent![p - from]!);
+          await Buckets.updateOne({ _id: bucketId(accountId, n) }, { $set: { entries: page } }, { upsert: true });
+          if (n + 1 >= keepBuckets) await Buckets.deleteOne({ _id: bucketId(accountId, n + 1 - keepBuckets) });
+        }
+        // the moved pages out of the head, guarded on its count (another process's append goes round again)
+        for (let attempt = 0; attempt < 10 && head && recentFrom(head) < filling * HISTORY_PAGE; attempt++) {
+          const trim = trimOf(head.risk, db.kind === 'mongodb', { recent: head.recent!.slice(filling * HISTORY_PAGE - recentFrom(head)) });
+          if (await db.updateIf(Heads, accountId, { latest: head.latest ?? null, size: head.size }, trim)) return;
+          head = await Heads.findById(accountId).lean<HeadDoc>();
+        }
       });
     },
 
     /** What the risk policy reads of the account's history (one read of its head), at `now`. */
     async riskOf(accountId: string, now: Date): Promise<RiskHistory> {
-      const digest = (await Heads.findById(accountId).lean<HeadDoc>())?.risk;
+      const digest = (await Heads.findById(accountId, { risk: 1 }).lean<HeadDoc>())?.risk;
       const last = digest?.last;
       return {
         countries: keptCountries(countriesOf(digest)).kept,
@@ -182,13 +197,15 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
       const to = total - page * HISTORY_PAGE;
       const from = Math.max(kept, to - HISTORY_PAGE);
       if (to <= from) return { entries: [], older: false };
-      const buckets = new Map<number, SignInEvent[]>();
+      // the positions from `own` on are the head's; the ones before it are in their buckets
+      const own = recentFrom(head);
+      const buckets = new Map<number, (SignInEvent | null)[]>();
       for (const n of new Set([Math.floor(from / HISTORY_PAGE), Math.floor((to - 1) / HISTORY_PAGE)])) {
-        buckets.set(n, (await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? []);
+        if (n * HISTORY_PAGE < own) buckets.set(n, (await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? []);
       }
       const entries: SignInEvent[] = [];
       for (let p = to - 1; p >= from; p--) {
-        const entry = buckets.get(Math.floor(p / HISTORY_PAGE))![p % HISTORY_PAGE];
+        const entry = p >= own ? head!.recent![p - own] : buckets.get(Math.floor(p / HISTORY_PAGE))![p % HISTORY_PAGE];
         if (entry) entries.push(entry);
       }
       return { entries, older: from > kept };
