@@ -2,7 +2,9 @@
 // { _id, payload, expiresAt }. Payloads are stored verbatim (mongoose must not strip fields).
 // Every lookup is by exact _id (the data-access rule in db/database.ts): the provider's secondary
 // lookups go through lookup documents kept beside the models —
-//   oidc_session_uid    { _id: session uid, jti }         findByUid
+//   oidc_session        { _id: "uid:" + session uid, jti } findByUid: beside the sessions, so a
+//                       new pointer and its session are written in one command (ordered: the
+//                       pointer first); earlier versions kept it in oidc_session_uid { _id: uid, jti }
 //   oidc_grant_tokens   { _id: grantId, <Model>: {id: second issued} }  revokeByGrantId, lastIssued
 //   oidc_account_refs   { _id: accountId, sessions: {uid: second written}, grants: {grantId: second written} }
 //                       (a grant made during a request of its account's session adds both in one write)
@@ -56,6 +58,8 @@ const BEARER = new Set([...GRANT_BOUND, 'ClientCredentials', 'InitialAccessToken
 
 /** A session pointer outlives its session by this much, and is rewritten when less than half is left. */
 const POINTER_MARGIN_MS = 86_400_000;
+/** A session pointer's id in the sessions' collection (a session id never holds a ":"). */
+const pointerId = (uid: string) => `uid:${uid}`;
 
 /**
  * An interaction's whole document (the provider's payload and the sign-in's flow record,
@@ -216,18 +220,30 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     return session?.uid && session.accountId === accountId ? session.uid : undefined;
   }
 
+  /**
+   * A session's lookup documents before the session is saved: its account's reference (written
+   * here), and its pointer when it is new or nears its expiry — returned as the write to send with
+   * the session's own, in one command.
+   */
   async function indexSession(jti: string, payload: AdapterPayload, expiresAt: Date | undefined) {
     const uid = payload.uid as string | undefined;
-    if (!uid) return;
+    if (!uid) return undefined;
     rememberJti(uid, jti);
+    if (typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'sessions', uid);
     const pointerUntil = (expiresAt?.getTime() ?? clock().getTime()) + POINTER_MARGIN_MS;
     const key = `uid|${uid}|${jti}`;
     const until = written.get(key);
-    if (until === undefined || until - pointerUntil < POINTER_MARGIN_MS / 2) {
-      await SessionUids.updateOne({ _id: uid }, { $set: { jti, expiresAt: new Date(pointerUntil) } }, { upsert: true });
-      remember(key, pointerUntil);
-    }
-    if (typeof payload.accountId === 'string') await addAccountRef(payload.accountId, 'sessions', uid);
+    // written already, and it outlives the session by at least half the margin: nothing to write
+    if (until !== undefined && until >= pointerUntil - POINTER_MARGIN_MS / 2) return undefined;
+    return {
+      write: { updateOne: { filter: { _id: pointerId(uid) }, update: { $set: { jti, expiresAt: new Date(pointerUntil) } }, upsert: true } },
+      written: () => remember(key, pointerUntil),
+    };
+  }
+
+  /** A session's pointer: beside the sessions, or where an earlier version wrote it. */
+  async function sessionPointer(uid: string): Promise<SessionUidDoc | null> {
+    return (await modelFor('Session').findById(pointerId(uid)).lean<SessionUidDoc>()) ?? SessionUids.findById(uid).lean<SessionUidDoc>();
   }
 
   async function indexGrantBound(name: string, id: string, grantId: string, expiresAt: Date | undefined) {
@@ -244,7 +260,7 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
       const payload = await findPayload(Sessions, known);
       if (payload?.uid === uid) return payload;
     }
-    const pointer = await SessionUids.findById(uid).lean<SessionUidDoc>();
+    const pointer = await sessionPointer(uid);
     if (!alive(pointer) || pointer!.jti === known) return undefined;
     const payload = await findPayload(Sessions, pointer!.jti);
     if (payload?.uid !== uid) return undefined;
@@ -268,8 +284,14 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         // crash rule: the lookup documents first, then the document they lead to. A crash between
         // leaves a reference to nothing, which every reader skips (and list reads prune), never a
         // token that revocation or "sign out everywhere" cannot find
-        if (name === 'Session') await indexSession(id, payload, set.expiresAt);
-        else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
+        if (name === 'Session') {
+          const pointer = await indexSession(id, payload, set.expiresAt);
+          if (pointer) {
+            await M.bulkWrite([pointer.write, { updateOne: { filter: { _id: id }, update, upsert: true } }] as never, { ordered: true });
+            pointer.written();
+            return;
+          }
+        } else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
         else if (name === 'Grant' && typeof payload.accountId === 'string') {
           const session = sessionOfRequest(payload.accountId);
           await addAccountRefs(payload.accountId, { grants: id, ...(session ? { sessions: session } : {}) });
@@ -355,13 +377,14 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     },
     async list(name) {
       const docs = await modelFor(name).find().lean<StoredDoc[]>();
-      return docs.filter(alive).sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => d.payload);
+      // (sessions share their collection with their pointers, which have no payload)
+      return docs.filter((d) => alive(d) && d.payload).sort((a, b) => (a._id < b._id ? -1 : 1)).map((d) => d.payload);
     },
     sessionsOf: (accountId) => resolveRefs(
       accountId, 'sessions',
       async (uid) => { const p = await findByUid(uid); return p?.accountId === accountId ? p : undefined; },
       // a session between two identifiers (sign-in renews its jti) still has its pointer
-      async (uid) => !alive(await SessionUids.findById(uid).lean<SessionUidDoc>()),
+      async (uid) => !alive(await sessionPointer(uid)),
     ),
     async forgetAccount(accountId) {
       await db.exclusive(`account-refs/${accountId}`, () => AccountRefs.deleteOne({ _id: accountId }));

@@ -187,6 +187,46 @@ describe('MongoDB adapter for oidc-provider', () => {
     }
   });
 
+  it("writes a new session's pointer and the session in one command (the pointer first), beside the sessions", async () => {
+    const watched = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
+    try {
+      const sessions = createOidcStorage(watched, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('Session');
+      await watched.init();
+      const sent: { name: string; collection: unknown; ids: unknown[] }[] = [];
+      const client = watched.connection.getClient();
+      const listen = (e: { commandName: string; command: Record<string, unknown> }) => {
+        const statements = (e.command.updates as { q: { _id: unknown } }[] | undefined) ?? [];
+        sent.push({ name: e.commandName, collection: e.command[e.commandName], ids: statements.map((u) => u.q._id) });
+      };
+      client.on('commandStarted', listen);
+      try {
+        await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session' }, 600);
+        await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
+      } finally {
+        client.off('commandStarted', listen);
+      }
+      assert.deepEqual(sent, [
+        { name: 'update', collection: 'oidc_session', ids: ['uid:uid-one-cmd', 'one-cmd'] },
+        { name: 'update', collection: 'oidc_session', ids: ['one-cmd'] },
+      ], 'a new pointer goes with the session; a session saved again goes alone (its pointer outlives it)');
+      now = new Date(now.getTime() + 13 * 3600_000);
+      await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
+      assert.equal((await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never }))!.expiresAt.getTime(), now.getTime() + 600_000 + 86_400_000, 'a pointer that would outlive its session by less than half its margin is written again');
+      const pointer = await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never });
+      assert.equal(pointer?.jti, 'one-cmd');
+      assert.deepEqual((await storage.list('Session')).filter((p) => p.uid === 'uid-one-cmd').length, 1, 'a listing of sessions shows no pointer');
+    } finally {
+      await watched.close();
+    }
+  });
+
+  it('finds a session by a pointer an earlier version wrote (oidc_session_uid)', async () => {
+    await db.connection.collection('oidc_session').insertOne({ _id: 'jti-earlier' as never, payload: { jti: 'jti-earlier', uid: 'uid-earlier', kind: 'Session' }, expiresAt: new Date(now.getTime() + 600_000) });
+    await db.connection.collection('oidc_session_uid').insertOne({ _id: 'uid-earlier' as never, jti: 'jti-earlier', expiresAt: new Date(now.getTime() + 600_000) });
+    assert.equal((await storage.adapter('Session').findByUid!('uid-earlier'))!.jti, 'jti-earlier');
+    assert.equal(await storage.adapter('Session').findByUid!('uid-never'), undefined);
+  });
+
   it('consumes a code once: the second consume fails the request', async () => {
     const codes = storage.adapter('AuthorizationCode');
     await codes.upsert('once', { jti: 'once', kind: 'AuthorizationCode', grantId: 'g-once' }, 60);
