@@ -20,7 +20,7 @@ interface HeadDoc {
   latest?: number;
   size?: number;
   /** The newest attempts, oldest first: positions `total - recent.length` to `total - 1` (none: an earlier version's head). */
-  recent?: SignInEvent[];
+  recent?: StoredEntry[];
   /** What the risk policy needs from the history, kept with each append (one read at sign-in). */
   risk?: RiskDigest;
 }
@@ -48,6 +48,19 @@ const time = (at: Date | string) => new Date(at).getTime();
 /** Attempts ever appended to a head (0 without one). */
 const appended = (head: HeadDoc | null | undefined) => (head?.latest ?? 0) * HISTORY_PAGE + (head?.size ?? 0);
 
+/**
+ * An attempt as stored: one JSON string (its time in ISO form), which the embedded database reads
+ * and writes as one value instead of a document of typed fields (the head is read on every
+ * sign-in); an earlier version stored the attempt itself; null: a place an earlier version lost.
+ */
+type StoredEntry = SignInEvent | string | null;
+const pack = (e: SignInEvent): string => JSON.stringify(e);
+function unpack(e: StoredEntry | undefined): SignInEvent | undefined {
+  if (typeof e !== 'string') return e ?? undefined;
+  const read = JSON.parse(e) as SignInEvent & { at: string };
+  return { ...read, at: new Date(read.at) };
+}
+
 /** Where the head's own entries begin: the positions before it are in buckets. */
 const recentFrom = (head: HeadDoc | null | undefined) => appended(head) - (head?.recent?.length ?? 0);
 
@@ -69,7 +82,7 @@ function foldInto(entries: SignInEvent[]): UpdateQuery<HeadDoc> {
     $inc: { size: entries.length },
     ...(Object.keys(seen).length ? { $max: seen } : {}),
     ...(last ? { $set: { 'risk.last': last } } : {}),
-    $push: { recent: { $each: entries }, ...(failures.length ? { 'risk.failures': { $each: failures, $slice: -DIGEST_FAILURES } } : {}) },
+    $push: { recent: { $each: entries.map(pack) }, ...(failures.length ? { 'risk.failures': { $each: failures, $slice: -DIGEST_FAILURES } } : {}) },
   };
 }
 
@@ -112,8 +125,8 @@ function trimOf(digest: RiskDigest | undefined, slices: boolean, $set: Record<st
 
 interface BucketDoc {
   _id: string;
-  /** Position n * HISTORY_PAGE + i at index i (null: an attempt an earlier version lost in a crash). */
-  entries: (SignInEvent | null)[];
+  /** Position n * HISTORY_PAGE + i at index i. */
+  entries: StoredEntry[];
 }
 
 export type SignInHistory = ReturnType<typeof createSignInHistory>;
@@ -161,7 +174,7 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
         if (!head || recentFrom(head) >= filling * HISTORY_PAGE) return;
         const from = recentFrom(head);
         for (let n = Math.floor(from / HISTORY_PAGE); n < filling; n++) {
-          const page: (SignInEvent | null)[] = [];
+          const page: StoredEntry[] = [];
           // the positions of this page before the head's own: in the bucket an earlier version began
           const before = from > n * HISTORY_PAGE ? (await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? [] : [];
           for (let p = n * HISTORY_PAGE; p < (n + 1) * HISTORY_PAGE; p++) page.push(p < from ? before[p - n * HISTORY_PAGE] ?? null : head.recent![p - from]!);
@@ -199,13 +212,13 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
       if (to <= from) return { entries: [], older: false };
       // the positions from `own` on are the head's; the ones before it are in their buckets
       const own = recentFrom(head);
-      const buckets = new Map<number, (SignInEvent | null)[]>();
+      const buckets = new Map<number, StoredEntry[]>();
       for (const n of new Set([Math.floor(from / HISTORY_PAGE), Math.floor((to - 1) / HISTORY_PAGE)])) {
         if (n * HISTORY_PAGE < own) buckets.set(n, (await Buckets.findById(bucketId(accountId, n)).lean<BucketDoc>())?.entries ?? []);
       }
       const entries: SignInEvent[] = [];
       for (let p = to - 1; p >= from; p--) {
-        const entry = p >= own ? head!.recent![p - own] : buckets.get(Math.floor(p / HISTORY_PAGE))![p % HISTORY_PAGE];
+        const entry = unpack(p >= own ? head!.recent![p - own] : buckets.get(Math.floor(p / HISTORY_PAGE))![p % HISTORY_PAGE]);
         if (entry) entries.push(entry);
       }
       return { entries, older: from > kept };

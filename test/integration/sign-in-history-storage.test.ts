@@ -22,6 +22,9 @@ function attempt(result: SignInResult, country?: string): SignInEvent {
 
 const freshAccount = () => `acct-${randomBytes(6).toString('hex')}`;
 
+/** The id of an attempt as stored: a JSON string (this version) or the attempt itself (an earlier one). */
+const storedId = (e: unknown) => (typeof e === 'string' ? (JSON.parse(e) as SignInEvent).id : (e as SignInEvent).id);
+
 describe('sign-in history storage', () => {
   let t: Tessera;
   before(async () => {
@@ -89,14 +92,25 @@ describe('sign-in history storage', () => {
       // (the embedded database reads the head for the guard first: a find)
       assert.deepEqual(sent.filter((c) => !c.startsWith('find ')), ['findAndModify sign_in_history_heads', 'update sign_in_history', 'findAndModify sign_in_history_heads'],
         'the opening of a page moves the full one into its bucket, then takes it out of the head in one guarded write');
-      assert.deepEqual((await buckets().findOne({ _id: `${id}:0` }))!.entries.map((e) => (e as SignInEvent).id), written.slice(0, HISTORY_PAGE));
+      assert.deepEqual((await buckets().findOne({ _id: `${id}:0` }))!.entries.map(storedId), written.slice(0, HISTORY_PAGE));
       assert.equal(await buckets().findOne({ _id: `${id}:1` }), null);
-      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as SignInEvent[]).map((e) => e.id), [pair[1]!.id]);
+      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as unknown[]).map(storedId), [pair[1]!.id]);
       const newestFirst = written.slice().reverse();
       assert.deepEqual(await allPages(id), [
         { ids: newestFirst.slice(0, HISTORY_PAGE), older: true },
         { ids: newestFirst.slice(HISTORY_PAGE), older: false },
       ]);
+    });
+
+    it('stores each attempt as one JSON string and gives it back whole, its time a Date', async () => {
+      const id = freshAccount();
+      const full: SignInEvent = { ...attempt('success', 'CH'), ip: '203.0.113.9', location: { country: 'CH', city: 'Zürich' }, ll: [47.37, 8.54], browser: 'Firefox 140', os: 'Linux', deviceId: 'dev_abcdefghijklmnop', application: 'Ärzte-Portal "Süd"', risk: 'none' };
+      await t.services.history.append(id, full);
+      const stored = ((await heads().findOne({ _id: id }))!.recent as unknown[]);
+      assert.equal(typeof stored[0], 'string');
+      const [back] = (await t.services.history.page(id, 0)).entries;
+      assert.ok(back!.at instanceof Date);
+      assert.deepEqual(back, full);
     });
 
     it('run in parallel lose nothing and share no position', async () => {
@@ -130,7 +144,7 @@ describe('sign-in history storage', () => {
       assert.deepEqual((await t.services.history.page(id, 3)).entries, [], 'past the kept ones: nothing');
       const left = (await buckets().find({ _id: { $in: [0, 1, 2, 3, 4, 5].map((n) => `${id}:${n}`) } }).toArray()).map((b) => b._id).sort();
       assert.deepEqual(left, [`${id}:3`, `${id}:4`], 'the buckets beyond the kept ones are deleted; the newest page is in the head');
-      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as SignInEvent[]).map((e) => e.id), written.slice(5 * HISTORY_PAGE));
+      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as unknown[]).map(storedId), written.slice(5 * HISTORY_PAGE));
     });
   });
 
@@ -219,9 +233,9 @@ describe('sign-in history storage', () => {
       const opening = attempt('success', 'FR');
       added.push(opening);
       await t.services.history.append(id, opening);
-      assert.deepEqual((await buckets().findOne({ _id: `${id}:2` }))!.entries.map((e) => (e as SignInEvent).id), [...old.slice(40), ...added.slice(0, 15)].map((e) => e.id), 'bucket 2 completed from the head');
+      assert.deepEqual((await buckets().findOne({ _id: `${id}:2` }))!.entries.map(storedId), [...old.slice(40), ...added.slice(0, 15)].map((e) => e.id), 'bucket 2 completed from the head');
       assert.equal(await buckets().findOne({ _id: `${id}:3` }), null);
-      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as SignInEvent[]).map((e) => e.id), [opening.id]);
+      assert.deepEqual(((await heads().findOne({ _id: id }))!.recent as unknown[]).map(storedId), [opening.id]);
       assert.equal((await buckets().findOne({ _id: `${id}:0` })), null, 'bucket 0 fell out of the kept entries');
       const head = (await heads().findOne({ _id: id }))!;
       const digest = head.risk as { countries?: unknown; seen: Record<string, Date> };
@@ -304,9 +318,9 @@ describe("sign-in history storage with guards in the update's filter (MongoDB's 
         await t.services.history.append(id, ...batch);
       }
       const head = (await heads.findOne({ _id: id }))!;
-      assert.deepEqual((head.recent as SignInEvent[]).map((e) => e.id), written.slice(2 * HISTORY_PAGE), `${earlier ? 'earlier' : 'new'} head: the newest page only`);
+      assert.deepEqual((head.recent as unknown[]).map(storedId), written.slice(2 * HISTORY_PAGE), `${earlier ? 'earlier' : 'new'} head: the newest page only`);
       for (const n of [0, 1]) {
-        assert.deepEqual((await buckets.findOne({ _id: `${id}:${n}` }))!.entries.map((e) => (e as SignInEvent).id), written.slice(n * HISTORY_PAGE, (n + 1) * HISTORY_PAGE), `bucket ${n}`);
+        assert.deepEqual((await buckets.findOne({ _id: `${id}:${n}` }))!.entries.map(storedId), written.slice(n * HISTORY_PAGE, (n + 1) * HISTORY_PAGE), `bucket ${n}`);
       }
       const pages: string[] = [];
       for (let n = 0; n < 3; n++) pages.push(...(await t.services.history.page(id, n)).entries.map((e) => e.id));
