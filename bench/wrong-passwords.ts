@@ -11,17 +11,17 @@ const ATTEMPTS = Number(process.env.BENCH_WRONG_PASSWORDS ?? 24);
 export async function compareWrongPasswords(services: Services, issuer: string, clientId: string, user: Credentials): Promise<void> {
   const tag = randomBytes(3).toString('hex');
   const make = async (name: string) => (await services.accounts.create({ email: `${name}-${tag}@example.com`, password: user.password, deviceVerification: false })).email;
-  // one email per attempt (an account's own limit would lock it after a few), but the locked one
+  // one email per attempt (an account's own limit would lock it after a few); the locked ones are
+  // locked out beforehand
   const emails = async (kind: string, create: boolean, disable = false) => Promise.all(Array.from({ length: ATTEMPTS }, async (_, i) => {
     if (!create) return `${kind}-${i}-${tag}@example.com`;
     const email = await make(`${kind}-${i}`);
     if (disable) await services.accounts.setDisabled(email, true);
     return email;
   }));
-  const locked = await make('locked');
   const kinds: Record<string, string[]> = {
     'existing account': await emails('existing', true), 'disabled account': await emails('disabled', true, true),
-    'unknown email': await emails('nobody', false), 'locked out': Array(ATTEMPTS).fill(locked),
+    'unknown email': await emails('nobody', false), 'locked out': await emails('locked', true),
   };
   const url = new URL('/auth', issuer);
   for (const [k, v] of Object.entries({ client_id: clientId, response_type: 'code', scope: 'openid', redirect_uri: REDIRECT_URI, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' })) url.searchParams.set(k, v);
@@ -43,8 +43,8 @@ export async function compareWrongPasswords(services: Services, issuer: string, 
     if (res.status !== 200 || !res.body.includes('Incorrect email or password')) throw new Error(`unexpected answer ${res.status} for ${email}`);
     return { ms, commands: { ...seen } };
   }
-  // lock one account out: its later attempts are refused without being counted
-  for (let i = 0; i < services.limits.settings.lockAfter; i++) await attempt(locked, false);
+  // lock those accounts out: their later attempts are refused without being counted
+  for (const locked of kinds['locked out']!) for (let i = 0; i < services.limits.settings.lockAfter; i++) await attempt(locked, false);
 
   const results: Record<string, { ms: number[]; commands: Record<string, number> }> = {};
   for (let i = 0; i < ATTEMPTS; i++) {
