@@ -86,13 +86,12 @@ function foldInto(entries: SignInEvent[]): UpdateQuery<HeadDoc> {
   };
 }
 
-/** Every country with its latest success: the map, the earlier shape's list, and `entries` (not yet in `risk`). */
-function countriesOf(risk: RiskDigest | undefined, entries: SignInEvent[] = []): Map<string, number> {
+/** Every country with its latest success: the map and the earlier shape's list. */
+function countriesOf(risk: RiskDigest | undefined): Map<string, number> {
   const latest = new Map<string, number>();
   const see = (country: string, at: Date | string) => latest.set(country, Math.max(latest.get(country) ?? 0, time(at)));
   for (const c of risk?.countries ?? []) see(c.country, c.at);
   for (const [country, at] of Object.entries(risk?.seen ?? {})) see(country, at);
-  for (const e of entries) if (e.result === 'success' && e.location?.country && COUNTRY_KEY.test(e.location.country)) see(e.location.country, e.at);
   return latest;
 }
 
@@ -153,7 +152,7 @@ export function createSignInHistory(db: Database, options: { keepEntries: number
     /**
      * Adds attempts (oldest first) to the account's history: one `findOneAndUpdate` of the head that
      * adds them to its own entries, counts them (`$inc`) and folds them into the risk digest — one
-     * command. An append that fills a page (1 in 20) then moves each full page the head holds into
+     * command. An append that opens a page (1 in 20) then moves each full page the head holds into
      * its bucket (one `$set` of the whole page: the same result however often it is done; a page an
      * earlier version began in its bucket is read and completed), deletes the bucket that falls out
      * of the kept ones, and takes the moved entries out of the head in one guarded write that also

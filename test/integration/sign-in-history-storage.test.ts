@@ -22,19 +22,28 @@ function attempt(result: SignInResult, country?: string): SignInEvent {
 
 const freshAccount = () => `acct-${randomBytes(6).toString('hex')}`;
 
+/** A server that keeps 40 entries (buckets fall off after a few pages), with these test-database options. */
+const keeping40 = (testDatabase: { faults?: boolean; guardsInServer?: boolean } = {}) =>
+  startTessera({ testDatabase, settings: (config) => { config.account.historyEntries = 40; } });
+
+/** The history's two collections, read directly. */
+const storeOf = (t: Tessera) => ({
+  heads: t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads'),
+  buckets: t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history'),
+});
+
 /** The id of an attempt as stored: a JSON string (this version) or the attempt itself (an earlier one). */
 const storedId = (e: unknown) => (typeof e === 'string' ? (JSON.parse(e) as SignInEvent).id : (e as SignInEvent).id);
 
 describe('sign-in history storage', () => {
   let t: Tessera;
   before(async () => {
-    // 40 kept entries: buckets fall off after a few pages
-    t = await startTessera({ settings: (config) => { config.account.historyEntries = 40; } });
+    t = await keeping40();
   });
   after(() => t.close());
 
-  const heads = () => t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads');
-  const buckets = () => t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history');
+  const heads = () => storeOf(t).heads;
+  const buckets = () => storeOf(t).buckets;
 
   /** The commands (name and collection) `work` sends, every filter checked to be exactly { _id }. */
   async function commandsOf(work: () => Promise<unknown>): Promise<string[]> {
@@ -259,13 +268,12 @@ describe('sign-in history storage', () => {
 describe('sign-in history storage after a crash', () => {
   let t: Tessera;
   before(async () => {
-    t = await startTessera({ testDatabase: { faults: true }, settings: (config) => { config.account.historyEntries = 40; } });
+    t = await keeping40({ faults: true });
   });
   after(() => t.close());
 
   it('pages, reads its digest and appends on after a crash between any two writes of an append that opens a bucket', async () => {
-    const heads = t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads');
-    const buckets = t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history');
+    const { heads, buckets } = storeOf(t);
     const faults = t.services.db.faults!;
     // the append with every write: a pair straddling pages 2 and 3 (page 2 completed in its bucket), bucket 0 falling out, the head trimmed with the earlier shape's countries folded in
     for (let crashAfter = 1; crashAfter <= 3; crashAfter++) {
@@ -296,13 +304,12 @@ describe('sign-in history storage after a crash', () => {
 describe("sign-in history storage with guards in the update's filter (MongoDB's lines)", () => {
   let t: Tessera;
   before(async () => {
-    t = await startTessera({ testDatabase: { guardsInServer: true }, settings: (config) => { config.account.historyEntries = 40; } });
+    t = await keeping40({ guardsInServer: true });
   });
   after(() => t.close());
 
   it('moves each full page into its bucket and out of the head, a new head (no `latest`) and an earlier one alike', async () => {
-    const heads = t.services.db.connection.collection<{ _id: string } & Record<string, unknown>>('sign_in_history_heads');
-    const buckets = t.services.db.connection.collection<{ _id: string; entries: unknown[] }>('sign_in_history');
+    const { heads, buckets } = storeOf(t);
     for (const earlier of [false, true]) {
       const id = freshAccount();
       const written: string[] = [];
