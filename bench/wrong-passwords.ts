@@ -48,14 +48,16 @@ export async function compareWrongPasswords(services: Services, issuer: string, 
 
   const results: Record<string, { ms: number[]; commands: Record<string, number> }> = {};
   for (let i = 0; i < ATTEMPTS; i++) {
-    for (const [kind, list] of Object.entries(kinds)) {
+    // each round starts with another kind: no kind always comes last (after the others' garbage)
+    const order = Object.entries(kinds);
+    for (const [kind, list] of [...order.slice(i % order.length), ...order.slice(0, i % order.length)]) {
       const { ms, commands } = await attempt(list[i]!, true);
       (results[kind] ??= { ms: [], commands }).ms.push(ms);
       results[kind].commands = commands;
     }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`Wrong passwords from fresh browsers (${ATTEMPTS} each, interleaved; the POST of the form):`);
+  console.log(`Wrong passwords from fresh browsers (${ATTEMPTS} each, interleaved, each round in another order; the POST of the form):`);
   printTable(['', 'median ms', 'database commands of the last attempt'], Object.entries(results).map(([kind, r]) => [
     kind, median(r.ms).toFixed(1), Object.entries(r.commands).sort().map(([k, v]) => `${k} ${v}`).join(', '),
   ]));
