@@ -337,6 +337,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
     for (const problem of backfill.failed) log(`[tessera] email lookup backfill: ${problem} (retried at the next start)`);
     for (const problem of (await webauthn.backfillLookups()).failed) log(`[tessera] passkey lookup backfill: ${problem} (retried at the next start)`);
     for (const problem of (await limits.migrate()).failed) log(`[tessera] limit counter migration: ${problem} (retried at the next start)`);
+    for (const problem of (await devices.migrate()).failed) log(`[tessera] device failure count migration: ${problem} (retried at the next start)`);
     await keys.ensure();
     await hooks.refresh();
     const jwks = await keys.jwks();

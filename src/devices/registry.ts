@@ -7,14 +7,16 @@
 // Data access (README): a browser's registration is found through the account's device document
 // (`account_devices`, keyed by account id: an HMAC of the browser id → registration id, and the
 // list of its registrations); registrations are read by _id. The cookie's id itself is never stored.
-// Failed attempts for an email without an account count in `device_failures` (keyed by an HMAC of
-// email and browser), so a blocked page never tells whether an account exists.
+// Failed attempts for an email from a browser that is no registration of its account (or for an
+// email without one) count in an expiring document beside the device lists (`account_devices`,
+// `ghost:` + an HMAC of email and browser), so a blocked page never tells whether an account exists,
+// and a sign-in reads the list and the count in one command.
 import { createHmac, randomBytes } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
-import { forget, memoized } from '../db/request-memo.ts';
-import { readById } from '../db/read-versions.ts';
+import { forget, keep, memoized } from '../db/request-memo.ts';
+import { readById, readByIds } from '../db/read-versions.ts';
 import { DomainError } from '../domain-error.ts';
 import { NO_AUDIT, type AuditActor, type AuditDetails, type AuditSink, type AuditType } from '../audit/events.ts';
 import { blocksAt, canMove, type DeviceState } from '../policy/trust.ts';
@@ -171,10 +173,19 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     { _id: String, rev: Number, byBrowser: { type: Schema.Types.Mixed, default: {} }, ids: { type: [String], default: [] } },
     { collection: 'account_devices', versionKey: false, minimize: false },
   ));
-  const Failures = db.model<FailureDoc>('DeviceFailure', new Schema<FailureDoc>(
+  const failureSchema = (collection: string) => new Schema<FailureDoc>(
     { _id: String, rev: Number, count: Number, expiresAt: { type: Date, required: true } },
-    { collection: 'device_failures', versionKey: false },
-  ), { expires: true });
+    { collection, versionKey: false },
+  );
+  // beside the device lists: a sign-in reads the account's list and the browser's count at once
+  const Failures = db.model<FailureDoc>('DeviceFailure', failureSchema('account_devices'), { expires: true });
+  // where an earlier version counted them (folded in at start-up: migrate)
+  const LegacyFailures = db.model<FailureDoc>('LegacyDeviceFailure', failureSchema('device_failures'), { expires: true });
+  const ghostId = (email: string, browserId: string) => `ghost:${mac('ghost', email, browserId)}`;
+  const ghostCount = (doc: FailureDoc | undefined) => {
+    const failures = doc && doc.expiresAt > clock() ? doc.count : 0;
+    return { failures, blocked: blocksAt(failures, settings.maxFailures) };
+  };
 
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
   // an account's device list is read once per request (db/request-memo.ts); its writes forget it
@@ -284,6 +295,22 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     },
 
     /**
+     * Before a password is checked: this browser's registration for the account, and its failures
+     * for the email (they count when it has none). The account's list and the count are one read;
+     * the registration, when the list names one, another. An email without an account passes an id
+     * no account has, so it reads as much.
+     */
+    async beforePassword(accountId: string, email: string, browserId: string): Promise<{ device?: KeyedDevice; ghost: { failures: number; blocked: boolean } }> {
+      const ghost = ghostId(email, browserId);
+      // one collection: the list and the count come back together (a ghost read through the list's model is a plain document)
+      const found = await readByIds(AccountDevices, [accountId, ghost]);
+      // the list as this request read it: registrationFor and ensure use this read
+      keep(`account-devices:${accountId}`, Promise.resolve(found.get(accountId) ?? null));
+      const device = await this.registrationFor(accountId, browserId);
+      return { ...(device ? { device } : {}), ghost: ghostCount(found.get(ghost) as FailureDoc | undefined) };
+    },
+
+    /**
      * This browser's live registration for the account, made (ACTIVE, not yet verified) when it has
      * none. Call it only for a browser that proved something (the password, a passkey): the
      * account's list is capped (`maxRegistrations`), the oldest never-verified entries pruned.
@@ -346,7 +373,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
 
     /** A failed attempt for an email from a browser that is no registration of it: whether it is "blocked" now, and the count. */
     async recordGhostFailure(email: string, browserId: string): Promise<{ blocked: boolean; failures: number }> {
-      const id = mac('ghost', email, browserId);
+      const id = ghostId(email, browserId);
       const now = clock();
       const expiresAt = later(DAY);
       const counted = (count: number) => ({ blocked: blocksAt(count, settings.maxFailures), failures: count });
@@ -369,16 +396,32 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     /** Failed attempts that block a browser (settings.maxFailures). */
     maxFailures: settings.maxFailures,
 
-    /** Failed attempts for this email from a browser it has no registration for (0 when none or expired). */
-    async ghostFailures(email: string, browserId: string): Promise<{ failures: number; blocked: boolean }> {
-      const doc = await readById(Failures, mac('ghost', email, browserId));
-      const failures = doc && doc.expiresAt > clock() ? doc.count : 0;
-      return { failures, blocked: blocksAt(failures, settings.maxFailures) };
-    },
-
     /** The browser now has a registration that carries its failures: the per-email counter goes. */
     async forgetGhost(email: string, browserId: string): Promise<void> {
-      await Failures.deleteOne({ _id: mac('ghost', email, browserId) });
+      await Failures.deleteOne({ _id: ghostId(email, browserId) });
+    },
+
+    /**
+     * Start-up: moves an earlier version's live counts (`device_failures`) beside the device lists.
+     * Per count: raised there (`$max`: never lowered, created if missing), then the old one deleted,
+     * so a crash between leaves it to fold again at the next start, to the same result.
+     */
+    async migrate(): Promise<{ moved: number; failed: string[] }> {
+      const now = clock();
+      let moved = 0;
+      const failed: string[] = [];
+      for (const old of await LegacyFailures.find({}).lean<FailureDoc[]>()) {
+        try {
+          if (old.expiresAt > now) {
+            await db.exclusive(`${Failures.collection.name}/ghost:${old._id}`, () => Failures.updateOne({ _id: `ghost:${old._id}` }, { $max: { count: old.count, expiresAt: old.expiresAt } }, { upsert: true }));
+          }
+          await LegacyFailures.deleteOne({ _id: old._id });
+          moved++;
+        } catch (err) {
+          failed.push(`${old._id}: ${(err as Error).message}`);
+        }
+      }
+      return { moved, failed };
     },
 
     /**

@@ -84,13 +84,14 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
  */
 export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: KeyedDevice; ghost: { email: string; failures: number } }> {
   // an email without an account looks for a registration too (there is none): the same reads
-  const device = await registrationOf(ctx, deps, accountId ?? NO_ACCOUNT);
+  const seen = knownDevices(ctx);
+  const { device, ghost: { failures, blocked } } = await deps.devices.beforePassword(accountId ?? NO_ACCOUNT, email, browserOf(ctx));
+  seen.set(accountId ?? NO_ACCOUNT, device ?? null);
   if (device?.state === 'BLOCKED') {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
     throw deviceBlocked();
   }
   if (device) return { device, ghost: { email, failures: 0 } };
-  const { failures, blocked } = await deps.devices.ghostFailures(email, browserOf(ctx));
   if (blocked) {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, undefined, [], accountId ? undefined : email);
     throw deviceBlocked();

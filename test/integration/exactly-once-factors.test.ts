@@ -257,7 +257,7 @@ describe('exactly once under parallel requests: factors, PINs and devices', func
       assert.equal(count(answers, (a) => a.status >= 500), 0, 'no 5xx');
       assert.deepEqual(await locking.services.devices.listFor(user.id), [], 'a browser that proved nothing is no registration');
       const browserId = (await agent.jar.getCookies(locking.issuer)).find((c) => c.key.endsWith('tessera.device'))!.value;
-      assert.deepEqual(await locking.services.devices.ghostFailures(user.email, browserId), { failures: LOCKOUT, blocked: true }, 'every failure counted once');
+      assert.deepEqual((await locking.services.devices.beforePassword(user.id, user.email, browserId)).ghost, { failures: LOCKOUT, blocked: true }, 'every failure counted once');
       assert.ok(!answers.some((a) => a.url.startsWith(REDIRECT_URI)));
     });
   });

@@ -128,6 +128,47 @@ describe('sign-in core', () => {
       assert.equal(blocked.status, 403, 'the right password from the blocked browser is refused too');
       assert.deepEqual(await t.services.devices.listFor(alice.id), []);
     });
+
+    it("are looked for with the browser's failure count in one read: the account's list and the count are one find", async () => {
+      const browser = new UserAgent();
+      const page = await browser.visit((await rp.authorize()).url);
+      const recorder = recordCommands(t);
+      try {
+        await browser.submit(page, /\/login$/, { email: alice.email, password: 'Wrong#Guess1' });
+      } finally {
+        recorder.stop();
+      }
+      const finds = recorder.commands.filter((c) => c.name === 'find' && ['account_devices', 'device_failures', 'devices'].includes(c.collection));
+      assert.equal(finds.length, 1, finds.map((c) => c.collection).join(', '));
+      const ids = (finds[0]!.filters[0]!._id as { $in: string[] }).$in;
+      assert.equal(ids[0], alice.id, "the account's device list");
+      assert.match(ids[1]!, /^ghost:/, "this browser's failures for the email");
+    });
+
+    it("keep an earlier version's failure counts: start-up moves them beside the device lists, never lowered, once", async () => {
+      const browser = new UserAgent();
+      const page = await browser.visit((await rp.authorize()).url);
+      for (let i = 0; i < 3; i++) await browser.submit(page, /\/login$/, { email: alice.email, password: `Wrong#Guess${i}` });
+      const browserId = (await browser.jar.getCookies(t.issuer)).find((c) => c.key.endsWith('tessera.device'))!.value;
+      const count = async () => (await t.services.devices.beforePassword(alice.id, alice.email, browserId)).ghost.failures;
+      assert.equal(await count(), 3);
+      // as an earlier version left it: the count (now 4) in device_failures under the bare HMAC, none beside the lists
+      const lists = t.services.db.connection.collection<{ _id: string; count: number; expiresAt: Date }>('account_devices');
+      const legacy = t.services.db.connection.collection<{ _id: string; count: number; expiresAt: Date }>('device_failures');
+      const moved = (await lists.findOne({ _id: { $regex: /^ghost:/ } as never, count: 3 }))!;
+      await lists.deleteOne({ _id: moved._id });
+      await legacy.insertOne({ _id: moved._id.slice('ghost:'.length), count: 4, expiresAt: moved.expiresAt });
+      await legacy.insertOne({ _id: 'expired-count', count: 9, expiresAt: new Date(Date.now() - 1000) });
+      assert.equal(await count(), 0, 'not seen where this version looks');
+      assert.equal((await t.services.devices.migrate()).failed.length, 0);
+      assert.equal(await count(), 4, 'folded in');
+      assert.equal(await legacy.countDocuments({}), 0, 'the old documents are gone (an expired one too)');
+      assert.equal(await lists.countDocuments({ _id: 'ghost:expired-count' as never }), 0, 'an expired count is not moved');
+      // a fold that meets a higher count (a crash after the raise, then more failures) keeps it
+      await legacy.insertOne({ _id: moved._id.slice('ghost:'.length), count: 2, expiresAt: moved.expiresAt });
+      await t.services.devices.migrate();
+      assert.equal(await count(), 4, 'never lowered');
+    });
   });
 
   describe('a flood of wrong passwords for one email', () => {
