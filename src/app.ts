@@ -14,6 +14,7 @@ import CSRF from 'koa-csrf';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import { withRequestMemo } from './db/request-memo.ts';
+import { flushRiders } from './db/ride-along.ts';
 import type { Services } from './services.ts';
 import { errorMiddleware, UserFacingError } from './http/errors.ts';
 import { cookieName, issuerOrigin, metadataCaching } from './http/issuer-origin.ts';
@@ -97,6 +98,15 @@ export function createApp(deps: AppDeps): Koa {
   // every view's brand: the installation's, replaced by an application's on its pages (branding/pages.ts)
   app.use(brandMiddleware(config.brand));
   app.use(errorMiddleware(log));
+  // a write that waited to ride along with another one (db/ride-along.ts) and found none goes now,
+  // before the answer leaves (its failure is an error page like any other)
+  app.use(async (_ctx, next) => {
+    try {
+      await next();
+    } finally {
+      await flushRiders();
+    }
+  });
   app.use(issuerOrigin(config.issuer));
   app.use(metadataCaching);
   // the provider answers its own 500s (they never reach errorMiddleware): log them here, once

@@ -257,7 +257,7 @@ export async function openServices(config: Config, { owner, log = () => {}, allo
         return { routineSkipped: skipped, newDevice: needs.newDeviceCheck && !device?.verifiedAt, pinSkipped: pinSkipped(ipSkips) };
       },
       browserOf: (ctx) => browserIdOf(ctx, config.issuer),
-      sessionSignedIn: (ctx, uid, accountId, proofs, deviceId) => sessions.signedIn(uid, accountId, requester(ctx), { proofs, ...(deviceId ? { deviceId } : {}) }),
+      sessionSignedIn: (ctx, uid, accountId, proofs, deviceId, fresh) => sessions.signedIn(uid, accountId, requester(ctx), { proofs, ...(deviceId ? { deviceId } : {}), ...(fresh ? { fresh } : {}) }),
       async sessionState(ctx, session) {
         const account = await accounts.findById(session.accountId);
         return account ? sessions.check(session.uid, account, requester(ctx), session.loginTs) : 'active';

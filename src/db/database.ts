@@ -225,7 +225,8 @@ export async function connectDatabase(uri: string, options: ConnectOptions): Pro
       };
       return (await seeks({ _id: '-probe-' })) && (await seeks({ _id: { $in: ['-probe-', '-probe-2'] } }));
     },
-    expiringCollections: () => expiring.map((m) => m.collection.name),
+    // several models may share a collection (a session's record beside the sessions): each name once
+    expiringCollections: () => [...new Set(expiring.map((m) => m.collection.name))],
     async purgeExpired(now = new Date()) {
       let removed = 0;
       for (const model of expiring) {

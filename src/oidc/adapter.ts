@@ -4,7 +4,9 @@
 // lookups go through lookup documents kept beside the models —
 //   oidc_session        { _id: "uid:" + session uid, jti } findByUid: beside the sessions, so a
 //                       new pointer and its session are written in one command (ordered: the
-//                       pointer first); earlier versions kept it in oidc_session_uid { _id: uid, jti }
+//                       pointer first); earlier versions kept it in oidc_session_uid { _id: uid, jti }.
+//                       Tessera's record of a session lives there too ({ _id: "rec:" + uid },
+//                       sessions/store.ts): a new session's record rides in the same command
 //   oidc_grant_tokens   { _id: grantId, <Model>: {id: second issued} }  revokeByGrantId, lastIssued
 //   oidc_account_refs   { _id: accountId, sessions: {uid: second written}, grants: {grantId: second written} }
 //                       (a grant made during a request of its account's session adds both in one write)
@@ -17,6 +19,7 @@ import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provid
 import type { Database } from '../db/database.ts';
 import { forget, memoized } from '../db/request-memo.ts';
 import { readById } from '../db/read-versions.ts';
+import { ridersOf } from '../db/ride-along.ts';
 
 interface StoredDoc {
   _id: string;
@@ -73,6 +76,9 @@ export function interactionDocument<T>(model: Model<T>, id: string): Promise<Rec
 export function interactionChanged(id: string): void {
   forget(`interaction:${id}|`);
 }
+
+/** The key under which writes wait to go with a session's next save (db/ride-along.ts): its record (sessions/store.ts). */
+export const sessionRiders = (uid: string) => `session:${uid}`;
 
 export function collectionFor(name: string): string {
   return `oidc_${name.replace(/[A-Z]/g, (c, i: number) => (i ? '_' : '') + c.toLowerCase())}`;
@@ -286,9 +292,11 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         // token that revocation or "sign out everywhere" cannot find
         if (name === 'Session') {
           const pointer = await indexSession(id, payload, set.expiresAt);
-          if (pointer) {
-            await M.bulkWrite([pointer.write, { updateOne: { filter: { _id: id }, update, upsert: true } }] as never, { ordered: true });
-            pointer.written();
+          // what waits for this session's save (a new session's record) goes ahead of it, in its command
+          const riders = typeof payload.uid === 'string' ? ridersOf(sessionRiders(payload.uid)) : [];
+          if (pointer || riders.length) {
+            await M.bulkWrite([...(pointer ? [pointer.write] : []), ...riders.map((r) => r.statement), { updateOne: { filter: { _id: id }, update, upsert: true } }] as never, { ordered: true });
+            pointer?.written();
             return;
           }
         } else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);

@@ -39,9 +39,10 @@ export interface StepUpDeps {
   browserOf(ctx: Pick<KoaContextWithOIDC, 'cookies'>): string | undefined;
   /**
    * A sign-in (or step-up) finished in this browser session: record where (active sessions, screen
-   * lock), from which registration, and what it proved, in one write.
+   * lock), from which registration, and what it proved, in one write. `fresh`: the session was never
+   * stored (its uid was made in this request), so it has no record yet.
    */
-  sessionSignedIn(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string, proofs: Proof[], deviceId?: string): Promise<void>;
+  sessionSignedIn(ctx: KoaContextWithOIDC, sessionUid: string, accountId: string, proofs: Proof[], deviceId?: string, fresh?: boolean): Promise<void>;
   /** Auto-logout and the screen lock for a signed-in session on use ('ended' signs it out). */
   sessionState?(ctx: KoaContextWithOIDC, session: { uid: string; accountId: string; loginTs?: number }): Promise<'active' | 'locked' | 'ended'>;
   /**
@@ -178,7 +179,8 @@ export function stepUpCheck(deps: StepUpDeps) {
     if (result?.login && Array.isArray(result.proofs)) {
       // an interaction just returned: its proofs are what counts (it already applied prompt=login)
       proven = result.proofs;
-      if (session.uid) await deps.sessionSignedIn(ctx, session.uid, session.accountId, proven, typeof result.deviceId === 'string' ? result.deviceId : undefined);
+      // a session the provider never stored has no issue time (oidc-provider sets iat when it saves one)
+      if (session.uid) await deps.sessionSignedIn(ctx, session.uid, session.accountId, proven, typeof result.deviceId === 'string' ? result.deviceId : undefined, session.iat === undefined);
       request = { ...request, promptLogin: false };
     } else {
       proven = await sessionProofs(deps, session);

@@ -109,9 +109,9 @@ export function createSessionService(deps: SessionServiceDeps) {
      * A sign-in finished in this session, with what it proved and from which registration (the
      * provider's step-up check calls this; without `deviceId` the browser's registration is looked up).
      */
-    async signedIn(uid: string, accountId: string, from: Requester, done: { proofs?: Proof[]; deviceId?: string } = {}): Promise<void> {
+    async signedIn(uid: string, accountId: string, from: Requester, done: { proofs?: Proof[]; deviceId?: string; fresh?: boolean } = {}): Promise<void> {
       const deviceId = done.deviceId ?? (from.browserId ? (await deps.devices.registrationFor(accountId, from.browserId))?.id : undefined);
-      await records.signedIn(uid, accountId, { client: clientInfo(from.ip, from.userAgent), ...(deviceId ? { deviceId } : {}), ...(done.proofs ? { proofs: done.proofs } : {}) });
+      await records.signedIn(uid, accountId, { client: clientInfo(from.ip, from.userAgent), ...(deviceId ? { deviceId } : {}), ...(done.proofs ? { proofs: done.proofs } : {}) }, done.fresh);
     },
 
     /** What this session proved for the account, per factor (undefined: no record of it). */
