@@ -141,22 +141,33 @@ export async function movedOn(deps: InteractionDeps, flow: Flow): Promise<boolea
 
 /**
  * Ends the sign-in (once: a double-submitted form or a replay gets "already done") and hands the
- * result to the provider. When another person is signed in in this browser, their session ends
- * first (their relying parties get back-channel logout, as the provider's own logout would do),
- * so the new sign-in gets a session of its own and the old cookie carries nothing of it.
+ * result to the provider: the end's claim and the result are one write of the interaction. When
+ * another person is signed in in this browser, their session ends first (their relying parties get
+ * back-channel logout, as the provider's own logout would do), so the new sign-in gets a session of
+ * its own and the old cookie carries nothing of it. Whatever the result needs written (a grant)
+ * is written before: two copies of the request both write it, and only one goes on.
  */
 export async function finish(ctx: Context, deps: InteractionDeps, ending: Ending, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
-  await claimEnd(ctx, deps, ending);
-  await handBack(ctx, deps, result);
+  const d = await resultOn(ctx, deps, result);
+  if (!(await deps.flows.end(d.uid, ending, await resultFields(d)))) throw alreadyDone();
+  backToProvider(ctx, d);
 }
 
-/** Claims an end of the sign-in before its effects (the success recorded, the result saved): once. */
+/** Claims an end of the sign-in before effects that must happen once (the success recorded): its result follows (handBack). */
 export async function claimEnd(ctx: Context, deps: InteractionDeps, ending: Ending): Promise<void> {
   if (!(await deps.flows.end(String(ctx.params.uid), ending))) throw alreadyDone();
 }
 
-/** Hands the result of a claimed end to the provider (see finish). */
+/** Hands the result of an end claimed before (claimEnd) to the provider: the interaction saved with it. */
 export async function handBack(ctx: Context, deps: InteractionDeps, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
+  const d = await resultOn(ctx, deps, result);
+  // as provider.interactionResult does, without reading the interaction again
+  await d.save(d.exp - Math.floor(Date.now() / 1000));
+  backToProvider(ctx, d);
+}
+
+/** The interaction with the sign-in's result on it (not saved); another account's session in this browser ends first. */
+async function resultOn(ctx: Context, deps: InteractionDeps, result: Parameters<Provider['interactionResult']>[2]): Promise<Details> {
   const d = await details(ctx, deps.provider);
   const accountId = (result as { login?: { accountId?: string } }).login?.accountId;
   if (accountId && d.session?.accountId && d.session.accountId !== accountId) {
@@ -164,8 +175,16 @@ export async function handBack(ctx: Context, deps: InteractionDeps, result: Para
     delete d.session;
   }
   d.result = result;
-  // as provider.interactionResult does, without reading the interaction again
-  await d.save(d.exp - Math.floor(Date.now() / 1000));
+  return d;
+}
+
+/** The interaction's fields as its save would write them (oidc/adapter.ts): the provider's payload and its unchanged expiry. */
+async function resultFields(d: Details): Promise<Record<string, unknown>> {
+  const { payload } = await (d as unknown as { getValueAndPayload(): Promise<{ payload: Record<string, unknown> }> }).getValueAndPayload();
+  return { payload, expiresAt: new Date(d.exp * 1000) };
+}
+
+function backToProvider(ctx: Context, d: Details): void {
   ctx.status = 303;
   ctx.redirect(d.returnTo);
 }

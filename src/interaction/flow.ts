@@ -78,6 +78,9 @@ interface FlowFields {
 interface InteractionDoc {
   _id: string;
   flow?: FlowFields;
+  /** The provider's own fields (oidc/adapter.ts): written here only with an end's claim. */
+  payload?: Record<string, unknown>;
+  expiresAt?: Date;
 }
 
 export type SignInFlows = ReturnType<typeof createSignInFlows>;
@@ -92,7 +95,8 @@ export type SignInFlows = ReturnType<typeof createSignInFlows>;
  */
 export function createSignInFlows(db: Database) {
   const Docs = db.model<InteractionDoc>('SignInFlow', new Schema<InteractionDoc>(
-    { _id: String, flow: Schema.Types.Mixed },
+    // the provider's fields too: an end's claim writes the result with them (`end`)
+    { _id: String, flow: Schema.Types.Mixed, payload: Schema.Types.Mixed, expiresAt: Date },
     { collection: collectionFor('Interaction'), versionKey: false, minimize: false },
   ));
   const lockKey = (uid: string) => `${Docs.collection.name}/${uid}`;
@@ -188,9 +192,12 @@ export function createSignInFlows(db: Database) {
 
     /**
      * Claims one end of the sign-in: true for the first request, false for every later one (and
-     * when the interaction is gone: it was completed or has expired).
+     * when the interaction is gone: it was completed or has expired). `result`: the interaction's
+     * fields as the provider saves them with the sign-in's result (context.ts `resultFields`),
+     * written by the same guarded update, so the end and its result are one command.
      */
-    async end(uid: string, ending: Ending): Promise<boolean> {
+    async end(uid: string, ending: Ending, result?: Record<string, unknown>): Promise<boolean> {
+      if (result) return writeIf(uid, { 'flow.ended': { $ne: ending } }, { $addToSet: { 'flow.ended': ending }, $set: result });
       try {
         const before = await db.claim(Docs, uid, { $addToSet: { 'flow.ended': ending } } as never);
         return !!before && !(before.flow?.ended ?? []).includes(ending);

@@ -106,10 +106,13 @@ async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, l
   await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
 }
 
-/** "Allow" on the consent page, the last step of a sign-in: once, with the grant the person allowed. */
+/**
+ * "Allow" on the consent page, the last step of a sign-in: once, with the grant the person allowed
+ * (written first, as the provider's own consent does: a second copy of the request writes it too,
+ * and is then "already done").
+ */
 export async function consentGiven(ctx: Context, deps: InteractionDeps, login: SignInResult, allowed: () => Promise<{ grantId?: string }>): Promise<void> {
-  await claimEnd(ctx, deps, 'login');
-  await handBack(ctx, deps, { ...login, consent: await allowed() } as never);
+  await finish(ctx, deps, 'login', { ...login, consent: await allowed() } as never);
 }
 
 /** The risk assessment of a session that moved, when that is why this interaction asks (enforce only). */

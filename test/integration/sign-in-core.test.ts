@@ -2,7 +2,7 @@
 // someone else is signed in, and device registrations only for browsers that proved something.
 import assert from 'node:assert/strict';
 import { startTessera, type Tessera } from '../support/tessera.ts';
-import { RelyingParty, UserAgent, backchannelListener, createUser, signIn, type TestUser } from '../support/flow.ts';
+import { RelyingParty, REDIRECT_URI, UserAgent, backchannelListener, createUser, formOn, signIn, type TestUser } from '../support/flow.ts';
 import { recordCommands } from '../support/commands.ts';
 
 /** The session cookies of one browser (the provider's), as a header another browser can plant. */
@@ -324,6 +324,32 @@ describe('sign-in core', () => {
       assert.deepEqual(again.commands, ['find oidc_interaction'], 'the consent page, whose flow names Alice');
       const stored = await t.services.db.connection.collection<{ _id: string }>('oidc_interaction').findOne({ _id: /\/interaction\/([^/?#]+)/.exec(consent.url)![1]! });
       assert.equal((stored as { flow?: { accountId?: string } } | null)?.flow?.accountId, alice.id, "the flow record is in the interaction's document");
+    });
+
+    it('ends with "Allow" in one write of the interaction (the end claimed and the result saved together), once among 20 at once', async () => {
+      const consenting = await RelyingParty.register(t, { skipConsent: false });
+      // each person once: after "Allow" the consent is kept, and the next sign-in asks nothing
+      const consentPage = async (agent: UserAgent, user: TestUser) => agent.submit(await agent.visit((await consenting.authorize()).url), /\/login$/, { email: user.email, password: user.password });
+      const one = new UserAgent();
+      const allowOne = formOn(await consentPage(one, alice), /\/confirm$/);
+      const recorder = recordCommands(t);
+      let answer;
+      try {
+        answer = await one.request(allowOne.action, { form: allowOne.fields });
+      } finally {
+        recorder.stop();
+      }
+      assert.equal(answer.status, 303);
+      const writes = recorder.commands.filter((c) => c.collection === 'oidc_interaction' && c.name !== 'find').map((c) => c.name);
+      assert.equal(writes.length, 1, `one write, no claim apart from the save: ${writes.join(', ')}`);
+      const code = await one.visit(new URL(answer.headers.get('location')!, t.issuer).href);
+      assert.ok(code.url.startsWith(REDIRECT_URI) && new URL(code.url).searchParams.get('code'), 'the provider issued the code');
+
+      const many = new UserAgent();
+      const allow = formOn(await consentPage(many, bob), /\/confirm$/);
+      const answers = await Promise.all(Array.from({ length: 20 }, () => many.request(allow.action, { form: allow.fields })));
+      assert.equal(answers.filter((a) => a.status === 303).length, 1, `one goes on: ${answers.map((a) => a.status).join(' ')}`);
+      assert.ok(answers.every((a) => a.status === 303 || a.status === 409), 'the others are "already done"');
     });
   });
 });
