@@ -7,7 +7,11 @@
 //                       pointer first); earlier versions kept it in oidc_session_uid { _id: uid, jti }.
 //                       Tessera's record of a session lives there too ({ _id: "rec:" + uid },
 //                       sessions/store.ts): a new session's record rides in the same command
-//   oidc_grant_tokens   { _id: grantId, <Model>: {id: second issued} }  revokeByGrantId, lastIssued
+//   <token's collection> { _id: "grant:" + grantId, ids: {id: second issued} }  revokeByGrantId,
+//                       lastIssued: beside the tokens of its model, so a new token's entry and the
+//                       token are written in one command (ordered: the entry first); earlier
+//                       versions kept them all in oidc_grant_tokens { _id: grantId, <Model>: {...} },
+//                       still read by revocation and lastIssued
 //   oidc_account_refs   { _id: accountId, sessions: {uid: second written}, grants: {grantId: second written} }
 //                       (a grant made during a request of its account's session adds both in one write)
 // Expiry is checked in code after the read; single use (consume) is a conditional update.
@@ -37,6 +41,17 @@ interface SessionUidDoc {
 type RefMap = Record<string, number>;
 /** A reference whose document is missing this long after it was written is dead, not in progress. */
 const REF_GRACE_SECONDS = 60;
+/** A grant's entry in one token model's collection: the ids of the tokens of that model it issued. */
+interface GrantIndexDoc {
+  _id: string;
+  ids?: RefMap;
+  expiresAt?: Date;
+}
+/** The entry's id beside the tokens (a token's id is an HMAC and never holds a ":"). */
+const grantIndexId = (grantId: string) => `grant:${grantId}`;
+/** The models whose tokens show when a grant was last used (the device flow and CIBA are off). */
+const ISSUED = ['AuthorizationCode', 'AccessToken', 'RefreshToken'] as const;
+
 interface GrantTokensDoc {
   _id: string;
   expiresAt?: Date;
@@ -252,11 +267,19 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
     return (await modelFor('Session').findById(pointerId(uid)).lean<SessionUidDoc>()) ?? SessionUids.findById(uid).lean<SessionUidDoc>();
   }
 
-  async function indexGrantBound(name: string, id: string, grantId: string, expiresAt: Date | undefined) {
-    const update: Record<string, unknown> = { $set: { [`${name}.${idKey(id)}`]: Math.floor(clock().getTime() / 1000) } };
-    // the lookup document lives as long as the longest-lived token it lists
-    if (expiresAt) update.$max = { expiresAt };
-    await db.exclusive(`grant-tokens/${grantId}`, () => GrantTokens.updateOne({ _id: idKey(grantId) }, update, { upsert: true }));
+  /**
+   * A token and its grant's entry beside it, in one command: the entry first (crash rule). On the
+   * embedded database the entry's update rewrites the whole document, so the write holds its lock.
+   */
+  async function writeGrantBound(M: Model<StoredDoc>, id: string, grantId: string, token: Record<string, unknown>, expiresAt: Date | undefined) {
+    const entry: Record<string, unknown> = { $set: { [`ids.${idKey(id)}`]: Math.floor(clock().getTime() / 1000) } };
+    // the entry lives as long as the longest-lived token it lists
+    if (expiresAt) entry.$max = { expiresAt };
+    const entryId = grantIndexId(idKey(grantId));
+    await db.exclusive(`${M.collection.name}/${entryId}`, () => M.bulkWrite([
+      { updateOne: { filter: { _id: entryId }, update: entry, upsert: true } },
+      { updateOne: { filter: { _id: id }, update: token, upsert: true } },
+    ] as never, { ordered: true }));
   }
 
   async function findByUid(uid: string) {
@@ -299,8 +322,10 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
             pointer?.written();
             return;
           }
-        } else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') await indexGrantBound(name, id, payload.grantId, set.expiresAt);
-        else if (name === 'Grant' && typeof payload.accountId === 'string') {
+        } else if (GRANT_BOUND.has(name) && typeof payload.grantId === 'string') {
+          await writeGrantBound(M, id, payload.grantId, update, set.expiresAt);
+          return;
+        } else if (name === 'Grant' && typeof payload.accountId === 'string') {
           const session = sessionOfRequest(payload.accountId);
           await addAccountRefs(payload.accountId, { grants: id, ...(session ? { sessions: session } : {}) });
         }
@@ -338,6 +363,14 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
         if (name === 'Client') clientChanged(id);
       },
       async revokeByGrantId(grantId) {
+        const entryId = grantIndexId(grantId);
+        await db.exclusive(`${M.collection.name}/${entryId}`, async () => {
+          const entry = await M.findById(entryId).lean<GrantIndexDoc>();
+          const ids = Object.keys(entry?.ids ?? {});
+          await Promise.all(ids.map((id) => M.deleteOne({ _id: id })));
+          if (entry) await M.deleteOne({ _id: entryId });
+        });
+        // tokens an earlier version listed in oidc_grant_tokens
         await db.exclusive(`grant-tokens/${grantId}`, async () => {
           const doc = await GrantTokens.findById(grantId).lean<GrantTokensDoc>();
           const ids = Object.keys((doc?.[name] as RefMap | undefined) ?? {});
@@ -403,10 +436,16 @@ export function createOidcStorage(db: Database, { clock = () => new Date(), toke
       async () => true,
     ),
     async lastIssued(grantId) {
-      const doc = await GrantTokens.findById(idKey(grantId)).lean<GrantTokensDoc>();
+      const [legacy, ...entries] = await Promise.all([
+        GrantTokens.findById(idKey(grantId)).lean<GrantTokensDoc>(),
+        ...ISSUED.map((name) => modelFor(name).findById(grantIndexId(idKey(grantId))).lean<GrantIndexDoc>()),
+      ]);
+      const maps = [
+        ...Object.values(legacy ?? {}).filter((refs): refs is RefMap => !!refs && typeof refs === 'object' && !(refs instanceof Date)),
+        ...entries.map((entry) => entry?.ids ?? {}),
+      ];
       // 1: written before refs carried a time (unknown)
-      const seconds = Object.values(doc ?? {}).flatMap((refs) => (refs && typeof refs === 'object' && !(refs instanceof Date) ? Object.values(refs as RefMap) : []));
-      const newest = seconds.reduce((a, at) => (typeof at === 'number' && at > a ? at : a), 1);
+      const newest = maps.flatMap((refs) => Object.values(refs)).reduce((a, at) => (typeof at === 'number' && at > a ? at : a), 1);
       return newest > 1 ? new Date(newest * 1000) : undefined;
     },
   };

@@ -220,6 +220,53 @@ describe('MongoDB adapter for oidc-provider', () => {
     }
   });
 
+  it("writes a token and its grant's entry in one command (the entry first), beside the tokens of its model", async () => {
+    const watched = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
+    try {
+      const codes = createOidcStorage(watched, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('AuthorizationCode');
+      await watched.init();
+      const sent: { name: string; collection: unknown; ids: unknown[] }[] = [];
+      const client = watched.connection.getClient();
+      const listen = (e: { commandName: string; command: Record<string, unknown> }) => {
+        const statements = (e.command.updates as { q: { _id: unknown } }[] | undefined) ?? [];
+        sent.push({ name: e.commandName, collection: e.command[e.commandName], ids: statements.map((u) => u.q._id) });
+      };
+      client.on('commandStarted', listen);
+      try {
+        await codes.upsert('code-one-cmd', { jti: 'code-one-cmd', kind: 'AuthorizationCode', grantId: 'g-one-cmd' }, 60);
+      } finally {
+        client.off('commandStarted', listen);
+      }
+      assert.equal(sent.length, 1, JSON.stringify(sent));
+      assert.equal(sent[0]!.collection, 'oidc_authorization_code');
+      assert.equal(sent[0]!.ids[0], 'grant:g-one-cmd', 'the entry first');
+      assert.equal(sent[0]!.ids.length, 2);
+      const entry = await db.connection.collection('oidc_authorization_code').findOne({ _id: 'grant:g-one-cmd' as never });
+      assert.deepEqual(Object.keys(entry!.ids), [sent[0]!.ids[1]], 'it lists the code (by its stored, keyed id)');
+      assert.equal(entry!.expiresAt.getTime(), now.getTime() + 60_000, 'and lives as long as it');
+      assert.ok(await storage.lastIssued('g-one-cmd'), 'when the grant last issued something');
+      assert.deepEqual((await storage.list('AuthorizationCode')).filter((p) => p.grantId === 'g-one-cmd').length, 1, 'a listing shows no entry');
+      await storage.adapter('AuthorizationCode').revokeByGrantId!('g-one-cmd');
+      assert.equal(await storage.adapter('AuthorizationCode').find('code-one-cmd'), undefined, 'revoking the grant finds the code');
+      assert.equal(await db.connection.collection('oidc_authorization_code').countDocuments({ _id: 'grant:g-one-cmd' as never }), 0, 'and the entry goes');
+    } finally {
+      await watched.close();
+    }
+  });
+
+  it('revokes the tokens an earlier version listed in oidc_grant_tokens, and tells when they were issued', async () => {
+    const access = storage.adapter('AccessToken');
+    await access.upsert('at-earlier', { jti: 'at-earlier', kind: 'AccessToken', grantId: 'g-earlier' }, 600);
+    const stored = (await db.connection.collection('oidc_access_token').findOne({ _id: 'grant:g-earlier' as never }))!;
+    // as an earlier version left it: the list in oidc_grant_tokens, no entry beside the tokens
+    await db.connection.collection('oidc_access_token').deleteOne({ _id: 'grant:g-earlier' as never });
+    await db.connection.collection('oidc_grant_tokens').insertOne({ _id: 'g-earlier' as never, AccessToken: stored.ids, expiresAt: stored.expiresAt });
+    assert.ok(await storage.lastIssued('g-earlier'));
+    await access.revokeByGrantId!('g-earlier');
+    assert.equal(await access.find('at-earlier'), undefined);
+    assert.equal((await db.connection.collection('oidc_grant_tokens').findOne({ _id: 'g-earlier' as never }))?.AccessToken, undefined, 'its list goes');
+  });
+
   it('finds a session by a pointer an earlier version wrote (oidc_session_uid)', async () => {
     await db.connection.collection('oidc_session').insertOne({ _id: 'jti-earlier' as never, payload: { jti: 'jti-earlier', uid: 'uid-earlier', kind: 'Session' }, expiresAt: new Date(now.getTime() + 600_000) });
     await db.connection.collection('oidc_session_uid').insertOne({ _id: 'uid-earlier' as never, jti: 'jti-earlier', expiresAt: new Date(now.getTime() + 600_000) });

@@ -125,14 +125,16 @@ describe('crash safety: every multi-document write survives a crash after any of
     });
   });
 
-  /** Every stored token is listed in its grant's lookup document (else revoking the grant would miss it). */
+  /** Every stored token is listed in its grant's entry beside it (else revoking the grant would miss it). */
   async function tokensListed(t: Tessera): Promise<number> {
     const db = t.services.db.connection.db!;
     let checked = 0;
     for (const name of ['AccessToken', 'RefreshToken', 'AuthorizationCode']) {
-      for (const doc of await db.collection<{ _id: string; payload: { grantId?: string } }>(collectionFor(name)).find().toArray()) {
-        const lookup = await db.collection<{ _id: string }>('oidc_grant_tokens').findOne({ _id: doc.payload.grantId! });
-        assert.ok((lookup as Record<string, Record<string, number>> | null)?.[name]?.[doc._id], `${name} ${doc._id} is listed under its grant`);
+      const tokens = db.collection<{ _id: string; payload?: { grantId?: string }; ids?: Record<string, number> }>(collectionFor(name));
+      for (const doc of await tokens.find().toArray()) {
+        if (!doc.payload) continue; // a grant's entry
+        const entry = await tokens.findOne({ _id: `grant:${doc.payload.grantId!}` });
+        assert.ok(entry?.ids?.[doc._id], `${name} ${doc._id} is listed under its grant`);
         checked++;
       }
     }
