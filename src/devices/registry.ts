@@ -98,6 +98,8 @@ interface DeviceDoc extends Omit<Device, 'id' | 'keyBound'> {
   publicKey?: DeviceKeyJwk;
   keyNonce?: string;
   keyFailures?: number;
+  /** The sign-in (its interaction) that last completed on it: each stamps it once (`signedIn`). */
+  signInOf?: string;
   /** Registrations nobody verified expire after a while (never blocked ones). */
   expiresAt?: Date;
 }
@@ -132,7 +134,7 @@ export const MAX_FLAG = 40;
 const FLAG = /^[\w .:@/-]{1,40}$/;
 
 function view(doc: DeviceDoc): Device {
-  const { _id, expiresAt: _e, publicKey: _k, keyNonce: _n, keyFailures: _f, ...rest } = doc;
+  const { _id, expiresAt: _e, publicKey: _k, keyNonce: _n, keyFailures: _f, signInOf: _s, ...rest } = doc;
   return { id: _id, ...rest, flags: rest.flags ?? [], history: rest.history ?? [], keyBound: !!doc.publicKey };
 }
 
@@ -167,6 +169,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     publicKey: Schema.Types.Mixed,
     keyNonce: String,
     keyFailures: Number,
+    signInOf: String,
     expiresAt: Date,
   }, { collection: 'devices', versionKey: false, minimize: false }), { expires: true });
   const AccountDevices = db.model<AccountDevicesDoc>('AccountDevices', new Schema<AccountDevicesDoc>(
@@ -316,11 +319,19 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * account's list is capped (`maxRegistrations`), the oldest never-verified entries pruned.
      */
     async ensure(accountId: string, browserId: string, seen: ClientInfo, failures = 0, made: { verified?: boolean; used?: boolean } = {}): Promise<KeyedDevice> {
+      return (await this.register(accountId, browserId, seen, failures, made)).device;
+    },
+
+    /**
+     * ensure, telling whether this call made the registration (`made`): only then is it this sign-in's
+     * own (`made.signIn`: the interaction that completed on it, as `signedIn` stamps it).
+     */
+    async register(accountId: string, browserId: string, seen: ClientInfo, failures = 0, made: { verified?: boolean; used?: boolean; signIn?: string } = {}): Promise<{ device: KeyedDevice; made: boolean }> {
       const browserKey = mac(browserId);
       const refs = await readRefs(accountId);
       const mapped = refs?.byBrowser?.[browserKey];
       const existingDoc = mapped ? await docById(mapped) : undefined;
-      if (existingDoc && existingDoc.state !== 'REMOVED') return keyedView(existingDoc);
+      if (existingDoc && existingDoc.state !== 'REMOVED') return { device: keyedView(existingDoc), made: false };
       const now = clock();
       const doc: DeviceDoc = {
         _id: `dev_${randomBytes(16).toString('base64url')}`, accountId, state: 'ACTIVE', flags: [], firstSeenAt: now, failures,
@@ -329,6 +340,7 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
         // made by a sign-in that needs nothing more of it: known (and used) from the start
         ...(made.verified ? { verifiedAt: now } : { expiresAt: later(UNVERIFIED_DAYS * DAY) }),
         ...(made.used ? { lastUsedAt: now } : {}),
+        ...(made.signIn ? { signInOf: made.signIn } : {}),
       };
       const prune = await pruneCandidates(refs);
       await Devices.create(doc);
@@ -342,10 +354,10 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
       }, refs);
       if (winner === doc._id) {
         await Promise.all([...prune].map((id) => Devices.deleteOne({ _id: id })));
-        return view(doc);
+        return { device: view(doc), made: true };
       }
       await Devices.deleteOne({ _id: doc._id });
-      return (await byId(winner)) ?? view(doc);
+      return { device: (await byId(winner)) ?? view(doc), made: false };
     },
 
     /** Every registration of the account, newest first (removed ones included, for history). */
@@ -482,11 +494,20 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * A completed sign-in from this registration: where and when, and the failure count starts
      * again; `verified`: the browser proved itself with this sign-in (known from now on).
      */
-    async signedIn(id: string, seen: ClientInfo, { verified = false }: { verified?: boolean } = {}): Promise<void> {
-      await db.updateIf(Devices, id, { state: 'ACTIVE' }, {
-        $set: { lastUsedAt: clock(), failures: 0, browser: seen.browser, os: seen.os, ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : { }), ...(verified ? { verifiedAt: clock() } : {}) },
+    /**
+     * A sign-in (`signIn`: its interaction) completed on this registration: where it was used, and
+     * (`verified`) known from now on. Once per sign-in, so it is the sign-in's "once": 'again' when
+     * that sign-in stamped it already (a second copy of the request), 'inactive' when it is no longer
+     * ACTIVE (blocked or removed meanwhile).
+     */
+    async signedIn(id: string, seen: ClientInfo, { verified = false, signIn }: { verified?: boolean; signIn: string }): Promise<'stamped' | 'again' | 'inactive'> {
+      const stamped = await db.updateIf(Devices, id, { state: 'ACTIVE', signInOf: { $ne: signIn } }, {
+        $set: { lastUsedAt: clock(), failures: 0, browser: seen.browser, os: seen.os, signInOf: signIn, ...(seen.ip ? { lastIp: seen.ip } : {}), ...(seen.location ? { location: seen.location } : { }), ...(verified ? { verifiedAt: clock() } : {}) },
         ...(seen.location && !verified ? {} : { $unset: { ...(seen.location ? {} : { location: '' }), ...(verified ? { expiresAt: '' } : {}) } }),
       });
+      if (stamped) return 'stamped';
+      const now = await Devices.findById(id).lean<DeviceDoc>();
+      return now?.signInOf === signIn ? 'again' : 'inactive';
     },
 
     /** BLOCKED → ACTIVE (failures start again); `who`: the admin or client that did it. */

@@ -144,25 +144,13 @@ export async function movedOn(deps: InteractionDeps, flow: Flow): Promise<boolea
  * result to the provider: the end's claim and the result are one write of the interaction. When
  * another person is signed in in this browser, their session ends first (their relying parties get
  * back-channel logout, as the provider's own logout would do), so the new sign-in gets a session of
- * its own and the old cookie carries nothing of it. Whatever the result needs written (a grant)
- * is written before: two copies of the request both write it, and only one goes on.
+ * its own and the old cookie carries nothing of it. What the result needs written (a grant) is
+ * written before: two copies of the request both write it, and only one goes on. What must happen
+ * once (the sign-in recorded) has its own once before it (device.ts signInCompleted).
  */
 export async function finish(ctx: Context, deps: InteractionDeps, ending: Ending, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
   const d = await resultOn(ctx, deps, result);
   if (!(await deps.flows.end(d.uid, ending, await resultFields(d)))) throw alreadyDone();
-  backToProvider(ctx, d);
-}
-
-/** Claims an end of the sign-in before effects that must happen once (the success recorded): its result follows (handBack). */
-export async function claimEnd(ctx: Context, deps: InteractionDeps, ending: Ending): Promise<void> {
-  if (!(await deps.flows.end(String(ctx.params.uid), ending))) throw alreadyDone();
-}
-
-/** Hands the result of an end claimed before (claimEnd) to the provider: the interaction saved with it. */
-export async function handBack(ctx: Context, deps: InteractionDeps, result: Parameters<Provider['interactionResult']>[2]): Promise<void> {
-  const d = await resultOn(ctx, deps, result);
-  // as provider.interactionResult does, without reading the interaction again
-  await d.save(d.exp - Math.floor(Date.now() / 1000));
   backToProvider(ctx, d);
 }
 

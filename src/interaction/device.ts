@@ -15,7 +15,7 @@ import type { Device, KeyedDevice } from '../devices/registry.ts';
 import type { DeviceKeyJwk } from '../devices/device-key.ts';
 import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
-import type { InteractionDeps } from './context.ts';
+import { alreadyDone, type InteractionDeps } from './context.ts';
 import { triesLeft } from '../policy/trust.ts';
 import { riskSummary, type RiskAssessment } from '../policy/risk.ts';
 
@@ -64,9 +64,10 @@ export async function registrationOf(ctx: Context, deps: InteractionDeps, accoun
 export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: string, ghost?: { email: string; failures: number }, signedIn = false): Promise<KeyedDevice> {
   let device = await registrationOf(ctx, deps, accountId);
   if (!device) {
-    // made by a sign-in that is complete (`signedIn`): known and used from the start, one write
-    device = await deps.devices.ensure(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0, { verified: signedIn, used: signedIn });
-    if (signedIn) ctx.state.deviceMadeSignedIn = device.id;
+    // made by a sign-in that is complete (`signedIn`): known, used and stamped by it from the start, one write
+    const made = await deps.devices.register(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0, signedIn ? { verified: true, used: true, signIn: String(ctx.params.uid) } : {});
+    device = made.device;
+    if (signedIn && made.made) ctx.state.deviceMadeSignedIn = device.id;
     knownDevices(ctx).set(accountId, device);
     if (ghost?.failures) await deps.devices.forgetGhost(ghost.email, browserOf(ctx));
   }
@@ -181,8 +182,13 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   const device = await deviceFor(ctx, deps, accountId);
   const made = ctx.state.deviceMadeSignedIn === device.id;
   const verified = made || !device.verifiedAt;
-  if (!made) await deps.devices.signedIn(device.id, clientOfRequest(ctx), { verified });
   const client = clientOfRequest(ctx);
+  // the sign-in's "once": its registration is stamped once per interaction (this request made it
+  // stamped, or stamps it now), so a second copy of the request records nothing (it is "already
+  // done"); a registration blocked meanwhile ends it
+  const stamp = made ? 'stamped' : await deps.devices.signedIn(device.id, client, { verified, signIn: String(ctx.params.uid) });
+  if (stamp === 'again') throw alreadyDone();
+  if (stamp === 'inactive') throw deviceBlocked();
   await deps.events.record([
     ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
     { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}), ...(risk && riskSummary(risk) ? { risk: riskSummary(risk)! } : {}),

@@ -191,19 +191,13 @@ export function createSignInFlows(db: Database) {
     },
 
     /**
-     * Claims one end of the sign-in: true for the first request, false for every later one (and
-     * when the interaction is gone: it was completed or has expired). `result`: the interaction's
-     * fields as the provider saves them with the sign-in's result (context.ts `resultFields`),
-     * written by the same guarded update, so the end and its result are one command.
+     * Claims one end of the sign-in with its result: true for the first request, false for every
+     * later one (and when the interaction is gone: it was completed or has expired). `result`: the
+     * interaction's fields as the provider saves them with the sign-in's result (context.ts
+     * `resultFields`), written by the same guarded update, so the end and its result are one command.
      */
-    async end(uid: string, ending: Ending, result?: Record<string, unknown>): Promise<boolean> {
-      if (result) return writeIf(uid, { 'flow.ended': { $ne: ending } }, { $addToSet: { 'flow.ended': ending }, $set: result });
-      try {
-        const before = await db.claim(Docs, uid, { $addToSet: { 'flow.ended': ending } } as never);
-        return !!before && !(before.flow?.ended ?? []).includes(ending);
-      } finally {
-        interactionChanged(uid);
-      }
+    async end(uid: string, ending: Ending, result: Record<string, unknown>): Promise<boolean> {
+      return writeIf(uid, { 'flow.ended': { $ne: ending } }, { $addToSet: { 'flow.ended': ending }, $set: result });
     },
 
     /**

@@ -7,7 +7,7 @@ import { decideSignIn, type Decision, type Proof, type SignInFacts, type Step } 
 import type { RiskAssessment } from '../policy/risk.ts';
 import { assessSignIn } from './risk-signals.ts';
 import { factsFor, keptAfterMove, raisedByMove, requestFacts, sessionProofs, type SignInResult } from '../oidc/step-up.ts';
-import { accountOf, alreadyDone, claimEnd, finish, handBack, clientOf, type Details, type InteractionDeps } from './context.ts';
+import { accountOf, alreadyDone, finish, clientOf, type Details, type InteractionDeps } from './context.ts';
 import type { Flow } from './flow.ts';
 import { consentToAsk, type AwaitingConsent } from './consent.ts';
 import { ADMIN_CLIENT, ADMIN_SCOPE, STANDARD_SCOPES } from '../oidc/clients.ts';
@@ -99,11 +99,14 @@ async function act(ctx: Context, deps: InteractionDeps, d: Details, accountId: s
   return undefined;
 }
 
-/** Ends a finished sign-in once: the device and the attempt are recorded, the provider takes over. */
+/**
+ * Ends a finished sign-in once: the device and the attempt are recorded (once: the registration's
+ * stamp for this interaction, device.ts), then the end and its result are one write, and the
+ * provider takes over.
+ */
 async function completeSignIn(ctx: Context, deps: InteractionDeps, d: Details, login: SignInResult, risk?: RiskAssessment, stepUp = false): Promise<void> {
-  await claimEnd(ctx, deps, 'login');
   const device = await signInCompleted(ctx, deps, login.login.accountId, login.login.amr, (await clientOf(deps, d)).name, risk, { acr: login.login.acr, stepUp });
-  await handBack(ctx, deps, { ...login, deviceId: device.id } as never);
+  await finish(ctx, deps, 'login', { ...login, deviceId: device.id } as never);
 }
 
 /**

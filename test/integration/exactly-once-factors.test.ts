@@ -131,6 +131,28 @@ describe('exactly once under parallel requests: factors, PINs and devices', func
     });
   });
 
+  describe('the password: each sign-in once', () => {
+    /** The account's recorded successful sign-ins. */
+    const successes = async (user: TestUser) => count((await t.services.history.page(user.id, 0)).entries, (e) => e.result === 'success');
+
+    for (const browser of ['a known browser', 'a new browser'] as const) {
+      it(`signs in once with ${PARALLEL} parallel POSTs of the right password in one interaction (${browser})`, async () => {
+        const user = await createUser(t);
+        const agent = new UserAgent();
+        if (browser === 'a known browser') assert.ok((await pastPassword(agent, user)).url.startsWith(REDIRECT_URI), 'signed in once before: the browser is known');
+        const before = await successes(user);
+        const login = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+        const answers = await submitTogether(agent, login, /\/login$/, { email: user.email, password: user.password });
+        assert.equal(count(answers, (a) => a.status >= 500), 0, 'no 5xx');
+        assert.equal(count(answers, (a) => a.status === 303), 1, `one goes on to the provider: ${answers.map((a) => a.status).join(' ')}`);
+        assert.equal(count(answers, (a) => a.status === 409 && /already completed/.test(a.body)), PARALLEL - 1, 'the others are "already done"');
+        await t.services.audit.flush();
+        assert.equal(await successes(user) - before, 1, 'one sign-in recorded');
+        assert.equal((await t.services.devices.listFor(user.id)).length, 1, 'one registration');
+      });
+    }
+  });
+
   describe('recovery codes: each once', () => {
     it(`spends each code once among ${PARALLEL} parallel uses (one code; then 10 codes twice each)`, async () => {
       const user = await createUser(t);

@@ -326,6 +326,24 @@ describe('sign-in core', () => {
       assert.equal((stored as { flow?: { accountId?: string } } | null)?.flow?.accountId, alice.id, "the flow record is in the interaction's document");
     });
 
+    it("ends a known browser's password sign-in in one write of the interaction: the registration's stamp is its once", async () => {
+      const agent = new UserAgent();
+      await signedInAs(agent, alice);
+      const login = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+      const recorder = recordCommands(t);
+      let answer;
+      try {
+        answer = await agent.submit(login, /\/login$/, { email: alice.email, password: alice.password });
+      } finally {
+        recorder.stop();
+      }
+      assert.ok(answer.url.startsWith(REDIRECT_URI), answer.url);
+      // (the return to the provider then deletes the interaction: not a write of the sign-in's)
+      const writes = (collection: string) => recorder.commands.filter((c) => c.collection === collection && c.name !== 'find' && c.name !== 'delete').map((c) => c.name);
+      assert.equal(writes('oidc_interaction').length, 1, `the end and its result together: ${writes('oidc_interaction').join(', ')}`);
+      assert.deepEqual(writes('devices'), ['findAndModify'], 'the registration stamped once');
+    });
+
     it('ends with "Allow" in one write of the interaction (the end claimed and the result saved together), once among 20 at once', async () => {
       const consenting = await RelyingParty.register(t, { skipConsent: false });
       // each person once: after "Allow" the consent is kept, and the next sign-in asks nothing
