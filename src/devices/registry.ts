@@ -11,7 +11,7 @@
 // email without one) count in an expiring document beside the device lists (`account_devices`,
 // `ghost:` + an HMAC of email and browser), so a blocked page never tells whether an account exists,
 // and a sign-in reads the list and the count in one command.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Schema } from 'mongoose';
 import type { Database } from '../db/database.ts';
 import { editDocument } from '../db/edit.ts';
@@ -191,6 +191,15 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
   };
 
   const mac = (...parts: string[]) => createHmac('sha256', key).update(parts.join('\n')).digest('base64url');
+  const hintMac = (browserId: string, accountId: string, registrationId: string) => mac('hint', browserId, accountId, registrationId).slice(0, 22);
+  /** The registration a hint names, when it was made for this browser and account. */
+  const hintedId = (browserId: string, accountId: string, hint: string): string | undefined => {
+    const [id, given] = hint.split('.');
+    if (!id || !given) return undefined;
+    const expected = Buffer.from(hintMac(browserId, accountId, id));
+    const got = Buffer.from(given);
+    return got.length === expected.length && timingSafeEqual(got, expected) ? id : undefined;
+  };
   // an account's device list is read once per request (db/request-memo.ts); its writes forget it
   const readRefs = (accountId: string) => memoized(`account-devices:${accountId}`, async () => (await readById(AccountDevices, accountId)) ?? null);
   const editRefs = async <R>(accountId: string, change: Parameters<typeof editDocument<AccountDevicesDoc, R>>[3], readNow?: AccountDevicesDoc | null): Promise<R> => {
@@ -301,9 +310,14 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
      * Before a password is checked: this browser's registration for the account, and its failures
      * for the email (they count when it has none). The account's list and the count are one read;
      * the registration, when the list names one, another. An email without an account passes an id
-     * no account has, so it reads as much.
+     * no account has, so it reads as much. `hint`: the browser's registration hint (`hintFor`); when
+     * it names a live registration of this account, that one read is all.
      */
-    async beforePassword(accountId: string, email: string, browserId: string): Promise<{ device?: KeyedDevice; ghost: { failures: number; blocked: boolean } }> {
+    async beforePassword(accountId: string, email: string, browserId: string, hint?: string): Promise<{ device?: KeyedDevice; ghost: { failures: number; blocked: boolean } }> {
+      // the browser's hint names its registration of this account: read it alone (its failures count on it)
+      const hinted = hint ? hintedId(browserId, accountId, hint) : undefined;
+      const doc = hinted ? await docById(hinted) : undefined;
+      if (doc && doc.accountId === accountId && doc.state !== 'REMOVED') return { device: keyedView(doc), ghost: { failures: 0, blocked: false } };
       const ghost = ghostId(email, browserId);
       // one collection: the list and the count come back together (a ghost read through the list's model is a plain document)
       const found = await readByIds(AccountDevices, [accountId, ghost]);
@@ -403,6 +417,15 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
         if (restarted) return counted(restarted.count);
       }
       throw new Error(`the failure count ${id} is contended`);
+    },
+
+    /**
+     * The hint a browser keeps to its registration of an account (devices/cookie.ts): the
+     * registration's id and a MAC of it with the browser's id and the account's, so a hint is only
+     * good for the browser and the account it was made for (the account is not in it).
+     */
+    hintFor(browserId: string, accountId: string, registrationId: string): string {
+      return `${registrationId}.${hintMac(browserId, accountId, registrationId)}`;
     },
 
     /** Failed attempts that block a browser (settings.maxFailures). */

@@ -16,6 +16,7 @@ import type { DeviceKeyJwk } from '../devices/device-key.ts';
 import type { SignInResult } from '../devices/events.ts';
 import type { SignInParty } from '../limits/service.ts';
 import { alreadyDone, type InteractionDeps } from './context.ts';
+import { keepRegistrationHint, registrationHintOf } from '../devices/cookie.ts';
 import { triesLeft } from '../policy/trust.ts';
 import { riskSummary, type RiskAssessment } from '../policy/risk.ts';
 
@@ -86,7 +87,7 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
 export async function refuseBlocked(ctx: Context, deps: InteractionDeps, email: string, accountId: string | undefined): Promise<{ device?: KeyedDevice; ghost: { email: string; failures: number } }> {
   // an email without an account looks for a registration too (there is none): the same reads
   const seen = knownDevices(ctx);
-  const { device, ghost: { failures, blocked } } = await deps.devices.beforePassword(accountId ?? NO_ACCOUNT, email, browserOf(ctx));
+  const { device, ghost: { failures, blocked } } = await deps.devices.beforePassword(accountId ?? NO_ACCOUNT, email, browserOf(ctx), registrationHintOf(ctx, deps.config.issuer));
   seen.set(accountId ?? NO_ACCOUNT, device ?? null);
   if (device?.state === 'BLOCKED') {
     await recordAttempt(ctx, deps, 'blocked_device', accountId, device);
@@ -189,6 +190,8 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   const stamp = made ? 'stamped' : await deps.devices.signedIn(device.id, client, { verified, signIn: String(ctx.params.uid) });
   if (stamp === 'again') throw alreadyDone();
   if (stamp === 'inactive') throw deviceBlocked();
+  // the browser's next sign-in to this account reads this registration alone
+  keepRegistrationHint(ctx, deps.config.issuer, deps.devices.hintFor(browserOf(ctx), accountId, device.id));
   await deps.events.record([
     ...(verified ? [{ accountId, result: 'new_device' as const, client, deviceId: device.id, factors: [] }] : []),
     { accountId, result: 'success', client, deviceId: device.id, factors: amr, ...(application ? { application } : {}), ...(risk && riskSummary(risk) ? { risk: riskSummary(risk)! } : {}),

@@ -145,6 +145,54 @@ describe('sign-in core', () => {
       assert.match(ids[1]!, /^ghost:/, "this browser's failures for the email");
     });
 
+    it("are read alone for a known browser: the registration its hint names, not the account's list", async () => {
+      const browser = new UserAgent();
+      await signedInAs(browser, alice);
+      const login = await browser.visit((await rp.authorize({ prompt: 'login' })).url);
+      const recorder = recordCommands(t);
+      try {
+        assert.ok((await browser.submit(login, /\/login$/, { email: alice.email, password: alice.password })).url.startsWith(REDIRECT_URI));
+      } finally {
+        recorder.stop();
+      }
+      const finds = recorder.commands.filter((c) => c.name === 'find' && ['account_devices', 'devices'].includes(c.collection)).map((c) => c.collection);
+      assert.deepEqual(finds, ['devices'], 'one read: the registration');
+    });
+
+    it("hint only the browser and the account they were made for, and never a removed registration", async () => {
+      const hintName = 'tessera.device.known';
+      const alicesBrowser = new UserAgent();
+      await signedInAs(alicesBrowser, alice);
+      const hint = (await alicesBrowser.jar.getCookies(t.issuer)).find((c) => c.key === hintName)!.value;
+      const [registration] = await t.services.devices.listFor(alice.id);
+      assert.match(hint, new RegExp(`^${registration!.id}\\.`), "the hint names Alice's registration");
+      /** The reads of one sign-in before the password: [account_devices | devices] finds. */
+      const reads = async (agent: UserAgent, user: TestUser) => {
+        const login = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+        const recorder = recordCommands(t);
+        try {
+          await agent.submit(login, /\/login$/, { email: user.email, password: user.password });
+        } finally {
+          recorder.stop();
+        }
+        return recorder.commands.filter((c) => c.name === 'find' && ['account_devices', 'devices'].includes(c.collection)).map((c) => c.collection);
+      };
+      // another browser with Alice's hint planted: the hint is not its own
+      const other = new UserAgent();
+      await other.visit((await rp.authorize()).url);
+      await other.jar.setCookie(`${hintName}=${hint}`, t.issuer);
+      assert.deepEqual(await reads(other, alice), ['account_devices'], "the list is read (the hint is not this browser's), and the browser is new");
+      assert.equal((await t.services.devices.listFor(alice.id)).length, 2, 'a registration of its own');
+      // Alice's browser, Bob signing in: the hint is not Bob's
+      assert.deepEqual((await reads(alicesBrowser, bob))[0], 'account_devices', "Bob's list is read");
+      // Alice's browser after she removed that registration: read, seen removed, then a new registration
+      await alicesBrowser.jar.setCookie(`${hintName}=${hint}`, t.issuer);
+      await t.services.devices.remove(registration!.id, 'user', 'test');
+      assert.deepEqual((await reads(alicesBrowser, alice)).slice(0, 2), ['devices', 'account_devices'], 'the hint is read, found removed, the list read');
+      const now = await t.services.devices.listFor(alice.id);
+      assert.equal(now.filter((d) => d.state !== 'REMOVED').length, 2, 'a new registration for the browser; the removed one stays removed');
+    });
+
     it("keep an earlier version's failure counts: start-up moves them beside the device lists, never lowered, once", async () => {
       const browser = new UserAgent();
       const page = await browser.visit((await rp.authorize()).url);
