@@ -514,14 +514,11 @@ export function createDeviceRegistry(db: Database, key: Buffer, settings: { maxF
     },
 
     /**
-     * A completed sign-in from this registration: where and when, and the failure count starts
-     * again; `verified`: the browser proved itself with this sign-in (known from now on).
-     */
-    /**
-     * A sign-in (`signIn`: its interaction) completed on this registration: where it was used, and
-     * (`verified`) known from now on. Once per sign-in, so it is the sign-in's "once": 'again' when
-     * that sign-in stamped it already (a second copy of the request), 'inactive' when it is no longer
-     * ACTIVE (blocked or removed meanwhile).
+     * A completed sign-in (`signIn`: its interaction) from this registration: where and when, and the
+     * failure count starts again; `verified`: the browser proved itself with this sign-in (known from
+     * now on). Once per sign-in, so it is the sign-in's "once": 'again' when that sign-in stamped it
+     * already (a second copy of the request), 'inactive' when it is no longer ACTIVE (blocked or
+     * removed meanwhile).
      */
     async signedIn(id: string, seen: ClientInfo, { verified = false, signIn }: { verified?: boolean; signIn: string }): Promise<'stamped' | 'again' | 'inactive'> {
       const stamped = await db.updateIf(Devices, id, { state: 'ACTIVE', signInOf: { $ne: signIn } }, {

@@ -187,10 +187,14 @@ describe('MongoDB adapter for oidc-provider', () => {
     }
   });
 
-  it("writes a new session's pointer and the session in one command (the pointer first), beside the sessions", async () => {
+  /**
+   * A second connection to this database that sees its own commands: `run` gets an adapter of
+   * `model` on it, and the update commands it sent come back (name, collection, each statement's _id).
+   */
+  async function updatesSent(model: string, run: (adapter: ReturnType<OidcStorage['adapter']>) => Promise<void>) {
     const watched = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
     try {
-      const sessions = createOidcStorage(watched, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('Session');
+      const adapter = createOidcStorage(watched, { clock: () => now, tokenKey: TOKEN_KEY }).adapter(model);
       await watched.init();
       const sent: { name: string; collection: unknown; ids: unknown[] }[] = [];
       const client = watched.connection.getClient();
@@ -200,58 +204,48 @@ describe('MongoDB adapter for oidc-provider', () => {
       };
       client.on('commandStarted', listen);
       try {
-        await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session' }, 600);
-        await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
+        await run(adapter);
       } finally {
         client.off('commandStarted', listen);
       }
-      assert.deepEqual(sent, [
-        { name: 'update', collection: 'oidc_session', ids: ['uid:uid-one-cmd', 'one-cmd'] },
-        { name: 'update', collection: 'oidc_session', ids: ['one-cmd'] },
-      ], 'a new pointer goes with the session; a session saved again goes alone (its pointer outlives it)');
-      now = new Date(now.getTime() + 13 * 3600_000);
-      await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
-      assert.equal((await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never }))!.expiresAt.getTime(), now.getTime() + 600_000 + 86_400_000, 'a pointer that would outlive its session by less than half its margin is written again');
-      const pointer = await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never });
-      assert.equal(pointer?.jti, 'one-cmd');
-      assert.deepEqual((await storage.list('Session')).filter((p) => p.uid === 'uid-one-cmd').length, 1, 'a listing of sessions shows no pointer');
+      return sent;
     } finally {
       await watched.close();
     }
+  }
+
+  it("writes a new session's pointer and the session in one command (the pointer first), beside the sessions", async () => {
+    const sent = await updatesSent('Session', async (sessions) => {
+      await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session' }, 600);
+      await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
+      now = new Date(now.getTime() + 13 * 3600_000);
+      await sessions.upsert('one-cmd', { jti: 'one-cmd', uid: 'uid-one-cmd', kind: 'Session', amr: ['pwd'] }, 600);
+    });
+    assert.deepEqual(sent, [
+      { name: 'update', collection: 'oidc_session', ids: ['uid:uid-one-cmd', 'one-cmd'] },
+      { name: 'update', collection: 'oidc_session', ids: ['one-cmd'] },
+      { name: 'update', collection: 'oidc_session', ids: ['uid:uid-one-cmd', 'one-cmd'] },
+    ], 'a new pointer goes with the session; a session saved again goes alone (its pointer outlives it); 13 hours on, the pointer goes again');
+    assert.equal((await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never }))!.expiresAt.getTime(), now.getTime() + 600_000 + 86_400_000, 'a pointer that would outlive its session by less than half its margin is written again');
+    const pointer = await db.connection.collection('oidc_session').findOne({ _id: 'uid:uid-one-cmd' as never });
+    assert.equal(pointer?.jti, 'one-cmd');
+    assert.deepEqual((await storage.list('Session')).filter((p) => p.uid === 'uid-one-cmd').length, 1, 'a listing of sessions shows no pointer');
   });
 
   it("writes a token and its grant's entry in one command (the entry first), beside the tokens of its model", async () => {
-    const watched = await connectDatabase(`${databaseServerUri()}${db.connection.name}`, { serverSelectionTimeoutMs: 5000, connectTimeoutMs: 5000, monitorCommands: true });
-    try {
-      const codes = createOidcStorage(watched, { clock: () => now, tokenKey: TOKEN_KEY }).adapter('AuthorizationCode');
-      await watched.init();
-      const sent: { name: string; collection: unknown; ids: unknown[] }[] = [];
-      const client = watched.connection.getClient();
-      const listen = (e: { commandName: string; command: Record<string, unknown> }) => {
-        const statements = (e.command.updates as { q: { _id: unknown } }[] | undefined) ?? [];
-        sent.push({ name: e.commandName, collection: e.command[e.commandName], ids: statements.map((u) => u.q._id) });
-      };
-      client.on('commandStarted', listen);
-      try {
-        await codes.upsert('code-one-cmd', { jti: 'code-one-cmd', kind: 'AuthorizationCode', grantId: 'g-one-cmd' }, 60);
-      } finally {
-        client.off('commandStarted', listen);
-      }
-      assert.equal(sent.length, 1, JSON.stringify(sent));
-      assert.equal(sent[0]!.collection, 'oidc_authorization_code');
-      assert.equal(sent[0]!.ids[0], 'grant:g-one-cmd', 'the entry first');
-      assert.equal(sent[0]!.ids.length, 2);
-      const entry = await db.connection.collection('oidc_authorization_code').findOne({ _id: 'grant:g-one-cmd' as never });
-      assert.deepEqual(Object.keys(entry!.ids), [sent[0]!.ids[1]], 'it lists the code (by its stored, keyed id)');
-      assert.equal(entry!.expiresAt.getTime(), now.getTime() + 60_000, 'and lives as long as it');
-      assert.ok(await storage.lastIssued('g-one-cmd'), 'when the grant last issued something');
-      assert.deepEqual((await storage.list('AuthorizationCode')).filter((p) => p.grantId === 'g-one-cmd').length, 1, 'a listing shows no entry');
-      await storage.adapter('AuthorizationCode').revokeByGrantId!('g-one-cmd');
-      assert.equal(await storage.adapter('AuthorizationCode').find('code-one-cmd'), undefined, 'revoking the grant finds the code');
-      assert.equal(await db.connection.collection('oidc_authorization_code').countDocuments({ _id: 'grant:g-one-cmd' as never }), 0, 'and the entry goes');
-    } finally {
-      await watched.close();
-    }
+    const sent = await updatesSent('AuthorizationCode', (codes) => codes.upsert('code-one-cmd', { jti: 'code-one-cmd', kind: 'AuthorizationCode', grantId: 'g-one-cmd' }, 60));
+    assert.equal(sent.length, 1, JSON.stringify(sent));
+    assert.equal(sent[0]!.collection, 'oidc_authorization_code');
+    assert.equal(sent[0]!.ids[0], 'grant:g-one-cmd', 'the entry first');
+    assert.equal(sent[0]!.ids.length, 2);
+    const entry = await db.connection.collection('oidc_authorization_code').findOne({ _id: 'grant:g-one-cmd' as never });
+    assert.deepEqual(Object.keys(entry!.ids), [sent[0]!.ids[1]], 'it lists the code (by its stored, keyed id)');
+    assert.equal(entry!.expiresAt.getTime(), now.getTime() + 60_000, 'and lives as long as it');
+    assert.ok(await storage.lastIssued('g-one-cmd'), 'when the grant last issued something');
+    assert.deepEqual((await storage.list('AuthorizationCode')).filter((p) => p.grantId === 'g-one-cmd').length, 1, 'a listing shows no entry');
+    await storage.adapter('AuthorizationCode').revokeByGrantId!('g-one-cmd');
+    assert.equal(await storage.adapter('AuthorizationCode').find('code-one-cmd'), undefined, 'revoking the grant finds the code');
+    assert.equal(await db.connection.collection('oidc_authorization_code').countDocuments({ _id: 'grant:g-one-cmd' as never }), 0, 'and the entry goes');
   });
 
   it('revokes the tokens an earlier version listed in oidc_grant_tokens, and tells when they were issued', async () => {
