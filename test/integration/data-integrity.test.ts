@@ -95,6 +95,32 @@ describe('crash safety: every multi-document write survives a crash after any of
     });
   });
 
+  it('a sign-in from a known browser (its registration stamped for the sign-in, the attempt recorded, the end with its result): the same form again is "already done", the next sign-in goes through', async () => {
+    await walk({
+      async setup(t) {
+        const user = await createUser(t, { deviceVerification: false });
+        const clientId = await publicClient(t);
+        const agent = new UserAgent();
+        await signsIn(t, agent, user, clientId);
+        const rp = await RelyingParty.discover(t.issuer, clientId);
+        const page = await agent.visit((await rp.authorize({ prompt: 'login' })).url);
+        return { user, clientId, agent, page };
+      },
+      operation: (_t, { agent, page, user }) => agent.submit(page, /\/login$/, { email: user.email, password: user.password }),
+      async check(t, { user, agent, clientId, page }) {
+        // the crashed request's form sent again: signed in (nothing was stamped), "already done" (the
+        // stamp is there), or "expired or already completed" (the return to the provider had taken
+        // the interaction): an answer that says what to do, never a 5xx
+        const again = await agent.submit(page, /\/login$/, { email: user.email, password: user.password });
+        const said = again.body.replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+        assert.ok(again.url.startsWith(REDIRECT_URI) || (again.status === 409 && /already completed/.test(said)) || (again.status === 400 && /already completed\. Go back to the application/.test(said)), `${again.status} ${again.url} ${said.slice(0, 300)}`);
+        await signsIn(t, agent, user, clientId);
+        const devices = (await t.services.devices.listFor(user.id)).filter((d) => d.state !== 'REMOVED');
+        assert.equal(devices.length, 1, 'still one registration for the browser');
+      },
+    });
+  });
+
   it('consent "Allow" (the grant, then the consent kept on the account): after a crash the person signs in, is asked at most once more, and the grant is the account\'s', async () => {
     await walk({
       async setup(t) {
