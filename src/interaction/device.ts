@@ -46,6 +46,22 @@ export async function recordAttempt(ctx: Context, deps: InteractionDeps, result:
   await deps.events.record({ ...(accountId ? { accountId } : {}), result, client: clientOfRequest(ctx), ...(device ? { deviceId: device.id } : {}), factors, ...(decoy ? { decoy } : {}) });
 }
 
+/**
+ * What a completed sign-in stamps its registration with, once (`signInCompleted`): its interaction,
+ * or, for a sign-in begun by something that may start over within the same interaction ("Forgot
+ * password?": a crash after the stamp must not stop the next reset there), the interaction and that
+ * attempt (`attemptOf`).
+ */
+function onceKey(ctx: Context): string {
+  const attempt = ctx.state.signInAttempt as string | undefined;
+  return attempt ? `${String(ctx.params.uid)}:${attempt}` : String(ctx.params.uid);
+}
+
+/** The sign-in this request begins is one attempt among others in its interaction (see onceKey). */
+export function attemptOf(ctx: Context, attempt: string): void {
+  ctx.state.signInAttempt = attempt;
+}
+
 /** Registrations this request has read, by account: one read per request, kept current by its own writes. */
 function knownDevices(ctx: Context): Map<string, KeyedDevice | null> {
   return (ctx.state.devices ??= new Map<string, KeyedDevice | null>()) as Map<string, KeyedDevice | null>;
@@ -66,7 +82,7 @@ export async function deviceFor(ctx: Context, deps: InteractionDeps, accountId: 
   let device = await registrationOf(ctx, deps, accountId);
   if (!device) {
     // made by a sign-in that is complete (`signedIn`): known, used and stamped by it from the start, one write
-    const made = await deps.devices.register(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0, signedIn ? { verified: true, used: true, signIn: String(ctx.params.uid) } : {});
+    const made = await deps.devices.register(accountId, browserOf(ctx), clientOfRequest(ctx), ghost?.failures ?? 0, signedIn ? { verified: true, used: true, signIn: onceKey(ctx) } : {});
     device = made.device;
     if (signedIn && made.made) ctx.state.deviceMadeSignedIn = device.id;
     knownDevices(ctx).set(accountId, device);
@@ -187,7 +203,7 @@ export async function signInCompleted(ctx: Context, deps: InteractionDeps, accou
   // the sign-in's "once": its registration is stamped once per interaction (this request made it
   // stamped, or stamps it now), so a second copy of the request records nothing (it is "already
   // done"); a registration blocked meanwhile ends it
-  const stamp = made ? 'stamped' : await deps.devices.signedIn(device.id, client, { verified, signIn: String(ctx.params.uid) });
+  const stamp = made ? 'stamped' : await deps.devices.signedIn(device.id, client, { verified, signIn: onceKey(ctx) });
   if (stamp === 'again') throw alreadyDone();
   if (stamp === 'inactive') throw deviceBlocked();
   // the browser's next sign-in to this account reads this registration alone

@@ -27,7 +27,7 @@ import { UserFacingError } from '../http/errors.ts';
 import { alreadyDone, clientOf, details, field, flowOf, type Details, type InteractionDeps } from './context.ts';
 import { beginSignIn } from './sign-in-flow.ts';
 import type { PhoneSendCheck } from '../limits/phone-caps.ts';
-import { clientOfRequest } from './device.ts';
+import { attemptOf, clientOfRequest } from './device.ts';
 
 /** A reset in progress (the flow record's `reset`). */
 export interface PasswordReset {
@@ -316,6 +316,8 @@ export function forgotPasswordRoutes(router: Router, deps: InteractionDeps): voi
     // this browser's own session of the account ended above: the sign-in starts afresh from the proofs made here
     if (d.session?.accountId === account.id) delete d.session;
     const proofs: Proof[] = [{ factor: 'password', at: Math.floor(clock().getTime() / 1000) }, ...r.proofs];
+    // this reset's sign-in: another reset in this interaction (after a crash) signs in anew
+    attemptOf(ctx, `reset:${r.startedAt}`);
     if (await beginSignIn(ctx, deps, d, account.id, proofs) === 'password') {
       throw new UserFacingError(400, 'no_sign_in', 'Your password is set. Go back to the application and sign in with it.', { key: 'interaction:errors.passwordSet' });
     }
